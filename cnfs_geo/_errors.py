@@ -1,0 +1,45 @@
+"""Exception types of cnfs_geo.
+
+Every error raised for bad user input is a subclass of :class:`CnfsGeoError` and
+says what is wrong, where (file, row, field or setting) and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class CnfsGeoError(Exception):
+    """Base class of every error cnfs_geo raises on purpose."""
+
+
+class ValidationError(CnfsGeoError, ValueError):
+    """One input has one or more problems; all of them are listed in the message.
+
+    Parameters
+    ----------
+    source : str
+        What was checked (a file path, a DataFrame name, a setting).
+    problems : list of str
+        One line per problem, each naming the row/field and the fix.
+    """
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+
+
+class DataFileError(CnfsGeoError, FileNotFoundError):
+    """A data file is missing or unreadable; the message says where it was looked for."""
+
+
+class UnknownDepartementError(ValidationError):
+    """A département code is not in the COG."""
+
+
+class SettingsError(ValidationError):
+    """An unknown setting key or an invalid setting value."""
+
+
+class PlacementError(ValidationError):
+    """A placement problem is ill-posed (p too large, no eligible host, infeasible quota…)."""

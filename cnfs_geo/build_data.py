@@ -1,0 +1,157 @@
+"""Build the embedded Maine-et-Loire bundle ``data/49`` from the raw national files.
+
+Usage::
+
+    python -m cnfs_geo.build_data RAW_DIR [--out data/49]
+
+``RAW_DIR`` is a data directory with the national files (layout of
+:mod:`cnfs_geo.catalog`). Each bundle file keeps the name, format and columns of
+its national source, filtered to département 49, so the same loaders read both;
+contact fields (e-mails, phones) are removed. ``MANIFEST.json`` records, per
+file, the national file's sha256, the filter applied and the bundle file's
+sha256. Running the build twice gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import catalog
+
+DEP = catalog.BUNDLE_DEPARTEMENT
+
+# Contact fields dropped from every file (personal or not, the tool does not need them).
+CONTACT_FIELDS = {"Téléphone", "Courriel", "NUM_TEL", "MAIL_STRUC", "TELEPHONE", "MAIL",
+                  "mail", "telephone", "courriel", "aidants"}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_json(records, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _write_csv(df: pd.DataFrame, out: Path, sep: str = ",") -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, sep=sep, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    out.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _strip(rec: dict) -> dict:
+    return {k: v for k, v in rec.items() if k not in CONTACT_FIELDS}
+
+
+def build(raw: Path, out: Path) -> dict:
+    """Write the bundle into ``out``; return the manifest."""
+    raw, out = Path(raw), Path(out)
+    if not (raw / "cog" / "communes.json").is_file():
+        raise SystemExit(f"{raw}: not a raw data directory (no cog/communes.json). "
+                         "Give the folder holding cog/, communes/, … (e.g. ../shared/data/raw)")
+    if out.exists():
+        shutil.rmtree(out)
+    manifest: dict[str, dict] = {}
+
+    def record(key: str, how: str) -> None:
+        rel = catalog.SOURCES[key].relpath
+        manifest[rel] = {"source": key, "national_sha256": _sha256(raw / rel), "filter": how,
+                         "bundle_sha256": _sha256(out / rel)}
+
+    def load_json(key):
+        return json.loads((raw / catalog.SOURCES[key].relpath).read_text(encoding="utf-8"))
+
+    def dest(key):
+        return out / catalog.SOURCES[key].relpath
+
+    # COG
+    cog = [r for r in load_json("cog_communes") if r.get("departement") == DEP]
+    _write_json(cog, dest("cog_communes"))
+    record("cog_communes", "records with departement == '49' (all types)")
+    epci = [e for e in load_json("cog_epci") if any(m["code"].startswith(DEP) for m in e["membres"])]
+    _write_json(epci, dest("cog_epci"))
+    record("cog_epci", "EPCI with at least one member in 49 (full member lists kept)")
+    _write_json(load_json("cog_departements"), dest("cog_departements"))
+    record("cog_departements", "copied")
+    shutil.copyfile(raw / "cog" / "LICENSE-decoupage-administratif",
+                    out / "cog" / "LICENSE-decoupage-administratif")
+
+    # polygons: byte copy of the 49 file
+    dest("communes_2018_49").parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(raw / catalog.SOURCES["communes_2018_49"].relpath, dest("communes_2018_49"))
+    record("communes_2018_49", "byte copy")
+
+    # France Services
+    fs = pd.read_csv(raw / catalog.SOURCES["france_services"].relpath, dtype=str,
+                     keep_default_na=False)
+    fs = fs[fs["insee_dep"] == DEP].drop(columns=[c for c in fs.columns if c in CONTACT_FIELDS])
+    _write_csv(fs, dest("france_services"))
+    record("france_services", "insee_dep == '49'; mail, telephone removed")
+
+    # CD49 lieux and CONUMM: all 49, contacts removed
+    for key in ("lieux_cd49_2022", "lieux_cd49_2020", "conumm_angers"):
+        _write_json([_strip(r) for r in load_json(key)], dest(key))
+        record(key, "all records (all in 49); contact fields removed")
+
+    di = [r for r in load_json("data_inclusion")
+          if str(r.get("code_insee") or "").startswith(DEP)
+          or str(r.get("code_postal") or "").startswith(DEP)]
+    _write_json([_strip(r) for r in di], dest("data_inclusion"))
+    record("data_inclusion", "code_insee or code_postal starting with 49")
+
+    ac = pd.read_csv(raw / catalog.SOURCES["aidants_connect"].relpath, dtype=str,
+                     keep_default_na=False)
+    ac = ac[ac["City Insee Code"].str.startswith(DEP) | ac["Zip Code"].str.startswith(DEP)]
+    _write_csv(ac, dest("aidants_connect"))
+    record("aidants_connect", "City Insee Code or Zip Code starting with 49")
+
+    cnfs = [r for r in load_json("cnfs_permanences")
+            if str(r.get("code_postal") or "").strip().startswith(DEP)]
+    _write_json([_strip(r) for r in cnfs], dest("cnfs_permanences"))
+    record("cnfs_permanences", "code_postal starting with 49")
+
+    fib = pd.read_csv(raw / catalog.SOURCES["fibre"].relpath, dtype=str, keep_default_na=False)
+    _write_csv(fib[fib["code_insee"].str.startswith(DEP)], dest("fibre"))
+    record("fibre", "code_insee starting with 49")
+
+    ifn = pd.read_csv(raw / catalog.SOURCES["ifn_communes"].relpath, dtype=str,
+                      keep_default_na=False)
+    _write_csv(ifn[ifn["code"].str.startswith(DEP)], dest("ifn_communes"))
+    record("ifn_communes", "code starting with 49")
+
+    dfn = pd.read_csv(raw / catalog.SOURCES["datasfun_communes"].relpath, dtype=str,
+                      keep_default_na=False)
+    _write_csv(dfn[dfn["insee_dep"] == DEP], dest("datasfun_communes"))
+    record("datasfun_communes", "insee_dep == '49'")
+
+    manifest = dict(sorted(manifest.items()))
+    _write_json(manifest, out / "MANIFEST.json")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m cnfs_geo.build_data", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("raw_dir", type=Path, help="folder with the national raw files")
+    p.add_argument("--out", type=Path, default=catalog.bundle_dir(),
+                   help="bundle folder to (re)write (default: data/49 of the repository)")
+    args = p.parse_args(argv)
+    manifest = build(args.raw_dir, args.out)
+    total = sum((args.out / rel).stat().st_size for rel in manifest)
+    print(f"wrote {len(manifest)} files, {total / 1e6:.2f} MB, into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

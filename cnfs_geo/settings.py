@@ -1,0 +1,181 @@
+"""Every default of cnfs_geo, each with its reason.
+
+Settings are an immutable :class:`Settings` dataclass. Change values with
+:meth:`Settings.replace`, which rejects unknown keys and invalid values::
+
+    >>> from cnfs_geo.settings import Settings
+    >>> s = Settings().replace(threshold_minutes=15)
+    >>> s.threshold_minutes
+    15.0
+
+Unknown keys raise :class:`cnfs_geo._errors.SettingsError` naming the key and the
+closest known ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ._errors import SettingsError
+
+# --------------------------------------------------------------------------------------
+# Working CRS per territory (metres, for distances and areas).
+# Lambert-93 is the legal projection of metropolitan France, Corsica included.
+# Overseas départements use their legal UTM zone (arrêté du 5 mars 2019).
+# --------------------------------------------------------------------------------------
+METROPOLE_CRS = "EPSG:2154"  # RGF93 v1 / Lambert-93
+OVERSEAS_CRS: Mapping[str, str] = MappingProxyType(
+    {
+        "971": "EPSG:5490",  # Guadeloupe: RGAF09 / UTM zone 20N
+        "972": "EPSG:5490",  # Martinique: RGAF09 / UTM zone 20N
+        "973": "EPSG:2972",  # Guyane: RGFG95 / UTM zone 22N
+        "974": "EPSG:2975",  # La Réunion: RGR92 / UTM zone 40S
+        "976": "EPSG:4471",  # Mayotte: RGM04 / UTM zone 38S
+    }
+)
+GEOGRAPHIC_CRS = "EPSG:4326"  # WGS84 lon/lat: input files and web maps
+
+
+def working_crs(departement: str) -> str:
+    """Projected CRS (metres) for a département code ("49", "2A", "974")."""
+    return OVERSEAS_CRS.get(str(departement), METROPOLE_CRS)
+
+
+# Default number of advisors assumed per place when the source does not say.
+# CNFS permanences give `nb_aidants`; other sources do not. A France Services
+# must employ at least two trained agents (charte France Services), so 2 is the
+# floor the label guarantees; a lieu de médiation or Aidants Connect structure is
+# counted as one person helping. Places using these values carry
+# `advisors_assumed = True`.
+_DEFAULT_ADVISORS = {
+    "cnfs": 1.0,
+    "france_services": 2.0,
+    "aidants_connect": 1.0,
+    "lieu_mediation": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunable parameters of an analysis.
+
+    Attributes
+    ----------
+    detour_factor : float
+        Road distance / crow-fly distance. 1.3 is the usual ratio measured on French
+        rural and peri-urban road networks (road distances are 20–40 % longer than
+        straight lines between communes; 1.3 is the middle of that range).
+    speed_kmh : float
+        Average door-to-door car speed on that road distance. 50 km/h mixes
+        departmental roads (70–80 km/h) with village crossings and urban streets.
+    threshold_minutes : float
+        Default coverage threshold. 10 min: in Maine-et-Loire the accompaniment
+        offer is dense, every commune has a place within 20 min, so only a short
+        threshold reveals gaps.
+    report_thresholds : tuple of float
+        Thresholds also reported (minutes).
+    posts : int
+        Default number of new posts to place (8: the Anjou programme).
+    cost_per_post_eur : float
+        State funding per CNFS post (50 000 €).
+    weekly_hours : float
+        Full-time CNFS post (35 h/week).
+    coordination_share : float
+        Share of time spent on coordination (10–15 % allowed; 0.10 by default).
+    default_advisors : mapping
+        Advisors assumed per place kind when a source gives none.
+    dedup_distance_m : float
+        Two records from different sources with the same normalised name are
+        one place when closer than this (150 m: the same building geocoded from
+        two address strings lands within a block; two distinct structures with
+        the same name in one commune are rarer than such geocoding spread).
+    coordinate_tolerance_m : float
+        How far outside the département polygon a place may lie and still be kept
+        (1 000 m: the embedded polygons are simplified to ~1 m, but geocoding of
+        addresses on the border can fall a few hundred metres out).
+    milp_time_limit_s : float
+        Time limit given to HiGHS for exact placement.
+    """
+
+    detour_factor: float = 1.3
+    speed_kmh: float = 50.0
+    threshold_minutes: float = 10.0
+    report_thresholds: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0)
+    posts: int = 8
+    cost_per_post_eur: float = 50_000.0
+    weekly_hours: float = 35.0
+    coordination_share: float = 0.10
+    default_advisors: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType(dict(_DEFAULT_ADVISORS))
+    )
+    dedup_distance_m: float = 150.0
+    coordinate_tolerance_m: float = 1_000.0
+    milp_time_limit_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("detour_factor", "speed_kmh", "threshold_minutes", "weekly_hours",
+                     "dedup_distance_m", "milp_time_limit_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                problems.append(f"{name}={value!r}: must be a positive number")
+        if self.detour_factor < 1:
+            problems.append(f"detour_factor={self.detour_factor!r}: a road is never shorter "
+                            "than the straight line; use a value >= 1 (default 1.3)")
+        if not 0 <= self.coordination_share < 1:
+            problems.append(f"coordination_share={self.coordination_share!r}: must be in [0, 1) "
+                            "(the CNFS programme allows 0.10–0.15)")
+        if not isinstance(self.posts, int) or self.posts < 0:
+            problems.append(f"posts={self.posts!r}: must be a non-negative integer")
+        if self.cost_per_post_eur <= 0:
+            problems.append(f"cost_per_post_eur={self.cost_per_post_eur!r}: must be positive")
+        unknown_kinds = set(self.default_advisors) - set(_DEFAULT_ADVISORS)
+        if unknown_kinds:
+            problems.append(f"default_advisors has unknown kinds {sorted(unknown_kinds)}; "
+                            f"known kinds: {sorted(_DEFAULT_ADVISORS)}")
+        if problems:
+            raise SettingsError("settings", problems)
+        # normalise numeric types so equal settings compare and hash equal
+        object.__setattr__(self, "threshold_minutes", float(self.threshold_minutes))
+        object.__setattr__(self, "report_thresholds",
+                           tuple(float(t) for t in self.report_thresholds))
+        object.__setattr__(self, "default_advisors",
+                           MappingProxyType({**_DEFAULT_ADVISORS, **dict(self.default_advisors)}))
+
+    @property
+    def speed_m_per_min(self) -> float:
+        """Average speed in metres per minute."""
+        return self.speed_kmh * 1000.0 / 60.0
+
+    @property
+    def advisor_hours_per_post(self) -> float:
+        """Weekly hours of one post available for the public (35 h less coordination)."""
+        return self.weekly_hours * (1.0 - self.coordination_share)
+
+    def replace(self, **changes: Any) -> "Settings":
+        """Return a copy with ``changes`` applied; unknown keys raise SettingsError."""
+        known = [f.name for f in dataclasses.fields(self)]
+        unknown = [k for k in changes if k not in known]
+        if unknown:
+            problems = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, known, n=3)
+                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                problems.append(f"unknown setting {key!r}.{hint} Known settings: {', '.join(known)}")
+            raise SettingsError("settings", problems)
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-dict view (for reports and scenario records)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = dict(v) if isinstance(v, Mapping) else v
+        return out
+
+
+DEFAULT = Settings()

@@ -7,7 +7,8 @@ Usage::
 ``RAW_DIR`` is a data directory with the national files (layout of
 :mod:`cnfs_geo.catalog`). Each bundle file keeps the name, format and columns of
 its national source, filtered to département 49, so the same loaders read both;
-contact fields (e-mails, phones) are removed. ``MANIFEST.json`` records, per
+contact fields (e-mails, phones) are removed and e-mail addresses or phone
+numbers inside free text are replaced by "[contact retiré]". ``MANIFEST.json`` records, per
 file, the national file's sha256, the filter applied and the bundle file's
 sha256. Running the build twice gives identical bytes.
 """
@@ -19,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +36,19 @@ CONTACT_FIELDS = {"Téléphone", "Courriel", "NUM_TEL", "MAIL_STRUC", "TELEPHONE
                   "mail", "telephone", "courriel", "aidants"}
 
 
+# E-mail addresses and French phone numbers inside free-text fields (e.g. France
+# Services `commentaire`: "Contacter l'accueil au 02.41… ou accueil@…") are scrubbed too.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
+_SCRUBBED = "[contact retiré]"
+
+
+def _scrub(value):
+    if isinstance(value, str) and ("@" in value or any(ch.isdigit() for ch in value)):
+        return _PHONE.sub(_SCRUBBED, _EMAIL.sub(_SCRUBBED, value))
+    return value
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -45,13 +60,14 @@ def _write_json(records, out: Path) -> None:
 
 def _write_csv(df: pd.DataFrame, out: Path, sep: str = ",") -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
+    df = df.apply(lambda col: col.map(_scrub))
     buf = io.StringIO()
     df.to_csv(buf, index=False, sep=sep, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     out.write_text(buf.getvalue(), encoding="utf-8")
 
 
 def _strip(rec: dict) -> dict:
-    return {k: v for k, v in rec.items() if k not in CONTACT_FIELDS}
+    return {k: _scrub(v) for k, v in rec.items() if k not in CONTACT_FIELDS}
 
 
 def build(raw: Path, out: Path) -> dict:

@@ -1,0 +1,39 @@
+# cnfs_geo — two commands: `make demo` (Maine-et-Loire plan) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# National raw files for the tests that go beyond the embedded 49 bundle: used when a
+# sibling ../shared/data/raw exists (as in CI) unless CNFS_GEO_DATA_DIR is already set.
+RAW    ?= $(wildcard ../shared/data/raw)
+export CNFS_GEO_DATA_DIR ?= $(if $(RAW),$(abspath $(RAW)),)
+
+.PHONY: demo test install install-test data clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: install
+	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo plan --departement 49 --posts 8 --threshold 10 --out maps/49
+	@echo "Outputs in maps/49/: plan.gpkg (QGIS), carte_couverture.html (map), rapport.html (report)"
+
+test: install-test
+	$(BIN)/python -m pytest -q
+
+# Rebuild the embedded 49 bundle from the raw national files: make data RAW=../shared/data/raw
+data: install
+	$(BIN)/python -m cnfs_geo.build_data $(RAW)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

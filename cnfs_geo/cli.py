@@ -1,0 +1,103 @@
+"""``cnfs-geo`` command line.
+
+Commands
+--------
+``cnfs-geo plan --departement 49 --posts 8 --threshold 10 --out maps/49``
+    Coverage diagnosis and placement of new posts; writes ``plan.gpkg``,
+    ``carte_couverture.html`` and ``rapport.html`` into ``--out`` and prints a summary.
+
+Errors in the inputs are printed as one clear message (file, row or field, fix)
+and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import catalog
+from ._errors import CnfsGeoError
+from .settings import DEFAULT
+
+
+def _fmt_int(x: float) -> str:
+    return f"{int(round(x)):,}".replace(",", " ")
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .plan import Scenario, run, write_outputs
+
+    settings = DEFAULT
+    t0 = time.perf_counter()
+    scenario = Scenario(departement=args.departement, posts=args.posts,
+                        threshold_minutes=args.threshold, data_dir=args.data_dir,
+                        settings=settings)
+    plan = run(scenario)
+    paths = write_outputs(plan, args.out)
+    wall = time.perf_counter() - t0
+    s = plan.summary()
+    counts = plan.offer_report.counts
+    print(f"cnfs-geo plan — département {s['departement']} ({s['communes']} communes, "
+          f"{_fmt_int(s['population'])} habitants)")
+    print(f"  données : {plan.data_dir.path} ({plan.data_dir.origin})")
+    print(f"  offre existante : {s['places']} lieux, dont {s['accompaniment_places']} "
+          f"d'accompagnement")
+    for r in counts.itertuples():
+        print(f"    {r.source:<20} lus {r.read:>5}  gardés {r.kept:>5}  fusionnés {r.merged:>5}  "
+              f"rejetés {r.rejected:>5}")
+    print(f"  temps de trajet : {s['travel_model']}")
+    print(f"  couverture à {s['threshold_min']:g} min : population "
+          f"{_fmt_int(s['population_covered_before'])} ({s['pct_population_covered_before']:.1f} %)"
+          f" → {_fmt_int(s['population_covered_after'])} ({s['pct_population_covered_after']:.1f} %)"
+          f" ; communes {s['communes_covered_before']} → {s['communes_covered_after']}")
+    print(f"  population pondérée par le besoin couverte : {s['pct_need_covered_before']:.1f} % → "
+          f"{s['pct_need_covered_after']:.1f} %")
+    print(f"  {s['posts']} nouveaux postes ({_fmt_int(s['cost_eur'])} €) :")
+    for r in plan.posts.itertuples():
+        print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{_fmt_int(r.covered_population)} hab.")
+    for name, p in paths.items():
+        print(f"  écrit : {p}")
+    print(f"  durée : {wall:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cnfs-geo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="log every stage")
+    sub = p.add_subparsers(dest="command", required=True)
+    pl = sub.add_parser("plan", help="coverage diagnosis and new posts for a département")
+    pl.add_argument("--departement", "-d", default=catalog.BUNDLE_DEPARTEMENT,
+                    help="INSEE département code (49, 2A, 974…); default 49")
+    pl.add_argument("--posts", "-n", type=int, default=None,
+                    help=f"new posts to place (default {DEFAULT.posts})")
+    pl.add_argument("--threshold", "-t", type=float, default=None,
+                    help=f"coverage threshold in minutes (default {DEFAULT.threshold_minutes:g})")
+    pl.add_argument("--out", "-o", type=Path, default=None,
+                    help="output folder (default maps/<département>)")
+    pl.add_argument("--data-dir", default=None,
+                    help=f"folder of national data files (default ${catalog.ENV_VAR}, "
+                         "else the embedded Maine-et-Loire bundle)")
+    pl.set_defaults(func=_cmd_plan)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "out", "unset") is None:
+        args.out = Path("maps") / str(args.departement)
+    try:
+        return args.func(args)
+    except CnfsGeoError as exc:
+        print(f"cnfs-geo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""One scenario (settings + inputs) → one plan (every frame and figure).
+
+This is the only module that knows the whole pipeline::
+
+    territory → offer → need → access → coverage → gaps → placement
+
+Examples
+--------
+>>> from cnfs_geo.plan import Scenario, run
+>>> plan = run(Scenario(departement="49", posts=8))
+>>> len(plan.communes), int(plan.communes["population"].sum())
+(176, 833776)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import access, catalog, coverage, need, offer, placement, territory
+from .settings import DEFAULT, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Inputs of a plan.
+
+    Attributes
+    ----------
+    departement : str
+        INSEE code ("49", "2A", "974").
+    posts : int or None
+        New posts to place (``settings.posts`` when None).
+    threshold_minutes : float or None
+        Coverage threshold (``settings.threshold_minutes`` when None).
+    data_dir : str or None
+        Data directory (see :func:`cnfs_geo.catalog.resolve_data_dir`).
+    settings : Settings
+    """
+
+    departement: str = "49"
+    posts: int | None = None
+    threshold_minutes: float | None = None
+    data_dir: str | None = None
+    settings: Settings = DEFAULT
+
+    @property
+    def p(self) -> int:
+        return self.settings.posts if self.posts is None else int(self.posts)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.settings.threshold_minutes if self.threshold_minutes is None
+                     else self.threshold_minutes)
+
+
+@dataclass
+class Plan:
+    """Result of :func:`run`.
+
+    Attributes
+    ----------
+    scenario : Scenario
+    communes : GeoDataFrame
+        Index ``insee``; territory + need columns + ``minutes_before``,
+        ``nearest_place_before``, ``covered_before``, ``minutes_after``,
+        ``covered_after``, ``gap`` (uncovered before the new posts), ``gap_rank``
+        (1 = largest need-weighted population among gap communes), ``remaining_gap``.
+    places : GeoDataFrame
+        Existing offer (:func:`cnfs_geo.offer.places_from_sources`).
+    posts : GeoDataFrame
+        New posts: ``post_id``, ``insee``, ``commune``, ``host``, ``host_kind``,
+        ``kind``, ``covered_population``, ``covered_need``, ``geometry``.
+    epci, departement : GeoDataFrame
+    candidates : DataFrame
+        Candidate host sites considered.
+    coverage_before, coverage_after : DataFrame
+        :func:`cnfs_geo.coverage.coverage_table` at every reported threshold.
+    offer_report, need_report
+        What the ingest stages read, kept, merged, rejected.
+    solution : dict
+        Placement solution record (objective, bound, gap, solver, time).
+    travel_model : str
+    timings : dict
+        Seconds per stage.
+    """
+
+    scenario: Scenario
+    data_dir: catalog.DataDir
+    communes: gpd.GeoDataFrame
+    places: gpd.GeoDataFrame
+    posts: gpd.GeoDataFrame
+    epci: gpd.GeoDataFrame
+    departement: gpd.GeoDataFrame
+    candidates: pd.DataFrame
+    coverage_before: pd.DataFrame
+    coverage_after: pd.DataFrame
+    offer_report: Any
+    need_report: Any
+    solution: dict
+    travel_model: str
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.scenario.settings
+
+    def summary(self) -> dict:
+        """Key figures at the scenario threshold (for stdout and the report)."""
+        t = self.scenario.threshold
+        b = self.coverage_before.set_index("threshold_min").loc[t]
+        a = self.coverage_after.set_index("threshold_min").loc[t]
+        return {
+            "departement": self.scenario.departement,
+            "communes": len(self.communes),
+            "population": int(self.communes["population"].sum()),
+            "places": len(self.places),
+            "accompaniment_places": int((self.places["service_level"] == "accompaniment").sum()),
+            "threshold_min": t,
+            "communes_covered_before": int(b["units_covered"]),
+            "communes_covered_after": int(a["units_covered"]),
+            "population_covered_before": int(round(b["population_covered"])),
+            "population_covered_after": int(round(a["population_covered"])),
+            "pct_population_covered_before": float(b["pct_population_covered"]),
+            "pct_population_covered_after": float(a["pct_population_covered"]),
+            "need_covered_before": float(b["need_covered"]),
+            "need_covered_after": float(a["need_covered"]),
+            "pct_need_covered_before": float(b["pct_need_covered"]),
+            "pct_need_covered_after": float(a["pct_need_covered"]),
+            "posts": len(self.posts),
+            "cost_eur": len(self.posts) * self.settings.cost_per_post_eur,
+            "travel_model": self.travel_model,
+        }
+
+
+def candidate_sites(communes: gpd.GeoDataFrame, places: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Candidate host sites for new posts.
+
+    Every commune's chef-lieu point (town hall area; representative point where
+    unknown), id ``"commune:<insee>"``, host "Mairie de <nom>", and every existing
+    place, id ``"place:<place_id>"``, host = the place's name.
+
+    Returns
+    -------
+    DataFrame
+        Index ``candidate_id``; ``x``, ``y`` (working CRS), ``insee``, ``commune``,
+        ``host``, ``host_kind`` (``mairie`` or the place's kinds). Sorted by id.
+    """
+    town = pd.DataFrame({
+        "x": communes["chef_lieu_x"].to_numpy(), "y": communes["chef_lieu_y"].to_numpy(),
+        "insee": communes.index.to_numpy(), "commune": communes["nom"].to_numpy(),
+        "host": ("Mairie de " + communes["nom"]).to_numpy(), "host_kind": "mairie",
+    }, index=pd.Index("commune:" + communes.index, name="candidate_id"))
+    pl = pd.DataFrame({
+        "x": places.geometry.x.to_numpy(), "y": places.geometry.y.to_numpy(),
+        "insee": places["insee"].to_numpy(),
+        "commune": places["insee"].map(communes["nom"]).to_numpy(),
+        "host": places["name"].to_numpy(), "host_kind": places["kinds"].to_numpy(),
+    }, index=pd.Index("place:" + places["place_id"].astype(str), name="candidate_id"))
+    return pd.concat([town, pl]).sort_index()
+
+
+def run(scenario: Scenario) -> Plan:
+    """Run the whole pipeline for ``scenario``. See :class:`Plan` for the result."""
+    s = scenario.settings
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        timings[name] = round(now - t0, 3)
+        t0 = now
+
+    data_dir = catalog.resolve_data_dir(scenario.data_dir)
+    dep = territory.check_departement(scenario.departement, data_dir)
+    communes = territory.communes_from_cog(dep, data_dir)
+    epci = territory.epci_from_communes(communes, data_dir)
+    outline = territory.departement_outline(communes)
+    lap("territory")
+
+    places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
+    lap("offer")
+    communes, need_report = need.need_from_sources(communes, data_dir)
+    lap("need")
+
+    # travel model: crow-fly × detour (offline default)
+    origins = communes[["ref_x", "ref_y"]].rename(columns={"ref_x": "x", "ref_y": "y"})
+    acc = places[places["service_level"] == "accompaniment"]
+    acc_xy = pd.DataFrame({"x": acc.geometry.x, "y": acc.geometry.y}).set_index(
+        acc["place_id"].astype(str))
+    nearest = access.nearest_crowfly(origins, acc_xy, settings=s)
+    communes["minutes_before"] = nearest["minutes"]
+    communes["nearest_place_before"] = nearest["nearest_id"]
+    communes["nearest_place_name"] = nearest["nearest_id"].map(
+        places.set_index(places["place_id"].astype(str))["name"])
+    thresholds = sorted(set(s.report_thresholds) | {scenario.threshold})
+    coverage_before = coverage.coverage_table(communes, communes["minutes_before"], thresholds)
+    t = scenario.threshold
+    communes["covered_before"] = coverage.covered_flags(communes["minutes_before"], t)
+    lap("coverage")
+
+    candidates = candidate_sites(communes, places)
+    od = access.od_crowfly(origins, candidates, max_minutes=t, settings=s)
+    result = placement.mclp_from_od(
+        od, communes["need"], p=scenario.p, threshold=t,
+        already_covered=communes["covered_before"], settings=s)
+    lap("placement")
+
+    posts = _posts_frame(result, candidates, communes)
+    post_xy = candidates.loc[posts["candidate_id"], ["x", "y"]].set_index(posts["post_id"])
+    to_post = access.nearest_crowfly(origins, post_xy, settings=s)
+    communes["minutes_after"] = np.minimum(communes["minutes_before"], to_post["minutes"])
+    communes["nearest_post"] = to_post["nearest_id"].where(
+        to_post["minutes"] < communes["minutes_before"])
+    communes["covered_after"] = coverage.covered_flags(communes["minutes_after"], t)
+    coverage_after = coverage.coverage_table(communes, communes["minutes_after"], thresholds)
+    communes["gap"] = ~communes["covered_before"]
+    communes["gap_rank"] = (communes["need"].where(communes["gap"])
+                            .rank(ascending=False, method="first").astype("Int64"))
+    communes["remaining_gap"] = ~communes["covered_after"]
+    lap("outputs")
+
+    plan = Plan(scenario=scenario, data_dir=data_dir, communes=communes, places=places,
+                posts=posts, epci=epci, departement=outline, candidates=candidates,
+                coverage_before=coverage_before, coverage_after=coverage_after,
+                offer_report=offer_report, need_report=need_report,
+                solution=dict(result.solution), travel_model=access.travel_model_label(s),
+                timings=timings)
+    sm = plan.summary()
+    log.info("plan %s: %d communes, %d places, %d posts; population covered at %g min "
+             "%.1f %% → %.1f %%", dep, sm["communes"], sm["places"], sm["posts"], t,
+             sm["pct_population_covered_before"], sm["pct_population_covered_after"])
+    return plan
+
+
+def _posts_frame(result, candidates: pd.DataFrame, communes: gpd.GeoDataFrame
+                 ) -> gpd.GeoDataFrame:
+    posts = result.posts.copy()
+    cand = candidates.loc[posts["candidate_id"]]
+    out = gpd.GeoDataFrame({
+        "post_id": posts["post_id"].to_numpy(),
+        "candidate_id": posts["candidate_id"].to_numpy(),
+        "insee": cand["insee"].to_numpy(),
+        "commune": cand["commune"].to_numpy(),
+        "epci": cand["insee"].map(communes["epci"]).to_numpy(),
+        "host": cand["host"].to_numpy(),
+        "host_kind": cand["host_kind"].to_numpy(),
+        "kind": "fixed",
+        "covered_population": posts["covered_population"].to_numpy(),
+        "covered_need": posts["covered_need"].to_numpy(),
+    }, geometry=gpd.points_from_xy(cand["x"], cand["y"]), crs=communes.crs)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Writing a plan
+# ----------------------------------------------------------------------------------------
+COMMUNE_COLUMNS = [
+    "insee", "nom", "departement", "epci", "epci_nom", "population", "area_km2", "density",
+    "need_index", "need", "need_imputed", "ifn_no_thd", "ifn_no_4g", "ifn_poverty",
+    "ifn_older_65", "ifn_low_diploma", "ifn_total", "pct_fibre", "nb_locaux", "nb_locaux_fibre",
+    "minutes_before", "nearest_place_before", "nearest_place_name", "covered_before",
+    "minutes_after", "nearest_post", "covered_after", "gap", "gap_rank", "remaining_gap",
+    "codes_2018", "geometry",
+]
+# GeoPackages record a modification time in gpkg_contents; pin it so that the same
+# inputs give byte-identical files.
+_FIXED_GPKG_DATE = "2000-01-01T00:00:00.000Z"
+
+
+def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = gdf.copy()
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        if str(out[col].dtype) in ("Int64", "boolean"):
+            out[col] = out[col].astype("float64" if str(out[col].dtype) == "Int64" else "object")
+        if out[col].dtype == object or str(out[col].dtype).startswith("str"):
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
+def write_geopackage(plan: Plan, path) -> None:
+    """Write ``plan.gpkg`` with layers ``communes``, ``places``, ``posts``, ``epci``,
+    ``departement`` (working CRS). Byte-deterministic for the same plan."""
+    import pyogrio
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    communes = plan.communes.reset_index()
+    communes["minutes_before"] = communes["minutes_before"].replace(np.inf, np.nan)
+    layers = {
+        "communes": communes[[c for c in COMMUNE_COLUMNS if c in communes.columns]],
+        "places": plan.places,
+        "posts": plan.posts,
+        "epci": plan.epci.reset_index(),
+        "departement": plan.departement.reset_index(),
+    }
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})
+    try:
+        for name, gdf in layers.items():
+            _gpkg_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+
+
+def write_outputs(plan: Plan, out_dir) -> dict[str, "Path"]:
+    """Write every output of a plan into ``out_dir``; return their paths by name."""
+    from pathlib import Path
+
+    from . import maps, report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"geopackage": out / "plan.gpkg", "map": out / "carte_couverture.html",
+             "report": out / "rapport.html"}
+    write_geopackage(plan, paths["geopackage"])
+    maps.coverage_map(plan, path=paths["map"])
+    report.write_report(plan, paths["report"])
+    return paths

@@ -1,0 +1,123 @@
+import json
+import shutil
+
+import pytest
+
+from cnfs_geo import catalog, territory
+from cnfs_geo._errors import DataFileError, UnknownDepartementError, ValidationError
+
+
+@pytest.fixture(scope="module")
+def communes(bundle):
+    return territory.communes_from_cog("49", bundle)
+
+
+def test_49_communes_match_cog_2026(communes, bundle):
+    assert len(communes) == 176
+    assert int(communes["population"].sum()) == 833_776
+    assert communes.index.is_unique and communes.index.is_monotonic_increasing
+    cog = territory.cog_communes(bundle)
+    expected = set(cog.loc[(cog.type == "commune-actuelle") & (cog.departement == "49"), "code"])
+    assert set(communes.index) == expected
+    assert communes.crs.to_epsg() == 2154
+    assert communes.geometry.is_valid.all()
+
+
+def test_old_codes_are_dissolved_into_current_communes(communes):
+    # Orée d'Anjou is coded 49126 since 2025 (49069 before); Saint-Sigismond (49321)
+    # is a commune déléguée of Ingrandes-le-Fresne-sur-Loire (49160).
+    assert "49069" not in communes.index and "49126" in communes.index
+    assert "49321" in communes.loc["49160", "codes_2018"].split(",")
+    # 183 polygons of 2018 → 176 communes: every 2018 code used exactly once
+    codes = [c for s in communes["codes_2018"] for c in s.split(",")]
+    assert len(codes) == 183 == len(set(codes))
+
+
+def test_area_matches_polygon_union(communes):
+    # Maine-et-Loire is ~7 166 km² (IGN); simplified polygons stay within 1 %
+    assert communes["area_km2"].sum() == pytest.approx(7166, rel=0.01)
+
+
+def test_points_inside_their_commune(communes):
+    import geopandas as gpd
+    rep = gpd.points_from_xy(communes.ref_x, communes.ref_y, crs=communes.crs)
+    assert gpd.GeoSeries(rep, index=communes.index).within(communes.geometry).all()
+    cl = gpd.GeoSeries(gpd.points_from_xy(communes.chef_lieu_x, communes.chef_lieu_y),
+                       index=communes.index, crs=communes.crs)
+    assert cl.distance(communes.geometry).max() < 500
+    assert (communes["chef_lieu_source"] == "chef-lieu (datas.fun)").sum() >= 170
+
+
+def test_epci(communes, bundle):
+    epci = territory.epci_from_communes(communes, bundle)
+    assert len(epci) == 10
+    assert epci["population"].sum() == 833_776
+    # CC du Pays d'Ancenis straddles 44 and 49 and keeps its full identity
+    ancenis = epci.loc["244400552"]
+    assert bool(ancenis["straddles"]) and ancenis["n_membres"] > ancenis["n_communes"]
+    assert not epci.drop(index="244400552")["straddles"].any()
+
+
+def test_departement_outline(communes):
+    outline = territory.departement_outline(communes)
+    assert len(outline) == 1
+    assert outline.geometry.iloc[0].area / 1e6 == pytest.approx(communes.area_km2.sum(), rel=1e-6)
+
+
+def test_unknown_departement(raw_dir):
+    d = catalog.resolve_data_dir(raw_dir)
+    with pytest.raises(UnknownDepartementError, match="2C"):
+        territory.check_departement("2C", d)
+    assert territory.check_departement("2a", d) == "2A"
+    assert territory.check_departement("1", d) == "01"
+
+
+def test_bundle_refuses_other_departements(bundle):
+    with pytest.raises(DataFileError) as exc:
+        territory.check_departement("44", bundle)
+    msg = str(exc.value)
+    assert "only holds Maine-et-Loire" in msg and "--data-dir" in msg and "cog/communes.json" in msg
+
+
+def test_unmappable_2018_code_fails_loudly(tmp_path, bundle):
+    shutil.copytree(bundle.path, tmp_path / "d")
+    poly = next((tmp_path / "d" / "communes").glob("communes-49-*.geojson"))
+    gj = json.loads(poly.read_text())
+    gj["features"][0]["properties"]["code"] = "49999"
+    poly.write_text(json.dumps(gj))
+    d = catalog.DataDir(path=tmp_path / "d", is_bundle=True, origin="bundle")
+    territory._read_json.cache_clear()
+    with pytest.raises(ValidationError, match="49999"):
+        territory.communes_from_cog("49", d)
+
+
+def test_missing_population_is_an_error(tmp_path, bundle):
+    shutil.copytree(bundle.path, tmp_path / "d")
+    path = tmp_path / "d" / "cog" / "communes.json"
+    recs = json.loads(path.read_text())
+    for r in recs:
+        if r["code"] == "49007" and r["type"] == "commune-actuelle":
+            r.pop("population")
+    path.write_text(json.dumps(recs))
+    d = catalog.DataDir(path=tmp_path / "d", is_bundle=True, origin="bundle")
+    with pytest.raises(ValidationError, match="49007.*population"):
+        territory.communes_from_cog("49", d)
+
+
+def test_missing_file_names_the_file(tmp_path, bundle):
+    shutil.copytree(bundle.path, tmp_path / "d")
+    (tmp_path / "d" / "cog" / "epci.json").unlink()
+    d = catalog.DataDir(path=tmp_path / "d", is_bundle=True, origin="bundle")
+    with pytest.raises(DataFileError, match="cog/epci.json"):
+        territory.communes_from_cog("49", d)
+
+
+@pytest.mark.parametrize("dep,crs", [("2A", 2154), ("974", 2975)])
+def test_other_departements_from_national_files(raw_dir, dep, crs):
+    d = catalog.resolve_data_dir(raw_dir)
+    c = territory.communes_from_cog(dep, d)
+    cog = territory.cog_communes(d)
+    cur = cog[(cog.type == "commune-actuelle") & (cog.departement == dep)]
+    assert set(c.index) == set(cur["code"])
+    assert int(c["population"].sum()) == int(cur["population"].sum())
+    assert c.crs.to_epsg() == crs

@@ -39,7 +39,7 @@ CONTACT_FIELDS = {"Téléphone", "Courriel", "NUM_TEL", "MAIL_STRUC", "TELEPHONE
 # E-mail addresses and French phone numbers inside free-text fields (e.g. France
 # Services `commentaire`: "Contacter l'accueil au 02.41… ou accueil@…") are scrubbed too.
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
+_PHONE = re.compile(r"(?<![\w-])(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?![\w-])")
 _SCRUBBED = "[contact retiré]"
 
 

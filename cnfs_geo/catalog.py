@@ -25,12 +25,27 @@ True
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import json
 import logging
 import os
+import socket
+import string
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._errors import DataFileError
+from ._errors import DataFileError, ValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +155,9 @@ SOURCES: dict[str, DataSource] = {s.key: s for s in [
                "data·inclusion / ANCT", "non précisée", "2023-02",
                _MEDNUM, "5c7c8a2adb6e982011017da01989d106f8b33205",
                "assets/input/data-inclusion/data-inclusion.json",
-               None),  # the stored file is sanitized: upstream checksum does not apply
+               # sha256 of the sanitized copy (courriel, telephone removed), not of the
+               # upstream blob: fetch() does not download this one from upstream
+               "3544f307a8b721a17738ff526695d9fe3f9df2a1f49987b552971f20db6c2b6c"),
     DataSource("aidants_connect",
                "lieux_mediation/aidants-connect_structures_2024-02-12.csv",
                "Structures habilitées Aidants Connect", "ANCT (Aidants Connect)",
@@ -153,7 +170,9 @@ SOURCES: dict[str, DataSource] = {s.key: s for s in [
                "Permanences des conseillers numériques France Services (contacts retirés)",
                "ANCT (conseiller-numerique.gouv.fr)", "non précisée", "2022-12-02",
                _MEDNUM, "8098cc4a19a42b6acfd15b1345d5d3b99039b64b", "assets/input/cnfs.json",
-               None),  # sanitized copy: upstream checksum does not apply
+               # sha256 of the sanitized copy (aidants → nb_aidants, contacts removed), not of
+               # the upstream blob: fetch() does not download this one from upstream
+               "97a0566d912ffeea14550ffcda150b262712a96c5882787a656a64fd5646d2de"),
     DataSource("fibre",
                "fibre/arcep_ma-connexion-internet_techno_commune_2024_via-carte-fibre-france.csv",
                "Éligibilité par technologie et par commune (Ma connexion internet)",
@@ -245,3 +264,467 @@ def provenance(keys: list[str] | None = None) -> list[dict[str, str | None]]:
     return [{"key": k, "title": SOURCES[k].title, "producer": SOURCES[k].producer,
              "licence": SOURCES[k].licence, "vintage": SOURCES[k].vintage,
              "file": SOURCES[k].relpath, "url": SOURCES[k].url} for k in keys]
+
+
+# ---------------------------------------------------------------------------
+# Fetching national files into a cache, and checking a data directory
+# ---------------------------------------------------------------------------
+
+CACHE_ENV_VAR = "CNFS_GEO_CACHE_DIR"
+_CHUNK = 1 << 16
+
+# Sources whose upstream file is NOT the file stored in a data directory: the stored
+# copy is sanitized (personal contacts removed), so downloading upstream would bring
+# those contacts back and never match the catalog's sha256. They are fetched only
+# from a mirror of a data directory (``base_urls`` with ``{relpath}``/``{key}``, or a
+# per-key URL), otherwise reported as manual.
+_UPSTREAM_DIFFERS = {
+    "data_inclusion": ("the upstream file holds e-mails and phone numbers; the stored copy "
+                       "drops the fields `courriel` and `telephone` of every record"),
+    "cnfs_permanences": ("the upstream file holds the advisors' names, e-mails and phones; "
+                         "the stored copy replaces `aidants` by `nb_aidants` (number of "
+                         "advisors listed) and drops `courriel` and `telephone`"),
+}
+
+_NPM_COG = "@etalab/decoupage-administratif@6.0.0"
+
+
+def _manual_steps(key: str, src: DataSource, dest: Path) -> str:
+    """How to put the file of a source that cannot be downloaded as-is at ``dest``."""
+    if src.relpath.startswith("cog/"):
+        return (f"npm pack {_NPM_COG}   # writes etalab-decoupage-administratif-6.0.0.tgz\n"
+                "tar -xzf etalab-decoupage-administratif-6.0.0.tgz   # unpacks into package/\n"
+                f"mkdir -p \"{dest.parent}\"\n"
+                f"cp package/data/*.json \"{dest.parent}/\"   # communes.json, epci.json, "
+                "departements.json, …")
+    if key == "communes_2018_archive":
+        return ("git clone https://github.com/gregoiredavid/france-geojson.git\n"
+                f"git -C france-geojson checkout {src.commit}\n"
+                f"mkdir -p \"{dest.parent}\"\n"
+                f"(cd france-geojson && tar -czf \"{dest}\" departements/*/communes-*.geojson)\n"
+                "# a re-made archive has the same members but not the catalog's sha256 "
+                "(tar/gzip metadata): the data check reports that mismatch, the members are "
+                "what cnfs_geo reads")
+    if key in _UPSTREAM_DIFFERS:
+        return (f"{_UPSTREAM_DIFFERS[key]}.\n"
+                f"Copy the sanitized file of the project's raw data set to \"{dest}\",\n"
+                f"or download {src.url} and remove those fields yourself, saving the result "
+                f"as \"{dest}\" (its sha256 will then differ from the catalog's).")
+    where = src.url or src.producer
+    return f"download it from {where} and save it as \"{dest}\""
+
+
+def default_cache_dir() -> Path:
+    """Folder where :func:`fetch` puts national files by default.
+
+    ``$CNFS_GEO_CACHE_DIR`` when set; otherwise the platform's user cache folder:
+    ``$XDG_CACHE_HOME/cnfs_geo`` (default ``~/.cache/cnfs_geo``) on Linux and other
+    Unix systems, ``~/Library/Caches/cnfs_geo`` on macOS,
+    ``%LOCALAPPDATA%\\cnfs_geo\\Cache`` on Windows.
+    """
+    env = os.environ.get(CACHE_ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        return (Path(base) if base else Path.home() / "AppData" / "Local") / "cnfs_geo" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "cnfs_geo"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base_dir = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base_dir / "cnfs_geo"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def source_url(key: str, *, base_urls: Mapping[str, str] | str | None = None,
+               sources: Mapping[str, DataSource] | None = None) -> tuple[str | None, bool]:
+    """Download address of source ``key`` and whether :func:`fetch` may use it.
+
+    Parameters
+    ----------
+    key : str
+        Source key (see :data:`SOURCES`).
+    base_urls : mapping or str, optional
+        * mapping ``key → URL``: that exact URL, serving the file as stored in a
+          data directory, for the keys it holds; other keys use their pinned
+          upstream URL;
+        * a string with placeholders ``{relpath}``, ``{key}``, ``{repository}``,
+          ``{commit}``, ``{path}`` (upstream path): formatted per source, e.g.
+          ``"http://mirror.example/cnfs/{relpath}"`` for a mirror laid out like a
+          data directory (``file://`` URLs work too);
+        * a string without placeholder: replaces the
+          ``https://raw.githubusercontent.com/<repository>/<commit>`` prefix, the
+          upstream path is appended (``<base>/<upstream_path>``).
+    sources : mapping, optional
+        Catalog to use instead of :data:`SOURCES`.
+
+    Returns
+    -------
+    (url, usable) : tuple of (str or None, bool)
+        ``url`` is None when the source has no download address (COG from npm,
+        2018 polygon archive). ``usable`` is False when there is no URL, or when the
+        URL points at the upstream file of a sanitized source (it holds personal
+        contacts and differs from the stored copy); :func:`fetch` then treats the
+        source as manual.
+    """
+    sources = SOURCES if sources is None else sources
+    src = sources[key]
+    if isinstance(base_urls, str):
+        fields = {f for _, f, _, _ in string.Formatter().parse(base_urls) if f is not None}
+        unknown = fields - {"relpath", "key", "repository", "commit", "path"}
+        if unknown:
+            raise ValidationError("base_urls", [
+                f"unknown placeholder(s) {sorted(unknown)} in {base_urls!r}; use {{relpath}}, "
+                "{key}, {repository}, {commit} or {path}"])
+        values = {"relpath": src.relpath, "key": src.key, "repository": src.repository,
+                  "commit": src.commit, "path": src.upstream_path}
+        if fields:
+            if any(values[f] is None for f in fields):
+                return None, False
+            url = base_urls.format(**values)
+            from_upstream = not fields & {"relpath", "key"}
+        elif src.upstream_path and src.repository and src.commit:
+            url, from_upstream = f"{base_urls.rstrip('/')}/{src.upstream_path}", True
+        else:
+            return None, False
+    elif base_urls is not None and key in base_urls:
+        url, from_upstream = base_urls[key], False
+    else:
+        url, from_upstream = src.url, True
+    if url is None:
+        return None, False
+    return url, not (from_upstream and key in _UPSTREAM_DIFFERS)
+
+
+def _download(key: str, url: str, dest: Path, expected: str | None, *, timeout: float,
+              opener: urllib.request.OpenerDirector) -> tuple[str, int]:
+    """Download ``url`` to ``dest`` atomically; return (sha256, size). Raise DataFileError."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    fix_manual = f"or download the file by hand and save it as {dest}"
+    try:
+        h = hashlib.sha256()
+        size = 0
+        start = time.monotonic()
+        req = urllib.request.Request(url, headers={"User-Agent": "cnfs_geo (python urllib)"})
+        try:
+            with os.fdopen(fd, "wb") as out, opener.open(req, timeout=timeout) as resp:
+                declared = resp.headers.get("Content-Length")
+                declared = int(declared) if declared and declared.isdigit() else None
+                log.info("%s: downloading %s (%s) → %s", key, url,
+                         f"{declared / 1e6:.1f} MB" if declared else "size unknown", dest)
+                next_report = 10_000_000
+                while True:
+                    chunk = resp.read(_CHUNK)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    h.update(chunk)
+                    size += len(chunk)
+                    if size >= next_report:
+                        log.info("%s: %.0f MB received", key, size / 1e6)
+                        next_report += 10_000_000
+                out.flush()
+                os.fsync(out.fileno())
+        except urllib.error.HTTPError as exc:
+            hint = ("the file is not at this address (pinned commit or path gone, or the "
+                    "mirror given by base_urls lacks it)" if exc.code == 404 else
+                    "the server refused or failed the request")
+            raise DataFileError(
+                f"{key}: HTTP {exc.code} {exc.reason} for {url}: {hint}. Nothing was written "
+                f"to {dest}. Fix: check the address (catalog entry or base_urls), {fix_manual}."
+            ) from exc
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            raise DataFileError(
+                f"{key}: cannot download {url}: {reason}. Nothing was written to {dest}. "
+                "Fix: check the network connection and proxy settings (https_proxy), the "
+                f"host of base_urls if you gave one, {fix_manual}.") from exc
+        except (socket.timeout, TimeoutError) as exc:
+            raise DataFileError(
+                f"{key}: download of {url} timed out after {timeout} s ({size} bytes "
+                f"received). Nothing was written to {dest}. Fix: retry with a larger "
+                f"timeout, {fix_manual}.") from exc
+        except (http.client.HTTPException, ConnectionError) as exc:
+            raise DataFileError(
+                f"{key}: download of {url} was interrupted after {size} bytes "
+                f"({type(exc).__name__}: {exc}). Nothing was written to {dest}. Fix: retry, "
+                f"{fix_manual}.") from exc
+        if declared is not None and size != declared:
+            raise DataFileError(
+                f"{key}: download of {url} is incomplete: received {size} of {declared} "
+                f"bytes (Content-Length). Nothing was written to {dest}. Fix: retry; if it "
+                f"persists check the network or proxy, {fix_manual}.")
+        actual = h.hexdigest()
+        if expected is not None and actual != expected.lower():
+            raise DataFileError(
+                f"{key}: checksum mismatch for {url}\n"
+                f"  expected sha256 {expected.lower()}\n"
+                f"  actual   sha256 {actual} ({size} bytes)\n"
+                f"Nothing was written to {dest}. Fix: retry the download; if the mismatch "
+                "persists the server holds another version of the file (moved upstream "
+                "file or wrong mirror): check the URL against the catalog's pinned commit, "
+                f"{fix_manual} after checking it.")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        log.info("%s: %d bytes in %.1f s, sha256 %s%s", key, size, time.monotonic() - start,
+                 actual[:12], " (verified)" if expected else " (no checksum in catalog)")
+        return actual, size
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def fetch(keys: list[str] | None = None, *, cache_dir: str | os.PathLike | None = None,
+          base_urls: Mapping[str, str] | str | None = None, force: bool = False,
+          timeout: float = 60, sources: Mapping[str, DataSource] | None = None
+          ) -> dict[str, Path]:
+    """Download national data files into a cache usable as a data directory.
+
+    Each file lands at ``<cache_dir>/<relpath>``, so ``resolve_data_dir(cache_dir)``
+    (``--data-dir``) reads it. A download goes to a temporary file in the same
+    folder, is checked (complete against ``Content-Length``, sha256 against the
+    catalog when it has one) and only then moved into place with
+    :func:`os.replace`: a failed, truncated or corrupted download leaves the
+    destination as it was and no temporary file. A file already present with the
+    catalog's sha256 is not downloaded again unless ``force``; one with another
+    sha256 is downloaded again.
+
+    Sources without a download address (the COG, which comes from an npm package;
+    the 2018 polygon archive, built from a repository) and sanitized sources (whose
+    upstream file holds personal contacts) are *manual*: they are not downloaded,
+    and when missing a warning gives the exact steps (see
+    :func:`manual_instructions`).
+
+    Parameters
+    ----------
+    keys : list of str, optional
+        Sources to fetch (default: every source of the catalog).
+    cache_dir : path, optional
+        Default :func:`default_cache_dir` (``$CNFS_GEO_CACHE_DIR`` or the user cache).
+    base_urls : mapping or str, optional
+        Mirror or test server; see :func:`source_url`. With a string holding
+        ``{relpath}`` (a mirror laid out like a data directory), manual and
+        sanitized sources are downloaded from it too.
+    force : bool
+        Download again even when the file is present and verified.
+    timeout : float
+        Seconds allowed for connecting and for each read.
+    sources : mapping of key → DataSource, optional
+        Catalog to use instead of :data:`SOURCES` (tests, other vintages).
+
+    Returns
+    -------
+    dict of str → Path
+        Every requested source present in the cache after the call (downloaded,
+        already there, or put there by hand), in the order of ``keys``. Requested
+        manual sources still missing are absent from it.
+
+    Raises
+    ------
+    ValidationError
+        Unknown key in ``keys`` or ``base_urls``.
+    DataFileError
+        One or more downloads failed (HTTP error, connection refused, timeout,
+        truncated file, checksum mismatch). Every source is attempted first; the
+        message lists each failure with its key, URL and fix; the exception's
+        ``failures`` (key → message) and ``fetched`` (key → Path) attributes hold the
+        details.
+
+    Examples
+    --------
+    >>> from cnfs_geo import catalog
+    >>> paths = catalog.fetch(["fibre", "ifn_communes"])          # doctest: +SKIP
+    >>> catalog.resolve_data_dir(catalog.default_cache_dir())     # doctest: +SKIP
+    """
+    sources = SOURCES if sources is None else sources
+    keys = list(sources) if keys is None else list(keys)
+    problems = [f"unknown source {k!r} in keys" for k in keys if k not in sources]
+    if base_urls is not None and not isinstance(base_urls, str):
+        problems += [f"unknown source {k!r} in base_urls" for k in base_urls if k not in sources]
+    if problems:
+        raise ValidationError("fetch", [p + f"; known sources: {', '.join(sources)}"
+                                        for p in problems])
+    cache = Path(default_cache_dir() if cache_dir is None else cache_dir).expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    # a fresh opener per call reads the proxy environment variables now
+    opener = urllib.request.build_opener()
+
+    fetched: dict[str, Path] = {}
+    failures: dict[str, str] = {}
+    manual: list[str] = []
+    n_down = n_kept = 0
+    for key in keys:
+        src = sources[key]
+        dest = cache / src.relpath
+        url, usable = source_url(key, base_urls=base_urls, sources=sources)
+        present = dest.is_file()
+        if not usable:
+            if present:
+                if src.sha256 and file_sha256(dest) != src.sha256:
+                    log.warning("%s: %s was placed by hand and its sha256 differs from the "
+                                "catalog's %s", key, dest, src.sha256)
+                fetched[key] = dest
+            else:
+                manual.append(key)
+            continue
+        if present and not force:
+            if src.sha256 is None:
+                log.info("%s: %s already present (no checksum in catalog), kept", key, dest)
+                fetched[key] = dest
+                n_kept += 1
+                continue
+            actual = file_sha256(dest)
+            if actual == src.sha256:
+                log.info("%s: %s already present and verified, kept", key, dest)
+                fetched[key] = dest
+                n_kept += 1
+                continue
+            log.warning("%s: %s has sha256 %s instead of %s: downloading it again", key, dest,
+                        actual, src.sha256)
+        try:
+            _download(key, url, dest, src.sha256, timeout=timeout, opener=opener)
+        except DataFileError as exc:
+            log.error("%s", exc)
+            failures[key] = str(exc)
+            continue
+        fetched[key] = dest
+        n_down += 1
+    if manual:
+        log.warning("%d source(s) must be provided by hand:\n%s", len(manual),
+                    manual_instructions(manual, cache_dir=cache, sources=sources))
+    log.info("fetch into %s: %d downloaded, %d already present, %d manual missing, %d failed",
+             cache, n_down, n_kept, len(manual), len(failures))
+    if failures:
+        err = DataFileError(f"{len(failures)} download(s) failed:\n"
+                            + "\n".join(failures.values()))
+        err.failures = failures
+        err.fetched = fetched
+        raise err
+    return fetched
+
+
+def manual_instructions(keys: list[str] | None = None, *,
+                        cache_dir: str | os.PathLike | None = None,
+                        sources: Mapping[str, DataSource] | None = None) -> str:
+    """Steps to provide by hand the sources :func:`fetch` cannot download.
+
+    Parameters
+    ----------
+    keys : list of str, optional
+        Sources to explain (default: every manual source of the catalog: no
+        download address, or sanitized copy). Keys of downloadable sources get a
+        "download it from <url>" line.
+    cache_dir : path, optional
+        Data directory the files must go to (default :func:`default_cache_dir`).
+    sources : mapping, optional
+        Catalog to use instead of :data:`SOURCES`.
+
+    Returns
+    -------
+    str
+        One block per source (sources sharing the same steps, such as the three
+        COG files of the npm package, are grouped), empty when ``keys`` is empty.
+    """
+    sources = SOURCES if sources is None else sources
+    cache = Path(default_cache_dir() if cache_dir is None else cache_dir).expanduser()
+    if keys is None:
+        keys = [k for k in sources if not source_url(k, sources=sources)[1]]
+    blocks: dict[str, list[str]] = {}
+    for key in keys:
+        src = sources[key]
+        steps = _manual_steps(key, src, cache / src.relpath)
+        blocks.setdefault(steps, []).append(f"{key} → {cache / src.relpath}")
+    out = []
+    for steps, targets in blocks.items():
+        out.append("  - " + "\n    ".join(targets) + "\n      "
+                   + steps.replace("\n", "\n      "))
+    return "\n".join(out)
+
+
+def verify(data_dir: str | os.PathLike | DataDir | None = None, *, keys: list[str] | None = None,
+           sources: Mapping[str, DataSource] | None = None) -> pd.DataFrame:
+    """Presence and checksum of each source's file in a data directory.
+
+    The expected sha256 is the catalog's (national file), except in a directory
+    holding a ``MANIFEST.json`` written by :mod:`cnfs_geo.build_data` (the embedded
+    bundle), whose ``bundle_sha256`` of each filtered file is used instead.
+
+    Parameters
+    ----------
+    data_dir : path or DataDir, optional
+        Folder to check; resolved by :func:`resolve_data_dir` (argument, then
+        ``$CNFS_GEO_DATA_DIR``, then the bundle).
+    keys : list of str, optional
+        Sources to check (default: all, in catalog order).
+    sources : mapping, optional
+        Catalog to use instead of :data:`SOURCES`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source, index ``key`` (catalog order). Columns ``relpath``,
+        ``present`` (bool), ``size_bytes`` (Int64, NA when missing),
+        ``sha256_expected``, ``expected_from`` (``"catalog"``, ``"MANIFEST.json"``
+        or None), ``sha256_actual``, ``sha256_ok`` (boolean, NA when missing or no
+        expected value), ``status`` (``"ok"``, ``"missing"``,
+        ``"checksum mismatch"``, ``"unchecked"``), ``fetch`` (``"download"`` or
+        ``"manual"``), ``url``.
+    """
+    import pandas as pd  # lazy: catalog stays light to import
+
+    sources = SOURCES if sources is None else sources
+    dd = data_dir if isinstance(data_dir, DataDir) else resolve_data_dir(data_dir)
+    keys = list(sources) if keys is None else list(keys)
+    unknown = [k for k in keys if k not in sources]
+    if unknown:
+        raise ValidationError("verify", [f"unknown source {k!r}; known sources: "
+                                         f"{', '.join(sources)}" for k in unknown])
+    manifest: dict = {}
+    mpath = dd.path / "MANIFEST.json"
+    if mpath.is_file():
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataFileError(f"{mpath}: cannot be read as JSON ({exc}). Fix: rebuild it "
+                                "with `python -m cnfs_geo.build_data RAW_DIR`.") from exc
+    rows = []
+    for key in keys:
+        src = sources[key]
+        path = dd.path / src.relpath
+        entry = manifest.get(src.relpath) if isinstance(manifest, dict) else None
+        if isinstance(entry, dict) and entry.get("bundle_sha256"):
+            expected, origin = entry["bundle_sha256"], "MANIFEST.json"
+        elif src.sha256:
+            expected, origin = src.sha256, "catalog"
+        else:
+            expected, origin = None, None
+        present = path.is_file()
+        actual = file_sha256(path) if present else None
+        ok = pd.NA if (actual is None or expected is None) else (actual == expected.lower())
+        status = ("missing" if not present else "unchecked" if expected is None
+                  else "ok" if ok else "checksum mismatch")
+        url, usable = source_url(key, sources=sources)
+        rows.append({"key": key, "relpath": src.relpath, "present": present,
+                     "size_bytes": path.stat().st_size if present else pd.NA,
+                     "sha256_expected": expected, "expected_from": origin,
+                     "sha256_actual": actual, "sha256_ok": ok, "status": status,
+                     "fetch": "download" if usable else "manual", "url": url})
+    df = pd.DataFrame(rows).set_index("key")
+    df["size_bytes"] = df["size_bytes"].astype("Int64")
+    df["sha256_ok"] = df["sha256_ok"].astype("boolean")
+    df["present"] = df["present"].astype(bool)
+    log.info("verify %s: %d ok, %d missing, %d checksum mismatch, %d unchecked", dd.path,
+             int((df["status"] == "ok").sum()), int((df["status"] == "missing").sum()),
+             int((df["status"] == "checksum mismatch").sum()),
+             int((df["status"] == "unchecked").sum()))
+    return df

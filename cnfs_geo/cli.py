@@ -64,6 +64,37 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    keys = args.sources or None
+    try:
+        got = catalog.fetch(keys, cache_dir=args.cache_dir, base_urls=args.base_url,
+                            force=args.force)
+    except CnfsGeoError as exc:
+        got = getattr(exc, "fetched", {})
+        for key, path in got.items():
+            print(f"  ok       {key:<24} {path}")
+        raise
+    for key, path in got.items():
+        print(f"  ok       {key:<24} {path}")
+    wanted = keys or list(catalog.SOURCES)
+    missing = [k for k in wanted if k not in got]
+    if missing:
+        print(catalog.manual_instructions(missing, cache_dir=args.cache_dir))
+    cache = args.cache_dir or catalog.default_cache_dir()
+    print(f"Use it with: cnfs-geo plan --data-dir {cache} …  (or export {catalog.ENV_VAR}={cache})")
+    return 0
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    table = catalog.verify(args.data_dir)
+    print(table[["relpath", "status"]].to_string())
+    bad = table.index[table["status"] == "checksum mismatch"].tolist()
+    if bad:
+        print(f"checksum mismatch: {', '.join(bad)} — fetch them again (cnfs-geo data fetch --force "
+              f"{' '.join(bad)})")
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cnfs-geo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"folder of national data files (default ${catalog.ENV_VAR}, "
                          "else the embedded Maine-et-Loire bundle)")
     pl.set_defaults(func=_cmd_plan)
+
+    data = sub.add_parser("data", help="download or check the national data files")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    fe = dsub.add_parser("fetch", help="download the national files (pinned URLs, sha256 "
+                                        "checked, atomic) into a cache usable as --data-dir")
+    fe.add_argument("sources", nargs="*", help=f"source keys (default all): {', '.join(catalog.SOURCES)}")
+    fe.add_argument("--cache-dir", default=None,
+                    help=f"target folder (default ${catalog.CACHE_ENV_VAR} or the user cache)")
+    fe.add_argument("--base-url", default=None, help="mirror URL template, e.g. http://host/{relpath}")
+    fe.add_argument("--force", action="store_true", help="download again even if present")
+    fe.set_defaults(func=_cmd_data_fetch)
+    ch = dsub.add_parser("check", help="list which files of a data directory are present and intact")
+    ch.add_argument("--data-dir", default=None, help="folder to check (default as for plan)")
+    ch.set_defaults(func=_cmd_data_check)
     return p
 
 

@@ -212,7 +212,7 @@ def run(scenario: Scenario) -> Plan:
     od = access.od_crowfly(origins, candidates, max_minutes=t, settings=s)
     result = placement.mclp_from_od(
         od, communes["need"], p=scenario.p, threshold=t,
-        already_covered=communes["covered_before"], settings=s)
+        already_covered=communes["covered_before"], demand=communes, settings=s)
     lap("placement")
 
     posts = _posts_frame(result, candidates, communes)

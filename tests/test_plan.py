@@ -1,0 +1,126 @@
+"""End-to-end plan on the embedded 49 bundle, checked against independent computations."""
+
+import hashlib
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+
+from cnfs_geo import catalog
+from cnfs_geo.plan import Scenario, run, write_geopackage
+
+
+@pytest.fixture(scope="module")
+def plan(bundle):
+    return run(Scenario(departement="49", posts=8, threshold_minutes=10, data_dir=str(bundle.path)))
+
+
+def test_communes_and_population(plan):
+    assert len(plan.communes) == 176
+    assert int(plan.communes["population"].sum()) == 833_776
+
+
+def _brute_force_minutes(points: gpd.GeoSeries, targets: gpd.GeoSeries, settings) -> np.ndarray:
+    # independent of the KD-tree: every pairwise distance with shapely
+    d = np.array([targets.distance(p).min() for p in points])
+    return d * settings.detour_factor / (settings.speed_kmh * 1000 / 60)
+
+
+def test_nearest_times_match_a_brute_force_check(plan):
+    c = plan.communes
+    pts = gpd.GeoSeries(gpd.points_from_xy(c.ref_x, c.ref_y), index=c.index, crs=c.crs)
+    acc = plan.places[plan.places.service_level == "accompaniment"].geometry
+    expected = _brute_force_minutes(pts, acc, plan.settings)
+    assert np.allclose(c["minutes_before"].to_numpy(), expected)
+    # access-only places never cover: the nearest place is always an accompaniment place
+    kinds = plan.places.set_index("place_id")["service_level"]
+    assert (c["nearest_place_before"].map(kinds) == "accompaniment").all()
+
+
+def test_hand_checked_communes(plan):
+    """A few communes checked by hand from the raw coordinates (see the closing note)."""
+    c = plan.communes
+    # Angers has dozens of accompaniment places inside the city: covered within 5 min
+    assert c.loc["49007", "minutes_before"] < 5 and c.loc["49007", "covered_before"]
+    # Bourg-l'Évêque (49038, 0 % fibre) has no place within 10 min before the plan …
+    assert not c.loc["49038", "covered_before"]
+    # … and every uncovered commune is beyond 10 min, every covered one within
+    assert (c["covered_before"] == (c["minutes_before"] <= 10)).all()
+
+
+def test_result_is_not_vacuous(plan):
+    c = plan.communes
+    assert (~c["covered_before"]).sum() > 0, "some communes must be uncovered before"
+    newly = c["covered_after"] & ~c["covered_before"]
+    assert newly.sum() > 0, "the posts must cover some of them"
+    assert not (c["covered_before"] & ~c["covered_after"]).any()
+    assert (c["minutes_after"] <= c["minutes_before"]).all()
+    assert len(plan.posts) == 8 and plan.posts["post_id"].is_unique
+    s = plan.summary()
+    assert s["population_covered_after"] > s["population_covered_before"]
+    assert s["cost_eur"] == 8 * 50_000
+
+
+def test_posts_cover_what_they_claim(plan):
+    c = plan.communes
+    pts = gpd.GeoSeries(gpd.points_from_xy(c.ref_x, c.ref_y), index=c.index, crs=c.crs)
+    to_posts = _brute_force_minutes(pts, plan.posts.geometry, plan.settings)
+    newly = (to_posts <= 10) & ~c["covered_before"].to_numpy()
+    assert newly.sum() == (c["covered_after"] & ~c["covered_before"]).sum()
+    assert plan.posts["covered_population"].sum() == pytest.approx(c.loc[newly, "population"].sum())
+    assert plan.posts["covered_need"].sum() == pytest.approx(c.loc[newly, "need"].sum())
+    # the solver's objective is that newly covered need
+    assert plan.solution["objective"] == pytest.approx(c.loc[newly, "need"].sum())
+    assert plan.solution["gap"] == pytest.approx(0, abs=1e-6)
+
+
+def test_gap_ranking(plan):
+    c = plan.communes
+    gaps = c[c["gap"]].sort_values("gap_rank")
+    assert list(gaps["gap_rank"]) == list(range(1, len(gaps) + 1))
+    assert gaps["need"].is_monotonic_decreasing
+    assert c.loc[~c["gap"], "gap_rank"].isna().all()
+
+
+def test_every_place_in_the_departement(plan):
+    outline = plan.departement.geometry.iloc[0].buffer(plan.settings.coordinate_tolerance_m)
+    assert plan.places.within(outline).all()
+    assert plan.places["insee"].isin(plan.communes.index).all()
+
+
+def test_geopackage_layers_and_determinism(plan, tmp_path):
+    a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
+    write_geopackage(plan, a)
+    write_geopackage(plan, b)
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    layers = {name for name, _ in pyogrio.list_layers(a)}
+    assert {"communes", "places", "posts", "epci", "departement"} <= layers
+    communes = gpd.read_file(a, layer="communes")
+    assert len(communes) == 176 and int(communes["population"].sum()) == 833_776
+    for col in ("insee", "nom", "epci", "population", "need_index", "pct_fibre", "minutes_before",
+                "covered_before", "minutes_after", "covered_after", "gap"):
+        assert col in communes.columns, col
+    assert communes["insee"].str.len().eq(5).all()
+    assert len(gpd.read_file(a, layer="posts")) == 8
+    assert len(gpd.read_file(a, layer="epci")) == 10
+
+
+def test_other_threshold_changes_the_diagnosis(bundle):
+    p15 = run(Scenario(departement="49", posts=2, threshold_minutes=15, data_dir=str(bundle.path)))
+    p10_cov = run(Scenario(departement="49", posts=2, threshold_minutes=10,
+                           data_dir=str(bundle.path))).communes["covered_before"].sum()
+    assert p15.communes["covered_before"].sum() >= p10_cov
+    assert len(p15.posts) == 2
+
+
+@pytest.mark.parametrize("dep", ["2A", "974"])
+def test_plan_other_departements(raw_dir, dep):
+    p = run(Scenario(departement=dep, posts=3, data_dir=str(raw_dir)))
+    d = catalog.resolve_data_dir(raw_dir)
+    from cnfs_geo import territory
+    cog = territory.cog_communes(d)
+    cur = cog[(cog.type == "commune-actuelle") & (cog.departement == dep)]
+    assert len(p.communes) == len(cur)
+    assert int(p.communes["population"].sum()) == int(cur["population"].sum())
+    assert len(p.places) > 0 and len(p.posts) == 3

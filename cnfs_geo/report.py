@@ -55,7 +55,6 @@ _SOLVER_LABELS = {
     "solver": "Solveur",
     "method": "Méthode",
     "status": "Statut",
-    "time_s": "Durée de résolution (s)",
     "p": "Nombre de postes",
     "threshold": "Seuil (min)",
     "n_candidates": "Sites candidats",
@@ -77,6 +76,8 @@ _SOLVER_LABELS = {
     "threshold_min": "Seuil (min)",
     "rules": "Règles (texte du module de placement)",
 }
+# wall-clock measures differ from run to run: left out so the report is reproducible
+_UNREPRODUCIBLE = {"time_s"}
 _MODEL_LABELS = {"mclp": "couverture maximale (MCLP)", "lscp": "couverture totale (LSCP)",
                  "pmedian": "p-médian", "p-median": "p-médian"}
 _STATUS_LABELS = {"optimal": "optimal", "time_limit": "limite de temps atteinte",
@@ -121,6 +122,8 @@ def _solver_rows(solution: dict, prefix: str = "") -> list[dict[str, str]]:
     """Label/value rows of the placement solution record (nested dicts flattened)."""
     rows = []
     for k, v in solution.items():
+        if k in _UNREPRODUCIBLE:
+            continue
         if isinstance(v, dict):
             rows += _solver_rows(v, prefix=prefix)
             continue
@@ -131,8 +134,6 @@ def _solver_rows(solution: dict, prefix: str = "") -> list[dict[str, str]]:
             v = _STATUS_LABELS.get(str(v), v)
         elif k == "gap" and isinstance(v, (int, float)) and math.isfinite(v):
             v = _fmt_pct(100.0 * v)
-        elif k == "time_s" and isinstance(v, (int, float)):
-            v = _fmt_num(v, 2)
         rows.append({"label": label, "value": _value(v)})
     return rows
 

@@ -297,6 +297,15 @@ def test_report_is_self_contained_rendered_and_deterministic(plan, report_html, 
     assert "data:image/png" not in report.render_report(plan, with_map=False)
 
 
+def test_outputs_are_identical_for_a_fresh_run_of_the_same_scenario(plan, map_html,
+                                                                   report_html, tmp_path):
+    fresh = run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+    assert fresh.solution["time_s"] is not None  # wall-clock: must not leak into the report
+    assert report.render_report(fresh) == report_html
+    maps.coverage_map(fresh, path=tmp_path / "m.html")
+    assert (tmp_path / "m.html").read_text(encoding="utf-8") == map_html
+
+
 def test_report_rejects_a_plan_without_the_threshold_row(plan):
     import dataclasses
 

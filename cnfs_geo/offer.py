@@ -1,0 +1,1375 @@
+"""The existing digital-inclusion offer of a département: one ``places`` GeoDataFrame.
+
+Every source of :mod:`cnfs_geo.catalog` describing places where people get
+digital help is read, normalised to one record per source entry, located,
+checked and de-duplicated into places:
+
+=====================  ==================  ===================================================
+source key             kind                what it gives
+=====================  ==================  ===================================================
+``france_services``    france_services     national CSV, WGS84; ``insee_com`` is COG 2024,
+                                           mapped to COG 2026; ``format_fs`` Bus/Itinérante
+                                           → ``itinerant``
+``cnfs_permanences``   cnfs                national JSON, WGS84; ``nb_aidants`` = advisors;
+                                           ``pivot`` = SIRET; no INSEE code (commune found
+                                           by point in polygon)
+``lieux_cd49_2022``    lieu_mediation      CD49 export 2022-12, ``Geo Point`` = "lat,lon"
+``lieux_cd49_2020``    lieu_mediation      CD49 source 2020-2021, Lambert-93 ``x``/``y``
+                                           with decimal commas, ``AFFICHAGE``
+``conumm_angers``      lieu_mediation      Angers guide, WGS84 ``LAT``/``LNG``
+``data_inclusion``     lieu_mediation      national (partial) LieuMediationNumerique schema
+``aidants_connect``    aidants_connect     national CSV, commune code only (no coordinates):
+                                           placed at the commune's chef-lieu point
+=====================  ==================  ===================================================
+
+The CD49 and CONUMM files only describe Maine-et-Loire: they are read for
+département 49 and reported as *missing* (not applicable) elsewhere. A file that
+does not exist is skipped with a warning and listed in
+:attr:`OfferReport.missing_sources`; only when every source is missing is it an
+error (:class:`cnfs_geo._errors.DataFileError`). A file lacking a required column
+raises :class:`cnfs_geo._errors.ValidationError` naming the file, the missing
+columns and the expected format.
+
+Contact fields (advisor names, e-mails, phones: ``Téléphone``, ``Courriel``,
+``mail``, ``telephone``, ``NUM_TEL``, ``MAIL_STRUC``, ``TELEPHONE``, ``MAIL``,
+``aidants``, ``courriel``) are dropped as soon as a file is read.
+
+Which records belong to the département ("read")
+------------------------------------------------
+France Services: ``insee_dep``. Aidants Connect: ``City Insee Code`` mapped to a
+commune of the département, or, when that code is blank, a ``Zip Code`` of the
+département (the commune is then the only one with that postal code, or the one
+whose name matches ``City``; otherwise the record is rejected). CNFS and
+data·inclusion: INSEE code of the département (data·inclusion), or a postal code of the département (COG ``codesPostaux``, or
+the département's numeric prefix, e.g. ``49…``/``974…``; a postal code shared
+with another département only counts when the point is unusable), or a point
+within ``coordinate_tolerance_m`` of the département. CD49/CONUMM: every record
+(département 49 only). Records of a source are then exactly one of *kept* (the
+first record of a new place), *merged* (joined to a place started by another
+record) or *rejected* (with a reason): ``read == kept + merged + rejected``.
+
+Coordinates
+-----------
+Each record's coordinates are parsed (decimal commas accepted), projected to the
+communes' CRS and checked against the département outline (dissolved communes):
+
+* missing, non-numeric or out of range (WGS84 lon/lat; Lambert-93 x 0–1.3e6,
+  y 6.0e6–7.2e6), or more than ``settings.coordinate_tolerance_m`` outside the
+  département: first the swapped pair (lat/lon or x/y) is tried; if it lies in
+  the département the record is **corrected** and a warning names the file,
+  record and fields;
+* otherwise the record is **relocated** at its commune's chef-lieu point
+  (``located = "commune"``, warning) when it carries a commune code of the
+  département (France Services ``insee_com``, data·inclusion ``code_insee``),
+  or **rejected** with a reason naming file, record id and fields (CNFS, CD49,
+  CONUMM: no commune code);
+* except that a record whose coordinates are unusable but which shares its
+  identifier with a record located at an address (same CD49 ``ID`` in both files,
+  data·inclusion copy of a CNFS permanence) is merged into that place, with a
+  warning (also when the other record was relocated at its commune).
+
+CD49 specifics
+--------------
+A 2020-2021 record with ``AFFICHAGE = INACTIF`` is rejected ("place marked
+inactive by the CD49"), **unless** the 2022-12 export publishes the same ``ID``
+(one case, LMN091): the place is then kept from the 2022 record, because the
+export is the list the Département published after the inactive flag, and the
+inactive record only adds its id (no service), with a warning. A 2020 record
+without name and without ``AFFICHAGE`` (empty shell) is rejected unless the 2022
+file has its ``ID``. Blank ``AFFICHAGE`` with a name is treated as open.
+
+The commune (``insee``, COG 2026) is the record's code when it has one (old
+codes mapped with :func:`cnfs_geo.territory.current_code_map`), otherwise the
+commune polygon containing the point (nearest commune for points within the
+tolerance band outside every polygon).
+
+De-duplication rule
+-------------------
+The exact rule is :data:`DEDUP_RULE` (also in :attr:`OfferReport.dedup_rule`):
+
+1. **Same identifier.** The two CD49 files share ``ID``/``ID_LieuMed``
+   (``LMNxxx``): one place, the 2022-12 export first (newer export of the
+   published map). data·inclusion records whose ``source`` is
+   ``conseiller-numerique`` carry the CNFS permanence ``id``: merged into it.
+2. **Across sources**, taken in the order france_services, cnfs_permanences,
+   CD49, conumm_angers, data_inclusion, aidants_connect: a record joins an existing
+   place of *another* source when
+
+   (a) both are located at an address, within ``settings.dedup_distance_m``
+   (150 m) of each other, and they share the SIRET or their names match; or
+   (b) one of them is located only at commune level, they are in the same
+   commune, and they share the SIRET or their names match.
+
+   Candidate pairs come from a KD-tree query (``scipy.spatial.cKDTree``) within the
+   distance, or a join on the commune code: never an all-pairs loop. Each place
+   takes at most one record of a given source and each record joins at most one
+   place; pairs are taken greedily by score (2 × name strength + 1 for a shared
+   SIRET), then distance, then ids.
+3. Records of the *same* source are never merged with each other: a source lists
+   distinct entries under its own ids (the four Aidants Connect antennas of the
+   Régie de quartiers d'Angers stay four places).
+
+**Names.** Lower case, accents and punctuation removed, articles and
+prepositions (de, du, la, les, l', d', sur, …) dropped, abbreviations expanded
+(st, ste, CS = centre social, CSC, CSI, CSCI, MSAP = France services), a final
+plural ``s`` removed. *Distinctive* words are those left after removing generic
+words (mairie, médiathèque, centre, social, france, services, maison, quartier,
+antenne, …) and locality words (the words of the record's commune name, and the
+words after "Antenne"/"Site"). Name strength: 3 = same words; 2 = same distinctive
+words, or one set of at least two distinctive words contained in the other;
+1 = both without distinctive word and with the same generic words ("Hôtel de
+ville" / "Hôtel de Ville d'Angers"), or both carrying the "France services" label
+with one of them without distinctive word ("France services Beaupréau-en-Mauges"
+/ "CS Evre et Mauges - France Services"), or all words (at least two, not all
+generic) of one name contained in the other.
+
+**Why.** SIRET identifies an establishment, but one establishment runs
+permanences in several communes (a communauté de communes, an itinerant
+advisor): SIRET alone would merge distinct sites, so proximity (or the same
+commune when one side has no address) is required. Distance alone would merge a
+médiathèque and a mairie 80 m apart. Producers spell names differently ("France
+services d'Allonnes" / "France Services Allonnes"; "CS du Chemillois - France
+Services" / "CENTRE SOCIAL DU CHEMILLOIS"), hence the normalisation; the commune
+name and generic words say nothing about identity, hence distinctive words. A
+name match weighs more than a shared SIRET because one SIRET often covers all the
+services of a commune. Known limits: spelling mistakes ("Ocsigène"/"Ocsiègne")
+and unrelated names at one address ("Centre Social L'Atelier" / "France services
+Saint-Georges-sur-Loire", same point) are not merged; a record matching two
+places joins only the best one (places are not chained).
+
+Service level
+-------------
+``accompaniment`` when a person helps: every France Services, CNFS and Aidants
+Connect record; CD49 records saying "Oui" to Démarches générales / spécifiques /
+Initiation aux outils numériques (2022: also any ``JT_RH_*`` staff field, or a
+France Services category; 2020: ``DEM_Gen``/``DEM_Spe``/``INITIATION``); CONUMM
+records with ``AIDE_DEMAT``, ``FORM_PERF`` or the QUALIF values "Initiation aux
+outils numériques" / "Aide pour les démarches administratives"; data·inclusion
+records offering any service beyond internet access and equipment, an
+accompaniment modality ("Avec de l'aide", "Dans un atelier", "A ma place") or a
+CNFS / France Services / Aidants Connect label.
+Otherwise ``access``. A merged place is ``accompaniment`` if any of its records
+is; ``service_basis`` keeps the record and field that decided.
+
+Advisors
+--------
+``advisors`` is the CNFS ``nb_aidants`` of the place's CNFS permanence when it has
+one (``advisors_assumed = False``); otherwise the largest
+``settings.default_advisors`` value among the place's kinds
+(``advisors_assumed = True``): the same staff serves a place that is both
+France Services and lieu de médiation, so defaults are not added up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from scipy.spatial import cKDTree
+
+from . import catalog, territory
+from ._errors import DataFileError, ValidationError
+from .settings import DEFAULT, GEOGRAPHIC_CRS, METROPOLE_CRS, Settings
+
+log = logging.getLogger(__name__)
+
+KINDS = ("aidants_connect", "cnfs", "france_services", "lieu_mediation")
+
+# Order in which sources start places and are matched (see the module docstring).
+SOURCE_ORDER = ("france_services", "cnfs_permanences", "lieux_cd49_2022", "lieux_cd49_2020",
+                "conumm_angers", "data_inclusion", "aidants_connect")
+
+SOURCE_KIND = {"france_services": "france_services", "cnfs_permanences": "cnfs",
+               "lieux_cd49_2022": "lieu_mediation", "lieux_cd49_2020": "lieu_mediation",
+               "conumm_angers": "lieu_mediation", "data_inclusion": "lieu_mediation",
+               "aidants_connect": "aidants_connect"}
+
+# Prefix of place ids; the two CD49 files share one (same ID = same place).
+PLACE_PREFIX = {"france_services": "fs", "cnfs_permanences": "cnfs", "lieux_cd49_2022": "cd49",
+                "lieux_cd49_2020": "cd49", "conumm_angers": "conumm", "data_inclusion": "di",
+                "aidants_connect": "ac"}
+
+# Sources that describe one département only.
+LOCAL_SOURCES = {"lieux_cd49_2022": "49", "lieux_cd49_2020": "49", "conumm_angers": "49"}
+
+# Contact fields dropped at ingest (published institutional contacts or advisors' names,
+# e-mails and phones: the tool needs none of them).
+CONTACT_FIELDS = frozenset({"Téléphone", "Courriel", "NUM_TEL", "MAIL_STRUC", "TELEPHONE", "MAIL",
+                            "mail", "telephone", "courriel", "aidants"})
+
+REQUIRED_COLUMNS = {
+    "france_services": ("id_fs", "insee_dep", "lib_fs", "insee_com", "latitude", "longitude",
+                        "format_fs"),
+    "cnfs_permanences": ("id", "nom", "pivot", "code_postal", "latitude", "longitude",
+                         "nb_aidants"),
+    "lieux_cd49_2022": ("ID", "Nom", "Geo Point"),
+    "lieux_cd49_2020": ("ID_LieuMed", "NOM_STRUCTURE", "AFFICHAGE", "x", "y"),
+    "conumm_angers": ("TYPO_UID", "USER_NOM", "USER_ADRES", "LAT", "LNG"),
+    "data_inclusion": ("id", "nom", "pivot", "code_insee", "code_postal", "latitude", "longitude",
+                       "source", "services"),
+    "aidants_connect": ("ID", "Name", "Is Active", "City Insee Code", "Zip Code", "Siret"),
+}
+
+EXPECTED_FORMAT = {
+    "france_services": "CSV (comma, UTF-8) of the ANCT « Liste des structures France services », "
+                       "WGS84 decimal latitude/longitude",
+    "cnfs_permanences": "JSON list of CNFS permanences (conseiller-numerique.gouv.fr export) with "
+                        "WGS84 latitude/longitude and nb_aidants",
+    "lieux_cd49_2022": "JSON list of the CD49 lieux de médiation export, "
+                       "'Geo Point' = \"lat,lon\"",
+    "lieux_cd49_2020": "JSON list of the CD49 lieux source 2020-2021, Lambert-93 x/y strings "
+                       "with decimal commas",
+    "conumm_angers": "JSON list of the Angers guide des services numériques, WGS84 LAT/LNG",
+    "data_inclusion": "JSON list in the LieuMediationNumerique schema (data·inclusion)",
+    "aidants_connect": "CSV of the Aidants Connect structures export (commune code, no "
+                       "coordinates)",
+}
+
+# Lambert-93 plausible range (metropolitan France incl. Corsica, with margin).
+_L93_X = (0.0, 1_300_000.0)
+_L93_Y = (6_000_000.0, 7_200_000.0)
+
+_STOPWORDS = frozenset({"de", "du", "des", "d", "la", "le", "les", "l", "et", "a", "au", "aux",
+                        "en", "sur", "sous", "pour", "par", "un", "une"})
+_ABBREV = {"st": ("saint",), "ste": ("sainte",), "cs": ("centre", "social"),
+           "csc": ("centre", "socioculturel"), "csi": ("centre", "social", "intercommunal"),
+           "csci": ("centre", "socioculturel", "intercommunal"), "msap": ("france", "service")}
+# Words that alone identify no particular place (a name made only of them is not used).
+_GENERIC = frozenset({"mairie", "commune", "ville", "hotel", "mediatheque", "bibliotheque",
+                      "france", "service", "maison", "espace", "centre", "social", "ccas", "cia",
+                      "point", "numerique", "accueil", "poste", "antenne", "agence",
+                      "permanence", "annexe", "site", "pole", "emploi", "mission", "locale",
+                      "municipale", "communale", "municipal", "communal", "cyber", "cybercentre",
+                      "quartier", "association", "siege", "bureau", "socioculturel",
+                      "intercommunal", "sociale", "animation", "epn", "public", "publique",
+                      "culturel"})
+
+_CD49_2022_HELP = ("Démarches générales", "Démarches spécifiques",
+                   "Initiation aux outils numériques")
+_FS_LABEL = frozenset({"france", "service"})
+# "Antenne de X", "Site X" (up to a " - ", "/", "(" or the end): X is a locality, not an identity
+_LOCALITY = re.compile(r"\b(?:antenne|site)\b(.*?)(?=\s[-–/]\s|[()/]|$)", re.I)
+
+_DI_ACCESS_SERVICES = frozenset({"Accéder à une connexion internet", "Accéder à du matériel",
+                                 "S'équiper en matériel informatique"})
+_DI_ACCOMPANIMENT_MODES = ("Avec de l'aide", "Dans un atelier", "A ma place")
+
+DEDUP_RULE = (
+    "1) Same identifier: CD49 2022 and 2020 records with the same ID/ID_LieuMed (LMNxxx) are one "
+    "place (2022-12 export first); data·inclusion records of source 'conseiller-numerique' are "
+    "merged into the CNFS permanence with the same id. "
+    "2) Across sources, in the order france_services, cnfs_permanences, CD49, conumm_angers, "
+    "data_inclusion, aidants_connect, a record joins a place of another source when "
+    "(a) both are located at an address, within {d:g} m (settings.dedup_distance_m), and they "
+    "share the SIRET (14 digits, not all zeros) or their names match, or "
+    "(b) one of them is located only at commune level, both are in the same commune, and they "
+    "share the SIRET or their names match. "
+    "Names: lower case, accents/punctuation removed, articles and prepositions dropped, "
+    "abbreviations expanded (st, ste, CS, CSC, CSI, CSCI, MSAP), final plural s removed; "
+    "distinctive words = words minus generic words (mairie, médiathèque, centre, france, "
+    "services…) minus locality words (commune name, words after Antenne/Site). Name strength "
+    "3 = same words; 2 = same distinctive words or one set of >= 2 distinctive words inside the "
+    "other; 1 = no distinctive word on both sides and same generic words, or both carry the "
+    "'France services' label and one has no distinctive word, or all words (>= 2, not all "
+    "generic) of one name inside the other. "
+    "Candidates come from a KD-tree within the distance or a join on the commune code; each "
+    "place takes at most one record per source and each record joins at most one place; pairs "
+    "are taken greedily by score (2 x name strength + 1 for a shared SIRET), then distance, "
+    "then ids. "
+    "3) Records of the same source are never merged with each other. "
+    "Why: SIRET alone would merge the separate permanences one establishment runs in several "
+    "communes; distance alone would merge neighbouring but distinct places; a name match "
+    "outweighs a SIRET because one SIRET often covers all the services of a commune."
+)
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class OfferReport:
+    """What happened to every record of every source.
+
+    Attributes
+    ----------
+    counts : DataFrame
+        One row per source key (all of :data:`SOURCE_ORDER`), columns ``source``,
+        ``status`` (``read`` | ``missing`` | ``not applicable``), ``in_file`` (rows in
+        the file), ``read`` (rows belonging to the département), ``kept`` (first record
+        of a place), ``merged`` (joined to a place started by another record),
+        ``rejected``. For every row ``read == kept + merged + rejected``;
+        ``counts.kept.sum()`` is the number of places.
+    rejected : DataFrame
+        Columns ``source``, ``record_id``, ``name``, ``reason`` (one row per rejected
+        record, sorted by source order then record id).
+    warnings : list of str
+        Corrections and relocations (swapped coordinates, records placed at their
+        commune, inactive records kept because a newer record exists, skipped files).
+    missing_sources : list of str
+        Source keys whose file is absent or which do not apply to the département.
+    dedup_rule : str
+        The de-duplication rule applied (see :data:`DEDUP_RULE`).
+    departement : str
+    """
+
+    counts: pd.DataFrame
+    rejected: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    missing_sources: list[str] = field(default_factory=list)
+    dedup_rule: str = ""
+    departement: str = ""
+
+    def counts_with_total(self) -> pd.DataFrame:
+        """``counts`` with a final ``total`` row (sums of the numeric columns)."""
+        num = ["in_file", "read", "kept", "merged", "rejected"]
+        total = {"source": "total", "status": "", **{c: int(self.counts[c].sum()) for c in num}}
+        return pd.concat([self.counts, pd.DataFrame([total])], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------
+
+def _tokens(name: object) -> list[str]:
+    if name is None or (isinstance(name, float) and np.isnan(name)):
+        return []
+    s = str(name).replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    s = "".join(ch for ch in unicodedata.normalize("NFKD", s) if not unicodedata.combining(ch))
+    out: list[str] = []
+    for t in re.findall(r"[a-z0-9]+", s.lower()):
+        if t in _STOPWORDS:
+            continue
+        for u in _ABBREV.get(t, (t,)):
+            if len(u) > 3 and u.endswith("s"):
+                u = u[:-1]
+            out.append(u)
+    return out
+
+
+def normalise_name(name: object) -> str | None:
+    """Normalised name used to match places (see the module docstring).
+
+    Lower case, accents and punctuation removed, articles/prepositions dropped,
+    abbreviations expanded (st, ste, cs, csc, csi, csci, msap), a final plural
+    ``s`` removed, tokens sorted and joined by spaces; None for an empty name.
+
+    Examples
+    --------
+    >>> normalise_name("France services d'Allonnes") == normalise_name("FRANCE SERVICE ALLONNES")
+    True
+    >>> normalise_name("CS Pasteur") == normalise_name("Centre social Pasteur")
+    True
+    >>> normalise_name("Médiathèque St-Jean")
+    'jean mediatheque saint'
+    """
+    tokens = _tokens(name)
+    return " ".join(sorted(set(tokens))) or None
+
+
+def _name_keys(name: object, commune_nom: object) -> tuple[frozenset, frozenset] | None:
+    """(all tokens, distinctive tokens) of a name; distinctive = minus generic words and the
+    words of the commune's name."""
+    tokens = frozenset(_tokens(name))
+    if not tokens:
+        return None
+    # words naming where an antenna/site is ("… - Antenne de Belle-Beille") are locality words
+    locality = set(_tokens(commune_nom))
+    for m in _LOCALITY.finditer(str(name)):
+        locality.update(_tokens(m.group(1)))
+    distinct = tokens - _GENERIC - locality
+    return tokens, distinct
+
+
+def _names_match(a: tuple[frozenset, frozenset] | None,
+                 b: tuple[frozenset, frozenset] | None) -> int:
+    """Strength of the evidence that two names designate the same place (0 = none).
+
+    3: same tokens; 2: same distinctive tokens, or one set of >= 2 distinctive tokens
+    contained in the other; 1: weaker rules (no distinctive token and the same generic
+    words; both carry the "France services" label and one has no distinctive token;
+    all tokens of one name, >= 2 and not all generic, contained in the other).
+    """
+    if not a or not b:
+        return 0
+    (ta, da), (tb, db) = a, b
+    if ta == tb:
+        return 3
+    if da and da == db:
+        return 2
+    small, big = (da, db) if len(da) <= len(db) else (db, da)
+    if len(small) >= 2 and small <= big:
+        return 2
+    if not da and not db and (ta & _GENERIC) == (tb & _GENERIC):
+        return 1  # e.g. "Hôtel de ville" / "Hôtel de ville d'Angers"
+    if _FS_LABEL <= ta and _FS_LABEL <= tb and (not da or not db):
+        return 1  # "France services <commune>" / "CS Evre et Mauges - France Services"
+    small, big = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
+    return int(len(small) >= 2 and not small <= _GENERIC and small <= big)
+
+
+def clean_siret(value: object) -> str | None:
+    """14-digit SIRET string, or None.
+
+    Accepts float-formatted values of the Aidants Connect export
+    (``'13002603200016.0'``) and restores one lost leading zero (13 digits).
+    All-zero or malformed values give None.
+
+    Examples
+    --------
+    >>> clean_siret("13002603200016.0"), clean_siret("00000000000000"), clean_siret("0.0")
+    ('13002603200016', None, None)
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    s = str(value).strip().replace(" ", "")
+    if re.fullmatch(r"\d+\.0+", s):
+        s = s.split(".")[0]
+    if not s.isdigit():
+        return None
+    if len(s) == 13:
+        s = "0" + s
+    if len(s) != 14 or set(s) == {"0"}:
+        return None
+    return s
+
+
+def _blank(v: object) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
+
+
+def _text(v: object) -> str:
+    return "" if _blank(v) else str(v).strip()
+
+
+def _parse_number(v: object) -> tuple[float, str | None]:
+    """(value, problem): problem is None, 'missing' or 'non-numeric'."""
+    if _blank(v):
+        return np.nan, "missing"
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        f = float(v)
+        return (f, None) if np.isfinite(f) else (np.nan, "non-numeric")
+    s = str(v).strip().replace("\u00a0", "").replace(" ", "")
+    if s.count(",") == 1 and "." not in s:
+        s = s.replace(",", ".")
+    try:
+        f = float(s)
+    except ValueError:
+        return np.nan, "non-numeric"
+    return (f, None) if np.isfinite(f) else (np.nan, "non-numeric")
+
+
+def _yes(v: object) -> bool:
+    return _text(v).lower() in {"oui", "yes", "true", "1"}
+
+
+# --------------------------------------------------------------------------------------
+# Reading files
+# --------------------------------------------------------------------------------------
+
+def _read_table(key: str, path: Path) -> pd.DataFrame:
+    """Read one source file as strings/objects, contacts dropped, required columns checked."""
+    try:
+        if path.suffix.lower() == ".csv":
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        else:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                raise ValidationError(str(path), [
+                    f"expected a JSON list of objects (records); got {type(data).__name__}. "
+                    f"Expected format: {EXPECTED_FORMAT[key]}"])
+            df = pd.DataFrame.from_records(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, pd.errors.ParserError) as exc:
+        raise DataFileError(f"{path}: cannot be read ({exc}). Expected format: "
+                            f"{EXPECTED_FORMAT[key]}. Fix: restore the file from "
+                            f"{catalog.SOURCES[key].url or catalog.SOURCES[key].producer}") from exc
+    df = df.drop(columns=[c for c in df.columns if c in CONTACT_FIELDS])
+    missing = [c for c in REQUIRED_COLUMNS[key] if c not in df.columns]
+    if missing:
+        raise ValidationError(str(path), [
+            f"missing column(s) {missing} (source {key!r}); expected format: "
+            f"{EXPECTED_FORMAT[key]}, with at least the columns {list(REQUIRED_COLUMNS[key])}"])
+    return df.reset_index(drop=True)
+
+
+@dataclass
+class _Context:
+    dep: str
+    data_dir: catalog.DataDir
+    communes: gpd.GeoDataFrame
+    outline: object  # shapely geometry in working CRS
+    code_map: dict[str, str]
+    dep_postal: frozenset[str]
+    postal_deps: dict[str, frozenset[str]]
+    settings: Settings
+    warnings: list[str]
+
+    @property
+    def crs(self):
+        return self.communes.crs
+
+    def to_work(self, a: np.ndarray, b: np.ndarray, src_crs: str) -> tuple[np.ndarray, np.ndarray]:
+        tr = Transformer.from_crs(src_crs, self.crs, always_xy=True)
+        x, y = tr.transform(np.asarray(a, float), np.asarray(b, float), errcheck=False)
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        bad = ~(np.isfinite(x) & np.isfinite(y))
+        x[bad], y[bad] = np.nan, np.nan
+        return x, y
+
+    def distance_outside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Distance (m) from points to the département (0 inside, inf for NaN)."""
+        out = np.full(len(x), np.inf)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.any():
+            xmin, ymin, xmax, ymax = self.outline.bounds
+            tol = self.settings.coordinate_tolerance_m
+            near = (ok & (x >= xmin - tol) & (x <= xmax + tol)
+                    & (y >= ymin - tol) & (y <= ymax + tol))
+            far = ok & ~near
+            out[far] = 1e12  # clearly outside, exact distance not needed
+            if near.any():
+                out[near] = shapely.distance(shapely.points(x[near], y[near]), self.outline)
+        return out
+
+    def current_code(self, code: object) -> str | None:
+        c = _text(code).upper()
+        if not c:
+            return None
+        if re.fullmatch(r"\d{4}", c):
+            c = "0" + c
+        return self.code_map.get(c, c)
+
+    def postal_in_dep(self, postal: object) -> tuple[bool, bool]:
+        """(belongs, exclusive): postal code of the département; used by no other one."""
+        p = _text(postal)
+        if re.fullmatch(r"\d{4}", p):
+            p = "0" + p
+        if not p:
+            return False, False
+        others = self.postal_deps.get(p, frozenset()) - {self.dep}
+        belongs = p in self.dep_postal
+        if not belongs and self.dep.isdigit():
+            belongs = p.startswith(self.dep) and len(p) == 5
+        return belongs, belongs and not others
+
+
+def _cog_tables(data_dir: catalog.DataDir, dep: str) -> tuple[
+        frozenset[str], dict[str, frozenset[str]], dict[str, str]]:
+    """From the COG communes file: postal codes of the département, départements of every
+    postal code, and arrondissement municipal → commune (Paris, Lyon, Marseille)."""
+    recs = territory._read_json(data_dir.file("cog_communes"))
+    by_postal: dict[str, set[str]] = {}
+    arrondissements: dict[str, str] = {}
+    for r in recs:
+        d = r.get("departement")
+        for p in r.get("codesPostaux") or []:
+            by_postal.setdefault(p, set()).add(d)
+        if r.get("type") == "arrondissement-municipal" and r.get("commune"):
+            arrondissements[r["code"]] = r["commune"]
+    dep_postal = frozenset(p for p, ds in by_postal.items() if dep in ds)
+    return dep_postal, {p: frozenset(ds) for p, ds in by_postal.items()}, arrondissements
+
+
+# --------------------------------------------------------------------------------------
+# Per-source normalisation → common record frame
+# --------------------------------------------------------------------------------------
+# Columns of the record frame built by each _records_* function:
+#   record_id, name, siret, code (commune code, current COG, or None), service_level,
+#   service_basis, advisors, itinerant, ca, cb (raw coordinate values: lon/lat or x/y),
+#   coord_fields (text for messages), coord_crs, group_key, status, reason, note
+
+_RECORD_COLUMNS = ["record_id", "name", "siret", "code", "service_level", "service_basis",
+                   "advisors", "itinerant", "ca", "cb", "coord_fields", "coord_crs", "group_key",
+                   "status", "reason", "note", "no_name_match"]
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=_RECORD_COLUMNS)
+
+
+def _key(source: str, record_id: str) -> str:
+    """Group key (and place id when it starts a place) of a record: ``prefix:record_id``."""
+    return f"{PLACE_PREFIX[source]}:{record_id}"
+
+
+def _dedupe_ids(ids: pd.Series, key: str, ctx: _Context) -> pd.Series:
+    ids = ids.astype(str).str.strip()
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        n = ids.groupby(ids).cumcount() + 1
+        ids = ids.where(~dup | (n == 1), ids + "~" + n.astype(str))
+        dups = sorted(set(ids[dup].str.split("~").str[0]))
+        ctx.warnings.append(f"{key}: duplicated record id(s) {dups} made unique with a ~n suffix")
+    return ids
+
+
+def _select_by_point(df: pd.DataFrame, lon: str, lat: str,
+                     ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
+    """(within the département + tolerance, has usable WGS84 point) per row."""
+    a = np.array([_parse_number(v)[0] for v in df[lon]], float)
+    b = np.array([_parse_number(v)[0] for v in df[lat]], float)
+    ok = (np.abs(a) <= 180) & (np.abs(b) <= 90)
+    a, b = np.where(ok, a, np.nan), np.where(ok, b, np.nan)
+    x, y = ctx.to_work(a, b, GEOGRAPHIC_CRS)
+    d = ctx.distance_outside(x, y)
+    return (d <= ctx.settings.coordinate_tolerance_m), np.isfinite(x)
+
+
+def _records_france_services(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    sel = df["insee_dep"].astype(str).str.strip().str.upper() == ctx.dep
+    df = df[sel].copy()
+    df["_id"] = _dedupe_ids(df["id_fs"], "france_services", ctx)
+    rows = []
+    for r in df.to_dict("records"):
+        fmt = _text(r.get("format_fs"))
+        itinerant = bool(re.search(r"bus|itin", fmt, re.I))
+        rows.append(dict(
+            record_id=r["_id"], name=_text(r["lib_fs"]), siret=None,
+            code=ctx.current_code(r["insee_com"]), service_level="accompaniment",
+            service_basis="France Services (label: agents help with démarches)",
+            advisors=np.nan, itinerant=itinerant, ca=r["longitude"], cb=r["latitude"],
+            coord_fields="longitude/latitude", coord_crs=GEOGRAPHIC_CRS,
+            group_key=_key("france_services", r["_id"]), status="ok", reason=None, note=None,
+            no_name_match=False))
+    return _frame(rows)
+
+
+def _records_cnfs(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    by_point, has_point = _select_by_point(df, "longitude", "latitude", ctx)
+    postal = [ctx.postal_in_dep(v) for v in df["code_postal"]]
+    belongs = np.array([p[0] for p in postal], bool)
+    exclusive = np.array([p[1] for p in postal], bool)
+    sel = by_point | (belongs & (exclusive | ~has_point))
+    df = df[sel].copy()
+    df["_id"] = _dedupe_ids(df["id"], "cnfs_permanences", ctx)
+    rows = []
+    for r in df.to_dict("records"):
+        adv, prob = _parse_number(r.get("nb_aidants"))
+        if prob or adv <= 0:
+            adv = np.nan
+        rows.append(dict(
+            record_id=r["_id"], name=_text(r["nom"]), siret=clean_siret(r.get("pivot")), code=None,
+            service_level="accompaniment",
+            service_basis="CNFS permanence (conseiller numérique)", advisors=adv, itinerant=False,
+            ca=r["longitude"], cb=r["latitude"], coord_fields="longitude/latitude",
+            coord_crs=GEOGRAPHIC_CRS, group_key=_key("cnfs_permanences", r["_id"]), status="ok",
+            reason=None, note=None, no_name_match=False))
+    return _frame(rows)
+
+
+def _geo_point(v: object) -> tuple[object, object]:
+    """'lat,lon' → (lon, lat) raw strings (malformed → the whole text, flagged non-numeric)."""
+    s = _text(v)
+    parts = [p.strip() for p in s.split(",")]
+    if len(parts) == 2:
+        return parts[1], parts[0]
+    return (s or None), (s or None)
+
+
+def _records_cd49_2022(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    df = df.copy()
+    df["_id"] = _dedupe_ids(df["ID"], "lieux_cd49_2022", ctx)
+    rh = [c for c in df.columns if c.startswith("JT_RH_")]
+    rows = []
+    for r in df.to_dict("records"):
+        basis = [f"{c}={_text(r.get(c))}" for c in _CD49_2022_HELP if _yes(r.get(c))]
+        basis += [f"{c}={_text(r.get(c))}" for c in rh if not _blank(r.get(c))]
+        cat = _text(r.get("Catégorie"))
+        if "france services" in cat.lower():
+            basis.append(f"Catégorie={cat}")
+        if basis:
+            level, why = "accompaniment", ", ".join(basis)
+        else:
+            acc = [f"{c}={_text(r.get(c))}" for c in df.columns
+                   if (c == "Accès internet" or c.startswith("JT_MAT_")) and not _blank(r.get(c))]
+            level = "access"
+            why = (", ".join(acc) if acc else "no accompaniment field set") + " (no démarches/"\
+                "initiation/staff field)"
+        lon, lat = _geo_point(r.get("Geo Point"))
+        name = _text(r.get("Nom"))
+        rows.append(dict(
+            record_id=r["_id"], name=name, siret=None, code=None, service_level=level,
+            service_basis=why, advisors=np.nan, itinerant=False, ca=lon, cb=lat,
+            coord_fields="Geo Point", coord_crs=GEOGRAPHIC_CRS,
+            group_key=_key("lieux_cd49_2022", r["_id"]),
+            status="ok" if name else "rejected",
+            reason=None if name else "empty record: no Nom", note=None, no_name_match=False))
+    return _frame(rows)
+
+
+def _records_cd49_2020(df: pd.DataFrame, ctx: _Context, ids_2022: set[str]) -> pd.DataFrame:
+    df = df.copy()
+    df["_id"] = _dedupe_ids(df["ID_LieuMed"], "lieux_cd49_2020", ctx)
+    rows = []
+    for r in df.to_dict("records"):
+        rid, name = r["_id"], _text(r.get("NOM_STRUCTURE"))
+        aff = _text(r.get("AFFICHAGE")).upper()
+        basis = [f"{c}={_text(r.get(c))}" for c in ("DEM_Gen", "DEM_Spe", "INITIATION")
+                 if _yes(r.get(c))]
+        if basis:
+            level, why = "accompaniment", ", ".join(basis)
+        else:
+            level = "access"
+            why = ("INTERNET=Oui" if _yes(r.get("INTERNET")) else "no accompaniment field set") \
+                + " (DEM_Gen/DEM_Spe/INITIATION not Oui)"
+        status, reason, note = "ok", None, None
+        in_2022 = rid in ids_2022
+        if aff == "INACTIF":
+            if in_2022:
+                note = (f"lieux_cd49_2020 {rid} ({name}): AFFICHAGE=INACTIF in the 2020-2021 "
+                        "source but published in the 2022-12 export: the place is kept from the "
+                        "2022 record (the export is the Département's published list); this "
+                        "inactive record adds no service")
+                level, why = None, None
+            else:
+                status, reason = "rejected", "AFFICHAGE=INACTIF (place marked inactive by the CD49)"
+        elif not name and not in_2022:
+            status, reason = "rejected", "empty record: no NOM_STRUCTURE, blank AFFICHAGE"
+        elif not name:
+            level, why = None, None  # empty shell of a 2022 record: adds only its id
+        rows.append(dict(
+            record_id=rid, name=name, siret=None, code=None, service_level=level,
+            service_basis=why, advisors=np.nan, itinerant=False, ca=r.get("x"), cb=r.get("y"),
+            coord_fields="x/y (Lambert-93)", coord_crs=METROPOLE_CRS,
+            group_key=_key("lieux_cd49_2020", rid),
+            status=status, reason=reason, note=note, no_name_match=False))
+    return _frame(rows)
+
+
+def _records_conumm(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    df = df.copy()
+    df["_id"] = _dedupe_ids(df["TYPO_UID"], "conumm_angers", ctx)
+    qual = [c for c in df.columns if c.startswith("QUALIF")]
+    rows = []
+    for r in df.to_dict("records"):
+        name, addr = _text(r.get("USER_NOM")), _text(r.get("USER_ADRES"))
+        no_match = False
+        if not name or name == addr or re.match(r"^\d", name):
+            ctx.warnings.append(f"conumm_angers {r['_id']}: USER_NOM {name!r} is an address, not a "
+                                "name; named 'Lieu sans nom' and not used for name matching")
+            name, no_match = f"Lieu sans nom ({addr or name})", True
+        basis = [f"{c}={_text(r.get(c))}" for c in ("AIDE_DEMAT", "FORM_PERF")
+                 if not _blank(r.get(c))]
+        basis += [f"{c}={_text(r.get(c))}" for c in qual
+                  if re.search(r"initiation|démarches|demarches|formation", _text(r.get(c)), re.I)]
+        if basis:
+            level, why = "accompaniment", ", ".join(basis)
+        else:
+            acc = [f"{c}={_text(r.get(c))}" for c in ("ACCES_ORDI", "WIFI", "PRET_MAT")
+                   if c in r and not _blank(r.get(c))]
+            level = "access"
+            why = (", ".join(acc) if acc else "no accompaniment field set") + \
+                " (no AIDE_DEMAT/FORM_PERF/initiation/démarches)"
+        rows.append(dict(
+            record_id=r["_id"], name=name, siret=None, code=None, service_level=level,
+            service_basis=why, advisors=np.nan, itinerant=False, ca=r.get("LNG"), cb=r.get("LAT"),
+            coord_fields="LNG/LAT", coord_crs=GEOGRAPHIC_CRS,
+            group_key=_key("conumm_angers", r["_id"]),
+            status="ok", reason=None, note=None, no_name_match=no_match))
+    return _frame(rows)
+
+
+def _records_data_inclusion(df: pd.DataFrame, ctx: _Context, cnfs_ids: set[str]) -> pd.DataFrame:
+    codes = [ctx.current_code(v) for v in df["code_insee"]]
+    in_dep_code = np.array([c in ctx.communes.index for c in codes], bool)
+    no_code = np.array([c is None for c in codes], bool)
+    by_point, has_point = _select_by_point(df, "longitude", "latitude", ctx)
+    postal = [ctx.postal_in_dep(v) for v in df["code_postal"]]
+    belongs = np.array([p[0] for p in postal], bool)
+    exclusive = np.array([p[1] for p in postal], bool)
+    sel = in_dep_code | (no_code & (by_point | (belongs & (exclusive | ~has_point))))
+    df = df[sel].copy()
+    df["_code"] = [c for c, s in zip(codes, sel) if s]
+    df["_id"] = _dedupe_ids(df["source"].astype(str).str.strip() + ":" +
+                            df["id"].astype(str).str.strip(), "data_inclusion", ctx)
+    rows = []
+    for r in df.to_dict("records"):
+        services = [s.strip() for s in _text(r.get("services")).split(";") if s.strip()]
+        modes = _text(r.get("modalites_accompagnement"))
+        labels = _text(r.get("labels_nationaux"))
+        basis = [f"services: {s}" for s in services if s not in _DI_ACCESS_SERVICES][:3]
+        basis += [f"modalités: {m}" for m in _DI_ACCOMPANIMENT_MODES if m in modes]
+        basis += [f"labels_nationaux={labels}"] if re.search(r"CNFS|France Services|Aidants",
+                                                             labels) else []
+        if basis:
+            level, why = "accompaniment", "; ".join(basis)
+        else:
+            level = "access"
+            why = ("services: " + ";".join(services) if services else "no service listed") + \
+                " (internet/equipment only)"
+        src_id = _text(r.get("id"))
+        key = (_key("cnfs_permanences", src_id)
+               if _text(r.get("source")) == "conseiller-numerique" and src_id in cnfs_ids
+               else _key("data_inclusion", r["_id"]))
+        rows.append(dict(
+            record_id=r["_id"], name=_text(r.get("nom")), siret=clean_siret(r.get("pivot")),
+            code=r["_code"] if not _blank(r["_code"]) and r["_code"] in ctx.communes.index
+            else None,
+            service_level=level, service_basis=why, advisors=np.nan, itinerant=False,
+            ca=r.get("longitude"), cb=r.get("latitude"), coord_fields="longitude/latitude",
+            coord_crs=GEOGRAPHIC_CRS, group_key=key, status="ok", reason=None, note=None,
+            no_name_match=False))
+    return _frame(rows)
+
+
+def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    codes = [ctx.current_code(v) for v in df["City Insee Code"]]
+    in_dep_code = np.array([c in ctx.communes.index for c in codes], bool)
+    no_code = np.array([c is None for c in codes], bool)
+    belongs = np.array([ctx.postal_in_dep(v)[0] for v in df["Zip Code"]], bool)
+    sel = in_dep_code | (no_code & belongs)
+    df = df[sel].copy()
+    df["_code"] = [c for c, s in zip(codes, sel) if s]
+    df["_id"] = _dedupe_ids(df["ID"], "aidants_connect", ctx)
+    # commune of records without INSEE code: the département commune with this postal code
+    # (and the same normalised name when several share it)
+    cog = territory.cog_communes(ctx.data_dir)
+    recs = territory._read_json(ctx.data_dir.file("cog_communes"))
+    postal_communes: dict[str, list[str]] = {}
+    for rec in recs:
+        if rec.get("type") == "commune-actuelle" and rec.get("code") in ctx.communes.index:
+            for p in rec.get("codesPostaux") or []:
+                postal_communes.setdefault(p, []).append(rec["code"])
+    noms = cog.set_index("code")["nom"].to_dict()
+    by_name: dict[str | None, list[str]] = {}
+    for c in ctx.communes.index:
+        by_name.setdefault(normalise_name(noms.get(c)), []).append(c)
+    rows = []
+    for r in df.to_dict("records"):
+        name = _text(r.get("Name"))
+        code, status, reason = (None if _blank(r["_code"]) else r["_code"]), "ok", None
+        if code is None:
+            zip_code = _text(r.get("Zip Code")).zfill(5)
+            cands = postal_communes.get(zip_code, [])
+            city_txt = re.sub(r"\(.*?\)|\bc[ée]dex\b", " ", _text(r.get("City")), flags=re.I)
+            city = normalise_name(city_txt)
+            named = [c for c in (cands or by_name.get(city, []))
+                     if normalise_name(noms.get(c)) == city]
+            if len(cands) == 1 or len(named) == 1:
+                code = cands[0] if len(cands) == 1 else named[0]
+                ctx.warnings.append(
+                    f"aidants_connect {r['_id']} ({name}): blank City Insee Code; commune {code} "
+                    f"({noms.get(code)}) found from Zip Code {_text(r.get('Zip Code'))} or City "
+                    f"{_text(r.get('City'))!r}")
+            else:
+                status = "rejected"
+                reason = (f"blank City Insee Code and Zip Code {_text(r.get('Zip Code'))!r} / City "
+                          f"{_text(r.get('City'))!r} do not identify one commune of the "
+                          "département "
+                          "(no commune, or several, with this postal code or name)")
+        if status == "ok" and _text(r.get("Is Active")).lower() not in {"true", "1", "oui"}:
+            status = "rejected"
+            reason = f"Is Active={_text(r.get('Is Active'))!r} (structure not active)"
+        rows.append(dict(
+            record_id=r["_id"], name=name, siret=clean_siret(r.get("Siret")), code=code,
+            service_level="accompaniment",
+            service_basis="Aidants Connect (habilitated aidants do démarches for people)",
+            advisors=np.nan, itinerant=False, ca=None, cb=None, coord_fields="(none: commune only)",
+            coord_crs=None, group_key=_key("aidants_connect", r["_id"]), status=status,
+            reason=reason, note=None,
+            no_name_match=False))
+    return _frame(rows)
+
+
+# --------------------------------------------------------------------------------------
+# Locating records
+# --------------------------------------------------------------------------------------
+
+def _locate(rec: pd.DataFrame, path: Path, ctx: _Context) -> pd.DataFrame:
+    """Add x, y (working CRS), located, coord_problem; correct swaps; flag bad coordinates."""
+    rec = rec.copy()
+    n = len(rec)
+    rec["x"], rec["y"] = np.nan, np.nan
+    rec["located"] = None
+    rec["coord_problem"] = None
+    if n == 0:
+        return rec
+    if rec["coord_crs"].isna().all():  # commune-level source (Aidants Connect)
+        rec["located"] = "commune"
+        return rec
+    crs = rec["coord_crs"].iloc[0]
+    parsed_a = [_parse_number(v) for v in rec["ca"]]
+    parsed_b = [_parse_number(v) for v in rec["cb"]]
+    a = np.array([p[0] for p in parsed_a], float)
+    b = np.array([p[0] for p in parsed_b], float)
+    prob = [pa[1] or pb[1] for pa, pb in zip(parsed_a, parsed_b)]
+    if crs == GEOGRAPHIC_CRS:
+        in_range = (np.abs(a) <= 180) & (np.abs(b) <= 90)
+        swap_range = (np.abs(b) <= 180) & (np.abs(a) <= 90)
+        range_txt = "longitude in [-180, 180], latitude in [-90, 90]"
+    else:
+        def ok(u, v):
+            return (u >= _L93_X[0]) & (u <= _L93_X[1]) & (v >= _L93_Y[0]) & (v <= _L93_Y[1])
+        in_range, swap_range = ok(a, b), ok(b, a)
+        range_txt = f"Lambert-93 x in {_L93_X}, y in {_L93_Y}"
+    tol = ctx.settings.coordinate_tolerance_m
+    x, y = ctx.to_work(np.where(in_range, a, np.nan), np.where(in_range, b, np.nan), crs)
+    d = ctx.distance_outside(x, y)
+    sx, sy = ctx.to_work(np.where(swap_range, b, np.nan), np.where(swap_range, a, np.nan), crs)
+    sd = ctx.distance_outside(sx, sy)
+    fields = rec["coord_fields"].iloc[0]
+    status, rids, names = rec["status"].tolist(), rec["record_id"].tolist(), rec["name"].tolist()
+    ca, cb = rec["ca"].tolist(), rec["cb"].tolist()
+    ox, oy = np.full(n, np.nan), np.full(n, np.nan)
+    located: list[str | None] = [None] * n
+    problem: list[str | None] = [None] * n
+    for i in range(n):
+        if status[i] == "rejected":
+            continue
+        if fields == "Geo Point":  # stored as "lat,lon"
+            raw = repr(f"{_text(cb[i])},{_text(ca[i])}")
+        else:
+            raw = f"{_text(ca[i])!r}/{_text(cb[i])!r}"
+        if d[i] <= tol:
+            ox[i], oy[i], located[i] = x[i], y[i], "address"
+            continue
+        if sd[i] <= tol:
+            ox[i], oy[i], located[i] = sx[i], sy[i], "address"
+            ctx.warnings.append(f"{path.name}: record {rids[i]} ({names[i]}): {fields} = {raw} "
+                                "swapped (lat/lon or x/y inverted); corrected, the swapped point "
+                                "lies in the département")
+            continue
+        if prob[i] == "missing":
+            why = f"{fields} missing"
+        elif prob[i] == "non-numeric":
+            why = f"{fields} = {raw} is not numeric"
+        elif not in_range[i]:
+            why = f"{fields} = {raw} out of range ({range_txt})"
+        else:
+            km = shapely.distance(shapely.Point(x[i], y[i]), ctx.outline) / 1000
+            why = (f"{fields} = {raw} lies {km:.1f} km outside département {ctx.dep} (tolerance "
+                   f"settings.coordinate_tolerance_m = {tol:g} m; swapping does not help)")
+        problem[i] = f"{path.name}: record {rids[i]}: {why}"
+    rec["x"], rec["y"], rec["located"], rec["coord_problem"] = ox, oy, located, problem
+    return rec
+
+
+def _assign_communes(rec: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    """Commune code (COG 2026) of located records: own code, else point in polygon/nearest."""
+    rec = rec.copy()
+    rec["insee"] = rec["code"].where(rec["code"].isin(ctx.communes.index), None)
+    need = rec["insee"].isna() & rec["x"].notna()
+    if need.any():
+        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rec.loc[need, "x"], rec.loc[need, "y"]),
+                               index=rec.index[need], crs=ctx.crs)
+        polys = ctx.communes[["geometry"]].reset_index()
+        polys = polys.rename(columns={polys.columns[0]: "_insee"})
+        hit = gpd.sjoin(pts, polys, how="left", predicate="within")
+        hit = hit[~hit.index.duplicated(keep="first")]["_insee"]
+        miss = hit.index[hit.isna()]
+        if len(miss):
+            near = gpd.sjoin_nearest(pts.loc[miss], polys, how="left")
+            near = near[~near.index.duplicated(keep="first")]["_insee"]
+            hit.loc[miss] = near
+        rec.loc[need, "insee"] = hit.reindex(rec.index[need]).to_numpy()
+    return rec
+
+
+# --------------------------------------------------------------------------------------
+# Matching across sources
+# --------------------------------------------------------------------------------------
+
+def _match(units: pd.DataFrame, places: pd.DataFrame, d_max: float) -> dict[int, int]:
+    """Greedy one-to-one matching of a source's units to existing places (see DEDUP_RULE).
+
+    ``units`` and ``places``: columns x, y, located, insee, sirets (frozenset), names (tuple),
+    sources (frozenset). Returns {unit row position: place row position}.
+    """
+    if len(units) == 0 or len(places) == 0:
+        return {}
+    pairs: list[tuple[int, int, float]] = []
+    ua = np.flatnonzero((units["located"] == "address").to_numpy())
+    pa = np.flatnonzero((places["located"] == "address").to_numpy())
+    if len(ua) and len(pa):
+        uxy = units[["x", "y"]].to_numpy(float)[ua]
+        pxy = places[["x", "y"]].to_numpy(float)[pa]
+        for i, js in enumerate(cKDTree(pxy).query_ball_point(uxy, r=d_max)):
+            for j in js:
+                pairs.append((int(ua[i]), int(pa[j]), float(np.hypot(*(uxy[i] - pxy[j])))))
+    # commune-level pairs: one side located at commune level, same commune
+    u_df = pd.DataFrame({"u": np.arange(len(units)), "insee": units["insee"].to_numpy(),
+                         "uc": (units["located"] == "commune").to_numpy()})
+    p_df = pd.DataFrame({"p": np.arange(len(places)), "insee": places["insee"].to_numpy(),
+                         "pc": (places["located"] == "commune").to_numpy()})
+    j = u_df.merge(p_df, on="insee")
+    j = j[j["uc"] | j["pc"]]
+    if len(j):
+        ux, uy = units["x"].to_numpy(float), units["y"].to_numpy(float)
+        px, py = places["x"].to_numpy(float), places["y"].to_numpy(float)
+        dist = np.hypot(ux[j["u"]] - px[j["p"]], uy[j["u"]] - py[j["p"]])
+        pairs += list(zip(j["u"].astype(int), j["p"].astype(int), np.nan_to_num(dist, nan=0.0)))
+    if not pairs:
+        return {}
+    u_src = units["source"].to_numpy()
+    u_sir, p_sir = units["sirets"].to_numpy(), places["sirets"].to_numpy()
+    u_nam, p_nam = units["names"].to_numpy(), places["names"].to_numpy()
+    p_srcs = places["sources"].to_numpy()
+    u_id, p_id = units["group_key"].to_numpy(), places["place_id"].to_numpy()
+    scored = {}
+    for u, p, dd in pairs:
+        if u_src[u] in p_srcs[p]:
+            continue
+        # name evidence (0-3) counts twice a shared SIRET: one SIRET often covers all the
+        # services of a commune (mairie, médiathèque, France services…)
+        name = max((_names_match(a, b) for a in u_nam[u] for b in p_nam[p]), default=0)
+        score = 2 * name + int(bool(u_sir[u] & p_sir[p]))
+        if score:
+            k = (u, p)
+            if k not in scored or dd < scored[k][1]:
+                scored[k] = (score, dd)
+    ordered = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[1][1], u_id[kv[0][0]],
+                                                     p_id[kv[0][1]]))
+    out: dict[int, int] = {}
+    taken: set[int] = set()
+    for (u, p), _ in ordered:
+        if u in out or p in taken:
+            continue
+        out[u] = p
+        taken.add(p)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Main entry point
+# --------------------------------------------------------------------------------------
+
+_LOADERS: dict[str, Callable] = {
+    "france_services": _records_france_services,
+    "cnfs_permanences": _records_cnfs,
+    "lieux_cd49_2022": _records_cd49_2022,
+    "conumm_angers": _records_conumm,
+    "aidants_connect": _records_aidants_connect,
+}
+
+PLACE_COLUMNS = ["place_id", "name", "kinds", "sources", "source_ids", "insee", "commune", "epci",
+                 "siret", "service_level", "service_basis", "advisors", "advisors_assumed",
+                 "itinerant", "located", "is_lieu_mediation", "is_france_services", "is_cnfs",
+                 "is_aidants_connect", "geometry"]
+
+
+def _check_communes(communes: gpd.GeoDataFrame) -> str:
+    problems = []
+    if not isinstance(communes, gpd.GeoDataFrame):
+        raise ValidationError("communes", ["must be a GeoDataFrame from "
+                                           "cnfs_geo.territory.communes_from_cog"])
+    for c in ("nom", "departement", "epci", "chef_lieu_x", "chef_lieu_y"):
+        if c not in communes.columns:
+            problems.append(f"missing column {c!r}; build communes with "
+                            "cnfs_geo.territory.communes_from_cog")
+    if communes.crs is None or not communes.crs.is_projected:
+        problems.append(f"CRS {communes.crs} is not projected (metres); use "
+                        "communes.to_crs(cnfs_geo.settings.working_crs(dep))")
+    if problems:
+        raise ValidationError("communes", problems)
+    deps = sorted(communes["departement"].astype(str).unique())
+    if len(deps) != 1:
+        raise ValidationError("communes", [f"communes of {len(deps)} départements {deps[:5]}: "
+                                           "give the communes of one département"])
+    return deps[0]
+
+
+def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
+                        settings: Settings = DEFAULT) -> tuple[gpd.GeoDataFrame, OfferReport]:
+    """Every place of the existing offer of the département of ``communes``.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        From :func:`cnfs_geo.territory.communes_from_cog`: index ``insee`` (COG 2026),
+        columns ``nom``, ``departement`` (one value), ``epci``, ``chef_lieu_x``,
+        ``chef_lieu_y``, polygon ``geometry`` in a projected working CRS.
+    data_dir : DataDir
+        From :func:`cnfs_geo.catalog.resolve_data_dir` (bundle or national files).
+    settings : Settings
+        ``dedup_distance_m``, ``coordinate_tolerance_m``, ``default_advisors``.
+
+    Returns
+    -------
+    places : GeoDataFrame
+        RangeIndex (use ``places.set_index("place_id")`` for OD tables); one row per
+        place, sorted by ``place_id``; CRS of ``communes``. Columns:
+
+        - ``place_id`` (str): group key of the first record in source order, e.g.
+          ``"fs:275"``, ``"cnfs:62711a9a…"``, ``"cd49:LMN266"``, ``"conumm:43"``,
+          ``"di:siao:138"``, ``"ac:14"``; stable for the same input files.
+        - ``name`` (str): name of that record.
+        - ``kinds`` (str): ``;``-joined sorted kinds (aidants_connect, cnfs,
+          france_services, lieu_mediation).
+        - ``sources`` (str): ``;``-joined source keys (source order).
+        - ``source_ids`` (str): ``;``-joined ``source_key:record_id`` of every record.
+        - ``insee`` (str, COG 2026), ``commune`` (nom), ``epci`` (SIREN str).
+        - ``siret`` (str of 14 digits or None): first SIRET among the records.
+        - ``service_level`` (``"accompaniment"`` | ``"access"``) and
+          ``service_basis`` (str): ``"[source:record_id] rule"`` entries joined by
+          ``" | "``: the records that make the place accompaniment (or, for access,
+          every record with its fields).
+        - ``advisors`` (float), ``advisors_assumed`` (bool).
+        - ``itinerant`` (bool): a bus / itinerant France Services (point = home base).
+        - ``located`` (``"address"`` | ``"commune"``): ``commune`` = chef-lieu point.
+        - ``is_lieu_mediation``, ``is_france_services``, ``is_cnfs``,
+          ``is_aidants_connect`` (bool).
+        - ``geometry`` (Point).
+    report : OfferReport
+
+    Raises
+    ------
+    ValidationError
+        A file lacks required columns (message names file, columns, expected format),
+        or ``communes`` is malformed.
+    DataFileError
+        No source file at all is available, or a file cannot be parsed.
+
+    Examples
+    --------
+    >>> from cnfs_geo import catalog, territory, offer
+    >>> d = catalog.resolve_data_dir()
+    >>> places, report = offer.places_from_sources(territory.communes_from_cog("49", d), d)
+    >>> int(places["is_france_services"].sum()), int(places["itinerant"].sum())
+    (28, 1)
+    >>> bool((report.counts.read == report.counts.kept + report.counts.merged
+    ...       + report.counts.rejected).all())
+    True
+    """
+    dep = _check_communes(communes)
+    dep_postal, postal_deps, arrondissements = _cog_tables(data_dir, dep)
+    outline = shapely.union_all(communes.geometry.to_numpy())
+    code_map = dict(territory.current_code_map(data_dir))
+    for arr, com in arrondissements.items():  # communes may be whole cities, not arrondissements
+        if arr not in communes.index and com in communes.index:
+            code_map[arr] = com
+    ctx = _Context(dep=dep, data_dir=data_dir, communes=communes, outline=outline,
+                   code_map=code_map, dep_postal=dep_postal,
+                   postal_deps=postal_deps, settings=settings, warnings=[])
+
+    # 1. read every available file
+    tables: dict[str, pd.DataFrame] = {}
+    paths: dict[str, Path] = {}
+    status: dict[str, str] = {}
+    missing: list[str] = []
+    for key in SOURCE_ORDER:
+        if key in LOCAL_SOURCES and LOCAL_SOURCES[key] != dep:
+            status[key] = "not applicable"
+            missing.append(key)
+            msg = (f"{key}: describes département {LOCAL_SOURCES[key]} only; not used for "
+                   f"département {dep}")
+            log.warning(msg)
+            ctx.warnings.append(msg)
+            continue
+        path = data_dir.file(key, required=False)
+        if path is None:
+            status[key] = "missing"
+            missing.append(key)
+            msg = (f"{key}: file {catalog.SOURCES[key].relpath} not found in {data_dir.path}; "
+                   "source skipped")
+            log.warning(msg)
+            ctx.warnings.append(msg)
+            continue
+        tables[key], paths[key] = _read_table(key, path), path
+        status[key] = "read"
+    if not tables:
+        raise DataFileError("no source of the existing offer is available for département "
+                            f"{dep}.\n" + catalog.missing_files_message(
+                                [k for k in SOURCE_ORDER if k not in LOCAL_SOURCES], data_dir))
+
+    # 2. normalise each source to records
+    records: dict[str, pd.DataFrame] = {}
+    for key in SOURCE_ORDER:
+        if key not in tables:
+            continue
+        if key == "lieux_cd49_2020":
+            ids22 = set(records["lieux_cd49_2022"].loc[
+                records["lieux_cd49_2022"]["status"] == "ok", "record_id"]) \
+                if "lieux_cd49_2022" in records else set()
+            rec = _records_cd49_2020(tables[key], ctx, ids22)
+        elif key == "data_inclusion":
+            cn = set(records["cnfs_permanences"]["record_id"]) if "cnfs_permanences" in records \
+                else set()
+            rec = _records_data_inclusion(tables[key], ctx, cn)
+        else:
+            rec = _LOADERS[key](tables[key], ctx)
+        for note in rec["note"].dropna():
+            ctx.warnings.append(note)
+        rec = _locate(rec, paths[key], ctx)
+        rec.insert(0, "source", key)
+        records[key] = rec
+
+    allrec = pd.concat(records.values(), ignore_index=True)
+    allrec["order"] = allrec["source"].map({k: i for i, k in enumerate(SOURCE_ORDER)})
+    allrec["kind"] = allrec["source"].map(SOURCE_KIND)
+
+    # 3. unusable coordinates: merged through an identifier into a located record, else
+    #    relocated at the commune (when the record has a commune code), else rejected
+    good = (allrec["status"] == "ok") & allrec["coord_problem"].isna() & allrec["located"].notna()
+    located_keys = set(allrec.loc[good, "group_key"])
+    bad = allrec.index[allrec["coord_problem"].notna() & (allrec["status"] == "ok")]
+    pending = []
+    for i in bad:
+        prob, code = allrec.at[i, "coord_problem"], allrec.at[i, "code"]
+        if allrec.at[i, "group_key"] in located_keys:
+            pending.append(i)
+        elif isinstance(code, str) and code in communes.index:
+            allrec.at[i, "located"] = "commune"
+            ctx.warnings.append(f"{prob}; relocated at the chef-lieu of its commune {code} "
+                                f"({communes.at[code, 'nom']}), located='commune'")
+        else:
+            pending.append(i)
+    located_keys |= set(allrec.loc[allrec["located"] == "commune", "group_key"])
+    for i in pending:
+        prob = allrec.at[i, "coord_problem"]
+        if allrec.at[i, "group_key"] in located_keys:
+            allrec.at[i, "located"] = "via-id"
+            ctx.warnings.append(f"{prob}; coordinates ignored: merged by identifier into place "
+                                f"{allrec.at[i, 'group_key']}")
+        else:
+            allrec.at[i, "status"] = "rejected"
+            allrec.at[i, "reason"] = f"{prob}; no commune code to relocate it"
+    commune_level = (allrec["status"] == "ok") & (allrec["located"] == "commune")
+    codes = allrec.loc[commune_level, "code"]
+    allrec.loc[commune_level, "x"] = communes.loc[codes, "chef_lieu_x"].to_numpy()
+    allrec.loc[commune_level, "y"] = communes.loc[codes, "chef_lieu_y"].to_numpy()
+    ok = allrec["status"] == "ok"
+    allrec["insee"] = None
+    allrec.loc[ok, "insee"] = _assign_communes(allrec.loc[ok], ctx)["insee"]
+    noms = communes["nom"].to_dict()
+    allrec["name_key"] = [None if (nm or not isinstance(i, str)) else _name_keys(n, noms.get(i))
+                          for n, nm, i in zip(allrec["name"], allrec["no_name_match"],
+                                              allrec["insee"])]
+
+    # 4. units = records sharing a group key (same id); anchor = first in source order
+    live = allrec[ok].sort_values(["order", "record_id"], kind="stable")
+    live = live.assign(_loc=live["located"].isin(["address", "commune"]))
+    anchors = live[live["_loc"]].drop_duplicates("group_key", keep="first").set_index("group_key")
+    units = anchors[["source", "order", "x", "y", "located", "insee"]].copy()
+    units["group_key"] = units.index
+    units["sirets"] = live.groupby("group_key")["siret"].agg(
+        lambda s: frozenset(v for v in s if isinstance(v, str) and v)).reindex(units.index)
+    units["names"] = live.groupby("group_key")["name_key"].agg(
+        lambda s: tuple(dict.fromkeys(v for v in s if isinstance(v, tuple)))).reindex(units.index)
+    batch_of = {"lieux_cd49_2020": "lieux_cd49_2022"}
+    units["srcset"] = live.groupby("group_key")["source"].agg(
+        lambda s: frozenset(batch_of.get(v, v) for v in s)).reindex(units.index)
+    units = units.rename_axis(None).sort_values(["order", "group_key"], kind="stable")
+
+    # 5. cross-source matching, source group by source group
+    places = pd.DataFrame(columns=["place_id", "x", "y", "located", "insee", "sirets", "names",
+                                   "sources"])
+    unit_place: dict[str, str] = {}
+    units["batch"] = units["source"].map(lambda s: batch_of.get(s, s))
+    for batch in dict.fromkeys(units["batch"]):
+        u = units[units["batch"] == batch].reset_index(drop=True)
+        u["source"] = batch
+        m = _match(u, places.reset_index(drop=True), settings.dedup_distance_m)
+        pl = places.reset_index(drop=True)
+        for ui, pi in m.items():
+            pid = pl.at[pi, "place_id"]
+            unit_place[u.at[ui, "group_key"]] = pid
+            pl.at[pi, "sources"] = pl.at[pi, "sources"] | u.at[ui, "srcset"]
+            pl.at[pi, "sirets"] = pl.at[pi, "sirets"] | u.at[ui, "sirets"]
+            pl.at[pi, "names"] = tuple(dict.fromkeys(pl.at[pi, "names"] + u.at[ui, "names"]))
+        new = u[~u.index.isin(list(m))]
+        for gk in new["group_key"]:
+            unit_place[gk] = gk
+        add = pd.DataFrame({"place_id": new["group_key"], "x": new["x"], "y": new["y"],
+                            "located": new["located"], "insee": new["insee"],
+                            "sirets": new["sirets"], "names": new["names"],
+                            "sources": new["srcset"].to_list()})
+        places = pd.concat([pl, add], ignore_index=True) if len(pl) else add.reset_index(drop=True)
+
+    # 6. record statuses and counts
+    allrec["place_id"] = allrec["group_key"].map(unit_place)
+    allrec.loc[allrec["status"] != "ok", "place_id"] = None
+    first = allrec[allrec["place_id"].notna()].sort_values(["order", "record_id"], kind="stable")
+    first = first[first["located"].isin(["address", "commune"])]
+    anchor_idx = first.drop_duplicates("place_id", keep="first").index
+    allrec.loc[allrec["status"] == "ok", "status"] = "merged"
+    allrec.loc[anchor_idx, "status"] = "kept"
+
+    rows = []
+    for key in SOURCE_ORDER:
+        r = allrec[allrec["source"] == key]
+        rows.append({"source": key, "status": status[key],
+                     "in_file": len(tables[key]) if key in tables else 0, "read": len(r),
+                     "kept": int((r["status"] == "kept").sum()),
+                     "merged": int((r["status"] == "merged").sum()),
+                     "rejected": int((r["status"] == "rejected").sum())})
+    counts = pd.DataFrame(rows)
+    rej = allrec[allrec["status"] == "rejected"].sort_values(["order", "record_id"])
+    rejected = rej[["source", "record_id", "name", "reason"]].reset_index(drop=True)
+
+    # 7. build places
+    out = _aggregate(allrec[allrec["place_id"].notna()], places, communes, settings)
+    report = OfferReport(counts=counts, rejected=rejected, warnings=ctx.warnings,
+                         missing_sources=missing,
+                         dedup_rule=DEDUP_RULE.format(d=settings.dedup_distance_m),
+                         departement=dep)
+    for row in rows:
+        log.info("offer %s %s: %s — in file %d, read %d, kept %d, merged %d, rejected %d", dep,
+                 row["source"], row["status"], row["in_file"], row["read"], row["kept"],
+                 row["merged"], row["rejected"])
+    log.info("offer %s: %d places (%d accompaniment, %d access), %d warnings, missing sources %s",
+             dep, len(out), int((out["service_level"] == "accompaniment").sum()),
+             int((out["service_level"] == "access").sum()), len(ctx.warnings), missing)
+    return out, report
+
+
+def _aggregate(rec: pd.DataFrame, places: pd.DataFrame, communes: gpd.GeoDataFrame,
+               settings: Settings) -> gpd.GeoDataFrame:
+    """One row per place from its records (anchor = first record in source order)."""
+    rec = rec.sort_values(["order", "record_id"], kind="stable")
+    cols = ["place_id", "source", "record_id", "name", "kind", "siret", "service_level",
+            "service_basis", "advisors", "itinerant", "located", "insee"]
+    groups: dict[str, list[dict]] = {}
+    for r in rec[cols].to_dict("records"):
+        groups.setdefault(r["place_id"], []).append(r)
+    geo = places.set_index("place_id")[["x", "y", "located"]].to_dict("index")
+    noms, epcis = communes["nom"].to_dict(), communes["epci"].to_dict()
+    rows = []
+    for pid in sorted(groups):
+        g = groups[pid]
+        anchor = next(r for r in g if r["located"] in ("address", "commune"))
+        kinds = sorted({r["kind"] for r in g})
+        acc = [r for r in g if r["service_level"] == "accompaniment"]
+        level = "accompaniment" if acc else "access"
+        deciding = acc or [r for r in g if isinstance(r["service_level"], str)]
+        basis = " | ".join(f"[{r['source']}:{r['record_id']}] {r['service_basis']}"
+                           for r in deciding)
+        cn = [r["advisors"] for r in g if r["kind"] == "cnfs" and pd.notna(r["advisors"])]
+        if cn:
+            advisors, assumed = float(sum(cn)), False
+        else:
+            advisors, assumed = float(max(settings.default_advisors[k] for k in kinds)), True
+        sirets = [r["siret"] for r in g if isinstance(r["siret"], str) and r["siret"]]
+        insee = anchor["insee"]
+        rows.append({
+            "place_id": pid, "name": anchor["name"], "kinds": ";".join(kinds),
+            "sources": ";".join(dict.fromkeys(r["source"] for r in g)),
+            "source_ids": ";".join(f"{r['source']}:{r['record_id']}" for r in g),
+            "insee": insee, "commune": noms[insee], "epci": epcis[insee],
+            "siret": sirets[0] if sirets else None,
+            "service_level": level, "service_basis": basis, "advisors": advisors,
+            "advisors_assumed": assumed, "itinerant": any(bool(r["itinerant"]) for r in g),
+            "located": geo[pid]["located"],
+            "is_lieu_mediation": "lieu_mediation" in kinds,
+            "is_france_services": "france_services" in kinds, "is_cnfs": "cnfs" in kinds,
+            "is_aidants_connect": "aidants_connect" in kinds,
+            "x": geo[pid]["x"], "y": geo[pid]["y"]})
+    df = pd.DataFrame(rows, columns=PLACE_COLUMNS[:-1] + ["x", "y"])
+    gdf = gpd.GeoDataFrame(df.drop(columns=["x", "y"]),
+                           geometry=gpd.points_from_xy(df["x"], df["y"]), crs=communes.crs)
+    for c in ("advisors_assumed", "itinerant", "is_lieu_mediation", "is_france_services",
+              "is_cnfs", "is_aidants_connect"):
+        gdf[c] = gdf[c].astype(bool)
+    gdf["advisors"] = gdf["advisors"].astype(float)
+    gdf["siret"] = gdf["siret"].astype(object).where(gdf["siret"].notna(), None)
+    return gdf.reset_index(drop=True)[PLACE_COLUMNS]

@@ -27,6 +27,10 @@ def _fmt_int(x: float) -> str:
     return f"{int(round(x)):,}".replace(",", " ")
 
 
+def _fmt_pct(x: float) -> str:
+    return f"{x:.1f}".replace(".", ",") + " %"
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .plan import Scenario, run, write_outputs
 
@@ -50,11 +54,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
               f"rejetés {r.rejected:>5}")
     print(f"  temps de trajet : {s['travel_model']}")
     print(f"  couverture à {s['threshold_min']:g} min : population "
-          f"{_fmt_int(s['population_covered_before'])} ({s['pct_population_covered_before']:.1f} %)"
-          f" → {_fmt_int(s['population_covered_after'])} ({s['pct_population_covered_after']:.1f} %)"
+          f"{_fmt_int(s['population_covered_before'])} ({_fmt_pct(s['pct_population_covered_before'])})"
+          f" → {_fmt_int(s['population_covered_after'])} ({_fmt_pct(s['pct_population_covered_after'])})"
           f" ; communes {s['communes_covered_before']} → {s['communes_covered_after']}")
-    print(f"  population pondérée par le besoin couverte : {s['pct_need_covered_before']:.1f} % → "
-          f"{s['pct_need_covered_after']:.1f} %")
+    print(f"  population pondérée par le besoin couverte : {_fmt_pct(s['pct_need_covered_before'])} → "
+          f"{_fmt_pct(s['pct_need_covered_after'])}")
     print(f"  {s['posts']} nouveaux postes ({_fmt_int(s['cost_eur'])} €) :")
     for r in plan.posts.itertuples():
         print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{_fmt_int(r.covered_population)} hab.")

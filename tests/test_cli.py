@@ -1,0 +1,60 @@
+"""The cnfs-geo command line, run in-process on the embedded bundle."""
+
+import geopandas as gpd
+import pytest
+
+from cnfs_geo import cli
+
+
+def test_plan_49_writes_every_output(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    out = tmp_path / "49"
+    rc = cli.main(["plan", "--departement", "49", "--posts", "8", "--threshold", "10",
+                   "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    for name in ("plan.gpkg", "carte_couverture.html", "rapport.html"):
+        assert (out / name).stat().st_size > 10_000, name
+        assert name in text
+    assert "833 776 habitants" in text and "8 nouveaux postes (400 000 €)" in text
+    assert "couverture à 10 min" in text
+    communes = gpd.read_file(out / "plan.gpkg", layer="communes")
+    assert len(communes) == 176 and communes["population"].sum() == 833_776
+
+
+def test_other_departement_without_data_dir_says_what_is_needed(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    rc = cli.main(["plan", "--departement", "44", "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "only holds Maine-et-Loire" in err
+    assert "--data-dir" in err and "CNFS_GEO_DATA_DIR" in err
+    assert "liste-fs-20240801.csv" in err and "cog/communes.json" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_departement(raw_dir, tmp_path, capsys):
+    rc = cli.main(["plan", "--departement", "20", "--data-dir", str(raw_dir),
+                   "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "'20' is not a département code" in err and "2A" in err
+
+
+def test_missing_data_dir(tmp_path, capsys):
+    rc = cli.main(["plan", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path)])
+    assert rc == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_data_check_on_bundle(capsys, monkeypatch):
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    assert cli.main(["data", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "france_services" in out and "ok" in out
+
+
+def test_bad_arguments_exit_nonzero():
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["plan", "--posts", "huit"])
+    assert exc.value.code == 2

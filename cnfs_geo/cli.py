@@ -68,6 +68,24 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .plan import Scenario, compare_chart, compare_posts
+
+    scenario = Scenario(departement=args.departement, threshold_minutes=args.threshold,
+                        data_dir=args.data_dir)
+    table = compare_posts(scenario, args.posts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, png_path = out / "comparaison.csv", out / "comparaison.png"
+    table.to_csv(csv_path, index=False, lineterminator="\n")
+    compare_chart(table, png_path, title=f"Département {scenario.departement} — seuil "
+                                         f"{scenario.threshold:g} min")
+    print(table[["posts", "cost_eur", "pct_population_covered", "pct_need_covered",
+                 "marginal_need"]].to_string(index=False))
+    print(f"  écrit : {csv_path}\n  écrit : {png_path}")
+    return 0
+
+
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     keys = args.sources or None
     try:
@@ -118,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "else the embedded Maine-et-Loire bundle)")
     pl.set_defaults(func=_cmd_plan)
 
+    cp = sub.add_parser("compare", help="sweep the number of posts: coverage gained per "
+                                        "added post (CSV table + PNG chart)")
+    cp.add_argument("--departement", "-d", default=catalog.BUNDLE_DEPARTEMENT)
+    cp.add_argument("--posts", "-n", type=int, nargs="+", default=list(range(0, 21, 2)),
+                    help="numbers of posts to compare (default 0 2 4 … 20)")
+    cp.add_argument("--threshold", "-t", type=float, default=None)
+    cp.add_argument("--out", "-o", type=Path, default=None,
+                    help="output folder (default maps/<département>/comparaison)")
+    cp.add_argument("--data-dir", default=None)
+    cp.set_defaults(func=_cmd_compare)
+
     data = sub.add_parser("data", help="download or check the national data files")
     dsub = data.add_subparsers(dest="data_command", required=True)
     fe = dsub.add_parser("fetch", help="download the national files (pinned URLs, sha256 "
@@ -141,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "out", "unset") is None:
         args.out = Path("maps") / str(args.departement)
+        if args.command == "compare":
+            args.out = args.out / "comparaison"
     try:
         return args.func(args)
     except CnfsGeoError as exc:

@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -168,18 +169,45 @@ def candidate_sites(communes: gpd.GeoDataFrame, places: gpd.GeoDataFrame) -> pd.
     return pd.concat([town, pl]).sort_index()
 
 
-def run(scenario: Scenario) -> Plan:
-    """Run the whole pipeline for ``scenario``. See :class:`Plan` for the result."""
-    s = scenario.settings
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+@dataclass
+class Prepared:
+    """Everything of a plan that does not depend on the number of new posts.
 
-    def lap(name: str) -> None:
-        nonlocal t0
+    Built once by :func:`prepare` and reused by :func:`run` (e.g. for a sweep over
+    the number of posts in :func:`compare_posts`).
+    """
+
+    scenario: Scenario
+    data_dir: catalog.DataDir
+    communes: gpd.GeoDataFrame
+    places: gpd.GeoDataFrame
+    epci: gpd.GeoDataFrame
+    departement: gpd.GeoDataFrame
+    candidates: pd.DataFrame
+    origins: pd.DataFrame
+    od: pd.DataFrame
+    thresholds: list[float]
+    coverage_before: pd.DataFrame
+    offer_report: Any
+    need_report: Any
+    timings: dict
+
+
+class _Laps:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
         now = time.perf_counter()
-        timings[name] = round(now - t0, 3)
-        t0 = now
+        self.timings[name] = round(now - self._t0, 3)
+        self._t0 = now
 
+
+def prepare(scenario: Scenario) -> Prepared:
+    """Territory, offer, need, coverage before, candidates and OD for ``scenario``."""
+    s = scenario.settings
+    lap = _Laps()
     data_dir = catalog.resolve_data_dir(scenario.data_dir)
     dep = territory.check_departement(scenario.departement, data_dir)
     communes = territory.communes_from_cog(dep, data_dir)
@@ -204,14 +232,40 @@ def run(scenario: Scenario) -> Plan:
         places.set_index(places["place_id"].astype(str))["name"])
     thresholds = sorted(set(s.report_thresholds) | {scenario.threshold})
     coverage_before = coverage.coverage_table(communes, communes["minutes_before"], thresholds)
-    t = scenario.threshold
-    communes["covered_before"] = coverage.covered_flags(communes["minutes_before"], t)
+    communes["covered_before"] = coverage.covered_flags(communes["minutes_before"],
+                                                        scenario.threshold)
     lap("coverage")
 
     candidates = candidate_sites(communes, places)
-    od = access.od_crowfly(origins, candidates, max_minutes=t, settings=s)
+    od = access.od_crowfly(origins, candidates, max_minutes=scenario.threshold, settings=s)
+    lap("candidates")
+    return Prepared(scenario=scenario, data_dir=data_dir, communes=communes, places=places,
+                    epci=epci, departement=outline, candidates=candidates, origins=origins,
+                    od=od, thresholds=thresholds, coverage_before=coverage_before,
+                    offer_report=offer_report, need_report=need_report, timings=lap.timings)
+
+
+def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
+    """Run the whole pipeline for ``scenario``. See :class:`Plan` for the result.
+
+    ``prepared`` (from :func:`prepare` on a scenario with the same département,
+    threshold, data and settings) skips the stages that do not depend on the number
+    of posts.
+    """
+    s = scenario.settings
+    if prepared is None:
+        prepared = prepare(scenario)
+    elif (prepared.scenario.departement, prepared.scenario.threshold, prepared.scenario.data_dir,
+          prepared.scenario.settings) != (scenario.departement, scenario.threshold,
+                                          scenario.data_dir, s):
+        raise ValueError("prepared was built for another département, threshold, data "
+                         "directory or settings; call prepare(scenario) again")
+    lap = _Laps()
+    t = scenario.threshold
+    communes = prepared.communes.copy()
+    candidates, origins = prepared.candidates, prepared.origins
     result = placement.mclp_from_od(
-        od, communes["need"], p=scenario.p, threshold=t,
+        prepared.od, communes["need"], p=scenario.p, threshold=t,
         already_covered=communes["covered_before"], demand=communes, settings=s)
     lap("placement")
 
@@ -222,23 +276,26 @@ def run(scenario: Scenario) -> Plan:
     communes["nearest_post"] = to_post["nearest_id"].where(
         to_post["minutes"] < communes["minutes_before"])
     communes["covered_after"] = coverage.covered_flags(communes["minutes_after"], t)
-    coverage_after = coverage.coverage_table(communes, communes["minutes_after"], thresholds)
+    coverage_after = coverage.coverage_table(communes, communes["minutes_after"],
+                                             prepared.thresholds)
     communes["gap"] = ~communes["covered_before"]
     communes["gap_rank"] = (communes["need"].where(communes["gap"])
                             .rank(ascending=False, method="first").astype("Int64"))
     communes["remaining_gap"] = ~communes["covered_after"]
     lap("outputs")
 
-    plan = Plan(scenario=scenario, data_dir=data_dir, communes=communes, places=places,
-                posts=posts, epci=epci, departement=outline, candidates=candidates,
-                coverage_before=coverage_before, coverage_after=coverage_after,
-                offer_report=offer_report, need_report=need_report,
+    plan = Plan(scenario=scenario, data_dir=prepared.data_dir, communes=communes,
+                places=prepared.places, posts=posts, epci=prepared.epci,
+                departement=prepared.departement, candidates=candidates,
+                coverage_before=prepared.coverage_before, coverage_after=coverage_after,
+                offer_report=prepared.offer_report, need_report=prepared.need_report,
                 solution=dict(result.solution), travel_model=access.travel_model_label(s),
-                timings=timings)
+                timings={**prepared.timings, **lap.timings})
     sm = plan.summary()
     log.info("plan %s: %d communes, %d places, %d posts; population covered at %g min "
-             "%.1f %% → %.1f %%", dep, sm["communes"], sm["places"], sm["posts"], t,
-             sm["pct_population_covered_before"], sm["pct_population_covered_after"])
+             "%.1f %% → %.1f %%", scenario.departement, sm["communes"], sm["places"],
+             sm["posts"], t, sm["pct_population_covered_before"],
+             sm["pct_population_covered_after"])
     return plan
 
 
@@ -329,3 +386,77 @@ def write_outputs(plan: Plan, out_dir) -> dict[str, "Path"]:
     maps.coverage_map(plan, path=paths["map"])
     report.write_report(plan, paths["report"])
     return paths
+
+
+# ----------------------------------------------------------------------------------------
+# Comparing scenarios
+# ----------------------------------------------------------------------------------------
+def compare_posts(scenario: Scenario, posts: list[int] | range, *,
+                  prepared: Prepared | None = None) -> pd.DataFrame:
+    """Sweep the number of new posts: coverage gained per added post.
+
+    The curve that tells a département when to stop: each extra post is solved
+    exactly (MCLP), so a flat marginal gain means further posts cover little.
+
+    Returns
+    -------
+    DataFrame
+        One row per number of posts (sorted): ``posts``, ``cost_eur``,
+        ``communes_covered``, ``population_covered``, ``pct_population_covered``,
+        ``need_covered``, ``pct_need_covered``, ``marginal_population`` and
+        ``marginal_need`` (gain over the previous row, per added post),
+        ``gap`` (proven optimality gap), ``hosts`` (";"-joined communes of the posts).
+    """
+    ns = sorted({int(n) for n in posts})
+    if not ns or ns[0] < 0:
+        from ._errors import PlacementError
+        raise PlacementError("posts", [f"posts={list(posts)!r}: give non-negative numbers of "
+                                       "posts, e.g. 0 2 4 8 12"])
+    prepared = prepared or prepare(scenario)
+    rows = []
+    for n in ns:
+        plan = run(dataclasses.replace(scenario, posts=n), prepared=prepared)
+        sm = plan.summary()
+        rows.append({
+            "posts": n, "cost_eur": n * scenario.settings.cost_per_post_eur,
+            "communes_covered": sm["communes_covered_after"],
+            "population_covered": sm["population_covered_after"],
+            "pct_population_covered": round(sm["pct_population_covered_after"], 3),
+            "need_covered": round(sm["need_covered_after"], 1),
+            "pct_need_covered": round(sm["pct_need_covered_after"], 3),
+            "gap": plan.solution.get("gap"),
+            "hosts": ";".join(plan.posts["commune"].astype(str)),
+        })
+    table = pd.DataFrame(rows)
+    step = table["posts"].diff().replace(0, np.nan)
+    table["marginal_population"] = (table["population_covered"].diff() / step).round(1)
+    table["marginal_need"] = (table["need_covered"].diff() / step).round(1)
+    return table
+
+
+def compare_chart(table: pd.DataFrame, path, *, title: str = "") -> None:
+    """PNG chart of a :func:`compare_posts` table (French labels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ax.plot(table["posts"], table["pct_need_covered"], marker="o", color="#08519c",
+            label="population pondérée par le besoin couverte (%)")
+    ax.plot(table["posts"], table["pct_population_covered"], marker="s", color="#6baed6",
+            label="population couverte (%)")
+    ax.set_xlabel("nombre de nouveaux postes")
+    ax.set_ylabel("part couverte (%)")
+    ax2 = ax.twinx()
+    ax2.bar(table["posts"], table["marginal_need"].fillna(0), alpha=0.25, color="#fd8d3c",
+            label="gain par poste ajouté (besoin)")
+    ax2.set_ylabel("gain par poste ajouté")
+    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+    ax.legend(lines, labels, loc="lower right", fontsize=8)
+    ax.set_title(title or "Couverture selon le nombre de nouveaux postes")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)

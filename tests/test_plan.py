@@ -124,3 +124,22 @@ def test_plan_other_departements(raw_dir, dep):
     assert len(p.communes) == len(cur)
     assert int(p.communes["population"].sum()) == int(cur["population"].sum())
     assert len(p.places) > 0 and len(p.posts) == 3
+
+
+def test_compare_posts_curve(bundle):
+    from cnfs_geo.plan import compare_posts, prepare
+
+    sc = Scenario(departement="49", threshold_minutes=10, data_dir=str(bundle.path))
+    prep = prepare(sc)
+    table = compare_posts(sc, [0, 2, 4, 8], prepared=prep)
+    assert list(table["posts"]) == [0, 2, 4, 8]
+    # 0 posts = the diagnosis; each exact solve can only cover more
+    assert table["need_covered"].iloc[0] == pytest.approx(
+        prep.coverage_before.set_index("threshold_min").loc[10.0, "need_covered"], rel=1e-6)
+    assert table["need_covered"].is_monotonic_increasing
+    # marginal gains are the differences of the covered need per added post
+    assert table["marginal_need"].iloc[1] == pytest.approx(
+        (table["need_covered"].iloc[1] - table["need_covered"].iloc[0]) / 2, abs=0.1)
+    assert table.loc[table.posts == 8, "pct_need_covered"].item() == pytest.approx(
+        run(Scenario(departement="49", posts=8, data_dir=str(bundle.path)),
+            prepared=prep).summary()["pct_need_covered_after"], abs=1e-3)

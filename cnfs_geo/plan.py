@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import access, catalog, coverage, need, offer, placement, territory
+from . import access, catalog, coverage, gaps, need, offer, placement, territory
 from .settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -74,13 +74,23 @@ class Plan:
         Index ``insee``; territory + need columns + ``minutes_before``,
         ``nearest_place_before``, ``covered_before``, ``minutes_after``,
         ``covered_after``, ``gap`` (uncovered before the new posts), ``gap_rank``
-        (1 = largest need-weighted population among gap communes), ``remaining_gap``.
+        (1 = largest need-weighted population among gap communes), ``remaining_gap``;
+        priority criteria of :func:`cnfs_geo.gaps.priority_scores`: ``accessibility``
+        (E2SFCA advisors per 10 000 need-weighted inhabitants), ``ratio_to_target``,
+        ``priority_score`` (0–100), ``priority_rank``, ``priority_gap`` (far or thin,
+        and fragile), ``gap_reasons`` (French), ``gap_cluster`` (cluster id or None).
     places : GeoDataFrame
         Existing offer (:func:`cnfs_geo.offer.places_from_sources`).
     posts : GeoDataFrame
         New posts: ``post_id``, ``insee``, ``commune``, ``host``, ``host_kind``,
         ``kind``, ``covered_population``, ``covered_need``, ``geometry``.
     epci, departement : GeoDataFrame
+        ``epci`` also carries the offer per EPCI (:func:`cnfs_geo.gaps.epci_offer`:
+        ``n_lieu_mediation``, ``n_cnfs``, …, ``has_project``).
+    gap_communes : DataFrame
+        Communes beyond each reported threshold, ranked (:func:`cnfs_geo.gaps.gap_communes`).
+    gap_clusters : GeoDataFrame
+        Contiguous groups of priority-gap communes (:func:`cnfs_geo.gaps.gap_clusters`).
     candidates : DataFrame
         Candidate host sites considered.
     coverage_before, coverage_after : DataFrame
@@ -108,7 +118,14 @@ class Plan:
     need_report: Any
     solution: dict
     travel_model: str
+    gap_communes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
+
+    @property
+    def epci_without_project(self) -> gpd.GeoDataFrame:
+        """EPCI with no lieu de médiation and no CNFS (the Anjou criterion)."""
+        return self.epci[~self.epci["has_project"].astype(bool)]
 
     @property
     def settings(self) -> Settings:
@@ -190,6 +207,8 @@ class Prepared:
     coverage_before: pd.DataFrame
     offer_report: Any
     need_report: Any
+    gap_communes: pd.DataFrame
+    gap_clusters: gpd.GeoDataFrame
     timings: dict
 
 
@@ -236,13 +255,30 @@ def prepare(scenario: Scenario) -> Prepared:
                                                         scenario.threshold)
     lap("coverage")
 
+    # gap territories: far or thin, and fragile (see cnfs_geo.gaps)
+    gap_communes = gaps.gap_communes(communes, thresholds=thresholds)
+    accessibility = gaps.need_accessibility(communes, places, settings=s)
+    scores = gaps.priority_scores(communes, accessibility, settings=s,
+                                  threshold=scenario.threshold)
+    communes = communes.join(scores[["accessibility", "ratio_to_target", "priority_score",
+                                     "priority_rank", "is_gap", "gap_reasons"]]
+                             .rename(columns={"is_gap": "priority_gap"}))
+    communes["gap_cluster"] = gaps.gap_cluster_ids(communes, is_gap=communes["priority_gap"])
+    clusters = gaps.gap_clusters(communes, is_gap=communes["priority_gap"], places=places,
+                                 settings=s)
+    clusters.attrs["methods_fr"] = gaps.methods_fr(scores)
+    epci = epci.join(gaps.epci_offer(communes, places, epci).drop(
+        columns=[c for c in ("nom", "n_communes", "population", "straddles", "geometry")]))
+    lap("gaps")
+
     candidates = candidate_sites(communes, places)
     od = access.od_crowfly(origins, candidates, max_minutes=scenario.threshold, settings=s)
     lap("candidates")
     return Prepared(scenario=scenario, data_dir=data_dir, communes=communes, places=places,
                     epci=epci, departement=outline, candidates=candidates, origins=origins,
                     od=od, thresholds=thresholds, coverage_before=coverage_before,
-                    offer_report=offer_report, need_report=need_report, timings=lap.timings)
+                    offer_report=offer_report, need_report=need_report,
+                    gap_communes=gap_communes, gap_clusters=clusters, timings=lap.timings)
 
 
 def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
@@ -290,6 +326,7 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
                 coverage_before=prepared.coverage_before, coverage_after=coverage_after,
                 offer_report=prepared.offer_report, need_report=prepared.need_report,
                 solution=dict(result.solution), travel_model=access.travel_model_label(s),
+                gap_communes=prepared.gap_communes, gap_clusters=prepared.gap_clusters,
                 timings={**prepared.timings, **lap.timings})
     sm = plan.summary()
     log.info("plan %s: %d communes, %d places, %d posts; population covered at %g min "
@@ -327,7 +364,8 @@ COMMUNE_COLUMNS = [
     "ifn_older_65", "ifn_low_diploma", "ifn_total", "pct_fibre", "nb_locaux", "nb_locaux_fibre",
     "minutes_before", "nearest_place_before", "nearest_place_name", "covered_before",
     "minutes_after", "nearest_post", "covered_after", "gap", "gap_rank", "remaining_gap",
-    "codes_2018", "geometry",
+    "accessibility", "ratio_to_target", "priority_score", "priority_rank", "priority_gap",
+    "gap_reasons", "gap_cluster", "codes_2018", "geometry",
 ]
 # GeoPackages record a modification time in gpkg_contents; pin it so that the same
 # inputs give byte-identical files.
@@ -348,7 +386,7 @@ def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def write_geopackage(plan: Plan, path) -> None:
     """Write ``plan.gpkg`` with layers ``communes``, ``places``, ``posts``, ``epci``,
-    ``departement`` (working CRS). Byte-deterministic for the same plan."""
+    ``departement``, ``gap_clusters`` (working CRS). Byte-deterministic for the same plan."""
     import pyogrio
     from pathlib import Path
 
@@ -363,6 +401,7 @@ def write_geopackage(plan: Plan, path) -> None:
         "posts": plan.posts,
         "epci": plan.epci.reset_index(),
         "departement": plan.departement.reset_index(),
+        "gap_clusters": plan.gap_clusters,
     }
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})
     try:

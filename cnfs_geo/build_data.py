@@ -6,7 +6,8 @@ Usage::
 
 ``RAW_DIR`` is a data directory with the national files (layout of
 :mod:`cnfs_geo.catalog`). Each bundle file keeps the name, format and columns of
-its national source, filtered to département 49, so the same loaders read both;
+its national source, filtered to département 49, so the same loaders read both (the MedNum IRIS
+file keeps its 152 columns but only those cnfs_geo reads are filled);
 contact fields (e-mails, phones) are removed and e-mail addresses or phone
 numbers inside free text are replaced by "[contact retiré]". ``MANIFEST.json`` records, per
 file, the national file's sha256, the filter applied and the bundle file's
@@ -28,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import catalog
+from .demand import IRIS_COLUMNS, IRIS_KEPT_EXTRA
 
 DEP = catalog.BUNDLE_DEPARTEMENT
 
@@ -58,12 +60,30 @@ def _write_json(records, out: Path) -> None:
     out.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def _write_csv(df: pd.DataFrame, out: Path, sep: str = ",") -> None:
+def _write_csv(df: pd.DataFrame, out: Path, sep: str = ",", header: bool = True,
+               scrub: bool = True) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    df = df.apply(lambda col: col.map(_scrub))
+    if scrub:
+        df = df.apply(lambda col: col.map(_scrub))
     buf = io.StringIO()
-    df.to_csv(buf, index=False, sep=sep, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    df.to_csv(buf, index=False, sep=sep, header=header, quoting=csv.QUOTE_MINIMAL,
+              lineterminator="\n")
     out.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _round_coords(obj, ndigits: int = 5):
+    if isinstance(obj, list):
+        return [_round_coords(v, ndigits) for v in obj]
+    if isinstance(obj, float):
+        return round(obj, ndigits)
+    return obj
+
+
+def _round_geojson(text: str) -> str:
+    """GeoJSON geometry text with coordinates rounded (5 decimals ≈ 1 m)."""
+    geom = json.loads(text)
+    geom["coordinates"] = _round_coords(geom["coordinates"])
+    return json.dumps(geom)
 
 
 def _strip(rec: dict) -> dict:
@@ -150,6 +170,30 @@ def build(raw: Path, out: Path) -> dict:
                       keep_default_na=False)
     _write_csv(dfn[dfn["insee_dep"] == DEP], dest("datasfun_communes"))
     record("datasfun_communes", "insee_dep == '49'")
+
+    # MedNum IRIS 2020 (already a 49-only file): same headerless ';' format and 152
+    # columns, so the same loader reads it; columns cnfs_geo does not read are emptied
+    # and polygon coordinates rounded to 5 decimals (≈ 1 m, as the commune polygons).
+    dest("mednum_iris_headers").parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(raw / catalog.SOURCES["mednum_iris_headers"].relpath,
+                    dest("mednum_iris_headers"))
+    record("mednum_iris_headers", "byte copy")
+    names = (raw / catalog.SOURCES["mednum_iris_headers"].relpath).read_text(
+        encoding="utf-8-sig").rstrip("\r\n").split(";")
+    iris = pd.read_csv(raw / catalog.SOURCES["mednum_iris_49"].relpath, sep=";", header=None,
+                       dtype=str, keep_default_na=False)
+    iris.columns = names
+    kept = [*IRIS_COLUMNS, *IRIS_KEPT_EXTRA]
+    for col in names:
+        if col not in kept:
+            iris[col] = ""
+    iris = iris[iris["Insee Dep"] == DEP]
+    iris["Geo Shape"] = iris["Geo Shape"].map(_round_geojson)
+    # not scrubbed: codes, names and numbers only, and the phone pattern matches inside
+    # long decimals (e.g. "-1.0424138699" of the upstream Geo Shape)
+    _write_csv(iris, dest("mednum_iris_49"), sep=";", header=False, scrub=False)
+    record("mednum_iris_49", "Insee Dep == '49' (all rows); only the columns read by "
+           "cnfs_geo.demand kept (others emptied); Geo Shape rounded to 5 decimals")
 
     manifest = dict(sorted(manifest.items()))
     _write_json(manifest, out / "MANIFEST.json")

@@ -191,6 +191,25 @@ SOURCES: dict[str, DataSource] = {s.key: s for s in [
                "COG 2024, RP 2021", "rcarlier/datas.fun",
                "b9874080432e11b943e93aeae75ee372a024697b", "France/communes.csv",
                "2c2676845aa41545ea8b4420e6d3bebb818146d0f657ebb938cb4375751f1b65"),
+    # IRIS file: one per département upstream (dept_list/<code>.csv); only 49 is catalogued.
+    # No header row: the column names are in the headers file below.
+    DataSource("mednum_iris_49", "socio/mednum_indice-fragilite-numerique_iris_dep49_2020.csv",
+               "Indice de fragilité numérique par IRIS, Maine-et-Loire (contours IRIS, "
+               "population 2016)", "La MedNum (via team-48/inr-indice-fragilite)",
+               "non précisée (données ouvertes La MedNum, à vérifier)",
+               "2020 (INSEE RP 2016, Filosofi 2015)", "team-48/inr-indice-fragilite",
+               "4d86e8dedee8d0f07461d484f2240addc4431afd",
+               "infrastructure/cities/data/dept_list/49.csv",
+               "c3a163b46e7266cf3ddcd5158b4cb049a7c0298392bf19f56f4691a3124be2d9"),
+    # headers.csv beside the per-département files (blob 396d803a; the repository's own
+    # parser opens infrastructure/cities/data/dept_list/headers.csv).
+    DataSource("mednum_iris_headers", "socio/mednum_indice-fragilite-numerique_iris_headers.csv",
+               "Noms des 152 colonnes des fichiers IRIS de l'indice de fragilité numérique",
+               "La MedNum (via team-48/inr-indice-fragilite)",
+               "non précisée (données ouvertes La MedNum, à vérifier)", "2020",
+               "team-48/inr-indice-fragilite", "4d86e8dedee8d0f07461d484f2240addc4431afd",
+               "infrastructure/cities/data/dept_list/headers.csv",
+               "e0f0a026b8c7a34e153cf65e88f3f841d44f1b37579e1bd3a91f577c3ac830ac"),
 ]}
 
 

@@ -38,7 +38,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     scenario = Scenario(departement=args.departement, posts=args.posts,
                         threshold_minutes=args.threshold, data_dir=args.data_dir,
-                        settings=settings)
+                        **_scenario_options(args), settings=settings)
     plan = run(scenario)
     paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
@@ -53,6 +53,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"    {r.source:<20} lus {r.read:>5}  gardés {r.kept:>5}  fusionnés {r.merged:>5}  "
               f"rejetés {r.rejected:>5}")
     print(f"  temps de trajet : {s['travel_model']}")
+    print(f"  unités de demande : {s['demand_unit']} ({s['units']} unités)")
     print(f"  couverture à {s['threshold_min']:g} min : population "
           f"{_fmt_int(s['population_covered_before'])} ({_fmt_pct(s['pct_population_covered_before'])})"
           f" → {_fmt_int(s['population_covered_after'])} ({_fmt_pct(s['pct_population_covered_after'])})"
@@ -68,11 +69,30 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenario_options(args: argparse.Namespace) -> dict:
+    return {"demand_unit": args.demand_unit, "travel": "road" if args.osm else "crow-fly",
+            "osm_file": args.osm, "need_weights": args.need_weights,
+            "fibre_target_pct": args.fibre_target}
+
+
+def _add_scenario_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demand-unit", choices=["commune", "iris", "commune2018"],
+                   default="commune", help="where people are counted (default commune)")
+    p.add_argument("--osm", default=None, metavar="FILE",
+                   help="OSM extract (.osm or .osm.pbf) for road travel times "
+                        "(default: crow-fly × detour)")
+    p.add_argument("--need-weights", choices=["equal"], default=None,
+                   help="need index from the five IFN dimensions with equal weights "
+                        "(default: the official IFN composite)")
+    p.add_argument("--fibre-target", type=float, default=None, metavar="PCT",
+                   help="fibre what-if: FTTH rollout raised to PCT %% in every commune")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .plan import Scenario, compare_chart, compare_posts
 
     scenario = Scenario(departement=args.departement, threshold_minutes=args.threshold,
-                        data_dir=args.data_dir)
+                        data_dir=args.data_dir, **_scenario_options(args))
     table = compare_posts(scenario, args.posts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--data-dir", default=None,
                     help=f"folder of national data files (default ${catalog.ENV_VAR}, "
                          "else the embedded Maine-et-Loire bundle)")
+    _add_scenario_options(pl)
     pl.set_defaults(func=_cmd_plan)
 
     cp = sub.add_parser("compare", help="sweep the number of posts: coverage gained per "
@@ -145,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--out", "-o", type=Path, default=None,
                     help="output folder (default maps/<département>/comparaison)")
     cp.add_argument("--data-dir", default=None)
+    _add_scenario_options(cp)
     cp.set_defaults(func=_cmd_compare)
 
     data = sub.add_parser("data", help="download or check the national data files")

@@ -24,7 +24,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import access, catalog, coverage, gaps, need, offer, placement, territory
+from . import access, catalog, coverage, demand, gaps, need, offer, placement, territory
+from ._errors import ValidationError
+from .settings import working_crs
 from .settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,21 @@ class Scenario:
         Coverage threshold (``settings.threshold_minutes`` when None).
     data_dir : str or None
         Data directory (see :func:`cnfs_geo.catalog.resolve_data_dir`).
+    demand_unit : {"commune", "iris", "commune2018"}
+        Where people are counted (:func:`cnfs_geo.demand.demand_units`): one point per
+        commune, per IRIS, or per 2018 commune (old villages of communes nouvelles).
+    travel : {"crow-fly", "road"}
+        Travel model: crow-fly × detour (offline default) or the OSM road network
+        (needs ``osm_file``).
+    osm_file : str or None
+        OSM extract (``.osm`` XML or ``.osm.pbf``) covering the département and its
+        surroundings, for ``travel="road"``.
+    need_weights : None, "equal" or mapping
+        Weights of the five IFN dimensions (:func:`cnfs_geo.need.need_weights`);
+        None keeps the official IFN composite.
+    fibre_target_pct : float or None
+        Fibre what-if: FTTH rollout raised to at least this share in every commune
+        before computing need (:func:`cnfs_geo.need.fibre_what_if`).
     settings : Settings
     """
 
@@ -51,7 +68,34 @@ class Scenario:
     posts: int | None = None
     threshold_minutes: float | None = None
     data_dir: str | None = None
+    demand_unit: str = "commune"
+    travel: str = "crow-fly"
+    osm_file: str | None = None
+    need_weights: Any = None
+    fibre_target_pct: float | None = None
     settings: Settings = DEFAULT
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.demand_unit not in ("commune", "iris", "commune2018"):
+            problems.append(f"demand_unit={self.demand_unit!r}: use 'commune', 'iris' or "
+                            "'commune2018'")
+        if self.travel not in ("crow-fly", "road"):
+            problems.append(f"travel={self.travel!r}: use 'crow-fly' or 'road'")
+        if self.travel == "road" and not self.osm_file:
+            problems.append("travel='road' needs osm_file (an .osm or .osm.pbf extract of the "
+                            "département plus a buffer, e.g. from Geofabrik)")
+        if self.fibre_target_pct is not None and not 0 < self.fibre_target_pct <= 100:
+            problems.append(f"fibre_target_pct={self.fibre_target_pct!r}: give a share in "
+                            "(0, 100], e.g. 100")
+        if problems:
+            raise ValidationError("scenario", problems)
+
+    @property
+    def key(self) -> tuple:
+        """What :func:`prepare` depends on (everything but the number of posts)."""
+        return (self.departement, self.threshold, self.data_dir, self.demand_unit, self.travel,
+                self.osm_file, repr(self.need_weights), self.fibre_target_pct, self.settings)
 
     @property
     def p(self) -> int:
@@ -94,7 +138,16 @@ class Plan:
     candidates : DataFrame
         Candidate host sites considered.
     coverage_before, coverage_after : DataFrame
-        :func:`cnfs_geo.coverage.coverage_table` at every reported threshold.
+        :func:`cnfs_geo.coverage.coverage_table` at every reported threshold, on the
+        demand units (``units``/``units_covered`` count demand units).
+    units : GeoDataFrame
+        Demand units (:func:`cnfs_geo.demand.demand_units`) with ``minutes_before``,
+        ``covered_before``, ``minutes_after``, ``covered_after``. With finer units than
+        communes, commune ``minutes_*`` are population-weighted means over the units,
+        ``pct_covered_*`` the share of the population covered, and a commune counts as
+        covered when at least half of its population is.
+    demand_unit : str
+        French description of the demand unit used.
     offer_report, need_report
         What the ingest stages read, kept, merged, rejected.
     solution : dict
@@ -118,6 +171,8 @@ class Plan:
     need_report: Any
     solution: dict
     travel_model: str
+    units: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
+    demand_unit: str = "commune"
     gap_communes: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
@@ -143,8 +198,12 @@ class Plan:
             "places": len(self.places),
             "accompaniment_places": int((self.places["service_level"] == "accompaniment").sum()),
             "threshold_min": t,
-            "communes_covered_before": int(b["units_covered"]),
-            "communes_covered_after": int(a["units_covered"]),
+            "communes_covered_before": int(self.communes["covered_before"].sum()),
+            "communes_covered_after": int(self.communes["covered_after"].sum()),
+            "demand_unit": self.demand_unit,
+            "units": int(b["units"]),
+            "units_covered_before": int(b["units_covered"]),
+            "units_covered_after": int(a["units_covered"]),
             "population_covered_before": int(round(b["population_covered"])),
             "population_covered_after": int(round(a["population_covered"])),
             "pct_population_covered_before": float(b["pct_population_covered"]),
@@ -201,8 +260,10 @@ class Prepared:
     epci: gpd.GeoDataFrame
     departement: gpd.GeoDataFrame
     candidates: pd.DataFrame
+    units: gpd.GeoDataFrame
     origins: pd.DataFrame
     od: pd.DataFrame
+    travel: "_Travel"
     thresholds: list[float]
     coverage_before: pd.DataFrame
     offer_report: Any
@@ -223,9 +284,53 @@ class _Laps:
         self._t0 = now
 
 
+class _Travel:
+    """The scenario's travel model: OD tables and nearest destinations."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.settings = scenario.settings
+        self.net = None
+        if scenario.travel == "road":
+            crs = working_crs(scenario.departement)
+            path = str(scenario.osm_file)
+            graph = (access.road_graph_from_pbf(path, crs=crs) if path.endswith(".pbf")
+                     else access.road_graph_from_xml(path, crs=crs))
+            self.net = access.road_network(graph)
+            self.label = access.road_travel_model_label(self.settings)
+        else:
+            self.label = access.travel_model_label(self.settings)
+
+    def od(self, origins: pd.DataFrame, destinations: pd.DataFrame, max_minutes: float
+           ) -> pd.DataFrame:
+        if self.net is None:
+            return access.od_crowfly(origins, destinations, max_minutes=max_minutes,
+                                     settings=self.settings)
+        return access.od_road(origins, destinations, self.net, max_minutes=max_minutes,
+                              settings=self.settings)
+
+    def nearest(self, origins: pd.DataFrame, destinations: pd.DataFrame) -> pd.DataFrame:
+        if self.net is None:
+            return access.nearest_crowfly(origins, destinations, settings=self.settings)
+        return access.nearest_road(origins, destinations, self.net, settings=self.settings)
+
+
+def _to_communes(units: pd.DataFrame, communes: pd.DataFrame, minutes: str, covered: str
+                 ) -> tuple[pd.Series, pd.Series]:
+    """Population-weighted mean minutes and share of population covered, per commune."""
+    pop = units["population"].astype(float)
+    w = pop.where(pop > 0, 1e-9)
+    finite = units[minutes].replace(np.inf, np.nan)
+    mean = (finite * w).groupby(units["insee"]).sum() / w.groupby(units["insee"]).sum()
+    mean = mean.where(finite.notna().groupby(units["insee"]).all(), np.inf)
+    share = (pop * units[covered]).groupby(units["insee"]).sum() / pop.groupby(
+        units["insee"]).sum().replace(0, np.nan)
+    return mean.reindex(communes.index), (100 * share.fillna(0)).reindex(communes.index)
+
+
 def prepare(scenario: Scenario) -> Prepared:
-    """Territory, offer, need, coverage before, candidates and OD for ``scenario``."""
+    """Territory, offer, need, demand units, coverage before, gaps, candidates and OD."""
     s = scenario.settings
+    t = scenario.threshold
     lap = _Laps()
     data_dir = catalog.resolve_data_dir(scenario.data_dir)
     dep = territory.check_departement(scenario.departement, data_dir)
@@ -236,30 +341,48 @@ def prepare(scenario: Scenario) -> Prepared:
 
     places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
     lap("offer")
-    communes, need_report = need.need_from_sources(communes, data_dir)
+    communes, need_report = need.need_from_sources(communes, data_dir,
+                                                   weights=scenario.need_weights)
+    if scenario.fibre_target_pct is not None:
+        communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)
+    units = demand.demand_units(communes, data_dir, unit=scenario.demand_unit)
     lap("need")
 
-    # travel model: crow-fly × detour (offline default)
-    origins = communes[["ref_x", "ref_y"]].rename(columns={"ref_x": "x", "ref_y": "y"})
+    travel = _Travel(scenario)
+    origins = units[["x", "y"]]
     acc = places[places["service_level"] == "accompaniment"]
-    acc_xy = pd.DataFrame({"x": acc.geometry.x, "y": acc.geometry.y}).set_index(
-        acc["place_id"].astype(str))
-    nearest = access.nearest_crowfly(origins, acc_xy, settings=s)
-    communes["minutes_before"] = nearest["minutes"]
-    communes["nearest_place_before"] = nearest["nearest_id"]
-    communes["nearest_place_name"] = nearest["nearest_id"].map(
+    acc_xy = pd.DataFrame({"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
+                          index=pd.Index(acc["place_id"].astype(str), name="place_id"))
+    nearest = travel.nearest(origins, acc_xy)
+    units["minutes_before"] = nearest["minutes"]
+    units["nearest_place_before"] = nearest["nearest_id"]
+    units["covered_before"] = coverage.covered_flags(units["minutes_before"], t)
+    thresholds = sorted(set(s.report_thresholds) | {t})
+    coverage_before = coverage.coverage_table(units, units["minutes_before"], thresholds)
+    if scenario.demand_unit == "commune":
+        communes["minutes_before"] = units["minutes_before"].reindex(communes.index)
+        communes["nearest_place_before"] = units["nearest_place_before"].reindex(communes.index)
+        communes["pct_covered_before"] = 100.0 * units["covered_before"].reindex(
+            communes.index)
+    else:
+        communes["minutes_before"], communes["pct_covered_before"] = _to_communes(
+            units, communes, "minutes_before", "covered_before")
+        # nearest place from the commune's most populated unit
+        main = units.sort_values(["insee", "population"], ascending=[True, False],
+                                 kind="stable").drop_duplicates("insee").set_index("insee")
+        communes["nearest_place_before"] = main["nearest_place_before"].reindex(communes.index)
+    communes["nearest_place_name"] = communes["nearest_place_before"].map(
         places.set_index(places["place_id"].astype(str))["name"])
-    thresholds = sorted(set(s.report_thresholds) | {scenario.threshold})
-    coverage_before = coverage.coverage_table(communes, communes["minutes_before"], thresholds)
-    communes["covered_before"] = coverage.covered_flags(communes["minutes_before"],
-                                                        scenario.threshold)
+    # a commune is covered when at least half of its population is
+    communes["covered_before"] = communes["pct_covered_before"] >= 50.0
     lap("coverage")
 
     # gap territories: far or thin, and fragile (see cnfs_geo.gaps)
     gap_communes = gaps.gap_communes(communes, thresholds=thresholds)
-    accessibility = gaps.need_accessibility(communes, places, settings=s)
-    scores = gaps.priority_scores(communes, accessibility, settings=s,
-                                  threshold=scenario.threshold)
+    acc_od = travel.od(communes[["ref_x", "ref_y"]].rename(columns={"ref_x": "x", "ref_y": "y"}),
+                       acc_xy, gaps.ACCESS_CATCHMENT_MIN) if travel.net is not None else None
+    accessibility = gaps.need_accessibility(communes, places, settings=s, od=acc_od)
+    scores = gaps.priority_scores(communes, accessibility, settings=s, threshold=t)
     communes = communes.join(scores[["accessibility", "ratio_to_target", "priority_score",
                                      "priority_rank", "is_gap", "gap_reasons"]]
                              .rename(columns={"is_gap": "priority_gap"}))
@@ -272,13 +395,14 @@ def prepare(scenario: Scenario) -> Prepared:
     lap("gaps")
 
     candidates = candidate_sites(communes, places)
-    od = access.od_crowfly(origins, candidates, max_minutes=scenario.threshold, settings=s)
+    od = travel.od(origins, candidates, t)
     lap("candidates")
     return Prepared(scenario=scenario, data_dir=data_dir, communes=communes, places=places,
-                    epci=epci, departement=outline, candidates=candidates, origins=origins,
-                    od=od, thresholds=thresholds, coverage_before=coverage_before,
-                    offer_report=offer_report, need_report=need_report,
-                    gap_communes=gap_communes, gap_clusters=clusters, timings=lap.timings)
+                    epci=epci, departement=outline, candidates=candidates, units=units,
+                    origins=origins, od=od, travel=travel, thresholds=thresholds,
+                    coverage_before=coverage_before, offer_report=offer_report,
+                    need_report=need_report, gap_communes=gap_communes,
+                    gap_clusters=clusters, timings=lap.timings)
 
 
 def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
@@ -291,29 +415,40 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
     s = scenario.settings
     if prepared is None:
         prepared = prepare(scenario)
-    elif (prepared.scenario.departement, prepared.scenario.threshold, prepared.scenario.data_dir,
-          prepared.scenario.settings) != (scenario.departement, scenario.threshold,
-                                          scenario.data_dir, s):
-        raise ValueError("prepared was built for another département, threshold, data "
-                         "directory or settings; call prepare(scenario) again")
+    elif prepared.scenario.key != scenario.key:
+        raise ValueError("prepared was built for another scenario (département, threshold, "
+                         "data, demand unit, travel or need options); call prepare(scenario)")
     lap = _Laps()
     t = scenario.threshold
     communes = prepared.communes.copy()
+    units = prepared.units.copy()
     candidates, origins = prepared.candidates, prepared.origins
     result = placement.mclp_from_od(
-        prepared.od, communes["need"], p=scenario.p, threshold=t,
-        already_covered=communes["covered_before"], demand=communes, settings=s)
+        prepared.od, units["need"], p=scenario.p, threshold=t,
+        already_covered=units["covered_before"], demand=units, settings=s)
     lap("placement")
 
     posts = _posts_frame(result, candidates, communes)
-    post_xy = candidates.loc[posts["candidate_id"], ["x", "y"]].set_index(posts["post_id"])
-    to_post = access.nearest_crowfly(origins, post_xy, settings=s)
-    communes["minutes_after"] = np.minimum(communes["minutes_before"], to_post["minutes"])
-    communes["nearest_post"] = to_post["nearest_id"].where(
-        to_post["minutes"] < communes["minutes_before"])
-    communes["covered_after"] = coverage.covered_flags(communes["minutes_after"], t)
-    coverage_after = coverage.coverage_table(communes, communes["minutes_after"],
-                                             prepared.thresholds)
+    post_xy = candidates.loc[posts["candidate_id"], ["x", "y"]].set_index(
+        pd.Index(posts["post_id"], name="post_id"))
+    to_post = prepared.travel.nearest(origins, post_xy)
+    units["minutes_after"] = np.minimum(units["minutes_before"], to_post["minutes"])
+    units["nearest_post"] = to_post["nearest_id"].where(
+        to_post["minutes"] < units["minutes_before"])
+    units["covered_after"] = coverage.covered_flags(units["minutes_after"], t)
+    coverage_after = coverage.coverage_table(units, units["minutes_after"], prepared.thresholds)
+    if scenario.demand_unit == "commune":
+        communes["minutes_after"] = units["minutes_after"].reindex(communes.index)
+        communes["nearest_post"] = units["nearest_post"].reindex(communes.index)
+        communes["pct_covered_after"] = 100.0 * units["covered_after"].reindex(communes.index)
+    else:
+        communes["minutes_after"], communes["pct_covered_after"] = _to_communes(
+            units, communes, "minutes_after", "covered_after")
+        near = units.dropna(subset=["nearest_post"]).sort_values(
+            ["insee", "population"], ascending=[True, False], kind="stable")
+        communes["nearest_post"] = near.drop_duplicates("insee").set_index("insee")[
+            "nearest_post"].reindex(communes.index)
+    communes["covered_after"] = communes["pct_covered_after"] >= 50.0
     communes["gap"] = ~communes["covered_before"]
     communes["gap_rank"] = (communes["need"].where(communes["gap"])
                             .rank(ascending=False, method="first").astype("Int64"))
@@ -325,7 +460,8 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
                 departement=prepared.departement, candidates=candidates,
                 coverage_before=prepared.coverage_before, coverage_after=coverage_after,
                 offer_report=prepared.offer_report, need_report=prepared.need_report,
-                solution=dict(result.solution), travel_model=access.travel_model_label(s),
+                solution=dict(result.solution), travel_model=prepared.travel.label,
+                units=units, demand_unit=units.attrs.get("demand_unit", scenario.demand_unit),
                 gap_communes=prepared.gap_communes, gap_clusters=prepared.gap_clusters,
                 timings={**prepared.timings, **lap.timings})
     sm = plan.summary()
@@ -362,8 +498,8 @@ COMMUNE_COLUMNS = [
     "insee", "nom", "departement", "epci", "epci_nom", "population", "area_km2", "density",
     "need_index", "need", "need_imputed", "ifn_no_thd", "ifn_no_4g", "ifn_poverty",
     "ifn_older_65", "ifn_low_diploma", "ifn_total", "pct_fibre", "nb_locaux", "nb_locaux_fibre",
-    "minutes_before", "nearest_place_before", "nearest_place_name", "covered_before",
-    "minutes_after", "nearest_post", "covered_after", "gap", "gap_rank", "remaining_gap",
+    "minutes_before", "nearest_place_before", "nearest_place_name", "pct_covered_before",
+    "covered_before", "minutes_after", "nearest_post", "pct_covered_after", "covered_after", "gap", "gap_rank", "remaining_gap",
     "accessibility", "ratio_to_target", "priority_score", "priority_rank", "priority_gap",
     "gap_reasons", "gap_cluster", "codes_2018", "geometry",
 ]

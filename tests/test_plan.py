@@ -143,3 +143,37 @@ def test_compare_posts_curve(bundle):
     assert table.loc[table.posts == 8, "pct_need_covered"].item() == pytest.approx(
         run(Scenario(departement="49", posts=8, data_dir=str(bundle.path)),
             prepared=prep).summary()["pct_need_covered_after"], abs=1e-3)
+
+
+@pytest.mark.parametrize("unit,n_units", [("iris", 367), ("commune2018", 183)])
+def test_finer_demand_units(bundle, plan, unit, n_units):
+    p = run(Scenario(departement="49", posts=8, demand_unit=unit, data_dir=str(bundle.path)))
+    assert len(p.units) == n_units
+    cov = p.coverage_before.set_index("threshold_min")
+    assert cov.loc[10.0, "population"] == pytest.approx(833_776)  # totals always COG 2026
+    assert cov.loc[10.0, "units"] == n_units
+    assert p.units.attrs["demand_unit"] == p.demand_unit != plan.demand_unit
+    # commune figures are population-weighted aggregates of the units
+    u = p.units
+    share = (u["population"] * u["covered_before"]).groupby(u["insee"]).sum() / \
+        u.groupby("insee")["population"].sum()
+    assert np.allclose(p.communes["pct_covered_before"], 100 * share.reindex(p.communes.index))
+    assert (p.communes["covered_before"] == (p.communes["pct_covered_before"] >= 50)).all()
+    assert p.summary()["population_covered_after"] >= p.summary()["population_covered_before"]
+
+
+def test_fibre_what_if_scenario(bundle, plan):
+    p = run(Scenario(departement="49", posts=8, fibre_target_pct=100, data_dir=str(bundle.path)))
+    assert (p.communes["pct_fibre"] >= 100 - 1e-9).all()
+    assert p.communes["need"].sum() < plan.communes["need"].sum()
+    assert int(p.communes["population"].sum()) == 833_776
+
+
+def test_bad_scenario_options():
+    from cnfs_geo._errors import ValidationError
+    with pytest.raises(ValidationError, match="demand_unit"):
+        Scenario(demand_unit="canton")
+    with pytest.raises(ValidationError, match="osm_file"):
+        Scenario(travel="road")
+    with pytest.raises(ValidationError, match="fibre_target_pct"):
+        Scenario(fibre_target_pct=150)

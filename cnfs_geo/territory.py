@@ -1,10 +1,33 @@
 """Communes at the current COG, EPCI and département outline.
 
 Communes and populations come from the COG 2026 (``cog/communes.json``). Their
-polygons come from ADMIN EXPRESS COG 2018: each 2018 code is mapped to its
-current commune (itself, or the ``chefLieu`` of its ``commune-deleguee`` /
-``commune-associee`` row) and the pieces are dissolved. A code that cannot be
-mapped, or a current commune left without polygon, is an error naming the codes.
+polygons come from ADMIN EXPRESS COG 2018 (one file per département, or the
+national archive of the 101 départements). Each 2018 polygon code is assigned to
+its current commune by the first rule that applies (:func:`code_table`):
+
+1. an explicit override (``code_overrides`` argument: old code → current code);
+2. the code is a current commune;
+3. ``commune-deleguee`` / ``commune-associee`` row → its ``chefLieu``;
+4. ``arrondissement-municipal`` row → its ``commune`` (Paris, Lyon, Marseille);
+5. the code is listed in the ``anciensCodes`` of a current commune (communes
+   absorbed by a *fusion simple*, which leave no délégué row: 85 polygons of the
+   2018 archive, e.g. 01341 Saint-Champ → 01227 Magnieu).
+
+Rule 5 is the COG's own history. A spatial rule (give an orphan polygon to the
+neighbour with the longest shared border) was measured against it on the 85
+national cases and agreed on only 40: fusions simples often absorb several
+neighbours at once, or the absorbing commune is not the longest border. It is
+therefore not used; a code no rule knows is an error naming the code and the fix.
+
+Current communes re-created by a split after 2018 (7 nationally: 14666, 15031,
+15035, 15047, 15171, 85165, 85212) have no polygon of their own: their territory
+is still inside the 2018 polygon of the commune nouvelle they left. They are kept,
+with their own COG 2026 population and EPCI, and given that parent polygon
+(``geometry_source = "parent 2018 polygon (shared)"``); the parent is marked
+``"2018 polygon shared with re-created commune(s)"``. The parent of each one is
+listed, with the evidence, in ``cnfs_geo/data/recreated_communes.csv``. Every
+repair is logged as a warning and listed in the :class:`TerritoryReport` of
+:func:`communes_with_report`.
 
 The point used for travel from a commune is the **representative point** of its
 polygon (``shapely.Polygon.representative_point``: always inside the polygon,
@@ -15,23 +38,43 @@ hall area, ``lat``/``lng`` of the datas.fun commune file) is kept as
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
+import os
 import re
 import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import catalog
 from ._errors import DataFileError, UnknownDepartementError, ValidationError
 from .settings import GEOGRAPHIC_CRS, working_crs
 
 log = logging.getLogger(__name__)
+
+# Rules of :func:`code_table`, in priority order.
+RULE_OVERRIDE = "override"
+RULE_CURRENT = "commune actuelle"
+RULE_DELEGUEE = "commune déléguée → chef-lieu"
+RULE_ASSOCIEE = "commune associée → chef-lieu"
+RULE_ARRONDISSEMENT = "arrondissement municipal → commune"
+RULE_FORMER = "ancien code (anciensCodes, fusion simple) → commune actuelle"
+
+GEOMETRY_OWN = "COG 2018 polygon(s)"
+GEOMETRY_SHARED_CHILD = "parent 2018 polygon (shared)"
+GEOMETRY_SHARED_PARENT = "2018 polygon shared with re-created commune(s)"
+
+RECREATED_FILE = "recreated_communes.csv"
 
 
 @lru_cache(maxsize=4)
@@ -44,32 +87,65 @@ def _read_json(path: Path) -> list[dict]:
                             "from its source (see data/README.md).") from exc
 
 
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """Cache key of a file: path, modification time and size (a changed file is re-read)."""
+    st = path.stat()
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+def _isin(values: pd.Series, allowed) -> np.ndarray:
+    """``values.isin(allowed)`` through a Python set (pandas' Arrow-string ``isin`` with
+    tens of thousands of values is ~100× slower)."""
+    allowed = set(allowed.tolist() if hasattr(allowed, "tolist") else allowed)
+    vals = values.tolist() if hasattr(values, "tolist") else list(values)
+    return np.fromiter((v in allowed for v in vals), dtype=bool, count=len(vals))
+
+
+@lru_cache(maxsize=2)
+def _cog_frame(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    df = pd.DataFrame(_read_json(Path(path)))
+    missing = {"code", "nom", "type", "departement"} - set(df.columns)
+    if missing:
+        raise ValidationError(path, [f"missing field(s) {sorted(missing)}: expected the "
+                                     "@etalab/decoupage-administratif communes.json format"])
+    for col in ("population", "chefLieu", "zone", "commune", "anciensCodes"):
+        if col not in df.columns:
+            df[col] = np.nan
+    return df[["code", "nom", "type", "departement", "population", "chefLieu", "zone",
+               "commune", "anciensCodes"]]
+
+
 def cog_communes(data_dir: catalog.DataDir) -> pd.DataFrame:
     """All COG 2026 commune records (actuelles, déléguées, associées, arrondissements).
 
     Returns a DataFrame with columns ``code, nom, type, departement, population,
-    chefLieu`` (string codes).
+    chefLieu`` (string codes), ``zone`` (``metro``, ``drom`` or ``com``),
+    ``commune`` (parent commune of an arrondissement municipal) and
+    ``anciensCodes`` (list of former codes of a current commune; NaN when none).
+    Fields absent from the file are NaN. The parsed file is cached (per path,
+    modification time and size); the caller gets a copy.
     """
     path = data_dir.file("cog_communes")
-    df = pd.DataFrame(_read_json(path))
-    missing = {"code", "nom", "type", "departement"} - set(df.columns)
-    if missing:
-        raise ValidationError(str(path), [f"missing field(s) {sorted(missing)}: expected the "
-                                          "@etalab/decoupage-administratif communes.json format"])
-    for col in ("population", "chefLieu"):
-        if col not in df.columns:
-            df[col] = np.nan
-    return df[["code", "nom", "type", "departement", "population", "chefLieu"]]
+    return _cog_frame(*_file_key(path)).copy()
 
 
 def departement_codes(data_dir: catalog.DataDir) -> list[str]:
-    """Département codes known to the COG of ``data_dir``."""
+    """Département codes known to the COG of ``data_dir`` (metropolitan and DROM).
+
+    Collectivités d'outre-mer (``zone == "com"``: 975, 977, 978, 984, 986–989)
+    are not départements and are left out.
+    """
     cog = cog_communes(data_dir)
-    return sorted(cog.loc[cog["type"] == "commune-actuelle", "departement"].dropna().unique())
+    cur = cog[(cog["type"] == "commune-actuelle") & (cog["zone"] != "com")]
+    return sorted(cur["departement"].dropna().unique())
 
 
 def check_departement(departement: str, data_dir: catalog.DataDir) -> str:
-    """Normalise and check a département code; raise UnknownDepartementError if unknown."""
+    """Normalise and check a département code; raise UnknownDepartementError if unknown.
+
+    A collectivité d'outre-mer code (975, 977, 978, 984, 986–989) is refused with
+    its own message: these are not départements and have no commune polygons.
+    """
     code = str(departement).strip().upper()
     if re.fullmatch(r"\d", code):
         code = "0" + code
@@ -82,6 +158,14 @@ def check_departement(departement: str, data_dir: catalog.DataDir) -> str:
                  "datasfun_communes"], data_dir))
     known = departement_codes(data_dir)
     if code not in known:
+        cog = cog_communes(data_dir)
+        com = cog[(cog["zone"] == "com") & (cog["departement"] == code)]
+        if len(com):
+            raise UnknownDepartementError(
+                "departement", [f"{departement!r} is a collectivité d'outre-mer ({len(com)} "
+                                "commune(s) in the COG), not a département: it has no commune "
+                                "polygons in the ADMIN EXPRESS source and cnfs_geo does not cover "
+                                "it; use a département code (01–95, 2A, 2B, 971–974, 976)"])
         raise UnknownDepartementError(
             "departement", [f"{departement!r} is not a département code of the COG 2026 "
                             f"(known: {', '.join(known[:5])} … {', '.join(known[-5:])}); use the "
@@ -89,40 +173,160 @@ def check_departement(departement: str, data_dir: catalog.DataDir) -> str:
     return code
 
 
-def current_code_map(data_dir: catalog.DataDir) -> dict[str, str]:
+def _read_overrides(code_overrides: str | os.PathLike | Mapping[str, str]) -> pd.DataFrame:
+    """Override table as a DataFrame ``old_code, new_code, reason``."""
+    if isinstance(code_overrides, Mapping):
+        return pd.DataFrame({"old_code": [str(k) for k in code_overrides],
+                             "new_code": [str(v) for v in code_overrides.values()],
+                             "reason": "code_overrides argument"})
+    path = Path(code_overrides)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataFileError(f"{path}: cannot be read as a CSV override table ({exc}). Fix: give "
+                            "a CSV with columns old_code,new_code,reason") from exc
+    missing = {"old_code", "new_code"} - set(df.columns)
+    if missing:
+        raise ValidationError(str(path), [f"missing column(s) {sorted(missing)}; expected "
+                                          "old_code,new_code,reason"])
+    if "reason" not in df.columns:
+        df["reason"] = f"override table {path.name}"
+    return df[["old_code", "new_code", "reason"]]
+
+
+def code_table(data_dir: catalog.DataDir, *,
+               code_overrides: str | os.PathLike | Mapping[str, str] | None = None
+               ) -> pd.DataFrame:
+    """Every commune code known to the COG (old or current) with its current commune.
+
+    Parameters
+    ----------
+    data_dir : DataDir
+        From :func:`cnfs_geo.catalog.resolve_data_dir`.
+    code_overrides : mapping or path, optional
+        Explicit ``old code → current code`` assignments, checked before every
+        other rule: a mapping, or a CSV file with columns ``old_code,new_code`` and
+        optionally ``reason``. Each ``new_code`` must be a current commune.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``code`` (str, unique). Columns ``insee`` (current commune,
+        ``commune-actuelle`` of the COG 2026) and ``rule`` (first rule that
+        applied, in this order: :data:`RULE_OVERRIDE`, :data:`RULE_CURRENT`,
+        :data:`RULE_DELEGUEE` / :data:`RULE_ASSOCIEE` (``chefLieu``),
+        :data:`RULE_ARRONDISSEMENT` (``commune``), :data:`RULE_FORMER`
+        (``anciensCodes`` of a current commune)), ``reason`` (override reason,
+        else empty). Sorted by code.
+    """
+    table = _cog_code_table(*_file_key(data_dir.file("cog_communes")))
+    if code_overrides is None:
+        return table.copy()
+    ov = _read_overrides(code_overrides)
+    current_codes = table.index[table["rule"] == RULE_CURRENT]
+    bad = ov[~_isin(ov["new_code"], current_codes)]
+    if len(bad):
+        raise ValidationError("code_overrides", [
+            f"old_code {r.old_code}: new_code {r.new_code!r} is not a current commune of "
+            "the COG 2026; give the code of a commune-actuelle" for r in bad.itertuples()])
+    dup = ov[ov["old_code"].duplicated(keep=False)]
+    if len(dup):
+        raise ValidationError("code_overrides", [
+            f"old_code {c} is given several times; keep one row" for c in
+            sorted(set(dup["old_code"]))])
+    ov = pd.DataFrame({"insee": ov["new_code"].values, "rule": RULE_OVERRIDE,
+                       "reason": ov["reason"].values}, index=pd.Index(ov["old_code"], name="code"))
+    table = pd.concat([ov, table[~_isin(table.index, ov.index)]]).sort_index()
+    return table[["insee", "rule", "reason"]]
+
+
+@lru_cache(maxsize=2)
+def _cog_code_table(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    """:func:`code_table` without overrides, cached per COG file."""
+    cog = _cog_frame(path, mtime_ns, size)
+    current = cog[cog["type"] == "commune-actuelle"]
+    current_codes = set(current["code"])
+    parts = [pd.DataFrame({"code": current["code"], "insee": current["code"],
+                           "rule": RULE_CURRENT})]
+    for typ, rule in (("commune-deleguee", RULE_DELEGUEE), ("commune-associee", RULE_ASSOCIEE)):
+        rows = cog[(cog["type"] == typ).to_numpy() & _isin(cog["chefLieu"], current_codes)]
+        parts.append(pd.DataFrame({"code": rows["code"], "insee": rows["chefLieu"], "rule": rule}))
+    arr = cog[(cog["type"] == "arrondissement-municipal").to_numpy()
+              & _isin(cog["commune"], current_codes)]
+    parts.append(pd.DataFrame({"code": arr["code"], "insee": arr["commune"],
+                               "rule": RULE_ARRONDISSEMENT}))
+    former = current[["code", "anciensCodes"]].dropna().explode("anciensCodes").dropna()
+    parts.append(pd.DataFrame({"code": former["anciensCodes"].astype(str),
+                               "insee": former["code"], "rule": RULE_FORMER}))
+    table = pd.concat(parts, ignore_index=True)
+    table["reason"] = ""
+    # first rule wins (order of `parts`): a délégué code also listed in the
+    # anciensCodes of another commune keeps its current délégué status
+    table = table.drop_duplicates("code", keep="first").set_index("code").sort_index()
+    return table[["insee", "rule", "reason"]]
+
+
+def current_code_map(data_dir: catalog.DataDir, *, former_codes: bool = True) -> dict[str, str]:
     """Map every commune code known to the COG (old or current) to its current code.
 
     Current communes map to themselves; ``commune-deleguee`` and
-    ``commune-associee`` codes map to their ``chefLieu``. Arrondissements
-    municipaux map to themselves.
+    ``commune-associee`` codes map to their ``chefLieu``; with ``former_codes``
+    (default), codes listed in the ``anciensCodes`` of a current commune (fusions
+    simples) map to it. Arrondissements municipaux map to themselves (use
+    :func:`code_table` to get their commune). Current and délégué/associé status
+    win over ``anciensCodes``.
     """
+    table = code_table(data_dir)
+    if not former_codes:
+        table = table[table["rule"] != RULE_FORMER]
+    mapping = dict(zip(table.index.tolist(), table["insee"].tolist()))
     cog = cog_communes(data_dir)
-    mapping: dict[str, str] = {}
-    old = cog[cog["type"].isin(["commune-deleguee", "commune-associee"])]
-    mapping.update(zip(old["code"], old["chefLieu"]))
-    current = cog[cog["type"].isin(["commune-actuelle", "arrondissement-municipal"])]
-    mapping.update(zip(current["code"], current["code"]))  # current wins over délégué rows
+    arr = cog.loc[cog["type"] == "arrondissement-municipal", "code"].tolist()
+    mapping.update(zip(arr, arr))
     return mapping
 
 
-def _polygons_2018(departement: str, data_dir: catalog.DataDir) -> tuple[gpd.GeoDataFrame, Path]:
-    """COG 2018 commune polygons of one département, from the per-département file or the archive."""
-    single = sorted((data_dir.path / "communes").glob(f"communes-{departement}-*_adminexpress-cog2018.geojson"))
+@lru_cache(maxsize=1)
+def _archive_members(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str, bytes]]:
+    """Département code → (member name, bytes) of the communes files of the archive.
+
+    Read once per archive (≈0.4 s, ≈46 MB kept in memory for the national file):
+    a gzip stream cannot be seeked, so extracting members one call at a time would
+    decompress the archive again for each département.
+    """
+    pattern = re.compile(r"departements/([0-9AB]{2,3})-[^/]+/communes-\1-[^/]+\.geojson$")
+    out: dict[str, tuple[str, bytes]] = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                m = pattern.search(member.name)
+                if m and member.isfile():
+                    out[m.group(1)] = (member.name, tar.extractfile(member).read())
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise DataFileError(f"{path}: cannot be read as a tar.gz archive ({exc}). Fix: restore "
+                            "the file (see catalog source communes_2018_archive)") from exc
+    return out
+
+
+def _polygons_2018(departement: str, data_dir: catalog.DataDir) -> tuple[gpd.GeoDataFrame, str]:
+    """COG 2018 commune polygons of one département and where they were read from."""
+    single = sorted((data_dir.path / "communes").glob(
+        f"communes-{departement}-*_adminexpress-cog2018.geojson"))
     if single:
-        return gpd.read_file(single[0]), single[0]
+        return gpd.read_file(single[0]), str(single[0])
     archive = data_dir.file("communes_2018_archive")
-    with tarfile.open(archive, "r:gz") as tar:
-        pattern = re.compile(rf"departements/{re.escape(departement)}-[^/]+/communes-{re.escape(departement)}-[^/]+\.geojson$")
-        members = [m for m in tar.getmembers() if pattern.search(m.name)]
-        if not members:
-            raise DataFileError(f"{archive}: no commune polygons for département {departement} "
-                                "(expected a member departements/<code>-<name>/communes-<code>-<name>.geojson)")
-        data = tar.extractfile(members[0]).read()
-    return gpd.read_file(io.BytesIO(data)), archive
+    st = archive.stat()
+    members = _archive_members(str(archive), st.st_mtime_ns, st.st_size)
+    if departement not in members:
+        raise DataFileError(f"{archive}: no commune polygons for département {departement} "
+                            "(expected a member departements/<code>-<name>/communes-<code>-<name>"
+                            f".geojson; the archive holds {len(members)} départements)")
+    name, data = members[departement]
+    return gpd.read_file(io.BytesIO(data)), f"{archive}!{name}"
 
 
-def communes_from_cog(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
-    """Current communes of a département with polygons, population and EPCI.
+def polygons_2018(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
+    """The COG 2018 commune polygons of a département, as read.
 
     Parameters
     ----------
@@ -134,21 +338,170 @@ def communes_from_cog(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDat
     Returns
     -------
     GeoDataFrame
-        Index ``insee`` (str, COG 2026). Columns ``nom``, ``departement``, ``epci``
-        (SIREN str), ``epci_nom``, ``population`` (int, COG 2026 populations
-        légales), ``area_km2``, ``density`` (inhabitants/km²), ``ref_x``/``ref_y``
+        One row per 2018 polygon, columns ``code`` (INSEE 2018), ``nom``,
+        ``geometry`` (EPSG:4326), in file order. Read from
+        ``communes/communes-<dep>-*_adminexpress-cog2018.geojson`` when present,
+        else from the national archive.
+    """
+    dep = check_departement(departement, data_dir)
+    polys, _ = _polygons_2018(dep, data_dir)
+    return polys.set_crs(GEOGRAPHIC_CRS, allow_override=polys.crs is None)
+
+
+def recreated_communes() -> pd.DataFrame:
+    """Communes re-created by a split after 2018, with the 2018 polygon they lie in.
+
+    Read from ``cnfs_geo/data/recreated_communes.csv`` (shipped with the package).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``insee`` (COG 2026). Columns ``nom``, ``departement``,
+        ``parent_code_2018`` (code of the 2018 polygon holding its territory),
+        ``parent_nom_2018``, ``reason`` (evidence).
+    """
+    with resources.files(__package__).joinpath("data", RECREATED_FILE).open(
+            encoding="utf-8") as fh:
+        df = pd.DataFrame(list(csv.DictReader(fh)))
+    return df.set_index("insee")
+
+
+@dataclass(frozen=True, eq=False)
+class TerritoryReport:
+    """What :func:`communes_with_report` repaired or noticed for one département.
+
+    Attributes
+    ----------
+    departement : str
+    crs : str
+        Working CRS of the communes.
+    polygon_source : str
+        File the 2018 polygons were read from (``archive!member`` for the archive).
+    n_polygons_2018 : int
+        Polygons read.
+    n_communes, population : int
+        Current communes and their population (COG 2026).
+    code_assignments : pandas.DataFrame
+        One row per 2018 polygon whose code is not a current commune, columns
+        ``code_2018``, ``nom_2018``, ``insee``, ``nom`` (current commune),
+        ``rule`` (see :func:`code_table`). Sorted by ``code_2018``.
+    shared_polygons : pandas.DataFrame
+        One row per commune without a polygon of its own and per commune whose
+        polygon it shares: ``insee``, ``nom``, ``population``, ``code_2018`` (the
+        shared 2018 polygon), ``geometry_source``, ``reason``. Sorted.
+    other_departements : pandas.DataFrame
+        2018 polygons of the file that belong to a commune of another
+        département (left out here): ``code_2018``, ``nom_2018``, ``insee``,
+        ``departement``.
+    no_epci : pandas.DataFrame
+        Communes that belong to no EPCI (``epci == "sans EPCI"``): ``insee``,
+        ``nom``, ``population``.
+    notes : tuple of str
+        Other facts worth knowing (Paris/Lyon/Marseille arrondissements, codes
+        with conflicting COG history).
+    """
+
+    departement: str
+    crs: str
+    polygon_source: str
+    n_polygons_2018: int
+    n_communes: int
+    population: int
+    code_assignments: pd.DataFrame
+    shared_polygons: pd.DataFrame
+    other_departements: pd.DataFrame
+    no_epci: pd.DataFrame
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def fusions_simples(self) -> pd.DataFrame:
+        """Rows of ``code_assignments`` resolved by ``anciensCodes`` or an override
+        (codes the délégué/associé table does not map)."""
+        ca = self.code_assignments
+        return ca[ca["rule"].isin([RULE_FORMER, RULE_OVERRIDE])]
+
+    def summary(self) -> str:
+        """Multi-line text: counts, then every repair, one per line."""
+        lines = [f"département {self.departement}: {self.n_communes} communes, "
+                 f"{self.population} inhabitants (COG 2026), {self.n_polygons_2018} COG-2018 "
+                 f"polygons from {self.polygon_source}, CRS {self.crs}"]
+        counts = self.code_assignments["rule"].value_counts()
+        for rule, n in sorted(counts.items()):
+            lines.append(f"  {n} old code(s) by rule {rule!r}")
+        for r in self.fusions_simples.itertuples():
+            lines.append(f"  {r.code_2018} {r.nom_2018} → {r.insee} {r.nom} ({r.rule})")
+        for r in self.shared_polygons.itertuples():
+            lines.append(f"  {r.insee} {r.nom}: {r.geometry_source} {r.code_2018}")
+        for r in self.other_departements.itertuples():
+            lines.append(f"  polygon {r.code_2018} {r.nom_2018} belongs to {r.insee} "
+                         f"(département {r.departement}): left out")
+        if len(self.no_epci):
+            lines.append(f"  sans EPCI: {', '.join(self.no_epci['insee'])}")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _polygonal(geom):
+    """Keep the polygonal part of a geometry made valid (drop stray lines/points)."""
+    if geom is None or geom.is_empty:
+        return geom
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
+                         code_overrides: str | os.PathLike | Mapping[str, str] | None = None
+                         ) -> tuple[gpd.GeoDataFrame, TerritoryReport]:
+    """Current communes of a département with polygons, population and EPCI, and a report.
+
+    Parameters
+    ----------
+    departement : str
+        INSEE département code ("49", "2A", "974"); collectivités d'outre-mer
+        (975, 977, 978, 984, 986–989) are refused.
+    data_dir : DataDir
+        From :func:`cnfs_geo.catalog.resolve_data_dir`.
+    code_overrides : mapping or path, optional
+        Explicit ``old code → current code`` assignments checked before the COG
+        rules (see :func:`code_table`).
+
+    Returns
+    -------
+    communes : GeoDataFrame
+        Index ``insee`` (str, COG 2026): exactly the ``commune-actuelle`` rows of
+        the département (Paris, Lyon, Marseille are one commune each). Columns
+        ``nom``, ``departement``, ``epci`` (SIREN str, ``"sans EPCI"`` for the
+        few isolated communes), ``epci_nom``, ``population`` (int, COG 2026
+        populations légales), ``area_km2`` (area of ``geometry``), ``density``
+        (inhabitants/km²; for communes sharing a polygon, population of all the
+        sharers / area of the parent's geometry), ``ref_x``/``ref_y``
         (representative point, working CRS), ``chef_lieu_x``/``chef_lieu_y``
         (chef-lieu point, working CRS; representative point where unknown),
-        ``chef_lieu_source`` and ``codes_2018`` (the 2018 polygons dissolved into
-        it), ``geometry`` (polygon in :func:`cnfs_geo.settings.working_crs`).
-        Sorted by ``insee``.
+        ``chef_lieu_source``, ``codes_2018`` (the 2018 polygons dissolved into
+        it, comma-separated; empty for a commune without polygon of its own),
+        ``geometry_source`` (:data:`GEOMETRY_OWN`, :data:`GEOMETRY_SHARED_CHILD`
+        or :data:`GEOMETRY_SHARED_PARENT`), ``geometry`` (valid, non-empty
+        (multi)polygon in :func:`cnfs_geo.settings.working_crs`). Sorted by
+        ``insee``. Communes sharing a polygon overlap: the sum of ``area_km2``
+        then exceeds the département area (use :func:`departement_outline`).
+    report : TerritoryReport
+        Every old code assigned, every shared polygon, polygons of other
+        départements, communes without EPCI.
+
+    Raises
+    ------
+    ValidationError
+        A 2018 code no rule maps, or a current commune with no polygon that is
+        not in ``recreated_communes.csv``; all such problems in one error.
 
     Examples
     --------
     >>> from cnfs_geo import catalog, territory
-    >>> c = territory.communes_from_cog("49", catalog.resolve_data_dir())
-    >>> len(c), int(c["population"].sum())
-    (176, 833776)
+    >>> c, rep = territory.communes_with_report("49", catalog.resolve_data_dir())
+    >>> len(c), len(rep.fusions_simples), len(rep.shared_polygons)
+    (176, 0, 0)
     """
     dep = check_departement(departement, data_dir)
     crs = working_crs(dep)
@@ -160,38 +513,108 @@ def communes_from_cog(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDat
             f"commune {r.code} ({r.nom}): population is missing or not a number; fix the COG "
             "file (populations légales)" for r in bad_pop.itertuples()])
     current["population"] = current["population"].astype(int)
+    names = dict(zip(current["code"].tolist(), current["nom"].tolist()))
 
     polys, poly_path = _polygons_2018(dep, data_dir)
     if "code" not in polys.columns:
-        raise ValidationError(str(poly_path), ["missing property 'code' (INSEE code of each polygon)"])
-    mapping = current_code_map(data_dir)
-    polys["insee"] = polys["code"].map(mapping)
-    unmapped = polys[polys["insee"].isna()]
-    if len(unmapped):
-        raise ValidationError(str(poly_path), [
-            f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026 (neither "
-            "current nor délégué/associé with a chefLieu); add it to the code mapping"
-            for r in unmapped.itertuples()])
+        raise ValidationError(poly_path, ["missing property 'code' (INSEE code of each polygon)"])
+    if "nom" not in polys.columns:
+        polys["nom"] = ""
+    polys["code"] = polys["code"].astype(str)
+    table = code_table(data_dir, code_overrides=code_overrides)
+    polys["insee"] = polys["code"].map(table["insee"])
+    polys["rule"] = polys["code"].map(table["rule"])
+    problems = [f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026 (not "
+                "current, délégué/associé, arrondissement nor in the anciensCodes of a current "
+                "commune); fix: pass code_overrides={'" + str(r.code) + "': '<current code>'} "
+                "(or a CSV old_code,new_code,reason)"
+                for r in polys[polys["insee"].isna()].itertuples()]
+    polys = polys[polys["insee"].notna()]
+
     outside = polys[~polys["insee"].isin(current["code"])]
-    if len(outside):
-        log.info("%d polygon(s) of %s map to communes of another département: %s", len(outside),
-                 poly_path.name, sorted(outside["code"]))
-        polys = polys[polys["insee"].isin(current["code"])]
+    other = pd.DataFrame({"code_2018": outside["code"], "nom_2018": outside["nom"],
+                          "insee": outside["insee"],
+                          "departement": outside["insee"].map(
+                              cog.loc[cog["type"] == "commune-actuelle"]
+                              .set_index("code")["departement"])}
+                         ).sort_values("code_2018").reset_index(drop=True)
+    if len(other):
+        log.warning("département %s: %d polygon(s) of %s belong to communes of another "
+                    "département and are left out: %s", dep, len(other), poly_path,
+                    dict(zip(other["code_2018"], other["insee"])))
+    polys = polys[polys["insee"].isin(current["code"])]
     polys = polys.set_crs(GEOGRAPHIC_CRS, allow_override=polys.crs is None).to_crs(crs)
+
+    moved = polys[polys["code"] != polys["insee"]]
+    assignments = pd.DataFrame({"code_2018": moved["code"], "nom_2018": moved["nom"],
+                                "insee": moved["insee"], "nom": moved["insee"].map(names),
+                                "rule": moved["rule"]}).sort_values("code_2018")
+    assignments = assignments.reset_index(drop=True)
+    fusions = assignments[assignments["rule"].isin([RULE_FORMER, RULE_OVERRIDE])]
+    if len(fusions):
+        log.warning("département %s: %d 2018 polygon(s) not mapped by the délégué/associé "
+                    "table assigned by %s: %s", dep, len(fusions),
+                    " / ".join(sorted(set(fusions["rule"]))),
+                    ", ".join(f"{r.code_2018} {r.nom_2018} → {r.insee} {r.nom}"
+                              for r in fusions.itertuples()))
+
     codes_2018 = polys.groupby("insee")["code"].apply(lambda s: ",".join(sorted(s)))
     dissolved = polys[["insee", "geometry"]].dissolve(by="insee")
+    geoms = dissolved.geometry.reindex(current["code"])
+    geometry_source = pd.Series(GEOMETRY_OWN, index=current["code"].values, dtype=object)
+    group = pd.Series(current["code"].values, index=current["code"].values, dtype=object)
+
+    # communes with no polygon of their own: re-created after 2018?
     missing_poly = sorted(set(current["code"]) - set(dissolved.index))
-    if missing_poly:
-        raise ValidationError(str(poly_path), [
-            f"current commune {c} has no 2018 polygon (created by a split after 2018?); newer "
-            "polygons are needed for it" for c in missing_poly])
+    recreated = recreated_communes()
+    shared_rows = []
+    for code in missing_poly:
+        parent_code = recreated["parent_code_2018"].get(code)
+        parent = polys[polys["code"] == parent_code]
+        if parent_code is None or parent.empty:
+            why = ("not listed in cnfs_geo/data/recreated_communes.csv" if parent_code is None
+                   else f"its parent 2018 polygon {parent_code} is not in {poly_path}")
+            problems.append(f"current commune {code} ({names[code]}) has no 2018 polygon (created "
+                            f"by a split after 2018?) and {why}; fix: newer commune polygons, or "
+                            "a row insee,nom,departement,parent_code_2018,parent_nom_2018,reason "
+                            "in recreated_communes.csv")
+            continue
+        parent_insee = parent["insee"].iloc[0]
+        geoms[code] = shapely.union_all(parent.geometry.values)
+        geometry_source[code] = GEOMETRY_SHARED_CHILD
+        geometry_source[parent_insee] = GEOMETRY_SHARED_PARENT
+        group[code] = parent_insee
+        reason = recreated.loc[code, "reason"]
+        shared_rows.append((code, names[code], parent_code, GEOMETRY_SHARED_CHILD, reason))
+        shared_rows.append((parent_insee, names[parent_insee], parent_code,
+                            GEOMETRY_SHARED_PARENT, f"shares its 2018 polygon with {code}"))
+    if problems:
+        raise ValidationError(poly_path, problems)
+    shared = pd.DataFrame(shared_rows, columns=["insee", "nom", "code_2018", "geometry_source",
+                                                "reason"])
+    shared = (shared.groupby(["insee", "nom", "code_2018", "geometry_source"], as_index=False)
+              ["reason"].agg("; ".join))
+    shared.insert(2, "population", shared["insee"].map(
+        dict(zip(current["code"].tolist(), current["population"].tolist()))).astype(int))
+    shared = shared.sort_values(["code_2018", "geometry_source", "insee"]).reset_index(drop=True)
+    if len(shared):
+        log.warning("département %s: %d commune(s) re-created after 2018 have no polygon of "
+                    "their own and share their parent's 2018 polygon: %s", dep,
+                    int((shared["geometry_source"] == GEOMETRY_SHARED_CHILD).sum()),
+                    ", ".join(f"{r.insee} {r.nom} ⊂ {r.code_2018}" for r in shared.itertuples()
+                              if r.geometry_source == GEOMETRY_SHARED_CHILD))
 
     communes = gpd.GeoDataFrame(
-        current.set_index("code")[["nom", "departement", "population"]]
-        .join(dissolved, how="left"), geometry="geometry", crs=crs)
+        current.set_index("code")[["nom", "departement", "population"]],
+        geometry=gpd.GeoSeries(geoms.values, index=current["code"].values, crs=crs), crs=crs)
     communes.index.name = "insee"
-    communes["codes_2018"] = codes_2018.reindex(communes.index)
-    communes["geometry"] = communes.geometry.make_valid()
+    communes["codes_2018"] = codes_2018.reindex(communes.index).fillna("")
+    communes["geometry_source"] = geometry_source.reindex(communes.index)
+    communes["geometry"] = communes.geometry.make_valid().apply(_polygonal)
+    empty = communes.index[communes.geometry.is_empty | communes.geometry.isna()].tolist()
+    if empty:
+        raise ValidationError(poly_path, [f"commune {c}: empty geometry after dissolving its "
+                                          "2018 polygons; check the polygon file" for c in empty])
 
     # EPCI membership (COG 2026)
     membership = epci_membership(data_dir)
@@ -205,15 +628,20 @@ def communes_from_cog(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDat
         communes["epci_nom"] = communes["epci_nom"].fillna("Commune isolée (sans EPCI)")
 
     communes["area_km2"] = communes.geometry.area / 1e6
-    communes["density"] = communes["population"] / communes["area_km2"]
+    # a shared polygon: density of the territory it covers (all sharers' population)
+    grp = group.reindex(communes.index)
+    grp_pop = communes["population"].groupby(grp).transform("sum")
+    grp_area = communes["area_km2"].groupby(grp).transform("max")
+    communes["density"] = grp_pop / grp_area
     rep = communes.geometry.representative_point()
     communes["ref_x"], communes["ref_y"] = rep.x, rep.y
 
+    mapping = current_code_map(data_dir)
     cl = chef_lieu_points(dep, data_dir, mapping)
     pts = gpd.GeoSeries(gpd.points_from_xy(cl["lng"], cl["lat"]), index=cl.index,
                         crs=GEOGRAPHIC_CRS).to_crs(crs)
     pts = pts.reindex(communes.index)
-    inside = pts.notna() & pts.within(communes.geometry.buffer(500))
+    inside = pts.notna() & (pts.distance(communes.geometry) < 500)
     communes["chef_lieu_x"] = np.where(inside, pts.x, communes["ref_x"])
     communes["chef_lieu_y"] = np.where(inside, pts.y, communes["ref_y"])
     communes["chef_lieu_source"] = np.where(inside, "chef-lieu (datas.fun)", "point représentatif")
@@ -222,11 +650,91 @@ def communes_from_cog(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDat
                  "representative point: %s", dep, int((~inside).sum()),
                  communes.index[~inside].tolist())
     communes = communes.sort_index()
-    log.info("territory %s: %d communes, %d inhabitants, %d COG-2018 polygons dissolved",
-             dep, len(communes), int(communes["population"].sum()), len(polys))
-    return communes[["nom", "departement", "epci", "epci_nom", "population", "area_km2", "density",
-                     "ref_x", "ref_y", "chef_lieu_x", "chef_lieu_y", "chef_lieu_source",
-                     "codes_2018", "geometry"]]
+
+    notes = _notes(dep, cog, polys, table)
+    report = TerritoryReport(
+        departement=dep, crs=crs, polygon_source=poly_path, n_polygons_2018=len(polys) + len(other),
+        n_communes=len(communes), population=int(communes["population"].sum()),
+        code_assignments=assignments, shared_polygons=shared, other_departements=other,
+        no_epci=pd.DataFrame({"insee": pd.Series(no_epci, dtype=object),
+                              "nom": pd.Series([names[c] for c in no_epci], dtype=object),
+                              "population": pd.Series([int(communes.at[c, "population"])
+                                                       for c in no_epci], dtype="int64")}),
+        notes=notes)
+    log.info("territory %s: %d communes, %d inhabitants, %d COG-2018 polygons dissolved "
+             "(%d old codes, %d by anciensCodes/override, %d shared polygons)",
+             dep, len(communes), report.population, len(polys), len(assignments), len(fusions),
+             int((shared["geometry_source"] == GEOMETRY_SHARED_CHILD).sum()))
+    communes = communes[["nom", "departement", "epci", "epci_nom", "population", "area_km2",
+                         "density", "ref_x", "ref_y", "chef_lieu_x", "chef_lieu_y",
+                         "chef_lieu_source", "codes_2018", "geometry_source", "geometry"]]
+    return communes, report
+
+
+def _notes(dep: str, cog: pd.DataFrame, polys: gpd.GeoDataFrame,
+           table: pd.DataFrame) -> tuple[str, ...]:
+    """Facts of the département worth a line in the report."""
+    notes = []
+    arr = cog[(cog["type"] == "arrondissement-municipal") & (cog["departement"] == dep)]
+    for commune, rows in arr.groupby("commune"):
+        in_polys = int(polys["code"].isin(rows["code"]).sum())
+        notes.append(
+            f"{commune} is one commune in the COG 2026; its {len(rows)} arrondissements "
+            f"municipaux ({rows['code'].min()}–{rows['code'].max()}) are not separate units "
+            + ("(the 2018 source has one polygon for the commune)" if in_polys == 0 else
+               f"({in_polys} arrondissement polygons of the 2018 source dissolved into it)"))
+    # délégué/associé codes that the COG also lists in the anciensCodes of another commune
+    cur = cog[(cog["type"] == "commune-actuelle") & cog["anciensCodes"].notna()]
+    former = cur[["code", "anciensCodes"]].explode("anciensCodes")
+    former = former[former["anciensCodes"].isin(polys["code"])]
+    for r in former.itertuples():
+        kept = table["insee"].get(r.anciensCodes)
+        if kept is not None and kept != r.code:
+            notes.append(f"2018 code {r.anciensCodes} is in the anciensCodes of {r.code} but is "
+                         f"a {table.at[r.anciensCodes, 'rule']!r} of {kept} in the COG 2026: "
+                         f"assigned to {kept} (current status wins)")
+    return tuple(notes)
+
+
+def communes_from_cog(departement: str, data_dir: catalog.DataDir, *,
+                      code_overrides: str | os.PathLike | Mapping[str, str] | None = None
+                      ) -> gpd.GeoDataFrame:
+    """Current communes of a département with polygons, population and EPCI.
+
+    Same as :func:`communes_with_report` without the report (repairs are logged as
+    warnings).
+
+    Parameters
+    ----------
+    departement : str
+        INSEE département code ("49", "2A", "974").
+    data_dir : DataDir
+        From :func:`cnfs_geo.catalog.resolve_data_dir`.
+    code_overrides : mapping or path, optional
+        See :func:`code_table`.
+
+    Returns
+    -------
+    GeoDataFrame
+        Index ``insee`` (str, COG 2026). Columns ``nom``, ``departement``, ``epci``
+        (SIREN str), ``epci_nom``, ``population`` (int, COG 2026 populations
+        légales), ``area_km2``, ``density`` (inhabitants/km²), ``ref_x``/``ref_y``
+        (representative point, working CRS), ``chef_lieu_x``/``chef_lieu_y``
+        (chef-lieu point, working CRS; representative point where unknown),
+        ``chef_lieu_source``, ``codes_2018`` (the 2018 polygons dissolved into
+        it), ``geometry_source``, ``geometry`` (polygon in
+        :func:`cnfs_geo.settings.working_crs`). Sorted by ``insee``. Details in
+        :func:`communes_with_report`.
+
+    Examples
+    --------
+    >>> from cnfs_geo import catalog, territory
+    >>> c = territory.communes_from_cog("49", catalog.resolve_data_dir())
+    >>> len(c), int(c["population"].sum())
+    (176, 833776)
+    """
+    communes, _ = communes_with_report(departement, data_dir, code_overrides=code_overrides)
+    return communes
 
 
 def epci_membership(data_dir: catalog.DataDir) -> pd.DataFrame:
@@ -277,6 +785,13 @@ def departement_outline(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
+@lru_cache(maxsize=1)
+def _datasfun_frame(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    """The columns of the datas.fun commune file used here, cached per file."""
+    return pd.read_csv(path, dtype=str, usecols=["insee_com", "insee_dep", "commune_type",
+                                                 "lat", "lng"])
+
+
 def chef_lieu_points(departement: str, data_dir: catalog.DataDir,
                      mapping: dict[str, str] | None = None) -> pd.DataFrame:
     """Chef-lieu ``lat``/``lng`` per current commune code (datas.fun, COG 2024 codes mapped).
@@ -288,7 +803,7 @@ def chef_lieu_points(departement: str, data_dir: catalog.DataDir,
         log.warning("%s not found: communes use their representative point as host site",
                     catalog.SOURCES["datasfun_communes"].relpath)
         return pd.DataFrame(columns=["lat", "lng"], dtype=float)
-    df = pd.read_csv(path, dtype=str)
+    df = _datasfun_frame(*_file_key(path))
     df = df[(df["insee_dep"] == departement) & (df["commune_type"] == "COM")]
     mapping = mapping or current_code_map(data_dir)
     df = df.assign(insee=df["insee_com"].map(mapping).fillna(df["insee_com"]))

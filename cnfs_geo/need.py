@@ -8,7 +8,8 @@
   premises per commune.
 
 Both files use older commune codes (COG 2023/2024). Rows are mapped to COG 2026
-with :func:`cnfs_geo.territory.current_code_map` (49069 → 49126, 49321 → 49160);
+with :func:`cnfs_geo.territory.code_table` (49069 → 49126, 49321 → 49160;
+arrondissements municipaux of Paris, Lyon and Marseille → their commune);
 counts are summed, scores averaged weighted by the premises (``nb_locaux``) of each
 old commune in the ARCEP file — the only source that still lists every old code
 (datas.fun's COG 2024 no longer has 49321) — with equal weights for a commune
@@ -47,7 +48,7 @@ import pandas as pd
 
 from . import catalog
 from ._errors import ValidationError
-from .territory import current_code_map
+from .territory import code_table
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,8 @@ def _map_codes(df: pd.DataFrame, code_col: str, name_col: str, source: str,
                report: NeedReport) -> pd.DataFrame:
     """Add ``insee`` (COG 2026) to rows of the département; record unmatched/remapped."""
     dep = str(communes["departement"].iloc[0])
-    mapping = current_code_map(data_dir)
+    # every code the COG knows (old, délégué, arrondissement municipal) → current commune
+    mapping = code_table(data_dir)["insee"]
     df = df[df[code_col].str.strip() != ""].copy()
     df[code_col] = df[code_col].str.strip()
     df["insee"] = df[code_col].map(mapping)
@@ -226,6 +228,16 @@ def ifn_from_anct(communes: pd.DataFrame, data_dir: catalog.DataDir,
     path = data_dir.file("ifn_communes")
     df = _read_csv(path, ["code", "name", *IFN_COLUMNS])
     df = _map_codes(df, "code", "name", "ifn", communes, data_dir, report)
+    blank = df[list(IFN_COLUMNS)].apply(lambda col: col.str.strip() == "").all(axis=1)
+    if blank.any():
+        # e.g. Marseille 13055: scored only by arrondissement; reported, not averaged
+        report.unmatched = pd.concat([report.unmatched, pd.DataFrame({
+            "source": "ifn", "code": df.loc[blank, "code"], "name": df.loc[blank, "name"],
+            "reason": "row without any score (scores given elsewhere, e.g. per arrondissement)"})],
+            ignore_index=True)
+        log.info("ifn: %d row(s) without any score ignored: %s", int(blank.sum()),
+                 df.loc[blank, "code"].tolist())
+        df = df[~blank]
     scores = df[list(IFN_COLUMNS)].apply(pd.to_numeric, errors="coerce")
     problems = []
     for col in IFN_COLUMNS:

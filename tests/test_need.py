@@ -103,3 +103,17 @@ def test_nan_population_is_an_error(communes, bundle):
     bad.loc["49007", "population"] = float("nan")
     with pytest.raises(ValidationError, match="49007"):
         need.need_from_sources(bad, bundle)
+
+
+@pytest.mark.parametrize("dep,city", [("75", "75056"), ("13", "13055"), ("69", "69123")])
+def test_plm_scores_come_from_their_arrondissements(raw_dir, dep, city):
+    d = catalog.resolve_data_dir(raw_dir)
+    c, rep = need.need_from_sources(territory.communes_from_cog(dep, d), d)
+    assert not c.loc[city, "need_imputed"]
+    ifn = pd.read_csv(d.file("ifn_communes"), dtype=str, keep_default_na=False)
+    arr = ifn[ifn["code"].str.startswith(city[:2] + ("1" if dep == "75" else "2" if dep == "13" else "38"))]
+    arr = arr[arr["name"].str.contains("Arrondissement")]
+    totals = pd.to_numeric(arr["total"])
+    assert totals.min() <= c.loc[city, "ifn_total"] <= totals.max()
+    assert c.loc[city, "pct_fibre"] > 0
+    assert (rep.unmatched["reason"].str.contains("without any score") | (rep.unmatched["code"] != city)).all()

@@ -24,8 +24,9 @@ CROWFLY = "crow-fly"
 
 def travel_model_label(settings: Settings = DEFAULT) -> str:
     """Human-readable description of the crow-fly travel model (French, for outputs)."""
-    return (f"distance à vol d'oiseau × {settings.detour_factor:g} (détour) à "
-            f"{settings.speed_kmh:g} km/h")
+    detour = f"{settings.detour_factor:g}".replace(".", ",")
+    speed = f"{settings.speed_kmh:g}".replace(".", ",")
+    return f"distance à vol d'oiseau × {detour} (détour) à {speed} km/h"
 
 
 def _xy(points: pd.DataFrame, x: str, y: str, name: str) -> np.ndarray:

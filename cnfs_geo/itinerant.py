@@ -1,0 +1,1255 @@
+"""Mutualised itinerant posts ("médiateur volant"): who shares one advisor, in what order, when.
+
+An itinerant CNFS post is one full-time advisor who drives from a **base** commune
+(the employer: a town hall, an EPCI seat, a France Services) to several small
+communes and holds a half-day *permanence* in each, every week, like the Anjou
+"médiateur volant". This module decides
+
+1. **which communes are eligible** ("sparse rural"; see *Eligibility*),
+2. **which communes share one advisor** (circuits: one base + its stops, chosen by an
+   exact capacitated covering model; see *Circuits*),
+3. **the order of the stops** (travelling-salesman tour from the base; see *Order*),
+4. **the weekly timetable** (day × half-day × commune, hours at the stop and travel).
+
+Eligibility
+-----------
+A commune is *sparse rural* when its density — COG 2026 population légale divided by
+the area of its polygon in the working CRS (Lambert-93 for metropolitan France; the
+``density`` column of :func:`cnfs_geo.territory.communes_from_cog`) — is below
+``density_max`` (default :data:`DENSITY_MAX` = 60 inhabitants/km²).
+
+Why a commune-level threshold and why 60: INSEE's *grille communale de densité*
+("peu dense" / "très peu dense") classifies communes by the share of their
+population living in clusters of 1 km² grid cells (≥ 300 inh./km² cells and ≥ 5 000
+inhabitants for the urban clusters, ≥ 25 inh./km² and ≥ 300 inhabitants for "peu
+dense"); INSEE stresses that it is *not* the commune's mean density. The cell
+populations (Filosofi / Fideli grid) are not among the project's sources, so the
+class cannot be derived here; a commune-level proxy is used instead. 60 inh./km² is
+half the metropolitan mean density (66.2 M inhabitants of the COG 2026 on 548 875
+km² of département polygons in Lambert-93: 120.5 inh./km²). Measured on the
+national raw files (the 16 290 communes of the 52 metropolitan départements whose
+2018 polygons map cleanly to the COG 2026), communes below 60 inh./km² are 66 % of
+the communes and hold 12 % of the population, whereas INSEE's rural classes ("peu
+dense" + "très peu dense") hold 33 % of it (Insee Focus 169, 2019): the proxy keeps
+the sparser part of rural France, where a fixed post would serve too few people.
+In Maine-et-Loire 67 of 176 communes (103 161 inhabitants) are below it.
+
+A sparse commune is **eligible** when it is not excluded (``exclude``: e.g. the
+hosts of fixed posts) and either **not covered** (no accompaniment place within the
+coverage threshold: column ``covered_before`` by default, or the flags given as
+``covered``, e.g. coverage after fixed posts) or of **high need** (``need_index`` at
+or above the département's ``need_quantile_min`` quantile, default
+:data:`NEED_QUANTILE_MIN` = 0.75: the top quarter of the département on the IFN
+composite score; ``None`` keeps only uncovered communes).
+
+Weekly time budget
+------------------
+A post works ``settings.weekly_hours`` (35 h) of which ``settings.coordination_share``
+(10 %) is coordination, outside the timetable. The rest, the **budget**
+``settings.advisor_hours_per_post`` (31.5 h), pays for driving and for the hours
+at the stops. The week has ``days_per_week`` × ``half_days_per_day`` half-day slots
+(5 × 2 = 10); a **visit** is one stop during one half-day. Every stop gets at least
+one visit and at least ``min_stop_hours`` (3.5 h = 35 h / 10, a half-day).
+
+Travel is counted along the **actual day routes**: each day the advisor leaves the
+base, holds the morning visit, drives to the afternoon visit (possibly the same
+commune: a full day there), and returns to the base. With at most two visits a day,
+that day route *is* the travelling-salesman tour of the day. Which visits share a day
+is chosen to minimise the weekly travel, exactly (dynamic programming over the
+subsets of the ≤ 10 visits of the week). This is closer to a real week than counting
+base → stop → base for every half-day (which double-counts the lunch-time return)
+and never more: by the triangle inequality, pairing two visits on one day never
+costs more than two separate return trips.
+
+Hours: a circuit with ``n`` stops gets ``K`` visits, the largest number (``n ≤ K ≤``
+slots) such that ``K × min_stop_hours + travel(K) ≤ budget``. The ``K − n`` visits
+beyond the first visit of each stop go one by one to the stop with the largest
+``need / visits already given`` (D'Hondt method with a floor of one visit, ties to
+the earlier stop of the tour): visits are proportional to need. The budget left after
+travel is split equally among the ``K`` visits (``hours_per_visit`` ≥
+``min_stop_hours``), so the hours of a stop are its visits × ``hours_per_visit`` and
+hours at stops + travel = budget.
+
+Circuits
+--------
+Which communes share an advisor and where the advisors are based is decided by an
+exact **capacitated maximal covering** model (scipy ``milp`` / HiGHS): choose at most
+``n_posts`` bases among ``bases`` (default every commune's chef-lieu) and assign
+eligible communes to them, each within ``max_stop_minutes`` of its base (default
+:data:`MAX_STOP_MINUTES` = 25 min), to maximise the **need** (need-weighted
+population) of the communes served — by default lexicographically: first the need
+of the *uncovered* eligible communes (no offer within the threshold: the reason an
+itinerant post exists), then the need of all eligible communes (high-need covered
+communes fill what capacity is left); ``priority="need"`` maximises the need alone.
+A circuit must fit the week: at most one stop per slot, and the hours of the stops
+(``min_stop_hours`` each) plus the weekly travel within the budget. The travel of a
+week is not linear in the assignment; the model carries the linear *necessary*
+condition Σ (min_stop_hours + minutes base→stop / 60) ≤ budget (each day route is
+at least as long as the sum of one-way legs from the base to its stops) and its
+cardinality consequence (no more stops than the nearest ones whose necessary times
+fit, which tightens the relaxation). Every solution is then checked with the exact
+weekly travel; a circuit that does not fit gets a cut forbidding that set of stops
+at that base (sound: adding a stop never shortens the week; the set is first shrunk
+to an irreducible infeasible one, which cuts off more) and the model is solved again.
+Among the optimal assignments a last solve takes the one with the least
+base → stop minutes, then the bases earliest in INSEE order (deterministic).
+
+Eligible communes left out are **reported** in ``dropped`` with a reason:
+``out_of_reach`` (no chosen base within ``max_stop_minutes``), ``circuit_full``
+(a chosen base is within reach but its week cannot give one more stop a half-day
+— adding it would push hours + travel over the budget or need an 11th slot), or
+``no_post`` (``n_posts = 0``).
+
+Order
+-----
+The stops of a circuit are listed in the order of the shortest closed tour
+base → stops → base. It is solved **exactly** by Held–Karp dynamic programming
+(O(2ⁿ n²), about 2 ms for 8 stops) up to :data:`EXACT_TSP_MAX` stops; a circuit
+never has more than the 10 weekly slots, so the order is always exact. Local
+search is not reliable enough even at this size: on the 1 056 real groups of 49
+made of each commune and its 5–10 nearest communes, 2-opt from a nearest-neighbour
+start misses the optimum in 249 groups, 2-opt + Or-opt in 72. :func:`two_opt`
+(2-opt + Or-opt) is only the fallback above :data:`EXACT_TSP_MAX` stops. The tests
+compare the tours with brute-force permutations on the real circuits. The tour
+fixes the order of the days: Monday holds the day route with the earliest stop of
+the tour, the morning the earlier of its two stops.
+
+Travel model: crow-fly distance between chef-lieu points (town halls, where the
+permanences are held) × ``settings.detour_factor`` at ``settings.speed_kmh``
+(:func:`cnfs_geo.access.od_crowfly`).
+
+Examples
+--------
+>>> from cnfs_geo.plan import Scenario, run
+>>> from cnfs_geo.itinerant import itinerant_circuits
+>>> plan = run(Scenario(departement="49"))
+>>> r = itinerant_circuits(plan.communes, n_posts=2)
+>>> len(r.circuits), bool((r.stops["hours"] >= 3.5).all())
+(2, True)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+from shapely.geometry import LineString, Point
+
+from . import access
+from ._errors import PlacementError, ValidationError
+from .settings import DEFAULT, Settings
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------
+# Defaults (candidates for Settings; see the module docstring for the reasons)
+# --------------------------------------------------------------------------------------
+DENSITY_MAX = 60.0
+"""Sparse rural: commune density below this (inhabitants/km²): half the metropolitan
+mean density (120.5 inh./km²), see the module docstring."""
+NEED_QUANTILE_MIN: float | None = 0.75
+"""High need: ``need_index`` at or above this quantile of the département's communes."""
+MAX_STOP_MINUTES = 25.0
+"""Longest drive from the base to a stop (minutes). 25 min each way keeps the return
+trip of a half-day under an hour, about 1/7 of a 7-h day."""
+MIN_STOP_HOURS = 3.5
+"""Least weekly time at a stop: one half-day (35 h / 10 half-days)."""
+DAYS_PER_WEEK = 5
+"""Working days of a full-time post (lundi … vendredi)."""
+HALF_DAYS_PER_DAY = 2
+"""Morning and afternoon: at most one stop per half-day."""
+EXACT_TSP_MAX = 12
+"""Largest number of stops ordered by exact Held–Karp; 2-opt + Or-opt above."""
+PRIORITY = "uncovered"
+"""Objective order: need of uncovered communes first, then all need (see *Circuits*)."""
+
+DAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+HALF_DAY_NAMES = ("matin", "après-midi")
+REASON_LABELS = {
+    "out_of_reach": "aucune base retenue à moins du temps maximal",
+    "circuit_full": "circuit complet (pas d'une demi-journée de plus dans la semaine)",
+    "no_post": "aucun poste itinérant",
+}
+_REQUIRED = ("nom", "population", "density", "need", "need_index", "chef_lieu_x",
+             "chef_lieu_y")
+_TOL = 1e-9
+
+CIRCUIT_COLUMNS = [
+    "circuit_id", "base_insee", "base_nom", "stops", "stop_names", "n_stops", "population",
+    "need", "visits", "hours_per_visit", "hours_at_stops", "minutes_per_week", "km_per_week",
+    "budget_hours", "tour_minutes", "tour_km", "max_minutes_from_base", "geometry",
+]
+TIMETABLE_COLUMNS = [
+    "circuit_id", "day_index", "day", "half_day", "insee", "nom", "hours", "travel_minutes",
+    "travel_km",
+]
+STOP_COLUMNS = [
+    "circuit_id", "order", "insee", "nom", "population", "density", "need", "need_index",
+    "covered", "high_need", "minutes_from_base", "km_from_base", "visits", "hours", "geometry",
+]
+DROPPED_COLUMNS = [
+    "insee", "nom", "population", "density", "need", "need_index", "covered", "high_need",
+    "reason", "nearest_base", "minutes_to_nearest_base",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ItinerantResult:
+    """Outcome of :func:`itinerant_circuits`.
+
+    Attributes
+    ----------
+    circuits : GeoDataFrame
+        One row per itinerant post, sorted by ``need`` (descending) then ``base_insee``;
+        columns :data:`CIRCUIT_COLUMNS`: ``circuit_id`` (``I01``, ``I02``…),
+        ``base_insee``, ``base_nom``, ``stops`` (";"-joined INSEE codes in tour order),
+        ``stop_names`` (";"-joined names, same order), ``n_stops``, ``population`` and
+        ``need`` (sums over the stops), ``visits`` (half-day visits a week),
+        ``hours_per_visit``, ``hours_at_stops``, ``minutes_per_week`` and
+        ``km_per_week`` (driving along the day routes), ``budget_hours``
+        (``settings.advisor_hours_per_post``), ``tour_minutes`` / ``tour_km`` (the
+        closed tour base → stops → base), ``max_minutes_from_base``, ``geometry``
+        (LineString base → stops in tour order → base through the chef-lieu points,
+        CRS of ``communes``).
+    timetable : DataFrame
+        One row per visit, sorted by ``circuit_id``, ``day_index``, half-day:
+        ``circuit_id``, ``day_index`` (1 = lundi), ``day`` (``lundi`` … ``vendredi``),
+        ``half_day`` (``matin`` | ``après-midi``), ``insee``, ``nom``, ``hours`` (at the
+        stop), ``travel_minutes`` / ``travel_km`` (the morning row carries base →
+        morning stop; the afternoon row morning stop → afternoon stop → base; a day
+        with one visit puts the return trip on its only row). Per circuit, the sum of
+        ``travel_minutes`` is ``minutes_per_week`` and the sum of ``hours`` is
+        ``hours_at_stops``.
+    stops : GeoDataFrame
+        One row per stop, sorted by ``circuit_id`` and ``order`` (1 = first after the
+        base): ``circuit_id``, ``order``, ``insee``, ``nom``, ``population``,
+        ``density``, ``need``, ``need_index``, ``covered``, ``high_need``,
+        ``minutes_from_base``, ``km_from_base``, ``visits``, ``hours``, ``geometry``
+        (chef-lieu point).
+    dropped : DataFrame
+        Eligible communes served by no circuit, sorted by ``need`` (descending) then
+        ``insee``: ``insee``, ``nom``, ``population``, ``density``, ``need``,
+        ``need_index``, ``covered``, ``high_need``, ``reason`` (``out_of_reach`` |
+        ``circuit_full`` | ``no_post``; French labels in :data:`REASON_LABELS`),
+        ``nearest_base`` (circuit id of the nearest chosen base, None if none) and
+        ``minutes_to_nearest_base``.
+    eligibility : DataFrame
+        Every commune of the input (index ``insee``): ``density``, ``sparse``,
+        ``covered``, ``high_need``, ``excluded``, ``eligible``, ``circuit_id`` (None when
+        not a stop).
+    parameters : dict
+        Every option and derived value used (thresholds, budget, slots, counts).
+    solution : dict
+        Solver record: ``status`` (``optimal`` | ``time_limit`` | ``no_post`` |
+        ``no_pair``), ``objective`` (need served), ``objective_uncovered`` (need of
+        uncovered communes served, with ``priority="uncovered"``), ``cuts``
+        (infeasible circuits cut off), ``solves``, ``n_variables``, ``time_limit_s``.
+    """
+
+    circuits: gpd.GeoDataFrame
+    timetable: pd.DataFrame
+    stops: gpd.GeoDataFrame
+    dropped: pd.DataFrame
+    eligibility: pd.DataFrame
+    parameters: dict = field(default_factory=dict)
+    solution: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WeekPlan:
+    """Visits of one circuit in one week (see :func:`week_plan`).
+
+    Attributes
+    ----------
+    visits : tuple of int
+        Visits per stop (same order as the stops given).
+    days : tuple of tuple of int
+        Day routes in week order; each is one or two stop positions (morning first).
+    travel_minutes : float
+        Minutes driven in the week (sum of the day routes).
+    hours_per_visit : float
+        Hours at the stop during each visit.
+    """
+
+    visits: tuple[int, ...]
+    days: tuple[tuple[int, ...], ...]
+    travel_minutes: float
+    hours_per_visit: float
+
+
+# --------------------------------------------------------------------------------------
+# Travelling salesman
+# --------------------------------------------------------------------------------------
+def tour_minutes(minutes: np.ndarray, order: Sequence[int]) -> float:
+    """Length of the closed tour ``0 → order… → 0`` on a square minutes matrix."""
+    path = [0, *order, 0]
+    return float(sum(minutes[a, b] for a, b in zip(path[:-1], path[1:])))
+
+
+def _canonical(order: list[int]) -> list[int]:
+    """Of a tour and its reverse (same length, symmetric matrix) keep the one whose
+    first stop has the smaller index."""
+    if len(order) > 1 and order[-1] < order[0]:
+        return order[::-1]
+    return order
+
+
+def held_karp(minutes: np.ndarray) -> tuple[list[int], float]:
+    """Exact shortest closed tour from node 0 through every other node (Held–Karp).
+
+    Parameters
+    ----------
+    minutes : ndarray, shape (n + 1, n + 1)
+        Symmetric travel minutes; node 0 is the base.
+
+    Returns
+    -------
+    order : list of int
+        Nodes 1..n in tour order (of the two directions, the one starting with the
+        smaller index).
+    length : float
+        Tour minutes.
+
+    Notes
+    -----
+    O(2ⁿ n²) time: instant up to :data:`EXACT_TSP_MAX` stops. Ties between tours of
+    equal length go to the first found in increasing subset / node order
+    (deterministic).
+    """
+    m = np.asarray(minutes, dtype=float)
+    n = m.shape[0] - 1
+    if n <= 0:
+        return [], 0.0
+    if n == 1:
+        return [1], float(m[0, 1] + m[1, 0])
+    full = (1 << n) - 1
+    inf = math.inf
+    cost = np.full((1 << n, n), inf)
+    parent = np.full((1 << n, n), -1, dtype=int)
+    for k in range(n):
+        cost[1 << k, k] = m[0, k + 1]
+    for mask in range(1, full + 1):
+        for last in range(n):
+            c = cost[mask, last]
+            if c == inf or not mask >> last & 1:
+                continue
+            for nxt in range(n):
+                if mask >> nxt & 1:
+                    continue
+                nm = mask | 1 << nxt
+                v = c + m[last + 1, nxt + 1]
+                if v < cost[nm, nxt] - _TOL:
+                    cost[nm, nxt] = v
+                    parent[nm, nxt] = last
+    totals = [cost[full, k] + m[k + 1, 0] for k in range(n)]
+    last = int(np.argmin(totals))
+    length = float(totals[last])
+    order = []
+    mask = full
+    while last >= 0:
+        order.append(last + 1)
+        prev = parent[mask, last]
+        mask &= ~(1 << last)
+        last = prev
+    return _canonical(order[::-1]), length
+
+
+def two_opt(minutes: np.ndarray, order: Sequence[int] | None = None, *,
+            or_opt: bool = True) -> tuple[list[int], float]:
+    """Closed tour from node 0 improved by 2-opt (and Or-opt) until no move shortens it.
+
+    Parameters
+    ----------
+    minutes : ndarray, shape (n + 1, n + 1)
+        Symmetric travel minutes; node 0 is the base.
+    order : sequence of int, optional
+        Starting order of nodes 1..n; default nearest neighbour from the base (ties
+        to the smaller index).
+    or_opt : bool
+        Also try moving every segment of 1–3 stops elsewhere (either direction)
+        when no 2-opt reversal improves (Or 1976).
+
+    Returns
+    -------
+    order : list of int
+        Locally optimal tour: no reversal of a segment (2-opt) and, with ``or_opt``,
+        no move of a segment of 1–3 stops shortens it.
+    length : float
+
+    Notes
+    -----
+    A heuristic: 2-optimal is not always optimal. It is the fallback of
+    :func:`tsp_order` above :data:`EXACT_TSP_MAX` stops only.
+    """
+    m = np.asarray(minutes, dtype=float)
+    n = m.shape[0] - 1
+    if order is None:
+        left = list(range(1, n + 1))
+        order, here = [], 0
+        while left:
+            nxt = min(left, key=lambda k: (m[here, k], k))
+            order.append(nxt)
+            left.remove(nxt)
+            here = nxt
+    route = [0, *order, 0]
+
+    def length(r: list[int]) -> float:
+        return float(sum(m[a, b] for a, b in zip(r[:-1], r[1:])))
+
+    improved = True
+    while improved:
+        improved = False
+        # 2-opt: reverse route[i..j]
+        for i in range(1, len(route) - 2):
+            for j in range(i + 1, len(route) - 1):
+                a, b, c, d = route[i - 1], route[i], route[j], route[j + 1]
+                if m[a, c] + m[b, d] - m[a, b] - m[c, d] < -1e-9:
+                    route[i:j + 1] = route[i:j + 1][::-1]
+                    improved = True
+        if improved or not or_opt:
+            continue
+        # Or-opt: move a segment of 1–3 stops elsewhere, either direction
+        base_len = length(route)
+        for seg in (1, 2, 3):
+            for i in range(1, len(route) - seg):
+                segment = route[i:i + seg]
+                rest = route[:i] + route[i + seg:]
+                for k in range(1, len(rest)):
+                    for piece in (segment, segment[::-1]):
+                        cand = rest[:k] + piece + rest[k:]
+                        if length(cand) < base_len - 1e-9:
+                            route, improved = cand, True
+                            break
+                    if improved:
+                        break
+                if improved:
+                    break
+            if improved:
+                break
+    out = _canonical(route[1:-1])
+    return out, tour_minutes(m, out)
+
+
+def tsp_order(minutes: np.ndarray, *, method: str = "auto") -> tuple[list[int], float]:
+    """Order of the stops of a closed tour from the base (node 0).
+
+    Parameters
+    ----------
+    minutes : ndarray, shape (n + 1, n + 1)
+        Symmetric travel minutes; node 0 is the base.
+    method : {"auto", "exact", "2opt"}
+        ``auto``: exact Held–Karp up to :data:`EXACT_TSP_MAX` stops, :func:`two_opt`
+        (2-opt + Or-opt) above.
+
+    Returns
+    -------
+    order : list of int
+        Nodes 1..n in tour order.
+    length : float
+        Tour minutes.
+    """
+    m = np.asarray(minutes, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+        raise ValidationError("minutes", [f"expected a square (n + 1) × (n + 1) matrix with the "
+                                          f"base as node 0, got shape {m.shape}"])
+    if method not in ("auto", "exact", "2opt"):
+        raise ValidationError("method", [f"method={method!r}: use 'auto', 'exact' or '2opt'"])
+    n = m.shape[0] - 1
+    if method == "exact" or (method == "auto" and n <= EXACT_TSP_MAX):
+        if n > 20:
+            raise ValidationError("method", [f"exact tour on {n} stops would need 2^{n} states; "
+                                             "fix: method='2opt'"])
+        return held_karp(m)
+    return two_opt(m)
+
+
+# --------------------------------------------------------------------------------------
+# Week: visits, day routes, hours
+# --------------------------------------------------------------------------------------
+def _day_routes(minutes: np.ndarray, visits: Sequence[int], per_day: int
+                ) -> tuple[float, list[tuple[int, ...]]]:
+    """Least weekly travel for a multiset of visits (node indices, base = 0), at most
+    ``per_day`` (1 or 2) visits a day, each day a closed route from the base.
+
+    Exact: dynamic programming over subsets (the first unassigned visit is alone or
+    paired with a later one); with per_day = 2 at most one day has a single visit,
+    which loses nothing since pairing never lengthens the week (triangle inequality).
+    """
+    v = list(visits)
+    k = len(v)
+    if k == 0:
+        return 0.0, []
+    m = minutes
+
+    def single(a: int) -> float:
+        return float(m[0, a] + m[a, 0])
+
+    def pair(a: int, b: int) -> float:
+        return float(m[0, a] + m[a, b] + m[b, 0])
+
+    if per_day == 1:
+        return sum(single(a) for a in v), [(a,) for a in v]
+
+    @lru_cache(maxsize=None)
+    def best(mask: int, single_left: bool) -> tuple[float, tuple[tuple[int, int], ...]]:
+        if mask == (1 << k) - 1:
+            return 0.0, ()
+        i = next(t for t in range(k) if not mask >> t & 1)
+        out: tuple[float, tuple] = (math.inf, ())
+        if single_left:
+            c, rest = best(mask | 1 << i, False)
+            out = (c + single(v[i]), ((i, -1),) + rest)
+        for j in range(i + 1, k):
+            if mask >> j & 1:
+                continue
+            c, rest = best(mask | 1 << i | 1 << j, single_left)
+            c += pair(v[i], v[j])
+            if c < out[0] - _TOL:
+                out = (c, ((i, j),) + rest)
+        return out
+
+    total, groups = best(0, k % 2 == 1)
+    days = [(v[i],) if j < 0 else (v[i], v[j]) for i, j in groups]
+    return total, days
+
+
+def _dhondt(need: Sequence[float], total: int) -> list[int]:
+    """``total`` visits over the stops, one each then D'Hondt by need (ties: first stop)."""
+    k = [1] * len(need)
+    for _ in range(total - len(need)):
+        i = max(range(len(need)), key=lambda t: (need[t] / k[t], -t))
+        k[i] += 1
+    return k
+
+
+def week_plan(minutes: np.ndarray, need: Sequence[float], *, budget_hours: float,
+              min_stop_hours: float = MIN_STOP_HOURS, days_per_week: int = DAYS_PER_WEEK,
+              half_days_per_day: int = HALF_DAYS_PER_DAY) -> WeekPlan | None:
+    """The week of one circuit, or None when its stops do not fit.
+
+    Parameters
+    ----------
+    minutes : ndarray, shape (n + 1, n + 1)
+        Travel minutes; node 0 = base, nodes 1..n = stops **in tour order**.
+    need : sequence of float
+        Need of the n stops (same order).
+    budget_hours : float
+        Hours for driving + stops (``settings.advisor_hours_per_post``).
+    min_stop_hours, days_per_week, half_days_per_day
+        See :func:`itinerant_circuits`.
+
+    Returns
+    -------
+    WeekPlan or None
+        None when even one visit per stop cannot fit: more stops than slots, or
+        ``n × min_stop_hours + least travel / 60 > budget_hours``. Otherwise the
+        largest number of visits that fits (see the module docstring), with its
+        day routes ordered by the earliest stop of each day in the tour.
+    """
+    n = len(need)
+    slots = days_per_week * half_days_per_day
+    if n == 0:
+        return WeekPlan((), (), 0.0, 0.0)
+    if n > slots:
+        return None
+    best: WeekPlan | None = None
+    for total in range(n, slots + 1):
+        visits = _dhondt(list(need), total)
+        multiset = [s + 1 for s in range(n) for _ in range(visits[s])]
+        travel, days = _day_routes(minutes, multiset, half_days_per_day)
+        free = budget_hours - travel / 60.0
+        if total * min_stop_hours > free + _TOL:
+            break  # more visits never travel less (triangle inequality): stop here
+        ordered = sorted((tuple(sorted(d)) for d in days), key=lambda d: d)
+        best = WeekPlan(tuple(visits), tuple(tuple(s - 1 for s in d) for d in ordered),
+                        travel, free / total)
+    return best
+
+
+# --------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------
+def _positive(value: Any, name: str, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not np.isfinite(value) or value <= 0:
+        raise PlacementError(name, [f"{name}={value!r}: must be a positive number; fix: {hint}"])
+    return float(value)
+
+
+def _count(value: Any, name: str, hint: str, *, low: int, high: int | None = None) -> int:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low \
+        and (high is None or value <= high)
+    if not ok:
+        rng = f">= {low}" if high is None else f"in {low}..{high}"
+        raise PlacementError(name, [f"{name}={value!r}: must be an integer {rng}; fix: {hint}"])
+    return int(value)
+
+
+def _ids(values: Any, known: pd.Index, name: str) -> pd.Index:
+    if values is None:
+        return pd.Index([], dtype=object)
+    if isinstance(values, (str, bytes)):
+        values = [values]
+    out = pd.Index([str(v) for v in values], dtype=object).unique()
+    unknown = out.difference(known)
+    if len(unknown):
+        raise ValidationError(name, [f"INSEE code(s) not among the communes: "
+                                     f"{', '.join(map(str, unknown[:10]))}; fix: give current "
+                                     "(COG 2026) codes of the département, as strings"])
+    return out
+
+
+def _check_communes(communes: Any, covered: pd.Series | str) -> tuple[pd.DataFrame, pd.Series]:
+    if not isinstance(communes, pd.DataFrame):
+        raise ValidationError("communes", [f"expected the communes GeoDataFrame of a plan, got "
+                                           f"{type(communes).__name__}; fix: pass plan.communes"])
+    problems = [f"missing column {c!r}" for c in _REQUIRED if c not in communes.columns]
+    if isinstance(covered, str) and covered not in communes.columns:
+        problems.append(f"missing column {covered!r} (coverage flags); fix: run the coverage "
+                        "stage (cnfs_geo.plan.run) or pass covered= a boolean Series")
+    if problems:
+        raise ValidationError("communes", problems + [
+            "fix: pass plan.communes from cnfs_geo.plan.run (territory + need + coverage)"])
+    if communes.index.has_duplicates:
+        dup = communes.index[communes.index.duplicated()].unique()
+        raise ValidationError("communes", [f"duplicated INSEE codes in the index: "
+                                           f"{list(dup[:10])}; fix: one row per commune"])
+    c = pd.DataFrame(communes.drop(columns=communes.geometry.name)
+                     if isinstance(communes, gpd.GeoDataFrame) else communes)
+    c.index = pd.Index(c.index.astype(str), name="insee")
+    for col in ("population", "density", "need", "need_index", "chef_lieu_x", "chef_lieu_y"):
+        vals = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(vals)
+        if not col.startswith("chef_lieu"):
+            bad |= np.nan_to_num(vals) < 0
+        if bad.any():
+            problems.append(f"column {col!r}: {int(bad.sum())} missing, negative or non-numeric "
+                            f"value(s), e.g. {list(c.index[bad][:5])}; fix the input or drop "
+                            "those communes")
+        c[col] = vals
+    if problems:
+        raise ValidationError("communes", problems)
+    if isinstance(covered, str):
+        flags = communes[covered]
+    elif isinstance(covered, pd.Series):
+        flags = covered.copy()
+        flags.index = flags.index.astype(str)
+        missing = c.index.difference(flags.index)
+        if len(missing):
+            raise ValidationError("covered", [f"no flag for {len(missing)} commune(s), e.g. "
+                                              f"{list(missing[:5])}; fix: one True/False per "
+                                              "commune, indexed by INSEE code"])
+        flags = flags.reindex(c.index)
+    else:
+        raise ValidationError("covered", [f"expected a column name or a boolean Series, got "
+                                          f"{type(covered).__name__}"])
+    if flags.isna().any() or not set(pd.unique(flags)) <= {True, False}:
+        raise ValidationError("covered", ["coverage flags must be True/False for every commune; "
+                                          "fix: pass e.g. plan.communes['covered_before']"])
+    flags = pd.Series(flags.to_numpy(dtype=bool), index=c.index, name="covered")
+    return c, flags
+
+
+def eligible_communes(communes: pd.DataFrame, *, covered: pd.Series | str = "covered_before",
+                      density_max: float = DENSITY_MAX,
+                      need_quantile_min: float | None = NEED_QUANTILE_MIN,
+                      exclude: Sequence[str] | None = None) -> pd.DataFrame:
+    """Which communes an itinerant post may serve (see *Eligibility* in the module doc).
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        ``plan.communes``: index ``insee``; ``nom``, ``population``, ``density``
+        (inhabitants/km² of the COG 2026 polygon in the working CRS), ``need``,
+        ``need_index``, ``chef_lieu_x``/``chef_lieu_y`` and the coverage column.
+    covered : str or Series of bool
+        Column of ``communes`` or flags indexed by INSEE: within the coverage
+        threshold of the offer (``covered_before``; ``covered_after`` to serve what
+        fixed posts leave).
+    density_max : float
+        Sparse rural: ``density < density_max``.
+    need_quantile_min : float in (0, 1) or None
+        High need: ``need_index >= quantile(need_index, need_quantile_min)`` over the
+        communes given; None: uncovered communes only.
+    exclude : list of str, optional
+        Communes that must not be stops.
+
+    Returns
+    -------
+    DataFrame
+        Index ``insee`` (input order); ``density``, ``sparse``, ``covered``,
+        ``high_need``, ``excluded``, ``eligible`` (bool).
+    """
+    c, flags = _check_communes(communes, covered)
+    density_max = _positive(density_max, "density_max",
+                            f"inhabitants per km², e.g. density_max={DENSITY_MAX:g}")
+    if need_quantile_min is not None and (
+            isinstance(need_quantile_min, bool)
+            or not isinstance(need_quantile_min, (int, float, np.number))
+            or not 0 < need_quantile_min < 1):
+        raise PlacementError("need_quantile_min", [
+            f"need_quantile_min={need_quantile_min!r}: must be in (0, 1) or None; fix: e.g. "
+            f"{NEED_QUANTILE_MIN} (top quarter) or None (uncovered communes only)"])
+    excl = _ids(exclude, c.index, "exclude")
+    out = pd.DataFrame(index=c.index)
+    out["density"] = c["density"]
+    out["sparse"] = c["density"] < density_max
+    out["covered"] = flags
+    if need_quantile_min is None:
+        out["high_need"] = False
+    else:
+        cut = float(c["need_index"].quantile(need_quantile_min))
+        out["high_need"] = c["need_index"] >= cut - _TOL
+    out["excluded"] = out.index.isin(excl)
+    out["eligible"] = out["sparse"] & ~out["excluded"] & (~out["covered"] | out["high_need"])
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Assignment model
+# --------------------------------------------------------------------------------------
+def _minutes_matrix(xy: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """Square minutes matrix between points (index order) by the crow-fly model."""
+    od = access.od_crowfly(xy, xy, max_minutes=1e9, settings=settings)
+    wide = od.pivot(index="origin_id", columns="destination_id", values="minutes")
+    ids = xy.index.astype(str)
+    return wide.reindex(index=ids, columns=ids).fillna(0.0).to_numpy(dtype=float)
+
+
+def _solve(c: np.ndarray, integrality: np.ndarray, constraints: list[LinearConstraint],
+           settings: Settings):
+    return milp(c, integrality=integrality, bounds=Bounds(0, 1), constraints=constraints,
+                options={"time_limit": settings.milp_time_limit_s, "mip_rel_gap": 0.0,
+                         "disp": False})
+
+
+def _assign(elig: pd.DataFrame, pairs: pd.DataFrame, *, n_posts: int,
+            fits: Callable[[str, list[str]], bool], budget: float, min_stop_hours: float,
+            slots: int, uncovered: np.ndarray, priority: str, settings: Settings
+            ) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """Capacitated maximal covering with lazy cuts (see *Circuits* in the module doc).
+
+    Returns ``{base_insee: [stop insee…]}`` and the solver record.
+    """
+    bases = pd.Index(sorted(pairs["base"].unique()))
+    ei = pd.Index(elig.index)
+    nb, npair = len(bases), len(pairs)
+    bpos = bases.get_indexer(pairs["base"])
+    spos = ei.get_indexer(pairs["stop"])
+    w = elig["need"].to_numpy(dtype=float)[spos]
+    mins = pairs["minutes"].to_numpy(dtype=float)
+    nv = nb + npair
+    yi = nb + np.arange(npair)
+    rows: list[sparse.csr_matrix] = []
+    lows: list[np.ndarray] = []
+    highs: list[np.ndarray] = []
+
+    def block(r, cidx, vals, nrows, lo, hi):
+        rows.append(sparse.csr_matrix((vals, (r, cidx)), shape=(nrows, nv)))
+        lows.append(np.broadcast_to(lo, nrows).astype(float))
+        highs.append(np.broadcast_to(hi, nrows).astype(float))
+
+    # each eligible commune in at most one circuit
+    block(spos, yi, np.ones(npair), len(ei), -np.inf, 1)
+    # y_ij <= x_j
+    r = np.arange(npair)
+    block(np.r_[r, r], np.r_[yi, bpos], np.r_[np.ones(npair), -np.ones(npair)], npair, -np.inf, 0)
+    # necessary time budget per base
+    block(np.r_[bpos, np.arange(nb)], np.r_[yi, np.arange(nb)],
+          np.r_[min_stop_hours + mins / 60.0, -np.full(nb, budget)], nb, -np.inf, 0)
+    # cardinality: at most the slots, and at most the number of its nearest stops whose
+    # necessary time fits (implied for integers, tightens the LP relaxation)
+    cap = np.zeros(nb)
+    for j in range(nb):
+        need_h = np.sort(min_stop_hours + mins[bpos == j] / 60.0)
+        cap[j] = min(slots, int(np.searchsorted(np.cumsum(need_h), budget + _TOL, "right")))
+    block(np.r_[bpos, np.arange(nb)], np.r_[yi, np.arange(nb)],
+          np.r_[np.ones(npair), -cap], nb, -np.inf, 0)
+    # no base without a stop
+    block(np.r_[bpos, np.arange(nb)], np.r_[yi, np.arange(nb)],
+          np.r_[-np.ones(npair), np.ones(nb)], nb, -np.inf, 0)
+    # at most n_posts bases
+    block(np.zeros(nb, dtype=int), np.arange(nb), np.ones(nb), 1, -np.inf, n_posts)
+    base_cons = LinearConstraint(sparse.vstack(rows).tocsr(), np.concatenate(lows),
+                                 np.concatenate(highs))
+    cuts: list[np.ndarray] = []
+    integrality = np.ones(nv)
+    record: dict[str, Any] = {"solves": 0, "cuts": 0, "n_variables": nv,
+                              "n_bases_considered": nb, "n_pairs": npair,
+                              "time_limit_s": settings.milp_time_limit_s, "status": "optimal"}
+
+    def cut_constraint() -> list[LinearConstraint]:
+        if not cuts:
+            return []
+        m = sparse.csr_matrix((np.ones(sum(len(q) for q in cuts)),
+                               (np.repeat(np.arange(len(cuts)), [len(q) for q in cuts]),
+                                np.concatenate(cuts) + nb)), shape=(len(cuts), nv))
+        return [LinearConstraint(m, -np.inf, np.array([len(q) - 1 for q in cuts], float))]
+
+    def run(c: np.ndarray, extra: list[LinearConstraint]) -> Any:
+        while True:
+            res = _solve(c, integrality, [base_cons, *extra, *cut_constraint()], settings)
+            record["solves"] += 1
+            if res.x is None:
+                raise PlacementError("itinerant_circuits", [
+                    f"the circuit model has no solution (HiGHS: {res.message}); fix: raise "
+                    "max_stop_minutes or settings.milp_time_limit_s"])
+            if res.status == 1:
+                record["status"] = "time_limit"
+                log.warning("itinerant: HiGHS stopped at the time limit (%g s): circuits are the "
+                            "best found, not proven optimal", settings.milp_time_limit_s)
+            y = np.round(res.x[nb:]).astype(bool)
+            new_cuts = 0
+            for j in np.unique(bpos[y]):
+                sel = np.flatnonzero(y & (bpos == j))
+                stops = sorted(pairs["stop"].iloc[sel])
+                if not fits(bases[j], stops):
+                    # shrink to an irreducible infeasible set (nearest stops tried
+                    # first): a stronger cut, still valid for every superset
+                    core = list(sel[np.argsort(mins[sel], kind="stable")])
+                    for p in list(core):
+                        rest = [q for q in core if q != p]
+                        if rest and not fits(bases[j], sorted(pairs["stop"].iloc[rest])):
+                            core = rest
+                    cuts.append(np.array(sorted(core)))
+                    new_cuts += 1
+            record["cuts"] = len(cuts)
+            if not new_cuts:
+                return res
+
+    def keep(weights: np.ndarray, value: float) -> LinearConstraint:
+        floor = value - max(1e-7, 1e-9 * abs(value))
+        return LinearConstraint(sparse.csr_matrix(np.r_[np.zeros(nb), weights][None, :]),
+                                floor, np.inf)
+
+    kept: list[LinearConstraint] = []
+    if priority == "uncovered":
+        # phase 1: most need of uncovered communes served
+        wu = np.where(uncovered[spos], w, 0.0)
+        r = run(np.r_[np.zeros(nb), -wu], kept)
+        z0 = float(wu @ np.round(r.x[nb:]))
+        record["objective_uncovered"] = z0
+        kept.append(keep(wu, z0))
+    # phase 2: most need served (within phase 1's optimum)
+    r1 = run(np.r_[np.zeros(nb), -w], kept)
+    z1 = float(w @ np.round(r1.x[nb:]))
+    record["objective"] = z1
+    kept.append(keep(w, z1))
+    # phase 3: same need, least base→stop minutes, then earliest bases
+    rank = np.arange(nb, dtype=float) / max(nb, 1)
+    r2 = run(np.r_[1e-3 * rank, mins], kept)
+    x = np.round(r2.x)
+    y = x[nb:].astype(bool)
+    circuits: dict[str, list[str]] = {}
+    for j in np.unique(bpos[y]):
+        circuits[str(bases[j])] = sorted(pairs["stop"].iloc[np.flatnonzero(y & (bpos == j))])
+    return circuits, record
+
+
+# --------------------------------------------------------------------------------------
+# Main entry point
+# --------------------------------------------------------------------------------------
+def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Settings = DEFAULT,
+                       covered: pd.Series | str = "covered_before",
+                       exclude: Sequence[str] | None = None,
+                       bases: Sequence[str] | None = None,
+                       max_stop_minutes: float = MAX_STOP_MINUTES,
+                       density_max: float = DENSITY_MAX,
+                       need_quantile_min: float | None = NEED_QUANTILE_MIN,
+                       min_stop_hours: float = MIN_STOP_HOURS,
+                       days_per_week: int = DAYS_PER_WEEK,
+                       half_days_per_day: int = HALF_DAYS_PER_DAY,
+                       priority: str = PRIORITY) -> ItinerantResult:
+    """Circuits, stop order and weekly timetable of ``n_posts`` itinerant posts.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        ``plan.communes`` (:func:`cnfs_geo.plan.run`): index ``insee`` (str);
+        ``nom``, ``population``, ``density`` (inhabitants/km²), ``need``
+        (need-weighted population), ``need_index``, ``chef_lieu_x`` /
+        ``chef_lieu_y`` (working CRS, metres; stops and bases are at the chef-lieu),
+        the coverage column named by ``covered``; ``geometry`` (its CRS is the output
+        CRS).
+    n_posts : int
+        Itinerant posts (circuits) to create, >= 0. Fewer circuits are returned when
+        fewer bases are useful (every eligible commune served); the record says so.
+    settings : Settings
+        ``weekly_hours`` and ``coordination_share`` (budget
+        ``advisor_hours_per_post``), ``detour_factor`` and ``speed_kmh`` (travel),
+        ``milp_time_limit_s``.
+    covered : str or Series of bool
+        Coverage flags (see :func:`eligible_communes`).
+    exclude : list of str, optional
+        INSEE codes that must not be stops (e.g. communes with a fixed post).
+    bases : list of str, optional
+        INSEE codes allowed as bases (default: every commune).
+    max_stop_minutes : float
+        Longest drive base → stop (default :data:`MAX_STOP_MINUTES`).
+    density_max, need_quantile_min
+        Eligibility (see :func:`eligible_communes`).
+    min_stop_hours : float
+        Least weekly hours at each stop (default :data:`MIN_STOP_HOURS`, a half-day).
+    days_per_week, half_days_per_day : int
+        Slots of the week (defaults 5 and 2; ``half_days_per_day`` is 1 or 2).
+    priority : {"uncovered", "need"}
+        ``uncovered`` (default :data:`PRIORITY`): first the most need of *uncovered*
+        eligible communes, then the most need in all; ``need``: the most need in all.
+
+    Returns
+    -------
+    ItinerantResult
+        ``circuits``, ``timetable``, ``stops``, ``dropped``, ``eligibility``,
+        ``parameters``, ``solution`` (columns documented on
+        :class:`ItinerantResult`).
+
+    Raises
+    ------
+    ValidationError
+        Missing or invalid columns, unknown INSEE codes in ``exclude`` / ``bases``.
+    PlacementError
+        Bad ``n_posts``, ``max_stop_minutes``, ``min_stop_hours``, week shape,
+        ``density_max``, ``need_quantile_min``; no eligible commune.
+    """
+    n_posts = _count(n_posts, "n_posts", "the number of itinerant posts, e.g. n_posts=2",
+                     low=0)
+    max_stop_minutes = _positive(max_stop_minutes, "max_stop_minutes",
+                                 f"minutes from the base, e.g. {MAX_STOP_MINUTES:g}")
+    min_stop_hours = _positive(min_stop_hours, "min_stop_hours",
+                               f"weekly hours per stop, e.g. {MIN_STOP_HOURS:g} (a half-day)")
+    days_per_week = _count(days_per_week, "days_per_week", "e.g. 5 (lundi … vendredi)",
+                           low=1, high=7)
+    half_days_per_day = _count(half_days_per_day, "half_days_per_day",
+                               "1 or 2 (morning, afternoon)", low=1, high=2)
+    if priority not in ("uncovered", "need"):
+        raise PlacementError("priority", [f"priority={priority!r} is unknown; fix: use "
+                                          "'uncovered' (communes without offer first) or "
+                                          "'need' (need only)"])
+    budget = settings.advisor_hours_per_post
+    if min_stop_hours > budget:
+        raise PlacementError("min_stop_hours", [
+            f"min_stop_hours={min_stop_hours:g} h exceeds the weekly budget of a post "
+            f"({budget:g} h = {settings.weekly_hours:g} h × "
+            f"(1 − {settings.coordination_share:g})); "
+            f"fix: lower min_stop_hours (a half-day is {MIN_STOP_HOURS:g} h)"])
+    elig_table = eligible_communes(communes, covered=covered, density_max=density_max,
+                                   need_quantile_min=need_quantile_min, exclude=exclude)
+    c, _ = _check_communes(communes, covered)
+    base_ids = c.index if bases is None else _ids(bases, c.index, "bases")
+    if len(base_ids) == 0:
+        raise PlacementError("bases", ["no base allowed; fix: give at least one INSEE code or "
+                                       "None for every commune"])
+    eligible_ids = elig_table.index[elig_table["eligible"]].sort_values()
+    if len(eligible_ids) == 0:
+        n_sparse = int(elig_table["sparse"].sum())
+        raise PlacementError("communes", [
+            f"no eligible commune: {n_sparse} commune(s) have density < {density_max:g} "
+            f"inh./km², none of them uncovered"
+            + ("" if need_quantile_min is None else
+               f" or with need_index in the top {100 * (1 - need_quantile_min):.0f} %")
+            + " and not excluded; fix: raise density_max, lower need_quantile_min, or shorten "
+            "the exclude list"])
+    slots = days_per_week * half_days_per_day
+    crs = communes.crs if isinstance(communes, gpd.GeoDataFrame) else None
+    xy = c[["chef_lieu_x", "chef_lieu_y"]].set_axis(["x", "y"], axis=1)
+    info = c.join(elig_table[["covered", "high_need"]])
+
+    parameters = {
+        "n_posts": n_posts, "max_stop_minutes": max_stop_minutes, "density_max": density_max,
+        "density_measure": "population légale COG 2026 / aire du polygone (km², CRS de travail)",
+        "need_quantile_min": need_quantile_min,
+        "need_index_min": (None if need_quantile_min is None
+                           else float(c["need_index"].quantile(need_quantile_min))),
+        "covered": covered if isinstance(covered, str) else (covered.name or "series"),
+        "priority": priority,
+        "min_stop_hours": min_stop_hours, "days_per_week": days_per_week,
+        "half_days_per_day": half_days_per_day, "slots_per_week": slots,
+        "weekly_hours": settings.weekly_hours,
+        "coordination_share": settings.coordination_share, "budget_hours": budget,
+        "travel_model": access.travel_model_label(settings),
+        "travel_points": "chef-lieu (mairie)", "day_travel": "tournée du jour base → matin → "
+        "après-midi → base, jours appariés au plus court (exact)",
+        "excluded": int(elig_table["excluded"].sum()),
+        "sparse": int(elig_table["sparse"].sum()),
+        "eligible": int(len(eligible_ids)),
+        "eligible_population": int(c.loc[eligible_ids, "population"].sum()),
+        "eligible_need": float(c.loc[eligible_ids, "need"].sum()),
+    }
+
+    # ---- reach: eligible stop within max_stop_minutes of a base
+    pairs = access.od_crowfly(xy.loc[eligible_ids], xy.loc[base_ids],
+                              max_minutes=max_stop_minutes, settings=settings)
+    pairs = pairs.rename(columns={"origin_id": "stop", "destination_id": "base"})
+    pairs = pairs.sort_values(["base", "stop"], kind="stable").reset_index(drop=True)
+
+    cache: dict[tuple[str, tuple[str, ...]], tuple[list[str], np.ndarray, float,
+                                                   WeekPlan | None]] = {}
+
+    def circuit(base: str, stops: list[str]):
+        key = (base, tuple(sorted(stops)))
+        if key not in cache:
+            nodes = [base, *key[1]]
+            m = _minutes_matrix(xy.loc[nodes].set_axis(
+                [f"{i}:{s}" for i, s in enumerate(nodes)]), settings)
+            order, tour = tsp_order(m)
+            ordered = [key[1][k - 1] for k in order]
+            perm = [0, *order]
+            mo = m[np.ix_(perm, perm)]
+            wp = week_plan(mo, c.loc[ordered, "need"].tolist(), budget_hours=budget,
+                           min_stop_hours=min_stop_hours, days_per_week=days_per_week,
+                           half_days_per_day=half_days_per_day)
+            cache[key] = (ordered, mo, tour, wp)
+        return cache[key]
+
+    def fits(base: str, stops: list[str]) -> bool:
+        return circuit(base, stops)[3] is not None
+
+    if n_posts == 0 or pairs.empty:
+        chosen: dict[str, list[str]] = {}
+        record = {"status": "no_post" if n_posts == 0 else "no_pair", "objective": 0.0,
+                  "objective_uncovered": 0.0,
+                  "solves": 0, "cuts": 0, "n_variables": 0,
+                  "time_limit_s": settings.milp_time_limit_s}
+    else:
+        chosen, record = _assign(c.loc[eligible_ids], pairs, n_posts=n_posts,
+                                 fits=fits, budget=budget, min_stop_hours=min_stop_hours,
+                                 slots=slots, priority=priority, settings=settings,
+                                 uncovered=~elig_table.loc[eligible_ids, "covered"].to_numpy(bool))
+
+    # ---- outputs
+    circ_rows, stop_rows, tt_rows = [], [], []
+    for base, stops in chosen.items():
+        ordered, mo, tour, wp = circuit(base, stops)
+        assert wp is not None  # checked by the model's cuts
+        circ_rows.append((base, ordered, mo, tour, wp))
+    circ_rows.sort(key=lambda r: (-float(c.loc[r[1], "need"].sum()), r[0]))
+    speed = settings.speed_kmh / 60.0  # km per minute of driving
+    circuit_of: dict[str, str] = {}
+    geoms = []
+    records = []
+    for k, (base, ordered, mo, tour, wp) in enumerate(circ_rows, start=1):
+        cid = f"I{k:02d}"
+        for s in ordered:
+            circuit_of[s] = cid
+        hours = [v * wp.hours_per_visit for v in wp.visits]
+        pts = [xy.loc[base]] + [xy.loc[s] for s in ordered] + [xy.loc[base]]
+        geoms.append(LineString([(p["x"], p["y"]) for p in pts]))
+        records.append({
+            "circuit_id": cid, "base_insee": base, "base_nom": c.loc[base, "nom"],
+            "stops": ";".join(ordered), "stop_names": ";".join(c.loc[ordered, "nom"]),
+            "n_stops": len(ordered), "population": int(c.loc[ordered, "population"].sum()),
+            "need": float(c.loc[ordered, "need"].sum()), "visits": int(sum(wp.visits)),
+            "hours_per_visit": wp.hours_per_visit, "hours_at_stops": float(sum(hours)),
+            "minutes_per_week": wp.travel_minutes, "km_per_week": wp.travel_minutes * speed,
+            "budget_hours": budget, "tour_minutes": tour, "tour_km": tour * speed,
+            "max_minutes_from_base": float(mo[0, 1:].max()),
+        })
+        for pos, s in enumerate(ordered):
+            stop_rows.append({
+                "circuit_id": cid, "order": pos + 1, "insee": s, "nom": c.loc[s, "nom"],
+                "population": int(c.loc[s, "population"]), "density": c.loc[s, "density"],
+                "need": c.loc[s, "need"], "need_index": c.loc[s, "need_index"],
+                "covered": bool(info.loc[s, "covered"]),
+                "high_need": bool(info.loc[s, "high_need"]),
+                "minutes_from_base": float(mo[0, pos + 1]),
+                "km_from_base": float(mo[0, pos + 1]) * speed,
+                "visits": int(wp.visits[pos]), "hours": hours[pos],
+                "geometry": Point(xy.loc[s, "x"], xy.loc[s, "y"]),
+            })
+        for d, day in enumerate(wp.days):
+            nodes = [p + 1 for p in day]
+            if len(day) == 1:
+                legs = [mo[0, nodes[0]] + mo[nodes[0], 0]]
+            else:
+                legs = [mo[0, nodes[0]], mo[nodes[0], nodes[1]] + mo[nodes[1], 0]]
+            for h, (p, leg) in enumerate(zip(day, legs)):
+                s = ordered[p]
+                tt_rows.append({
+                    "circuit_id": cid, "day_index": d + 1, "day": DAY_NAMES[d],
+                    "half_day": HALF_DAY_NAMES[h], "insee": s, "nom": c.loc[s, "nom"],
+                    "hours": wp.hours_per_visit, "travel_minutes": float(leg),
+                    "travel_km": float(leg) * speed,
+                })
+
+    circuits = gpd.GeoDataFrame(pd.DataFrame(records, columns=CIRCUIT_COLUMNS[:-1]),
+                                geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+    stops_gdf = gpd.GeoDataFrame(pd.DataFrame(stop_rows, columns=STOP_COLUMNS),
+                                 geometry="geometry", crs=crs)
+    timetable = pd.DataFrame(tt_rows, columns=TIMETABLE_COLUMNS)
+
+    # ---- dropped eligible communes, with the reason
+    base_of = {cid: base for base, cid in ((r[0], f"I{k:02d}") for k, r in
+                                           enumerate(circ_rows, start=1))}
+    drop_ids = [s for s in eligible_ids if s not in circuit_of]
+    drows = []
+    if drop_ids:
+        if base_of:
+            bxy = xy.loc[list(base_of.values())].set_axis(list(base_of.keys()))
+            near = access.nearest_crowfly(xy.loc[drop_ids], bxy, settings=settings)
+        for s in drop_ids:
+            if not base_of:
+                reason, nb, nm = "no_post", None, np.nan
+            else:
+                nb, nm = str(near.loc[s, "nearest_id"]), float(near.loc[s, "minutes"])
+                reason = "circuit_full" if nm <= max_stop_minutes + _TOL else "out_of_reach"
+            drows.append({"insee": s, "nom": c.loc[s, "nom"],
+                          "population": int(c.loc[s, "population"]),
+                          "density": c.loc[s, "density"], "need": c.loc[s, "need"],
+                          "need_index": c.loc[s, "need_index"],
+                          "covered": bool(info.loc[s, "covered"]),
+                          "high_need": bool(info.loc[s, "high_need"]), "reason": reason,
+                          "nearest_base": nb, "minutes_to_nearest_base": nm})
+    dropped = pd.DataFrame(drows, columns=DROPPED_COLUMNS)
+    if len(dropped):
+        dropped = dropped.sort_values(["need", "insee"], ascending=[False, True],
+                                      kind="stable").reset_index(drop=True)
+    eligibility = elig_table.copy()
+    eligibility["circuit_id"] = pd.Series(circuit_of, dtype=object).reindex(eligibility.index)
+    eligibility["circuit_id"] = eligibility["circuit_id"].astype(object).where(
+        eligibility["circuit_id"].notna(), None)
+
+    parameters.update({
+        "circuits": len(circuits), "stops": int(len(stops_gdf)),
+        "dropped": int(len(dropped)),
+        "posts_unused": n_posts - len(circuits),
+    })
+    if n_posts > len(circuits):
+        log.warning("itinerant: %d post(s) asked, %d circuit(s) useful (every reachable "
+                    "eligible commune is served)", n_posts, len(circuits))
+    if len(dropped):
+        log.info("itinerant: %d eligible commune(s) not served: %s", len(dropped),
+                 dict(dropped["reason"].value_counts().sort_index()))
+    log.info("itinerant: %d circuit(s), %d stop(s), %d inhabitants, need %.0f of %.0f eligible; "
+             "%.0f km/week in all", len(circuits), len(stops_gdf),
+             int(circuits["population"].sum()) if len(circuits) else 0,
+             float(circuits["need"].sum()) if len(circuits) else 0.0,
+             parameters["eligible_need"],
+             float(circuits["km_per_week"].sum()) if len(circuits) else 0.0)
+    return ItinerantResult(circuits=circuits, timetable=timetable, stops=stops_gdf,
+                           dropped=dropped, eligibility=eligibility, parameters=parameters,
+                           solution=dict(record))
+
+
+# --------------------------------------------------------------------------------------
+# Fixed + itinerant under one budget
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BudgetSplit:
+    """Outcome of :func:`split_budget`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per split, ``n_fixed`` = 0 … ``total_posts``: ``n_fixed``,
+        ``n_itinerant``, ``need_fixed`` (need newly covered by the fixed posts),
+        ``need_itinerant`` (need of itinerant stops not covered by the offer nor the
+        fixed posts), ``need_reached`` (their sum), ``stops``, ``km_per_week``,
+        ``cost_eur``.
+    best_n_fixed : int
+        Split with the most ``need_reached`` (ties: more fixed posts).
+    itinerant : ItinerantResult or None
+        Circuits of the best split (None when no commune is eligible there).
+    """
+
+    table: pd.DataFrame
+    best_n_fixed: int
+    itinerant: ItinerantResult | None
+
+
+def split_budget(communes: gpd.GeoDataFrame, *, total_posts: int,
+                 fixed_coverage: Callable[[int], pd.Series], settings: Settings = DEFAULT,
+                 covered: str = "covered_before", **options: Any) -> BudgetSplit:
+    """Share ``total_posts`` between fixed posts (denser places) and itinerant posts.
+
+    For every ``n_fixed`` in 0 … ``total_posts``: the fixed posts cover what
+    ``fixed_coverage(n_fixed)`` says (the caller runs e.g.
+    :func:`cnfs_geo.placement.mclp_from_od` with ``p=n_fixed`` and returns
+    ``result.covered``: True for communes within the threshold of the offer or a
+    new fixed post), and ``total_posts − n_fixed`` itinerant posts serve the
+    eligible communes with those flags as ``covered``
+    (:func:`itinerant_circuits`). Both kinds cost ``settings.cost_per_post_eur``.
+
+    The criterion is **need reached**: the need of communes that were not covered and
+    now are (fixed) or have a weekly permanence (itinerant stops not covered). A
+    weekly half-day at the town hall is counted like a place within the threshold:
+    a modelling choice, stated in the table's ``attrs["criterion"]``.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        As for :func:`itinerant_circuits`.
+    total_posts : int
+        Posts funded (fixed + itinerant), >= 0.
+    fixed_coverage : callable
+        ``n_fixed -> Series of bool`` indexed by INSEE (every commune).
+    settings : Settings
+    covered : str
+        Column of coverage by the existing offer (before any new post).
+    **options
+        Passed to :func:`itinerant_circuits` (``max_stop_minutes``, ``density_max``…).
+
+    Returns
+    -------
+    BudgetSplit
+    """
+    total_posts = _count(total_posts, "total_posts", "posts funded, e.g. total_posts=8", low=0)
+    if not callable(fixed_coverage):
+        raise ValidationError("fixed_coverage", [
+            "expected a function n_fixed -> Series of bool indexed by INSEE "
+            "(e.g. mclp_from_od(...).covered)"])
+    c, before = _check_communes(communes, covered)
+    rows, results = [], {}
+    for n_fixed in range(total_posts + 1):
+        flags = fixed_coverage(n_fixed)
+        if not isinstance(flags, pd.Series):
+            raise ValidationError("fixed_coverage", [f"returned {type(flags).__name__} for "
+                                                     f"n_fixed={n_fixed}; expected a Series of "
+                                                     "bool indexed by INSEE"])
+        flags = flags.copy()
+        flags.index = flags.index.astype(str)
+        flags = flags.reindex(c.index)
+        if flags.isna().any():
+            raise ValidationError("fixed_coverage", [
+                f"n_fixed={n_fixed}: no flag for {int(flags.isna().sum())} commune(s), e.g. "
+                f"{list(c.index[flags.isna()][:5])}; fix: one True/False per commune"])
+        flags = (flags.astype(bool) | before).rename("covered_fixed")
+        need_fixed = float(c.loc[flags & ~before, "need"].sum())
+        n_it = total_posts - n_fixed
+        try:
+            r = itinerant_circuits(communes, n_posts=n_it, settings=settings, covered=flags,
+                                   **options)
+        except PlacementError as exc:
+            if "no eligible commune" not in str(exc):
+                raise
+            r = None
+        if r is None or r.stops.empty:
+            need_it, n_stops, km = 0.0, 0, 0.0
+        else:
+            new = r.stops.loc[~r.stops["covered"]]
+            need_it, n_stops = float(new["need"].sum()), int(len(r.stops))
+            km = float(r.circuits["km_per_week"].sum())
+        results[n_fixed] = r
+        rows.append({"n_fixed": n_fixed, "n_itinerant": n_it, "need_fixed": need_fixed,
+                     "need_itinerant": need_it, "need_reached": need_fixed + need_it,
+                     "stops": n_stops, "km_per_week": km,
+                     "cost_eur": total_posts * settings.cost_per_post_eur})
+    table = pd.DataFrame(rows)
+    table.attrs["criterion"] = ("need_reached = need newly within the threshold of a fixed post "
+                                "+ need of uncovered communes given a weekly itinerant permanence")
+    best = table.sort_values(["need_reached", "n_fixed"], ascending=[False, False],
+                             kind="stable").iloc[0]
+    best_n = int(best["n_fixed"])
+    log.info("split_budget: %d posts → best %d fixed + %d itinerant (need reached %.0f)",
+             total_posts, best_n, total_posts - best_n, float(best["need_reached"]))
+    return BudgetSplit(table=table, best_n_fixed=best_n, itinerant=results[best_n])

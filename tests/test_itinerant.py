@@ -1,0 +1,492 @@
+"""Tests of cnfs_geo.itinerant on the real Maine-et-Loire plan (embedded bundle).
+
+The plan is built once per module with :func:`cnfs_geo.plan.run` (176 communes,
+COG 2026, need from the IFN 2023, coverage at 10 min by crow-fly × 1.3 at
+50 km/h). Travel times are recomputed here independently from the chef-lieu
+coordinates (numpy, not the module's helpers) wherever a check depends on them.
+Tours and day pairings are checked against brute-force enumeration.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString
+
+from cnfs_geo import access, itinerant, placement
+from cnfs_geo._errors import PlacementError, ValidationError
+from cnfs_geo.itinerant import itinerant_circuits
+from cnfs_geo.plan import Scenario, run
+from cnfs_geo.settings import DEFAULT
+
+BUDGET = DEFAULT.weekly_hours * (1 - DEFAULT.coordination_share)  # 31.5 h
+MIN_PER_M = DEFAULT.detour_factor / (DEFAULT.speed_kmh * 1000 / 60)  # minutes per crow-fly metre
+
+
+@pytest.fixture(scope="module")
+def plan(bundle):
+    return run(Scenario(departement="49", data_dir=str(bundle.path)))
+
+
+@pytest.fixture(scope="module")
+def communes(plan):
+    return plan.communes
+
+
+@pytest.fixture(scope="module")
+def r2(communes):
+    """Two itinerant posts with every default."""
+    return itinerant_circuits(communes, n_posts=2)
+
+
+@pytest.fixture(scope="module")
+def r_cuts(communes):
+    """Need-only objective, 30 min reach: the exact week check cuts circuits off."""
+    return itinerant_circuits(communes, n_posts=2, max_stop_minutes=30, priority="need")
+
+
+_XY: dict[int, pd.DataFrame] = {}
+
+
+def _xy(communes) -> pd.DataFrame:
+    key = id(communes)
+    if key not in _XY:
+        _XY[key] = communes[["chef_lieu_x", "chef_lieu_y"]].astype(float)
+    return _XY[key]
+
+
+def matrix(communes, nodes: list[str]) -> np.ndarray:
+    """Minutes between chef-lieu points, recomputed here: crow-fly × 1.3 at 50 km/h."""
+    p = _xy(communes).loc[list(nodes)].to_numpy()
+    return np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1]) * MIN_PER_M
+
+
+def minutes(communes, a: str, b: str) -> float:
+    return float(matrix(communes, [a, b])[0, 1])
+
+
+def brute_tour(m: np.ndarray) -> float:
+    n = m.shape[0] - 1
+    return min(itinerant.tour_minutes(m, p) for p in itertools.permutations(range(1, n + 1)))
+
+
+def brute_days(m: np.ndarray, visits: list[int]) -> float:
+    """Least weekly travel over every partition of the visits into days of 1–2 visits."""
+    best = math.inf
+
+    def rec(left: list[int], acc: float, days: int) -> None:
+        nonlocal best
+        if not left:
+            if days <= 5:
+                best = min(best, acc)
+            return
+        a, rest = left[0], left[1:]
+        rec(rest, acc + 2 * m[0, a], days + 1)
+        for k, b in enumerate(rest):
+            rec(rest[:k] + rest[k + 1:], acc + m[0, a] + m[a, b] + m[b, 0], days + 1)
+
+    rec(list(visits), 0.0, 0)
+    return best
+
+
+def results(r2, r_cuts):
+    return [("default", r2), ("cuts", r_cuts)]
+
+
+# ----------------------------------------------------------------------------------------
+# Eligibility
+# ----------------------------------------------------------------------------------------
+def test_eligibility_recomputed(communes, r2):
+    c = communes
+    high = c["need_index"] >= c["need_index"].quantile(0.75)
+    expected = (c["population"] / (c.geometry.area / 1e6) < 60) & (~c["covered_before"] | high)
+    got = r2.eligibility["eligible"]
+    assert got.sum() > 0
+    pd.testing.assert_series_equal(got, expected.rename("eligible"), check_names=False)
+    # every stop is eligible, every eligible commune is a stop or reported as dropped
+    stops, dropped = set(r2.stops["insee"]), set(r2.dropped["insee"])
+    assert stops <= set(expected.index[expected])
+    assert not stops & dropped
+    assert stops | dropped == set(expected.index[expected])
+    assert r2.parameters["eligible"] == int(expected.sum())
+
+
+def test_priority_is_lexicographic(communes, r2, r_cuts):
+    """Default priority: at least as much uncovered need as the need-only objective, which
+    in turn serves at least as much need in all (same posts, reach)."""
+    r_need = itinerant_circuits(communes, n_posts=2, priority="need")
+
+    def uncovered(r):
+        return float(r.stops.loc[~r.stops["covered"], "need"].sum())
+
+    assert uncovered(r2) >= uncovered(r_need) - 1e-6
+    assert r_need.circuits["need"].sum() >= r2.circuits["need"].sum() - 1e-6
+    assert uncovered(r2) > 0
+    assert r2.solution["objective_uncovered"] == pytest.approx(uncovered(r2))
+
+
+# ----------------------------------------------------------------------------------------
+# Circuits: reach, hours, budget
+# ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["default", "cuts"])
+def test_stops_within_max_time_of_base(communes, r2, r_cuts, which):
+    r = dict(results(r2, r_cuts))[which]
+    limit = r.parameters["max_stop_minutes"]
+    base = r.stops["circuit_id"].map(r.circuits.set_index("circuit_id")["base_insee"])
+    for s, b, got in zip(r.stops["insee"], base, r.stops["minutes_from_base"]):
+        exact = minutes(communes, b, s)
+        assert exact <= limit + 1e-9
+        assert got == pytest.approx(exact, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("which", ["default", "cuts"])
+def test_hours_and_weekly_budget(r2, r_cuts, which):
+    r = dict(results(r2, r_cuts))[which]
+    assert len(r.circuits) == 2
+    assert (r.stops["hours"] >= 3.5 - 1e-9).all()
+    assert (r.stops["visits"] >= 1).all()
+    for circ in r.circuits.itertuples():
+        st = r.stops[r.stops["circuit_id"] == circ.circuit_id]
+        assert circ.n_stops == len(st) == len(circ.stops.split(";"))
+        assert circ.hours_at_stops == pytest.approx(st["hours"].sum())
+        assert circ.hours_at_stops + circ.minutes_per_week / 60 <= BUDGET + 1e-9
+        assert circ.visits <= 10 and circ.visits == st["visits"].sum()
+        assert circ.hours_per_visit >= 3.5 - 1e-9
+        assert circ.population == st["population"].sum()
+        assert circ.need == pytest.approx(st["need"].sum())
+        assert circ.km_per_week == pytest.approx(circ.minutes_per_week / 60 * DEFAULT.speed_kmh)
+
+
+def test_cut_path_was_exercised(r_cuts):
+    """The 30-min need-only instance needs the exact week check (cuts > 0), and every
+    circuit it returns fits (checked in the tests above)."""
+    assert r_cuts.solution["cuts"] > 0
+    assert r_cuts.solution["status"] == "optimal"
+
+
+def test_visits_follow_need(r2, r_cuts):
+    """Extra visits go one by one to the largest need / visits so far (D'Hondt with a floor
+    of one): the last visit of a stop was given at need / (visits - 1), which is at least
+    every other stop's final need / visits."""
+    extra_seen = 0
+    for r in (r2, r_cuts):
+        for _, st in r.stops.groupby("circuit_id"):
+            final = st["need"] / st["visits"]
+            for s in st[st["visits"] > 1].itertuples():
+                assert s.need / (s.visits - 1) >= final.drop(s.Index).max() - 1e-9
+                extra_seen += 1
+    assert extra_seen >= 1
+
+
+# ----------------------------------------------------------------------------------------
+# Order (TSP) and day routes
+# ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["default", "cuts"])
+def test_tour_order_is_optimal_brute_force(communes, r2, r_cuts, which):
+    r = dict(results(r2, r_cuts))[which]
+    checked = 0
+    for circ in r.circuits.itertuples():
+        stops = circ.stops.split(";")
+        if len(stops) > 8:
+            continue
+        m = matrix(communes, [circ.base_insee, *stops])
+        listed = itinerant.tour_minutes(m, range(1, len(stops) + 1))
+        best = brute_tour(m)
+        assert listed == pytest.approx(best, rel=1e-9)
+        assert circ.tour_minutes == pytest.approx(best, rel=1e-9)
+        # the fallback local search is never better than the optimum and is 2-optimal
+        order, length = itinerant.two_opt(m)
+        assert sorted(order) == list(range(1, len(stops) + 1))
+        assert length >= best - 1e-9
+        checked += 1
+    assert checked >= 1
+
+
+def test_held_karp_matches_brute_force_on_real_groups(communes):
+    """Each of 12 communes with its 4–7 nearest communes (chef-lieu points)."""
+    xy = communes[["chef_lieu_x", "chef_lieu_y"]].to_numpy(float)
+    ids = communes.index.to_numpy()
+    for b in range(0, len(ids), 15):
+        d = np.hypot(*(xy - xy[b]).T)
+        for k in (4, 7):
+            near = [ids[i] for i in np.argsort(d, kind="stable")[1:k + 1]]
+            m = matrix(communes, [ids[b], *near])
+            order, length = itinerant.tsp_order(m)
+            assert sorted(order) == list(range(1, k + 1))
+            assert length == pytest.approx(brute_tour(m), rel=1e-9)
+            assert itinerant.tour_minutes(m, order) == pytest.approx(length, rel=1e-12)
+
+
+def test_two_opt_is_locally_optimal(communes):
+    ids = communes.index[:13].tolist()
+    m = matrix(communes, ids)
+    order, length = itinerant.tsp_order(m, method="2opt")
+    route = [0, *order, 0]
+    for i in range(1, len(route) - 2):
+        for j in range(i + 1, len(route) - 1):
+            a, b, c, d = route[i - 1], route[i], route[j], route[j + 1]
+            assert m[a, c] + m[b, d] >= m[a, b] + m[c, d] - 1e-9
+    assert length == pytest.approx(itinerant.tour_minutes(m, order))
+
+
+@pytest.mark.parametrize("which", ["default", "cuts"])
+def test_geometry_is_the_tour(communes, r2, r_cuts, which):
+    r = dict(results(r2, r_cuts))[which]
+    assert r.circuits.crs.to_epsg() == 2154
+    for circ in r.circuits.itertuples():
+        nodes = [circ.base_insee, *circ.stops.split(";"), circ.base_insee]
+        pts = communes.loc[nodes, ["chef_lieu_x", "chef_lieu_y"]].to_numpy(float)
+        assert isinstance(circ.geometry, LineString)
+        np.testing.assert_allclose(np.asarray(circ.geometry.coords), pts)
+        assert circ.geometry.length / 1000 * DEFAULT.detour_factor == pytest.approx(circ.tour_km)
+
+
+@pytest.mark.parametrize("which", ["default", "cuts"])
+def test_timetable_consistent_with_circuits(communes, r2, r_cuts, which):
+    r = dict(results(r2, r_cuts))[which]
+    tt = r.timetable
+    assert list(tt.columns[:2]) == ["circuit_id", "day_index"]
+    assert not tt.duplicated(["circuit_id", "day", "half_day"]).any()
+    assert set(tt["day"]) <= {"lundi", "mardi", "mercredi", "jeudi", "vendredi"}
+    assert set(tt["half_day"]) <= {"matin", "après-midi"}
+    circuits = r.circuits.set_index("circuit_id")
+    for cid, g in tt.groupby("circuit_id"):
+        circ = circuits.loc[cid]
+        st = r.stops[r.stops["circuit_id"] == cid].set_index("insee")
+        # every stop has at least one half-day, visits match, nothing else is visited
+        assert set(g["insee"]) == set(st.index)
+        assert g["insee"].value_counts().sort_index().equals(
+            st["visits"].sort_index().rename("count"))
+        assert g.groupby("insee")["hours"].sum().min() >= 3.5 - 1e-9
+        assert g["hours"].sum() == pytest.approx(circ["hours_at_stops"])
+        assert g["travel_minutes"].sum() == pytest.approx(circ["minutes_per_week"])
+        assert g["hours"].sum() + g["travel_minutes"].sum() / 60 <= BUDGET + 1e-9
+        assert len(g) <= 10 and g.groupby("day").size().max() <= 2
+        # each day's travel is the closed route base → morning → afternoon → base
+        base = circ["base_insee"]
+        for _, day in g.groupby("day_index"):
+            assert list(day["half_day"]) == ["matin", "après-midi"][:len(day)]
+            path = [base, *day["insee"], base]
+            route = sum(minutes(communes, a, b) for a, b in zip(path[:-1], path[1:]))
+            assert day["travel_minutes"].sum() == pytest.approx(route, rel=1e-9)
+        # days follow the tour: the first visits of each day are in tour order
+        pos = {s: k for k, s in enumerate(circ["stops"].split(";"))}
+        firsts = [pos[d.iloc[0]] for _, d in g.groupby("day_index")["insee"]]
+        assert firsts == sorted(firsts)
+        # days are consecutive from lundi
+        assert sorted(g["day_index"].unique()) == list(range(1, g["day_index"].max() + 1))
+
+
+@pytest.mark.parametrize("which", ["default", "cuts"])
+def test_day_pairing_is_optimal_brute_force(communes, r2, r_cuts, which):
+    r = dict(results(r2, r_cuts))[which]
+    for circ in r.circuits.itertuples():
+        stops = circ.stops.split(";")
+        m = matrix(communes, [circ.base_insee, *stops])
+        st = r.stops[r.stops["circuit_id"] == circ.circuit_id].set_index("insee")
+        visits = [k + 1 for k, s in enumerate(stops) for _ in range(int(st.loc[s, "visits"]))]
+        assert circ.minutes_per_week == pytest.approx(brute_days(m, visits), rel=1e-9)
+
+
+def test_circuit_full_claims_are_true(communes, r2, r_cuts):
+    """A commune dropped as 'circuit_full' fits in none of the chosen circuits within reach:
+    adding it makes the week infeasible (else the exact model would have taken it)."""
+    seen = 0
+    for r in (r2, r_cuts):
+        limit = r.parameters["max_stop_minutes"]
+        for s in r.dropped[r.dropped["reason"] == "circuit_full"].itertuples():
+            for circ in r.circuits.itertuples():
+                if minutes(communes, circ.base_insee, s.insee) > limit:
+                    continue
+                stops = [*circ.stops.split(";"), s.insee]
+                m = matrix(communes, [circ.base_insee, *stops])
+                order, _ = itinerant.tsp_order(m)
+                perm = [0, *order]
+                need = [communes.loc[stops[k - 1], "need"] for k in order]
+                assert itinerant.week_plan(m[np.ix_(perm, perm)], need,
+                                           budget_hours=BUDGET) is None
+                seen += 1
+        for s in r.dropped[r.dropped["reason"] == "out_of_reach"].itertuples():
+            assert min(minutes(communes, b, s.insee) for b in r.circuits["base_insee"]) > limit
+    assert seen >= 1
+
+
+# ----------------------------------------------------------------------------------------
+# Optimality of the circuit model on checkable instances
+# ----------------------------------------------------------------------------------------
+def _fits(communes, base: str, stops: list[str]) -> bool:
+    m = matrix(communes, [base, *stops])
+    order, _ = itinerant.tsp_order(m)
+    perm = [0, *order]
+    need = [communes.loc[stops[k - 1], "need"] for k in order]
+    return itinerant.week_plan(m[np.ix_(perm, perm)], need, budget_hours=BUDGET) is not None
+
+
+def test_one_circuit_is_best_by_enumeration(communes):
+    """n_posts=1 on bases whose reachable eligible communes do *not* all fit in one week
+    (the capacity binds): the model's circuit has the most need among every feasible
+    subset, found by enumeration (week feasibility from week_plan, whose day pairing is
+    checked against brute force above)."""
+    elig = itinerant.eligible_communes(communes)
+    ids = elig.index[elig["eligible"]]
+    reach = {b: [s for s in ids if minutes(communes, b, s) <= 25] for b in communes.index}
+    bases = [b for b in sorted(reach) if 9 <= len(reach[b]) <= 10
+             and not _fits(communes, b, reach[b])][:3]
+    assert len(bases) == 3
+    best = {}
+    for b in bases:
+        subsets = [sub for k in range(1, len(reach[b]) + 1)
+                   for sub in itertools.combinations(reach[b], k)]
+        subsets.sort(key=lambda sub: -float(communes.loc[list(sub), "need"].sum()))
+        top = next(sub for sub in subsets if _fits(communes, b, list(sub)))
+        best[b] = float(communes.loc[list(top), "need"].sum())
+        assert best[b] < float(communes.loc[reach[b], "need"].sum())  # capacity binds
+        r = itinerant_circuits(communes, n_posts=1, bases=[b], priority="need")
+        assert r.circuits["need"].sum() == pytest.approx(best[b], rel=1e-9)
+        assert (r.dropped["reason"] == "circuit_full").any()
+    r = itinerant_circuits(communes, n_posts=1, bases=bases, priority="need")
+    assert r.circuits["need"].sum() == pytest.approx(max(best.values()), rel=1e-9)
+
+
+def test_more_posts_never_serve_less_need(communes, r2):
+    r1 = itinerant_circuits(communes, n_posts=1)
+    r3 = itinerant_circuits(communes, n_posts=3)
+    u = [(~r.stops["covered"] * r.stops["need"]).sum() for r in (r1, r2, r3)]
+    assert u[0] <= u[1] + 1e-6 <= u[2] + 2e-6
+    assert len(r3.circuits) == 3
+
+
+def test_zero_posts_reports_every_eligible_commune(communes, r2):
+    r0 = itinerant_circuits(communes, n_posts=0)
+    assert r0.circuits.empty and r0.timetable.empty and r0.stops.empty
+    assert len(r0.dropped) == r2.parameters["eligible"]
+    assert set(r0.dropped["reason"]) == {"no_post"}
+    assert list(r0.circuits.columns) == itinerant.CIRCUIT_COLUMNS
+
+
+def test_exclude_and_covered_series(communes, r2):
+    first = r2.stops["insee"].iloc[0]
+    r = itinerant_circuits(communes, n_posts=2, exclude=[first])
+    assert first not in set(r.stops["insee"]) and first not in set(r.dropped["insee"])
+    assert bool(r.eligibility.loc[first, "excluded"])
+    # coverage given as a Series (e.g. after fixed posts): all covered → only high need
+    everything = pd.Series(True, index=communes.index)
+    r_cov = itinerant_circuits(communes, n_posts=2, covered=everything)
+    assert r_cov.stops["covered"].all() and r_cov.stops["high_need"].all()
+
+
+# ----------------------------------------------------------------------------------------
+# Determinism and outputs
+# ----------------------------------------------------------------------------------------
+def test_deterministic_and_row_order_independent(communes, r2):
+    shuffled = communes.sample(frac=1.0, random_state=7)
+    again = itinerant_circuits(shuffled, n_posts=2)
+    pd.testing.assert_frame_equal(again.circuits.drop(columns="geometry"),
+                                  r2.circuits.drop(columns="geometry"))
+    assert again.circuits.geometry.geom_equals_exact(r2.circuits.geometry, 1e-9).all()
+    pd.testing.assert_frame_equal(again.timetable, r2.timetable)
+    pd.testing.assert_frame_equal(again.dropped, r2.dropped)
+
+
+def test_columns_and_geopackage_round_trip(r2, tmp_path):
+    import pyogrio
+
+    assert list(r2.circuits.columns) == itinerant.CIRCUIT_COLUMNS
+    assert list(r2.timetable.columns) == itinerant.TIMETABLE_COLUMNS
+    assert list(r2.stops.columns) == itinerant.STOP_COLUMNS
+    assert list(r2.dropped.columns) == itinerant.DROPPED_COLUMNS
+    path = tmp_path / "itinerant.gpkg"
+    r2.circuits.to_file(path, layer="circuits", driver="GPKG", engine="pyogrio")
+    pyogrio.write_dataframe(r2.timetable, path, layer="timetable", driver="GPKG")
+    back = pyogrio.read_dataframe(path, layer="timetable")
+    assert len(back) == len(r2.timetable)
+    assert back["nom"].tolist() == r2.timetable["nom"].tolist()
+    circ = pyogrio.read_dataframe(path, layer="circuits")
+    assert circ["stops"].tolist() == r2.circuits["stops"].tolist()
+
+
+# ----------------------------------------------------------------------------------------
+# Fixed + itinerant under one budget
+# ----------------------------------------------------------------------------------------
+def test_split_budget_with_mclp(plan, communes):
+    t = plan.scenario.threshold
+    origins = communes[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1)
+    od = access.od_crowfly(origins, plan.candidates, max_minutes=t)
+
+    def fixed(k: int) -> pd.Series:
+        if k == 0:
+            return communes["covered_before"]
+        res = placement.mclp_from_od(od, communes["need"], p=k, threshold=t,
+                                     already_covered=communes["covered_before"],
+                                     demand=communes)
+        return res.covered
+
+    out = itinerant.split_budget(communes, total_posts=3, fixed_coverage=fixed)
+    tab = out.table
+    assert tab["n_fixed"].tolist() == [0, 1, 2, 3]
+    assert (tab["n_fixed"] + tab["n_itinerant"] == 3).all()
+    assert np.allclose(tab["need_reached"], tab["need_fixed"] + tab["need_itinerant"])
+    assert (np.diff(tab["need_fixed"]) >= -1e-6).all()       # exact MCLP: monotone
+    assert tab.loc[tab["n_fixed"] == 3, "need_itinerant"].item() == 0
+    assert tab.loc[tab["n_fixed"] == 0, "need_fixed"].item() == 0
+    best = tab.loc[tab["n_fixed"] == out.best_n_fixed, "need_reached"].item()
+    assert best == pytest.approx(tab["need_reached"].max())
+    if out.itinerant is not None:
+        assert len(out.itinerant.circuits) <= 3 - out.best_n_fixed
+
+
+# ----------------------------------------------------------------------------------------
+# Small hand-made cases (labelled fixtures) and bad input
+# ----------------------------------------------------------------------------------------
+def test_week_plan_small_handmade_case():
+    """Hand-made: base + 2 stops 10 min away and 10 min apart, needs 3 : 1."""
+    m = np.array([[0, 10, 10], [10, 0, 10], [10, 10, 0]], float)
+    wp = itinerant.week_plan(m, [3.0, 1.0], budget_hours=31.5)
+    # 8 visits: 6 + 2 by D'Hondt; 4 days; hours + travel = budget
+    assert sum(wp.visits) == 8 and wp.visits == (6, 2)
+    assert wp.travel_minutes == pytest.approx(brute_days(m, [1] * 6 + [2] * 2))
+    assert sum(wp.visits) * wp.hours_per_visit + wp.travel_minutes / 60 == pytest.approx(31.5)
+    assert itinerant.week_plan(np.zeros((12, 12)), [1.0] * 11, budget_hours=31.5) is None
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"n_posts": -1}, "n_posts"),
+    ({"n_posts": 1.5}, "n_posts"),
+    ({"n_posts": 2, "max_stop_minutes": 0}, "max_stop_minutes"),
+    ({"n_posts": 2, "max_stop_minutes": -5}, "max_stop_minutes"),
+    ({"n_posts": 2, "max_stop_minutes": float("nan")}, "max_stop_minutes"),
+    ({"n_posts": 2, "min_stop_hours": 40}, "min_stop_hours"),
+    ({"n_posts": 2, "density_max": 0}, "density_max"),
+    ({"n_posts": 2, "need_quantile_min": 1.5}, "need_quantile_min"),
+    ({"n_posts": 2, "half_days_per_day": 3}, "half_days_per_day"),
+    ({"n_posts": 2, "priority": "fast"}, "priority"),
+])
+def test_bad_parameters_name_the_parameter(communes, kwargs, name):
+    with pytest.raises(PlacementError) as exc:
+        itinerant_circuits(communes, **kwargs)
+    assert exc.value.source == name
+    assert "fix" in str(exc.value)
+
+
+def test_no_eligible_commune_is_a_clear_error(communes):
+    with pytest.raises(PlacementError, match="no eligible commune") as exc:
+        itinerant_circuits(communes, n_posts=2, density_max=5)
+    assert "density_max" in str(exc.value)
+
+
+def test_bad_communes_and_codes(communes):
+    with pytest.raises(ValidationError, match="'need'"):
+        itinerant_circuits(communes.drop(columns="need"), n_posts=1)
+    with pytest.raises(ValidationError, match="99999"):
+        itinerant_circuits(communes, n_posts=1, exclude=["99999"])
+    with pytest.raises(ValidationError, match="12345"):
+        itinerant_circuits(communes, n_posts=1, bases=["12345"])
+    with pytest.raises(ValidationError, match="covered_after"):
+        itinerant_circuits(communes.drop(columns="covered_after"), n_posts=1,
+                           covered="covered_after")
+    with pytest.raises(ValidationError):
+        itinerant.tsp_order(np.zeros((2, 3)))

@@ -26,7 +26,10 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo plan --departement 49 --posts 8 --threshold 10 --out maps/49
-	@echo "Outputs in maps/49/: plan.gpkg (QGIS), carte_couverture.html (map), rapport.html (report)"
+	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo plan --departement 49 --posts 6 --itinerant 2 --threshold 10 --out maps/49_mutualise
+	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo compare --departement 49 --threshold 10 --out maps/49/comparaison
+	@echo "Outputs in maps/49/ (8 fixed posts) and maps/49_mutualise/ (6 fixed + 2 itinerant posts):"
+	@echo "  plan.gpkg (QGIS), carte_couverture.html (map), rapport.html (report); maps/49/comparaison/ (posts sweep)"
 
 test: install-test
 	$(BIN)/python -m pytest -q

@@ -38,7 +38,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     scenario = Scenario(departement=args.departement, posts=args.posts,
                         threshold_minutes=args.threshold, data_dir=args.data_dir,
-                        **_scenario_options(args), settings=settings)
+                        itinerant_posts=args.itinerant, **_scenario_options(args),
+                        settings=settings)
     plan = run(scenario)
     paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
@@ -63,6 +64,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print(f"  {s['posts']} nouveaux postes ({_fmt_int(s['cost_eur'])} €) :")
     for r in plan.posts.itertuples():
         print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{_fmt_int(r.covered_population)} hab.")
+    for r in plan.circuits.itertuples():
+        print(f"    circuit {r.circuit_id} basé à {r.base_nom} : {r.n_stops} arrêts "
+              f"({r.stop_names.replace(';', ', ')}), {r.km_per_week:.0f} km/semaine, "
+              f"{_fmt_int(r.population)} hab.")
     for name, p in paths.items():
         print(f"  écrit : {p}")
     print(f"  durée : {wall:.1f} s")
@@ -89,7 +94,10 @@ def _add_scenario_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .plan import Scenario, compare_chart, compare_posts
+    import dataclasses
+
+    from .plan import (Scenario, compare_chart, compare_posts, compare_scenarios,
+                       standard_variants)
 
     scenario = Scenario(departement=args.departement, threshold_minutes=args.threshold,
                         data_dir=args.data_dir, **_scenario_options(args))
@@ -103,6 +111,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(table[["posts", "cost_eur", "pct_population_covered", "pct_need_covered",
                  "marginal_need"]].to_string(index=False))
     print(f"  écrit : {csv_path}\n  écrit : {png_path}")
+    if args.budget:
+        variants = compare_scenarios(standard_variants(
+            dataclasses.replace(scenario, posts=args.budget), itinerant_posts=args.itinerant,
+            fibre_target_pct=args.fibre_what_if))
+        var_path = out / "variantes.csv"
+        variants.to_csv(var_path, index=False, lineterminator="\n")
+        print(variants.drop(columns=["fibre_target_pct"]).to_string(index=False))
+        print(f"  écrit : {var_path}")
     return 0
 
 
@@ -155,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"folder of national data files (default ${catalog.ENV_VAR}, "
                          "else the embedded Maine-et-Loire bundle)")
     _add_scenario_options(pl)
+    pl.add_argument("--itinerant", type=int, default=0, metavar="K",
+                    help="also K mutualised itinerant posts (médiateur volant) for the sparse "
+                         "rural communes the fixed posts leave uncovered")
     pl.set_defaults(func=_cmd_plan)
 
     cp = sub.add_parser("compare", help="sweep the number of posts: coverage gained per "
@@ -167,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output folder (default maps/<département>/comparaison)")
     cp.add_argument("--data-dir", default=None)
     _add_scenario_options(cp)
+    cp.add_argument("--budget", type=int, default=8, metavar="N",
+                    help="also compare, for N posts, fixed only vs fixed + itinerant, with and "
+                         "without the fibre what-if (variantes.csv; 0 to skip; default 8)")
+    cp.add_argument("--itinerant", type=int, default=2, metavar="K",
+                    help="itinerant posts in the mixed variants (default 2)")
+    cp.add_argument("--fibre-what-if", type=float, default=100.0, metavar="PCT",
+                    help="fibre rollout of the what-if variants (default 100)")
     cp.set_defaults(func=_cmd_compare)
 
     data = sub.add_parser("data", help="download or check the national data files")

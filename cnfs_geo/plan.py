@@ -24,7 +24,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import access, catalog, coverage, demand, gaps, need, offer, placement, territory
+from . import (access, catalog, coverage, demand, gaps, itinerant, need, offer, placement,
+               territory)
 from ._errors import ValidationError
 from .settings import working_crs
 from .settings import DEFAULT, Settings
@@ -61,6 +62,11 @@ class Scenario:
     fibre_target_pct : float or None
         Fibre what-if: FTTH rollout raised to at least this share in every commune
         before computing need (:func:`cnfs_geo.need.fibre_what_if`).
+    itinerant_posts : int
+        Mutualised itinerant posts ("médiateur volant") added after the fixed posts,
+        serving sparse rural communes the fixed posts leave uncovered
+        (:func:`cnfs_geo.itinerant.itinerant_circuits`). The budget is
+        ``posts + itinerant_posts`` posts.
     settings : Settings
     """
 
@@ -73,6 +79,7 @@ class Scenario:
     osm_file: str | None = None
     need_weights: Any = None
     fibre_target_pct: float | None = None
+    itinerant_posts: int = 0
     settings: Settings = DEFAULT
 
     def __post_init__(self) -> None:
@@ -88,6 +95,9 @@ class Scenario:
         if self.fibre_target_pct is not None and not 0 < self.fibre_target_pct <= 100:
             problems.append(f"fibre_target_pct={self.fibre_target_pct!r}: give a share in "
                             "(0, 100], e.g. 100")
+        if not isinstance(self.itinerant_posts, int) or self.itinerant_posts < 0:
+            problems.append(f"itinerant_posts={self.itinerant_posts!r}: give a non-negative "
+                            "integer (0 = fixed posts only)")
         if problems:
             raise ValidationError("scenario", problems)
 
@@ -148,6 +158,14 @@ class Plan:
         covered when at least half of its population is.
     demand_unit : str
         French description of the demand unit used.
+    circuits, timetable : GeoDataFrame, DataFrame
+        Itinerant circuits and their weekly timetable
+        (:class:`cnfs_geo.itinerant.ItinerantResult`); empty without itinerant posts.
+        ``posts`` then also lists one ``kind = "itinerant"`` post per circuit, at its
+        base, and ``communes`` gains ``itinerant_circuit`` and
+        ``covered_with_itinerant`` (covered by a fixed place/post or served by a circuit).
+    itinerant_dropped : DataFrame
+        Eligible communes no circuit serves, with the reason.
     offer_report, need_report
         What the ingest stages read, kept, merged, rejected.
     solution : dict
@@ -173,6 +191,9 @@ class Plan:
     travel_model: str
     units: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     demand_unit: str = "commune"
+    circuits: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
+    timetable: pd.DataFrame = field(default_factory=pd.DataFrame)
+    itinerant_dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_communes: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
@@ -213,7 +234,13 @@ class Plan:
             "pct_need_covered_before": float(b["pct_need_covered"]),
             "pct_need_covered_after": float(a["pct_need_covered"]),
             "posts": len(self.posts),
+            "fixed_posts": int((self.posts["kind"] == "fixed").sum()),
+            "itinerant_posts": int((self.posts["kind"] == "itinerant").sum()),
             "cost_eur": len(self.posts) * self.settings.cost_per_post_eur,
+            "communes_served_itinerant": int(self.communes.get(
+                "itinerant_circuit", pd.Series(dtype=object)).notna().sum()),
+            "communes_covered_with_itinerant": int(self.communes.get(
+                "covered_with_itinerant", self.communes["covered_after"]).sum()),
             "travel_model": self.travel_model,
         }
 
@@ -449,6 +476,16 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         communes["nearest_post"] = near.drop_duplicates("insee").set_index("insee")[
             "nearest_post"].reindex(communes.index)
     communes["covered_after"] = communes["pct_covered_after"] >= 50.0
+
+    circuits, timetable, dropped = _itinerant(scenario, communes)
+    if len(circuits):
+        posts = pd.concat([posts, _itinerant_posts(circuits, communes, len(posts))],
+                          ignore_index=True)
+    stop_of = {c: r.circuit_id for r in circuits.itertuples() for c in r.stops.split(";")}
+    communes["itinerant_circuit"] = communes.index.map(stop_of)
+    communes["covered_with_itinerant"] = communes["covered_after"] | communes[
+        "itinerant_circuit"].notna()
+    lap("itinerant")
     communes["gap"] = ~communes["covered_before"]
     communes["gap_rank"] = (communes["need"].where(communes["gap"])
                             .rank(ascending=False, method="first").astype("Int64"))
@@ -462,6 +499,7 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
                 offer_report=prepared.offer_report, need_report=prepared.need_report,
                 solution=dict(result.solution), travel_model=prepared.travel.label,
                 units=units, demand_unit=units.attrs.get("demand_unit", scenario.demand_unit),
+                circuits=circuits, timetable=timetable, itinerant_dropped=dropped,
                 gap_communes=prepared.gap_communes, gap_clusters=prepared.gap_clusters,
                 timings={**prepared.timings, **lap.timings})
     sm = plan.summary()
@@ -470,6 +508,37 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
              sm["posts"], t, sm["pct_population_covered_before"],
              sm["pct_population_covered_after"])
     return plan
+
+
+def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame
+               ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+    """Circuits serving what the fixed posts leave uncovered (empty frames when none)."""
+    if scenario.itinerant_posts == 0:
+        empty = gpd.GeoDataFrame({c: [] for c in itinerant.CIRCUIT_COLUMNS if c != "geometry"},
+                                 geometry=[], crs=communes.crs)
+        return (empty, pd.DataFrame(columns=itinerant.TIMETABLE_COLUMNS),
+                pd.DataFrame(columns=["insee", "reason"]))
+    res = itinerant.itinerant_circuits(communes, n_posts=scenario.itinerant_posts,
+                                       settings=scenario.settings, covered="covered_after")
+    return res.circuits, res.timetable, res.dropped
+
+
+def _itinerant_posts(circuits: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, start: int
+                     ) -> gpd.GeoDataFrame:
+    base = communes.loc[circuits["base_insee"]]
+    return gpd.GeoDataFrame({
+        "post_id": [f"P{start + i + 1:02d}" for i in range(len(circuits))],
+        "candidate_id": ("commune:" + circuits["base_insee"]).to_numpy(),
+        "insee": circuits["base_insee"].to_numpy(),
+        "commune": circuits["base_nom"].to_numpy(),
+        "epci": base["epci"].to_numpy(),
+        "host": ("Médiateur itinérant basé à " + circuits["base_nom"]).to_numpy(),
+        "host_kind": "itinerant",
+        "kind": "itinerant",
+        "covered_population": circuits["population"].to_numpy(dtype=float),
+        "covered_need": circuits["need"].to_numpy(dtype=float),
+        "circuit_id": circuits["circuit_id"].to_numpy(),
+    }, geometry=gpd.points_from_xy(base["chef_lieu_x"], base["chef_lieu_y"]), crs=communes.crs)
 
 
 def _posts_frame(result, candidates: pd.DataFrame, communes: gpd.GeoDataFrame
@@ -501,7 +570,8 @@ COMMUNE_COLUMNS = [
     "minutes_before", "nearest_place_before", "nearest_place_name", "pct_covered_before",
     "covered_before", "minutes_after", "nearest_post", "pct_covered_after", "covered_after", "gap", "gap_rank", "remaining_gap",
     "accessibility", "ratio_to_target", "priority_score", "priority_rank", "priority_gap",
-    "gap_reasons", "gap_cluster", "codes_2018", "geometry",
+    "gap_reasons", "gap_cluster", "itinerant_circuit", "covered_with_itinerant", "codes_2018",
+    "geometry",
 ]
 # GeoPackages record a modification time in gpkg_contents; pin it so that the same
 # inputs give byte-identical files.
@@ -522,7 +592,8 @@ def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def write_geopackage(plan: Plan, path) -> None:
     """Write ``plan.gpkg`` with layers ``communes``, ``places``, ``posts``, ``epci``,
-    ``departement``, ``gap_clusters`` (working CRS). Byte-deterministic for the same plan."""
+    ``departement``, ``gap_clusters`` and, with itinerant posts, ``circuits`` and the
+    attribute table ``timetable`` (working CRS). Byte-deterministic for the same plan."""
     import pyogrio
     from pathlib import Path
 
@@ -539,10 +610,15 @@ def write_geopackage(plan: Plan, path) -> None:
         "departement": plan.departement.reset_index(),
         "gap_clusters": plan.gap_clusters,
     }
+    if len(plan.circuits):
+        layers["circuits"] = plan.circuits
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})
     try:
         for name, gdf in layers.items():
             _gpkg_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        if len(plan.timetable):
+            pyogrio.write_dataframe(plan.timetable.reset_index(drop=True), path,
+                                    layer="timetable", driver="GPKG")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
@@ -635,3 +711,54 @@ def compare_chart(table: pd.DataFrame, path, *, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
+
+
+def compare_scenarios(scenarios: dict[str, Scenario]) -> pd.DataFrame:
+    """Key figures of several named scenarios side by side.
+
+    Returns
+    -------
+    DataFrame
+        One row per scenario (in the given order): ``scenario``, ``fixed_posts``,
+        ``itinerant_posts``, ``cost_eur``, ``fibre_target_pct``, ``need_total``,
+        ``pct_population_covered`` and ``pct_need_covered`` (fixed offer at the
+        threshold), ``communes_covered``, ``communes_served_itinerant``,
+        ``pct_need_covered_with_itinerant`` (covered by a fixed place or post, or served
+        by a circuit; commune level).
+    """
+    rows, cache = [], {}
+    for name, sc in scenarios.items():
+        key = repr(sc.key)
+        if key not in cache:
+            cache[key] = prepare(sc)
+        plan = run(sc, prepared=cache[key])
+        sm, c = plan.summary(), plan.communes
+        rows.append({
+            "scenario": name, "fixed_posts": sm["fixed_posts"],
+            "itinerant_posts": sm["itinerant_posts"], "cost_eur": sm["cost_eur"],
+            "fibre_target_pct": sc.fibre_target_pct, "need_total": round(c["need"].sum(), 1),
+            "pct_population_covered": round(sm["pct_population_covered_after"], 3),
+            "pct_need_covered": round(sm["pct_need_covered_after"], 3),
+            "communes_covered": sm["communes_covered_after"],
+            "communes_served_itinerant": sm["communes_served_itinerant"],
+            "pct_need_covered_with_itinerant": round(
+                100 * c.loc[c["covered_with_itinerant"], "need"].sum() / c["need"].sum(), 3),
+        })
+    return pd.DataFrame(rows)
+
+
+def standard_variants(scenario: Scenario, *, itinerant_posts: int = 2,
+                      fibre_target_pct: float = 100.0) -> dict[str, Scenario]:
+    """The four variants a département compares under one budget of ``scenario.p`` posts:
+    fixed only, fixed + itinerant, and both with the fibre what-if."""
+    p = scenario.p
+    k = min(itinerant_posts, p)
+    rep = dataclasses.replace
+    return {
+        f"{p} postes fixes": rep(scenario, posts=p, itinerant_posts=0),
+        f"{p - k} fixes + {k} itinérants": rep(scenario, posts=p - k, itinerant_posts=k),
+        f"{p} postes fixes, fibre {fibre_target_pct:g} %": rep(
+            scenario, posts=p, itinerant_posts=0, fibre_target_pct=fibre_target_pct),
+        f"{p - k} fixes + {k} itinérants, fibre {fibre_target_pct:g} %": rep(
+            scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct),
+    }

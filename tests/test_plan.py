@@ -177,3 +177,36 @@ def test_bad_scenario_options():
         Scenario(travel="road")
     with pytest.raises(ValidationError, match="fibre_target_pct"):
         Scenario(fibre_target_pct=150)
+
+
+def test_fixed_plus_itinerant_plan(bundle, tmp_path):
+    p = run(Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(bundle.path)))
+    assert list(p.posts["kind"]) == ["fixed"] * 6 + ["itinerant"] * 2
+    assert p.summary()["cost_eur"] == 8 * 50_000
+    assert len(p.circuits) == 2 and len(p.timetable) > 0
+    served = p.communes["itinerant_circuit"].dropna()
+    stops = {c for s in p.circuits["stops"] for c in s.split(";")}
+    assert set(served.index) == stops
+    # circuits serve communes the fixed posts leave uncovered, or high-need ones
+    assert p.communes.loc[list(stops), "covered_with_itinerant"].all()
+    budget = p.settings.advisor_hours_per_post
+    week = p.timetable.groupby("circuit_id").agg(h=("hours", "sum"), m=("travel_minutes", "sum"))
+    assert ((week["h"] + week["m"] / 60) <= budget + 1e-6).all()
+    path = tmp_path / "p.gpkg"
+    write_geopackage(p, path)
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert {"circuits", "timetable"} <= layers
+    assert len(gpd.read_file(path, layer="timetable")) == len(p.timetable)
+
+
+def test_compare_variants(bundle):
+    from cnfs_geo.plan import compare_scenarios, standard_variants
+
+    sc = Scenario(departement="49", posts=8, data_dir=str(bundle.path))
+    table = compare_scenarios(standard_variants(sc, itinerant_posts=2))
+    assert len(table) == 4 and (table["cost_eur"] == 400_000).all()
+    assert list(table["itinerant_posts"]) == [0, 2, 0, 2]
+    fibre = table["fibre_target_pct"].notna()
+    assert (table.loc[fibre, "need_total"] < table.loc[~fibre, "need_total"].iloc[0]).all()
+    mixed = table["itinerant_posts"] > 0
+    assert (table.loc[mixed, "communes_served_itinerant"] > 0).all()

@@ -77,7 +77,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _scenario_options(args: argparse.Namespace) -> dict:
     return {"demand_unit": args.demand_unit, "travel": "road" if args.osm else "crow-fly",
             "osm_file": args.osm, "need_weights": args.need_weights,
-            "fibre_target_pct": args.fibre_target}
+            "fibre_target_pct": args.fibre_target, "model": args.model}
 
 
 def _add_scenario_options(p: argparse.ArgumentParser) -> None:
@@ -89,6 +89,9 @@ def _add_scenario_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--need-weights", choices=["equal"], default=None,
                    help="need index from the five IFN dimensions with equal weights "
                         "(default: the official IFN composite)")
+    p.add_argument("--model", choices=["mclp", "equity"], default="mclp",
+                   help="placement model: maximal covering within the threshold (default) or "
+                        "capacity/equity (shortfall below a target 2SFCA accessibility)")
     p.add_argument("--fibre-target", type=float, default=None, metavar="PCT",
                    help="fibre what-if: FTTH rollout raised to PCT %% in every commune")
 

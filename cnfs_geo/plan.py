@@ -62,6 +62,11 @@ class Scenario:
     fibre_target_pct : float or None
         Fibre what-if: FTTH rollout raised to at least this share in every commune
         before computing need (:func:`cnfs_geo.need.fibre_what_if`).
+    model : {"mclp", "equity"}
+        Placement model of the fixed posts: maximal covering (new need within the
+        threshold, exact MILP) or the capacity/equity model (need-weighted shortfall
+        below a target 2SFCA accessibility, :func:`cnfs_geo.placement.equity_from_od`,
+        see ``docs/methods_placement_equity.md``).
     itinerant_posts : int
         Mutualised itinerant posts ("médiateur volant") added after the fixed posts,
         serving sparse rural communes the fixed posts leave uncovered
@@ -79,6 +84,7 @@ class Scenario:
     osm_file: str | None = None
     need_weights: Any = None
     fibre_target_pct: float | None = None
+    model: str = "mclp"
     itinerant_posts: int = 0
     settings: Settings = DEFAULT
 
@@ -95,6 +101,9 @@ class Scenario:
         if self.fibre_target_pct is not None and not 0 < self.fibre_target_pct <= 100:
             problems.append(f"fibre_target_pct={self.fibre_target_pct!r}: give a share in "
                             "(0, 100], e.g. 100")
+        if self.model not in ("mclp", "equity"):
+            problems.append(f"model={self.model!r}: use 'mclp' (maximal covering) or 'equity' "
+                            "(capacity / accessibility shortfall)")
         if not isinstance(self.itinerant_posts, int) or self.itinerant_posts < 0:
             problems.append(f"itinerant_posts={self.itinerant_posts!r}: give a non-negative "
                             "integer (0 = fixed posts only)")
@@ -450,9 +459,12 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
     communes = prepared.communes.copy()
     units = prepared.units.copy()
     candidates, origins = prepared.candidates, prepared.origins
-    result = placement.mclp_from_od(
-        prepared.od, units["need"], p=scenario.p, threshold=t,
-        already_covered=units["covered_before"], demand=units, settings=s)
+    if scenario.model == "equity":
+        result = _equity(scenario, prepared, units)
+    else:
+        result = placement.mclp_from_od(
+            prepared.od, units["need"], p=scenario.p, threshold=t,
+            already_covered=units["covered_before"], demand=units, settings=s)
     lap("placement")
 
     posts = _posts_frame(result, candidates, communes)
@@ -476,6 +488,12 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         communes["nearest_post"] = near.drop_duplicates("insee").set_index("insee")[
             "nearest_post"].reindex(communes.index)
     communes["covered_after"] = communes["pct_covered_after"] >= 50.0
+    if scenario.model == "equity":
+        # population / need newly within the threshold, credited to the nearest new post
+        newly = units[units["covered_after"] & ~units["covered_before"]]
+        by_post = newly.groupby("nearest_post")[["population", "need"]].sum()
+        posts["covered_population"] = posts["post_id"].map(by_post["population"]).fillna(0.0)
+        posts["covered_need"] = posts["post_id"].map(by_post["need"]).fillna(0.0)
 
     circuits, timetable, dropped = _itinerant(scenario, communes)
     if len(circuits):
@@ -508,6 +526,25 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
              sm["posts"], t, sm["pct_population_covered_before"],
              sm["pct_population_covered_after"])
     return plan
+
+
+def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
+    """Capacity/equity placement: sites = existing accompaniment places + candidates."""
+    from ._capacity import CATCHMENT_MIN, equity_from_od
+
+    places = prepared.places[prepared.places["service_level"] == "accompaniment"]
+    existing = pd.DataFrame({"x": places.geometry.x.to_numpy(), "y": places.geometry.y.to_numpy()},
+                            index=pd.Index(places["place_id"].astype(str), name="site_id"))
+    sites = pd.concat([existing, prepared.candidates[["x", "y"]]])
+    od = prepared.travel.od(prepared.origins, sites, CATCHMENT_MIN)
+    supply = places.set_index(places["place_id"].astype(str))["advisors"].astype(float)
+    res = equity_from_od(od, units["need"], supply, p=scenario.p,
+                         candidates=prepared.candidates, settings=scenario.settings,
+                         threshold=scenario.threshold)
+    posts = res.posts.copy()
+    posts["covered_population"] = np.nan  # filled by run() from the new travel times
+    posts["covered_need"] = np.nan
+    return dataclasses.replace(res, posts=posts)
 
 
 def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame

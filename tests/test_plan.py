@@ -210,3 +210,16 @@ def test_compare_variants(bundle):
     assert (table.loc[fibre, "need_total"] < table.loc[~fibre, "need_total"].iloc[0]).all()
     mixed = table["itinerant_posts"] > 0
     assert (table.loc[mixed, "communes_served_itinerant"] > 0).all()
+
+
+def test_equity_model_plan(bundle, plan):
+    p = run(Scenario(departement="49", posts=8, model="equity", data_dir=str(bundle.path)))
+    assert p.solution["model"] == "equity" and p.solution["gap"] == pytest.approx(0, abs=1e-6)
+    assert len(p.posts) == 8
+    # it chooses differently from maximal covering, which covers more within 10 min …
+    assert set(p.posts["candidate_id"]) != set(plan.posts["candidate_id"])
+    assert p.summary()["need_covered_after"] <= plan.summary()["need_covered_after"]
+    # … and credits to each post exactly the need it newly brings within the threshold
+    c = p.communes
+    assert p.posts["covered_need"].sum() == pytest.approx(
+        c.loc[c["covered_after"] & ~c["covered_before"], "need"].sum())

@@ -6,11 +6,20 @@ PNG: it can be opened offline, e-mailed and printed (A4 print styles).
 
 The report holds no timestamp: the same plan gives the same bytes.
 
-Sections: key figures before/after at the threshold, coverage at 5/10/15/20 min,
-proposed posts and their cost, gap communes ranked by need-weighted population,
-one row per EPCI, the existing offer (places per kind, records per source,
-de-duplication rule, rejected records), method notes (threshold, travel model,
-service levels, need index, placement, cost, solver record) and data sources.
+Sections: key figures before/after at the threshold (with the data gaps of the
+offer, e.g. no departmental file of lieux de médiation outside 49), coverage at
+5/10/15/20 min, proposed posts (fixed and itinerant) and their cost, itinerant
+circuits (base, stops in tour order, km and driving per week, population served,
+day × half-day timetable; a sentence when the scenario has none), gap communes
+ranked by need-weighted population, priority territories (methods text of
+:mod:`cnfs_geo.gaps`, static map, clusters, priority communes with their reasons,
+communes beyond each threshold, EPCI without a digital project or a sentence
+saying there is none), one row per EPCI, the existing offer (places per kind,
+records per source with their status, de-duplication rule, rejected records),
+method notes (demand unit, threshold, travel model, service levels, need index,
+placement, cost, solver record) and data sources. The header, the coverage table
+and the method name the demand unit (coverage counts demand units: IRIS with
+``Scenario(demand_unit="iris")``) and the travel model.
 
 Examples
 --------
@@ -34,18 +43,32 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import catalog
+from . import catalog, offer
 from ._errors import ValidationError
-from .maps import (EPCI_COLOUR, KIND_COLOURS, KIND_LABELS, MINUTE_BREAKS, MINUTE_COLOURS,
-                   NO_PLACE_COLOUR, POST_COLOUR, _fmt_int, _fmt_minutes, _fmt_num, _fmt_pct,
-                   departement_name, kinds_label, minute_class_labels, posts_with_coverage)
+from .maps import (CLUSTER_COLOUR, EPCI_COLOUR, KIND_COLOURS, KIND_LABELS, MINUTE_BREAKS,
+                   MINUTE_COLOURS, NO_PLACE_COLOUR, NO_PROJECT_COLOUR, POST_COLOUR,
+                   PRIORITY_COLOURS, UNIT_NOUNS, _fmt_hours, _fmt_int, _fmt_minutes, _fmt_num,
+                   _fmt_pct, _no_project, _priority_colour, circuit_colour, demand_unit_key,
+                   demand_unit_short, departement_name, has_circuits, host_kind_label,
+                   is_itinerant_post, kinds_label,
+                   minute_class_labels, posts_with_coverage, priority_class_labels)
 
 log = logging.getLogger(__name__)
 
 REPORT_FILENAME = "rapport.html"
 TEMPLATE = "rapport.html.j2"
 TOP_GAPS = 20
+TOP_PRIORITY = 25
 MAX_REJECTED_ROWS = 100
+
+# Short French names of the offer sources, in the order the report lists them.
+SOURCE_SHORT = {"france_services": "France Services", "cnfs_permanences": "CNFS",
+                "aidants_connect": "Aidants Connect", "data_inclusion": "data·inclusion",
+                "lieux_cd49_2022": "export 2022 des lieux de médiation du CD49",
+                "lieux_cd49_2020": "fichier 2020-2021 des lieux de médiation du CD49",
+                "conumm_angers": "guide CONUMM d'Angers"}
+_STATUS_FR = {"read": "lu", "missing": "fichier absent du répertoire de données",
+              "not applicable": "non applicable"}
 
 _SOLVER_LABELS = {
     "model": "Modèle",
@@ -76,6 +99,9 @@ _SOLVER_LABELS = {
     "threshold_min": "Seuil (min)",
     "rules": "Règles (texte du module de placement)",
 }
+# solver-record keys whose label counts demand units
+_UNIT_KEYS = {"n_demand", "units", "units_covered_before", "units_uncoverable",
+              "model_rows_merged", "candidates"}
 # wall-clock measures differ from run to run: left out so the report is reproducible
 _UNREPRODUCIBLE = {"time_s"}
 _MODEL_LABELS = {"mclp": "couverture maximale (MCLP)", "lscp": "couverture totale (LSCP)",
@@ -118,16 +144,23 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def _solver_rows(solution: dict, prefix: str = "") -> list[dict[str, str]]:
-    """Label/value rows of the placement solution record (nested dicts flattened)."""
+def _solver_rows(solution: dict, prefix: str = "", *, units: str = "Communes"
+                 ) -> list[dict[str, str]]:
+    """Label/value rows of the placement solution record (nested dicts flattened).
+
+    ``units`` (capitalised plural, e.g. "IRIS") replaces "Communes" in the labels
+    that count demand units."""
     rows = []
     for k, v in solution.items():
         if k in _UNREPRODUCIBLE:
             continue
         if isinstance(v, dict):
-            rows += _solver_rows(v, prefix=prefix)
+            rows += _solver_rows(v, prefix=prefix, units=units)
             continue
-        label = prefix + _SOLVER_LABELS.get(k, k)
+        label = _SOLVER_LABELS.get(k, k)
+        if units != "Communes" and k in _UNIT_KEYS:
+            label = label.replace("Communes", units).replace("communes", units)
+        label = prefix + label
         if k == "model":
             v = _MODEL_LABELS.get(str(v), v)
         elif k == "status":
@@ -139,9 +172,7 @@ def _solver_rows(solution: dict, prefix: str = "") -> list[dict[str, str]]:
 
 
 def _host_kind(kind: Any) -> str:
-    if not isinstance(kind, str) or not kind:
-        return "—"
-    return "Mairie" if kind == "mairie" else kinds_label(kind)
+    return host_kind_label(kind)
 
 
 # --------------------------------------------------------------------------------------
@@ -231,6 +262,147 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
+    """PNG map of the priority territories: communes coloured by ``priority_score``
+    (classes of :data:`cnfs_geo.maps.PRIORITY_BREAKS`), communes meeting the priority
+    rule outlined in black, gap clusters outlined and labelled (``G01``…), EPCI
+    without a digital project hatched, EPCI limits.
+
+    Parameters
+    ----------
+    plan : cnfs_geo.plan.Plan
+        ``communes`` (``priority_score``, ``priority_gap``, ``epci``, polygons),
+        ``gap_clusters`` (``cluster_id``, polygons), ``epci`` (``has_project``), all in
+        the working CRS.
+    dpi : int
+
+    Returns
+    -------
+    bytes
+        PNG image (no software version in its metadata: identical plans give
+        identical bytes).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    c = plan.communes
+    epci = c[["epci", "geometry"]].dissolve(by="epci")
+    fig = Figure(figsize=(8.0, 6.4), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.16, 1.0, 0.84))
+    c.plot(ax=ax, color=[_priority_colour(v) for v in c["priority_score"]],
+           edgecolor="#888888", linewidth=0.2)
+    gap = c[c["priority_gap"].astype(bool)]
+    if len(gap):
+        gap.boundary.plot(ax=ax, color="#000000", linewidth=0.7)
+    nop = _no_project(plan)
+    nop_geo = epci.loc[[e for e in nop.index if e in epci.index]]
+    if len(nop_geo):
+        nop_geo.plot(ax=ax, facecolor="none", edgecolor=NO_PROJECT_COLOUR, hatch="///",
+                     linewidth=0.0)
+        nop_geo.boundary.plot(ax=ax, color=NO_PROJECT_COLOUR, linewidth=1.6, linestyle="--")
+    epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.8)
+    cl = getattr(plan, "gap_clusters", None)
+    if cl is not None and len(cl):
+        cl = cl.sort_values("cluster_id")
+        cl.boundary.plot(ax=ax, color=CLUSTER_COLOUR, linewidth=1.8)
+        for r in cl.itertuples(index=False):
+            pt = r.geometry.representative_point()
+            ax.annotate(str(r.cluster_id), (pt.x, pt.y), color=CLUSTER_COLOUR, fontsize=7,
+                        ha="center", va="center", fontweight="bold", zorder=5,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white",
+                              "ec": CLUSTER_COLOUR, "lw": 0.8, "alpha": 0.9})
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    handles = [Patch(facecolor=col, edgecolor="#888888", label=lab)
+               for col, lab in zip(PRIORITY_COLOURS, priority_class_labels())]
+    handles += [Patch(facecolor="white", edgecolor="#000000", label="commune prioritaire"),
+                Line2D([], [], color=CLUSTER_COLOUR, linewidth=1.8,
+                       label="territoire prioritaire (zone)")]
+    if len(nop_geo):
+        handles.append(Patch(facecolor="white", edgecolor=NO_PROJECT_COLOUR, hatch="///",
+                             label="EPCI sans projet numérique"))
+    handles.append(Line2D([], [], color=EPCI_COLOUR, label="limite d'EPCI"))
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=7.5, frameon=False,
+               title="Score de priorité (0 à 100)", title_fontsize=8)
+    return _png(fig)
+
+
+def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
+    """PNG map of the itinerant circuits: tour lines (one colour per circuit), base
+    (square) and stops numbered in tour order, over the communes coloured by travel
+    time before the new posts, with EPCI limits.
+
+    Parameters
+    ----------
+    plan : cnfs_geo.plan.Plan
+        ``circuits`` (``circuit_id``, ``base_insee``, ``stops``, LineString
+        ``geometry``) and ``communes`` (``chef_lieu_x``/``chef_lieu_y``,
+        ``minutes_before``, polygons), working CRS.
+    dpi : int
+
+    Returns
+    -------
+    bytes
+        PNG image.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    c = plan.communes
+    circuits = plan.circuits.sort_values("circuit_id", kind="stable")
+    epci = c[["epci", "geometry"]].dissolve(by="epci")
+    fig = Figure(figsize=(8.0, 6.0), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.1, 1.0, 0.9))
+    c.plot(ax=ax, color="#f0f0f0", edgecolor="#bbbbbb", linewidth=0.2)
+    epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.6)
+    handles = []
+    for i, r in enumerate(circuits.itertuples(index=False)):
+        col = circuit_colour(i)
+        if r.geometry is not None and not r.geometry.is_empty:
+            x, y = r.geometry.xy
+            ax.plot(x, y, color=col, linewidth=1.6, linestyle="--", zorder=3)
+        stops = [s_ for s_ in str(r.stops).split(";") if s_]
+        bx, by = c.at[str(r.base_insee), "chef_lieu_x"], c.at[str(r.base_insee), "chef_lieu_y"]
+        ax.scatter([bx], [by], marker="s", s=70, c=col, edgecolors="white", zorder=5)
+        for k, insee in enumerate(stops, start=1):
+            sx, sy = c.at[insee, "chef_lieu_x"], c.at[insee, "chef_lieu_y"]
+            ax.scatter([sx], [sy], marker="o", s=75, c="white", edgecolors=col,
+                       linewidths=1.4, zorder=5)
+            ax.annotate(str(k), (sx, sy), color=col, fontsize=6, ha="center", va="center",
+                        fontweight="bold", zorder=6)
+        handles.append(Line2D([], [], color=col, linestyle="--", marker="s",
+                              label=f"{r.circuit_id} : base {r.base_nom}"))
+    # zoom on the circuits (15 km around their bases and stops), within the département
+    ids = sorted({str(r.base_insee) for r in circuits.itertuples(index=False)}
+                 | {x for r in circuits.itertuples(index=False)
+                    for x in str(r.stops).split(";") if x})
+    xs, ys = c.loc[ids, "chef_lieu_x"].astype(float), c.loc[ids, "chef_lieu_y"].astype(float)
+    bx0, by0, bx1, by1 = c.total_bounds
+    pad = 15_000.0
+    x0, x1 = max(bx0, xs.min() - pad), min(bx1, xs.max() + pad)
+    y0, y1 = max(by0, ys.min() - pad), min(by1, ys.max() + pad)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, max(1, len(handles))),
+               fontsize=7.5, frameon=False,
+               title="Circuits itinérants (carré : base ; cercles : arrêts numérotés dans "
+                     "l'ordre de la tournée)", title_fontsize=8)
+    return _png(fig)
+
+
 # --------------------------------------------------------------------------------------
 # context
 # --------------------------------------------------------------------------------------
@@ -261,6 +433,247 @@ def _version() -> str:
         return version("cnfs_geo")
     except Exception:  # noqa: BLE001 - not installed: no version in the footer
         return ""
+
+
+def _join_fr(items: list[str]) -> str:
+    """["a", "b", "c"] → "a, b et c"."""
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " et " + items[-1]
+
+
+def unit_context(plan: Any) -> dict[str, str]:
+    """French wording of the plan's demand unit.
+
+    Returns
+    -------
+    dict
+        ``key`` (``commune`` | ``iris`` | ``commune2018``), ``short`` (e.g. "IRIS 2016
+        (La MedNum 2020)"), ``full`` (``plan.demand_unit``), ``plural`` (capitalised
+        plural noun, e.g. "IRIS"), ``covered_heading`` (e.g. "IRIS couverts").
+    """
+    key = demand_unit_key(plan)
+    _, plural = UNIT_NOUNS.get(key, ("unité de demande", "unités de demande"))
+    cap = plural[0].upper() + plural[1:]
+    return {"key": key, "short": demand_unit_short(plan),
+            "full": str(getattr(plan, "demand_unit", "") or demand_unit_short(plan)),
+            "plural": cap, "plural_lower": plural,
+            "covered_heading": f"{cap} couvert{'s' if key == 'iris' else 'es'}"}
+
+
+def data_gaps(plan: Any) -> list[str]:
+    """French sentences on the offer sources not read for this département.
+
+    Says explicitly when no departmental file of lieux de médiation was read (every
+    département but 49, whose CD49/CONUMM files are "not applicable" elsewhere) and
+    which sources the offer then comes from; lists the files absent from the data
+    directory (status ``missing`` in ``plan.offer_report.counts``).
+    """
+    counts = plan.offer_report.counts
+    if "status" not in counts.columns:
+        return []
+    status = {str(k): str(v) for k, v in zip(counts["source"], counts["status"])}
+    out = []
+    local = [k for k in offer.LOCAL_SOURCES if k in status]
+    if local and not any(status[k] == "read" for k in local):
+        read = [k for k in ("france_services", "cnfs_permanences", "aidants_connect",
+                            "data_inclusion") if status.get(k) == "read"]
+        read += [k for k, v in status.items() if v == "read" and k not in read]
+        out.append("Pas de fichier départemental des lieux de médiation : l'offre provient de "
+                   + _join_fr([SOURCE_SHORT.get(k, k) for k in read]) + ".")
+        na = [k for k in local if status[k] == "not applicable"]
+        if na:
+            deps = sorted({offer.LOCAL_SOURCES[k] for k in na})
+            out.append(
+                "Les fichiers locaux de lieux de médiation "
+                f"({_join_fr([SOURCE_SHORT.get(k, k) for k in na])}) ne décrivent que le "
+                f"département {_join_fr(deps)} et ne s'appliquent pas ici. "
+                "Les lieux de médiation numérique connus viennent donc seulement de la base "
+                "nationale data·inclusion, incomplète : l'offre de médiation est probablement "
+                "sous-estimée, et les territoires prioritaires et EPCI sans projet numérique "
+                "sont à vérifier localement.")
+    missing = [k for k, v in status.items() if v == "missing"]
+    if missing:
+        out.append("Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
+                   "compte : " + ", ".join(f"{SOURCE_SHORT.get(k, k)} ({k})" for k in missing)
+                   + ".")
+    return out
+
+
+def _methods_paragraphs(text: str) -> list[dict[str, Any]]:
+    """Split a methods text into paragraphs of lines (the first one, a title)."""
+    paras = [p.strip() for p in str(text).strip().split("\n\n") if p.strip()]
+    return [{"lines": p.split("\n"), "title": i == 0 and "\n" not in p and not p.endswith(".")}
+            for i, p in enumerate(paras)]
+
+
+def priority_context(plan: Any) -> dict[str, Any]:
+    """Values of the "Territoires prioritaires" section, formatted in French.
+
+    Uses ``plan.communes`` (``priority_score``, ``priority_rank``, ``priority_gap``,
+    ``gap_reasons``, ``gap_cluster``, ``accessibility``, ``ratio_to_target``),
+    ``plan.gap_clusters`` (and its ``attrs["methods_fr"]``), ``plan.gap_communes``,
+    ``plan.epci`` / :func:`cnfs_geo.maps._no_project` (``has_project``, ``n_*``).
+    """
+    from . import gaps as gaps_mod
+
+    c = plan.communes
+    t = plan.scenario.threshold
+    cl = getattr(plan, "gap_clusters", None)
+    cl = cl if cl is not None else pd.DataFrame()
+    methods = (cl.attrs.get("methods_fr") if hasattr(cl, "attrs") else None)
+    methods_generic = not methods
+    methods = methods or gaps_mod.METHODS_FR
+    pg = c[c["priority_gap"].astype(bool)].sort_values("priority_rank", kind="stable")
+    n_total = len(c)
+    intro = (f"{_fmt_int(len(pg))} commune(s) sur {_fmt_int(n_total)} remplissent la règle de "
+             f"priorité ({_fmt_int(pg['population'].sum())} habitants, "
+             f"{_fmt_int(pg['need'].sum())} en population pondérée par le besoin)"
+             + (f", regroupées en {_fmt_int(len(cl))} territoire(s) prioritaire(s) de communes "
+                "contiguës." if len(cl) else "."))
+    clusters = []
+    for r in cl.sort_values("cluster_id").itertuples(index=False) if len(cl) else []:
+        clusters.append({
+            "id": str(r.cluster_id), "n": _fmt_int(r.n_communes),
+            "names": str(r.names).replace(";", ","),
+            "epci": str(r.epci_nom).replace(";", ",") if pd.notna(r.epci_nom) else "—",
+            "population": _fmt_int(r.population), "need": _fmt_int(r.need),
+            "need_index": _fmt_num(r.need_index_mean, 1),
+            "minutes": f"{_fmt_minutes(r.minutes_mean)} ({_fmt_minutes(r.minutes_max)})",
+            "nearest": (f"{r.nearest_place_name} ({_fmt_minutes(r.nearest_place_minutes)})"
+                        if isinstance(r.nearest_place_name, str) else "—"),
+            "places": (f"{_fmt_int(r.n_places)} ({_fmt_int(r.n_accompaniment_places)})"
+                       if pd.notna(r.n_places) else "—"),
+            "area": _fmt_num(r.area_km2, 0)})
+    communes = []
+    for insee, r in pg.head(TOP_PRIORITY).iterrows():
+        ratio = r["ratio_to_target"]
+        communes.append({
+            "rank": _fmt_int(r["priority_rank"]), "commune": f"{r['nom']} ({insee})",
+            "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
+            "population": _fmt_int(r["population"]),
+            "score": _fmt_num(r["priority_score"], 1),
+            "minutes": _fmt_minutes(r["minutes_before"]),
+            "accessibility": _fmt_num(r["accessibility"], 2),
+            "ratio": (f"{_fmt_num(100 * ratio, 0)}\u00a0%" if pd.notna(ratio)
+                      and math.isfinite(float(ratio)) else "—"),
+            "need_index": _fmt_num(r["need_index"], 1), "fibre": _fmt_pct(r["pct_fibre"]),
+            "cluster": str(r["gap_cluster"]) if isinstance(r["gap_cluster"], str) else "—",
+            "reasons": ([x.strip() for x in r["gap_reasons"].split(";") if x.strip()]
+                        if isinstance(r["gap_reasons"], str) else [])})
+    more = len(pg) - len(communes)
+    # communes beyond each threshold (plan.gap_communes, long form)
+    gc = getattr(plan, "gap_communes", None)
+    thresholds = sorted(set(plan.coverage_before["threshold_min"].astype(float)))
+    beyond = []
+    for th in thresholds:
+        sub = (gc[gc["threshold_min"].astype(float) == th].sort_values("rank", kind="stable")
+               if gc is not None and len(gc) else pd.DataFrame(columns=["nom", "population",
+                                                                        "need"]))
+        beyond.append({
+            "threshold": f"> {_fmt_num(th)}\u00a0min", "is_threshold": bool(th == t),
+            "communes": _fmt_int(len(sub)), "population": _fmt_int(sub["population"].sum()),
+            "need": _fmt_int(sub["need"].sum()),
+            "first": ", ".join(str(n) for n in sub["nom"].head(3)) or "—"})
+    # EPCI without a digital project (Anjou criterion)
+    nop = _no_project(plan)
+    no_project = []
+    for e, r in nop.iterrows():
+        members = c[c["epci"] == e]
+        no_project.append({
+            "nom": str(r["nom"]), "siren": str(e), "communes": _fmt_int(len(members)),
+            "population": _fmt_int(members["population"].sum()),
+            "need": _fmt_int(members["need"].sum()),
+            "minutes": (f"{_fmt_minutes(r['minutes_mean'])} ({_fmt_minutes(r['minutes_max'])})"
+                        if "minutes_mean" in nop.columns else "—"),
+            "france_services": _fmt_int(r.get("n_france_services", 0)),
+            "aidants_connect": _fmt_int(r.get("n_aidants_connect", 0)),
+            "places": _fmt_int(r.get("n_places", 0)),
+            "accompaniment": _fmt_int(r.get("n_accompaniment_places", 0))})
+    criterion = ("Critère : un EPCI est « sans projet numérique » lorsqu'aucune de ses "
+                 "communes du département n'accueille de lieu de médiation numérique ni de "
+                 "permanence de conseiller numérique France Services (critère retenu en "
+                 "Anjou) ; ses France Services et structures Aidants Connect sont comptées à "
+                 "part.")
+    if no_project:
+        pop = float(sum(c.loc[c["epci"] == e, "population"].sum() for e in nop.index))
+        no_project_intro = (f"{_fmt_int(len(no_project))} EPCI sur {_fmt_int(len(plan.epci))} "
+                            f"n'ont aucun projet numérique ({_fmt_int(pop)} habitants du "
+                            "département).")
+    else:
+        no_project_intro = (f"Aucun EPCI sans projet numérique dans ce département : chacun des "
+                            f"{_fmt_int(len(plan.epci))} EPCI compte au moins un lieu de "
+                            "médiation numérique ou une permanence de conseiller numérique "
+                            "France Services.")
+    return {"methods": _methods_paragraphs(methods), "methods_generic": methods_generic,
+            "intro": intro, "clusters": clusters, "communes": communes, "more": more,
+            "n_priority": len(pg), "beyond": beyond, "no_project": no_project,
+            "no_project_intro": no_project_intro, "criterion": criterion}
+
+
+_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_HALF_DAYS = ("matin", "après-midi")
+
+
+def circuits_context(plan: Any) -> dict[str, Any] | None:
+    """Values of the "Circuits itinérants" section; None when the plan has no
+    ``circuits`` attribute (section left out).
+
+    Uses ``plan.circuits`` (``circuit_id``, ``base_insee``, ``base_nom``, ``stops``
+    ";"-joined INSEE codes in tour order, ``n_stops``, ``population``, ``need``,
+    ``km_per_week``, ``minutes_per_week``, ``hours_at_stops``) and ``plan.timetable``
+    (``circuit_id``, ``day``, ``half_day``, ``insee``, ``nom``, ``hours``,
+    ``travel_minutes``): one day × half-day grid per circuit (lundi–vendredi, plus
+    any other day used).
+    """
+    if getattr(plan, "circuits", None) is None:
+        return None
+    circuits = plan.circuits.sort_values("circuit_id", kind="stable")
+    tt = getattr(plan, "timetable", None)
+    tt = tt if tt is not None else pd.DataFrame(columns=["circuit_id", "day", "half_day"])
+    names = plan.communes["nom"]
+    rows = []
+    for i, r in enumerate(circuits.itertuples(index=False)):
+        cid = str(r.circuit_id)
+        stops = [x for x in str(r.stops).split(";") if x]
+        sub = tt[tt["circuit_id"].astype(str) == cid]
+        days = [d for d in _DAYS[:5]] + [d for d in _DAYS[5:] if d in set(sub["day"])]
+        unknown = sorted(set(sub["day"].astype(str)) - set(_DAYS))
+        if unknown:
+            log.warning("report: circuit %s: unknown day name(s) %s in plan.timetable", cid,
+                        unknown)
+            days += unknown
+        halves = list(_HALF_DAYS) + sorted(set(sub["half_day"].astype(str)) - set(_HALF_DAYS))
+        cells = {(d, h): [] for d in days for h in halves}
+        for v in sub.itertuples(index=False):
+            cells[(str(v.day), str(v.half_day))].append({
+                "nom": f"{v.nom} ({v.insee})", "hours": _fmt_hours(v.hours),
+                "travel": _fmt_num(v.travel_minutes, 0) + "\u00a0min"})
+        grid = [{"half_day": h, "cells": [cells[(d, h)] for d in days]} for h in halves]
+        rows.append({
+            "id": cid, "colour": circuit_colour(i), "base": f"{r.base_nom} ({r.base_insee})",
+            "stops": [f"{names.get(x, x)} ({x})" for x in stops],
+            "n_stops": _fmt_int(r.n_stops), "km": _fmt_int(r.km_per_week),
+            "drive": _fmt_hours(float(r.minutes_per_week) / 60.0),
+            "minutes": _fmt_int(r.minutes_per_week),
+            "hours": _fmt_hours(r.hours_at_stops), "population": _fmt_int(r.population),
+            "need": _fmt_int(r.need), "days": days, "grid": grid,
+            "visits": _fmt_int(len(sub))})
+    if rows:
+        intro = (f"{_fmt_int(len(rows))} poste(s) itinérant(s) (« médiateur volant ») : un "
+                 "conseiller part chaque jour de sa base et tient une permanence d'une "
+                 "demi-journée dans de petites communes, selon le planning hebdomadaire "
+                 f"ci-dessous. Ensemble, les circuits desservent "
+                 f"{_fmt_int(circuits['population'].sum())} habitants "
+                 f"({_fmt_int(circuits['need'].sum())} en population pondérée par le besoin) "
+                 f"dans {_fmt_int(circuits['n_stops'].sum())} communes.")
+    else:
+        intro = ("Le scénario ne comporte aucun poste itinérant (médiateur volant) : voir "
+                 "l'option itinerant_posts du scénario (cnfs-geo plan --itinerant).")
+    total = {"km": _fmt_int(circuits["km_per_week"].sum()) if rows else "0",
+             "population": _fmt_int(circuits["population"].sum()) if rows else "0"}
+    return {"intro": intro, "circuits": rows, "total": total}
 
 
 def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
@@ -295,14 +708,25 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
               "environment": f"répertoire « {plan.data_dir.path.name} » "
                              f"(variable {catalog.ENV_VAR})"}.get(
         getattr(plan.data_dir, "origin", ""), str(getattr(plan.data_dir, "path", "")))
+    unit = unit_context(plan)
+    by_share = unit["key"] != "commune"
     scenario = {"posts": f"{s['posts']} nouveaux postes", "threshold": tt,
-                "travel_model": plan.travel_model, "data": origin}
+                "travel_model": plan.travel_model, "data": origin,
+                "demand_unit": unit["short"]}
     pop_b, pop_a = s["population_covered_before"], s["population_covered_after"]
+    itin = np.array([is_itinerant_post(r) for r in posts.itertuples(index=False)], dtype=bool)
+    n_itin = int(itin.sum())
     kpis = [
-        {"label": f"Communes à ≤ {tt} d'un lieu d'accompagnement",
+        {"label": (f"Communes à ≤ {tt} d'un lieu d'accompagnement" if not by_share else
+                   f"Communes dont au moins la moitié de la population est à ≤ {tt} d'un lieu "
+                   "d'accompagnement"),
          "before": _fmt_int(s["communes_covered_before"]),
          "after": _fmt_int(s["communes_covered_after"]),
-         "sub": f"sur {_fmt_int(s['communes'])} communes",
+         "sub": f"sur {_fmt_int(s['communes'])} communes"
+                + (f" · {unit['plural_lower']} couverts : "
+                   f"{_fmt_int(s['units_covered_before'])} → "
+                   f"{_fmt_int(s['units_covered_after'])} sur {_fmt_int(s['units'])}"
+                   if by_share and "units" in s else ""),
          "delta": f"+{_fmt_int(s['communes_covered_after'] - s['communes_covered_before'])}"},
         {"label": "Population couverte",
          "before": _fmt_int(pop_b), "after": _fmt_int(pop_a),
@@ -315,7 +739,8 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                 f"{_fmt_pct(s['pct_need_covered_after'])} de {_fmt_int(need_total)}",
          "delta": f"+{_fmt_int(s['need_covered_after'] - s['need_covered_before'])}"},
         {"label": "Nouveaux postes proposés", "before": "", "after": _fmt_int(s["posts"]),
-         "sub": f"coût {_fmt_eur(s['cost_eur'])} "
+         "sub": (f"dont {_fmt_int(n_itin)} itinérant(s) · " if n_itin else "")
+                + f"coût {_fmt_eur(s['cost_eur'])} "
                 f"({_fmt_int(s['posts'])} × {_fmt_eur(plan.settings.cost_per_post_eur)})",
          "delta": ""},
     ]
@@ -328,6 +753,13 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         f"{tt} d'un lieu d'accompagnement. Avec les {s['posts']} postes proposés "
         f"({_fmt_eur(s['cost_eur'])}), ils seraient {_fmt_int(out_a)} "
         f"({_fmt_pct(100 * out_a / pop_total)}).")
+    if n_itin and has_circuits(plan):
+        circ = plan.circuits
+        synthesis += (f" Parmi ces postes, {_fmt_int(n_itin)} sont itinérants (« médiateur "
+                      f"volant ») : ils tiennent des permanences hebdomadaires dans "
+                      f"{_fmt_int(circ['n_stops'].sum())} communes peu denses "
+                      f"({_fmt_int(circ['population'].sum())} habitants), non comptées "
+                      "ci-dessus comme couvertes.")
 
     # ---- coverage table
     cb = plan.coverage_before.set_index("threshold_min")
@@ -355,14 +787,24 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             "number": f"{i + 1} · {r.post_id}", "host": str(r.host),
             "host_kind": _host_kind(getattr(r, "host_kind", None)),
             "commune": f"{r.commune} ({r.insee})", "epci": epci_name.get(e, e or "—"),
-            "population": _fmt_int(r.covered_population), "need": _fmt_int(r.covered_need)})
-    posts_total = {"population": _fmt_int(posts["covered_population"].sum()),
-                   "need": _fmt_int(posts["covered_need"].sum())}
+            "population": _fmt_int(r.covered_population), "need": _fmt_int(r.covered_need),
+            "itinerant": bool(itin[i]),
+            "circuit": str(getattr(r, "circuit_id", "") or "") if itin[i] else ""})
+    fixed = posts[~itin]
+    posts_total = {"population": _fmt_int(fixed["covered_population"].sum()),
+                   "need": _fmt_int(fixed["covered_need"].sum()), "n_fixed": len(fixed),
+                   "n_itinerant": n_itin,
+                   "itinerant_population": _fmt_int(posts.loc[itin, "covered_population"].sum()),
+                   "itinerant_need": _fmt_int(posts.loc[itin, "covered_need"].sum())}
     cost_each = plan.settings.cost_per_post_eur
     cost = f"{len(posts)} × {_fmt_eur(cost_each)} = {_fmt_eur(len(posts) * cost_each)}"
-    posts_intro = (f"{len(posts)} postes fixes sont proposés. Ils couvrent ensemble "
+    posts_intro = (f"{len(fixed)} postes fixes sont proposés. Ils couvrent ensemble "
                    f"{posts_total['population']} habitants de plus à {tt} ou moins "
                    f"({posts_total['need']} en population pondérée par le besoin).")
+    if n_itin:
+        posts_intro += (f" S'y ajoutent {_fmt_int(n_itin)} postes itinérants (section « Circuits "
+                        "itinérants ») : pour eux, la population indiquée est celle des "
+                        "communes desservies par leur circuit.")
 
     # ---- gap communes
     gap = c[c["gap"].astype(bool)].copy()
@@ -396,6 +838,11 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                if n_gap > 1 else ""))
     else:
         gaps_intro = f"Toutes les communes sont à {tt} ou moins d'un lieu d'accompagnement."
+    if by_share:
+        gaps_intro = (f"Unité de demande : {unit['short']}. Une commune est comptée comme non "
+                      "couverte quand moins de la moitié de sa population est à "
+                      f"{tt} ou moins ; son temps d'accès est la moyenne de ses "
+                      f"{unit['plural_lower']} pondérée par la population. ") + gaps_intro
 
     # ---- EPCI
     place_epci = places["insee"].map(c["epci"])
@@ -416,7 +863,9 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                                        pop),
             "covered_after": _pop_pct(m.loc[m["covered_after"].astype(bool), "population"].sum(),
                                       pop),
-            "posts": _fmt_int((post_epci == str(e)).sum())})
+            "posts": _fmt_int((post_epci == str(e)).sum()),
+            "project": (bool(ep.at[e, "has_project"]) if "has_project" in ep.columns
+                        else None)})
     epci_total = {
         "nom": f"Département ({_fmt_int(len(ep))} EPCI)", "communes": _fmt_int(len(c)),
         "population": _fmt_int(pop_total), "places": _fmt_int(place_epci.notna().sum()),
@@ -455,7 +904,15 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     source_rows = []
     for r in counts.itertuples(index=False):
         src = catalog.SOURCES.get(str(r.source))
+        st = str(getattr(r, "status", "read") or "read")
+        if st == "not applicable":
+            dep_only = offer.LOCAL_SOURCES.get(str(r.source))
+            status_txt = ("non applicable : fichier propre au département " + dep_only
+                          if dep_only else "non applicable")
+        else:
+            status_txt = "" if st == "read" else _STATUS_FR.get(st, st)
         source_rows.append({"source": str(r.source), "title": src.title if src else str(r.source),
+                            "status": status_txt,
                             "read": _fmt_int(r.read), "kept": _fmt_int(r.kept),
                             "merged": _fmt_int(r.merged), "rejected": _fmt_int(r.rejected)})
     source_total = {k: _fmt_int(pd.to_numeric(counts[k]).sum())
@@ -515,18 +972,21 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     placement_text = (
         f"Les {s['posts']} postes sont placés de façon à maximiser la population pondérée par "
         f"le besoin nouvellement couverte à {tt} (problème de couverture maximale, MCLP) : "
-        "une commune déjà couverte par l'offre existante ne compte pas, une commune nouvellement "
-        "couverte compte une seule fois même si plusieurs postes la desservent."
+        + (f"une unité de demande ({unit['plural_lower']}) déjà couverte par l'offre existante "
+           "ne compte pas, une unité nouvellement couverte compte une seule fois même si "
+           "plusieurs postes la desservent." if by_share else
+           "une commune déjà couverte par l'offre existante ne compte pas, une commune "
+           "nouvellement couverte compte une seule fois même si plusieurs postes la desservent.")
         + (f" Sites candidats : {_fmt_int(n_cand)}, soit la mairie (chef-lieu) de chacune des "
            f"{_fmt_int(n_town)} communes et les {_fmt_int(n_cand - n_town)} lieux existants."
            if n_cand is not None else ""))
     travel_model_text = (
-        f"{plan.travel_model}. Le temps est mesuré depuis le point de référence de chaque "
-        "commune jusqu'au lieu le plus proche ; c'est une approximation du trajet routier, "
-        "sans transports en commun.")
+        f"{plan.travel_model}. Le temps est mesuré depuis le point de chaque unité de "
+        f"demande ({unit['plural_lower']}) jusqu'au lieu le plus proche, sans transports en "
+        "commun.")
     cost_text = (f"{_fmt_eur(cost_each)} par poste (financement de l'État par poste de "
                  f"conseiller numérique France Services), soit {cost}.")
-    solver_rows = _solver_rows(plan.solution)
+    solver_rows = _solver_rows(plan.solution, units=unit["plural"])
 
     # ---- sources
     sources = []
@@ -536,8 +996,19 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                         "url": url, "url_short": (url.split("/")[3] + "/" + url.split("/")[4]
                                                   if url and url.count("/") >= 4 else url)})
 
+    gaps_data = data_gaps(plan)
+    missing_sources = [str(m) for m in (getattr(orep, "missing_sources", []) or [])]
+    if "status" in counts.columns:  # said per source (table) and in data_gaps
+        missing_sources = []
+    circ = circuits_context(plan)
     return {
         "title": "Plan de déploiement des conseillers numériques France Services",
+        "unit": unit, "by_share": by_share, "data_gaps": gaps_data,
+        "priority": priority_context(plan), "circuits": circ,
+        "priority_png": (base64.b64encode(priority_map_png(plan)).decode("ascii")
+                         if with_map else ""),
+        "circuits_png": (base64.b64encode(circuits_map_png(plan)).decode("ascii")
+                         if with_map and has_circuits(plan) else ""),
         "dep_label": f"{dep_name} ({dep})", "scenario": scenario, "synthesis": synthesis,
         "kpis": kpis, "map_png": (base64.b64encode(static_map_png(plan)).decode("ascii")
                                   if with_map else ""),
@@ -547,7 +1018,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "any_straddles": any(e["straddles"] for e in epci_rows),
         "kind_rows": kind_rows, "kind_total": kind_total, "source_rows": source_rows,
         "source_total": source_total, "dedup_rule": dedup_rule, "dedup_rule_en": dedup_rule_en,
-        "missing_sources": [str(m) for m in (getattr(orep, "missing_sources", []) or [])],
+        "missing_sources": missing_sources,
         "offer_warnings": [str(w) for w in (getattr(orep, "warnings", []) or [])],
         "rejected": rejected, "rejected_intro": rejected_intro, "need_notes": need_notes,
         "placement_text": placement_text, "travel_model_text": travel_model_text,

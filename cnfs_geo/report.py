@@ -105,7 +105,8 @@ _UNIT_KEYS = {"n_demand", "units", "units_covered_before", "units_uncoverable",
 # wall-clock measures differ from run to run: left out so the report is reproducible
 _UNREPRODUCIBLE = {"time_s"}
 _MODEL_LABELS = {"mclp": "couverture maximale (MCLP)", "lscp": "couverture totale (LSCP)",
-                 "pmedian": "p-médian", "p-median": "p-médian"}
+                 "pmedian": "p-médian", "p-median": "p-médian",
+                 "equity": "capacité / équité (déficit d'accessibilité sous la cible)"}
 _STATUS_LABELS = {"optimal": "optimal", "time_limit": "limite de temps atteinte",
                   "feasible": "solution réalisable", "infeasible": "infaisable"}
 
@@ -727,7 +728,8 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                    f"{_fmt_int(s['units_covered_before'])} → "
                    f"{_fmt_int(s['units_covered_after'])} sur {_fmt_int(s['units'])}"
                    if by_share and "units" in s else ""),
-         "delta": f"+{_fmt_int(s['communes_covered_after'] - s['communes_covered_before'])}"},
+         "delta": f"+{_fmt_int(s['communes_covered_after'] - s['communes_covered_before'])}"
+                  + (" communes" if by_share else "")},
         {"label": "Population couverte",
          "before": _fmt_int(pop_b), "after": _fmt_int(pop_a),
          "sub": f"{_fmt_pct(s['pct_population_covered_before'])} → "
@@ -970,8 +972,18 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     n_town = (int(plan.candidates.index.str.startswith("commune:").sum())
               if n_cand is not None else None)
     placement_text = (
-        f"Les {s['posts']} postes sont placés de façon à maximiser la population pondérée par "
-        f"le besoin nouvellement couverte à {tt} (problème de couverture maximale, MCLP) : "
+        f"Les {len(fixed)} postes fixes sont placés par le modèle capacité / équité : il "
+        "réduit le déficit d'accessibilité (indicateur 2SFCA, conseillers pour 10 000 "
+        "habitants pondérés par le besoin) sous une cible, pondéré par le besoin "
+        "(docs/methods_placement_equity.md) ; la couverture au seuil est ensuite mesurée "
+        "comme pour les autres scénarios."
+        + (f" Sites candidats : {_fmt_int(n_cand)}, soit la mairie (chef-lieu) de chacune des "
+           f"{_fmt_int(n_town)} communes et les {_fmt_int(n_cand - n_town)} lieux existants."
+           if n_cand is not None else "")
+    ) if str(getattr(plan.scenario, "model", "mclp")) == "equity" else (
+        f"Les {len(fixed)} postes fixes sont placés de façon à maximiser la population "
+        f"pondérée par le besoin nouvellement couverte à {tt} (problème de couverture "
+        "maximale, MCLP) : "
         + (f"une unité de demande ({unit['plural_lower']}) déjà couverte par l'offre existante "
            "ne compte pas, une unité nouvellement couverte compte une seule fois même si "
            "plusieurs postes la desservent." if by_share else
@@ -980,6 +992,11 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         + (f" Sites candidats : {_fmt_int(n_cand)}, soit la mairie (chef-lieu) de chacune des "
            f"{_fmt_int(n_town)} communes et les {_fmt_int(n_cand - n_town)} lieux existants."
            if n_cand is not None else ""))
+    if n_itin:
+        placement_text += (f" Les {_fmt_int(n_itin)} postes itinérants sont ensuite répartis "
+                           "entre les communes peu denses que les postes fixes laissent sans "
+                           "offre ou dont la fragilité est élevée (section « Circuits "
+                           "itinérants »).")
     travel_model_text = (
         f"{plan.travel_model}. Le temps est mesuré depuis le point de chaque unité de "
         f"demande ({unit['plural_lower']}) jusqu'au lieu le plus proche, sans transports en "

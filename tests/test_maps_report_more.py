@@ -469,3 +469,11 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
     assert "cgHatch(st.fillColor)" in m
     assert "EPCI sans projet numérique (ni lieu de médiation ni conseiller numérique)" in \
         html.unescape(m)
+
+
+def test_report_names_the_placement_model():
+    p = run(Scenario(departement="49", posts=4, model="equity",
+                     data_dir=str(catalog.bundle_dir())))
+    text = squash(section_text(report.render_report(p, with_map=False), "methode"))
+    assert "4 postes fixes sont placés par le modèle capacité / équité" in text
+    assert "couverture maximale, MCLP" not in text

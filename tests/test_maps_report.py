@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -18,6 +17,8 @@ import pytest
 from cnfs_geo import catalog, maps, report
 from cnfs_geo._errors import ValidationError
 from cnfs_geo.plan import Scenario, run
+
+from _html_tables import tables
 
 
 # ------------------------------------------------------------------ helpers (test-side)
@@ -29,47 +30,6 @@ def fr_int(x: float) -> str:
 def fr_pct(x: float) -> str:
     return f"{float(x):.1f}".replace(".", ",") + "\u00a0%"
 
-
-class _Tables(HTMLParser):
-    """Collect every <table> as (section id, rows of cell texts) — test-side parser."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tables: list[tuple[str, list[list[str]]]] = []
-        self._section = ""
-        self._rows: list[list[str]] | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "section":
-            self._section = a.get("id", "")
-        elif tag == "table":
-            self._rows = []
-        elif tag == "tr" and self._rows is not None:
-            self._rows.append([])
-        elif tag in ("td", "th") and self._rows is not None:
-            self._cell = []
-        elif tag == "br" and self._cell is not None:
-            self._cell.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None and self._rows:
-            self._rows[-1].append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "table" and self._rows is not None:
-            self.tables.append((self._section, self._rows))
-            self._rows = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def tables(text: str, section: str) -> list[list[list[str]]]:
-    p = _Tables()
-    p.feed(text)
-    return [rows for sec, rows in p.tables if sec == section]
 
 
 def js_vars(text: str, prefix: str) -> dict[str, dict]:

@@ -15,7 +15,6 @@ import html
 import json
 import re
 import shutil
-from html.parser import HTMLParser
 
 import geopandas as gpd
 import numpy as np
@@ -27,52 +26,13 @@ from cnfs_geo import catalog, maps, offer, report
 from cnfs_geo._errors import ValidationError
 from cnfs_geo.plan import Scenario, run
 
+from _html_tables import tables
+
 
 # ------------------------------------------------------------------ helpers (test-side)
 def fr_int(x: float) -> str:
     return f"{int(round(float(x))):,}".replace(",", "\u202f")
 
-
-class _Tables(HTMLParser):
-    """Every <table> as (section id, rows of cell texts)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tables: list[tuple[str, list[list[str]]]] = []
-        self._section = ""
-        self._rows: list[list[str]] | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "section":
-            self._section = a.get("id", "")
-        elif tag == "table":
-            self._rows = []
-        elif tag == "tr" and self._rows is not None:
-            self._rows.append([])
-        elif tag in ("td", "th") and self._rows is not None:
-            self._cell = []
-        elif tag == "br" and self._cell is not None:
-            self._cell.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None and self._rows:
-            self._rows[-1].append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "table" and self._rows is not None:
-            self.tables.append((self._section, self._rows))
-            self._rows = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def tables(text: str, section: str) -> list[list[list[str]]]:
-    p = _Tables()
-    p.feed(text)
-    return [rows for sec, rows in p.tables if sec == section]
 
 
 def section_text(text: str, section: str) -> str:

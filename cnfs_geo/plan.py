@@ -627,10 +627,30 @@ def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
+def scenario_table(plan: Plan) -> pd.DataFrame:
+    """What produced a plan, as ``key``/``value`` text rows (the GeoPackage's ``scenario``
+    table): département, threshold, posts, placement model, travel model, demand unit,
+    need options, data directory kind and every setting."""
+    sc = plan.scenario
+    rows = {
+        "departement": sc.departement, "threshold_minutes": sc.threshold,
+        "fixed_posts": sc.p, "itinerant_posts": sc.itinerant_posts,
+        "placement_model": sc.model, "travel_model": plan.travel_model,
+        "demand_unit": plan.demand_unit, "need_weights": sc.need_weights or "IFN composite",
+        "fibre_target_pct": sc.fibre_target_pct, "data": plan.data_dir.origin,
+        "solver": plan.solution.get("solver"), "objective": plan.solution.get("objective"),
+        "gap": plan.solution.get("gap"),
+    }
+    rows.update({f"settings.{k}": v for k, v in plan.settings.as_dict().items()})
+    return pd.DataFrame({"key": list(rows), "value": [str(v) for v in rows.values()]})
+
+
 def write_geopackage(plan: Plan, path) -> None:
     """Write ``plan.gpkg`` with layers ``communes``, ``places``, ``posts``, ``epci``,
-    ``departement``, ``gap_clusters`` and, with itinerant posts, ``circuits`` and the
-    attribute table ``timetable`` (working CRS). Byte-deterministic for the same plan."""
+    ``departement``, ``gap_clusters`` and, with itinerant posts, ``circuits`` (working
+    CRS); attribute tables ``scenario`` (:func:`scenario_table`: travel model, demand
+    unit, settings…), ``gap_communes`` and, with itinerant posts, ``timetable``.
+    Byte-deterministic for the same plan."""
     import pyogrio
     from pathlib import Path
 
@@ -653,9 +673,11 @@ def write_geopackage(plan: Plan, path) -> None:
     try:
         for name, gdf in layers.items():
             _gpkg_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        tables = {"scenario": scenario_table(plan), "gap_communes": plan.gap_communes}
         if len(plan.timetable):
-            pyogrio.write_dataframe(plan.timetable.reset_index(drop=True), path,
-                                    layer="timetable", driver="GPKG")
+            tables["timetable"] = plan.timetable
+        for name, df in tables.items():
+            pyogrio.write_dataframe(df.reset_index(drop=True), path, layer=name, driver="GPKG")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 

@@ -104,6 +104,12 @@ def test_geopackage_layers_and_determinism(plan, tmp_path):
     assert communes["insee"].str.len().eq(5).all()
     assert len(gpd.read_file(a, layer="posts")) == 8
     assert len(gpd.read_file(a, layer="epci")) == 10
+    meta = gpd.read_file(a, layer="scenario").set_index("key")["value"]
+    assert meta["travel_model"] == plan.travel_model and meta["demand_unit"] == plan.demand_unit
+    assert meta["settings.detour_factor"] == "1.3"
+    gc = gpd.read_file(a, layer="gap_communes")
+    assert set(gc.loc[gc["threshold_min"] == 10, "insee"]) == set(
+        plan.communes.index[plan.communes["minutes_before"] > 10])
 
 
 def test_other_threshold_changes_the_diagnosis(bundle):

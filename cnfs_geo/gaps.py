@@ -123,22 +123,23 @@ from .settings import DEFAULT, Settings
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------
-# Defaults (to move into Settings). Each keyword argument of the functions below
-# defaults to the constant of the same meaning.
+# Defaults, taken from cnfs_geo.settings (reasons there). Each keyword argument of the
+# functions below defaults to the constant of the same meaning; plan.py passes the
+# scenario's settings.
 # --------------------------------------------------------------------------------------
 
 #: Default thresholds (minutes) of :func:`gap_communes`: the report thresholds.
-GAP_THRESHOLDS: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0)
+GAP_THRESHOLDS: tuple[float, ...] = DEFAULT.report_thresholds
 
 #: 2SFCA catchment (minutes) of :func:`need_accessibility`: 20 min, the longest
 #: reported threshold (a trip beyond it is no longer "near" for a weekly help session).
-ACCESS_CATCHMENT_MIN: float = 20.0
+ACCESS_CATCHMENT_MIN: float = DEFAULT.access_catchment_minutes
 
 #: Distance weights of :func:`need_accessibility` (see
 #: :func:`cnfs_geo.coverage.fca_weights`): ``"stepped"`` = E2SFCA of Luo & Qi
 #: (weights 1, 0.68, 0.22, 0.03 over four 5-min zones of the 20-min catchment), so a
 #: place 18 min away counts far less than one next door.
-ACCESS_WEIGHTS: str = "stepped"
+ACCESS_WEIGHTS: str = DEFAULT.access_weights
 
 #: Absolute target accessibility (advisors per 10 000 need-weighted inhabitants).
 #: ``None``: use :data:`TARGET_SHARE` × the département's reference ratio. An absolute
@@ -148,16 +149,16 @@ TARGET_RATIO: float | None = None
 
 #: Share of the département's reference ratio (need-weighted mean accessibility =
 #: advisors per 10 000 need-weighted inhabitants) under which a commune is "thin".
-TARGET_SHARE: float = 0.5
+TARGET_SHARE: float = DEFAULT.thin_share
 
 #: Quantile of ``need_index`` over the département's communes (unweighted) at or above
 #: which fragility is "high" (0.5 = median: half the communes).
-NEED_QUANTILE: float = 0.5
+NEED_QUANTILE: float = DEFAULT.high_need_quantile
 
 #: Fibre (FTTH-eligible premises, %) under which connectivity is an aggravating reason.
 #: 80 %: the national FTTH rollout passed 80 % of premises in 2023–2024, so a commune
 #: below it lags the country.
-FIBRE_MIN_PCT: float = 80.0
+FIBRE_MIN_PCT: float = DEFAULT.low_fibre_pct
 
 #: Travel time (minutes) at which ``crit_time`` reaches 1.
 TIME_SCALE_MIN: float = 20.0

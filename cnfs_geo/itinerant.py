@@ -150,19 +150,20 @@ from .settings import DEFAULT, Settings
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------
-# Defaults (candidates for Settings; see the module docstring for the reasons)
+# Defaults, taken from cnfs_geo.settings (see also the module docstring); plan.py
+# passes the scenario's settings
 # --------------------------------------------------------------------------------------
-DENSITY_MAX = 60.0
+DENSITY_MAX = DEFAULT.itinerant_density_max
 """Sparse rural: commune density below this (inhabitants/km²): half the metropolitan
 mean density (120.5 inh./km²), see the module docstring."""
 NEED_QUANTILE_MIN: float | None = 0.75
 """High need: ``need_index`` at or above this quantile of the département's communes."""
-MAX_STOP_MINUTES = 25.0
+MAX_STOP_MINUTES = DEFAULT.itinerant_max_stop_minutes
 """Longest drive from the base to a stop (minutes). 25 min each way keeps the return
 trip of a half-day under an hour, about 1/7 of a 7-h day."""
-MIN_STOP_HOURS = 3.5
+MIN_STOP_HOURS = DEFAULT.itinerant_min_stop_hours
 """Least weekly time at a stop: one half-day (35 h / 10 half-days)."""
-DAYS_PER_WEEK = 5
+DAYS_PER_WEEK = DEFAULT.itinerant_days_per_week
 """Working days of a full-time post (lundi … vendredi)."""
 HALF_DAYS_PER_DAY = 2
 """Morning and afternoon: at most one stop per half-day."""

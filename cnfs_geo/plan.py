@@ -416,9 +416,14 @@ def prepare(scenario: Scenario) -> Prepared:
     # gap territories: far or thin, and fragile (see cnfs_geo.gaps)
     gap_communes = gaps.gap_communes(communes, thresholds=thresholds)
     acc_od = travel.od(communes[["ref_x", "ref_y"]].rename(columns={"ref_x": "x", "ref_y": "y"}),
-                       acc_xy, gaps.ACCESS_CATCHMENT_MIN) if travel.net is not None else None
-    accessibility = gaps.need_accessibility(communes, places, settings=s, od=acc_od)
-    scores = gaps.priority_scores(communes, accessibility, settings=s, threshold=t)
+                       acc_xy, s.access_catchment_minutes) if travel.net is not None else None
+    accessibility = gaps.need_accessibility(communes, places, settings=s, od=acc_od,
+                                            catchment=s.access_catchment_minutes,
+                                            weights=s.access_weights)
+    scores = gaps.priority_scores(communes, accessibility, settings=s, threshold=t,
+                                  target_share=s.thin_share,
+                                  need_quantile=s.high_need_quantile,
+                                  fibre_min_pct=s.low_fibre_pct)
     communes = communes.join(scores[["accessibility", "ratio_to_target", "priority_score",
                                      "priority_rank", "is_gap", "gap_reasons"]]
                              .rename(columns={"is_gap": "priority_gap"}))
@@ -530,17 +535,19 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
 
 def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
     """Capacity/equity placement: sites = existing accompaniment places + candidates."""
-    from ._capacity import CATCHMENT_MIN, equity_from_od
+    from ._capacity import equity_from_od
 
     places = prepared.places[prepared.places["service_level"] == "accompaniment"]
     existing = pd.DataFrame({"x": places.geometry.x.to_numpy(), "y": places.geometry.y.to_numpy()},
                             index=pd.Index(places["place_id"].astype(str), name="site_id"))
     sites = pd.concat([existing, prepared.candidates[["x", "y"]]])
-    od = prepared.travel.od(prepared.origins, sites, CATCHMENT_MIN)
+    s = scenario.settings
+    od = prepared.travel.od(prepared.origins, sites, s.access_catchment_minutes)
     supply = places.set_index(places["place_id"].astype(str))["advisors"].astype(float)
     res = equity_from_od(od, units["need"], supply, p=scenario.p,
-                         candidates=prepared.candidates, settings=scenario.settings,
-                         threshold=scenario.threshold)
+                         candidates=prepared.candidates, settings=s,
+                         threshold=scenario.threshold, catchment=s.access_catchment_minutes,
+                         weights=s.access_weights, target_share=s.thin_share)
     posts = res.posts.copy()
     posts["covered_population"] = np.nan  # filled by run() from the new travel times
     posts["covered_need"] = np.nan
@@ -555,8 +562,13 @@ def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame
                                  geometry=[], crs=communes.crs)
         return (empty, pd.DataFrame(columns=itinerant.TIMETABLE_COLUMNS),
                 pd.DataFrame(columns=["insee", "reason"]))
-    res = itinerant.itinerant_circuits(communes, n_posts=scenario.itinerant_posts,
-                                       settings=scenario.settings, covered="covered_after")
+    s = scenario.settings
+    res = itinerant.itinerant_circuits(communes, n_posts=scenario.itinerant_posts, settings=s,
+                                       covered="covered_after",
+                                       density_max=s.itinerant_density_max,
+                                       max_stop_minutes=s.itinerant_max_stop_minutes,
+                                       min_stop_hours=s.itinerant_min_stop_hours,
+                                       days_per_week=s.itinerant_days_per_week)
     return res.circuits, res.timetable, res.dropped
 
 

@@ -99,6 +99,33 @@ class Settings:
         addresses on the border can fall a few hundred metres out).
     milp_time_limit_s : float
         Time limit given to HiGHS for exact placement.
+    access_catchment_minutes : float
+        2SFCA catchment (20 min, the longest reported threshold: a trip beyond it is no
+        longer "near" for a weekly help session).
+    access_weights : str
+        2SFCA distance weights: ``"stepped"`` = E2SFCA of Luo & Qi (1, 0.68, 0.22, 0.03
+        over four 5-min zones), so a place 18 min away counts far less than one next
+        door; ``"none"`` (classic 2SFCA) or ``"gaussian"``.
+    thin_share : float
+        A commune's help is *thin* when its accessibility is below this share of the
+        département's need-weighted mean (0.5); also the default target of the equity
+        placement model.
+    high_need_quantile : float
+        Fragility is *high* at or above this quantile of the département's IFN scores
+        (0.5 = the median commune).
+    low_fibre_pct : float
+        Fibre share under which connectivity is an aggravating reason (80 %: the
+        national FTTH rollout passed 80 % of premises in 2023–2024).
+    itinerant_density_max : float
+        Sparse rural communes, candidates for itinerant stops: density below 60
+        inhabitants/km² (half the metropolitan mean of 120.5).
+    itinerant_max_stop_minutes : float
+        Longest drive from an itinerant advisor's base to a stop (25 min each way keeps
+        a half-day's return trip under an hour).
+    itinerant_min_stop_hours : float
+        Least weekly time at a stop: one half-day (3.5 h).
+    itinerant_days_per_week : int
+        Working days of a full-time post (5, lundi … vendredi).
     """
 
     detour_factor: float = 1.3
@@ -115,11 +142,22 @@ class Settings:
     dedup_distance_m: float = 150.0
     coordinate_tolerance_m: float = 1_000.0
     milp_time_limit_s: float = 120.0
+    access_catchment_minutes: float = 20.0
+    access_weights: str = "stepped"
+    thin_share: float = 0.5
+    high_need_quantile: float = 0.5
+    low_fibre_pct: float = 80.0
+    itinerant_density_max: float = 60.0
+    itinerant_max_stop_minutes: float = 25.0
+    itinerant_min_stop_hours: float = 3.5
+    itinerant_days_per_week: int = 5
 
     def __post_init__(self) -> None:
         problems = []
         for name in ("detour_factor", "speed_kmh", "threshold_minutes", "weekly_hours",
-                     "dedup_distance_m", "milp_time_limit_s"):
+                     "dedup_distance_m", "milp_time_limit_s", "access_catchment_minutes",
+                     "thin_share", "itinerant_density_max", "itinerant_max_stop_minutes",
+                     "itinerant_min_stop_hours", "itinerant_days_per_week"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
                 problems.append(f"{name}={value!r}: must be a positive number")
@@ -129,6 +167,14 @@ class Settings:
         if not 0 <= self.coordination_share < 1:
             problems.append(f"coordination_share={self.coordination_share!r}: must be in [0, 1) "
                             "(the CNFS programme allows 0.10–0.15)")
+        if self.access_weights not in ("none", "stepped", "gaussian"):
+            problems.append(f"access_weights={self.access_weights!r}: use 'none', 'stepped' "
+                            "or 'gaussian'")
+        if not 0 <= self.high_need_quantile <= 1:
+            problems.append(f"high_need_quantile={self.high_need_quantile!r}: a quantile in "
+                            "[0, 1] (0.5 = median)")
+        if not 0 <= self.low_fibre_pct <= 100:
+            problems.append(f"low_fibre_pct={self.low_fibre_pct!r}: a share in [0, 100]")
         if not isinstance(self.posts, int) or self.posts < 0:
             problems.append(f"posts={self.posts!r}: must be a non-negative integer")
         if self.cost_per_post_eur <= 0:

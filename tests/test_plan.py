@@ -229,3 +229,18 @@ def test_equity_model_plan(bundle, plan):
     c = p.communes
     assert p.posts["covered_need"].sum() == pytest.approx(
         c.loc[c["covered_after"] & ~c["covered_before"], "need"].sum())
+
+
+def test_settings_reach_the_gap_and_itinerant_stages(bundle, plan):
+    from cnfs_geo.settings import Settings
+
+    strict = Settings().replace(thin_share=0.9, high_need_quantile=0.25)
+    p = run(Scenario(departement="49", posts=8, data_dir=str(bundle.path), settings=strict))
+    # a higher "thin" bar and a lower fragility bar can only add priority communes
+    assert p.communes["priority_gap"].sum() > plan.communes["priority_gap"].sum()
+    assert plan.communes["priority_gap"][plan.communes["priority_gap"]].index.isin(
+        p.communes.index[p.communes["priority_gap"]]).all()
+    short = Settings().replace(itinerant_max_stop_minutes=12.0)
+    q = run(Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(bundle.path),
+                     settings=short))
+    assert len(q.circuits) and (q.circuits["max_minutes_from_base"] <= 12.0 + 1e-9).all()

@@ -69,9 +69,10 @@ class Scenario:
         see ``docs/methods_placement_equity.md``).
     itinerant_posts : int
         Mutualised itinerant posts ("médiateur volant") added after the fixed posts,
-        serving sparse rural communes the fixed posts leave uncovered
-        (:func:`cnfs_geo.itinerant.itinerant_circuits`). The budget is
-        ``posts + itinerant_posts`` posts.
+        serving sparse rural communes that the fixed posts leave uncovered or whose
+        fragility is in the département's top quarter
+        (:func:`cnfs_geo.itinerant.itinerant_circuits`); communes hosting a new fixed
+        post are never stops. The budget is ``posts + itinerant_posts`` posts.
     settings : Settings
     """
 
@@ -500,7 +501,7 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         posts["covered_population"] = posts["post_id"].map(by_post["population"]).fillna(0.0)
         posts["covered_need"] = posts["post_id"].map(by_post["need"]).fillna(0.0)
 
-    circuits, timetable, dropped = _itinerant(scenario, communes)
+    circuits, timetable, dropped = _itinerant(scenario, communes, list(posts["insee"]))
     if len(circuits):
         posts = pd.concat([posts, _itinerant_posts(circuits, communes, len(posts))],
                           ignore_index=True)
@@ -554,7 +555,7 @@ def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
     return dataclasses.replace(res, posts=posts)
 
 
-def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame
+def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame, fixed_hosts: list[str]
                ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
     """Circuits serving what the fixed posts leave uncovered (empty frames when none)."""
     if scenario.itinerant_posts == 0:
@@ -564,7 +565,7 @@ def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame
                 pd.DataFrame(columns=["insee", "reason"]))
     s = scenario.settings
     res = itinerant.itinerant_circuits(communes, n_posts=scenario.itinerant_posts, settings=s,
-                                       covered="covered_after",
+                                       covered="covered_after", exclude=sorted(set(fixed_hosts)),
                                        density_max=s.itinerant_density_max,
                                        max_stop_minutes=s.itinerant_max_stop_minutes,
                                        min_stop_hours=s.itinerant_min_stop_hours,
@@ -776,7 +777,7 @@ def compare_chart(table: pd.DataFrame, path, *, title: str = "") -> None:
     ax2.set_ylabel("gain par poste ajouté")
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
-    ax.legend(lines, labels, loc="lower right", fontsize=8)
+    ax.legend(lines, labels, loc="center right", fontsize=8)
     ax.set_title(title or "Couverture selon le nombre de nouveaux postes")
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -193,8 +193,11 @@ def test_fixed_plus_itinerant_plan(bundle, tmp_path):
     served = p.communes["itinerant_circuit"].dropna()
     stops = {c for s in p.circuits["stops"] for c in s.split(";")}
     assert set(served.index) == stops
-    # circuits serve communes the fixed posts leave uncovered, or high-need ones
+    # circuits serve communes the fixed posts leave uncovered, or high-need ones,
+    # never a commune that hosts a new fixed post
     assert p.communes.loc[list(stops), "covered_with_itinerant"].all()
+    fixed = p.posts[p.posts["kind"] == "fixed"]
+    assert not stops & set(fixed["insee"])
     budget = p.settings.advisor_hours_per_post
     week = p.timetable.groupby("circuit_id").agg(h=("hours", "sum"), m=("travel_minutes", "sum"))
     assert ((week["h"] + week["m"] / 60) <= budget + 1e-6).all()

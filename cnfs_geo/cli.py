@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from . import catalog
-from ._errors import CnfsGeoError
+from ._errors import CnfsGeoError, DataFileError
 from .settings import DEFAULT
 
 
@@ -33,6 +34,9 @@ def _fmt_pct(x: float) -> str:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .plan import Scenario, run, write_outputs
+
+    if str(args.departement).lower() in ("all", "france"):
+        return _cmd_plan_national(args)
 
     settings = DEFAULT
     t0 = time.perf_counter()
@@ -71,6 +75,35 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     for name, p in paths.items():
         print(f"  écrit : {p}")
     print(f"  durée : {wall:.1f} s")
+    return 0
+
+
+def _cmd_plan_national(args: argparse.Namespace) -> int:
+    from .plan import Scenario, national
+
+    if args.data_dir is None and not os.environ.get(catalog.ENV_VAR):
+        raise DataFileError("--departement all needs the national files: "
+                            + catalog.missing_files_message(["cog_communes", "cog_epci",
+                                                             "communes_2018_archive"],
+                                                            catalog.resolve_data_dir()))
+    t0 = time.perf_counter()
+    scenario = Scenario(departement="49", threshold_minutes=args.threshold,
+                        data_dir=args.data_dir, itinerant_posts=args.itinerant,
+                        **_scenario_options(args))
+    total = args.posts if args.posts is not None else 0
+    out = Path(args.out)
+    table = national(scenario, total_posts=total, out_dir=out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "synthese_nationale.csv"
+    table.to_csv(path, index=False, lineterminator="\n")
+    pop = table["population"].sum()
+    before = (table["pct_population_covered_before"] * table["population"]).sum() / pop
+    after = (table["pct_population_covered_after"] * table["population"]).sum() / pop
+    print(f"cnfs-geo plan — {len(table)} départements, {_fmt_int(pop)} habitants, "
+          f"{int(table['posts'].sum())} postes répartis selon le besoin non couvert")
+    print(f"  couverture à {scenario.threshold:g} min : {_fmt_pct(before)} → {_fmt_pct(after)}")
+    print(f"  écrit : {path} et un dossier par département dans {out}")
+    print(f"  durée : {time.perf_counter() - t0:.0f} s")
     return 0
 
 
@@ -163,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     pl = sub.add_parser("plan", help="coverage diagnosis and new posts for a département")
     pl.add_argument("--departement", "-d", default=catalog.BUNDLE_DEPARTEMENT,
-                    help="INSEE département code (49, 2A, 974…); default 49")
+                    help="INSEE département code (49, 2A, 974…), or 'all' for every "
+                         "département with --posts shared by need; default 49")
     pl.add_argument("--posts", "-n", type=int, default=None,
                     help=f"new posts to place (default {DEFAULT.posts})")
     pl.add_argument("--threshold", "-t", type=float, default=None,
@@ -220,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "out", "unset") is None:
-        args.out = Path("maps") / str(args.departement)
+        args.out = Path("maps") / ("france" if str(args.departement).lower() in
+                                   ("all", "france") else str(args.departement))
         if args.command == "compare":
             args.out = args.out / "comparaison"
     try:

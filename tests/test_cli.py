@@ -58,3 +58,11 @@ def test_bad_arguments_exit_nonzero():
     with pytest.raises(SystemExit) as exc:
         cli.main(["plan", "--posts", "huit"])
     assert exc.value.code == 2
+
+
+def test_all_france_needs_national_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    rc = cli.main(["plan", "--departement", "all", "--posts", "100", "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "national files" in err and "--data-dir" in err and "Traceback" not in err

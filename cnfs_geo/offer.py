@@ -733,9 +733,9 @@ def _records_cd49_2020(df: pd.DataFrame, ctx: _Context, ids_2022: set[str]) -> p
                         "inactive record adds no service")
                 level, why = None, None
             else:
-                status, reason = "rejected", "AFFICHAGE=INACTIF (place marked inactive by the CD49)"
+                status, reason = "rejected", "AFFICHAGE=INACTIF (lieu marqué inactif par le CD49)"
         elif not name and not in_2022:
-            status, reason = "rejected", "empty record: no NOM_STRUCTURE, blank AFFICHAGE"
+            status, reason = "rejected", "fiche vide : ni NOM_STRUCTURE ni AFFICHAGE"
         elif not name:
             level, why = None, None  # empty shell of a 2022 record: adds only its id
         rows.append(dict(

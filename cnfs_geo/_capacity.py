@@ -114,6 +114,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import coverage, gaps
 from ._errors import PlacementError, ValidationError
+from ._validate import nonnegative_series
 from .settings import DEFAULT, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -219,31 +220,8 @@ def _count(value: Any, name: str, *, minimum: int, fix: str) -> int:
 
 
 def _series(x: Any, name: str, what: str, example: str, *, allow_empty: bool) -> pd.Series:
-    if not isinstance(x, pd.Series):
-        raise PlacementError(name, [f"expected a pandas Series of {what} indexed by id, got "
-                                    f"{type(x).__name__}; fix: pass e.g. {example}"])
-    if len(x) == 0 and not allow_empty:
-        raise PlacementError(name, [f"no {what} (empty Series); fix: pass one value per demand "
-                                    f"unit of the territory, e.g. {example}"])
-    s = x.copy()
-    s.index = pd.Index(s.index.astype(str), name=x.index.name)
-    problems = []
-    if s.index.has_duplicates:
-        problems.append(f"duplicated id(s) {_sample(s.index[s.index.duplicated()].unique())}; "
-                        "fix: one value per id (aggregate first)")
-    num = pd.to_numeric(s, errors="coerce").astype(float)
-    bad = ~np.isfinite(num.to_numpy())
-    if bad.any():
-        problems.append(f"{int(bad.sum())} missing, non-numeric or infinite value(s) at "
-                        f"{_sample(s.index[bad])}; fix: give a number >= 0 (0 = none)")
-    neg = num.to_numpy() < 0
-    if neg.any():
-        problems.append(f"{int(neg.sum())} negative value(s) at {_sample(s.index[neg])}; fix: "
-                        f"{what} must be >= 0")
-    if problems:
-        raise PlacementError(name, problems)
-    num.name = x.name
-    return num.sort_index(kind="stable")
+    return nonnegative_series(x, name, what, error=PlacementError, example=example,
+                              allow_empty=allow_empty)
 
 
 @dataclass

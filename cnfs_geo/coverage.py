@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._errors import ValidationError
+from ._validate import nonnegative_series
 
 logger = logging.getLogger(__name__)
 
@@ -235,28 +236,7 @@ def _check_fca_inputs(od: pd.DataFrame, demand: pd.Series,
                       supply: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """Validate the OD table, demand and supply; return copies with str ids, sorted."""
     def _series(x: object, name: str, what: str) -> pd.Series:
-        if not isinstance(x, pd.Series):
-            raise ValidationError(name, [f"expected a pandas Series of {what} indexed by id, "
-                                         f"got {type(x).__name__}"])
-        problems: list[str] = []
-        s = x.copy()
-        s.index = s.index.astype(str)
-        dup = s.index[s.index.duplicated()].unique()
-        if len(dup):
-            problems.append(f"{len(dup)} duplicated id(s), e.g. {list(dup[:10])}: "
-                            "aggregate them first (one value per id)")
-        num = pd.to_numeric(s, errors="coerce").astype(float)
-        bad = ~np.isfinite(num.to_numpy())
-        if bad.any():
-            problems.append(f"{int(bad.sum())} missing, non-numeric or infinite value(s) at "
-                            f"id(s) {list(s.index[bad][:10])}: give a number >= 0")
-        neg = num.to_numpy() < 0
-        if neg.any():
-            problems.append(f"{int(neg.sum())} negative value(s) at id(s) "
-                            f"{list(s.index[neg][:10])}: {what} must be >= 0")
-        if problems:
-            raise ValidationError(name, problems)
-        return num.sort_index(kind="stable")
+        return nonnegative_series(x, name, what)
 
     if not isinstance(od, pd.DataFrame):
         raise ValidationError("od", [f"expected a DataFrame (origin_id, destination_id, "

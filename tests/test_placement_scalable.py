@@ -1,0 +1,247 @@
+"""Tests of the scalable MCLP solver (cnfs_geo.placement.mclp_scalable_from_od) and of the
+national demand units (placement.demand_units_cog2018).
+
+Real instances only:
+
+* Maine-et-Loire (embedded bundle): the 176 communes (COG 2026) as demand units from
+  their representative point, weight = population légale; candidates = every commune's
+  chef-lieu; optionally the 28 France Services of 49 as existing sites; crow-fly × 1.3
+  at 50 km/h. The exact MILP (``method="exact"``) is the reference.
+* Pays de la Loire (national raw files, skipped without ``CNFS_GEO_DATA_DIR``): the
+  1 272 COG 2018 commune polygons of the region as demand units and candidates (their
+  representative points), COG 2026 populations shared by area.
+
+No timing is asserted: the solver is given short time limits and only the validity of
+what it reports is checked (bound ≥ exact optimum ≥ its objective, gap consistent).
+"""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy import sparse
+
+from cnfs_geo import access, catalog, coverage, placement, territory
+from cnfs_geo._errors import PlacementError
+
+T = 10.0
+PDL_FILE = "communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson"
+
+
+@pytest.fixture(scope="module")
+def inst49():
+    """The real 49 instance (see module docstring)."""
+    data_dir = catalog.resolve_data_dir()
+    communes = territory.communes_from_cog("49", data_dir)
+    fs = pd.read_csv(data_dir.file("france_services"), dtype={"id_fs": str})
+    fs = fs[fs["insee_dep"].astype(str) == "49"]
+    ex = gpd.GeoDataFrame({"place_id": "fs-" + fs["id_fs"]},
+                          geometry=gpd.points_from_xy(fs["longitude"], fs["latitude"]),
+                          crs="EPSG:4326").to_crs(communes.crs)
+    ex_xy = pd.DataFrame({"x": ex.geometry.x.to_numpy(), "y": ex.geometry.y.to_numpy()},
+                         index=ex["place_id"].to_numpy())
+    cand = pd.DataFrame({"x": communes["chef_lieu_x"].to_numpy(),
+                         "y": communes["chef_lieu_y"].to_numpy(),
+                         "insee": communes.index.to_numpy(), "host": "mairie",
+                         "epci": communes["epci"].to_numpy()},
+                        index=pd.Index("commune:" + communes.index, name="candidate_id"))
+    demand_xy = communes[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1)
+    od = access.od_crowfly(demand_xy, pd.concat([cand[["x", "y"]], ex_xy]), max_minutes=T)
+    return {"communes": communes, "cand": cand, "ex_ids": list(ex_xy.index), "od": od,
+            "pop": communes["population"]}
+
+
+def _newly_covered(od: pd.DataFrame, weights: pd.Series, open_ids: list[str],
+                   existing: list[str]) -> float:
+    """Weight within T of a new post and of no existing site, from the OD table alone."""
+    within = od[od["minutes"].le(T)]
+    before = set(within.loc[within["destination_id"].isin(existing), "origin_id"])
+    after = set(within.loc[within["destination_id"].isin(open_ids), "origin_id"])
+    return float(weights[sorted(after - before)].sum())
+
+
+@pytest.mark.parametrize("p, with_existing", [(8, True), (30, False)])
+def test_bound_is_above_the_exact_optimum_and_the_posts_below(inst49, p, with_existing):
+    ex_ids = inst49["ex_ids"] if with_existing else None
+    kw = dict(p=p, threshold=T, candidates=inst49["cand"], existing=ex_ids,
+              demand=inst49["communes"])
+    exact = placement.mclp_from_od(inst49["od"], inst49["pop"], method="exact", **kw)
+    assert exact.solution.status == "optimal"
+    r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], time_limit_s=30, **kw)
+    s, opt = r.solution, exact.solution.objective
+    tol = 1e-6 * opt
+    assert s.bound >= opt - tol                       # the bound is proven
+    assert s.objective <= opt + tol                   # posts are feasible
+    assert s.gap == pytest.approx((s.bound - s.objective) / s.bound, abs=1e-12)
+    assert (opt - s.objective) / opt <= s.gap + 1e-9  # within the reported gap
+    assert s.solver == placement.SCALABLE_SOLVER and s.model == "mclp"
+    assert s.status in {"optimal", "converged", "time_limit", "target_gap"}
+    # posts: p distinct candidates, never an existing site, objective recomputed from od
+    posts = r.posts
+    assert len(posts) == p and posts["candidate_id"].is_unique
+    assert set(posts["candidate_id"]) <= set(inst49["cand"].index)
+    assert s.objective == pytest.approx(
+        _newly_covered(inst49["od"], inst49["pop"], list(posts["candidate_id"]), ex_ids or []),
+        rel=1e-12)
+    assert posts["covered_population"].sum() == pytest.approx(s.objective)
+    d = s.details
+    assert d["weight_covered_before"] == pytest.approx(exact.solution.details[
+        "weight_covered_before"])
+    assert d["greedy_objective"] <= d["swap_objective"] + tol <= s.objective + 2 * tol
+    assert d["bound_history"][-1] == pytest.approx(s.bound) or s.bound < d["bound_history"][-1]
+    assert list(np.diff(d["bound_history"]) <= 1e-9 * s.bound) == [True] * (
+        len(d["bound_history"]) - 1)                  # best bound never gets worse
+
+
+def test_scalable_is_deterministic_when_it_converges(inst49):
+    kw = dict(p=12, threshold=T, candidates=inst49["cand"], existing=inst49["ex_ids"],
+              time_limit_s=60)
+    a = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], **kw)
+    shuffled_od = inst49["od"].sample(frac=1.0, random_state=3).reset_index(drop=True)
+    w = inst49["pop"].iloc[np.random.default_rng(1).permutation(len(inst49["pop"]))]
+    b = placement.mclp_scalable_from_od(shuffled_od, w, **kw)
+    if "time_limit" in (a.solution.status, b.solution.status):
+        pytest.skip("the machine was too slow for both runs to converge within 60 s")
+    assert list(a.posts["candidate_id"]) == list(b.posts["candidate_id"])
+    assert a.solution.objective == b.solution.objective
+    assert a.solution.bound == pytest.approx(b.solution.bound, rel=1e-9)
+
+
+def test_reduction_keeps_the_optimum(inst49):
+    """Merged rows and dropped dominated candidates: the reduced MILP has the same optimum."""
+    p = 8
+    prepared = placement._prepare(inst49["od"], inst49["pop"], candidates=inst49["cand"],
+                                  existing=inst49["ex_ids"], eligible=None, demand=None,
+                                  already_covered=None)
+    by_exist, cu, cj = placement._coverage_sets(prepared, T)
+    red = placement._reduce_mclp(prepared, by_exist, cu, cj)
+    m, n = red.a.shape
+    assert n < prepared.nc and red.n_dominated > 0            # something was dropped
+    assert m < len(np.unique(cu[~by_exist[cu]]))               # and merged
+    c = np.r_[np.zeros(n), -red.w]
+    cons = [LinearConstraint(sparse.hstack([-red.a, sparse.identity(m)]).tocsr(), -np.inf, 0),
+            LinearConstraint(np.r_[np.ones(n), np.zeros(m)].reshape(1, -1), p, p)]
+    res = milp(c, integrality=np.r_[np.ones(n), np.zeros(m)], bounds=Bounds(0, 1),
+               constraints=cons, options={"mip_rel_gap": 0.0})
+    exact = placement.mclp_from_od(inst49["od"], inst49["pop"], p=p, threshold=T,
+                                   candidates=inst49["cand"], existing=inst49["ex_ids"],
+                                   method="exact")
+    assert -res.fun == pytest.approx(exact.solution.objective, rel=1e-9)
+    # the Lagrangian value is an upper bound for any multipliers in [0, w]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        lam = red.w * rng.random(m)
+        assert placement._lagrangian_value(red.at, red.w, lam, p) >= -res.fun - 1e-6
+
+
+def test_method_auto_exact_scalable(inst49):
+    kw = dict(p=8, threshold=T, candidates=inst49["cand"], existing=inst49["ex_ids"])
+    auto = placement.mclp_from_od(inst49["od"], inst49["pop"], **kw)
+    assert auto.solution.solver == placement.SOLVER          # small: exact by default
+    sc = placement.mclp_from_od(inst49["od"], inst49["pop"], method="scalable",
+                                time_limit_s=30, **kw)
+    assert sc.solution.solver == placement.SCALABLE_SOLVER
+    assert sc.solution.bound >= auto.solution.objective - 1e-6
+    with pytest.raises(PlacementError, match="method='exact'"):
+        placement.mclp_from_od(inst49["od"], inst49["pop"], method="scalable", groups="epci",
+                               max_per_group=1, **kw)
+    with pytest.raises(PlacementError, match="method='bogus'"):
+        placement.mclp_from_od(inst49["od"], inst49["pop"], method="bogus", **kw)
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"time_limit_s": 0}, "time_limit_s=0"),
+    ({"target_gap": 1.5}, "target_gap=1.5"),
+    ({"threads": 3}, "threads=3"),
+    ({"window_work": 0}, "window_work=0"),
+    ({"p": None}, "needs the number of new posts"),
+    ({"p": 500}, "p=500"),
+])
+def test_scalable_errors_name_the_argument(inst49, change, needle):
+    kw = dict(p=8, threshold=T, candidates=inst49["cand"])
+    kw.update(change)
+    with pytest.raises(PlacementError, match=needle):
+        placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], **kw)
+
+
+def test_single_thread_gives_a_valid_bound(inst49):
+    kw = dict(p=8, threshold=T, candidates=inst49["cand"], existing=inst49["ex_ids"])
+    exact = placement.mclp_from_od(inst49["od"], inst49["pop"], method="exact", **kw)
+    r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], threads=1,
+                                        time_limit_s=20, **kw)
+    assert r.solution.bound >= exact.solution.objective - 1e-6 >= r.solution.objective - 2e-6
+
+
+# ----------------------------------------------------------------------------------------
+# National files: demand units, Pays de la Loire against the exact MILP
+# ----------------------------------------------------------------------------------------
+def _cog_population(raw_dir, deps: set[str]) -> tuple[float, dict[str, float]]:
+    recs = json.loads((raw_dir / "cog" / "communes.json").read_text(encoding="utf-8"))
+    cur = {r["code"]: float(r.get("population") or 0) for r in recs
+           if r["type"] == "commune-actuelle" and r["departement"] in deps}
+    return sum(cur.values()), cur
+
+
+@pytest.fixture(scope="module")
+def pdl(raw_dir):
+    units = placement.demand_units_cog2018(raw_dir, path=raw_dir / PDL_FILE)
+    xy = units[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1)
+    cand = xy.copy()
+    cand.index = "site:" + cand.index
+    return units, cand, access.od_crowfly(xy, cand, max_minutes=T)
+
+
+def test_demand_units_pays_de_la_loire(raw_dir, pdl):
+    units = pdl[0]
+    assert len(units) == 1272 and units.index.is_unique and units.index.is_monotonic_increasing
+    assert units.crs.to_epsg() == 2154
+    assert set(units["departement"]) == {"44", "49", "53", "72", "85"}
+    total, cur = _cog_population(raw_dir, set(units["departement"]))
+    left = units.attrs["communes_without_polygon"]
+    assert set(left) == {"85165", "85212"}                   # split after 2018
+    assert units["population"].sum() + sum(left.values()) == pytest.approx(total, rel=1e-12)
+    # each current commune's population is shared by area among its 2018 pieces
+    per = units.groupby("insee")["population"].sum()
+    assert per.to_dict() == pytest.approx({c: cur[c] for c in per.index}, rel=1e-9)
+    pieces = units[units["insee"] == units["insee"].value_counts().index[0]]
+    assert len(pieces) > 1
+    assert (pieces["population"] / pieces["area_km2"]).nunique() == 1 or np.allclose(
+        pieces["population"] / pieces["area_km2"], (pieces["population"] / pieces["area_km2"]
+                                                    ).iloc[0])
+    inside = gpd.points_from_xy(units["ref_x"], units["ref_y"], crs=units.crs)
+    assert gpd.GeoSeries(inside, index=units.index).within(units.geometry).all()
+
+
+def test_pays_de_la_loire_scalable_against_exact(pdl):
+    units, cand, od = pdl
+    w = units["population"]
+    kw = dict(p=120, threshold=T, candidates=cand)
+    exact = placement.mclp_from_od(od, w, method="exact", **kw)
+    assert exact.solution.status == "optimal"
+    r = placement.mclp_scalable_from_od(od, w, time_limit_s=10, **kw)
+    opt, s = exact.solution.objective, r.solution
+    assert s.bound >= opt - 1e-6 * opt
+    assert s.objective <= opt + 1e-6 * opt
+    assert (opt - s.objective) / opt <= s.gap + 1e-9
+    assert s.details["units"] == len(units) and len(r.posts) == 120
+    near = coverage.nearest_from_od(od[od["destination_id"].isin(r.posts["candidate_id"])],
+                                    w.index)
+    assert float(w[near["minutes"].le(T)].sum()) == pytest.approx(s.objective, rel=1e-12)
+
+
+def test_demand_units_metropolitan_france(raw_dir):
+    units = placement.demand_units_cog2018(raw_dir)
+    deps = set(units["departement"])
+    assert len(deps) == 96 and {"2A", "2B"} <= deps and not any(d.startswith("97") for d in deps)
+    assert len(units) == 35228
+    total, _ = _cog_population(raw_dir, deps)
+    left = units.attrs["communes_without_polygon"]
+    assert set(left) == {"14666", "15031", "15035", "15047", "15171", "85165", "85212"}
+    assert units["population"].sum() + units.attrs["population_left_out"] == pytest.approx(
+        total, rel=1e-12)
+    assert (units["population"] >= 0).all() and units["insee"].notna().all()

@@ -78,8 +78,10 @@ Examples
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Union
 
@@ -1767,11 +1769,15 @@ def _lns(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np.ndarray
     x = x.copy()
     cnt = a @ x.astype(float)
     tried = np.zeros(a.shape[0], dtype=bool)
-    stats = {"windows": 0, "improvements": 0}
+    stats: dict[str, Any] = {"windows": 0, "improvements": 0, "ended": "deadline"}
     value = float(w[cnt > 0].sum())
-    while time.perf_counter() < deadline and not stop.is_set():
+    while time.perf_counter() < deadline:
+        if stop.is_set():
+            stats["ended"] = "stop"
+            break
         seeds = np.flatnonzero((cnt == 0) & ~tried)
         if not len(seeds):
+            stats["ended"] = "exhausted"
             break
         u = int(seeds[np.lexsort((seeds, -w[seeds]))[0]])
         tried[u] = True
@@ -1874,7 +1880,14 @@ def _bcd_bound(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, p: int,
     history = [best]
     sweeps = 0
     first_rows = None
-    while sweeps < max_sweeps and time.perf_counter() < deadline and not stop.is_set():
+    ended = "max_sweeps"
+    while sweeps < max_sweeps:
+        if time.perf_counter() >= deadline:
+            ended = "deadline"
+            break
+        if stop.is_set():
+            ended = "stop"
+            break
         order = np.arange(m) if sweeps == 0 else rng.permutation(m)
         label = _row_blocks(a, at, order, target_nnz)
         nb = int(label.max()) + 1
@@ -1922,8 +1935,9 @@ def _bcd_bound(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, p: int,
         if total_x > 0:
             mu *= float(np.clip((total_x / p) ** 2, 2 / 3, 1.5))
         if len(history) >= 3 and history[-3] - history[-1] <= rel_tol * history[-1]:
+            ended = "converged"
             break
-    return best, {"sweeps": sweeps, "blocks": first_rows or 0, "mu": mu,
+    return best, {"sweeps": sweeps, "blocks": first_rows or 0, "mu": mu, "ended": ended,
                   "history": [float(h) for h in history]}
 
 
@@ -1957,9 +1971,6 @@ def _mclp_scalable(inst: _Instance, rules: _Rules, threshold: float, *, t_start:
                    time_limit_s: float, target_gap: float, seed: int, threads: int,
                    window_work: int | None) -> PlacementResult:
     """Scalable MCLP on a prepared instance (see :func:`mclp_scalable_from_od`)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
     deadline = t_start + float(time_limit_s)
     p = int(rules.p)
     nc = inst.nc
@@ -2033,7 +2044,7 @@ def _mclp_scalable(inst: _Instance, rules: _Rules, threshold: float, *, t_start:
                               seed=seed, target_nnz=target_nnz)
 
         def primal_job() -> tuple[np.ndarray, dict[str, Any]]:
-            xx, totals = x, {"windows": 0, "improvements": 0, "passes": 0}
+            xx, totals = x, {"windows": 0, "improvements": 0, "passes": 0, "ended": "deadline"}
             k = work
             for _ in range(3):                        # passes with growing windows
                 if time.perf_counter() >= deadline or stop.is_set():
@@ -2043,7 +2054,8 @@ def _mclp_scalable(inst: _Instance, rules: _Rules, threshold: float, *, t_start:
                 totals["windows"] += st["windows"]
                 totals["improvements"] += st["improvements"]
                 totals["passes"] += 1
-                if st["improvements"] == 0:
+                totals["ended"] = st["ended"]
+                if st["improvements"] == 0 or st["ended"] != "exhausted":
                     break
                 k = int(k * 1.5)
             xx, r2 = _swap_search(a, at, w, xx, deadline + 0.0, stop=None, max_rounds=50) \
@@ -2055,7 +2067,11 @@ def _mclp_scalable(inst: _Instance, rules: _Rules, threshold: float, *, t_start:
         if threads == 2:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 fut = pool.submit(bound_job, deadline)
-                x, lns_info = primal_job()
+                try:
+                    x, lns_info = primal_job()
+                except BaseException:
+                    stop.set()
+                    raise
                 bound_value, bcd_info = fut.result()
         else:
             half = time.perf_counter() + (deadline - time.perf_counter()) / 2
@@ -2081,7 +2097,7 @@ def _mclp_scalable(inst: _Instance, rules: _Rules, threshold: float, *, t_start:
         status = "optimal"
     elif state["stopped_by"] == "target_gap":
         status = "target_gap"
-    elif elapsed >= time_limit_s - 1e-3:
+    elif "deadline" in (info.get("lns_ended"), info.get("bound_ended")):
         status = "time_limit"
     else:
         status = "converged"

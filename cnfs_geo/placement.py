@@ -30,6 +30,16 @@ Two entry points per model, like spopt's ``from_cost_matrix`` /
 ``*_from_geodataframes`` builds that table with
 :func:`cnfs_geo.access.od_crowfly` and delegates to the first.
 
+National scale
+--------------
+:func:`mclp_scalable_from_od` solves the MCLP for instances too large for the exact
+MILP (all of metropolitan France: ~35 000 demand units and candidates): exact
+reductions, greedy + swap local search, large-neighbourhood moves re-solved by HiGHS,
+and a proven Lagrangian bound (block-coordinate descent on regional LPs), so every
+result carries ``bound`` and ``gap = (bound − objective) / bound``.
+``mclp_from_od(method="auto")`` (default) switches to it above 2 000 candidates or
+demand units; :func:`demand_units_cog2018` gives the national demand units.
+
 Formulations
 ------------
 Sets: demand units *i* with weight *w_i*, candidate sites *j* (binary *x_j*),
@@ -2210,7 +2220,21 @@ def mclp_scalable_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int, thres
     ------
     PlacementError
         Bad inputs (as :func:`mclp_from_od`), bad ``time_limit_s``, ``target_gap``,
-        ``threads``, ``window`` or ``seed``.
+        ``threads``, ``window_work`` or ``seed``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cnfs_geo import access, catalog, territory, placement
+    >>> c = territory.communes_from_cog("49", catalog.resolve_data_dir())
+    >>> sites = c[["chef_lieu_x", "chef_lieu_y"]].set_axis(["x", "y"], axis=1)
+    >>> sites.index = "commune:" + sites.index
+    >>> od = access.od_crowfly(c[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1), sites,
+    ...                        max_minutes=10)
+    >>> r = placement.mclp_scalable_from_od(od, c["population"], p=8, threshold=10,
+    ...                                     time_limit_s=20)
+    >>> len(r.posts), r.solution.bound >= r.solution.objective
+    (8, True)
     """
     t_start = time.perf_counter()
     threshold = _check_threshold(threshold)

@@ -245,3 +245,23 @@ def test_demand_units_metropolitan_france(raw_dir):
     assert units["population"].sum() + units.attrs["population_left_out"] == pytest.approx(
         total, rel=1e-12)
     assert (units["population"] >= 0).all() and units["insee"].notna().all()
+
+
+@pytest.mark.parametrize("p", [0, 1, 170])
+def test_trivial_sizes_are_solved_to_optimality(inst49, p):
+    """p=0, a single post, and more posts than undominated candidates: proven optimal."""
+    kw = dict(p=p, threshold=T, candidates=inst49["cand"])
+    exact = placement.mclp_from_od(inst49["od"], inst49["pop"], method="exact", **kw)
+    r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], time_limit_s=20, **kw)
+    assert r.solution.objective == pytest.approx(exact.solution.objective)
+    assert len(r.posts) == p
+    if p != 1:       # one post: greedy is optimal, the LP bound need not be tight
+        assert r.solution.status == "optimal" and r.solution.gap == 0.0
+
+
+def test_everything_already_covered(inst49):
+    covered = pd.Series(True, index=inst49["pop"].index)
+    r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], p=5, threshold=T,
+                                        candidates=inst49["cand"], already_covered=covered)
+    assert r.solution.objective == 0.0 == r.solution.bound and r.solution.status == "optimal"
+    assert len(r.posts) == 5 and r.covered.all()

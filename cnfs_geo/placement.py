@@ -2396,3 +2396,8 @@ def demand_units_cog2018(data_dir: Any = None, *, path: Any = None) -> gpd.GeoDa
     log.info("demand_units_cog2018: %d units, %.0f inhabitants (%d départements)", len(out),
              float(population.sum()), len(deps))
     return out
+
+
+# The capacity / equity model lives in the plumbing module _capacity (its own solver and
+# 2SFCA algebra); it is part of the placement API.
+from ._capacity import EquityResult, equity_from_od, equity_of_posts  # noqa: E402,F401

@@ -536,8 +536,6 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
 
 def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
     """Capacity/equity placement: sites = existing accompaniment places + candidates."""
-    from ._capacity import equity_from_od
-
     places = prepared.places[prepared.places["service_level"] == "accompaniment"]
     existing = pd.DataFrame({"x": places.geometry.x.to_numpy(), "y": places.geometry.y.to_numpy()},
                             index=pd.Index(places["place_id"].astype(str), name="site_id"))
@@ -545,10 +543,11 @@ def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
     s = scenario.settings
     od = prepared.travel.od(prepared.origins, sites, s.access_catchment_minutes)
     supply = places.set_index(places["place_id"].astype(str))["advisors"].astype(float)
-    res = equity_from_od(od, units["need"], supply, p=scenario.p,
-                         candidates=prepared.candidates, settings=s,
-                         threshold=scenario.threshold, catchment=s.access_catchment_minutes,
-                         weights=s.access_weights, target_share=s.thin_share)
+    res = placement.equity_from_od(od, units["need"], supply, p=scenario.p,
+                                   candidates=prepared.candidates, settings=s,
+                                   threshold=scenario.threshold,
+                                   catchment=s.access_catchment_minutes,
+                                   weights=s.access_weights, target_share=s.thin_share)
     posts = res.posts.copy()
     posts["covered_population"] = np.nan  # filled by run() from the new travel times
     posts["covered_need"] = np.nan

@@ -95,7 +95,7 @@ def build(raw: Path, out: Path) -> dict:
     raw, out = Path(raw), Path(out)
     if not (raw / "cog" / "communes.json").is_file():
         raise SystemExit(f"{raw}: not a raw data directory (no cog/communes.json). "
-                         "Give the folder holding cog/, communes/, … (e.g. ../shared/data/raw)")
+                         "Give the folder holding cog/, communes/, fibre/, … (the raw national files)")
     if out.exists():
         shutil.rmtree(out)
     manifest: dict[str, dict] = {}

@@ -825,7 +825,9 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             "need_index": _fmt_num(r["need_index"], 1), "need": _fmt_int(r["need"]),
             "before": _fmt_minutes(r["minutes_before"]),
             "nearest": str(nearest.get(insee)) if pd.notna(nearest.get(insee)) else "—",
-            "after": _fmt_minutes(r["minutes_after"]), "covered_after": bool(r["covered_after"])})
+            "after": _fmt_minutes(r["minutes_after"]), "covered_after": bool(r["covered_after"]),
+            "circuit": (str(r["itinerant_circuit"]) if "itinerant_circuit" in gap.columns
+                        and pd.notna(r["itinerant_circuit"]) else None)})
     n_gap, pop_gap = len(gap), float(gap["population"].sum())
     n_solved = int(gap["covered_after"].sum())
     if n_gap:

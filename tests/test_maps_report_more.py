@@ -437,3 +437,12 @@ def test_report_names_the_placement_model():
     text = squash(section_text(report.render_report(p, with_map=False), "methode"))
     assert "4 postes fixes sont placés par le modèle capacité / équité" in text
     assert "couverture maximale, MCLP" not in text
+
+
+def test_gap_table_says_which_circuit_serves_a_commune(plan, report_html):
+    c = plan.communes
+    served = c[c["gap"] & c["itinerant_circuit"].notna()]
+    assert len(served), "the mixed 49 plan serves some uncovered communes by a circuit"
+    text = section_text(report_html, "zones-blanches")
+    for insee, r in served.iterrows():
+        assert f"desservie par le circuit {r['itinerant_circuit']}" in text

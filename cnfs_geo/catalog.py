@@ -747,3 +747,45 @@ def verify(data_dir: str | os.PathLike | DataDir | None = None, *, keys: list[st
              int((df["status"] == "checksum mismatch").sum()),
              int((df["status"] == "unchecked").sum()))
     return df
+
+
+# ----------------------------------------------------------------------------------------
+# Per-département commune polygons (france-geojson, pinned commit)
+# ----------------------------------------------------------------------------------------
+_FRANCE_GEOJSON = ("gregoiredavid/france-geojson", "5d34ee6d0140c29f785fdb047d9329f1aab58833")
+
+
+def polygon_source(departement: str) -> DataSource:
+    """The COG-2018 commune polygons of one département as a downloadable source.
+
+    The per-département files of gregoiredavid/france-geojson at the pinned commit are the
+    members of the national archive; ``cnfs_geo/data/communes_2018_files.csv`` lists, for
+    each of the 101 départements, its folder name and sha256 (computed from the archive).
+    The file lands at ``communes/communes-<code>-<name>_adminexpress-cog2018.geojson``,
+    where :func:`cnfs_geo.territory.communes_from_cog` looks first, so a data directory
+    needs only the polygons of the départements it plans.
+
+    Examples
+    --------
+    >>> polygon_source("49").relpath
+    'communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson'
+    """
+    import csv
+    from importlib import resources
+
+    with resources.files("cnfs_geo").joinpath("data/communes_2018_files.csv").open(
+            encoding="utf-8") as fh:
+        rows = {r["departement"]: r for r in csv.DictReader(fh)}
+    code = str(departement).strip().upper()
+    if code not in rows:
+        raise ValidationError("departement", [
+            f"{departement!r}: no commune polygons for this code in france-geojson (known: "
+            f"{', '.join(sorted(rows)[:4])} … {', '.join(sorted(rows)[-3:])}); use a "
+            "département code"])
+    slug, sha = rows[code]["slug"], rows[code]["sha256"]
+    return DataSource(
+        f"communes_2018_{code}", f"communes/communes-{slug}_adminexpress-cog2018.geojson",
+        f"Contours des communes du département {code} (ADMIN EXPRESS COG 2018, simplifiés)",
+        "IGN / gregoiredavid/france-geojson", "Licence Ouverte", "COG 2018",
+        _FRANCE_GEOJSON[0], _FRANCE_GEOJSON[1], f"departements/{slug}/communes-{slug}.geojson",
+        sha)

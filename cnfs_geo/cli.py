@@ -160,9 +160,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     keys = args.sources or None
+    sources = dict(catalog.SOURCES)
+    for dep in args.departement or []:
+        src = catalog.polygon_source(dep)
+        sources[src.key] = src
+        keys = keys or [k for k in catalog.SOURCES if k != "communes_2018_archive"]
+        keys = keys + [src.key] if src.key not in keys else keys
     try:
         got = catalog.fetch(keys, cache_dir=args.cache_dir, base_urls=args.base_url,
-                            force=args.force)
+                            force=args.force, sources=sources)
     except CnfsGeoError as exc:
         got = getattr(exc, "fetched", {})
         for key, path in got.items():
@@ -173,7 +179,7 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     wanted = keys or list(catalog.SOURCES)
     missing = [k for k in wanted if k not in got]
     if missing:
-        print(catalog.manual_instructions(missing, cache_dir=args.cache_dir))
+        print(catalog.manual_instructions(missing, cache_dir=args.cache_dir, sources=sources))
     cache = args.cache_dir or catalog.default_cache_dir()
     print(f"Use it with: cnfs-geo plan --data-dir {cache} …  (or export {catalog.ENV_VAR}={cache})")
     return 0
@@ -241,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"target folder (default ${catalog.CACHE_ENV_VAR} or the user cache)")
     fe.add_argument("--base-url", default=None, help="mirror URL template, e.g. http://host/{relpath}")
     fe.add_argument("--force", action="store_true", help="download again even if present")
+    fe.add_argument("--departement", "-d", action="append", default=None, metavar="CODE",
+                    help="also fetch this département's commune polygons (repeatable); "
+                         "instead of the national archive, which cannot be downloaded")
     fe.set_defaults(func=_cmd_data_fetch)
     ch = dsub.add_parser("check", help="list which files of a data directory are present and intact")
     ch.add_argument("--data-dir", default=None, help="folder to check (default as for plan)")

@@ -426,3 +426,54 @@ def test_fetch_national_files_with_the_real_catalog(server, raw_dir, tmp_path):
     report = catalog.verify(tmp_path, keys=keys)
     assert report["status"].eq("ok").all()
     assert all(server.upstream_hits(k) == 1 for k in keys)
+
+
+# --------------------------------------------------------------------------- polygons
+
+
+def test_polygon_source_of_49_matches_the_shipped_byte_copy():
+    src = catalog.polygon_source("49")
+    shipped = catalog.bundle_dir() / src.relpath
+    assert shipped.is_file()  # territory finds it under this very name
+    assert _sha(shipped.read_bytes()) == src.sha256
+    assert src.upstream_path == "departements/49-maine-et-loire/communes-49-maine-et-loire.geojson"
+    assert catalog.polygon_source("2a").relpath.startswith("communes/communes-2A-")
+    with pytest.raises(catalog.ValidationError, match="975"):
+        catalog.polygon_source("975")
+
+
+def test_polygon_sources_match_the_national_archive(raw_dir):
+    import tarfile
+
+    with tarfile.open(raw_dir / catalog.SOURCES["communes_2018_archive"].relpath) as tar:
+        names = {m.name for m in tar.getmembers() if m.name.endswith(".geojson")}
+        for dep in ("01", "2A", "2B", "49", "974", "976"):
+            src = catalog.polygon_source(dep)
+            assert src.upstream_path in names
+            assert _sha(tar.extractfile(src.upstream_path).read()) == src.sha256
+
+
+def test_fetched_polygons_and_bundle_files_plan_49(server, tmp_path, monkeypatch):
+    """Per-département polygons fetched from a local server build the 49 communes."""
+    from cnfs_geo import cli, territory
+
+    src = catalog.polygon_source("49")
+    poly = (catalog.bundle_dir() / src.relpath).read_bytes()
+    server.files["/" + src.upstream_path] = poly
+    keys = ["cog_communes", "cog_epci", "cog_departements"]
+    for k in keys:  # the COG is a manual source upstream: served here as a mirror
+        server.files["/" + catalog.SOURCES[k].relpath] = _bundle_bytes(k)
+    cache = tmp_path / "cache"
+    catalog.fetch(keys, cache_dir=cache, base_urls={
+        k: server.url + "/" + catalog.SOURCES[k].relpath for k in keys},
+        sources=_bundle_sources(keys))
+    got = catalog.fetch([src.key], cache_dir=cache, base_urls=server.url,
+                        sources={src.key: src})
+    assert got[src.key].read_bytes() == poly
+    territory._read_json.cache_clear()
+    communes = territory.communes_from_cog("49", catalog.resolve_data_dir(cache))
+    assert len(communes) == 176 and int(communes["population"].sum()) == 833_776
+    # the CLI passes --departement through to the same download
+    rc = cli.main(["data", "fetch", src.key, "--departement", "49", "--cache-dir", str(cache),
+                   "--base-url", server.url])
+    assert rc == 0 and server.hits["/" + src.upstream_path] == 1  # verified copy kept

@@ -320,6 +320,15 @@ def _round_coords(geoms: gpd.GeoSeries, decimals: int) -> gpd.GeoSeries:
     return gpd.GeoSeries(out, index=geoms.index, crs=geoms.crs)
 
 
+def _coverage_status(row, t: str) -> str:
+    """French coverage status of a commune or demand unit, for tooltips."""
+    if bool(row["covered_before"]):
+        return f"couverte aujourd'hui (≤ {t} min)"
+    if bool(row["covered_after"]):
+        return "couverte grâce aux nouveaux postes"
+    return f"non couverte (> {t} min)"
+
+
 def simplified_communes(communes: gpd.GeoDataFrame, *, simplify_m: float = 50.0,
                         decimals: int = 5) -> gpd.GeoSeries:
     """Commune polygons simplified for the web, in EPSG:4326.
@@ -491,12 +500,7 @@ def _commune_props(plan: Any) -> pd.DataFrame:
                else pd.Series(None, index=c.index, dtype=object))
     tips = []
     for insee, r in c.iterrows():
-        if bool(r["covered_before"]):
-            status = f"couverte aujourd'hui (≤ {t} min)"
-        elif bool(r["covered_after"]):
-            status = "couverte grâce aux nouveaux postes"
-        else:
-            status = f"non couverte (> {t} min)"
+        status = _coverage_status(r, t)
         near = nearest.get(insee)
         tips.append([
             f"{r['nom']} ({insee})",
@@ -565,12 +569,7 @@ def _unit_features(plan: Any, *, simplify_m: float, decimals: int) -> dict:
     names = plan.communes["nom"]
     tips = []
     for uid, r in u.iterrows():
-        if bool(r["covered_before"]):
-            status = f"couverte aujourd'hui (≤ {t} min)"
-        elif bool(r["covered_after"]):
-            status = "couverte grâce aux nouveaux postes"
-        else:
-            status = f"non couverte (> {t} min)"
+        status = _coverage_status(r, t)
         insee = str(r["insee"])
         tips.append([
             f"{r['nom']} ({uid})",

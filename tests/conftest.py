@@ -28,3 +28,44 @@ def raw_dir() -> Path:
     if not value or not Path(value).is_dir():
         pytest.skip(f"national data not available: set {catalog.ENV_VAR} to the raw data folder")
     return Path(value).resolve()
+
+
+@pytest.fixture(scope="session")
+def fs49():
+    """The real 49 placement instance shared by the placement tests.
+
+    176 communes (COG 2026 population, representative points), candidates = every
+    chef-lieu, existing sites = the 28 France Services of 49 (ANCT 2024-08-01),
+    crow-fly OD at 10 min (``od``), 60 min (``od_wide``) and dense (``dense``).
+    """
+    from cnfs_geo import access, territory
+    import geopandas as gpd
+    import pandas as pd
+
+    T = 10.0
+    data_dir = catalog.resolve_data_dir()
+    communes = territory.communes_from_cog("49", data_dir)
+    fs = pd.read_csv(data_dir.file("france_services"), dtype={"id_fs": str, "insee_com": str})
+    fs = fs[fs["insee_dep"].astype(str) == "49"]
+    existing = gpd.GeoDataFrame(
+        {"place_id": "fs-" + fs["id_fs"], "insee": fs["insee_com"]},
+        geometry=gpd.points_from_xy(fs["longitude"], fs["latitude"]), crs="EPSG:4326",
+    ).to_crs(communes.crs).set_index("place_id", drop=False)
+    cand = gpd.GeoDataFrame(
+        {"insee": communes.index.to_numpy(), "host": "mairie", "epci": communes["epci"].to_numpy(),
+         "x": communes["chef_lieu_x"].to_numpy(), "y": communes["chef_lieu_y"].to_numpy()},
+        geometry=gpd.points_from_xy(communes["chef_lieu_x"], communes["chef_lieu_y"]),
+        index=pd.Index("commune:" + communes.index, name="candidate_id"), crs=communes.crs)
+    demand_xy = communes[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1)
+    ex_xy = pd.DataFrame({"x": existing.geometry.x, "y": existing.geometry.y},
+                         index=existing.index)
+    sites_xy = pd.concat([cand[["x", "y"]], ex_xy])
+    od = access.od_crowfly(demand_xy, sites_xy, max_minutes=T)
+    od_wide = access.od_crowfly(demand_xy, sites_xy, max_minutes=60)
+    od_all = access.od_crowfly(demand_xy, sites_xy, max_minutes=1e6)
+    dense = (od_all.pivot(index="origin_id", columns="destination_id", values="minutes")
+             .reindex(index=communes.index.astype(str), columns=sites_xy.index))
+    assert not dense.isna().any().any()
+    return {"communes": communes, "existing": existing, "cand": cand, "od": od,
+            "od_wide": od_wide, "dense": dense, "n_cand": len(cand),
+            "ex_ids": list(existing.index)}

@@ -26,7 +26,7 @@ import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy import sparse
 
-from cnfs_geo import access, catalog, coverage, placement, territory
+from cnfs_geo import access, coverage, placement
 from cnfs_geo._errors import PlacementError
 
 T = 10.0
@@ -34,26 +34,10 @@ PDL_FILE = "communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson"
 
 
 @pytest.fixture(scope="module")
-def inst49():
-    """The real 49 instance (see module docstring)."""
-    data_dir = catalog.resolve_data_dir()
-    communes = territory.communes_from_cog("49", data_dir)
-    fs = pd.read_csv(data_dir.file("france_services"), dtype={"id_fs": str})
-    fs = fs[fs["insee_dep"].astype(str) == "49"]
-    ex = gpd.GeoDataFrame({"place_id": "fs-" + fs["id_fs"]},
-                          geometry=gpd.points_from_xy(fs["longitude"], fs["latitude"]),
-                          crs="EPSG:4326").to_crs(communes.crs)
-    ex_xy = pd.DataFrame({"x": ex.geometry.x.to_numpy(), "y": ex.geometry.y.to_numpy()},
-                         index=ex["place_id"].to_numpy())
-    cand = pd.DataFrame({"x": communes["chef_lieu_x"].to_numpy(),
-                         "y": communes["chef_lieu_y"].to_numpy(),
-                         "insee": communes.index.to_numpy(), "host": "mairie",
-                         "epci": communes["epci"].to_numpy()},
-                        index=pd.Index("commune:" + communes.index, name="candidate_id"))
-    demand_xy = communes[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1)
-    od = access.od_crowfly(demand_xy, pd.concat([cand[["x", "y"]], ex_xy]), max_minutes=T)
-    return {"communes": communes, "cand": cand, "ex_ids": list(ex_xy.index), "od": od,
-            "pop": communes["population"]}
+def inst49(fs49):
+    """The real 49 instance (see module docstring; built once in conftest.fs49)."""
+    return {"communes": fs49["communes"], "cand": fs49["cand"], "ex_ids": fs49["ex_ids"],
+            "od": fs49["od"], "pop": fs49["communes"]["population"]}
 
 
 def _newly_covered(od: pd.DataFrame, weights: pd.Series, open_ids: list[str],

@@ -114,7 +114,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import coverage, gaps
 from ._errors import PlacementError, ValidationError
-from ._validate import nonnegative_series
+from ._validate import nonnegative_series, require_od
 from .settings import DEFAULT, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -283,15 +283,8 @@ def _base(od: Any, demand: Any, supply_existing: Any, *, catchment: Any, weights
     sup = _series(supply_existing, "supply_existing", "advisors per existing site",
                   "places['advisors'] indexed by place_id", allow_empty=True)
     # --- OD table
-    if not isinstance(od, pd.DataFrame):
-        raise PlacementError("od", [f"expected a long OD DataFrame, got {type(od).__name__}; "
-                                    "fix: build it with cnfs_geo.access.od_crowfly(..., "
-                                    "max_minutes=catchment)"])
-    missing = [c for c in ("origin_id", "destination_id", "minutes") if c not in od.columns]
-    if missing:
-        raise PlacementError("od", [f"missing column(s) {missing}; fix: the OD table is long "
-                                    "form (origin_id, destination_id, minutes), see "
-                                    "cnfs_geo.access.od_crowfly"])
+    require_od(od, error=PlacementError,
+               hint="cnfs_geo.access.od_crowfly(..., max_minutes=catchment)")
     o = pd.DataFrame({"origin_id": od["origin_id"].astype(str).to_numpy(),
                       "destination_id": od["destination_id"].astype(str).to_numpy(),
                       "minutes": pd.to_numeric(od["minutes"], errors="coerce")

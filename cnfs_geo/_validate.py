@@ -58,3 +58,23 @@ def nonnegative_series(x: Any, name: str, what: str, *,
         raise error(name, problems)
     num.name = x.name
     return num.sort_index(kind="stable")
+
+
+OD_COLUMNS = ("origin_id", "destination_id", "minutes")
+
+
+def require_od(od: Any, *, error: type[ValidationError] = ValidationError,
+               hint: str = "cnfs_geo.access.od_crowfly") -> pd.DataFrame:
+    """Check that ``od`` is a long OD table (``origin_id``, ``destination_id``, ``minutes``).
+
+    Raises ``error`` with source ``"od"`` naming the missing column(s) and how to build
+    the table (``hint``). Returns ``od`` unchanged.
+    """
+    if not isinstance(od, pd.DataFrame):
+        raise error("od", [f"expected a long OD DataFrame (origin_id, destination_id, minutes), "
+                           f"got {type(od).__name__}; fix: build it with {hint}"])
+    missing = [c for c in OD_COLUMNS if c not in od.columns]
+    if missing:
+        raise error("od", [f"missing column {c!r}; fix: the OD table is long form (origin_id, "
+                           f"destination_id, minutes), see {hint}" for c in missing])
+    return od

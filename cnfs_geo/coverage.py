@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._errors import ValidationError
-from ._validate import nonnegative_series
+from ._validate import nonnegative_series, require_od
 
 logger = logging.getLogger(__name__)
 
@@ -238,13 +238,7 @@ def _check_fca_inputs(od: pd.DataFrame, demand: pd.Series,
     def _series(x: object, name: str, what: str) -> pd.Series:
         return nonnegative_series(x, name, what)
 
-    if not isinstance(od, pd.DataFrame):
-        raise ValidationError("od", [f"expected a DataFrame (origin_id, destination_id, "
-                                     f"minutes), got {type(od).__name__}"])
-    missing = [c for c in ("origin_id", "destination_id", "minutes") if c not in od.columns]
-    if missing:
-        raise ValidationError("od", [f"missing column {c!r}: pass the long OD table of "
-                                     "cnfs_geo.access.od_crowfly" for c in missing])
+    require_od(od)
     dem = _series(demand, "demand", "demand (population or need-weighted population)")
     sup = _series(supply, "supply", "supply (advisors per site)")
     problems: list[str] = []

@@ -103,6 +103,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from . import access
 from ._errors import PlacementError
+from ._validate import require_od
 from .settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -331,14 +332,7 @@ def _prepare(od: pd.DataFrame, weights: pd.Series, *, candidates: Sites, existin
              already_covered: pd.Series | None) -> _Instance:
     ids, w_user = _check_weights(weights)
     # --- OD table
-    if not isinstance(od, pd.DataFrame):
-        raise PlacementError("od", [f"expected a long OD DataFrame, got {type(od).__name__}; fix: "
-                                    "build it with cnfs_geo.access.od_crowfly"])
-    missing = [c for c in ("origin_id", "destination_id", "minutes") if c not in od.columns]
-    if missing:
-        raise PlacementError("od", [f"missing column(s) {missing}; fix: the OD table is long "
-                                    "form (origin_id, destination_id, minutes), see "
-                                    "cnfs_geo.access.od_crowfly"])
+    require_od(od, error=PlacementError)
     problems = []
     o = od["origin_id"].astype(str).to_numpy()
     d = od["destination_id"].astype(str).to_numpy()

@@ -180,6 +180,7 @@ from scipy.spatial import cKDTree
 from . import catalog, territory
 from ._errors import DataFileError, ValidationError
 from .settings import DEFAULT, GEOGRAPHIC_CRS, METROPOLE_CRS, Settings
+from .sources.cog import read_cog_records
 
 log = logging.getLogger(__name__)
 
@@ -568,7 +569,7 @@ def _cog_tables(data_dir: catalog.DataDir, dep: str) -> tuple[
         frozenset[str], dict[str, frozenset[str]], dict[str, str]]:
     """From the COG communes file: postal codes of the département, départements of every
     postal code, and arrondissement municipal → commune (Paris, Lyon, Marseille)."""
-    recs = territory._read_json(data_dir.file("cog_communes"))
+    recs = read_cog_records(data_dir.file("cog_communes"))
     by_postal: dict[str, set[str]] = {}
     arrondissements: dict[str, str] = {}
     for r in recs:
@@ -835,7 +836,7 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     # commune of records without INSEE code: the département commune with this postal code
     # (and the same normalised name when several share it)
     cog = territory.cog_communes(ctx.data_dir)
-    recs = territory._read_json(ctx.data_dir.file("cog_communes"))
+    recs = read_cog_records(ctx.data_dir.file("cog_communes"))
     postal_communes: dict[str, list[str]] = {}
     for rec in recs:
         if rec.get("type") == "commune-actuelle" and rec.get("code") in ctx.communes.index:

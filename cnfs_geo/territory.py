@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 import re
@@ -59,6 +58,8 @@ import shapely
 from . import catalog
 from ._errors import DataFileError, UnknownDepartementError, ValidationError
 from .settings import GEOGRAPHIC_CRS, working_crs
+from .sources._io import file_key as _file_key
+from .sources._io import read_json as _read_json
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +76,6 @@ GEOMETRY_SHARED_CHILD = "parent 2018 polygon (shared)"
 GEOMETRY_SHARED_PARENT = "2018 polygon shared with re-created commune(s)"
 
 RECREATED_FILE = "recreated_communes.csv"
-
-
-@lru_cache(maxsize=4)
-def _read_json(path: Path) -> list[dict]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataFileError(f"{path}: cannot be read as JSON ({exc}). Fix: restore the file "
-                            "from its source (see data/README.md).") from exc
-
-
-def _file_key(path: Path) -> tuple[str, int, int]:
-    """Cache key of a file: path, modification time and size (a changed file is re-read)."""
-    st = path.stat()
-    return str(path), st.st_mtime_ns, st.st_size
 
 
 def _isin(values: pd.Series, allowed) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Road travel times (cnfs_geo.access: od_road, nearest_road, road_snap, loaders).
+"""Road travel times (cnfs_geo.roads: od_road, nearest_road, road_snap, loaders).
 
 No OSM extract of Maine-et-Loire is available offline (SOURCES.md § 7), so these
 tests run on ``tests/data/osm/mini_network.osm``, a HAND-MADE fictitious network
@@ -54,7 +54,7 @@ import pytest
 
 osmnx = pytest.importorskip("osmnx")
 
-from cnfs_geo import access  # noqa: E402
+from cnfs_geo import roads  # noqa: E402
 from cnfs_geo._errors import DataFileError, ValidationError  # noqa: E402
 from cnfs_geo.settings import Settings  # noqa: E402
 
@@ -93,7 +93,7 @@ MOTORWAY_ONLY = {401, 402, 403, 404, 405}
 @pytest.fixture(scope="module")
 def graph():
     """The fixture graph with every connected piece (the isolated lane included)."""
-    return access.road_graph_from_xml(FIXTURE, crs=CRS, retain_all=True)
+    return roads.road_graph_from_xml(FIXTURE, crs=CRS, retain_all=True)
 
 
 def node_points(G, nodes) -> pd.DataFrame:
@@ -123,7 +123,7 @@ def test_loader_keeps_drivable_public_roads(graph):
 
 
 def test_loader_default_keeps_largest_component():
-    G = access.road_graph_from_xml(FIXTURE, crs=CRS)
+    G = roads.road_graph_from_xml(FIXTURE, crs=CRS)
     assert 901 not in G and 902 not in G
     assert len(G) == 18
 
@@ -132,40 +132,40 @@ def test_speeds_from_maxspeed_then_highway_fallback(graph):
     speed = {(u, w): d["speed_kph"] for u, w, d in graph.edges(data=True)}
     assert speed[(101, 102)] == 80  # maxspeed tag
     assert speed[(303, 203)] == 20  # maxspeed tag
-    assert speed[(301, 302)] == access.ROAD_SPEEDS_KMH["residential"] == 30  # no tag
-    assert speed[(105, 205)] == access.ROAD_SPEEDS_KMH["unclassified"] == 50  # no tag
+    assert speed[(301, 302)] == roads.ROAD_SPEEDS_KMH["residential"] == 30  # no tag
+    assert speed[(105, 205)] == roads.ROAD_SPEEDS_KMH["unclassified"] == 50  # no tag
     tt = graph.edges[101, 102, 0]["travel_time"]
     assert tt == pytest.approx(L0 / (80 / 3.6), rel=1e-6)
 
 
 def test_speed_override():
-    G = access.road_graph_from_xml(FIXTURE, crs=CRS, speeds={"residential": 15})
+    G = roads.road_graph_from_xml(FIXTURE, crs=CRS, speeds={"residential": 15})
     assert G.edges[301, 302, 0]["speed_kph"] == 15
     assert G.edges[303, 203, 0]["speed_kph"] == 20  # a maxspeed tag still wins
     with pytest.raises(ValidationError, match="residential"):
-        access.road_graph_from_xml(FIXTURE, crs=CRS, speeds={"residential": 0})
+        roads.road_graph_from_xml(FIXTURE, crs=CRS, speeds={"residential": 0})
 
 
 def test_missing_file_is_clear(tmp_path):
     with pytest.raises(DataFileError, match="not found"):
-        access.road_graph_from_xml(tmp_path / "absent.osm", crs=CRS)
+        roads.road_graph_from_xml(tmp_path / "absent.osm", crs=CRS)
     with pytest.raises(DataFileError, match="not found"):
-        access.road_graph_from_pbf(tmp_path / "absent.osm.pbf", crs=CRS)
+        roads.road_graph_from_pbf(tmp_path / "absent.osm.pbf", crs=CRS)
 
 
 def test_pbf_without_osmium_names_the_package(tmp_path, monkeypatch):
     pbf = tmp_path / "x.osm.pbf"
     pbf.write_bytes(b"not read")
-    monkeypatch.setattr(access.shutil, "which", lambda name: None)
+    monkeypatch.setattr(roads.shutil, "which", lambda name: None)
     with pytest.raises(DataFileError, match="osmium-tool"):
-        access.road_graph_from_pbf(pbf, crs=CRS)
+        roads.road_graph_from_pbf(pbf, crs=CRS)
 
 
 @pytest.mark.skipif(shutil.which("osmium") is None, reason="osmium-tool not installed")
 def test_pbf_gives_the_same_graph_as_xml(tmp_path, graph):
     pbf = tmp_path / "mini_network.osm.pbf"
     subprocess.run(["osmium", "cat", str(FIXTURE), "-o", str(pbf)], check=True)
-    G = access.road_graph_from_pbf(pbf, crs=CRS, retain_all=True)
+    G = roads.road_graph_from_pbf(pbf, crs=CRS, retain_all=True)
     edges = {(u, w): round(d["travel_time"], 9) for u, w, d in G.edges(data=True)}
     expected = {(u, w): round(d["travel_time"], 9) for u, w, d in graph.edges(data=True)}
     assert edges == expected
@@ -176,7 +176,7 @@ def test_pbf_gives_the_same_graph_as_xml(tmp_path, graph):
 
 def test_hand_computed_times(graph):
     pts = node_points(graph, snappable(graph))
-    od = access.od_road(pts, pts, graph, max_minutes=np.inf).set_index(
+    od = roads.od_road(pts, pts, graph, max_minutes=np.inf).set_index(
         ["origin_id", "destination_id"])
     for pair, minutes in HAND.items():
         assert od.loc[pair, "minutes"] == pytest.approx(minutes, rel=1e-6), pair
@@ -191,7 +191,7 @@ def test_hand_computed_times(graph):
 
 def test_contract_and_attrs(graph):
     pts = node_points(graph, snappable(graph))
-    od = access.od_road(pts, pts, graph, max_minutes=10)
+    od = roads.od_road(pts, pts, graph, max_minutes=10)
     assert list(od.columns) == ["origin_id", "destination_id", "minutes", "km"]
     assert od.attrs["travel_model"] == "road (OSM)"
     assert "OpenStreetMap" in od.attrs["travel_model_label"]
@@ -202,24 +202,24 @@ def test_contract_and_attrs(graph):
 
 def test_prepared_network_gives_the_same_table(graph, tmp_path):
     pts = node_points(graph, snappable(graph))
-    net = access.road_network(graph)
-    assert access.road_network(net) is net
+    net = roads.road_network(graph)
+    assert roads.road_network(net) is net
     assert net.n == len(graph) and net.crs == CRS
     assert not net.snap[np.searchsorted(net.nodes, sorted(MOTORWAY_ONLY))].any()
-    direct = access.od_road(pts, pts, graph, max_minutes=8)
-    pd.testing.assert_frame_equal(access.od_road(pts, pts, net, max_minutes=8), direct)
-    pd.testing.assert_frame_equal(access.nearest_road(pts, pts.iloc[:3], net),
-                                  access.nearest_road(pts, pts.iloc[:3], graph))
+    direct = roads.od_road(pts, pts, graph, max_minutes=8)
+    pd.testing.assert_frame_equal(roads.od_road(pts, pts, net, max_minutes=8), direct)
+    pd.testing.assert_frame_equal(roads.nearest_road(pts, pts.iloc[:3], net),
+                                  roads.nearest_road(pts, pts.iloc[:3], graph))
     # same cache key whether given the graph or its conversion
-    access.od_road(pts, pts, graph, max_minutes=8, cache_dir=tmp_path)
-    access.od_road(pts, pts, net, max_minutes=8, cache_dir=tmp_path)
+    roads.od_road(pts, pts, graph, max_minutes=8, cache_dir=tmp_path)
+    roads.od_road(pts, pts, net, max_minutes=8, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("od_road_*.parquet"))) == 1
 
 
 def test_all_times_match_networkx(graph):
     nodes = snappable(graph)
     pts = node_points(graph, nodes)
-    od = access.od_road(pts, pts, graph, max_minutes=np.inf)
+    od = roads.od_road(pts, pts, graph, max_minutes=np.inf)
     got = {(o, d): (t, k) for o, d, t, k in od.itertuples(index=False)}
     expected = {}
     for o in nodes:
@@ -239,8 +239,8 @@ def test_all_times_match_networkx(graph):
 def test_cutoff_is_respected(graph):
     nodes = snappable(graph)
     pts = node_points(graph, nodes)
-    full = access.od_road(pts, pts, graph, max_minutes=np.inf)
-    cut = access.od_road(pts, pts, graph, max_minutes=7.0)
+    full = roads.od_road(pts, pts, graph, max_minutes=np.inf)
+    cut = roads.od_road(pts, pts, graph, max_minutes=7.0)
     assert (cut["minutes"] <= 7.0).all()
     expected = full[full["minutes"] <= 7.0].reset_index(drop=True)
     pd.testing.assert_frame_equal(cut, expected)
@@ -256,29 +256,29 @@ def test_off_network_legs_added_at_both_ends(graph):
                           index=["o"])  # 50 m off
     dest = pd.DataFrame({"x": e["x"].to_numpy(), "y": e["y"].to_numpy() - 100},
                         index=["d"])  # 100 m off
-    od = access.od_road(origin, dest, graph, max_minutes=30)
+    od = roads.od_road(origin, dest, graph, max_minutes=30)
     assert od["minutes"].iloc[0] == pytest.approx(HAND[("101", "105")] + 150 * 1.3 / v(20),
                                                   rel=1e-6)
     assert od["km"].iloc[0] == pytest.approx((4 * L0 + 150 * 1.3) / 1000, rel=1e-6)
     # the leg speed and detour are options
     s = Settings(detour_factor=1.5)
-    od2 = access.od_road(origin, dest, graph, max_minutes=30, settings=s, off_network_kmh=15)
+    od2 = roads.od_road(origin, dest, graph, max_minutes=30, settings=s, off_network_kmh=15)
     assert od2["minutes"].iloc[0] == pytest.approx(HAND[("101", "105")] + 150 * 1.5 / v(15),
                                                    rel=1e-6)
     # the cutoff counts the legs: network 3.003 + legs 0.585 min
-    assert access.od_road(origin, dest, graph, max_minutes=3.5).empty
+    assert roads.od_road(origin, dest, graph, max_minutes=3.5).empty
 
 
 def test_no_snapping_onto_the_motorway(graph):
     m = node_points(graph, [403])
     near = pd.DataFrame({"x": m["x"].to_numpy(), "y": m["y"].to_numpy() + 10}, index=["p"])
-    snap = access.road_snap(near, graph)
+    snap = roads.road_snap(near, graph)
     assert snap.loc["p", "node"] == 303
     h = node_points(graph, [303])
     gap = math.hypot(near["x"].iloc[0] - h["x"].iloc[0], near["y"].iloc[0] - h["y"].iloc[0])
     assert snap.loc["p", "snap_m"] == pytest.approx(gap)
     assert gap > 1000
-    od = access.od_road(near, h, graph, max_minutes=30)
+    od = roads.od_road(near, h, graph, max_minutes=30)
     assert od["minutes"].iloc[0] == pytest.approx(gap * 1.3 / v(20))
 
 
@@ -286,8 +286,8 @@ def test_nearest_road(graph):
     nodes = snappable(graph)
     pts = node_points(graph, nodes)
     dests = pts.loc[["101", "303", "902"]]
-    near = access.nearest_road(pts, dests, graph)
-    od = access.od_road(pts, dests, graph, max_minutes=np.inf)
+    near = roads.nearest_road(pts, dests, graph)
+    od = roads.od_road(pts, dests, graph, max_minutes=np.inf)
     best = od.sort_values(["origin_id", "minutes"]).drop_duplicates("origin_id")
     best = best.set_index("origin_id")
     for o in pts.index:
@@ -297,7 +297,7 @@ def test_nearest_road(graph):
     assert near.loc["103", "minutes"] == pytest.approx(2 * L0 / v(80), rel=1e-6)
     assert near.attrs["travel_model"] == "road (OSM)"
     # a cutoff leaves origins without nearest
-    cut = access.nearest_road(pts, dests, graph, max_minutes=1.0)
+    cut = roads.nearest_road(pts, dests, graph, max_minutes=1.0)
     assert cut.loc["103", "nearest_id"] is None and np.isinf(cut.loc["103", "minutes"])
 
 
@@ -305,10 +305,10 @@ def test_nearest_road_ties_and_unreachable(graph):
     pts = node_points(graph, [101, 901])
     twin = node_points(graph, [105])
     dests = pd.concat([twin.rename(index={"105": "z"}), twin.rename(index={"105": "a"})])
-    near = access.nearest_road(pts, dests, graph)
+    near = roads.nearest_road(pts, dests, graph)
     assert near.loc["101", "nearest_id"] == "z"  # exact tie: first in index order
     assert near.loc["101", "minutes"] == pytest.approx(HAND[("101", "105")], rel=1e-6)
-    assert access.nearest_road(pts, dests.iloc[::-1], graph).loc["101", "nearest_id"] == "a"
+    assert roads.nearest_road(pts, dests.iloc[::-1], graph).loc["101", "nearest_id"] == "a"
     assert near.loc["901", "nearest_id"] is None
     assert np.isinf(near.loc["901", "minutes"])
 
@@ -316,33 +316,33 @@ def test_nearest_road_ties_and_unreachable(graph):
 def test_cache_hit_returns_identical_table(graph, tmp_path, monkeypatch):
     pytest.importorskip("pyarrow")
     pts = node_points(graph, snappable(graph))
-    first = access.od_road(pts, pts, graph, max_minutes=8, cache_dir=tmp_path)
+    first = roads.od_road(pts, pts, graph, max_minutes=8, cache_dir=tmp_path)
     files = list(tmp_path.glob("od_road_*.parquet"))
     assert len(files) == 1
 
     def no_routing(*args, **kwargs):
         raise AssertionError("routing ran although the table is cached")
 
-    monkeypatch.setattr(access, "_od_core", no_routing)
-    second = access.od_road(pts, pts, graph, max_minutes=8, cache_dir=tmp_path)
+    monkeypatch.setattr(roads, "_od_core", no_routing)
+    second = roads.od_road(pts, pts, graph, max_minutes=8, cache_dir=tmp_path)
     pd.testing.assert_frame_equal(first, second)
     assert second.attrs == first.attrs
     # another cutoff is another key: it must route (and here fail loudly)
     with pytest.raises(AssertionError, match="routing ran"):
-        access.od_road(pts, pts, graph, max_minutes=9, cache_dir=tmp_path)
+        roads.od_road(pts, pts, graph, max_minutes=9, cache_dir=tmp_path)
     # moving one point is another key too
     moved = pts.copy()
     moved.iloc[0, 0] += 1.0
     with pytest.raises(AssertionError, match="routing ran"):
-        access.od_road(moved, pts, graph, max_minutes=8, cache_dir=tmp_path)
+        roads.od_road(moved, pts, graph, max_minutes=8, cache_dir=tmp_path)
 
 
 def test_empty_inputs(graph):
     pts = node_points(graph, [101])
-    od = access.od_road(pts, pts.iloc[:0], graph, max_minutes=10)
+    od = roads.od_road(pts, pts.iloc[:0], graph, max_minutes=10)
     assert od.empty and list(od.columns) == ["origin_id", "destination_id", "minutes", "km"]
     assert od.attrs["travel_model"] == "road (OSM)"
-    near = access.nearest_road(pts, pts.iloc[:0], graph)
+    near = roads.nearest_road(pts, pts.iloc[:0], graph)
     assert near.loc["101", "nearest_id"] is None
 
 
@@ -350,10 +350,10 @@ def test_empty_inputs(graph):
 
 def test_unprojected_graph_is_rejected():
     G = osmnx.graph_from_xml(FIXTURE, simplify=False, retain_all=True)
-    access.add_road_travel_times(G)
+    roads.add_road_travel_times(G)
     pts = pd.DataFrame({"x": [0.5], "y": [47.4]}, index=["a"])
     with pytest.raises(ValidationError, match="project_graph"):
-        access.od_road(pts, pts, G, max_minutes=10)
+        roads.od_road(pts, pts, G, max_minutes=10)
 
 
 def test_graph_without_travel_times_is_rejected():
@@ -361,7 +361,7 @@ def test_graph_without_travel_times_is_rejected():
         osmnx.graph_from_xml(FIXTURE, simplify=False, retain_all=True), to_crs=CRS)
     pts = node_points(G, [101])
     with pytest.raises(ValidationError, match="add_road_travel_times"):
-        access.od_road(pts, pts, G, max_minutes=10)
+        roads.od_road(pts, pts, G, max_minutes=10)
 
 
 def test_crs_mismatch_names_both(graph):
@@ -370,35 +370,35 @@ def test_crs_mismatch_names_both(graph):
     wgs = g.to_crs("EPSG:4326")
     wgs["x"], wgs["y"] = wgs.geometry.x, wgs.geometry.y
     with pytest.raises(ValidationError, match="EPSG:4326.*EPSG:2154"):
-        access.od_road(wgs, g, graph, max_minutes=10)
+        roads.od_road(wgs, g, graph, max_minutes=10)
     with pytest.raises(ValidationError, match="EPSG:2154"):
-        access.od_road(pts, pts, graph, max_minutes=10, crs="EPSG:3857")
+        roads.od_road(pts, pts, graph, max_minutes=10, crs="EPSG:3857")
     # the right CRS passes
-    assert len(access.od_road(g, g, graph, max_minutes=10)) == 1
+    assert len(roads.od_road(g, g, graph, max_minutes=10)) == 1
 
 
 def test_bad_points_and_options(graph):
     pts = node_points(graph, [101, 102])
     dup = pts.rename(index={"102": "101"})
     with pytest.raises(ValidationError, match="duplicated"):
-        access.od_road(dup, pts, graph, max_minutes=10)
+        roads.od_road(dup, pts, graph, max_minutes=10)
     with pytest.raises(ValidationError, match="missing column 'lon'"):
-        access.od_road(pts, pts, graph, max_minutes=10, origin_xy=("lon", "y"))
+        roads.od_road(pts, pts, graph, max_minutes=10, origin_xy=("lon", "y"))
     nan = pts.copy()
     nan.iloc[0, 0] = np.nan
     with pytest.raises(ValidationError, match="missing or infinite"):
-        access.od_road(pts, nan, graph, max_minutes=10)
+        roads.od_road(pts, nan, graph, max_minutes=10)
     with pytest.raises(ValidationError, match="max_minutes"):
-        access.od_road(pts, pts, graph, max_minutes=-1)
+        roads.od_road(pts, pts, graph, max_minutes=-1)
     with pytest.raises(ValidationError, match="off_network_kmh"):
-        access.od_road(pts, pts, graph, max_minutes=10, off_network_kmh=0)
+        roads.od_road(pts, pts, graph, max_minutes=10, off_network_kmh=0)
 
 
 def test_far_points_are_logged(graph, caplog):
     pts = node_points(graph, [101])
     far = pd.DataFrame({"x": pts["x"].to_numpy() + 5000, "y": pts["y"].to_numpy() - 5000},
                        index=["far"])
-    with caplog.at_level("WARNING", logger="cnfs_geo.access"):
-        access.od_road(far, pts, graph, max_minutes=60)
+    with caplog.at_level("WARNING", logger="cnfs_geo.roads"):
+        roads.od_road(far, pts, graph, max_minutes=60)
     assert "more than 2000 m from the road graph" in caplog.text
     assert "far" in caplog.text

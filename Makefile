@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 RAW    ?= $(wildcard ../shared/data/raw)
 export CNFS_GEO_DATA_DIR ?= $(if $(RAW),$(abspath $(RAW)),)
 
-.PHONY: demo test install install-test data clean
+.PHONY: demo test test-fast lint install install-test data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,20 @@ demo: install
 	@echo "Outputs in maps/49/ (8 fixed posts) and maps/49_mutualise/ (6 fixed + 2 itinerant posts):"
 	@echo "  plan.gpkg (QGIS), carte_couverture.html (map), rapport.html (report); maps/49/comparaison/ (posts sweep)"
 
+# The whole suite plus the package's doctests (numpydoc Examples run on the embedded 49 data).
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --doctest-modules cnfs_geo
+
+# Without the national-data and notebook tests (under a third of `make test`'s time).
+test-fast: install-test
+	$(BIN)/python -m pytest -q -m "not national and not notebooks" tests
+
+# Lint, format check and type check, as in CI.
+lint: install-test
+	$(BIN)/ruff check cnfs_geo tests benchmarks
+	$(BIN)/ruff format --check cnfs_geo tests benchmarks
+	$(BIN)/mypy cnfs_geo
 
 # Rebuild the embedded 49 bundle from the raw national files: make data RAW=../shared/data/raw
 data: install

@@ -1,4 +1,4 @@
-"""Benchmark: road OD times with scipy (cnfs_geo.access.od_road) vs networkx.
+"""Benchmark: road OD times with scipy (cnfs_geo.roads.od_road) vs networkx.
 
 Run on demand (not part of the tests)::
 
@@ -18,11 +18,11 @@ off-network legs are 0 and both sides compute the same node-to-node times).
 
 Timed:
 
-* scipy core: ``access._od_core`` (chunked multi-source
+* scipy core: ``roads._od_core`` (chunked multi-source
   ``scipy.sparse.csgraph.dijkstra`` with ``limit``), times only, and with road km;
-* the one-off graph → CSR conversion (``access.road_network``, done once per graph
+* the one-off graph → CSR conversion (``roads.road_network``, done once per graph
   and reusable across calls);
-* ``access.od_road`` on the converted network (snapping + routing + km + table),
+* ``roads.od_road`` on the converted network (snapping + routing + km + table),
   and on the raw graph (conversion included);
 * networkx: ``nx.single_source_dijkstra_path_length(G, o, cutoff=…,
   weight="travel_time")`` from every origin on the same MultiDiGraph (the fair
@@ -42,7 +42,7 @@ import time
 import networkx as nx
 import numpy as np
 
-from cnfs_geo import access
+from cnfs_geo import roads
 
 
 def synthetic_graph(side: int, seed: int) -> nx.MultiDiGraph:
@@ -119,23 +119,23 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- scipy -------------------------------------------------------------------------
     t0 = time.perf_counter()
-    net = access.road_network(G)
+    net = roads.road_network(G)
     t_conv = time.perf_counter() - t0
     pos = {int(k): i for i, k in enumerate(net.nodes.tolist())}
     o_idx = np.array([pos[int(k)] for k in o_nodes])
     d_idx = np.array([pos[int(k)] for k in d_nodes])
     zo, zd = np.zeros(len(o_idx)), np.zeros(len(d_idx))
     t0 = time.perf_counter()
-    i, j, minutes, _ = access._od_core(net, o_idx, zo, d_idx, zd, args.cutoff, with_km=False)
+    i, j, minutes, _ = roads._od_core(net, o_idx, zo, d_idx, zd, args.cutoff, with_km=False)
     t_core = time.perf_counter() - t0
     t0 = time.perf_counter()
-    access._od_core(net, o_idx, zo, d_idx, zd, args.cutoff, with_km=True)
+    roads._od_core(net, o_idx, zo, d_idx, zd, args.cutoff, with_km=True)
     t_core_km = time.perf_counter() - t0
     t0 = time.perf_counter()
-    od = access.od_road(origins, destinations, net, max_minutes=args.cutoff)
+    od = roads.od_road(origins, destinations, net, max_minutes=args.cutoff)
     t_e2e = time.perf_counter() - t0
     t0 = time.perf_counter()
-    od_g = access.od_road(origins, destinations, G, max_minutes=args.cutoff)
+    od_g = roads.od_road(origins, destinations, G, max_minutes=args.cutoff)
     t_e2e_g = time.perf_counter() - t0
     assert od_g.equals(od)
     print(f"scipy: graph -> RoadNetwork conversion {t_conv:.2f} s (once per graph); routing "

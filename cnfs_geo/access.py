@@ -15,8 +15,15 @@ from scipy.spatial import cKDTree
 from ._errors import ValidationError
 from .settings import DEFAULT, Settings
 
-__all__ = ["CROWFLY", "OD_TABLE_COLUMNS", "empty_od", "nearest_crowfly", "od_crowfly",
-           "point_xy", "travel_model_label"]
+__all__ = [
+    "CROWFLY",
+    "OD_TABLE_COLUMNS",
+    "empty_od",
+    "nearest_crowfly",
+    "od_crowfly",
+    "point_xy",
+    "travel_model_label",
+]
 
 CROWFLY = "crow-fly"
 
@@ -67,21 +74,33 @@ def point_xy(points: pd.DataFrame, x: str, y: str, *, name: str) -> np.ndarray:
     bad = ~np.isfinite(xy).all(axis=1)
     if bad.any():
         ids = list(points.index[bad][:10])
-        raise ValidationError(name, [f"{int(bad.sum())} row(s) with missing or infinite "
-                                     f"coordinates, e.g. {ids}; fix or drop them before computing "
-                                     "travel times"])
+        raise ValidationError(
+            name,
+            [
+                f"{int(bad.sum())} row(s) with missing or infinite "
+                f"coordinates, e.g. {ids}; fix or drop them before computing "
+                "travel times"
+            ],
+        )
     return xy
 
 
 def empty_od() -> pd.DataFrame:
     """An OD table with no pair: columns :data:`OD_TABLE_COLUMNS`, ids str, times float."""
-    return pd.DataFrame({c: pd.Series(dtype=str if c.endswith("_id") else float)
-                         for c in OD_TABLE_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=str if c.endswith("_id") else float) for c in OD_TABLE_COLUMNS}
+    )
 
 
-def od_crowfly(origins: pd.DataFrame, destinations: pd.DataFrame, *, max_minutes: float,
-               settings: Settings | None = None, origin_xy: tuple[str, str] = ("x", "y"),
-               destination_xy: tuple[str, str] = ("x", "y")) -> pd.DataFrame:
+def od_crowfly(
+    origins: pd.DataFrame,
+    destinations: pd.DataFrame,
+    *,
+    max_minutes: float,
+    settings: Settings | None = None,
+    origin_xy: tuple[str, str] = ("x", "y"),
+    destination_xy: tuple[str, str] = ("x", "y"),
+) -> pd.DataFrame:
     """Long-form OD table by crow-fly distance × detour factor at an average speed.
 
     Pairs are found with a KD-tree (``cKDTree.sparse_distance_matrix``), so the table
@@ -130,21 +149,28 @@ def od_crowfly(origins: pd.DataFrame, destinations: pd.DataFrame, *, max_minutes
         rows = np.concatenate([sdm.row, np.asarray(extra_i, dtype=int)])
         colsj = np.concatenate([sdm.col, np.asarray(extra_j, dtype=int)])
         dist = np.concatenate([sdm.data, np.zeros(len(extra_i))])
-        out = pd.DataFrame({
-            "origin_id": np.asarray(origins.index.astype(str))[rows],
-            "destination_id": np.asarray(destinations.index.astype(str))[colsj],
-            "minutes": dist * factor,
-            "km": dist * settings.detour_factor / 1000.0,
-        }).drop_duplicates(["origin_id", "destination_id"])
+        out = pd.DataFrame(
+            {
+                "origin_id": np.asarray(origins.index.astype(str))[rows],
+                "destination_id": np.asarray(destinations.index.astype(str))[colsj],
+                "minutes": dist * factor,
+                "km": dist * settings.detour_factor / 1000.0,
+            }
+        ).drop_duplicates(["origin_id", "destination_id"])
         out = out.sort_values(["origin_id", "destination_id"], kind="stable").reset_index(drop=True)
     out.attrs["travel_model"] = CROWFLY
     out.attrs["travel_model_label"] = travel_model_label(settings)
     return out
 
 
-def nearest_crowfly(origins: pd.DataFrame, destinations: pd.DataFrame, *,
-                    settings: Settings | None = None, origin_xy: tuple[str, str] = ("x", "y"),
-                    destination_xy: tuple[str, str] = ("x", "y")) -> pd.DataFrame:
+def nearest_crowfly(
+    origins: pd.DataFrame,
+    destinations: pd.DataFrame,
+    *,
+    settings: Settings | None = None,
+    origin_xy: tuple[str, str] = ("x", "y"),
+    destination_xy: tuple[str, str] = ("x", "y"),
+) -> pd.DataFrame:
     """Nearest destination of every origin (no cutoff), crow-fly model.
 
     Parameters
@@ -177,12 +203,25 @@ def nearest_crowfly(origins: pd.DataFrame, destinations: pd.DataFrame, *,
 # Road names that used to live here; kept so that ``access.od_road`` etc. still work.
 # Deprecated: import them from cnfs_geo.roads. This lazy re-export is the one backward
 # edge access -> roads (listed in tests/test_architecture.py KNOWN until callers move).
-_ROAD_NAMES = frozenset({
-    "ROAD", "OFF_NETWORK_SPEED_KMH", "ROAD_SPEEDS_KMH", "SNAP_EXCLUDED_HIGHWAYS", "RoadNetwork",
-    "add_road_travel_times", "nearest_road", "od_road", "road_graph_for_departement",
-    "road_graph_from_pbf", "road_graph_from_polygon", "road_graph_from_xml", "road_network",
-    "road_snap", "road_travel_model_label",
-})
+_ROAD_NAMES = frozenset(
+    {
+        "ROAD",
+        "OFF_NETWORK_SPEED_KMH",
+        "ROAD_SPEEDS_KMH",
+        "SNAP_EXCLUDED_HIGHWAYS",
+        "RoadNetwork",
+        "add_road_travel_times",
+        "nearest_road",
+        "od_road",
+        "road_graph_for_departement",
+        "road_graph_from_pbf",
+        "road_graph_from_polygon",
+        "road_graph_from_xml",
+        "road_network",
+        "road_snap",
+        "road_travel_model_label",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -29,8 +29,9 @@ def covered_flags(minutes: pd.Series, threshold: float) -> pd.Series:
     return minutes.le(threshold)
 
 
-def coverage_table(demand: pd.DataFrame, minutes: pd.Series,
-                   thresholds: tuple[float, ...] | list[float]) -> pd.DataFrame:
+def coverage_table(
+    demand: pd.DataFrame, minutes: pd.Series, thresholds: tuple[float, ...] | list[float]
+) -> pd.DataFrame:
     """Population and need-weighted population covered at each threshold.
 
     Parameters
@@ -59,13 +60,21 @@ def coverage_table(demand: pd.DataFrame, minutes: pd.Series,
     pop, need = demand["population"].astype(float), demand["need"].astype(float)
     for t in thresholds:
         cov = covered_flags(minutes, t).to_numpy()
-        rows.append({
-            "threshold_min": float(t), "units": len(demand), "units_covered": int(cov.sum()),
-            "population": float(pop.sum()), "population_covered": float(pop[cov].sum()),
-            "pct_population_covered": 100.0 * float(pop[cov].sum()) / max(float(pop.sum()), 1e-12),
-            "need": float(need.sum()), "need_covered": float(need[cov].sum()),
-            "pct_need_covered": 100.0 * float(need[cov].sum()) / max(float(need.sum()), 1e-12),
-        })
+        rows.append(
+            {
+                "threshold_min": float(t),
+                "units": len(demand),
+                "units_covered": int(cov.sum()),
+                "population": float(pop.sum()),
+                "population_covered": float(pop[cov].sum()),
+                "pct_population_covered": 100.0
+                * float(pop[cov].sum())
+                / max(float(pop.sum()), 1e-12),
+                "need": float(need.sum()),
+                "need_covered": float(need[cov].sum()),
+                "pct_need_covered": 100.0 * float(need[cov].sum()) / max(float(need.sum()), 1e-12),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -75,8 +84,11 @@ def nearest_from_od(od: pd.DataFrame, origin_ids: pd.Index) -> pd.DataFrame:
     Ties are broken by destination id (deterministic).
     """
     if len(od):
-        best = (od.sort_values(["origin_id", "minutes", "destination_id"], kind="stable")
-                  .drop_duplicates("origin_id").set_index("origin_id"))
+        best = (
+            od.sort_values(["origin_id", "minutes", "destination_id"], kind="stable")
+            .drop_duplicates("origin_id")
+            .set_index("origin_id")
+        )
     else:
         best = pd.DataFrame(columns=["destination_id", "minutes"])
     out = pd.DataFrame(index=origin_ids)
@@ -123,9 +135,14 @@ def luo_qi_steps(catchment: float) -> list[tuple[float, float]]:
     return [(float(catchment) * (k + 1) / n, w) for k, w in enumerate(LUO_QI_WEIGHTS)]
 
 
-def _check_fca_options(*, catchment: float, weights: str,
-                       steps: Sequence[tuple[float, float]] | None, sigma: float | None,
-                       per: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _check_fca_options(
+    *,
+    catchment: float,
+    weights: str,
+    steps: Sequence[tuple[float, float]] | None,
+    sigma: float | None,
+    per: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Validate the 2SFCA options; return (uppers, step weights) for stepped weights."""
     problems: list[str] = []
 
@@ -145,12 +162,14 @@ def _check_fca_options(*, catchment: float, weights: str,
     if weights not in FCA_WEIGHTS:
         problems.append(f"weights={weights!r} is unknown: use one of {', '.join(FCA_WEIGHTS)}")
     if steps is not None and weights != "stepped":
-        problems.append(f"steps is given but weights={weights!r}: pass weights='stepped' "
-                        "or drop steps")
+        problems.append(
+            f"steps is given but weights={weights!r}: pass weights='stepped' or drop steps"
+        )
     if sigma is not None:
         if weights != "gaussian":
-            problems.append(f"sigma is given but weights={weights!r}: pass "
-                            "weights='gaussian' or drop sigma")
+            problems.append(
+                f"sigma is given but weights={weights!r}: pass weights='gaussian' or drop sigma"
+            )
         else:
             _finite_positive("sigma", sigma)
     table = None
@@ -159,8 +178,10 @@ def _check_fca_options(*, catchment: float, weights: str,
         try:
             arr = np.asarray([(float(u), float(w)) for u, w in raw], dtype=float)
         except (TypeError, ValueError):
-            problems.append(f"steps={steps!r} must be a list of (upper minutes, weight) "
-                            "pairs, e.g. [(5, 1.0), (10, 0.68), (15, 0.22), (20, 0.03)]")
+            problems.append(
+                f"steps={steps!r} must be a list of (upper minutes, weight) "
+                "pairs, e.g. [(5, 1.0), (10, 0.68), (15, 0.22), (20, 0.03)]"
+            )
         else:
             if arr.size == 0:
                 problems.append("steps is empty: give at least one (upper minutes, weight) pair")
@@ -168,8 +189,10 @@ def _check_fca_options(*, catchment: float, weights: str,
                 problems.append(f"steps={steps!r} holds non-finite values")
             else:
                 if (arr[:, 0] <= 0).any() or (np.diff(arr[:, 0]) <= 0).any():
-                    problems.append(f"steps upper bounds {arr[:, 0].tolist()} must be > 0 and "
-                                    "strictly increasing")
+                    problems.append(
+                        f"steps upper bounds {arr[:, 0].tolist()} must be > 0 and "
+                        "strictly increasing"
+                    )
                 if (arr[:, 1] < 0).any():
                     problems.append(f"steps weights {arr[:, 1].tolist()} must be >= 0")
                 if not problems:
@@ -179,9 +202,14 @@ def _check_fca_options(*, catchment: float, weights: str,
     return table
 
 
-def fca_weights(minutes: np.ndarray | pd.Series, *, catchment: float, weights: str = "none",
-                steps: Sequence[tuple[float, float]] | None = None,
-                sigma: float | None = None) -> np.ndarray:
+def fca_weights(
+    minutes: np.ndarray | pd.Series,
+    *,
+    catchment: float,
+    weights: str = "none",
+    steps: Sequence[tuple[float, float]] | None = None,
+    sigma: float | None = None,
+) -> np.ndarray:
     """Distance-decay weight of each travel time for (E)2SFCA.
 
     Parameters
@@ -216,8 +244,9 @@ def fca_weights(minutes: np.ndarray | pd.Series, *, catchment: float, weights: s
     >>> fca_weights([0.0, 4.0, 6.0, 21.0], catchment=20, weights="stepped").tolist()
     [1.0, 1.0, 0.68, 0.0]
     """
-    table = _check_fca_options(catchment=catchment, weights=weights, steps=steps,
-                               sigma=sigma, per=1.0)
+    table = _check_fca_options(
+        catchment=catchment, weights=weights, steps=steps, sigma=sigma, per=1.0
+    )
     t = np.asarray(minutes, dtype=float)
     inside = t <= float(catchment)
     if weights == "none":
@@ -232,9 +261,11 @@ def fca_weights(minutes: np.ndarray | pd.Series, *, catchment: float, weights: s
     return np.where(inside, w, 0.0)
 
 
-def _check_fca_inputs(od: pd.DataFrame, demand: pd.Series,
-                      supply: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+def _check_fca_inputs(
+    od: pd.DataFrame, demand: pd.Series, supply: pd.Series
+) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """Validate the OD table, demand and supply; return copies with str ids, sorted."""
+
     def _series(x: object, name: str, what: str) -> pd.Series:
         return nonnegative_series(x, name, what)
 
@@ -249,45 +280,63 @@ def _check_fca_inputs(od: pd.DataFrame, demand: pd.Series,
     m = o["minutes"].to_numpy()
     bad = ~np.isfinite(m) | (m < 0)
     if bad.any():
-        problems.append(f"{int(bad.sum())} row(s) with missing, infinite or negative minutes, "
-                        f"e.g. rows {list(o.index[bad][:10])}: fix or drop them")
+        problems.append(
+            f"{int(bad.sum())} row(s) with missing, infinite or negative minutes, "
+            f"e.g. rows {list(o.index[bad][:10])}: fix or drop them"
+        )
     dup = o.duplicated(["origin_id", "destination_id"])
     if dup.any():
-        problems.append(f"{int(dup.sum())} duplicated (origin_id, destination_id) pair(s), "
-                        f"e.g. rows {list(o.index[dup.to_numpy()][:10])}: keep one travel "
-                        "time per pair (e.g. the shortest)")
+        problems.append(
+            f"{int(dup.sum())} duplicated (origin_id, destination_id) pair(s), "
+            f"e.g. rows {list(o.index[dup.to_numpy()][:10])}: keep one travel "
+            "time per pair (e.g. the shortest)"
+        )
     unknown_o = pd.Index(o["origin_id"].unique()).difference(dem.index)
     if len(unknown_o):
-        problems.append(f"{len(unknown_o)} origin_id(s) absent from demand, e.g. "
-                        f"{list(unknown_o[:10])}: give demand for every origin (0 allowed) "
-                        "or drop those rows")
+        problems.append(
+            f"{len(unknown_o)} origin_id(s) absent from demand, e.g. "
+            f"{list(unknown_o[:10])}: give demand for every origin (0 allowed) "
+            "or drop those rows"
+        )
     unknown_d = pd.Index(o["destination_id"].unique()).difference(sup.index)
     if len(unknown_d):
-        problems.append(f"{len(unknown_d)} destination_id(s) absent from supply, e.g. "
-                        f"{list(unknown_d[:10])}: give supply for every site (0 allowed) "
-                        "or drop those rows")
+        problems.append(
+            f"{len(unknown_d)} destination_id(s) absent from supply, e.g. "
+            f"{list(unknown_d[:10])}: give supply for every site (0 allowed) "
+            "or drop those rows"
+        )
     if problems:
         raise ValidationError("od", problems)
     return o, dem, sup
 
 
-def _fca_core(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, *, catchment: float,
-              weights: str, steps: Sequence[tuple[float, float]] | None, sigma: float | None,
-              per: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _fca_core(
+    od: pd.DataFrame,
+    demand: pd.Series,
+    supply: pd.Series,
+    *,
+    catchment: float,
+    weights: str,
+    steps: Sequence[tuple[float, float]] | None,
+    sigma: float | None,
+    per: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both 2SFCA steps with one sparse weight matrix; returns (units, sites) frames."""
     _check_fca_options(catchment=catchment, weights=weights, steps=steps, sigma=sigma, per=per)
     o, dem, sup = _check_fca_inputs(od, demand, supply)
     o = o[o["minutes"].to_numpy() <= float(catchment)]
-    w = fca_weights(o["minutes"].to_numpy(), catchment=catchment, weights=weights,
-                    steps=steps, sigma=sigma)
+    w = fca_weights(
+        o["minutes"].to_numpy(), catchment=catchment, weights=weights, steps=steps, sigma=sigma
+    )
     rows = dem.index.get_indexer(o["origin_id"])
     cols = sup.index.get_indexer(o["destination_id"])
     order = np.lexsort((cols, rows))  # fixed summation order whatever the input row order
     rows, cols, w = rows[order], cols[order], w[order]
     keep = w > 0
     wmat = sparse.csr_matrix((w[keep], (rows[keep], cols[keep])), shape=(len(dem), len(sup)))
-    pres = sparse.csr_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])),
-                             shape=(len(dem), len(sup)))
+    pres = sparse.csr_matrix(
+        (np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(len(dem), len(sup))
+    )
     d = dem.to_numpy(dtype=float)
     s = sup.to_numpy(dtype=float)
     # step 1: weighted demand in each site's catchment, supply-to-demand ratio R_j
@@ -298,45 +347,75 @@ def _fca_core(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, *, catchme
     unserved = ~served & (s > 0)
     if unserved.any():
         ids = list(sup.index[unserved][:10])
-        logger.warning("2SFCA: %d site(s) with supply but no demand within %g min (R_j "
-                       "undefined, reported NaN, counted 0 in accessibility; %g advisor(s) "
-                       "not allocated), e.g. %s", int(unserved.sum()), float(catchment),
-                       float(s[unserved].sum()), ids)
+        logger.warning(
+            "2SFCA: %d site(s) with supply but no demand within %g min (R_j "
+            "undefined, reported NaN, counted 0 in accessibility; %g advisor(s) "
+            "not allocated), e.g. %s",
+            int(unserved.sum()),
+            float(catchment),
+            float(s[unserved].sum()),
+            ids,
+        )
     # step 2: accessibility of each demand unit = weighted sum of the R_j it reaches
     access = np.asarray(wmat @ np.nan_to_num(ratio, nan=0.0)).ravel()
     unit = f"advisors per {per:g} {dem.name or 'demand'}"
-    units = pd.DataFrame({
-        "demand": d,
-        "access": access * float(per),
-        "n_sites": np.asarray(pres.sum(axis=1)).ravel().astype(int),
-    }, index=dem.index.rename(demand.index.name or "origin_id"))
-    sites = pd.DataFrame({
-        "supply": s,
-        "demand_weighted": d_weighted,
-        "n_units": np.asarray(pres.sum(axis=0)).ravel().astype(int),
-        "ratio": ratio * float(per),
-    }, index=sup.index.rename(supply.index.name or "destination_id"))
-    attrs = {"method": "2SFCA" if weights == "none" else "E2SFCA", "weights": weights,
-             "catchment_minutes": float(catchment), "per": float(per), "unit": unit,
-             "travel_model": od.attrs.get("travel_model")}
+    units = pd.DataFrame(
+        {
+            "demand": d,
+            "access": access * float(per),
+            "n_sites": np.asarray(pres.sum(axis=1)).ravel().astype(int),
+        },
+        index=dem.index.rename(demand.index.name or "origin_id"),
+    )
+    sites = pd.DataFrame(
+        {
+            "supply": s,
+            "demand_weighted": d_weighted,
+            "n_units": np.asarray(pres.sum(axis=0)).ravel().astype(int),
+            "ratio": ratio * float(per),
+        },
+        index=sup.index.rename(supply.index.name or "destination_id"),
+    )
+    attrs = {
+        "method": "2SFCA" if weights == "none" else "E2SFCA",
+        "weights": weights,
+        "catchment_minutes": float(catchment),
+        "per": float(per),
+        "unit": unit,
+        "travel_model": od.attrs.get("travel_model"),
+    }
     if weights == "stepped":
-        attrs["steps"] = [tuple(x) for x in (luo_qi_steps(catchment) if steps is None
-                                             else steps)]
+        attrs["steps"] = [tuple(x) for x in (luo_qi_steps(catchment) if steps is None else steps)]
     if weights == "gaussian":
         attrs["sigma"] = float(catchment) / 2.0 if sigma is None else float(sigma)
     units.attrs.update(attrs)
     sites.attrs.update(attrs)
-    logger.info("%s (%s, %g min): %d demand units, %d sites, %d pairs; %d units reach no "
-                "site; %d sites without demand", attrs["method"], weights, float(catchment),
-                len(dem), len(sup), int(keep.sum()), int((units["n_sites"] == 0).sum()),
-                int((~served).sum()))
+    logger.info(
+        "%s (%s, %g min): %d demand units, %d sites, %d pairs; %d units reach no "
+        "site; %d sites without demand",
+        attrs["method"],
+        weights,
+        float(catchment),
+        len(dem),
+        len(sup),
+        int(keep.sum()),
+        int((units["n_sites"] == 0).sum()),
+        int((~served).sum()),
+    )
     return units, sites
 
 
-def site_supply_ratios(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, *,
-                       catchment: float, weights: str = "none",
-                       steps: Sequence[tuple[float, float]] | None = None,
-                       sigma: float | None = None, per: float = 10_000) -> pd.DataFrame:
+def site_supply_ratios(
+    od: pd.DataFrame,
+    demand: pd.Series,
+    supply: pd.Series,
+    *,
+    catchment: float,
+    weights: str = "none",
+    steps: Sequence[tuple[float, float]] | None = None,
+    sigma: float | None = None,
+    per: float = 10_000,
+) -> pd.DataFrame:
     """Step 1 of (E)2SFCA: supply-to-demand ratio ``R_j`` of every site.
 
     ``R_j = S_j / Σ_k D_k · w(t_kj)`` over demand units ``k`` with
@@ -390,14 +469,22 @@ def site_supply_ratios(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, *
     ...                    catchment=20)["ratio"].tolist()
     [5.0]
     """
-    return _fca_core(od, demand, supply, catchment=catchment, weights=weights, steps=steps,
-                     sigma=sigma, per=per)[1]
+    return _fca_core(
+        od, demand, supply, catchment=catchment, weights=weights, steps=steps, sigma=sigma, per=per
+    )[1]
 
 
-def two_step_fca(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, *,
-                 catchment: float, weights: str = "none",
-                 steps: Sequence[tuple[float, float]] | None = None,
-                 sigma: float | None = None, per: float = 10_000) -> pd.DataFrame:
+def two_step_fca(
+    od: pd.DataFrame,
+    demand: pd.Series,
+    supply: pd.Series,
+    *,
+    catchment: float,
+    weights: str = "none",
+    steps: Sequence[tuple[float, float]] | None = None,
+    sigma: float | None = None,
+    per: float = 10_000,
+) -> pd.DataFrame:
     """Two-step floating catchment area accessibility (2SFCA / E2SFCA) per demand unit.
 
     Step 1 (:func:`site_supply_ratios`): ``R_j = S_j / Σ_k D_k w(t_kj)``.
@@ -450,5 +537,6 @@ def two_step_fca(od: pd.DataFrame, demand: pd.Series, supply: pd.Series, *,
     >>> two_step_fca(od, demand, supply, catchment=20)["access"].round(4).tolist()
     [5.0, 6.1111, 1.1111]
     """
-    return _fca_core(od, demand, supply, catchment=catchment, weights=weights, steps=steps,
-                     sigma=sigma, per=per)[0]
+    return _fca_core(
+        od, demand, supply, catchment=catchment, weights=weights, steps=steps, sigma=sigma, per=per
+    )[0]

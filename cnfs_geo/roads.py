@@ -44,22 +44,24 @@ OFF_NETWORK_SPEED_KMH = 20.0
 
 #: Speed (km/h) by OSM ``highway`` type where a way has no usable ``maxspeed`` (French
 #: rules); other highway types are not drivable. Sources in docs/methods_access.md.
-ROAD_SPEEDS_KMH: Mapping[str, float] = MappingProxyType({
-    "motorway": 130.0,
-    "motorway_link": 70.0,
-    "trunk": 110.0,
-    "trunk_link": 70.0,
-    "primary": 80.0,
-    "primary_link": 50.0,
-    "secondary": 80.0,
-    "secondary_link": 50.0,
-    "tertiary": 70.0,
-    "tertiary_link": 50.0,
-    "unclassified": 50.0,
-    "residential": 30.0,
-    "living_street": 20.0,
-    "road": 50.0,
-})
+ROAD_SPEEDS_KMH: Mapping[str, float] = MappingProxyType(
+    {
+        "motorway": 130.0,
+        "motorway_link": 70.0,
+        "trunk": 110.0,
+        "trunk_link": 70.0,
+        "primary": 80.0,
+        "primary_link": 50.0,
+        "secondary": 80.0,
+        "secondary_link": 50.0,
+        "tertiary": 70.0,
+        "tertiary_link": 50.0,
+        "unclassified": 50.0,
+        "residential": 30.0,
+        "living_street": 20.0,
+        "road": 50.0,
+    }
+)
 
 #: Nodes reached only by these highway types are never used as snapping targets:
 #: a commune or place next to a motorway is not on it (you enter it at an
@@ -89,13 +91,15 @@ def _import_osmnx() -> Any:
     try:
         import osmnx
     except ImportError as exc:  # pragma: no cover - osmnx is installed in dev and CI
-        raise ImportError("road travel times need osmnx >= 2.0: pip install cnfs_geo[road]") \
-            from exc
+        raise ImportError(
+            "road travel times need osmnx >= 2.0: pip install cnfs_geo[road]"
+        ) from exc
     return osmnx
 
 
-def road_travel_model_label(settings: Settings | None = None, *,
-                            off_network_kmh: float = OFF_NETWORK_SPEED_KMH) -> str:
+def road_travel_model_label(
+    settings: Settings | None = None, *, off_network_kmh: float = OFF_NETWORK_SPEED_KMH
+) -> str:
     """Human-readable description of the road travel model (French, for outputs).
 
     ``settings`` (``detour_factor`` of the off-network legs): ``None`` means the defaults.
@@ -103,9 +107,11 @@ def road_travel_model_label(settings: Settings | None = None, *,
     settings = DEFAULT if settings is None else settings
     detour = f"{settings.detour_factor:g}".replace(".", ",")
     speed = f"{off_network_kmh:g}".replace(".", ",")
-    return (f"temps de trajet en voiture sur le réseau routier OpenStreetMap (vitesse "
-            f"maxspeed, sinon par type de voie), plus l'accès au réseau à vol d'oiseau "
-            f"× {detour} à {speed} km/h")
+    return (
+        f"temps de trajet en voiture sur le réseau routier OpenStreetMap (vitesse "
+        f"maxspeed, sinon par type de voie), plus l'accès au réseau à vol d'oiseau "
+        f"× {detour} à {speed} km/h"
+    )
 
 
 def _first(value: Any) -> Any:
@@ -124,18 +130,23 @@ def _drivable(data: Mapping[str, Any], speeds: Mapping[str, float]) -> bool:
     return data.get("area") != "yes"
 
 
-def _filter_drivable(G: "nx.MultiDiGraph", speeds: Mapping[str, float]) -> "nx.MultiDiGraph":
+def _filter_drivable(G: nx.MultiDiGraph, speeds: Mapping[str, float]) -> nx.MultiDiGraph:
     drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if not _drivable(d, speeds)]
     G.remove_edges_from(drop)
     isolated = [n for n in G.nodes if G.degree(n) == 0]
     G.remove_nodes_from(isolated)
-    _log.info("road graph: dropped %d non-drivable or non-public edge(s) and %d node(s) left "
-              "without edge", len(drop), len(isolated))
+    _log.info(
+        "road graph: dropped %d non-drivable or non-public edge(s) and %d node(s) left "
+        "without edge",
+        len(drop),
+        len(isolated),
+    )
     return G
 
 
-def add_road_travel_times(G: "nx.MultiDiGraph", *,
-                          speeds: Mapping[str, float] | None = None) -> "nx.MultiDiGraph":
+def add_road_travel_times(
+    G: nx.MultiDiGraph, *, speeds: Mapping[str, float] | None = None
+) -> nx.MultiDiGraph:
     """Add ``speed_kph`` and ``travel_time`` (seconds) to every edge, with osmnx.
 
     Uses :func:`osmnx.routing.add_edge_speeds` (an edge's ``maxspeed`` tag when it
@@ -156,8 +167,11 @@ def add_road_travel_times(G: "nx.MultiDiGraph", *,
     """
     ox = _import_osmnx()
     table = {**ROAD_SPEEDS_KMH, **dict(speeds or {})}
-    bad = [f"speed for {k!r} = {v!r}: must be a positive number of km/h"
-           for k, v in table.items() if not (isinstance(v, (int, float)) and v > 0)]
+    bad = [
+        f"speed for {k!r} = {v!r}: must be a positive number of km/h"
+        for k, v in table.items()
+        if not (isinstance(v, (int, float)) and v > 0)
+    ]
     if bad:
         raise ValidationError("speeds", bad)
     # fallback: highway types absent from the table (only when the caller kept them)
@@ -166,15 +180,26 @@ def add_road_travel_times(G: "nx.MultiDiGraph", *,
     return G
 
 
-def _finish_graph(G: "nx.MultiDiGraph", *, crs: str, simplify: bool, retain_all: bool,
-                  speeds: Mapping[str, float] | None, source: str) -> "nx.MultiDiGraph":
+def _finish_graph(
+    G: nx.MultiDiGraph,
+    *,
+    crs: str,
+    simplify: bool,
+    retain_all: bool,
+    speeds: Mapping[str, float] | None,
+    source: str,
+) -> nx.MultiDiGraph:
     ox = _import_osmnx()
     table = {**ROAD_SPEEDS_KMH, **dict(speeds or {})}
     G = _filter_drivable(G, table)
     if G.number_of_edges() == 0:
-        raise ValidationError(source, [
-            "no drivable public road in this data: it needs ways tagged highway=<one of "
-            f"{', '.join(table)}> without access=private/no; check the file or its extent"])
+        raise ValidationError(
+            source,
+            [
+                "no drivable public road in this data: it needs ways tagged highway=<one of "
+                f"{', '.join(table)}> without access=private/no; check the file or its extent"
+            ],
+        )
     if not retain_all:
         G = ox.truncate.largest_component(G, strongly=False)
     if simplify:
@@ -182,14 +207,20 @@ def _finish_graph(G: "nx.MultiDiGraph", *, crs: str, simplify: bool, retain_all:
     add_road_travel_times(G, speeds=table)
     G = ox.projection.project_graph(G, to_crs=crs)
     G.graph["cnfs_geo_source"] = source
-    _log.info("road graph from %s: %d nodes, %d edges, CRS %s", source, len(G),
-              G.number_of_edges(), crs)
+    _log.info(
+        "road graph from %s: %d nodes, %d edges, CRS %s", source, len(G), G.number_of_edges(), crs
+    )
     return G
 
 
-def road_graph_from_xml(path: str | os.PathLike, *, crs: str, simplify: bool = False,
-                        retain_all: bool = False,
-                        speeds: Mapping[str, float] | None = None) -> "nx.MultiDiGraph":
+def road_graph_from_xml(
+    path: str | os.PathLike,
+    *,
+    crs: str,
+    simplify: bool = False,
+    retain_all: bool = False,
+    speeds: Mapping[str, float] | None = None,
+) -> nx.MultiDiGraph:
     """Drivable road graph from an OSM XML file (``.osm``), ready for :func:`od_road`.
 
     The file is read by :func:`osmnx.graph_from_xml` (which keeps every way); ways
@@ -223,21 +254,31 @@ def road_graph_from_xml(path: str | os.PathLike, *, crs: str, simplify: bool = F
     ox = _import_osmnx()
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"OSM XML file not found: {path}; export one from a .osm.pbf with "
-                            "road_graph_from_pbf or `osmium cat in.osm.pbf -o out.osm`")
+        raise DataFileError(
+            f"OSM XML file not found: {path}; export one from a .osm.pbf with "
+            "road_graph_from_pbf or `osmium cat in.osm.pbf -o out.osm`"
+        )
     from .catalog import file_sha256
+
     source = f"{path.name} (sha256 {file_sha256(path)[:16]})"
     try:
         G = ox.graph_from_xml(path, simplify=False, retain_all=True)
     except Exception as exc:  # osmnx raises xml, KeyError… on broken files
         raise DataFileError(f"cannot read OSM XML {path}: {exc}") from exc
-    return _finish_graph(G, crs=crs, simplify=simplify, retain_all=retain_all, speeds=speeds,
-                         source=source)
+    return _finish_graph(
+        G, crs=crs, simplify=simplify, retain_all=retain_all, speeds=speeds, source=source
+    )
 
 
-def road_graph_from_pbf(path: str | os.PathLike, *, crs: str, simplify: bool = False,
-                        retain_all: bool = False, speeds: Mapping[str, float] | None = None,
-                        work_dir: str | os.PathLike | None = None) -> "nx.MultiDiGraph":
+def road_graph_from_pbf(
+    path: str | os.PathLike,
+    *,
+    crs: str,
+    simplify: bool = False,
+    retain_all: bool = False,
+    speeds: Mapping[str, float] | None = None,
+    work_dir: str | os.PathLike | None = None,
+) -> nx.MultiDiGraph:
     """Drivable road graph from an OSM PBF extract (``.osm.pbf``, e.g. Geofabrik's).
 
     The extract is cut down to the drivable highway ways (and their nodes) and
@@ -274,8 +315,10 @@ def road_graph_from_pbf(path: str | os.PathLike, *, crs: str, simplify: bool = F
     """
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"OSM PBF file not found: {path}; download a regional extract "
-                            "(e.g. pays-de-la-loire-latest.osm.pbf) and pass its path")
+        raise DataFileError(
+            f"OSM PBF file not found: {path}; download a regional extract "
+            "(e.g. pays-de-la-loire-latest.osm.pbf) and pass its path"
+        )
     osmium = shutil.which("osmium")
     if osmium is None:
         raise DataFileError(
@@ -283,29 +326,48 @@ def road_graph_from_pbf(path: str | os.PathLike, *, crs: str, simplify: bool = F
             "the package osmium-tool (Debian/Ubuntu: apt-get install osmium-tool; macOS: "
             "brew install osmium-tool; conda: conda install -c conda-forge osmium-tool), "
             "or convert the file yourself with `osmium cat in.osm.pbf -o out.osm` and call "
-            "road_graph_from_xml")
+            "road_graph_from_xml"
+        )
     table = {**ROAD_SPEEDS_KMH, **dict(speeds or {})}
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="cnfs_geo_osm_") as tmp:
         xml = Path(tmp) / (path.name.removesuffix(".pbf").removesuffix(".osm") + ".roads.osm")
-        cmd = [osmium, "tags-filter", str(path), "w/highway=" + ",".join(table),
-               "--overwrite", "-f", "osm", "-o", str(xml)]
+        cmd = [
+            osmium,
+            "tags-filter",
+            str(path),
+            "w/highway=" + ",".join(table),
+            "--overwrite",
+            "-f",
+            "osm",
+            "-o",
+            str(xml),
+        ]
         _log.info("running %s", " ".join(cmd))
         run = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if run.returncode != 0:
-            raise DataFileError(f"osmium could not convert {path} (exit {run.returncode}): "
-                                f"{run.stderr.strip() or run.stdout.strip()}")
-        G = road_graph_from_xml(xml, crs=crs, simplify=simplify, retain_all=retain_all,
-                                speeds=speeds)
+            raise DataFileError(
+                f"osmium could not convert {path} (exit {run.returncode}): "
+                f"{run.stderr.strip() or run.stdout.strip()}"
+            )
+        G = road_graph_from_xml(
+            xml, crs=crs, simplify=simplify, retain_all=retain_all, speeds=speeds
+        )
     from .catalog import file_sha256
+
     G.graph["cnfs_geo_source"] = f"{path.name} (sha256 {file_sha256(path)[:16]})"
     return G
 
 
-def road_graph_from_polygon(polygon: "BaseGeometry", *, polygon_crs: str, crs: str,
-                            buffer_m: float = 10_000.0,
-                            cache_folder: str | os.PathLike | None = None,
-                            simplify: bool = False,
-                            speeds: Mapping[str, float] | None = None) -> "nx.MultiDiGraph":
+def road_graph_from_polygon(
+    polygon: BaseGeometry,
+    *,
+    polygon_crs: str,
+    crs: str,
+    buffer_m: float = 10_000.0,
+    cache_folder: str | os.PathLike | None = None,
+    simplify: bool = False,
+    speeds: Mapping[str, float] | None = None,
+) -> nx.MultiDiGraph:
     """Download the drivable road graph around a polygon (online, Overpass via osmnx).
 
     Needs network access; never called by the tests. The polygon is buffered by
@@ -341,28 +403,45 @@ def road_graph_from_polygon(polygon: "BaseGeometry", *, polygon_crs: str, crs: s
     from pyproj import CRS
 
     if not CRS(polygon_crs).is_projected:
-        raise ValidationError("polygon_crs", [f"{polygon_crs!r} is geographic; the buffer is in "
-                                              "metres: pass the polygon in a projected CRS "
-                                              "(the working CRS, e.g. EPSG:2154)"])
+        raise ValidationError(
+            "polygon_crs",
+            [
+                f"{polygon_crs!r} is geographic; the buffer is in "
+                "metres: pass the polygon in a projected CRS "
+                "(the working CRS, e.g. EPSG:2154)"
+            ],
+        )
     from .catalog import default_cache_dir
+
     folder = Path(cache_folder) if cache_folder is not None else default_cache_dir() / "overpass"
     area = gpd.GeoSeries([polygon], crs=polygon_crs).buffer(buffer_m).to_crs("EPSG:4326")
     old = (ox.settings.use_cache, ox.settings.cache_folder)
     ox.settings.use_cache, ox.settings.cache_folder = True, str(folder)
     try:
-        G = ox.graph_from_polygon(area.iloc[0], network_type="drive", simplify=False,
-                                  retain_all=True)
+        G = ox.graph_from_polygon(
+            area.iloc[0], network_type="drive", simplify=False, retain_all=True
+        )
     finally:
         ox.settings.use_cache, ox.settings.cache_folder = old
-    return _finish_graph(G, crs=crs, simplify=simplify, retain_all=False, speeds=speeds,
-                         source=f"Overpass (osmnx drive network, polygon + {buffer_m:g} m)")
+    return _finish_graph(
+        G,
+        crs=crs,
+        simplify=simplify,
+        retain_all=False,
+        speeds=speeds,
+        source=f"Overpass (osmnx drive network, polygon + {buffer_m:g} m)",
+    )
 
 
-def road_graph_for_departement(departement: str, *, data_dir: str | os.PathLike | None = None,
-                               buffer_m: float = 10_000.0,
-                               cache_folder: str | os.PathLike | None = None,
-                               simplify: bool = False,
-                               speeds: Mapping[str, float] | None = None) -> "nx.MultiDiGraph":
+def road_graph_for_departement(
+    departement: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    buffer_m: float = 10_000.0,
+    cache_folder: str | os.PathLike | None = None,
+    simplify: bool = False,
+    speeds: Mapping[str, float] | None = None,
+) -> nx.MultiDiGraph:
     """Download the drivable road graph of a département plus a buffer (online).
 
     The outline is dissolved from the département's communes
@@ -377,14 +456,21 @@ def road_graph_for_departement(departement: str, *, data_dir: str | os.PathLike 
     communes = territory.communes_from_cog(str(departement), dd)
     outline = territory.departement_outline(communes)
     crs = working_crs(str(departement))
-    return road_graph_from_polygon(outline.geometry.iloc[0], polygon_crs=str(communes.crs),
-                                   crs=crs, buffer_m=buffer_m, cache_folder=cache_folder,
-                                   simplify=simplify, speeds=speeds)
+    return road_graph_from_polygon(
+        outline.geometry.iloc[0],
+        polygon_crs=str(communes.crs),
+        crs=crs,
+        buffer_m=buffer_m,
+        cache_folder=cache_folder,
+        simplify=simplify,
+        speeds=speeds,
+    )
 
 
 # --------------------------------------------------------------------------------------
 # graph → sparse matrix
 # --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class RoadNetwork:
@@ -440,7 +526,7 @@ class RoadNetwork:
         return len(self.nodes)
 
 
-def road_network(graph: "nx.MultiDiGraph | RoadNetwork") -> RoadNetwork:
+def road_network(graph: nx.MultiDiGraph | RoadNetwork) -> RoadNetwork:
     """Convert a projected osmnx road graph to the arrays :func:`od_road` routes on.
 
     Reads every edge's ``travel_time`` (s), ``length`` (m) and ``highway`` once.
@@ -472,20 +558,25 @@ def road_network(graph: "nx.MultiDiGraph | RoadNetwork") -> RoadNetwork:
     crs = G.graph.get("crs")
     problems = []
     if crs is None:
-        problems.append("graph has no graph['crs']; build it with road_graph_from_xml / "
-                        "road_graph_from_pbf / road_graph_from_polygon")
+        problems.append(
+            "graph has no graph['crs']; build it with road_graph_from_xml / "
+            "road_graph_from_pbf / road_graph_from_polygon"
+        )
     elif not CRS(crs).is_projected:
-        problems.append(f"graph CRS {crs!r} is geographic (degrees); project it to the working "
-                        "CRS: osmnx.projection.project_graph(G, to_crs='EPSG:2154') or pass "
-                        "crs= to the road_graph_from_* loader")
+        problems.append(
+            f"graph CRS {crs!r} is geographic (degrees); project it to the working "
+            "CRS: osmnx.projection.project_graph(G, to_crs='EPSG:2154') or pass "
+            "crs= to the road_graph_from_* loader"
+        )
     if G.number_of_nodes() == 0:
         problems.append("graph has no node")
     if problems:
         raise ValidationError("graph", problems)
     nodes = np.array(sorted(G.nodes))
     n = len(nodes)
-    xy = np.array([(G.nodes[node]["x"], G.nodes[node]["y"]) for node in nodes.tolist()],
-                  dtype=float)
+    xy = np.array(
+        [(G.nodes[node]["x"], G.nodes[node]["y"]) for node in nodes.tolist()], dtype=float
+    )
     # one pass over the adjacency (much faster than G.edges(data=...) views)
     ua, va, ta, la, ha = [], [], [], [], []
     for a, nbrs in G.succ.items():
@@ -510,11 +601,15 @@ def road_network(graph: "nx.MultiDiGraph | RoadNetwork") -> RoadNetwork:
     bad = ~np.isfinite(t) | (t < 0) | ~np.isfinite(ln) | (ln < 0)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise ValidationError("graph", [
-            f"{int(bad.sum())} edge(s) without a valid travel_time (s) or length (m), e.g. "
-            f"edge {nodes[u[k]]!r} -> {nodes[v[k]]!r}; add them with "
-            "cnfs_geo.roads.add_road_travel_times(G) (osmnx add_edge_speeds + "
-            "add_edge_travel_times)"])
+        raise ValidationError(
+            "graph",
+            [
+                f"{int(bad.sum())} edge(s) without a valid travel_time (s) or length (m), e.g. "
+                f"edge {nodes[u[k]]!r} -> {nodes[v[k]]!r}; add them with "
+                "cnfs_geo.roads.add_road_travel_times(G) (osmnx add_edge_speeds + "
+                "add_edge_travel_times)"
+            ],
+        )
     hw = pd.Series(ha, dtype=object)
     del ha
     excluded = set(SNAP_EXCLUDED_HIGHWAYS)
@@ -542,39 +637,61 @@ def road_network(graph: "nx.MultiDiGraph | RoadNetwork") -> RoadNetwork:
         vmax = np.inf  # an edge with length but no time: no bound on km per minute
     h = hashlib.sha256()
     h.update(str(crs).encode())
-    h.update(nodes.astype(np.int64).tobytes() if np.issubdtype(nodes.dtype, np.integer)
-             else "\x1f".join(map(str, nodes.tolist())).encode())
+    h.update(
+        nodes.astype(np.int64).tobytes()
+        if np.issubdtype(nodes.dtype, np.integer)
+        else "\x1f".join(map(str, nodes.tolist())).encode()
+    )
     for arr in (xy, u, v, t, ln, snap):
         h.update(np.ascontiguousarray(arr).tobytes())
     eligible = np.flatnonzero(snap)
-    return RoadNetwork(nodes=nodes, xy=xy, csr=csr, csr_km=csr_km, vmax=vmax, snap=snap,
-                       tree=cKDTree(xy[eligible]), eligible=eligible, crs=str(crs),
-                       source=str(G.graph.get("cnfs_geo_source", "")),
-                       fingerprint=h.hexdigest())
+    return RoadNetwork(
+        nodes=nodes,
+        xy=xy,
+        csr=csr,
+        csr_km=csr_km,
+        vmax=vmax,
+        snap=snap,
+        tree=cKDTree(xy[eligible]),
+        eligible=eligible,
+        crs=str(crs),
+        source=str(G.graph.get("cnfs_geo_source", "")),
+        fingerprint=h.hexdigest(),
+    )
 
 
 # --------------------------------------------------------------------------------------
 # snapping and routing
 # --------------------------------------------------------------------------------------
 
+
 def _check_points_crs(points: pd.DataFrame, crs: str | None, graph_crs: str, name: str) -> None:
     from pyproj import CRS
 
     pcrs = crs if crs is not None else getattr(points, "crs", None)
     if pcrs is not None and CRS(pcrs) != CRS(graph_crs):
-        raise ValidationError(name, [
-            f"coordinates are in {pcrs} but the road graph is in {graph_crs}: reproject the "
-            f"points (GeoDataFrame.to_crs({graph_crs!r}), then recompute the x/y columns) or "
-            "build the graph with crs= the points' CRS"])
+        raise ValidationError(
+            name,
+            [
+                f"coordinates are in {pcrs} but the road graph is in {graph_crs}: reproject the "
+                f"points (GeoDataFrame.to_crs({graph_crs!r}), then recompute the x/y columns) or "
+                "build the graph with crs= the points' CRS"
+            ],
+        )
 
 
 def _ids(points: pd.DataFrame, name: str) -> np.ndarray:
     ids = np.asarray(points.index.astype(str), dtype=object)
     dup = pd.Index(ids)[pd.Index(ids).duplicated()].unique()
     if len(dup):
-        raise ValidationError(name, [f"{len(dup)} duplicated identifier(s) in the index, e.g. "
-                                     f"{list(dup[:10])}; each origin/destination needs a unique "
-                                     "id (drop or rename the duplicates)"])
+        raise ValidationError(
+            name,
+            [
+                f"{len(dup)} duplicated identifier(s) in the index, e.g. "
+                f"{list(dup[:10])}; each origin/destination needs a unique "
+                "id (drop or rename the duplicates)"
+            ],
+        )
     return ids
 
 
@@ -586,9 +703,14 @@ def _snap(net: RoadNetwork, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return net.eligible[k], dist
 
 
-def _legs(net: RoadNetwork, points: pd.DataFrame, xy_cols: tuple[str, str], name: str,
-          crs: str | None, minutes_per_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                          np.ndarray]:
+def _legs(
+    net: RoadNetwork,
+    points: pd.DataFrame,
+    xy_cols: tuple[str, str],
+    name: str,
+    crs: str | None,
+    minutes_per_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """ids, snapped node index, off-network minutes, off-network straight metres."""
     ids = _ids(points, name)
     xy = point_xy(points, *xy_cols, name=name)
@@ -596,15 +718,25 @@ def _legs(net: RoadNetwork, points: pd.DataFrame, xy_cols: tuple[str, str], name
     node, dist = _snap(net, xy)
     far = dist > _SNAP_WARN_M
     if far.any():
-        _log.warning("%s: %d point(s) lie more than %.0f m from the road graph (e.g. %s, "
-                     "%.0f m): check the CRS and the graph's extent", name, int(far.sum()),
-                     _SNAP_WARN_M, list(ids[far][:5]), float(dist[far].max()))
+        _log.warning(
+            "%s: %d point(s) lie more than %.0f m from the road graph (e.g. %s, "
+            "%.0f m): check the CRS and the graph's extent",
+            name,
+            int(far.sum()),
+            _SNAP_WARN_M,
+            list(ids[far][:5]),
+            float(dist[far].max()),
+        )
     return ids, node, dist * minutes_per_m, dist
 
 
-def road_snap(points: pd.DataFrame, graph: "nx.MultiDiGraph | RoadNetwork", *,
-              xy: tuple[str, str] = ("x", "y"),
-              crs: str | None = None) -> pd.DataFrame:
+def road_snap(
+    points: pd.DataFrame,
+    graph: nx.MultiDiGraph | RoadNetwork,
+    *,
+    xy: tuple[str, str] = ("x", "y"),
+    crs: str | None = None,
+) -> pd.DataFrame:
     """Graph node each point is snapped to, and the straight distance to it.
 
     Snapping targets are the graph nodes touched by at least one edge that is not
@@ -639,18 +771,29 @@ def road_snap(points: pd.DataFrame, graph: "nx.MultiDiGraph | RoadNetwork", *,
 def _check_road_options(max_minutes: float, off_network_kmh: float) -> None:
     problems = []
     if not (isinstance(max_minutes, Real) and max_minutes >= 0):
-        problems.append(f"max_minutes={max_minutes!r}: must be a number >= 0 (np.inf for no "
-                        "cutoff)")
+        problems.append(
+            f"max_minutes={max_minutes!r}: must be a number >= 0 (np.inf for no cutoff)"
+        )
     if not (isinstance(off_network_kmh, Real) and 0 < off_network_kmh < np.inf):
-        problems.append(f"off_network_kmh={off_network_kmh!r}: must be a positive speed in km/h "
-                        f"(default {OFF_NETWORK_SPEED_KMH:g})")
+        problems.append(
+            f"off_network_kmh={off_network_kmh!r}: must be a positive speed in km/h "
+            f"(default {OFF_NETWORK_SPEED_KMH:g})"
+        )
     if problems:
         raise ValidationError("od_road options", problems)
 
 
-def _od_core(net: RoadNetwork, o_node: np.ndarray, o_leg: np.ndarray, d_node: np.ndarray,
-             d_leg: np.ndarray, max_minutes: float, *, with_km: bool = True,
-             chunk_cells: int = _CHUNK_CELLS) -> tuple[np.ndarray, ...]:
+def _od_core(
+    net: RoadNetwork,
+    o_node: np.ndarray,
+    o_leg: np.ndarray,
+    d_node: np.ndarray,
+    d_leg: np.ndarray,
+    max_minutes: float,
+    *,
+    with_km: bool = True,
+    chunk_cells: int = _CHUNK_CELLS,
+) -> tuple[np.ndarray, ...]:
     """All (origin, destination) pairs within ``max_minutes`` on a road network.
 
     Parameters are per-point arrays: snapped node index and off-network minutes.
@@ -692,8 +835,7 @@ def _od_core(net: RoadNetwork, o_node: np.ndarray, o_leg: np.ndarray, d_node: np
         if with_km and len(ii):
             # a path of t minutes is at most t × vmax metres long
             limit_km = limit * (1 + _KM_EPS * net.vmax) + 1e-9
-            dist_km = _dijkstra(net.csr_km, directed=True, indices=src[start:stop],
-                                limit=limit_km)
+            dist_km = _dijkstra(net.csr_km, directed=True, indices=src[start:stop], limit=limit_km)
             r, c = rows[ii], dst_inv[jj]
             km = (dist_km[:, dst][r, c] - net_t[r, c]) / _KM_EPS / 1000.0
             out_km.append(np.maximum(km, 0.0))
@@ -703,8 +845,12 @@ def _od_core(net: RoadNetwork, o_node: np.ndarray, o_leg: np.ndarray, d_node: np
         del net_t, total
     if not out_i:
         return empty
-    return (np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_t),
-            np.concatenate(out_km))
+    return (
+        np.concatenate(out_i),
+        np.concatenate(out_j),
+        np.concatenate(out_t),
+        np.concatenate(out_km),
+    )
 
 
 def _od_cache_key(net: RoadNetwork, parts: list[Any]) -> str:
@@ -722,12 +868,19 @@ def _od_cache_key(net: RoadNetwork, parts: list[Any]) -> str:
     return h.hexdigest()
 
 
-def od_road(origins: pd.DataFrame, destinations: pd.DataFrame,
-            graph: "nx.MultiDiGraph | RoadNetwork", *,
-            max_minutes: float, settings: Settings | None = None,
-            origin_xy: tuple[str, str] = ("x", "y"), destination_xy: tuple[str, str] = ("x", "y"),
-            crs: str | None = None, off_network_kmh: float = OFF_NETWORK_SPEED_KMH,
-            cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+def od_road(
+    origins: pd.DataFrame,
+    destinations: pd.DataFrame,
+    graph: nx.MultiDiGraph | RoadNetwork,
+    *,
+    max_minutes: float,
+    settings: Settings | None = None,
+    origin_xy: tuple[str, str] = ("x", "y"),
+    destination_xy: tuple[str, str] = ("x", "y"),
+    crs: str | None = None,
+    off_network_kmh: float = OFF_NETWORK_SPEED_KMH,
+    cache_dir: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """Long-form OD table of car travel times on an OSM road graph.
 
     Same contract as :func:`od_crowfly`. Each point is snapped to its nearest
@@ -802,14 +955,23 @@ def od_road(origins: pd.DataFrame, destinations: pd.DataFrame,
     net = road_network(graph)
     minutes_per_m = settings.detour_factor / (off_network_kmh * 1000.0 / 60.0)
     o_ids, o_node, o_leg, o_m = _legs(net, origins, origin_xy, "origins", crs, minutes_per_m)
-    d_ids, d_node, d_leg, d_m = _legs(net, destinations, destination_xy, "destinations", crs,
-                                      minutes_per_m)
+    d_ids, d_node, d_leg, d_m = _legs(
+        net, destinations, destination_xy, "destinations", crs, minutes_per_m
+    )
     cache_path = None
     if cache_dir is not None:
-        key = _od_cache_key(net, [o_ids, point_xy(origins, *origin_xy, name="origins"), d_ids,
-                                  point_xy(destinations, *destination_xy, name="destinations"),
-                                  float(max_minutes), float(off_network_kmh),
-                                  float(settings.detour_factor)])
+        key = _od_cache_key(
+            net,
+            [
+                o_ids,
+                point_xy(origins, *origin_xy, name="origins"),
+                d_ids,
+                point_xy(destinations, *destination_xy, name="destinations"),
+                float(max_minutes),
+                float(off_network_kmh),
+                float(settings.detour_factor),
+            ],
+        )
         cache_path = Path(cache_dir) / f"od_road_{key[:32]}.parquet"
         if cache_path.is_file():
             try:
@@ -822,44 +984,59 @@ def od_road(origins: pd.DataFrame, destinations: pd.DataFrame,
     if len(i) == 0:
         out = empty_od()
     else:
-        out = pd.DataFrame({
-            "origin_id": pd.array(o_ids[i], dtype=str),
-            "destination_id": pd.array(d_ids[j], dtype=str),
-            "minutes": minutes,
-            "km": km_net + (o_m[i] + d_m[j]) * settings.detour_factor / 1000.0,
-        })
+        out = pd.DataFrame(
+            {
+                "origin_id": pd.array(o_ids[i], dtype=str),
+                "destination_id": pd.array(d_ids[j], dtype=str),
+                "minutes": minutes,
+                "km": km_net + (o_m[i] + d_m[j]) * settings.detour_factor / 1000.0,
+            }
+        )
         out = out.sort_values(["origin_id", "destination_id"], kind="stable")
         out = out.reset_index(drop=True)
-    _log.info("od_road: %d origins × %d destinations → %d pairs within %g min (graph %d "
-              "nodes, %d edges)", len(o_ids), len(d_ids), len(out), max_minutes, net.n,
-              net.csr.nnz)
+    _log.info(
+        "od_road: %d origins × %d destinations → %d pairs within %g min (graph %d nodes, %d edges)",
+        len(o_ids),
+        len(d_ids),
+        len(out),
+        max_minutes,
+        net.n,
+        net.csr.nnz,
+    )
     if cache_path is not None:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_path.with_suffix(f".tmp{os.getpid()}")
         try:
             out.to_parquet(tmp, index=False)
         except ImportError as exc:
-            raise ImportError("the OD cache is Parquet: pip install pyarrow (or call "
-                              "od_road without cache_dir)") from exc
+            raise ImportError(
+                "the OD cache is Parquet: pip install pyarrow (or call od_road without cache_dir)"
+            ) from exc
         os.replace(tmp, cache_path)
         _log.info("od_road: cached in %s", cache_path)
     return _with_road_attrs(out, settings, off_network_kmh)
 
 
-def _with_road_attrs(out: pd.DataFrame, settings: Settings, off_network_kmh: float
-                     ) -> pd.DataFrame:
+def _with_road_attrs(out: pd.DataFrame, settings: Settings, off_network_kmh: float) -> pd.DataFrame:
     out.attrs["travel_model"] = ROAD
-    out.attrs["travel_model_label"] = road_travel_model_label(settings,
-                                                              off_network_kmh=off_network_kmh)
+    out.attrs["travel_model_label"] = road_travel_model_label(
+        settings, off_network_kmh=off_network_kmh
+    )
     return out
 
 
-def nearest_road(origins: pd.DataFrame, destinations: pd.DataFrame,
-                 graph: "nx.MultiDiGraph | RoadNetwork", *,
-                 settings: Settings | None = None, origin_xy: tuple[str, str] = ("x", "y"),
-                 destination_xy: tuple[str, str] = ("x", "y"), crs: str | None = None,
-                 off_network_kmh: float = OFF_NETWORK_SPEED_KMH,
-                 max_minutes: float = np.inf) -> pd.DataFrame:
+def nearest_road(
+    origins: pd.DataFrame,
+    destinations: pd.DataFrame,
+    graph: nx.MultiDiGraph | RoadNetwork,
+    *,
+    settings: Settings | None = None,
+    origin_xy: tuple[str, str] = ("x", "y"),
+    destination_xy: tuple[str, str] = ("x", "y"),
+    crs: str | None = None,
+    off_network_kmh: float = OFF_NETWORK_SPEED_KMH,
+    max_minutes: float = np.inf,
+) -> pd.DataFrame:
     """Nearest destination of every origin by road (analogue of :func:`nearest_crowfly`).
 
     One Dijkstra in all: on the reversed graph, from one virtual node per
@@ -889,28 +1066,40 @@ def nearest_road(origins: pd.DataFrame, destinations: pd.DataFrame,
     _, o_node, o_leg, _ = _legs(net, origins, origin_xy, "origins", crs, minutes_per_m)
     out = pd.DataFrame(index=origins.index)
     out.attrs["travel_model"] = ROAD
-    out.attrs["travel_model_label"] = road_travel_model_label(settings,
-                                                              off_network_kmh=off_network_kmh)
+    out.attrs["travel_model_label"] = road_travel_model_label(
+        settings, off_network_kmh=off_network_kmh
+    )
     if len(destinations) == 0 or len(origins) == 0:
         out["nearest_id"] = pd.Series([None] * len(out), index=out.index, dtype=object)
         out["minutes"] = np.inf
         return out
-    d_ids, d_node, d_leg, _ = _legs(net, destinations, destination_xy, "destinations", crs,
-                                    minutes_per_m)
+    d_ids, d_node, d_leg, _ = _legs(
+        net, destinations, destination_xy, "destinations", crs, minutes_per_m
+    )
     n, nd = net.n, len(d_ids)
     tie = np.arange(nd) * 1e-9
     rev = net.csr.T.tocoo()
-    aug = _sp.csr_matrix((np.concatenate([rev.data, d_leg + tie]),
-                          (np.concatenate([rev.row, n + np.arange(nd)]),
-                           np.concatenate([rev.col, d_node]))), shape=(n + nd, n + nd))
+    aug = _sp.csr_matrix(
+        (
+            np.concatenate([rev.data, d_leg + tie]),
+            (np.concatenate([rev.row, n + np.arange(nd)]), np.concatenate([rev.col, d_node])),
+        ),
+        shape=(n + nd, n + nd),
+    )
     limit = max_minutes * (1 + 1e-9) + 1e-9 if np.isfinite(max_minutes) else np.inf
-    dist, _, source = _dijkstra(aug, directed=True, indices=n + np.arange(nd), limit=limit,
-                                min_only=True, return_predecessors=True)
+    dist, _, source = _dijkstra(
+        aug,
+        directed=True,
+        indices=n + np.arange(nd),
+        limit=limit,
+        min_only=True,
+        return_predecessors=True,
+    )
     reached = source[o_node] >= 0
     which = np.where(reached, source[o_node] - n, 0)
     minutes = np.where(reached, o_leg + dist[o_node] - tie[which], np.inf)
     ok = reached & (minutes <= max_minutes)
-    out["nearest_id"] = pd.Series(np.where(ok, d_ids[which], None), index=out.index,
-                                  dtype=object)
+    nearest = np.where(ok, d_ids[which], None)  # type: ignore[call-overload]  # object array
+    out["nearest_id"] = pd.Series(nearest, index=out.index, dtype=object)
     out["minutes"] = np.where(ok, minutes, np.inf)
     return out

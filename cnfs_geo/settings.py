@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from ._errors import SettingsError
 
@@ -154,25 +155,42 @@ class Settings:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("detour_factor", "speed_kmh", "threshold_minutes", "weekly_hours",
-                     "dedup_distance_m", "milp_time_limit_s", "access_catchment_minutes",
-                     "thin_share", "itinerant_density_max", "itinerant_max_stop_minutes",
-                     "itinerant_min_stop_hours", "itinerant_days_per_week"):
+        for name in (
+            "detour_factor",
+            "speed_kmh",
+            "threshold_minutes",
+            "weekly_hours",
+            "dedup_distance_m",
+            "milp_time_limit_s",
+            "access_catchment_minutes",
+            "thin_share",
+            "itinerant_density_max",
+            "itinerant_max_stop_minutes",
+            "itinerant_min_stop_hours",
+            "itinerant_days_per_week",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
                 problems.append(f"{name}={value!r}: must be a positive number")
         if self.detour_factor < 1:
-            problems.append(f"detour_factor={self.detour_factor!r}: a road is never shorter "
-                            "than the straight line; use a value >= 1 (default 1.3)")
+            problems.append(
+                f"detour_factor={self.detour_factor!r}: a road is never shorter "
+                "than the straight line; use a value >= 1 (default 1.3)"
+            )
         if not 0 <= self.coordination_share < 1:
-            problems.append(f"coordination_share={self.coordination_share!r}: must be in [0, 1) "
-                            "(the CNFS programme allows 0.10–0.15)")
+            problems.append(
+                f"coordination_share={self.coordination_share!r}: must be in [0, 1) "
+                "(the CNFS programme allows 0.10–0.15)"
+            )
         if self.access_weights not in ("none", "stepped", "gaussian"):
-            problems.append(f"access_weights={self.access_weights!r}: use 'none', 'stepped' "
-                            "or 'gaussian'")
+            problems.append(
+                f"access_weights={self.access_weights!r}: use 'none', 'stepped' or 'gaussian'"
+            )
         if not 0 <= self.high_need_quantile <= 1:
-            problems.append(f"high_need_quantile={self.high_need_quantile!r}: a quantile in "
-                            "[0, 1] (0.5 = median)")
+            problems.append(
+                f"high_need_quantile={self.high_need_quantile!r}: a quantile in "
+                "[0, 1] (0.5 = median)"
+            )
         if not 0 <= self.low_fibre_pct <= 100:
             problems.append(f"low_fibre_pct={self.low_fibre_pct!r}: a share in [0, 100]")
         if not isinstance(self.posts, int) or self.posts < 0:
@@ -181,16 +199,22 @@ class Settings:
             problems.append(f"cost_per_post_eur={self.cost_per_post_eur!r}: must be positive")
         unknown_kinds = set(self.default_advisors) - set(_DEFAULT_ADVISORS)
         if unknown_kinds:
-            problems.append(f"default_advisors has unknown kinds {sorted(unknown_kinds)}; "
-                            f"known kinds: {sorted(_DEFAULT_ADVISORS)}")
+            problems.append(
+                f"default_advisors has unknown kinds {sorted(unknown_kinds)}; "
+                f"known kinds: {sorted(_DEFAULT_ADVISORS)}"
+            )
         if problems:
             raise SettingsError("settings", problems)
         # normalise numeric types so equal settings compare and hash equal
         object.__setattr__(self, "threshold_minutes", float(self.threshold_minutes))
-        object.__setattr__(self, "report_thresholds",
-                           tuple(float(t) for t in self.report_thresholds))
-        object.__setattr__(self, "default_advisors",
-                           MappingProxyType({**_DEFAULT_ADVISORS, **dict(self.default_advisors)}))
+        object.__setattr__(
+            self, "report_thresholds", tuple(float(t) for t in self.report_thresholds)
+        )
+        object.__setattr__(
+            self,
+            "default_advisors",
+            MappingProxyType({**_DEFAULT_ADVISORS, **dict(self.default_advisors)}),
+        )
 
     @property
     def speed_m_per_min(self) -> float:
@@ -202,7 +226,7 @@ class Settings:
         """Weekly hours of one post available for the public (35 h less coordination)."""
         return self.weekly_hours * (1.0 - self.coordination_share)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """Return a copy with ``changes`` applied; unknown keys raise SettingsError."""
         known = [f.name for f in dataclasses.fields(self)]
         unknown = [k for k in changes if k not in known]
@@ -211,7 +235,9 @@ class Settings:
             for key in unknown:
                 close = difflib.get_close_matches(key, known, n=3)
                 hint = f" Did you mean {', '.join(close)}?" if close else ""
-                problems.append(f"unknown setting {key!r}.{hint} Known settings: {', '.join(known)}")
+                problems.append(
+                    f"unknown setting {key!r}.{hint} Known settings: {', '.join(known)}"
+                )
             raise SettingsError("settings", problems)
         return dataclasses.replace(self, **changes)
 

@@ -3,6 +3,11 @@
 Tests run on real data: the embedded Maine-et-Loire bundle (``data/49``) always,
 and the national raw files when ``CNFS_GEO_DATA_DIR`` points at them (CI sets
 it to ``../shared/data/raw``).
+
+Markers (registered in pyproject.toml) are set here, so that ``pytest -m "not national and
+not notebooks"`` is the fast offline run: ``national`` on every test that uses ``raw_dir``
+(directly or through another fixture), ``notebooks`` on tests/test_notebooks.py, ``slow`` on
+the tests listed in ``SLOW`` (over ~5 s on an idle machine, neither national nor notebooks).
 """
 
 from __future__ import annotations
@@ -28,6 +33,25 @@ def raw_dir() -> Path:
     if not value or not Path(value).is_dir():
         pytest.skip(f"national data not available: set {catalog.ENV_VAR} to the raw data folder")
     return Path(value).resolve()
+
+
+#: Tests over ~5 s that are neither national nor notebooks, by module (every test of it) or
+#: by node id without parameters (``module.py::test_name``). Measured with --durations.
+SLOW: frozenset[str] = frozenset({
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark national, notebooks and slow tests (see the module docstring)."""
+    for item in items:
+        module = item.path.name
+        if "raw_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.national)
+        if module == "test_notebooks.py":
+            item.add_marker(pytest.mark.notebooks)
+        name = getattr(item, "originalname", item.name)
+        if module in SLOW or f"{module}::{name}" in SLOW:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -31,10 +31,11 @@ demo: install
 	@echo "Outputs in maps/49/ (8 fixed posts) and maps/49_mutualise/ (6 fixed + 2 itinerant posts):"
 	@echo "  plan.gpkg (QGIS), carte_couverture.html (map), rapport.html (report); maps/49/comparaison/ (posts sweep)"
 
-# The whole suite plus the package's doctests (numpydoc Examples run on the embedded 49 data).
+# The whole suite, then the package's doctests (numpydoc Examples, on the embedded 49 data:
+# without CNFS_GEO_DATA_DIR, which would point them at the national files).
 test: install-test
 	$(BIN)/python -m pytest -q tests
-	$(BIN)/python -m pytest -q --doctest-modules cnfs_geo
+	env -u CNFS_GEO_DATA_DIR $(BIN)/python -m pytest -q --doctest-modules cnfs_geo
 
 # Without the national-data and notebook tests (under a third of `make test`'s time).
 test-fast: install-test

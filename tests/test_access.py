@@ -24,11 +24,16 @@ def test_od_crowfly_contract_cutoff_and_coincident_pairs(points):
     assert list(od.columns) == list(access.OD_TABLE_COLUMNS)
     # a-p coincide (zero distance, kept); c is beyond 10 min of everything
     assert list(zip(od["origin_id"], od["destination_id"], strict=True)) == [
-        ("a", "p"), ("a", "q"), ("b", "p"), ("b", "q")]
+        ("a", "p"),
+        ("a", "q"),
+        ("b", "p"),
+        ("b", "q"),
+    ]
     s = Settings()
     minutes_per_m = s.detour_factor / s.speed_m_per_min
-    np.testing.assert_allclose(od["minutes"], [0.0, 6000 * minutes_per_m,
-                                               1000 * minutes_per_m, 5000 * minutes_per_m])
+    np.testing.assert_allclose(
+        od["minutes"], [0.0, 6000 * minutes_per_m, 1000 * minutes_per_m, 5000 * minutes_per_m]
+    )
     np.testing.assert_allclose(od["km"], od["minutes"] / minutes_per_m * s.detour_factor / 1000)
     assert od.attrs["travel_model"] == access.CROWFLY
     assert od.attrs["travel_model_label"] == access.travel_model_label()
@@ -36,8 +41,10 @@ def test_od_crowfly_contract_cutoff_and_coincident_pairs(points):
 
 def test_settings_none_means_the_defaults(points):
     o, d = points
-    pd.testing.assert_frame_equal(access.od_crowfly(o, d, max_minutes=30),
-                                  access.od_crowfly(o, d, max_minutes=30, settings=Settings()))
+    pd.testing.assert_frame_equal(
+        access.od_crowfly(o, d, max_minutes=30),
+        access.od_crowfly(o, d, max_minutes=30, settings=Settings()),
+    )
     slow = access.od_crowfly(o, d, max_minutes=30, settings=Settings(speed_kmh=25))
     assert slow["minutes"].max() > access.od_crowfly(o, d, max_minutes=30)["minutes"].max()
     assert "25 km/h" in access.travel_model_label(Settings(speed_kmh=25))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,21 +62,23 @@ ORDER: dict[str, int] = {
 #: Violations present when this test was written, being fixed in parallel branches. Each
 #: entry is a line of :func:`violations`' output. Empty it as they are fixed: the test fails
 #: both on a new violation and on an entry that no longer occurs.
-KNOWN: frozenset[str] = frozenset({
-    "backward: access -> roads",  # compat re-export of road names (plan.py, notebook 02)
-    "backward: plan -> maps",  # plan writes the outputs (outputs branch)
-    "backward: plan -> report",  # plan writes the outputs (outputs branch)
-    "cycle: _capacity <-> placement",  # placement package branch
-    "cycle: access <-> roads",  # compat re-export of road names (plan.py, notebook 02)
-    "private: demand uses territory._polygons_2018",  # sources branch
-    "private: report uses maps._fmt_hours",  # maps/report split (outputs branch)
-    "private: report uses maps._fmt_int",  # maps/report split (outputs branch)
-    "private: report uses maps._fmt_minutes",  # maps/report split (outputs branch)
-    "private: report uses maps._fmt_num",  # maps/report split (outputs branch)
-    "private: report uses maps._fmt_pct",  # maps/report split (outputs branch)
-    "private: report uses maps._no_project",  # maps/report split (outputs branch)
-    "private: report uses maps._priority_colour",  # maps/report split (outputs branch)
-})
+KNOWN: frozenset[str] = frozenset(
+    {
+        "backward: access -> roads",  # compat re-export of road names (plan.py, notebook 02)
+        "backward: plan -> maps",  # plan writes the outputs (outputs branch)
+        "backward: plan -> report",  # plan writes the outputs (outputs branch)
+        "cycle: _capacity <-> placement",  # placement package branch
+        "cycle: access <-> roads",  # compat re-export of road names (plan.py, notebook 02)
+        "private: demand uses territory._polygons_2018",  # sources branch
+        "private: report uses maps._fmt_hours",  # maps/report split (outputs branch)
+        "private: report uses maps._fmt_int",  # maps/report split (outputs branch)
+        "private: report uses maps._fmt_minutes",  # maps/report split (outputs branch)
+        "private: report uses maps._fmt_num",  # maps/report split (outputs branch)
+        "private: report uses maps._fmt_pct",  # maps/report split (outputs branch)
+        "private: report uses maps._no_project",  # maps/report split (outputs branch)
+        "private: report uses maps._priority_colour",  # maps/report split (outputs branch)
+    }
+)
 
 
 @dataclass
@@ -121,7 +122,7 @@ def scan() -> dict[str, Module]:
         if level == 0:
             if target is None or not (target == PACKAGE or target.startswith(PACKAGE + ".")):
                 return None
-            return target[len(PACKAGE) + 1:]
+            return target[len(PACKAGE) + 1 :]
         is_pkg = modules[importer].path.name == "__init__.py"
         base = importer.split(".") if importer else []
         if not is_pkg:
@@ -154,8 +155,12 @@ def scan() -> dict[str, Module]:
                         if _is_private(a.name) and not _same_subpackage(name, target):
                             mod.private_uses.add(f"{target}:{a.name}")
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id in aliases and _is_private(node.attr)):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and _is_private(node.attr)
+            ):
                 target = aliases[node.value.id]
                 if f"{target}.{node.attr}" in modules:  # a private module, e.g. sources._io
                     continue
@@ -250,8 +255,10 @@ def test_no_new_violation():
 
 def test_known_violations_still_exist():
     stale = sorted(KNOWN - set(violations()))
-    assert not stale, ("fixed violations still listed in KNOWN (tests/test_architecture.py): "
-                       "remove\n" + "\n".join(stale))
+    assert not stale, (
+        "fixed violations still listed in KNOWN (tests/test_architecture.py): "
+        "remove\n" + "\n".join(stale)
+    )
 
 
 def test_scan_sees_relative_and_private_imports(tmp_path, monkeypatch):
@@ -263,8 +270,9 @@ def test_scan_sees_relative_and_private_imports(tmp_path, monkeypatch):
     (pkg / "offer.py").write_text("from .territory import _helper\nfrom . import settings\n")
     (pkg / "sub" / "__init__.py").write_text("from ._base import _x\n")  # same package: fine
     (pkg / "sub" / "_base.py").write_text("def _x(): ...\n")
-    (pkg / "newstage.py").write_text("def f():\n    from cnfs_geo import settings\n"
-                                     "    return settings._p\n")
+    (pkg / "newstage.py").write_text(
+        "def f():\n    from cnfs_geo import settings\n    return settings._p\n"
+    )
     monkeypatch.setitem(ORDER, "sub", 0)
     monkeypatch.setattr(sys.modules[__name__], "ROOT", pkg)
     found = violations(scan())

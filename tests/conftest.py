@@ -35,6 +35,20 @@ def raw_dir() -> Path:
     return Path(value).resolve()
 
 
+@pytest.fixture(scope="session")
+def plan49(bundle):
+    """The default Maine-et-Loire plan (8 posts, 10 min) on the embedded bundle, built once.
+
+    test_plan, test_gaps, test_itinerant and test_maps_report each build this same plan in
+    a module fixture; pointing those fixtures here (``def plan(plan49): return plan49``)
+    builds it once per session. Treat it as read-only.
+    """
+    from cnfs_geo.plan import Scenario, run
+
+    return run(Scenario(departement="49", posts=8, threshold_minutes=10,
+                        data_dir=str(bundle.path)))
+
+
 #: Tests over ~5 s that are neither national nor notebooks, by module (every test of it) or
 #: by node id without parameters (``module.py::test_name``). Measured with --durations.
 SLOW: frozenset[str] = frozenset({

@@ -584,12 +584,6 @@ def xy_of(frame: pd.DataFrame) -> pd.DataFrame | None:
 # ----------------------------------------------------------------------------------------
 # Solving (through the package's one HiGHS wrapper, _milp)
 # ----------------------------------------------------------------------------------------
-#: Tolerance of the tie-breaking solve of the covering and median models: the optimum is
-#: kept within ``TIE_REL_TOL`` relative + ``TIE_ABS_TOL`` (HiGHS's feasibility tolerance).
-TIE_REL_TOL = 1e-9
-TIE_ABS_TOL = 1e-7
-
-
 def run(c: np.ndarray, integrality: np.ndarray, lb: np.ndarray, ub: np.ndarray,
         constraints: list[LinearConstraint], settings: Settings):
     """One HiGHS solve within ``settings.milp_time_limit_s``: (result, seconds)."""
@@ -627,9 +621,8 @@ class Solved:
 def two_phase(c: np.ndarray, integrality: np.ndarray, lb: np.ndarray, ub: np.ndarray,
               constraints: list[LinearConstraint], *, nc: int, sense: int,
               true_objective: Callable[[np.ndarray], float], rules: CompiledRules, model: str,
-              settings: Settings, ub_phase2: np.ndarray | None = None,
-              integrality_phase2: np.ndarray | None = None,
-              res1=None, t1: float = 0.0, hint: str = "") -> Solved:
+              settings: Settings, ub_phase2: np.ndarray | None = None, res1=None,
+              t1: float = 0.0, hint: str = "") -> Solved:
     """Phase 1: optimum (minimise ``c``). Phase 2 (:func:`_milp.tie_break`): same
     objective, smallest rank sum of the chosen candidates."""
     if res1 is None:
@@ -642,14 +635,13 @@ def two_phase(c: np.ndarray, integrality: np.ndarray, lb: np.ndarray, ub: np.nda
     if nc > 0:
         def same_optimum(x: np.ndarray) -> bool:
             return sense * (true_objective(x[:nc] > 0.5) - obj1) <= \
-                TIE_REL_TOL * max(1.0, abs(obj1))
+                _milp.REL_TOL * max(1.0, abs(obj1))
 
         tb = _milp.tie_break(
             c, res1, n_ranked=nc,
-            integrality=integrality if integrality_phase2 is None else integrality_phase2,
+            integrality=integrality,
             lb=lb, ub=ub if ub_phase2 is None else ub_phase2, constraints=constraints,
-            time_limit_s=settings.milp_time_limit_s, rel_tol=TIE_REL_TOL,
-            abs_tol=TIE_ABS_TOL, accept=same_optimum)
+            time_limit_s=settings.milp_time_limit_s, accept=same_optimum)
         t_total += tb.time_s
         if tb.accepted:
             chosen = tb.x[:nc] > 0.5

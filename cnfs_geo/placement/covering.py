@@ -191,8 +191,7 @@ def mclp_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None, thresho
         return float(inst.w[hit].sum())
 
     s = two_phase(c, integrality, lb, ub, constraints, nc=nc, sense=-1, true_objective=newly,
-                   rules=rules, model="mclp", settings=settings,
-                   integrality_phase2=np.ones(nvars))
+                   rules=rules, model="mclp", settings=settings)
     total = float(inst.w.sum())
     before = float(inst.w[by_exist].sum())
     details = {"weight_total": total, "weight_covered_before": before,

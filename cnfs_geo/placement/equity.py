@@ -53,12 +53,10 @@ SOLVER = _milp.SOLVER
 TIE_BREAK = ("among optimal solutions: (2) smallest need-weighted shortfall below "
              "second_target (default the département's need-weighted mean accessibility), "
              "then (3) smallest sum of candidate ranks × posts (candidates sorted by "
-             "identifier); objectives kept within 1e-7 relative")
-#: Tolerance of the kept optima of solves 2 and 3 (relative; see ``_milp.keep_objective``).
-#: Wider than the covering models' 1e-9 + 1e-7 absolute: the objectives here are sums of
-#: need × accessibility built from 2SFCA ratios (magnitudes 1e3–1e6, every coefficient a
-#: float quotient), so HiGHS's optimum of solve 1 is re-found only within ~1e-7 relative.
-_CAP_REL = 1e-7
+             "identifier); objectives kept within 1e-9 relative + 1e-7")
+#: Tolerance of the kept optima of solves 2 and 3 and of the checks of their solutions:
+#: the package's one value (``_milp.REL_TOL`` relative + ``_milp.ABS_TOL``).
+_CAP_REL = _milp.REL_TOL
 
 Sites = Union[pd.DataFrame, Sequence[str], None]
 
@@ -344,7 +342,7 @@ def _check_res(res, phase: str, settings: Settings) -> None:
 
 
 def _cap(c: np.ndarray, value: float) -> LinearConstraint:
-    return _milp.keep_objective(c, value, rel_tol=_CAP_REL)
+    return _milp.keep_objective(c, value)
 
 
 def _outputs_units(base: _Base, access_after: np.ndarray, covered_after: np.ndarray
@@ -587,8 +585,7 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
         # solve 3: ranks, keeping the last objective (cons = kept + its cap)
         tb = _milp.tie_break(c_last, res_last, n_ranked=nc, integrality=integrality,
                              lb=np.zeros(nvars), ub=ub, constraints=kept,
-                             time_limit_s=settings.milp_time_limit_s, rel_tol=_CAP_REL,
-                             accept=same_optima)
+                             time_limit_s=settings.milp_time_limit_s, accept=same_optima)
         t_total += tb.time_s
         if tb.accepted:
             x = np.rint(tb.x[:nc]).astype(np.int64)

@@ -14,7 +14,7 @@ Rows of the table (real data only):
    (sparse MILP, HiGHS); spopt: ``MCLP.from_cost_matrix`` on the dense matrix solved by
    pulp + CBC. Objectives must be equal; the time ratio is spopt / ours (median of 3).
 2. **Pays de la Loire, exact vs spopt** — the 1 272 COG 2018 communes of the region
-   (``placement.demand_units_cog2018``: representative points, COG 2026 populations
+   (``cnfs_geo.demand.demand_units_cog2018``: representative points, COG 2026 populations
    shared by area) as demand and candidates, p=120 at 10 min; spopt on the dense
    1 272 × 1 272 matrix (CBC, or HiGHS through pulp when ``highspy`` is installed and
    ``--spopt-solver highs``). Also our scalable solver on the same instance.
@@ -44,7 +44,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_placement_49 as b49  # noqa: E402  (reused: instance builder and timer)
 
-from cnfs_geo import access, catalog, placement  # noqa: E402
+from cnfs_geo import access, catalog, demand, placement  # noqa: E402
 from cnfs_geo.settings import DEFAULT  # noqa: E402
 
 PDL_FILE = "communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson"
@@ -94,7 +94,8 @@ def main() -> None:
     communes, cand, ex_ids, od, _, dense, predefined = b49.build_instance(t)
     w = communes["population"].astype(float)
     t_ours, ours = b49.timed(lambda: placement.mclp_from_od(
-        od, w, p=p, threshold=t, candidates=cand, existing=ex_ids, method="exact"),
+        od, w, p=p, threshold=t, candidates=cand, method="exact",
+        rules=placement.Rules(existing=ex_ids)),
         args.repeat)
     t_sp, sp = b49.timed(lambda: MCLP.from_cost_matrix(
         dense, w.to_numpy(), service_radius=t, p_facilities=p + len(ex_ids),
@@ -111,7 +112,7 @@ def main() -> None:
         print("national data not available: set CNFS_GEO_DATA_DIR to the raw data folder; "
               "only the 49 row is run")
     else:
-        units = placement.demand_units_cog2018(data_dir, path=data_dir.path / PDL_FILE)
+        units = demand.demand_units_cog2018(data_dir, path=data_dir.path / PDL_FILE)
         w = units["population"]
         total = float(w.sum())
         p, t = 120, 10.0
@@ -139,7 +140,7 @@ def main() -> None:
         # 3. France: scalable ---------------------------------------------------------
         if not args.skip_national:
             t0 = time.perf_counter()
-            units = placement.demand_units_cog2018(data_dir)
+            units = demand.demand_units_cog2018(data_dir)
             load_s = time.perf_counter() - t0
             w = units["population"]
             total = float(w.sum())

@@ -95,7 +95,8 @@ def main() -> None:
     rows = []
 
     t_ours, ours = timed(lambda: placement.mclp_from_od(
-        od, w, p=p, threshold=t, candidates=cand, existing=ex_ids, demand=communes),
+        od, w, p=p, threshold=t, candidates=cand, demand=communes,
+        rules=placement.Rules(existing=ex_ids)),
         args.repeat)
     t_sp, sp = timed(lambda: MCLP.from_cost_matrix(
         dense, w.to_numpy(), service_radius=t, p_facilities=p + len(ex_ids),
@@ -110,7 +111,7 @@ def main() -> None:
     if args.all:
         od60 = od_all[od_all["minutes"] <= 60]
         t_ours, ours = timed(lambda: placement.pmedian_from_od(
-            od60, w, p=p, candidates=cand, existing=ex_ids), args.repeat)
+            od60, w, p=p, candidates=cand, rules=placement.Rules(existing=ex_ids)), args.repeat)
         t_sp, sp = timed(lambda: PMedian.from_cost_matrix(
             dense, w.to_numpy(), p_facilities=p + len(ex_ids),
             predefined_facilities_arr=predefined).solve(pulp.PULP_CBC_CMD(msg=False)),
@@ -118,7 +119,8 @@ def main() -> None:
         rows.append(("p-median weight×min", ours.solution.objective,
                      pulp.value(sp.problem.objective), t_ours, t_sp))
         t_ours, ours = timed(lambda: placement.lscp_from_od(
-            od, w, threshold=t, candidates=cand, existing=ex_ids), args.repeat)
+            od, w, threshold=t, candidates=cand, rules=placement.Rules(existing=ex_ids)),
+            args.repeat)
         t_sp, sp = timed(lambda: LSCP.from_cost_matrix(
             dense, t, predefined_facilities_arr=predefined).solve(pulp.PULP_CBC_CMD(msg=False)),
             args.repeat)

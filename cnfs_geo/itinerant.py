@@ -1,122 +1,8 @@
 """Mutualised itinerant posts ("médiateur volant"): who shares one advisor, in what order, when.
 
-An itinerant CNFS post is one full-time advisor who drives from a **base** commune
-(the employer: a town hall, an EPCI seat, a France Services) to several small
-communes and holds a half-day *permanence* in each, every week, like the Anjou
-"médiateur volant". This module decides
-
-1. **which communes are eligible** ("sparse rural"; see *Eligibility*),
-2. **which communes share one advisor** (circuits: one base + its stops, chosen by an
-   exact capacitated covering model; see *Circuits*),
-3. **the order of the stops** (travelling-salesman tour from the base; see *Order*),
-4. **the weekly timetable** (day × half-day × commune, hours at the stop and travel).
-
-Eligibility
------------
-A commune is *sparse rural* when its density — COG 2026 population légale divided by
-the area of its polygon in the working CRS (Lambert-93 for metropolitan France; the
-``density`` column of :func:`cnfs_geo.territory.communes_from_cog`) — is below
-``density_max`` (default :data:`DENSITY_MAX` = 60 inhabitants/km²).
-
-Why a commune-level threshold and why 60: INSEE's *grille communale de densité*
-("peu dense" / "très peu dense") classifies communes by the share of their
-population living in clusters of 1 km² grid cells (≥ 300 inh./km² cells and ≥ 5 000
-inhabitants for the urban clusters, ≥ 25 inh./km² and ≥ 300 inhabitants for "peu
-dense"); INSEE stresses that it is *not* the commune's mean density. The cell
-populations (Filosofi / Fideli grid) are not among the project's sources, so the
-class cannot be derived here; a commune-level proxy is used instead. 60 inh./km² is
-half the metropolitan mean density (66.2 M inhabitants of the COG 2026 on 548 875
-km² of département polygons in Lambert-93: 120.5 inh./km²). Measured on the
-national raw files (the 16 290 communes of the 52 metropolitan départements whose
-2018 polygons map cleanly to the COG 2026), communes below 60 inh./km² are 66 % of
-the communes and hold 12 % of the population, whereas INSEE's rural classes ("peu
-dense" + "très peu dense") hold 33 % of it (Insee Focus 169, 2019): the proxy keeps
-the sparser part of rural France, where a fixed post would serve too few people.
-In Maine-et-Loire 67 of 176 communes (103 161 inhabitants) are below it.
-
-A sparse commune is **eligible** when it is not excluded (``exclude``: e.g. the
-hosts of fixed posts) and either **not covered** (no accompaniment place within the
-coverage threshold: column ``covered_before`` by default, or the flags given as
-``covered``, e.g. coverage after fixed posts) or of **high need** (``need_index`` at
-or above the département's ``need_quantile_min`` quantile, default
-:data:`NEED_QUANTILE_MIN` = 0.75: the top quarter of the département on the IFN
-composite score; ``None`` keeps only uncovered communes).
-
-Weekly time budget
-------------------
-A post works ``settings.weekly_hours`` (35 h) of which ``settings.coordination_share``
-(10 %) is coordination, outside the timetable. The rest, the **budget**
-``settings.advisor_hours_per_post`` (31.5 h), pays for driving and for the hours
-at the stops. The week has ``days_per_week`` × ``half_days_per_day`` half-day slots
-(5 × 2 = 10); a **visit** is one stop during one half-day. Every stop gets at least
-one visit and at least ``min_stop_hours`` (3.5 h = 35 h / 10, a half-day).
-
-Travel is counted along the **actual day routes**: each day the advisor leaves the
-base, holds the morning visit, drives to the afternoon visit (possibly the same
-commune: a full day there), and returns to the base. With at most two visits a day,
-that day route *is* the travelling-salesman tour of the day. Which visits share a day
-is chosen to minimise the weekly travel, exactly (dynamic programming over the
-subsets of the ≤ 10 visits of the week). This is closer to a real week than counting
-base → stop → base for every half-day (which double-counts the lunch-time return)
-and never more: by the triangle inequality, pairing two visits on one day never
-costs more than two separate return trips.
-
-Hours: a circuit with ``n`` stops gets ``K`` visits, the largest number (``n ≤ K ≤``
-slots) such that ``K × min_stop_hours + travel(K) ≤ budget``. The ``K − n`` visits
-beyond the first visit of each stop go one by one to the stop with the largest
-``need / visits already given`` (D'Hondt method with a floor of one visit, ties to
-the earlier stop of the tour): visits are proportional to need. The budget left after
-travel is split equally among the ``K`` visits (``hours_per_visit`` ≥
-``min_stop_hours``), so the hours of a stop are its visits × ``hours_per_visit`` and
-hours at stops + travel = budget.
-
-Circuits
---------
-Which communes share an advisor and where the advisors are based is decided by an
-exact **capacitated maximal covering** model (scipy ``milp`` / HiGHS): choose at most
-``n_posts`` bases among ``bases`` (default every commune's chef-lieu) and assign
-eligible communes to them, each within ``max_stop_minutes`` of its base (default
-:data:`MAX_STOP_MINUTES` = 25 min), to maximise the **need** (need-weighted
-population) of the communes served — by default lexicographically: first the need
-of the *uncovered* eligible communes (no offer within the threshold: the reason an
-itinerant post exists), then the need of all eligible communes (high-need covered
-communes fill what capacity is left); ``priority="need"`` maximises the need alone.
-A circuit must fit the week: at most one stop per slot, and the hours of the stops
-(``min_stop_hours`` each) plus the weekly travel within the budget. The travel of a
-week is not linear in the assignment; the model carries the linear *necessary*
-condition Σ (min_stop_hours + minutes base→stop / 60) ≤ budget (each day route is
-at least as long as the sum of one-way legs from the base to its stops) and its
-cardinality consequence (no more stops than the nearest ones whose necessary times
-fit, which tightens the relaxation). Every solution is then checked with the exact
-weekly travel; a circuit that does not fit gets a cut forbidding that set of stops
-at that base (sound: adding a stop never shortens the week; the set is first shrunk
-to an irreducible infeasible one, which cuts off more) and the model is solved again.
-Among the optimal assignments a last solve takes the one with the least
-base → stop minutes, then the bases earliest in INSEE order (deterministic).
-
-Eligible communes left out are **reported** in ``dropped`` with a reason:
-``out_of_reach`` (no chosen base within ``max_stop_minutes``), ``circuit_full``
-(a chosen base is within reach but its week cannot give one more stop a half-day
-— adding it would push hours + travel over the budget or need an 11th slot), or
-``no_post`` (``n_posts = 0``).
-
-Order
------
-The stops of a circuit are listed in the order of the shortest closed tour
-base → stops → base. It is solved **exactly** by Held–Karp dynamic programming
-(O(2ⁿ n²), about 2 ms for 8 stops) up to :data:`EXACT_TSP_MAX` stops; a circuit
-never has more than the 10 weekly slots, so the order is always exact. Local
-search is not reliable enough even at this size: on the 1 056 real groups of 49
-made of each commune and its 5–10 nearest communes, 2-opt from a nearest-neighbour
-start misses the optimum in 249 groups, 2-opt + Or-opt in 72. :func:`two_opt`
-(2-opt + Or-opt) is only the fallback above :data:`EXACT_TSP_MAX` stops. The tests
-compare the tours with brute-force permutations on the real circuits. The tour
-fixes the order of the days: Monday holds the day route with the earliest stop of
-the tour, the morning the earlier of its two stops.
-
-Travel model: crow-fly distance between chef-lieu points (town halls, where the
-permanences are held) × ``settings.detour_factor`` at ``settings.speed_kmh``
-(:func:`cnfs_geo.access.od_crowfly`).
+Eligible sparse communes, circuits (one base + its stops, exact capacitated covering on
+HiGHS), the stop order (exact travelling-salesman tour) and the weekly timetable. Method
+and figures: ``docs/methods_itinerant.md``.
 
 Examples
 --------
@@ -140,31 +26,23 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import LinearConstraint
 from shapely.geometry import LineString, Point
 
 from . import access
 from ._errors import PlacementError, ValidationError
+from .placement import solve_milp
 from .settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------
-# Defaults, taken from cnfs_geo.settings (see also the module docstring); plan.py
-# passes the scenario's settings
+# Defaults that are not settings (the others default to None = the settings value:
+# itinerant_density_max, itinerant_max_stop_minutes, itinerant_min_stop_hours,
+# itinerant_days_per_week)
 # --------------------------------------------------------------------------------------
-DENSITY_MAX = DEFAULT.itinerant_density_max
-"""Sparse rural: commune density below this (inhabitants/km²): half the metropolitan
-mean density (120.5 inh./km²), see the module docstring."""
 NEED_QUANTILE_MIN: float | None = 0.75
 """High need: ``need_index`` at or above this quantile of the département's communes."""
-MAX_STOP_MINUTES = DEFAULT.itinerant_max_stop_minutes
-"""Longest drive from the base to a stop (minutes). 25 min each way keeps the return
-trip of a half-day under an hour, about 1/7 of a 7-h day."""
-MIN_STOP_HOURS = DEFAULT.itinerant_min_stop_hours
-"""Least weekly time at a stop: one half-day (35 h / 10 half-days)."""
-DAYS_PER_WEEK = DEFAULT.itinerant_days_per_week
-"""Working days of a full-time post (lundi … vendredi)."""
 HALF_DAYS_PER_DAY = 2
 """Morning and afternoon: at most one stop per half-day."""
 EXACT_TSP_MAX = 12
@@ -535,8 +413,9 @@ def _dhondt(need: Sequence[float], total: int) -> list[int]:
 
 
 def week_plan(minutes: np.ndarray, need: Sequence[float], *, budget_hours: float,
-              min_stop_hours: float = MIN_STOP_HOURS, days_per_week: int = DAYS_PER_WEEK,
-              half_days_per_day: int = HALF_DAYS_PER_DAY) -> WeekPlan | None:
+              min_stop_hours: float | None = None, days_per_week: int | None = None,
+              half_days_per_day: int = HALF_DAYS_PER_DAY,
+              settings: Settings = DEFAULT) -> WeekPlan | None:
     """The week of one circuit, or None when its stops do not fit.
 
     Parameters
@@ -548,16 +427,23 @@ def week_plan(minutes: np.ndarray, need: Sequence[float], *, budget_hours: float
     budget_hours : float
         Hours for driving + stops (``settings.advisor_hours_per_post``).
     min_stop_hours, days_per_week, half_days_per_day
-        See :func:`itinerant_circuits`.
+        See :func:`itinerant_circuits` (None: ``settings.itinerant_min_stop_hours``,
+        ``settings.itinerant_days_per_week``).
+    settings : Settings
+        Source of the defaults.
 
     Returns
     -------
     WeekPlan or None
         None when even one visit per stop cannot fit: more stops than slots, or
         ``n × min_stop_hours + least travel / 60 > budget_hours``. Otherwise the
-        largest number of visits that fits (see the module docstring), with its
-        day routes ordered by the earliest stop of each day in the tour.
+        largest number of visits that fits (see ``docs/methods_itinerant.md``), with
+        its day routes ordered by the earliest stop of each day in the tour.
     """
+    if min_stop_hours is None:
+        min_stop_hours = settings.itinerant_min_stop_hours
+    if days_per_week is None:
+        days_per_week = settings.itinerant_days_per_week
     n = len(need)
     slots = days_per_week * half_days_per_day
     if n == 0:
@@ -663,10 +549,11 @@ def _check_communes(communes: Any, covered: pd.Series | str) -> tuple[pd.DataFra
 
 
 def eligible_communes(communes: pd.DataFrame, *, covered: pd.Series | str = "covered_before",
-                      density_max: float = DENSITY_MAX,
+                      density_max: float | None = None,
                       need_quantile_min: float | None = NEED_QUANTILE_MIN,
-                      exclude: Sequence[str] | None = None) -> pd.DataFrame:
-    """Which communes an itinerant post may serve (see *Eligibility* in the module doc).
+                      exclude: Sequence[str] | None = None,
+                      settings: Settings = DEFAULT) -> pd.DataFrame:
+    """Which communes an itinerant post may serve (*Eligibility* in docs/methods_itinerant.md).
 
     Parameters
     ----------
@@ -678,13 +565,16 @@ def eligible_communes(communes: pd.DataFrame, *, covered: pd.Series | str = "cov
         Column of ``communes`` or flags indexed by INSEE: within the coverage
         threshold of the offer (``covered_before``; ``covered_after`` to serve what
         fixed posts leave).
-    density_max : float
-        Sparse rural: ``density < density_max``.
+    density_max : float, optional
+        Sparse rural: ``density < density_max`` (default
+        ``settings.itinerant_density_max``, 60 inhabitants/km²).
     need_quantile_min : float in (0, 1) or None
         High need: ``need_index >= quantile(need_index, need_quantile_min)`` over the
         communes given; None: uncovered communes only.
     exclude : list of str, optional
         Communes that must not be stops.
+    settings : Settings
+        Source of the defaults.
 
     Returns
     -------
@@ -693,8 +583,10 @@ def eligible_communes(communes: pd.DataFrame, *, covered: pd.Series | str = "cov
         ``high_need``, ``excluded``, ``eligible`` (bool).
     """
     c, flags = _check_communes(communes, covered)
-    density_max = _positive(density_max, "density_max",
-                            f"inhabitants per km², e.g. density_max={DENSITY_MAX:g}")
+    if density_max is None:
+        density_max = settings.itinerant_density_max
+    density_max = _positive(density_max, "density_max", "inhabitants per km², e.g. "
+                            f"density_max={DEFAULT.itinerant_density_max:g}")
     if need_quantile_min is not None and (
             isinstance(need_quantile_min, bool)
             or not isinstance(need_quantile_min, (int, float, np.number))
@@ -730,16 +622,16 @@ def _minutes_matrix(xy: pd.DataFrame, settings: Settings) -> np.ndarray:
 
 def _solve(c: np.ndarray, integrality: np.ndarray, constraints: list[LinearConstraint],
            settings: Settings):
-    return milp(c, integrality=integrality, bounds=Bounds(0, 1), constraints=constraints,
-                options={"time_limit": settings.milp_time_limit_s, "mip_rel_gap": 0.0,
-                         "disp": False})
+    res, _ = solve_milp(c, integrality=integrality, lb=0, ub=1, constraints=constraints,
+                        time_limit_s=settings.milp_time_limit_s)
+    return res
 
 
 def _assign(elig: pd.DataFrame, pairs: pd.DataFrame, *, n_posts: int,
             fits: Callable[[str, list[str]], bool], budget: float, min_stop_hours: float,
             slots: int, uncovered: np.ndarray, priority: str, settings: Settings
             ) -> tuple[dict[str, list[str]], dict[str, Any]]:
-    """Capacitated maximal covering with lazy cuts (see *Circuits* in the module doc).
+    """Capacitated maximal covering with lazy cuts (*Circuits* in docs/methods_itinerant.md).
 
     Returns ``{base_insee: [stop insee…]}`` and the solver record.
     """
@@ -865,11 +757,11 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
                        covered: pd.Series | str = "covered_before",
                        exclude: Sequence[str] | None = None,
                        bases: Sequence[str] | None = None,
-                       max_stop_minutes: float = MAX_STOP_MINUTES,
-                       density_max: float = DENSITY_MAX,
+                       max_stop_minutes: float | None = None,
+                       density_max: float | None = None,
                        need_quantile_min: float | None = NEED_QUANTILE_MIN,
-                       min_stop_hours: float = MIN_STOP_HOURS,
-                       days_per_week: int = DAYS_PER_WEEK,
+                       min_stop_hours: float | None = None,
+                       days_per_week: int | None = None,
                        half_days_per_day: int = HALF_DAYS_PER_DAY,
                        priority: str = PRIORITY) -> ItinerantResult:
     """Circuits, stop order and weekly timetable of ``n_posts`` itinerant posts.
@@ -889,7 +781,7 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
     settings : Settings
         ``weekly_hours`` and ``coordination_share`` (budget
         ``advisor_hours_per_post``), ``detour_factor`` and ``speed_kmh`` (travel),
-        ``milp_time_limit_s``.
+        ``milp_time_limit_s``; ``itinerant_*`` defaults of the arguments below.
     covered : str or Series of bool
         Coverage flags (see :func:`eligible_communes`).
     exclude : list of str, optional
@@ -897,13 +789,15 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
     bases : list of str, optional
         INSEE codes allowed as bases (default: every commune).
     max_stop_minutes : float
-        Longest drive base → stop (default :data:`MAX_STOP_MINUTES`).
+        Longest drive base → stop (default ``settings.itinerant_max_stop_minutes``, 25).
     density_max, need_quantile_min
         Eligibility (see :func:`eligible_communes`).
     min_stop_hours : float
-        Least weekly hours at each stop (default :data:`MIN_STOP_HOURS`, a half-day).
+        Least weekly hours at each stop (default ``settings.itinerant_min_stop_hours``,
+        3.5: a half-day).
     days_per_week, half_days_per_day : int
-        Slots of the week (defaults 5 and 2; ``half_days_per_day`` is 1 or 2).
+        Slots of the week (defaults ``settings.itinerant_days_per_week``, 5, and 2;
+        ``half_days_per_day`` is 1 or 2).
     priority : {"uncovered", "need"}
         ``uncovered`` (default :data:`PRIORITY`): first the most need of *uncovered*
         eligible communes, then the most need in all; ``need``: the most need in all.
@@ -925,10 +819,18 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
     """
     n_posts = _count(n_posts, "n_posts", "the number of itinerant posts, e.g. n_posts=2",
                      low=0)
-    max_stop_minutes = _positive(max_stop_minutes, "max_stop_minutes",
-                                 f"minutes from the base, e.g. {MAX_STOP_MINUTES:g}")
-    min_stop_hours = _positive(min_stop_hours, "min_stop_hours",
-                               f"weekly hours per stop, e.g. {MIN_STOP_HOURS:g} (a half-day)")
+    if max_stop_minutes is None:
+        max_stop_minutes = settings.itinerant_max_stop_minutes
+    if min_stop_hours is None:
+        min_stop_hours = settings.itinerant_min_stop_hours
+    if days_per_week is None:
+        days_per_week = settings.itinerant_days_per_week
+    if density_max is None:
+        density_max = settings.itinerant_density_max
+    max_stop_minutes = _positive(max_stop_minutes, "max_stop_minutes", "minutes from the "
+                                 f"base, e.g. {DEFAULT.itinerant_max_stop_minutes:g}")
+    min_stop_hours = _positive(min_stop_hours, "min_stop_hours", "weekly hours per stop, e.g. "
+                               f"{DEFAULT.itinerant_min_stop_hours:g} (a half-day)")
     days_per_week = _count(days_per_week, "days_per_week", "e.g. 5 (lundi … vendredi)",
                            low=1, high=7)
     half_days_per_day = _count(half_days_per_day, "half_days_per_day",
@@ -943,7 +845,7 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
             f"min_stop_hours={min_stop_hours:g} h exceeds the weekly budget of a post "
             f"({budget:g} h = {settings.weekly_hours:g} h × "
             f"(1 − {settings.coordination_share:g})); "
-            f"fix: lower min_stop_hours (a half-day is {MIN_STOP_HOURS:g} h)"])
+            f"fix: lower min_stop_hours (a half-day is {DEFAULT.itinerant_min_stop_hours:g} h)"])
     elig_table = eligible_communes(communes, covered=covered, density_max=density_max,
                                    need_quantile_min=need_quantile_min, exclude=exclude)
     c, _ = _check_communes(communes, covered)

@@ -543,11 +543,11 @@ def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
     s = scenario.settings
     od = prepared.travel.od(prepared.origins, sites, s.access_catchment_minutes)
     supply = places.set_index(places["place_id"].astype(str))["advisors"].astype(float)
+    # catchment, weights and target share: the settings' access_catchment_minutes,
+    # access_weights and thin_share (equity_from_od's defaults)
     res = placement.equity_from_od(od, units["need"], supply, p=scenario.p,
                                    candidates=prepared.candidates, settings=s,
-                                   threshold=scenario.threshold,
-                                   catchment=s.access_catchment_minutes,
-                                   weights=s.access_weights, target_share=s.thin_share)
+                                   threshold=scenario.threshold)
     posts = res.posts.copy()
     posts["covered_population"] = np.nan  # filled by run() from the new travel times
     posts["covered_need"] = np.nan
@@ -563,12 +563,9 @@ def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame, fixed_hosts: list
         return (empty, pd.DataFrame(columns=itinerant.TIMETABLE_COLUMNS),
                 pd.DataFrame(columns=["insee", "reason"]))
     s = scenario.settings
+    # density, reach, stop hours and week length: the settings' itinerant_* values
     res = itinerant.itinerant_circuits(communes, n_posts=scenario.itinerant_posts, settings=s,
-                                       covered="covered_after", exclude=sorted(set(fixed_hosts)),
-                                       density_max=s.itinerant_density_max,
-                                       max_stop_minutes=s.itinerant_max_stop_minutes,
-                                       min_stop_hours=s.itinerant_min_stop_hours,
-                                       days_per_week=s.itinerant_days_per_week)
+                                       covered="covered_after", exclude=sorted(set(fixed_hosts)))
     return res.circuits, res.timetable, res.dropped
 
 

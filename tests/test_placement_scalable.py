@@ -1,5 +1,5 @@
 """Tests of the scalable MCLP solver (cnfs_geo.placement.mclp_scalable_from_od) and of the
-national demand units (placement.demand_units_cog2018).
+national demand units (cnfs_geo.demand.demand_units_cog2018).
 
 Real instances only:
 
@@ -26,8 +26,9 @@ import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy import sparse
 
-from cnfs_geo import access, coverage, placement
+from cnfs_geo import access, coverage, demand, placement
 from cnfs_geo._errors import PlacementError
+from cnfs_geo.placement import _base, _scalable
 
 T = 10.0
 PDL_FILE = "communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson"
@@ -52,8 +53,8 @@ def _newly_covered(od: pd.DataFrame, weights: pd.Series, open_ids: list[str],
 @pytest.mark.parametrize("p, with_existing", [(8, True), (30, False)])
 def test_bound_is_above_the_exact_optimum_and_the_posts_below(inst49, p, with_existing):
     ex_ids = inst49["ex_ids"] if with_existing else None
-    kw = dict(p=p, threshold=T, candidates=inst49["cand"], existing=ex_ids,
-              demand=inst49["communes"])
+    kw = dict(p=p, threshold=T, candidates=inst49["cand"],
+              rules=placement.Rules(existing=ex_ids), demand=inst49["communes"])
     exact = placement.mclp_from_od(inst49["od"], inst49["pop"], method="exact", **kw)
     assert exact.solution.status == "optimal"
     r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], time_limit_s=30, **kw)
@@ -83,8 +84,8 @@ def test_bound_is_above_the_exact_optimum_and_the_posts_below(inst49, p, with_ex
 
 
 def test_scalable_is_deterministic_when_it_converges(inst49):
-    kw = dict(p=12, threshold=T, candidates=inst49["cand"], existing=inst49["ex_ids"],
-              time_limit_s=60)
+    kw = dict(p=12, threshold=T, candidates=inst49["cand"],
+              rules=placement.Rules(existing=inst49["ex_ids"]), time_limit_s=60)
     a = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], **kw)
     shuffled_od = inst49["od"].sample(frac=1.0, random_state=3).reset_index(drop=True)
     w = inst49["pop"].iloc[np.random.default_rng(1).permutation(len(inst49["pop"]))]
@@ -99,11 +100,11 @@ def test_scalable_is_deterministic_when_it_converges(inst49):
 def test_reduction_keeps_the_optimum(inst49):
     """Merged rows and dropped dominated candidates: the reduced MILP has the same optimum."""
     p = 8
-    prepared = placement._prepare(inst49["od"], inst49["pop"], candidates=inst49["cand"],
-                                  existing=inst49["ex_ids"], eligible=None, demand=None,
-                                  already_covered=None)
-    by_exist, cu, cj = placement._coverage_sets(prepared, T)
-    red = placement._reduce_mclp(prepared, by_exist, cu, cj)
+    prepared = _base.prepare(inst49["od"], inst49["pop"], candidates=inst49["cand"],
+                             existing=inst49["ex_ids"], eligible=None, demand=None,
+                             already_covered=None)
+    by_exist, cu, cj = _base.coverage_sets(prepared, T)
+    red = _scalable.reduce_mclp(prepared, by_exist, cu, cj)
     m, n = red.a.shape
     assert n < prepared.nc and red.n_dominated > 0            # something was dropped
     assert m < len(np.unique(cu[~by_exist[cu]]))               # and merged
@@ -113,18 +114,19 @@ def test_reduction_keeps_the_optimum(inst49):
     res = milp(c, integrality=np.r_[np.ones(n), np.zeros(m)], bounds=Bounds(0, 1),
                constraints=cons, options={"mip_rel_gap": 0.0})
     exact = placement.mclp_from_od(inst49["od"], inst49["pop"], p=p, threshold=T,
-                                   candidates=inst49["cand"], existing=inst49["ex_ids"],
-                                   method="exact")
+                                   candidates=inst49["cand"], method="exact",
+                                   rules=placement.Rules(existing=inst49["ex_ids"]))
     assert -res.fun == pytest.approx(exact.solution.objective, rel=1e-9)
     # the Lagrangian value is an upper bound for any multipliers in [0, w]
     rng = np.random.default_rng(0)
     for _ in range(20):
         lam = red.w * rng.random(m)
-        assert placement._lagrangian_value(red.at, red.w, lam, p) >= -res.fun - 1e-6
+        assert _scalable.lagrangian_value(red.at, red.w, lam, p) >= -res.fun - 1e-6
 
 
 def test_method_auto_exact_scalable(inst49):
-    kw = dict(p=8, threshold=T, candidates=inst49["cand"], existing=inst49["ex_ids"])
+    kw = dict(p=8, threshold=T, candidates=inst49["cand"],
+              rules=placement.Rules(existing=inst49["ex_ids"]))
     auto = placement.mclp_from_od(inst49["od"], inst49["pop"], **kw)
     assert auto.solution.solver == placement.SOLVER          # small: exact by default
     sc = placement.mclp_from_od(inst49["od"], inst49["pop"], method="scalable",
@@ -132,8 +134,9 @@ def test_method_auto_exact_scalable(inst49):
     assert sc.solution.solver == placement.SCALABLE_SOLVER
     assert sc.solution.bound >= auto.solution.objective - 1e-6
     with pytest.raises(PlacementError, match="method='exact'"):
-        placement.mclp_from_od(inst49["od"], inst49["pop"], method="scalable", groups="epci",
-                               max_per_group=1, **kw)
+        placement.mclp_from_od(inst49["od"], inst49["pop"], method="scalable",
+                               **{**kw, "rules": placement.Rules(existing=inst49["ex_ids"],
+                                                                 groups="epci", max_per_group=1)})
     with pytest.raises(PlacementError, match="method='bogus'"):
         placement.mclp_from_od(inst49["od"], inst49["pop"], method="bogus", **kw)
 
@@ -154,7 +157,8 @@ def test_scalable_errors_name_the_argument(inst49, change, needle):
 
 
 def test_single_thread_gives_a_valid_bound(inst49):
-    kw = dict(p=8, threshold=T, candidates=inst49["cand"], existing=inst49["ex_ids"])
+    kw = dict(p=8, threshold=T, candidates=inst49["cand"],
+              rules=placement.Rules(existing=inst49["ex_ids"]))
     exact = placement.mclp_from_od(inst49["od"], inst49["pop"], method="exact", **kw)
     r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], threads=1,
                                         time_limit_s=20, **kw)
@@ -173,7 +177,7 @@ def _cog_population(raw_dir, deps: set[str]) -> tuple[float, dict[str, float]]:
 
 @pytest.fixture(scope="module")
 def pdl(raw_dir):
-    units = placement.demand_units_cog2018(raw_dir, path=raw_dir / PDL_FILE)
+    units = demand.demand_units_cog2018(raw_dir, path=raw_dir / PDL_FILE)
     xy = units[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1)
     cand = xy.copy()
     cand.index = "site:" + cand.index
@@ -219,7 +223,7 @@ def test_pays_de_la_loire_scalable_against_exact(pdl):
 
 
 def test_demand_units_metropolitan_france(raw_dir):
-    units = placement.demand_units_cog2018(raw_dir)
+    units = demand.demand_units_cog2018(raw_dir)
     deps = set(units["departement"])
     assert len(deps) == 96 and {"2A", "2B"} <= deps and not any(d.startswith("97") for d in deps)
     assert len(units) == 35228

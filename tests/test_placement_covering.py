@@ -1,4 +1,4 @@
-"""Tests of cnfs_geo.placement on the real Maine-et-Loire instance (embedded bundle).
+"""Tests of cnfs_geo.placement.covering (MCLP, LSCP) on the real 49 instance (embedded bundle).
 
 Instance: the 176 communes of 49 (COG 2026) as demand units (travel from their
 representative point, weight = population légale, or need-weighted population),
@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnfs_geo import access, catalog, coverage
+from cnfs_geo import access, catalog, coverage, placement
 from cnfs_geo._errors import PlacementError
-from cnfs_geo import placement
 
 T = 10.0
 P = 8
@@ -38,8 +37,8 @@ def inst(fs49):
 def mclp8(inst):
     """Exact MCLP, p=8, 10 min, population, France Services as existing sites."""
     return placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                                  candidates=inst["cand"], existing=inst["ex_ids"],
-                                  demand=inst["communes"])
+                                  candidates=inst["cand"], demand=inst["communes"],
+                                  rules=placement.Rules(existing=inst["ex_ids"]))
 
 
 def _spopt_solver():
@@ -88,8 +87,8 @@ def test_mclp_equals_spopt_on_residual_instance_need_weight(inst):
 
     communes, _ = need.need_from_sources(inst["communes"], catalog.resolve_data_dir())
     ours = placement.mclp_from_od(inst["od"], communes["need"], p=P, threshold=T,
-                                  candidates=inst["cand"], existing=inst["ex_ids"],
-                                  demand=communes)
+                                  candidates=inst["cand"], demand=communes,
+                                  rules=placement.Rules(existing=inst["ex_ids"]))
     residual = communes["need"].where(~_covered_before(inst).to_numpy(), 0.0).to_numpy(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -139,18 +138,18 @@ def test_mclp_posts_and_coverage_are_consistent(inst, mclp8):
 
 
 def test_mclp_is_deterministic_whatever_the_row_order(inst, mclp8):
-    again = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P,
-                                   threshold=T, candidates=inst["cand"],
-                                   existing=inst["ex_ids"], demand=inst["communes"])
+    again = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
+                                   candidates=inst["cand"], demand=inst["communes"],
+                                   rules=placement.Rules(existing=inst["ex_ids"]))
     pd.testing.assert_frame_equal(again.posts, mclp8.posts)
     rng = np.random.default_rng(0)
     od_shuffled = inst["od"].sample(frac=1.0, random_state=1).reset_index(drop=True)
     w_shuffled = inst["communes"]["population"].iloc[rng.permutation(len(inst["communes"]))]
     cand_shuffled = inst["cand"].iloc[rng.permutation(inst["n_cand"])]
     shuffled = placement.mclp_from_od(od_shuffled, w_shuffled, p=P, threshold=T,
-                                      candidates=cand_shuffled,
-                                      existing=list(reversed(inst["ex_ids"])),
-                                      demand=inst["communes"])
+                                      candidates=cand_shuffled, demand=inst["communes"],
+                                      rules=placement.Rules(
+                                          existing=list(reversed(inst["ex_ids"]))))
     assert list(shuffled.posts["candidate_id"]) == list(mclp8.posts["candidate_id"])
     assert shuffled.solution.objective == mclp8.solution.objective
     # outputs follow the order of the weights given
@@ -166,9 +165,10 @@ def test_mclp_tie_break_prefers_lowest_ranked_candidates(inst):
     """
     od, pop = inst["od"], inst["communes"]["population"]
     lscp = placement.lscp_from_od(od, pop, threshold=T, candidates=inst["cand"],
-                                  existing=inst["ex_ids"])
+                                  rules=placement.Rules(existing=inst["ex_ids"]))
     r = placement.mclp_from_od(od, pop, p=int(lscp.solution.objective) + 3, threshold=T,
-                               candidates=inst["cand"], existing=inst["ex_ids"])
+                               candidates=inst["cand"],
+                               rules=placement.Rules(existing=inst["ex_ids"]))
     assert r.covered.all()
     chosen = list(r.posts["candidate_id"])
     within = od[od["minutes"].le(T)]
@@ -188,7 +188,7 @@ def test_mclp_tie_break_prefers_lowest_ranked_candidates(inst):
 def test_mclp_from_geodataframes_delegates_to_from_od(inst, mclp8):
     r = placement.mclp_from_geodataframes(inst["communes"], inst["cand"].drop(columns=["x", "y"]),
                                           weight_col="population", p=P, threshold=T,
-                                          existing=inst["existing"])
+                                          rules=placement.Rules(existing=inst["existing"]))
     assert isinstance(r.posts, gpd.GeoDataFrame) and r.posts.crs == inst["communes"].crs
     assert list(r.posts["candidate_id"]) == list(mclp8.posts["candidate_id"])
     assert r.solution.objective == mclp8.solution.objective
@@ -234,8 +234,9 @@ def test_mclp_errors_name_the_setting_and_the_fix(inst, change, needle):
     elif kind == "nan":
         w = w.copy(); w.iloc[[5, 9]] = np.nan
     kwargs.update(change)
+    rules = placement.Rules(**{k: kwargs.pop(k) for k in ("existing", "eligible") if k in kwargs})
     with pytest.raises(PlacementError) as err:
-        placement.mclp_from_od(od, w, **kwargs)
+        placement.mclp_from_od(od, w, rules=rules, **kwargs)
     msg = str(err.value)
     assert needle in msg
     assert "fix" in msg.lower() or "give" in msg.lower()
@@ -265,66 +266,76 @@ def test_mclp_eligible_filter_and_euro_budget(inst, mclp8):
     big = inst["communes"]["population"].gt(3000)
     mask = pd.Series(big.to_numpy(), index=cand.index)
     r = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, existing=inst["ex_ids"], eligible=mask)
+                               candidates=cand,
+                               rules=placement.Rules(existing=inst["ex_ids"], eligible=mask))
     assert mask[r.posts["candidate_id"]].all()
     assert r.solution.objective <= mclp8.solution.objective
     same = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                                  candidates=cand[mask], existing=inst["ex_ids"])
+                                  candidates=cand[mask],
+                                  rules=placement.Rules(existing=inst["ex_ids"]))
     assert same.solution.objective == r.solution.objective
     # 3 posts' worth of euros = p=3
-    b = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=None,
-                               budget_eur=3 * 50_000, threshold=T, candidates=cand,
-                               existing=inst["ex_ids"])
+    b = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=None, threshold=T,
+                               candidates=cand,
+                               rules=placement.Rules(budget_eur=3 * 50_000,
+                                                     existing=inst["ex_ids"]))
     p3 = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=3, threshold=T,
-                                candidates=cand, existing=inst["ex_ids"])
+                                candidates=cand, rules=placement.Rules(existing=inst["ex_ids"]))
     assert len(b.posts) == 3 and b.solution.objective == p3.solution.objective
     # a cost per candidate: a cheaper host lets the budget buy one more post
     cost = pd.Series(50_000.0, index=cand.index)
     cost[p3.posts["candidate_id"]] = 40_000.0
-    b2 = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=None,
-                                budget_eur=3 * 40_000 + 50_000, post_cost_eur=cost, threshold=T,
-                                candidates=cand, existing=inst["ex_ids"])
+    b2 = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=None, threshold=T,
+                                candidates=cand,
+                                rules=placement.Rules(budget_eur=3 * 40_000 + 50_000,
+                                                      post_cost_eur=cost, existing=inst["ex_ids"]))
     assert len(b2.posts) == 4 and b2.solution.details["rules"][0].startswith("budget_eur")
     assert b2.solution.objective >= p3.solution.objective
     with pytest.raises(PlacementError, match="budget_eur"):
-        placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P,
-                               budget_eur=100_000, threshold=T, candidates=cand)
+        placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
+                               candidates=cand, rules=placement.Rules(budget_eur=100_000))
 
 
 def test_mclp_quotas_per_epci(inst, mclp8):
     cand = inst["cand"]
     r = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, existing=inst["ex_ids"], groups="epci",
-                               max_per_group=1)
+                               candidates=cand,
+                               rules=placement.Rules(existing=inst["ex_ids"], groups="epci",
+                                                     max_per_group=1))
     assert r.posts["group"].is_unique
     assert (r.posts["group"].to_numpy() == cand.loc[r.posts["candidate_id"], "epci"]).all()
     assert r.solution.objective <= mclp8.solution.objective
     # a non-binding quota changes nothing
     loose = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                                   candidates=cand, existing=inst["ex_ids"], groups="epci",
-                                   max_per_group=P)
+                                   candidates=cand,
+                                   rules=placement.Rules(existing=inst["ex_ids"], groups="epci",
+                                                         max_per_group=P))
     assert loose.solution.objective == mclp8.solution.objective
     # a minimum: 3 posts in the EPCI with the fewest posts in the free solution
     counts = cand.loc[mclp8.posts["candidate_id"], "epci"].value_counts()
     target = sorted(set(cand["epci"]) - set(counts.index))[0]
     m = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, existing=inst["ex_ids"], groups="epci",
-                               min_per_group={target: 3})
+                               candidates=cand,
+                               rules=placement.Rules(existing=inst["ex_ids"], groups="epci",
+                                                     min_per_group={target: 3}))
     assert (m.posts["group"] == target).sum() >= 3
     with pytest.raises(PlacementError, match="min_per_group"):
         placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, groups="epci", min_per_group={target: 999})
+                               candidates=cand,
+                               rules=placement.Rules(groups="epci", min_per_group={target: 999}))
     with pytest.raises(PlacementError, match="unknown group"):
         placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, groups="epci", max_per_group={"nope": 1})
+                               candidates=cand,
+                               rules=placement.Rules(groups="epci", max_per_group={"nope": 1}))
 
 
 def test_mclp_minimum_separation(inst, mclp8):
     cand = inst["cand"]
     sep = 20.0
     r = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, existing=inst["ex_ids"],
-                               min_separation_min=sep)
+                               candidates=cand,
+                               rules=placement.Rules(existing=inst["ex_ids"],
+                                                     min_separation_min=sep))
     xy = cand.loc[r.posts["candidate_id"], ["x", "y"]]
     pairs = access.od_crowfly(xy, xy, max_minutes=sep)
     pairs = pairs[pairs["origin_id"] != pairs["destination_id"]]
@@ -336,67 +347,7 @@ def test_mclp_minimum_separation(inst, mclp8):
     assert r.solution.objective < mclp8.solution.objective
     with pytest.raises(PlacementError, match="min_separation_min"):
         placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, min_separation_min=500.0)
-
-
-# ----------------------------------------------------------------------------------------
-# p-median
-# ----------------------------------------------------------------------------------------
-def test_pmedian_equals_spopt_with_existing_sites(inst):
-    pulp, solver = _spopt_solver()
-    from spopt.locate import PMedian
-
-    w = inst["communes"]["population"]
-    ours = placement.pmedian_from_od(inst["od_wide"], w, p=P, candidates=inst["cand"],
-                                     existing=inst["ex_ids"], demand=inst["communes"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = PMedian.from_cost_matrix(inst["dense"].to_numpy(), w.to_numpy(float),
-                                     p_facilities=P + len(inst["ex_ids"]),
-                                     predefined_facilities_arr=_predefined(inst)).solve(solver)
-    assert ours.solution.objective == pytest.approx(pulp.value(m.problem.objective), rel=1e-9)
-    assert ours.solution.gap == pytest.approx(0.0, abs=1e-9)
-    assert len(ours.posts) == P
-    # every commune is assigned to its nearest open site; posts' population adds up
-    a = ours.assignment
-    assert float((w * a["minutes"]).sum()) == pytest.approx(ours.solution.objective)
-    assert ours.posts["covered_population"].sum() == pytest.approx(
-        float(w[a["new_post"]].sum()))
-
-
-def test_pmedian_k_expansion_is_exact_without_existing_sites(inst):
-    """Start from the 2 nearest sites only: the k-doubling must reach the full optimum."""
-    pulp, solver = _spopt_solver()
-    from spopt.locate import PMedian
-
-    w = inst["communes"]["population"]
-    ours = placement.pmedian_from_od(inst["od_wide"], w, p=P, candidates=inst["cand"], k=2)
-    assert ours.solution.details["rounds"] > 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = PMedian.from_cost_matrix(inst["dense"].iloc[:, :inst["n_cand"]].to_numpy(),
-                                     w.to_numpy(float), p_facilities=P).solve(solver)
-    assert ours.solution.objective == pytest.approx(pulp.value(m.problem.objective), rel=1e-9)
-
-
-def test_pmedian_rules_and_geodataframes(inst):
-    w = inst["communes"]["population"]
-    free = placement.pmedian_from_od(inst["od_wide"], w, p=P, candidates=inst["cand"],
-                                     existing=inst["ex_ids"])
-    q = placement.pmedian_from_geodataframes(inst["communes"], inst["cand"],
-                                             weight_col="population", p=P,
-                                             existing=inst["existing"], max_minutes=60,
-                                             group_col="epci", max_per_group=1)
-    assert q.posts["group"].is_unique
-    assert q.solution.objective >= free.solution.objective - 1e-6
-    g = placement.pmedian_from_geodataframes(inst["communes"], inst["cand"],
-                                             weight_col="population", p=P,
-                                             existing=inst["existing"], max_minutes=60)
-    assert list(g.posts["candidate_id"]) == list(free.posts["candidate_id"])
-    with pytest.raises(PlacementError, match="max_minutes"):   # 1 post cannot reach all in 30 min
-        placement.pmedian_from_od(access.od_crowfly(
-            inst["communes"][["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1),
-            inst["cand"][["x", "y"]], max_minutes=30), w, p=1, candidates=inst["cand"])
+                               candidates=cand, rules=placement.Rules(min_separation_min=500.0))
 
 
 # ----------------------------------------------------------------------------------------
@@ -407,7 +358,8 @@ def test_lscp_equals_spopt_with_existing_sites(inst):
     from spopt.locate import LSCP
 
     ours = placement.lscp_from_od(inst["od"], inst["communes"]["population"], threshold=T,
-                                  candidates=inst["cand"], existing=inst["ex_ids"])
+                                  candidates=inst["cand"],
+                                  rules=placement.Rules(existing=inst["ex_ids"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = LSCP.from_cost_matrix(inst["dense"].to_numpy(), T,
@@ -427,7 +379,7 @@ def test_lscp_reports_uncoverable_units_with_an_eligible_filter(inst):
     epci = cand["epci"].value_counts().index[0]
     eligible = list(cand.index[cand["epci"] == epci])
     r = placement.lscp_from_od(od, inst["communes"]["population"], threshold=T, candidates=cand,
-                               existing=inst["ex_ids"], eligible=eligible)
+                               rules=placement.Rules(existing=inst["ex_ids"], eligible=eligible))
     reach = od[od["minutes"].le(T) & od["destination_id"].isin(eligible + inst["ex_ids"])]
     expected = sorted(set(inst["communes"].index) - set(reach["origin_id"]))
     assert sorted(r.uncoverable) == expected and len(expected) > 0
@@ -442,17 +394,18 @@ def test_lscp_reports_uncoverable_units_with_an_eligible_filter(inst):
             np.zeros(len(eligible)), np.ones(len(inst["ex_ids"]))].astype(int)).solve(solver)
     assert r.solution.objective == pulp.value(m.problem.objective) - len(inst["ex_ids"])
     with pytest.raises(PlacementError, match="max_posts=2"):
-        placement.lscp_from_od(od, inst["communes"]["population"], threshold=T,
-                               candidates=cand, existing=inst["ex_ids"], max_posts=2)
+        placement.lscp_from_od(od, inst["communes"]["population"], threshold=T, candidates=cand,
+                               rules=placement.Rules(existing=inst["ex_ids"], max_posts=2))
 
 
 def test_lscp_geodataframes_and_separation(inst):
     base = placement.lscp_from_geodataframes(inst["communes"], inst["cand"],
                                              weight_col="population", threshold=T,
-                                             existing=inst["existing"])
-    sep = placement.lscp_from_geodataframes(inst["communes"], inst["cand"],
-                                            weight_col="population", threshold=T,
-                                            existing=inst["existing"], min_separation_min=6.0)
+                                             rules=placement.Rules(existing=inst["existing"]))
+    sep = placement.lscp_from_geodataframes(inst["communes"], inst["cand"], weight_col="population",
+                                            threshold=T,
+                                            rules=placement.Rules(existing=inst["existing"],
+                                                                  min_separation_min=6.0))
     assert sep.covered.all()
     assert sep.solution.objective >= base.solution.objective
     xy = inst["cand"].loc[sep.posts["candidate_id"], ["x", "y"]]

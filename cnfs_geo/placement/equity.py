@@ -1,86 +1,14 @@
-"""Capacity / equity placement: new posts where help is thin relative to need.
+"""Capacity / equity placement: new posts where advisors are thin relative to need.
 
-The covering models of :mod:`cnfs_geo.placement` count a demand unit as served as
-soon as one place is within a threshold, whatever the number of advisors there and
-the number of people sharing them. Where the offer is dense (in Maine-et-Loire
-every commune has an accompaniment place within 20 min) that is not the shortage:
-the shortage is few advisor hours per person in need. This module places new posts
-to raise the (E)2SFCA accessibility of :func:`cnfs_geo.coverage.two_step_fca`
-(advisors per ``per`` = 10 000 need-weighted inhabitants) where it is below a
-target, weighted by need. Each new post brings ``advisors_per_post`` (1) advisor of
-supply: one full-time CNFS post, ``settings.advisor_hours_per_post`` = 35 h × (1 −
-10 % coordination) = 31.5 h a week for the public, the same unit as the
-``advisors`` of existing places.
-
-Model
------
-Notation: demand units *i* (communes) with need ``d_i``; existing sites *e* with
-advisors ``S_e``; candidate sites *j*; ``w_ij`` the distance-decay weight of the
-pair (``coverage.fca_weights``: Luo & Qi steps 1 / 0.68 / 0.22 / 0.03 over four
-5-minute zones of the 20-minute catchment by default), 0 beyond the catchment.
-
-* Catchment demand of site *j*: ``D_j = Σ_k w_kj d_k`` (step 1 of 2SFCA). It does
-  not depend on any supply, so it is fixed before placing anything.
-* Accessibility before: ``A0_i = per × Σ_e w_ie S_e / D_e``
-  (:func:`cnfs_geo.coverage.two_step_fca` on the existing sites).
-* Adding ``x_j`` posts at candidate *j* adds ``x_j · a`` advisors to its supply,
-  hence ``g_ij · x_j`` to ``A_i`` with ``g_ij = per × a × w_ij / D_j``: the
-  accessibility after, ``A_i = A0_i + Σ_j g_ij x_j``, is **linear** in ``x`` and
-  equal to the 2SFCA recomputed on the enlarged supply (exactly, up to floating
-  point), also when a candidate is an existing site (same ``D_j``, supply
-  ``S_j + a x_j``). Candidates with ``D_j = 0`` (no demand in their catchment)
-  can help nobody: they are skipped (listed in ``EquityResult.skipped``).
-* Shortfall below the target ``T``: ``s_i = max(0, T − A_i)``.
-
-MILP (HiGHS via :func:`scipy.optimize.milp`, sparse rows, ``mip_rel_gap = 0``)::
-
-    min  Σ_i d_i s_i
-    s.t. s_i + Σ_j g_ij x_j >= T − A0_i      for every unit with A0_i < T, d_i > 0
-         Σ_j x_j = p
-         x_j integer in [0, max_posts_per_site],  s_i >= 0
-
-Units already at or above ``T`` are left out (their shortfall is 0 whatever is
-added); units below ``T`` that no useful candidate reaches add a constant.
-``Σ d_i s_i / per`` reads as advisors missing to lift every unit to ``T`` (if
-advisors could be shared out perfectly).
-
-Target
-------
-The *reference ratio* is the département's need-weighted mean accessibility
-before placement, ``Σ d_i A0_i / Σ d_i`` (as in :mod:`cnfs_geo.gaps`; by 2SFCA
-conservation it equals Σ advisors / Σ need × per when every advisor has demand in
-reach). ``target=None`` (default) sets ``T = target_share × reference`` with
-``target_share`` = 0.5: the "offre mince" (thin offer) threshold of
-:mod:`cnfs_geo.gaps` (``TARGET_SHARE``), so the model lifts the units that the gap
-diagnosis calls thin. An absolute ``target`` (advisors per ``per`` need-weighted
-inhabitants) may be given instead.
-
-Why not the mean as the target: by 2SFCA conservation each post adds exactly
-``per × a`` to ``Σ_i d_i A_i``, so it lowers ``Σ d_i s_i`` by at most ``per × a``,
-and by exactly that when its whole catchment stays below ``T``. With ``T`` = the
-mean, 14 candidates of the 49 plan reach that maximum on their own (measured on the
-embedded bundle) and the optimum is strongly degenerate: the choice among the
-optimal sets would be left to tie-breaking.
-
-Ties and tie-breaking (three solves)
-------------------------------------
-Among optimal solutions the model (2) minimises the need-weighted shortfall below a
-second level, ``second_target`` (default ``"mean"``: the reference ratio), i.e.
-prefers posts that also help the units below the département average, then (3)
-minimises ``Σ_j rank_j x_j`` (candidates ranked by identifier), as the second solve
-of :mod:`cnfs_geo.placement`. Solves 2 and 3 keep the previous objectives at their
-optimum within 1e-7 relative. The model is built from sorted identifiers, so the
-same data in any row order gives the same posts. ``second_target=None`` skips
-solve 2.
-
-The French methods page ``docs/methods_placement_equity.md`` explains the model for
-territorial engineers and compares it with MCLP on the 49 plan.
+Places posts to lift the (E)2SFCA accessibility of :func:`cnfs_geo.coverage.two_step_fca`
+towards a target, weighted by need (exact MILP, three lexicographic solves). Method and
+figures: ``docs/methods_placement_equity.md``.
 
 Examples
 --------
 >>> import pandas as pd
 >>> from cnfs_geo import access, plan
->>> from cnfs_geo._capacity import equity_from_od
+>>> from cnfs_geo.placement import equity_from_od
 >>> pr = plan.prepare(plan.Scenario())
 >>> acc = pr.places[pr.places["service_level"] == "accompaniment"]
 >>> existing = pd.DataFrame({"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
@@ -95,51 +23,40 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import math
-import os
-import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import LinearConstraint, OptimizeResult
 
-from . import coverage, gaps
-from ._errors import PlacementError, ValidationError
-from ._validate import nonnegative_series, require_od
-from .settings import DEFAULT, Settings
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .placement import Solution
+from .. import coverage
+from .._errors import PlacementError, ValidationError
+from .._validate import nonnegative_series, require_od
+from ..settings import DEFAULT, Settings
+from . import _milp
+from ._base import Solution, sample
 
 log = logging.getLogger(__name__)
 
-#: Default catchment (minutes) of the accessibility: that of the gap diagnosis
-#: (``gaps.ACCESS_CATCHMENT_MIN`` = 20 min, the longest reported threshold).
-CATCHMENT_MIN: float = gaps.ACCESS_CATCHMENT_MIN
-#: Default distance weights: Luo & Qi stepped E2SFCA (``gaps.ACCESS_WEIGHTS``).
-FCA_WEIGHTS: str = gaps.ACCESS_WEIGHTS
-#: Default target as a share of the département's need-weighted mean accessibility:
-#: ``gaps.TARGET_SHARE`` = 0.5, the "thin offer" threshold of the gap diagnosis.
-TARGET_SHARE: float = gaps.TARGET_SHARE
+__all__ = ["PER", "EquityResult", "equity_from_od", "equity_of_posts"]
+
 #: Accessibility unit: advisors per this many need-weighted inhabitants.
 PER: float = 10_000.0
 
-SOLVER = "HiGHS via scipy.optimize.milp"
+SOLVER = _milp.SOLVER
 TIE_BREAK = ("among optimal solutions: (2) smallest need-weighted shortfall below "
              "second_target (default the département's need-weighted mean accessibility), "
              "then (3) smallest sum of candidate ranks × posts (candidates sorted by "
-             "identifier); objectives kept within 1e-7 relative")
-_STATUS = {0: "optimal", 1: "time_limit", 2: "infeasible", 3: "unbounded", 4: "error"}
-_CAP_REL = 1e-7
+             "identifier); objectives kept within 1e-9 relative + 1e-7")
+#: Tolerance of the kept optima of solves 2 and 3 and of the checks of their solutions:
+#: the package's one value (``_milp.REL_TOL`` relative + ``_milp.ABS_TOL``).
+_CAP_REL = _milp.REL_TOL
 
 Sites = Union[pd.DataFrame, Sequence[str], None]
 
@@ -189,19 +106,13 @@ class EquityResult:
 
     posts: pd.DataFrame
     units: pd.DataFrame
-    solution: "Solution"
+    solution: Solution
     skipped: pd.Index
 
 
 # ----------------------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------------------
-def _sample(values: Any, n: int = 10) -> str:
-    values = list(values)
-    more = f" … ({len(values)} in all)" if len(values) > n else ""
-    return ", ".join(map(str, values[:n])) + more
-
-
 def _positive(value: Any, name: str, fix: str, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -248,6 +159,9 @@ class _Base:
 def _base(od: Any, demand: Any, supply_existing: Any, *, catchment: Any, weights: Any,
           target: Any, target_share: Any, second_target: Any, per: Any,
           advisors_per_post: Any, threshold: Any, settings: Settings) -> _Base:
+    catchment = settings.access_catchment_minutes if catchment is None else catchment
+    weights = settings.access_weights if weights is None else weights
+    target_share = settings.thin_share if target_share is None else target_share
     catchment = _positive(catchment, "catchment", "pass minutes, e.g. catchment=20")
     per = _positive(per, "per", "pass e.g. per=10_000 (advisors per 10 000 need)")
     a = _positive(advisors_per_post, "advisors_per_post",
@@ -294,15 +208,15 @@ def _base(od: Any, demand: Any, supply_existing: Any, *, catchment: Any, weights
     bad = ~np.isfinite(m) | (m < 0)
     if bad.any():
         problems.append(f"{int(bad.sum())} row(s) with missing, negative or infinite minutes, "
-                        f"e.g. rows {_sample(od.index[bad])}; fix: drop unreachable pairs (the "
+                        f"e.g. rows {sample(od.index[bad])}; fix: drop unreachable pairs (the "
                         "table is sparse) and check the travel model")
     dup = o.duplicated(["origin_id", "destination_id"]).to_numpy()
     if dup.any():
         problems.append(f"{int(dup.sum())} duplicated (origin_id, destination_id) pair(s), e.g. "
-                        f"rows {_sample(od.index[dup])}; fix: one travel time per pair")
+                        f"rows {sample(od.index[dup])}; fix: one travel time per pair")
     unknown = pd.Index(o["origin_id"].unique()).difference(dem.index)
     if len(unknown):
-        problems.append(f"origin ids absent from demand: {_sample(unknown)}; fix: give a need "
+        problems.append(f"origin ids absent from demand: {sample(unknown)}; fix: give a need "
                         "to every demand unit of the OD table (0 for none) or restrict the "
                         "table to the demand units")
     if problems:
@@ -376,7 +290,7 @@ def _candidates(candidates: Sites, base: _Base) -> pd.DataFrame:
                                            name="candidate_id"))
     if cand.index.has_duplicates:
         dup = cand.index[cand.index.duplicated()].unique()
-        raise PlacementError("candidates", [f"duplicated candidate ids {_sample(dup)}; fix: "
+        raise PlacementError("candidates", [f"duplicated candidate ids {sample(dup)}; fix: "
                                             "one row per candidate site"])
     cand = cand.sort_index(kind="stable")
     if "insee" not in cand.columns:
@@ -411,56 +325,16 @@ def _gain_matrix(base: _Base, site_ids: pd.Index) -> tuple[np.ndarray, sparse.cs
 # ----------------------------------------------------------------------------------------
 # Model
 # ----------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_c_stdout() -> Iterator[None]:
-    """Send the process's C-level stdout (file descriptor 1) to the null device.
-
-    HiGHS as bundled with scipy writes a stray debug line
-    (``HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();``)
-    straight to stdout when it repairs an incumbent of a model with continuous
-    variables (the shortfall variables here, in the tie-breaking solves);
-    ``disp=False`` does not silence it, and the library must not print. C stdio
-    buffers are flushed before the descriptor is restored. Where descriptor 1 cannot
-    be duplicated the solve runs unchanged. Output written by other threads during a
-    solve is lost too.
-    """
-    try:
-        sys.stdout.flush()
-    except (AttributeError, ValueError, OSError):
-        pass
-    try:
-        saved = os.dup(1)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        try:
-            ctypes.CDLL(None).fflush(None)       # POSIX: flush every C stdio stream
-        except (OSError, TypeError, AttributeError):
-            pass
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _milp(c: np.ndarray, integrality: np.ndarray, ub: np.ndarray,
-          constraints: list[LinearConstraint], settings: Settings):
-    t0 = time.perf_counter()
-    with _quiet_c_stdout():
-        res = milp(c, integrality=integrality, bounds=Bounds(np.zeros(len(c)), ub),
-                   constraints=constraints,
-                   options={"time_limit": float(settings.milp_time_limit_s),
-                            "mip_rel_gap": 0.0, "disp": False, "presolve": True})
-    return res, time.perf_counter() - t0
+def _milp_solve(c: np.ndarray, integrality: np.ndarray, ub: np.ndarray,
+                constraints: list[LinearConstraint], settings: Settings
+                ) -> tuple[OptimizeResult, float]:
+    return _milp.solve(c, integrality=integrality, lb=np.zeros(len(c)), ub=ub,
+                       constraints=constraints, time_limit_s=settings.milp_time_limit_s)
 
 
 def _check_res(res, phase: str, settings: Settings) -> None:
     if res.x is None:
-        status = _STATUS.get(res.status, "error")
+        status = _milp.status_name(res)
         raise PlacementError("equity", [f"HiGHS stopped in the {phase} solve ({status}: "
                                         f"{res.message}) without a feasible solution; fix: raise "
                                         "settings.milp_time_limit_s (now "
@@ -468,8 +342,7 @@ def _check_res(res, phase: str, settings: Settings) -> None:
 
 
 def _cap(c: np.ndarray, value: float) -> LinearConstraint:
-    return LinearConstraint(sparse.csr_array(c.reshape(1, -1)), -np.inf,
-                            value + _CAP_REL * max(1.0, abs(value)))
+    return _milp.keep_objective(c, value)
 
 
 def _outputs_units(base: _Base, access_after: np.ndarray, covered_after: np.ndarray
@@ -518,16 +391,16 @@ def _summary(base: _Base, units: pd.DataFrame) -> dict[str, Any]:
 
 
 def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Series, *,
-                   p: int, candidates: Sites = None, catchment: float = CATCHMENT_MIN,
-                   weights: str = FCA_WEIGHTS, target: float | None = None,
-                   target_share: float = TARGET_SHARE,
+                   p: int, candidates: Sites = None, catchment: float | None = None,
+                   weights: str | None = None, target: float | None = None,
+                   target_share: float | None = None,
                    second_target: float | str | None = "mean", max_posts_per_site: int = 1,
                    advisors_per_post: float = 1.0, per: float = PER,
                    threshold: float | None = None,
                    settings: Settings = DEFAULT) -> EquityResult:
     """Place ``p`` new posts minimising the need-weighted accessibility shortfall.
 
-    Exact MILP (see the module docstring): ``min Σ_i d_i · max(0, T − A_i)`` where
+    Exact MILP (see ``docs/methods_placement_equity.md``): ``min Σ_i d_i · max(0, T − A_i)`` where
     ``A_i`` is the (E)2SFCA accessibility of :func:`cnfs_geo.coverage.two_step_fca`
     after adding ``advisors_per_post`` advisors per new post, which is linear in the
     posts because every site's catchment demand is fixed.
@@ -556,17 +429,19 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
         may be an existing site id: its posts reinforce that site. None: every
         destination that is not an existing site. Candidates with no demand in
         their catchment are skipped.
-    catchment : float
-        2SFCA catchment in minutes (default 20, as :func:`cnfs_geo.gaps.need_accessibility`).
-    weights : {"stepped", "none", "gaussian"}
-        Distance weights (:func:`cnfs_geo.coverage.fca_weights`); default Luo & Qi steps.
+    catchment : float, optional
+        2SFCA catchment in minutes (default ``settings.access_catchment_minutes``, 20, as
+        :func:`cnfs_geo.gaps.need_accessibility`).
+    weights : {"stepped", "none", "gaussian"}, optional
+        Distance weights (:func:`cnfs_geo.coverage.fca_weights`); default
+        ``settings.access_weights`` (Luo & Qi steps).
     target : float, optional
         Target accessibility ``T`` in advisors per ``per`` need-weighted
         inhabitants. None (default): ``target_share`` × the need-weighted mean
         accessibility before placement (the département's reference ratio).
-    target_share : float
-        Share of the reference ratio used when ``target`` is None (default 0.5,
-        the "thin offer" threshold of :mod:`cnfs_geo.gaps`).
+    target_share : float, optional
+        Share of the reference ratio used when ``target`` is None (default
+        ``settings.thin_share``, 0.5, the "thin offer" threshold of :mod:`cnfs_geo.gaps`).
     second_target : "mean", float or None
         Tie-breaking among optimal solutions: minimise the need-weighted shortfall
         below this level (default ``"mean"``: the reference ratio). None: skip.
@@ -582,7 +457,8 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
         Minutes for the ``covered_*`` figures (default ``settings.threshold_minutes``,
         must not exceed ``catchment``).
     settings : Settings
-        ``milp_time_limit_s``, ``threshold_minutes``.
+        ``milp_time_limit_s``, ``threshold_minutes``, ``access_catchment_minutes``,
+        ``access_weights``, ``thin_share``.
 
     Returns
     -------
@@ -599,8 +475,6 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
         ``threshold``; no
         solution within the time limit.
     """
-    from . import placement  # lazy: placement re-exports this function
-
     p = _count(p, "p", minimum=0, fix="pass a number of new posts >= 0, e.g. p=8 "
                                       "(settings.posts)")
     max_per = _count(max_posts_per_site, "max_posts_per_site", minimum=1,
@@ -615,7 +489,7 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
     skipped = pd.Index(cand.index[~useful], name="candidate_id")
     if len(skipped):
         log.info("equity: %d candidate(s) without demand within %g min skipped: %s",
-                 len(skipped), base.catchment, _sample(skipped))
+                 len(skipped), base.catchment, sample(skipped))
     nu = int(useful.sum())
     if p > nu * max_per:
         raise PlacementError("p", [f"p={p} new posts but only {nu} useful candidate site(s) "
@@ -660,7 +534,6 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
     ub = np.r_[np.full(nc, float(max_per)), np.full(m1 + m2, np.inf)]
     c1 = np.r_[np.zeros(nc), d[r1], np.zeros(m2)]
     c2 = np.r_[np.zeros(nc + m1), d[r2]]
-    c3 = np.r_[np.arange(1, nc + 1, dtype=float), np.zeros(m1 + m2)]
 
     def access_after(x: np.ndarray) -> np.ndarray:
         return a0 + g @ x.astype(float)
@@ -679,37 +552,47 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
         res1, t_total = None, 0.0
         status, x = "optimal", np.zeros(0, dtype=np.int64)
     else:
-        res1, t_total = _milp(c1, integrality, ub, constraints, settings)
+        res1, t_total = _milp_solve(c1, integrality, ub, constraints, settings)
         _check_res(res1, "first", settings)
-        status = _STATUS.get(res1.status, "error")
+        status = _milp.status_name(res1)
         x = chosen(res1)
     obj1 = primary(x)
     phases = ["shortfall"]
     cons = list(constraints)
     if nc and p:
+        c_last, res_last, kept = c1, res1, list(constraints)
         cons.append(_cap(c1, float(res1.fun)))
         if m2:  # solve 2: least shortfall below the second target among optima
-            res2, t2 = _milp(c2, integrality, ub, cons, settings)
+            res2, t2 = _milp_solve(c2, integrality, ub, cons, settings)
             t_total += t2
             if res2.x is not None and res2.status in (0, 1) and \
                     primary(chosen(res2)) <= obj1 + _CAP_REL * max(1.0, obj1):
                 x = chosen(res2)
+                kept = list(cons)
+                c_last, res_last = c2, res2
                 cons.append(_cap(c2, float(res2.fun)))
                 phases.append("second shortfall")
             else:
                 log.warning("equity: second-target solve failed or lost the optimum (%s); "
                             "keeping the first solution", getattr(res2, "message", ""))
-        res3, t3 = _milp(c3, integrality, ub, cons, settings)   # solve 3: ranks
-        t_total += t3
-        x3 = None if res3.x is None else chosen(res3)
-        if x3 is not None and res3.status in (0, 1) and \
-                primary(x3) <= obj1 + _CAP_REL * max(1.0, obj1) and \
-                secondary(x3) <= secondary(x) + _CAP_REL * max(1.0, secondary(x)):
-            x = x3
+        x_before = x
+
+        def same_optima(x3: np.ndarray) -> bool:
+            x3 = np.rint(x3[:nc]).astype(np.int64)
+            return primary(x3) <= obj1 + _CAP_REL * max(1.0, obj1) and \
+                secondary(x3) <= secondary(x_before) + _CAP_REL * max(1.0, secondary(x_before))
+
+        # solve 3: ranks, keeping the last objective (cons = kept + its cap)
+        tb = _milp.tie_break(c_last, res_last, n_ranked=nc, integrality=integrality,
+                             lb=np.zeros(nvars), ub=ub, constraints=kept,
+                             time_limit_s=settings.milp_time_limit_s, accept=same_optima)
+        t_total += tb.time_s
+        if tb.accepted:
+            x = np.rint(tb.x[:nc]).astype(np.int64)
             phases.append("ranks")
         else:
             log.warning("equity: rank tie-breaking solve failed or lost the optimum (%s); "
-                        "keeping the previous solution", getattr(res3, "message", ""))
+                        "keeping the previous solution", getattr(tb.res, "message", ""))
     if int(x.sum()) != p:  # pragma: no cover - guarded by the equality row
         raise PlacementError("equity", [f"solver returned {int(x.sum())} posts instead of "
                                         f"p={p}; please report this"])
@@ -773,9 +656,8 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
                     * base.a,
                     "model_units_target": m1, "model_units_second": m2,
                     "objective_constant": const, "solves": phases})
-    sol = placement.Solution("equity", objective, bound, gap, SOLVER, status,
-                             round(t_total, 4), nvars, int(sum(cn.A.shape[0] for cn in cons)),
-                             TIE_BREAK, details)
+    sol = Solution("equity", objective, bound, gap, SOLVER, status, round(t_total, 4), nvars,
+                   _milp.n_rows(cons), TIE_BREAK, details)
     log.info("equity: %d posts on %d site(s) among %d useful candidates; need-weighted "
              "shortfall below %.3f %s: %.0f → %.0f (%.2f → %.2f advisors); need within %g min "
              "%.1f %% → %.1f %%; %s, %.2f s", p, details["sites_used"], nc, base.target,
@@ -787,9 +669,9 @@ def equity_from_od(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Seri
 
 
 def equity_of_posts(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Series,
-                    new_posts: pd.Series | Sequence[str], *, catchment: float = CATCHMENT_MIN,
-                    weights: str = FCA_WEIGHTS, target: float | None = None,
-                    target_share: float = TARGET_SHARE,
+                    new_posts: pd.Series | Sequence[str], *, catchment: float | None = None,
+                    weights: str | None = None, target: float | None = None,
+                    target_share: float | None = None,
                     second_target: float | str | None = "mean", advisors_per_post: float = 1.0,
                     per: float = PER, threshold: float | None = None,
                     settings: Settings = DEFAULT) -> pd.DataFrame:
@@ -834,7 +716,7 @@ def equity_of_posts(od: pd.DataFrame, demand: pd.Series, supply_existing: pd.Ser
     known = pd.Index(base.od["destination_id"].unique()).union(base.supply.index)
     unknown = counts.index.difference(known)
     if len(unknown):
-        raise PlacementError("new_posts", [f"site id(s) {_sample(unknown)} are neither "
+        raise PlacementError("new_posts", [f"site id(s) {sample(unknown)} are neither "
                                            "destinations of od within the catchment nor "
                                            "existing sites; fix: build od with those sites "
                                            "(access.od_crowfly)"])

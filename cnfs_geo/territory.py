@@ -624,7 +624,8 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
     no_epci = communes.index[communes["epci"].isna()].tolist()
     if no_epci:
         # Islands without EPCI (Île-de-Sein, Ouessant, Bréhat, Île-d'Yeu) are legal exceptions.
-        log.warning("département %s: %d commune(s) belong to no EPCI: %s", dep, len(no_epci), no_epci)
+        log.warning("département %s: %d commune(s) belong to no EPCI: %s", dep, len(no_epci),
+                    no_epci)
         communes["epci"] = communes["epci"].fillna("sans EPCI")
         communes["epci_nom"] = communes["epci_nom"].fillna("Commune isolée (sans EPCI)")
 

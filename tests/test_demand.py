@@ -310,3 +310,16 @@ def test_demand_units_cog2018_metropolitan_france(raw_dir):
     u49 = units[units["departement"] == "49"]
     assert list(u49.index) == list(p49.index)
     assert (u49["insee"] == p49["insee"]).all()
+
+
+def test_demand_units_from_frames_is_what_demand_units_reads(communes, bundle, mapping,
+                                                            iris_units, c2018_units):
+    iris = demand.iris_from_mednum("49", bundle)
+    polys = demand.commune2018_polygons("49", bundle)
+    kw = dict(iris=iris, polygons_2018=polys, code_map=mapping)
+    u = demand.demand_units_from_frames(communes, unit="iris", **kw)
+    assert u.equals(iris_units) and u.attrs == iris_units.attrs
+    u = demand.demand_units_from_frames(communes, unit="commune2018", **kw)
+    assert u.equals(c2018_units)
+    with pytest.raises(ValidationError, match="polygons_2018 is needed"):
+        demand.demand_units_from_frames(communes, unit="commune2018", population_from="area")

@@ -120,3 +120,15 @@ def test_plm_scores_come_from_their_arrondissements(raw_dir, dep, city):
     assert c.loc[city, "pct_fibre"] > 0
     assert (rep.unmatched["reason"].str.contains("without any score")
             | (rep.unmatched["code"] != city)).all()
+
+
+def test_need_from_frames_is_what_need_from_sources_reads(bundle):
+    from cnfs_geo.sources import arcep, ifn
+
+    communes = territory.communes_from_cog("49", bundle)
+    ref, rep_ref = need.need_from_sources(communes, bundle)
+    c, rep = need.need_from_frames(communes, ifn.read_ifn(bundle.file("ifn_communes")),
+                                   arcep.read_fibre(bundle.file("fibre")),
+                                   territory.code_table(bundle))
+    assert c.equals(ref) and c.attrs == ref.attrs
+    assert rep.remapped.equals(rep_ref.remapped) and rep.imputed == rep_ref.imputed

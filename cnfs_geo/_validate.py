@@ -81,7 +81,7 @@ def require_od(od: Any, *, error: type[ValidationError] = ValidationError,
     return od
 
 
-def columns(frame: Any, required: Iterable[str], source: str, *,
+def require_columns(frame: Any, required: Iterable[str], source: str, *,
             expected: str | None = None) -> None:
     """Check that ``frame`` (a DataFrame read from ``source``) has every ``required`` column.
 

@@ -493,7 +493,7 @@ def demand_units_from_frames(communes: gpd.GeoDataFrame, *,
             geometry=communes.geometry.to_numpy(), crs=communes.crs)
         label = LABELS["commune"]
     elif unit == "iris":
-        out = _iris_units(communes, iris, polygons_2018, code_map, dep, split)
+        out = _iris_units(communes, iris, polygons_2018, code_map or {}, dep, split)
         label = f"{LABELS['iris']} ; {_NEED_LABELS[split]}"
     else:
         out = _commune2018_units(communes, polygons_2018, iris, code_map or {}, dep,

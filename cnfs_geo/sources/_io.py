@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from .._errors import DataFileError, ValidationError
-from .._validate import columns as _require_columns
+from .._validate import require_columns
 
 
 def file_key(path: Path) -> tuple[str, int, int]:
@@ -57,7 +57,7 @@ def read_csv_columns(path: Path, required: list[str], **kwargs: Any) -> pd.DataF
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValidationError(str(path), [f"cannot be read as CSV ({exc}); restore the file from "
                                           "its source (data/README.md)"]) from exc
-    _require_columns(df, required, str(path),
+    require_columns(df, required, str(path),
                      expected=f"expected columns include {required}; is this the right file?")
     df.attrs["source"] = str(path)
     return df

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import catalog
 from .._errors import CrsError, DataFileError
-from .._validate import columns as _require_columns
+from .._validate import require_columns
 from ..settings import GEOGRAPHIC_CRS
 from ._io import file_key
 
@@ -30,7 +30,7 @@ DEPARTEMENT_GLOB = "communes-{dep}-*_adminexpress-cog2018.geojson"
 
 def _frame(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     """The column contract of :func:`read_polygons` applied to a frame as read."""
-    _require_columns(raw, ["code"], source,
+    require_columns(raw, ["code"], source,
                      expected="expected property 'code' (INSEE code of each 2018 polygon), "
                               "as in the ADMIN EXPRESS COG 2018 files of france-geojson")
     if raw.crs is not None and not raw.crs == GEOGRAPHIC_CRS:
@@ -91,8 +91,9 @@ def _archive_members(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:
                 m = ARCHIVE_MEMBER.search(member.name)
-                if m and member.isfile():
-                    out[m.group(1)] = (member.name, tar.extractfile(member).read())
+                fh = tar.extractfile(member) if m and member.isfile() else None
+                if m and fh is not None:
+                    out[m.group(1)] = (member.name, fh.read())
     except (OSError, tarfile.TarError, EOFError) as exc:
         raise DataFileError(f"{path}: cannot be read as a tar.gz archive ({exc}). Fix: restore "
                             "the file (see catalog source communes_2018_archive)") from exc

@@ -446,9 +446,11 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
 
     Raises
     ------
+    UnknownCodeError
+        A 2018 code no rule maps (with every other problem of the polygons).
     ValidationError
-        A 2018 code no rule maps, or a current commune with no polygon that is
-        not in ``recreated_communes.csv``; all such problems in one error.
+        A current commune with no polygon that is not in ``recreated_communes.csv``;
+        all such problems in one error.
 
     Examples
     --------
@@ -530,6 +532,7 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
                 "commune); fix: pass code_overrides={'" + str(r.code) + "': '<current code>'} "
                 "(or a CSV old_code,new_code,reason)"
                 for r in polys[polys["insee"].isna()].itertuples()]
+    error = UnknownCodeError if problems else ValidationError
     polys = polys[polys["insee"].notna()]
 
     outside = polys[~polys["insee"].isin(current["code"])]
@@ -590,7 +593,7 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
         shared_rows.append((parent_insee, names[parent_insee], parent_code,
                             GEOMETRY_SHARED_PARENT, f"shares its 2018 polygon with {code}"))
     if problems:
-        raise ValidationError(poly_path, problems)
+        raise error(poly_path, problems)
     shared = pd.DataFrame(shared_rows, columns=["insee", "nom", "code_2018", "geometry_source",
                                                 "reason"])
     shared = (shared.groupby(["insee", "nom", "code_2018", "geometry_source"], as_index=False)

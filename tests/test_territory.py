@@ -4,7 +4,12 @@ import shutil
 import pytest
 
 from cnfs_geo import catalog, territory
-from cnfs_geo._errors import DataFileError, UnknownDepartementError, ValidationError
+from cnfs_geo._errors import (
+    DataFileError,
+    UnknownCodeError,
+    UnknownDepartementError,
+    ValidationError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +91,9 @@ def test_unmappable_2018_code_fails_loudly(tmp_path, bundle):
     gj["features"][0]["properties"]["code"] = "49999"
     poly.write_text(json.dumps(gj))
     d = catalog.DataDir(path=tmp_path / "d", is_bundle=True, origin="bundle")
-    with pytest.raises(ValidationError, match="49999"):
+    with pytest.raises(ValidationError, match="49999") as e:
         territory.communes_from_cog("49", d)
+    assert isinstance(e.value, UnknownCodeError) and isinstance(e.value, ValueError)
 
 
 def test_missing_population_is_an_error(tmp_path, bundle):

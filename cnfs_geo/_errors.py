@@ -1,7 +1,10 @@
 """Exception types of cnfs_geo.
 
 Every error raised for bad user input is a subclass of :class:`CnfsGeoError` and
-says what is wrong, where (file, row, field or setting) and how to fix it.
+says what is wrong, where (file, row, field or setting) and how to fix it. The
+common cases have their own type, each also a :class:`ValueError` (as r5py's
+``NoCrsError(ValueError, R5pyError)``) and a :class:`ValidationError`, so that
+``except ValueError`` and ``except ValidationError`` keep catching them.
 """
 
 from __future__ import annotations
@@ -29,11 +32,23 @@ class ValidationError(CnfsGeoError, ValueError):
         super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
 
 
+class MissingColumnError(ValidationError):
+    """A frame or file lacks required columns (fields, properties); the message names them."""
+
+
+class CrsError(ValidationError):
+    """A frame has no CRS, or not the one expected (e.g. not projected in metres)."""
+
+
+class UnknownCodeError(ValidationError):
+    """An identifier (INSEE commune code, IRIS code…) is unknown to the reference table."""
+
+
 class DataFileError(CnfsGeoError, FileNotFoundError):
     """A data file is missing or unreadable; the message says where it was looked for."""
 
 
-class UnknownDepartementError(ValidationError):
+class UnknownDepartementError(UnknownCodeError):
     """A département code is not in the COG."""
 
 

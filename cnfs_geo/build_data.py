@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import catalog
-from .demand import IRIS_COLUMNS, IRIS_KEPT_EXTRA
+from .sources.iris import IRIS_COLUMNS, IRIS_KEPT_EXTRA
 
 DEP = catalog.BUNDLE_DEPARTEMENT
 

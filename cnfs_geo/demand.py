@@ -1,84 +1,32 @@
-"""Demand units finer than the commune: IRIS and the communes of 2018.
+"""Demand units finer than the commune (IRIS, communes of 2018) and the national demand
+units of the 2018 polygons.
 
-A commune is not a point: Maine-et-Loire's communes nouvelles reach 320 km²
-(Chemillé-en-Anjou). :func:`demand_units` splits the communes' population and
-need into smaller units, each with its own representative point, so that travel
-times are measured from where people live:
-
-``"commune"``
-    The communes themselves (COG 2026), unchanged.
-``"iris"``
-    The IRIS of La MedNum's 2020 *indice de fragilité numérique* file (INSEE
-    2016 geography and population ``P16 Pop``). IRIS codes → commune code (first
-    five characters, column ``COM``) → current commune through
-    :func:`cnfs_geo.territory.current_code_map`. The COG 2026 population of each
-    commune is split by each unit's share of the commune's 2016 population.
-    An IRIS « commune non découpée en IRIS » (code ``…0000``) stands for a whole
-    2016 commune: it takes the 2018 polygon of that commune (the file's contour
-    can be older: Gennes-Val-de-Loire's covers 18 % of the commune). IRIS
-    polygons of split communes are clipped to their commune. A 2018 commune
-    less than half covered by the IRIS of its current commune has no IRIS row (its
-    IRIS were lost when it merged): it becomes a ``commune2018`` unit carrying the
-    rest of the COG 2026 population (COG 2026 − Σ P16 of the commune's IRIS,
-    split by area; by the IRIS density when that rest is ≤ 0). A commune with no
-    IRIS at all is one ``commune`` unit (in 49: 49018, 49228, 49248, 49307).
-``"commune2018"``
-    The ADMIN EXPRESS COG 2018 polygons (183 in 49): the old communes inside
-    communes merged since 2018. The population is split by the IRIS units
-    intersecting each polygon (areal weighting of the units above) or by area.
-    datas.fun's ``COMD`` rows cannot be used: they repeat the commune nouvelle's
-    totals (e.g. 21 386 inhabitants for « Chemillé », the whole Chemillé-en-Anjou).
-
-Need (need-weighted population) of each commune is split with ``need_split``:
-``"uniform"`` (population × commune need index / 10) or ``"iris"`` (default when
-IRIS are read): in proportion to population × the IRIS's MedNum 2020 score
-(``SCORE GLOBAL departement 1``, 100 = département mean, higher = more fragile),
-capped at the unit's population, so each commune keeps its total need and the
-more fragile IRIS get more of it. Details: ``docs/methods_need.md``.
+Transforms of the frames read by :mod:`cnfs_geo.sources.iris` and
+:mod:`cnfs_geo.sources.polygons` (:func:`demand_units_from_frames`); :func:`demand_units`
+reads them from a data directory. Method: ``docs/methods_demand.md``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import shape
 
 from . import catalog, territory
-from ._errors import DataFileError, ValidationError
-from .settings import GEOGRAPHIC_CRS, working_crs
+from ._errors import UnknownCodeError, ValidationError
+from ._validate import communes_table
+from .settings import METROPOLE_CRS, working_crs
+from .sources import iris as _iris_source
+from .sources import polygons as _polygon_source
 
 log = logging.getLogger(__name__)
 
 UNIT_TYPES = ("commune", "iris", "commune2018")
-
-# Columns of the MedNum IRIS file that cnfs_geo reads (header file name → our name).
-# The embedded bundle keeps only these (the other columns are left empty).
-IRIS_COLUMNS = {
-    "Code Iris": "iris",
-    "COM": "com",
-    "Libiris": "nom",
-    "Libcom": "commune_nom",
-    "Type Iris": "type_iris",
-    "P16 Pop": "p16_pop",
-    "SCORE GLOBAL departement 1": "score_mednum",
-    "Part des personnes âgées de 65 ans / +": "part_65_plus",
-    "Part des non ou peu diplômés dans la population non scolarisée de 15 ans ou plus":
-        "part_peu_diplomes",
-    "Geo Shape": "geometry",
-}
-# Identification columns also kept in the bundle (read by people, not by the code).
-IRIS_KEPT_EXTRA = ["Iris", "Insee Com", "Nom Com", "Nom Iris", "Insee Dep"]
-
-IRIS_RELPATH = "socio/mednum_indice-fragilite-numerique_iris_dep{dep}_2020.csv"
-_IRIS_UPSTREAM = ("https://raw.githubusercontent.com/team-48/inr-indice-fragilite/"
-                  "4d86e8dedee8d0f07461d484f2240addc4431afd/infrastructure/cities/data/"
-                  "dept_list/{dep}.csv")
 
 # A 2018 commune whose polygon is less than this share covered by the IRIS units of
 # its current commune has no IRIS of its own and becomes a unit.
@@ -102,38 +50,8 @@ COLUMNS = ["insee", "unit_type", "nom", "commune_nom", "population", "population
 # Loaders
 # ---------------------------------------------------------------------------
 
-def _iris_path(dep: str, data_dir: catalog.DataDir):
-    if dep == catalog.BUNDLE_DEPARTEMENT:
-        return data_dir.file("mednum_iris_49")
-    path = data_dir.path / IRIS_RELPATH.format(dep=dep)
-    if not path.is_file():
-        raise DataFileError(
-            f"missing IRIS file for département {dep}: {path}\n"
-            f"  La MedNum 2020 IRIS file, one per département; download "
-            f"{_IRIS_UPSTREAM.format(dep=dep)} and save it as {path} (with "
-            f"{catalog.SOURCES['mednum_iris_headers'].relpath} beside it), or use "
-            "unit=\"commune\".")
-    return path
-
-
-def _read_headers(data_dir: catalog.DataDir) -> list[str]:
-    path = data_dir.file("mednum_iris_headers")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"{path}: cannot be read ({exc}); restore it from its source "
-                            "(data/README.md)") from exc
-    names = text.rstrip("\r\n").split(";")
-    missing = [c for c in IRIS_COLUMNS if c not in names]
-    if missing:
-        raise ValidationError(str(path), [f"missing column name {c!r}" for c in missing]
-                              + ["expected the ';'-separated header line of the MedNum IRIS "
-                                 "files (152 names); is this the right file?"])
-    return names
-
-
 def iris_from_mednum(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
-    """IRIS of a département from La MedNum's 2020 fragility file.
+    """IRIS of a département from La MedNum's 2020 fragility file, in its working CRS.
 
     Parameters
     ----------
@@ -147,21 +65,17 @@ def iris_from_mednum(departement: str, data_dir: catalog.DataDir) -> gpd.GeoData
     Returns
     -------
     GeoDataFrame
-        Index ``iris`` (9-character IRIS code, sorted). Columns ``com`` (commune code
-        of the file's vintage), ``nom`` (IRIS name), ``commune_nom``, ``type_iris``,
-        ``p16_pop`` (float, population 2016), ``score_mednum`` (MedNum global score
-        relative to the département, 100 = mean, NaN when blank), ``part_65_plus``,
-        ``part_peu_diplomes`` (rates 0–1), ``geometry`` (IRIS polygon from
-        ``Geo Shape``, in the département's working CRS).
+        As :func:`cnfs_geo.sources.iris.read_iris` (index ``iris``; ``com``, ``nom``,
+        ``commune_nom``, ``type_iris``, ``p16_pop``, ``score_mednum``, ``part_65_plus``,
+        ``part_peu_diplomes``), with ``geometry`` made valid and in the département's
+        working CRS.
 
     Raises
     ------
     DataFileError
         File missing (the message gives its upstream address).
     ValidationError
-        Wrong number of columns, duplicate IRIS code, code not starting with its
-        commune code, population not a number ≥ 0, unreadable ``Geo Shape``
-        (every problem listed, naming the IRIS code).
+        Bad rows (see :func:`cnfs_geo.sources.iris.read_iris`).
 
     Examples
     --------
@@ -171,52 +85,12 @@ def iris_from_mednum(departement: str, data_dir: catalog.DataDir) -> gpd.GeoData
     (357, 173)
     """
     dep = str(departement).strip().upper()
-    path = _iris_path(dep, data_dir)
-    names = _read_headers(data_dir)
-    try:
-        df = pd.read_csv(path, sep=";", header=None, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValidationError(str(path), [f"cannot be read as ';'-separated CSV ({exc}); "
-                                          "restore the file from its source"]) from exc
-    if df.shape[1] != len(names):
-        raise ValidationError(str(path), [
-            f"{df.shape[1]} columns but the header file names {len(names)}; the IRIS file has "
-            "no header row and must have exactly the columns of the header file"])
-    df.columns = names
-    df = df[list(IRIS_COLUMNS)].rename(columns=IRIS_COLUMNS)
-    df["iris"] = df["iris"].str.strip()
-    df["com"] = df["com"].str.strip()
-    problems: list[str] = []
-    dup = sorted(set(df.loc[df["iris"].duplicated(), "iris"]))
-    problems += [f"IRIS {c}: appears more than once" for c in dup]
-    bad_code = df[(df["iris"].str.len() != 9) | (df["iris"].str[:5] != df["com"])]
-    problems += [f"IRIS {r.iris!r}: not a 9-character code starting with its commune code "
-                 f"COM={r.com!r}" for r in bad_code.itertuples()]
-    pop = pd.to_numeric(df["p16_pop"], errors="coerce")
-    problems += [f"IRIS {c}: P16 Pop {v!r} is not a number ≥ 0"
-                 for c, v in zip(df.loc[~(pop >= 0), "iris"], df.loc[~(pop >= 0), "p16_pop"])]
-    geoms = []
-    for code, text in zip(df["iris"], df["geometry"]):
-        try:
-            g = shape(json.loads(text))
-            if g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty:
-                raise ValueError(f"geometry type {g.geom_type}")
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            problems.append(f"IRIS {code}: Geo Shape is not a GeoJSON polygon ({exc})")
-            g = None
-        geoms.append(g)
-    if problems:
-        raise ValidationError(str(path), problems + [
-            "fix these rows or restore the file from its source (data/README.md)"])
-    df["p16_pop"] = pop
-    for col in ("score_mednum", "part_65_plus", "part_peu_diplomes"):
-        df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
-    if df["score_mednum"].isna().any():
-        log.info("%s: %d IRIS without MedNum score (their commune's mean is used)", path.name,
-                 int(df["score_mednum"].isna().sum()))
-    out = gpd.GeoDataFrame(df.drop(columns="geometry"), geometry=geoms, crs=GEOGRAPHIC_CRS)
+    path = _iris_source.iris_path(dep, data_dir)
+    names = _iris_source.read_iris_headers(data_dir.file("mednum_iris_headers"))
+    out = _iris_source.read_iris(path, names)
     out["geometry"] = out.geometry.make_valid()
-    out = out.set_index("iris").sort_index().to_crs(working_crs(dep))
+    out = out.to_crs(working_crs(dep))
+    out.attrs["source"] = str(path)
     log.info("IRIS %s: %d IRIS of %d commune codes, population 2016 %.0f", dep, len(out),
              out["com"].nunique(), out["p16_pop"].sum())
     return out
@@ -236,8 +110,7 @@ def commune2018_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     Returns
     -------
     GeoDataFrame
-        Index ``code_2018`` (sorted). Columns ``nom`` (2018 name), ``insee`` (COG 2026
-        commune it belongs to), ``geometry`` (working CRS).
+        As :func:`commune2018_from_frame`, in the département's working CRS.
 
     Examples
     --------
@@ -247,23 +120,43 @@ def commune2018_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     (183, 176)
     """
     dep = str(departement).strip().upper()
-    return _commune2018_polygons(dep, data_dir, territory.current_code_map(data_dir))
+    return commune2018_from_frame(_polygon_source.departement_polygons(dep, data_dir),
+                                  territory.current_code_map(data_dir), crs=working_crs(dep))
 
 
-def _commune2018_polygons(dep: str, data_dir: catalog.DataDir,
-                          mapping: dict[str, str]) -> gpd.GeoDataFrame:
-    polys, path = territory._polygons_2018(dep, data_dir)
-    missing = {"code", "nom"} - set(polys.columns)
-    if missing:
-        raise ValidationError(str(path), [f"missing property {m!r}" for m in sorted(missing)])
-    polys = polys.assign(insee=polys["code"].map(mapping))
+def commune2018_from_frame(polygons: gpd.GeoDataFrame, code_map: dict[str, str], *,
+                           crs: Any) -> gpd.GeoDataFrame:
+    """The 2018 polygons with their current commune.
+
+    Parameters
+    ----------
+    polygons : GeoDataFrame
+        COG 2018 polygons (:mod:`cnfs_geo.sources.polygons`): ``code``, ``nom``,
+        ``geometry`` (EPSG:4326); ``attrs["source"]`` names the file.
+    code_map : dict
+        Any commune code → current code (:func:`cnfs_geo.territory.current_code_map`).
+    crs : CRS, keyword-only
+        Working CRS of the output.
+
+    Returns
+    -------
+    GeoDataFrame
+        Index ``code_2018`` (sorted). Columns ``nom`` (2018 name), ``insee`` (COG 2026
+        commune it belongs to), ``geometry`` (made valid, in ``crs``).
+
+    Raises
+    ------
+    UnknownCodeError
+        A 2018 code unknown to ``code_map`` (every one named).
+    """
+    path = polygons.attrs.get("source", "polygons")
+    polys = polygons.assign(insee=polygons["code"].map(code_map))
     bad = polys[polys["insee"].isna()]
     if len(bad):
-        raise ValidationError(str(path), [
+        raise UnknownCodeError(str(path), [
             f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026; add it "
             "to the code mapping" for r in bad.itertuples()])
-    polys = polys.set_crs(GEOGRAPHIC_CRS, allow_override=polys.crs is None).to_crs(
-        working_crs(dep))
+    polys = polys.to_crs(crs)
     polys["geometry"] = polys.geometry.make_valid()
     out = polys.rename(columns={"code": "code_2018"}).set_index("code_2018")[
         ["nom", "insee", "geometry"]].sort_index()
@@ -302,42 +195,14 @@ def _capped_split(total: float, weights: np.ndarray, caps: np.ndarray) -> np.nda
     return out
 
 
-def _check_communes(communes: gpd.GeoDataFrame) -> str:
-    problems = []
-    if not isinstance(communes, gpd.GeoDataFrame):
-        raise ValidationError("communes", ["is not a GeoDataFrame; pass the output of "
-                                           "cnfs_geo.need.need_from_sources"])
-    missing = [c for c in ("nom", "departement", "population", "need") if c not in communes]
-    problems += [f"missing column {c!r}" for c in missing]
-    if communes.crs is None:
-        problems.append("has no CRS; use territory.communes_from_cog (working CRS)")
-    if not communes.index.is_unique:
-        problems.append("index (insee) has duplicates")
-    if missing:
-        problems.append("pass the output of cnfs_geo.need.need_from_sources")
-    if problems:
-        raise ValidationError("communes", problems)
-    pop = pd.to_numeric(communes["population"], errors="coerce")
-    need = pd.to_numeric(communes["need"], errors="coerce")
-    bad = communes.index[pop.isna() | (pop < 0) | need.isna() | (need < 0)].tolist()
-    if bad:
-        raise ValidationError("communes", [f"commune {c}: population or need is missing or "
-                                           "negative" for c in bad])
-    deps = sorted(communes["departement"].astype(str).unique())
-    if len(deps) != 1:
-        raise ValidationError("communes", [f"holds communes of {len(deps)} départements {deps}; "
-                                           "build demand units one département at a time"])
-    return deps[0]
-
-
-def _iris_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, dep: str,
-                need_split: str) -> gpd.GeoDataFrame:
-    iris = iris_from_mednum(dep, data_dir).to_crs(communes.crs)
-    mapping = territory.current_code_map(data_dir)
+def _iris_units(communes: gpd.GeoDataFrame, iris: gpd.GeoDataFrame, polys: gpd.GeoDataFrame,
+                mapping: dict[str, str], dep: str, need_split: str) -> gpd.GeoDataFrame:
+    source = iris.attrs.get("source", "iris")
+    iris = iris.to_crs(communes.crs)
     iris["insee"] = iris["com"].map(mapping)
     unknown = iris[iris["insee"].isna()]
     if len(unknown):
-        raise ValidationError(str(_iris_path(dep, data_dir)), [
+        raise UnknownCodeError(str(source), [
             f"IRIS {i}: commune code {r.com} is unknown to the COG 2026 (neither current nor "
             "délégué/associé); add it to the code mapping" for i, r in unknown.iterrows()])
     outside = iris[~iris["insee"].isin(communes.index)]
@@ -345,7 +210,7 @@ def _iris_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, dep: str,
         log.info("IRIS: %d IRIS belong to communes not in `communes` and are not used: %s",
                  len(outside), sorted(set(outside["insee"]))[:10])
     iris = iris[iris["insee"].isin(communes.index)].copy()
-    polys = _commune2018_polygons(dep, data_dir, mapping).to_crs(communes.crs)
+    polys = polys.to_crs(communes.crs)
     polys = polys[polys["insee"].isin(communes.index)]
     cgeom = communes.geometry
 
@@ -424,13 +289,14 @@ def _iris_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, dep: str,
     return out
 
 
-def _commune2018_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, dep: str,
+def _commune2018_units(communes: gpd.GeoDataFrame, all_polys: gpd.GeoDataFrame,
+                       iris: gpd.GeoDataFrame | None, mapping: dict[str, str], dep: str,
                        population_from: str, need_split: str) -> gpd.GeoDataFrame:
-    polys = commune2018_polygons(dep, data_dir).to_crs(communes.crs)
+    polys = all_polys.to_crs(communes.crs)
     polys = polys[polys["insee"].isin(communes.index)].copy()
     polys["area"] = polys.geometry.area
     if population_from == "iris":
-        units = _iris_units(communes, data_dir, dep, need_split)
+        units = _iris_units(communes, iris, all_polys, mapping, dep, need_split)
         units["u_area"] = units.geometry.area
         ov = gpd.overlay(units[["unit_id", "insee", "population", "need", "u_area", "geometry"]],
                          polys.reset_index()[["code_2018", "insee", "geometry"]],
@@ -532,6 +398,24 @@ def demand_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
     >>> round(u["population"].sum())
     833776
     """
+    split, uses_iris = _check_options(unit, population_from, need_split)
+    dep = _check_communes(communes)
+    iris = polys = mapping = None
+    if unit != "commune":
+        mapping = territory.current_code_map(data_dir)
+        if uses_iris:
+            iris = iris_from_mednum(dep, data_dir)
+        polys = commune2018_from_frame(_polygon_source.departement_polygons(dep, data_dir),
+                                       mapping, crs=working_crs(dep))
+    return demand_units_from_frames(communes, unit=unit, population_from=population_from,
+                                    need_split=need_split, iris=iris, polygons_2018=polys,
+                                    code_map=mapping)
+
+
+def _check_options(unit: str, population_from: str, need_split: str | None
+                   ) -> tuple[str, bool]:
+    """Check the options of :func:`demand_units`; return the need split and whether the
+    IRIS are read."""
     problems = []
     if unit not in UNIT_TYPES:
         problems.append(f"unit={unit!r}: use one of {list(UNIT_TYPES)}")
@@ -545,8 +429,58 @@ def demand_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
                         f"population_from={population_from!r}; use need_split='uniform'")
     if problems:
         raise ValidationError("demand_units", problems)
-    split = need_split or ("iris" if uses_iris else "uniform")
+    return need_split or ("iris" if uses_iris else "uniform"), uses_iris
+
+
+def _check_communes(communes: Any) -> str:
+    dep = communes_table(communes, required=("nom", "departement", "population", "need"),
+                         hint="cnfs_geo.need.need_from_sources", crs="any",
+                         nonnegative=("population", "need"), one_departement=True)
+    return str(dep)
+
+
+def demand_units_from_frames(communes: gpd.GeoDataFrame, *,
+                             unit: Literal["commune", "iris", "commune2018"] = "commune",
+                             population_from: Literal["iris", "area"] = "iris",
+                             need_split: Literal["iris", "uniform"] | None = None,
+                             iris: gpd.GeoDataFrame | None = None,
+                             polygons_2018: gpd.GeoDataFrame | None = None,
+                             code_map: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+    """Demand units of a département from the communes and the frames of the readers.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        As for :func:`demand_units`.
+    unit, population_from, need_split : keyword-only
+        As for :func:`demand_units`.
+    iris : GeoDataFrame, optional, keyword-only
+        IRIS (:func:`iris_from_mednum`: index ``iris``; ``com``, ``nom``, ``p16_pop``,
+        ``score_mednum``, ``geometry``); required when the IRIS are used.
+    polygons_2018 : GeoDataFrame, optional, keyword-only
+        2018 communes (:func:`commune2018_from_frame`: index ``code_2018``; ``nom``,
+        ``insee``, ``geometry``); required unless ``unit="commune"``.
+    code_map : dict, optional, keyword-only
+        Any commune code → current code (:func:`cnfs_geo.territory.current_code_map`);
+        required with ``iris``.
+
+    Returns
+    -------
+    GeoDataFrame
+        As :func:`demand_units`.
+    """
+    split, uses_iris = _check_options(unit, population_from, need_split)
     dep = _check_communes(communes)
+    missing = []
+    if unit != "commune" and polygons_2018 is None:
+        missing.append(f"polygons_2018 is needed for unit={unit!r}; fix: pass "
+                       "commune2018_from_frame(...) or use demand_units(communes, data_dir)")
+    if uses_iris and (iris is None or code_map is None):
+        missing.append(f"iris and code_map are needed for unit={unit!r}, population_from="
+                       f"{population_from!r}; fix: pass iris_from_mednum(...) and "
+                       "territory.current_code_map(...)")
+    if missing:
+        raise ValidationError("demand_units_from_frames", missing)
 
     if unit == "commune":
         out = gpd.GeoDataFrame({
@@ -559,10 +493,11 @@ def demand_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
             geometry=communes.geometry.to_numpy(), crs=communes.crs)
         label = LABELS["commune"]
     elif unit == "iris":
-        out = _iris_units(communes, data_dir, dep, split)
+        out = _iris_units(communes, iris, polygons_2018, code_map or {}, dep, split)
         label = f"{LABELS['iris']} ; {_NEED_LABELS[split]}"
     else:
-        out = _commune2018_units(communes, data_dir, dep, population_from, split)
+        out = _commune2018_units(communes, polygons_2018, iris, code_map or {}, dep,
+                                 population_from, split)
         label = (f"{LABELS['commune2018']} {_SPLIT_LABELS[population_from]} ; "
                  f"{_NEED_LABELS[split if population_from == 'iris' else 'uniform']}")
 
@@ -584,4 +519,155 @@ def demand_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
     out.attrs["need_split"] = split
     log.info("demand units (%s): %d units, population %.0f, need %.0f", unit, len(out),
              out["population"].sum(), out["need"].sum())
+    return out
+
+
+# ---------------------------------------------------------------------------
+# National demand units (COG 2018 polygons, COG 2026 populations)
+# ---------------------------------------------------------------------------
+
+def _sample(values: Any, n: int = 10) -> str:
+    values = list(values)
+    more = f" … ({len(values)} in all)" if len(values) > n else ""
+    return ", ".join(map(str, values[:n])) + more
+
+
+def _is_metropolitan(departement: str) -> bool:
+    return len(departement) == 2 and (departement.isdigit() or departement in ("2A", "2B"))
+
+
+def demand_units_cog2018(data_dir: Any = None, *, path: Any = None) -> gpd.GeoDataFrame:
+    """Demand units for national placement: the COG 2018 commune polygons with COG 2026
+    populations, in Lambert-93.
+
+    Each 2018 polygon is one demand unit (metropolitan France: 35 228 polygons of 96
+    départements); it travels from its representative point (``ref_x``/``ref_y``, always
+    inside the polygon). Populations are the COG 2026 populations légales: a 2018 code is
+    mapped to its current commune with :func:`cnfs_geo.territory.current_code_map`, and a
+    current commune's population is shared among its 2018 pieces in proportion to their
+    area (a commune nouvelle of 3 former communes puts 3 units on the map, not one).
+
+    2018 codes unknown to the COG 2026 mapping (délégué/associé ``chefLieu`` and the
+    ``anciensCodes`` of fusions simples) are an error naming them. Current communes with
+    no 2018 polygon (7 in metropolitan France, re-created by a split after 2018, e.g.
+    85165 L'Oie) cannot be placed: they are not demand units, and their population
+    (5 245 inhabitants) is listed in ``attrs["communes_without_polygon"]`` and in a log
+    warning.
+
+    Parameters
+    ----------
+    data_dir : DataDir, path or None
+        Data directory (:func:`cnfs_geo.catalog.resolve_data_dir`); holds the COG 2026
+        (``cog/communes.json``) and, unless ``path`` is given, the national archive
+        ``communes/france-geojson_departements_communes_adminexpress-cog2018.tar.gz``
+        (its 96 metropolitan ``communes-<dep>-*.geojson`` members are read with
+        :func:`cnfs_geo.sources.polygons.read_polygons_archive`).
+    path : path, optional
+        A GeoJSON of 2018 commune polygons (properties ``code``, ``nom``) to read instead
+        of the archive, e.g. ``communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson``.
+
+    Returns
+    -------
+    GeoDataFrame
+        Index ``code_2018`` (str, sorted). Columns ``nom``, ``departement`` (of the 2018
+        code), ``insee`` (current commune, COG 2026), ``population`` (float, area share of
+        the current commune's population), ``area_km2``, ``ref_x``, ``ref_y``
+        (representative point), ``geometry`` (polygon). CRS EPSG:2154 (Lambert-93).
+        ``attrs``: ``source``, ``communes_without_polygon`` (code → population),
+        ``population_left_out``.
+
+    Raises
+    ------
+    DataFileError
+        Missing files.
+    MissingColumnError
+        Polygons without ``code``.
+    UnknownCodeError
+        2018 codes unknown to the COG 2026.
+    ValidationError
+        Duplicated 2018 codes, an archive without metropolitan member.
+    """
+    dd = data_dir if isinstance(data_dir, catalog.DataDir) else catalog.resolve_data_dir(data_dir)
+    if path is None:
+        source = dd.file("communes_2018_archive")
+        metro = [d for d in _polygon_source.archive_departements(source) if _is_metropolitan(d)]
+        if not metro:
+            raise ValidationError(str(source), [
+                "no metropolitan member departements/<dep>-<name>/communes-<dep>-*.geojson"])
+        polys = _polygon_source.read_polygons_archive(source, metro)
+    else:
+        source = Path(path)
+        polys = _polygon_source.read_polygons(source)
+        polys["departement"] = polys["code"].str[:2]
+    dup = polys["code"][polys["code"].duplicated()]
+    if len(dup):
+        raise ValidationError(str(source), [f"duplicated 2018 code(s) {_sample(dup.unique())}"])
+    polys = polys.to_crs(METROPOLE_CRS).sort_values("code").reset_index(drop=True)
+    polys["geometry"] = polys.geometry.make_valid()
+    return demand_units_from_polygons(polys, territory.current_code_map(dd),
+                                      territory.cog_communes(dd), source=str(source))
+
+
+def demand_units_from_polygons(polys: gpd.GeoDataFrame, code_map: dict[str, str],
+                               cog: pd.DataFrame, *, source: str = "polygons"
+                               ) -> gpd.GeoDataFrame:
+    """National demand units from 2018 polygons (the transform of :func:`demand_units_cog2018`).
+
+    Parameters
+    ----------
+    polys : GeoDataFrame
+        2018 polygons: ``code`` (unique), ``nom``, ``departement``, ``geometry`` (valid,
+        projected CRS), in the order of the output.
+    code_map : dict
+        Any commune code → current code (:func:`cnfs_geo.territory.current_code_map`).
+    cog : pandas.DataFrame
+        COG 2026 records (:func:`cnfs_geo.sources.cog.read_cog_communes`).
+    source : str, keyword-only
+        Where the polygons were read (messages, ``attrs["source"]``).
+
+    Returns
+    -------
+    GeoDataFrame
+        As :func:`demand_units_cog2018`, in the CRS of ``polys``.
+    """
+    current = cog[cog["type"] == "commune-actuelle"].drop_duplicates("code").set_index("code")
+    insee = polys["code"].map(code_map)
+    unknown = polys["code"][insee.isna()]
+    if len(unknown):
+        raise UnknownCodeError(source, [
+            f"{len(unknown)} 2018 commune code(s) unknown to the COG 2026 "
+            f"(neither current, délégué/associé nor a former code of a current commune): "
+            f"{_sample(unknown)}; fix: use the COG 2026 communes.json with anciensCodes, or "
+            "add those codes to the code mapping (cnfs_geo.territory)"])
+    area = polys.geometry.area.to_numpy()
+    share = area / pd.Series(area).groupby(insee.to_numpy()).transform("sum").to_numpy()
+    pop = pd.to_numeric(current["population"], errors="coerce").reindex(insee).to_numpy(float)
+    no_pop = ~np.isfinite(pop)
+    population = np.where(no_pop, 0.0, pop * share)
+    if no_pop.any():
+        log.warning("demand_units_cog2018: %d unit(s) map to a current commune without "
+                    "population: %s", int(no_pop.sum()), _sample(polys["code"][no_pop]))
+    deps = set(polys["departement"])
+    here = current[current["departement"].isin(deps)]
+    without = here.index.difference(pd.Index(insee.dropna().unique()))
+    left = {c: float(pd.to_numeric(here.loc[c, "population"], errors="coerce") or 0.0)
+            for c in sorted(without)}
+    if left:
+        log.warning("demand_units_cog2018: %d current commune(s) have no 2018 polygon (split "
+                    "after 2018); their %.0f inhabitants are left out: %s", len(left),
+                    sum(left.values()), _sample(left))
+    rep = polys.geometry.representative_point()
+    out = gpd.GeoDataFrame({
+        "nom": polys["nom"].to_numpy(dtype=object),
+        "departement": polys["departement"].to_numpy(dtype=object),
+        "insee": insee.to_numpy(dtype=object),
+        "population": population, "area_km2": area / 1e6,
+        "ref_x": rep.x.to_numpy(), "ref_y": rep.y.to_numpy()},
+        geometry=polys.geometry.to_numpy(), crs=polys.crs,
+        index=pd.Index(polys["code"].to_numpy(dtype=object), name="code_2018"))
+    out.attrs.update({"source": source,
+                      "communes_without_polygon": left,
+                      "population_left_out": float(sum(left.values()))})
+    log.info("demand_units_cog2018: %d units, %.0f inhabitants (%d départements)", len(out),
+             float(population.sum()), len(deps))
     return out

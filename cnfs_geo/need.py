@@ -1,38 +1,8 @@
-"""Need per commune: population, digital fragility (IFN) and fibre rollout.
+"""Need per commune: population, digital fragility (IFN 2023 scores) and fibre rollout.
 
-* Population: COG 2026 populations légales (already on ``communes``).
-* Fragility: the ANCT / La MedNum *indice de fragilité numérique* 2023 per commune,
-  five dimensions scored 0–10 (10 = most fragile) and their composite ``total``.
-  These are **scores (deciles), not rates**.
-* Fibre: ARCEP « Ma connexion internet » 2024, premises (locaux) and FTTH-eligible
-  premises per commune.
-
-Both files use older commune codes (COG 2023/2024). Rows are mapped to COG 2026
-with :func:`cnfs_geo.territory.code_table` (49069 → 49126, 49321 → 49160;
-arrondissements municipaux of Paris, Lyon and Marseille → their commune);
-counts are summed, scores averaged weighted by the premises (``nb_locaux``) of each
-old commune in the ARCEP file — the only source that still lists every old code
-(datas.fun's COG 2024 no longer has 49321) — with equal weights for a commune
-when one of its old codes has no premises count. Rows of the
-département that map to no current commune are reported, never dropped silently.
-
-Need-weighted population
-------------------------
-``need = population × need_index / 10``: a commune whose inhabitants are all in
-the most fragile decile counts in full, one with a score of 5 counts half. By
-default the need index is the official IFN composite ``total`` (0–10, kept as
-``ifn_total``). With ``weights=`` it is the weighted mean of the five dimensions
-(:func:`need_weights`; equal weights for ``weights="equal"``); the weighted index
-is always given as ``need_index_weighted`` (equal weights unless ``weights`` says
-otherwise). The five dimensions are grouped into the three fractures of the
-programme (``fracture_materiel``, ``fracture_connectivite``, ``fracture_usages``,
-:data:`FRACTURES`). A commune without IFN row gets the département's median
-score, flagged ``need_imputed = True``. Method and choices: ``docs/methods_need.md``.
-
-What-if
--------
-:func:`fibre_what_if` raises the FTTH share of every commune to a target and
-recomputes the connectivity score, the indices and the need.
+Transforms of the frames read by :mod:`cnfs_geo.sources.ifn` and
+:mod:`cnfs_geo.sources.arcep` (:func:`need_from_frames`); :func:`need_from_sources` reads
+them from a data directory. Method and choices: ``docs/methods_need.md``.
 """
 
 from __future__ import annotations
@@ -48,19 +18,12 @@ import pandas as pd
 
 from . import catalog
 from ._errors import ValidationError
+from ._validate import communes_table
+from .sources.arcep import FIBRE_COLUMNS, read_fibre
+from .sources.ifn import IFN_COLUMNS, read_ifn
 from .territory import code_table
 
 log = logging.getLogger(__name__)
-
-IFN_COLUMNS = {
-    "no_thd_coverage_rate": "ifn_no_thd",
-    "no_4g_coverage_rate": "ifn_no_4g",
-    "poverty_rate": "ifn_poverty",
-    "older_65_rate": "ifn_older_65",
-    "nscol15p_rate": "ifn_low_diploma",
-    "total": "ifn_total",
-}
-FIBRE_COLUMNS = ["nb_locaux", "nb_locaux_fibre"]
 
 # The five IFN dimensions of the file (0–10 scores, 10 = most fragile).
 DIMENSIONS: tuple[str, ...] = ("ifn_no_thd", "ifn_no_4g", "ifn_poverty", "ifn_older_65",
@@ -133,26 +96,13 @@ class NeedReport:
     weights: dict[str, float] = field(default_factory=dict)
 
 
-def _read_csv(path, required: list[str]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValidationError(str(path), [f"cannot be read as CSV ({exc}); restore the file from "
-                                          "its source (data/README.md)"]) from exc
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValidationError(str(path), [f"missing column {c!r}" for c in missing]
-                              + [f"expected columns include {required}; is this the right file?"])
-    return df
-
-
 def _map_codes(df: pd.DataFrame, code_col: str, name_col: str, source: str,
-               communes: pd.DataFrame, data_dir: catalog.DataDir,
+               communes: pd.DataFrame, codes: pd.DataFrame,
                report: NeedReport) -> pd.DataFrame:
     """Add ``insee`` (COG 2026) to rows of the département; record unmatched/remapped."""
     dep = str(communes["departement"].iloc[0])
     # every code the COG knows (old, délégué, arrondissement municipal) → current commune
-    mapping = code_table(data_dir)["insee"]
+    mapping = codes["insee"]
     df = df[df[code_col].str.strip() != ""].copy()
     df[code_col] = df[code_col].str.strip()
     df["insee"] = df[code_col].map(mapping)
@@ -175,18 +125,38 @@ def _map_codes(df: pd.DataFrame, code_col: str, name_col: str, source: str,
     return df[df["insee"].isin(communes.index)]
 
 
-def _old_code_weights(data_dir: catalog.DataDir) -> pd.Series:
-    """Premises per commune code of the ARCEP file (weights for averaging old codes)."""
-    path = data_dir.file("fibre", required=False)
-    if path is None:
+def _premises(fibre: pd.DataFrame | None) -> pd.Series:
+    """Premises per commune code of the ARCEP frame (weights for averaging old codes)."""
+    if fibre is None:
         return pd.Series(dtype=float)
-    df = pd.read_csv(path, dtype=str, usecols=["code_insee", "nb_locaux"])
-    return pd.to_numeric(df.set_index("code_insee")["nb_locaux"], errors="coerce")
+    return pd.to_numeric(fibre.set_index("code_insee")["nb_locaux"], errors="coerce")
 
 
 def fibre_from_arcep(communes: pd.DataFrame, data_dir: catalog.DataDir,
                      report: NeedReport | None = None) -> pd.DataFrame:
+    """FTTH eligibility per current commune, from the ARCEP file of ``data_dir``.
+
+    :func:`fibre_from_frame` on :func:`cnfs_geo.sources.arcep.read_fibre`.
+    """
+    return fibre_from_frame(communes, read_fibre(data_dir.file("fibre")), code_table(data_dir),
+                            report)
+
+
+def fibre_from_frame(communes: pd.DataFrame, fibre: pd.DataFrame, codes: pd.DataFrame,
+                     report: NeedReport | None = None) -> pd.DataFrame:
     """FTTH eligibility per current commune.
+
+    Parameters
+    ----------
+    communes : DataFrame
+        Index ``insee`` (COG 2026), ``departement`` (one value).
+    fibre : DataFrame
+        :func:`cnfs_geo.sources.arcep.read_fibre` (strings: ``code_insee``, ``commune``,
+        ``nb_locaux``, ``nb_locaux_fibre``).
+    codes : DataFrame
+        Code table (:func:`cnfs_geo.territory.code_table`: index ``code``, ``insee``).
+    report : NeedReport, optional
+        Filled with unmatched and remapped rows, communes without fibre row.
 
     Returns
     -------
@@ -195,15 +165,14 @@ def fibre_from_arcep(communes: pd.DataFrame, data_dir: catalog.DataDir,
         old codes), ``pct_fibre`` = 100 × nb_locaux_fibre / nb_locaux (NaN where no row).
     """
     report = report if report is not None else NeedReport()
-    path = data_dir.file("fibre")
-    df = _read_csv(path, ["code_insee", "commune", *FIBRE_COLUMNS])
-    df = _map_codes(df, "code_insee", "commune", "fibre", communes, data_dir, report)
+    source = fibre.attrs.get("source", "fibre")
+    df = _map_codes(fibre, "code_insee", "commune", "fibre", communes, codes, report)
     for c in FIBRE_COLUMNS:
         df[c] = pd.to_numeric(df[c].replace("", "0"), errors="coerce")
     bad = df[df[FIBRE_COLUMNS].isna().any(axis=1)]
     if len(bad):
-        raise ValidationError(str(path), [f"row code_insee={r.code_insee}: nb_locaux or "
-                                          "nb_locaux_fibre is not a number" for r in bad.itertuples()])
+        raise ValidationError(source, [f"row code_insee={r.code_insee}: nb_locaux or "
+                                       "nb_locaux_fibre is not a number" for r in bad.itertuples()])
     out = df.groupby("insee")[FIBRE_COLUMNS].sum().reindex(communes.index)
     out["pct_fibre"] = 100.0 * out["nb_locaux_fibre"] / out["nb_locaux"].where(out["nb_locaux"] > 0)
     report.missing_fibre = out.index[out["nb_locaux"].isna()].tolist()
@@ -215,7 +184,37 @@ def fibre_from_arcep(communes: pd.DataFrame, data_dir: catalog.DataDir,
 
 def ifn_from_anct(communes: pd.DataFrame, data_dir: catalog.DataDir,
                   report: NeedReport | None = None) -> pd.DataFrame:
+    """IFN 2023 scores (0–10) per current commune, from the files of ``data_dir``.
+
+    :func:`ifn_from_frame` on :func:`cnfs_geo.sources.ifn.read_ifn`, weighted by the
+    premises of the ARCEP file when there is one.
+    """
+    ifn = read_ifn(data_dir.file("ifn_communes"))
+    path = data_dir.file("fibre", required=False)
+    fibre = None if path is None else pd.read_csv(path, dtype=str,
+                                                  usecols=["code_insee", "nb_locaux"])
+    return ifn_from_frame(communes, ifn, code_table(data_dir), fibre=fibre, report=report)
+
+
+def ifn_from_frame(communes: pd.DataFrame, ifn: pd.DataFrame, codes: pd.DataFrame, *,
+                   fibre: pd.DataFrame | None = None,
+                   report: NeedReport | None = None) -> pd.DataFrame:
     """IFN 2023 scores (0–10) per current commune.
+
+    Parameters
+    ----------
+    communes : DataFrame
+        Index ``insee`` (COG 2026), ``departement`` (one value).
+    ifn : DataFrame
+        :func:`cnfs_geo.sources.ifn.read_ifn` (strings: ``code``, ``name`` and the six
+        score columns of :data:`cnfs_geo.sources.ifn.IFN_COLUMNS`).
+    codes : DataFrame
+        Code table (:func:`cnfs_geo.territory.code_table`: index ``code``, ``insee``).
+    fibre : DataFrame, optional, keyword-only
+        ARCEP frame (``code_insee``, ``nb_locaux``): premises weighting the old codes of
+        a commune; equal weights without it.
+    report : NeedReport, optional, keyword-only
+        Filled with unmatched, remapped and blank rows.
 
     Returns
     -------
@@ -225,9 +224,8 @@ def ifn_from_anct(communes: pd.DataFrame, data_dir: catalog.DataDir,
         Old communes merged since 2023 are averaged, weighted by their premises (ARCEP).
     """
     report = report if report is not None else NeedReport()
-    path = data_dir.file("ifn_communes")
-    df = _read_csv(path, ["code", "name", *IFN_COLUMNS])
-    df = _map_codes(df, "code", "name", "ifn", communes, data_dir, report)
+    source = ifn.attrs.get("source", "ifn")
+    df = _map_codes(ifn, "code", "name", "ifn", communes, codes, report)
     blank = df[list(IFN_COLUMNS)].apply(lambda col: col.str.strip() == "").all(axis=1)
     if blank.any():
         # e.g. Marseille 13055: scored only by arrondissement; reported, not averaged
@@ -244,9 +242,9 @@ def ifn_from_anct(communes: pd.DataFrame, data_dir: catalog.DataDir,
         bad = df.loc[scores[col].isna() | ~scores[col].between(0, 10), "code"]
         problems += [f"row code={c}, column {col!r}: not a score in 0–10" for c in bad]
     if problems:
-        raise ValidationError(str(path), problems + ["IFN columns are 0–10 scores; check the file"])
+        raise ValidationError(source, problems + ["IFN columns are 0–10 scores; check the file"])
     scores = scores.rename(columns=IFN_COLUMNS)
-    w = df["code"].map(_old_code_weights(data_dir)).astype(float)
+    w = df["code"].map(_premises(fibre)).astype(float)
     # a commune with any old code lacking a premises count averages with equal weights
     w = w.where(~w.isna().groupby(df["insee"]).transform("any"), 1.0).to_numpy()
     weighted = scores.mul(w, axis=0)
@@ -361,7 +359,10 @@ def _fill_median(values: pd.Series) -> tuple[pd.Series, float]:
 def need_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
                       weights: Mapping[str, float] | str | None = None
                       ) -> tuple[gpd.GeoDataFrame, NeedReport]:
-    """Add need columns to ``communes``.
+    """Add need columns to ``communes``, reading the IFN and ARCEP files of ``data_dir``.
+
+    :func:`need_from_frames` on :func:`cnfs_geo.sources.ifn.read_ifn`,
+    :func:`cnfs_geo.sources.arcep.read_fibre` and the code table of the COG.
 
     Parameters
     ----------
@@ -400,16 +401,55 @@ def need_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
     >>> bool((c2["need_index"] == c2["need_index_weighted"]).all())
     True
     """
-    w = need_weights(weights)  # validate before reading anything
+    need_weights(weights)  # validate before reading anything
+    _check_population(communes)
+    fibre = read_fibre(data_dir.file("fibre"))
+    ifn = read_ifn(data_dir.file("ifn_communes"))
+    return need_from_frames(communes, ifn, fibre, code_table(data_dir), weights=weights)
+
+
+def _check_population(communes: gpd.GeoDataFrame) -> None:
     pop = pd.to_numeric(communes["population"], errors="coerce")
     if pop.isna().any() or (pop < 0).any():
         bad = communes.index[pop.isna() | (pop < 0)].tolist()
         raise ValidationError("communes", [f"commune {c}: population is missing or negative; "
                                            "fix the COG populations" for c in bad])
+
+
+def need_from_frames(communes: gpd.GeoDataFrame, ifn: pd.DataFrame, fibre: pd.DataFrame,
+                     codes: pd.DataFrame, *,
+                     weights: Mapping[str, float] | str | None = None
+                     ) -> tuple[gpd.GeoDataFrame, NeedReport]:
+    """Add need columns to ``communes`` from the IFN and ARCEP frames.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        From :func:`cnfs_geo.territory.communes_from_frames` (index ``insee``,
+        ``departement``, ``population``).
+    ifn : DataFrame
+        :func:`cnfs_geo.sources.ifn.read_ifn` (see :func:`ifn_from_frame`).
+    fibre : DataFrame
+        :func:`cnfs_geo.sources.arcep.read_fibre` (see :func:`fibre_from_frame`); also
+        the premises weighting the old codes of the IFN.
+    codes : DataFrame
+        Code table (:func:`cnfs_geo.territory.code_table`: index ``code``, ``insee``).
+    weights : mapping, "equal" or None, keyword-only
+        See :func:`need_from_sources`.
+
+    Returns
+    -------
+    (GeoDataFrame, NeedReport)
+        As :func:`need_from_sources`.
+    """
+    w = need_weights(weights)
+    communes_table(communes, required=("departement", "population"), crs=None,
+                   unique_index=False, hint="cnfs_geo.territory.communes_from_cog")
+    _check_population(communes)
     report = NeedReport(index="ifn_total" if weights is None else "weighted", weights=w)
     out = communes.copy()
-    out = out.join(fibre_from_arcep(communes, data_dir, report))
-    out = out.join(ifn_from_anct(communes, data_dir, report))
+    out = out.join(fibre_from_frame(communes, fibre, codes, report))
+    out = out.join(ifn_from_frame(communes, ifn, codes, fibre=fibre, report=report))
     for name, col in fracture_indices(out).items():
         out[name] = col
     imputed = out["ifn_total"].isna()

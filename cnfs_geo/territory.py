@@ -1,53 +1,18 @@
-"""Communes at the current COG, EPCI and département outline.
+"""Communes at the current COG (2026) with their polygons, EPCI and département outline.
 
-Communes and populations come from the COG 2026 (``cog/communes.json``). Their
-polygons come from ADMIN EXPRESS COG 2018 (one file per département, or the
-national archive of the 101 départements). Each 2018 polygon code is assigned to
-its current commune by the first rule that applies (:func:`code_table`):
-
-1. an explicit override (``code_overrides`` argument: old code → current code);
-2. the code is a current commune;
-3. ``commune-deleguee`` / ``commune-associee`` row → its ``chefLieu``;
-4. ``arrondissement-municipal`` row → its ``commune`` (Paris, Lyon, Marseille);
-5. the code is listed in the ``anciensCodes`` of a current commune (communes
-   absorbed by a *fusion simple*, which leave no délégué row: 85 polygons of the
-   2018 archive, e.g. 01341 Saint-Champ → 01227 Magnieu).
-
-Rule 5 is the COG's own history. A spatial rule (give an orphan polygon to the
-neighbour with the longest shared border) was measured against it on the 85
-national cases and agreed on only 40: fusions simples often absorb several
-neighbours at once, or the absorbing commune is not the longest border. It is
-therefore not used; a code no rule knows is an error naming the code and the fix.
-
-Current communes re-created by a split after 2018 (7 nationally: 14666, 15031,
-15035, 15047, 15171, 85165, 85212) have no polygon of their own: their territory
-is still inside the 2018 polygon of the commune nouvelle they left. They are kept,
-with their own COG 2026 population and EPCI, and given that parent polygon
-(``geometry_source = "parent 2018 polygon (shared)"``); the parent is marked
-``"2018 polygon shared with re-created commune(s)"``. The parent of each one is
-listed, with the evidence, in ``cnfs_geo/data/recreated_communes.csv``. Every
-repair is logged as a warning and listed in the :class:`TerritoryReport` of
-:func:`communes_with_report`.
-
-The point used for travel from a commune is the **representative point** of its
-polygon (``shapely.Polygon.representative_point``: always inside the polygon,
-unlike the centroid of a crescent-shaped commune). The chef-lieu point (town
-hall area, ``lat``/``lng`` of the datas.fun commune file) is kept as
-``chef_lieu_x``/``chef_lieu_y`` and used for candidate host sites.
+Transforms of the frames read by :mod:`cnfs_geo.sources` (:func:`communes_from_frames`);
+:func:`communes_from_cog` reads them from a data directory. Method (code rules, re-created
+communes, travel point): ``docs/methods_territory.md``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import re
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
@@ -56,10 +21,14 @@ import pandas as pd
 import shapely
 
 from . import catalog
-from ._errors import DataFileError, UnknownDepartementError, ValidationError
+from ._errors import DataFileError, UnknownCodeError, UnknownDepartementError, ValidationError
 from .settings import GEOGRAPHIC_CRS, working_crs
-from .sources._io import file_key as _file_key
-from .sources._io import read_json as _read_json
+from .sources import cog as _cog_source
+from .sources import datasfun as _datasfun_source
+from .sources import epci as _epci_source
+from .sources import polygons as _polygon_source
+from .sources._io import file_key
+from .sources._io import read_json as _read_json  # noqa: F401  (tests clear its cache)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +44,7 @@ GEOMETRY_OWN = "COG 2018 polygon(s)"
 GEOMETRY_SHARED_CHILD = "parent 2018 polygon (shared)"
 GEOMETRY_SHARED_PARENT = "2018 polygon shared with re-created commune(s)"
 
-RECREATED_FILE = "recreated_communes.csv"
+RECREATED_FILE = _cog_source.RECREATED_FILE
 
 
 def _isin(values: pd.Series, allowed) -> np.ndarray:
@@ -84,20 +53,6 @@ def _isin(values: pd.Series, allowed) -> np.ndarray:
     allowed = set(allowed.tolist() if hasattr(allowed, "tolist") else allowed)
     vals = values.tolist() if hasattr(values, "tolist") else list(values)
     return np.fromiter((v in allowed for v in vals), dtype=bool, count=len(vals))
-
-
-@lru_cache(maxsize=2)
-def _cog_frame(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
-    df = pd.DataFrame(_read_json(Path(path)))
-    missing = {"code", "nom", "type", "departement"} - set(df.columns)
-    if missing:
-        raise ValidationError(path, [f"missing field(s) {sorted(missing)}: expected the "
-                                     "@etalab/decoupage-administratif communes.json format"])
-    for col in ("population", "chefLieu", "zone", "commune", "anciensCodes"):
-        if col not in df.columns:
-            df[col] = np.nan
-    return df[["code", "nom", "type", "departement", "population", "chefLieu", "zone",
-               "commune", "anciensCodes"]]
 
 
 def cog_communes(data_dir: catalog.DataDir) -> pd.DataFrame:
@@ -110,8 +65,7 @@ def cog_communes(data_dir: catalog.DataDir) -> pd.DataFrame:
     Fields absent from the file are NaN. The parsed file is cached (per path,
     modification time and size); the caller gets a copy.
     """
-    path = data_dir.file("cog_communes")
-    return _cog_frame(*_file_key(path)).copy()
+    return _cog_source.read_cog_communes(data_dir.file("cog_communes"))
 
 
 def departement_codes(data_dir: catalog.DataDir) -> list[str]:
@@ -184,10 +138,36 @@ def code_table(data_dir: catalog.DataDir, *,
                ) -> pd.DataFrame:
     """Every commune code known to the COG (old or current) with its current commune.
 
+    :func:`code_table_from_cog` on the COG of ``data_dir`` (cached per COG file).
+
     Parameters
     ----------
     data_dir : DataDir
         From :func:`cnfs_geo.catalog.resolve_data_dir`.
+    code_overrides : mapping or path, optional
+        See :func:`code_table_from_cog`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`code_table_from_cog`.
+    """
+    table = _cog_code_table(*file_key(data_dir.file("cog_communes")))
+    if code_overrides is None:
+        return table.copy()
+    return _with_overrides(table, code_overrides)
+
+
+def code_table_from_cog(cog: pd.DataFrame, *,
+                        code_overrides: str | os.PathLike | Mapping[str, str] | None = None
+                        ) -> pd.DataFrame:
+    """Every commune code known to the COG (old or current) with its current commune.
+
+    Parameters
+    ----------
+    cog : pandas.DataFrame
+        COG records (:func:`cnfs_geo.sources.cog.read_cog_communes`): columns ``code``,
+        ``type``, ``chefLieu``, ``commune``, ``anciensCodes``.
     code_overrides : mapping or path, optional
         Explicit ``old code → current code`` assignments, checked before every
         other rule: a mapping, or a CSV file with columns ``old_code,new_code`` and
@@ -203,15 +183,27 @@ def code_table(data_dir: catalog.DataDir, *,
         :data:`RULE_ARRONDISSEMENT` (``commune``), :data:`RULE_FORMER`
         (``anciensCodes`` of a current commune)), ``reason`` (override reason,
         else empty). Sorted by code.
+
+    Raises
+    ------
+    UnknownCodeError
+        An override whose ``new_code`` is not a current commune.
+    ValidationError
+        An ``old_code`` given several times.
     """
-    table = _cog_code_table(*_file_key(data_dir.file("cog_communes")))
+    table = _code_table(cog)
     if code_overrides is None:
-        return table.copy()
+        return table
+    return _with_overrides(table, code_overrides)
+
+
+def _with_overrides(table: pd.DataFrame,
+                    code_overrides: str | os.PathLike | Mapping[str, str]) -> pd.DataFrame:
     ov = _read_overrides(code_overrides)
     current_codes = table.index[table["rule"] == RULE_CURRENT]
     bad = ov[~_isin(ov["new_code"], current_codes)]
     if len(bad):
-        raise ValidationError("code_overrides", [
+        raise UnknownCodeError("code_overrides", [
             f"old_code {r.old_code}: new_code {r.new_code!r} is not a current commune of "
             "the COG 2026; give the code of a commune-actuelle" for r in bad.itertuples()])
     dup = ov[ov["old_code"].duplicated(keep=False)]
@@ -228,7 +220,10 @@ def code_table(data_dir: catalog.DataDir, *,
 @lru_cache(maxsize=2)
 def _cog_code_table(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     """:func:`code_table` without overrides, cached per COG file."""
-    cog = _cog_frame(path, mtime_ns, size)
+    return _code_table(_cog_source.read_cog_communes(Path(path)))
+
+
+def _code_table(cog: pd.DataFrame) -> pd.DataFrame:
     current = cog[cog["type"] == "commune-actuelle"]
     current_codes = set(current["code"])
     parts = [pd.DataFrame({"code": current["code"], "insee": current["code"],
@@ -254,60 +249,38 @@ def _cog_code_table(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
 def current_code_map(data_dir: catalog.DataDir, *, former_codes: bool = True) -> dict[str, str]:
     """Map every commune code known to the COG (old or current) to its current code.
 
+    :func:`code_map_from_table` on the COG of ``data_dir``.
+    """
+    return code_map_from_table(code_table(data_dir), cog_communes(data_dir),
+                               former_codes=former_codes)
+
+
+def code_map_from_table(table: pd.DataFrame, cog: pd.DataFrame, *,
+                        former_codes: bool = True) -> dict[str, str]:
+    """Map every commune code known to the COG (old or current) to its current code.
+
     Current communes map to themselves; ``commune-deleguee`` and
     ``commune-associee`` codes map to their ``chefLieu``; with ``former_codes``
     (default), codes listed in the ``anciensCodes`` of a current commune (fusions
-    simples) map to it. Arrondissements municipaux map to themselves (use
-    :func:`code_table` to get their commune). Current and délégué/associé status
-    win over ``anciensCodes``.
+    simples) map to it. Arrondissements municipaux map to themselves (use the code
+    table to get their commune). Current and délégué/associé status win over
+    ``anciensCodes``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`code_table_from_cog` (index ``code``; ``insee``, ``rule``).
+    cog : pandas.DataFrame
+        COG records (``code``, ``type``), for the arrondissements municipaux.
+    former_codes : bool, keyword-only
+        Whether ``anciensCodes`` are mapped.
     """
-    table = code_table(data_dir)
     if not former_codes:
         table = table[table["rule"] != RULE_FORMER]
     mapping = dict(zip(table.index.tolist(), table["insee"].tolist()))
-    cog = cog_communes(data_dir)
     arr = cog.loc[cog["type"] == "arrondissement-municipal", "code"].tolist()
     mapping.update(zip(arr, arr))
     return mapping
-
-
-@lru_cache(maxsize=1)
-def _archive_members(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str, bytes]]:
-    """Département code → (member name, bytes) of the communes files of the archive.
-
-    Read once per archive (≈0.4 s, ≈46 MB kept in memory for the national file):
-    a gzip stream cannot be seeked, so extracting members one call at a time would
-    decompress the archive again for each département.
-    """
-    pattern = re.compile(r"departements/([0-9AB]{2,3})-[^/]+/communes-\1-[^/]+\.geojson$")
-    out: dict[str, tuple[str, bytes]] = {}
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            for member in tar:
-                m = pattern.search(member.name)
-                if m and member.isfile():
-                    out[m.group(1)] = (member.name, tar.extractfile(member).read())
-    except (OSError, tarfile.TarError, EOFError) as exc:
-        raise DataFileError(f"{path}: cannot be read as a tar.gz archive ({exc}). Fix: restore "
-                            "the file (see catalog source communes_2018_archive)") from exc
-    return out
-
-
-def _polygons_2018(departement: str, data_dir: catalog.DataDir) -> tuple[gpd.GeoDataFrame, str]:
-    """COG 2018 commune polygons of one département and where they were read from."""
-    single = sorted((data_dir.path / "communes").glob(
-        f"communes-{departement}-*_adminexpress-cog2018.geojson"))
-    if single:
-        return gpd.read_file(single[0]), str(single[0])
-    archive = data_dir.file("communes_2018_archive")
-    st = archive.stat()
-    members = _archive_members(str(archive), st.st_mtime_ns, st.st_size)
-    if departement not in members:
-        raise DataFileError(f"{archive}: no commune polygons for département {departement} "
-                            "(expected a member departements/<code>-<name>/communes-<code>-<name>"
-                            f".geojson; the archive holds {len(members)} départements)")
-    name, data = members[departement]
-    return gpd.read_file(io.BytesIO(data)), f"{archive}!{name}"
 
 
 def polygons_2018(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
@@ -329,8 +302,7 @@ def polygons_2018(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFra
         else from the national archive.
     """
     dep = check_departement(departement, data_dir)
-    polys, _ = _polygons_2018(dep, data_dir)
-    return polys.set_crs(GEOGRAPHIC_CRS, allow_override=polys.crs is None)
+    return _polygon_source.departement_polygons(dep, data_dir)
 
 
 def recreated_communes() -> pd.DataFrame:
@@ -345,10 +317,7 @@ def recreated_communes() -> pd.DataFrame:
         ``parent_code_2018`` (code of the 2018 polygon holding its territory),
         ``parent_nom_2018``, ``reason`` (evidence).
     """
-    with resources.files(__package__).joinpath("data", RECREATED_FILE).open(
-            encoding="utf-8") as fh:
-        df = pd.DataFrame(list(csv.DictReader(fh)))
-    return df.set_index("insee")
+    return _cog_source.read_recreated_communes()
 
 
 @dataclass(frozen=True, eq=False)
@@ -477,9 +446,11 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
 
     Raises
     ------
+    UnknownCodeError
+        A 2018 code no rule maps (with every other problem of the polygons).
     ValidationError
-        A 2018 code no rule maps, or a current commune with no polygon that is
-        not in ``recreated_communes.csv``; all such problems in one error.
+        A current commune with no polygon that is not in ``recreated_communes.csv``;
+        all such problems in one error.
 
     Examples
     --------
@@ -489,24 +460,71 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
     (176, 0, 0)
     """
     dep = check_departement(departement, data_dir)
-    crs = working_crs(dep)
     cog = cog_communes(data_dir)
-    current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)].copy()
+    _check_populations(cog, dep, str(data_dir.file("cog_communes")))
+    polygons = _polygon_source.departement_polygons(dep, data_dir)
+    table = code_table(data_dir, code_overrides=code_overrides)
+    members = _epci_source.read_epci_members(data_dir.file("cog_epci"))
+    chef_lieux = chef_lieu_points(dep, data_dir, code_map_from_table(code_table(data_dir), cog))
+    return communes_from_frames(cog, polygons, members, departement=dep, codes=table,
+                                chef_lieux=chef_lieux)
+
+
+def _check_populations(cog: pd.DataFrame, dep: str, source: str) -> None:
+    current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)]
     bad_pop = current[pd.to_numeric(current["population"], errors="coerce").isna()]
     if len(bad_pop):
-        raise ValidationError(str(data_dir.file("cog_communes")), [
+        raise ValidationError(source, [
             f"commune {r.code} ({r.nom}): population is missing or not a number; fix the COG "
             "file (populations légales)" for r in bad_pop.itertuples()])
+
+
+def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
+                         epci_members: pd.DataFrame, *, departement: str,
+                         codes: pd.DataFrame | None = None,
+                         chef_lieux: pd.DataFrame | None = None,
+                         recreated: pd.DataFrame | None = None
+                         ) -> tuple[gpd.GeoDataFrame, TerritoryReport]:
+    """Current communes of a département from the frames of the readers, and a report.
+
+    Parameters
+    ----------
+    cog : pandas.DataFrame
+        COG 2026 records (:func:`cnfs_geo.sources.cog.read_cog_communes`): ``code``,
+        ``nom``, ``type``, ``departement``, ``population``, ``chefLieu``, ``commune``,
+        ``anciensCodes``.
+    polygons : GeoDataFrame
+        COG 2018 polygons of the département (:mod:`cnfs_geo.sources.polygons`):
+        ``code``, ``nom``, ``geometry`` (EPSG:4326); ``attrs["source"]`` names the file.
+    epci_members : pandas.DataFrame
+        Commune → EPCI (:func:`cnfs_geo.sources.epci.read_epci_members`): index
+        ``insee``, columns ``epci``, ``epci_nom``.
+    departement : str, keyword-only
+        Normalised INSEE département code (:func:`check_departement`).
+    codes : pandas.DataFrame, optional
+        Code table (:func:`code_table_from_cog`, with its overrides); by default built
+        from ``cog`` without override.
+    chef_lieux : pandas.DataFrame, optional
+        Chef-lieu points (:func:`chef_lieu_points`: index ``insee``, ``lat``, ``lng``);
+        communes without one use their representative point (all of them by default).
+    recreated : pandas.DataFrame, optional
+        Communes re-created after 2018 (:func:`recreated_communes`, the default).
+
+    Returns
+    -------
+    (GeoDataFrame, TerritoryReport)
+        As :func:`communes_with_report`.
+    """
+    dep = departement
+    crs = working_crs(dep)
+    poly_path = polygons.attrs.get("source", "polygons")
+    _check_populations(cog, dep, "cog")
+    current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)].copy()
     current["population"] = current["population"].astype(int)
     names = dict(zip(current["code"].tolist(), current["nom"].tolist()))
 
-    polys, poly_path = _polygons_2018(dep, data_dir)
-    if "code" not in polys.columns:
-        raise ValidationError(poly_path, ["missing property 'code' (INSEE code of each polygon)"])
-    if "nom" not in polys.columns:
-        polys["nom"] = ""
-    polys["code"] = polys["code"].astype(str)
-    table = code_table(data_dir, code_overrides=code_overrides)
+    polys = polygons.copy()
+    table = code_table_from_cog(cog) if codes is None else codes
     polys["insee"] = polys["code"].map(table["insee"])
     polys["rule"] = polys["code"].map(table["rule"])
     problems = [f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026 (not "
@@ -514,6 +532,7 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
                 "commune); fix: pass code_overrides={'" + str(r.code) + "': '<current code>'} "
                 "(or a CSV old_code,new_code,reason)"
                 for r in polys[polys["insee"].isna()].itertuples()]
+    error = UnknownCodeError if problems else ValidationError
     polys = polys[polys["insee"].notna()]
 
     outside = polys[~polys["insee"].isin(current["code"])]
@@ -551,7 +570,7 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
 
     # communes with no polygon of their own: re-created after 2018?
     missing_poly = sorted(set(current["code"]) - set(dissolved.index))
-    recreated = recreated_communes()
+    recreated = recreated_communes() if recreated is None else recreated
     shared_rows = []
     for code in missing_poly:
         parent_code = recreated["parent_code_2018"].get(code)
@@ -574,7 +593,7 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
         shared_rows.append((parent_insee, names[parent_insee], parent_code,
                             GEOMETRY_SHARED_PARENT, f"shares its 2018 polygon with {code}"))
     if problems:
-        raise ValidationError(poly_path, problems)
+        raise error(poly_path, problems)
     shared = pd.DataFrame(shared_rows, columns=["insee", "nom", "code_2018", "geometry_source",
                                                 "reason"])
     shared = (shared.groupby(["insee", "nom", "code_2018", "geometry_source"], as_index=False)
@@ -602,13 +621,14 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
                                           "2018 polygons; check the polygon file" for c in empty])
 
     # EPCI membership (COG 2026)
-    membership = epci_membership(data_dir)
+    membership = epci_members
     communes["epci"] = membership["epci"].reindex(communes.index)
     communes["epci_nom"] = membership["epci_nom"].reindex(communes.index)
     no_epci = communes.index[communes["epci"].isna()].tolist()
     if no_epci:
         # Islands without EPCI (Île-de-Sein, Ouessant, Bréhat, Île-d'Yeu) are legal exceptions.
-        log.warning("département %s: %d commune(s) belong to no EPCI: %s", dep, len(no_epci), no_epci)
+        log.warning("département %s: %d commune(s) belong to no EPCI: %s", dep, len(no_epci),
+                    no_epci)
         communes["epci"] = communes["epci"].fillna("sans EPCI")
         communes["epci_nom"] = communes["epci_nom"].fillna("Commune isolée (sans EPCI)")
 
@@ -621,8 +641,8 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
     rep = communes.geometry.representative_point()
     communes["ref_x"], communes["ref_y"] = rep.x, rep.y
 
-    mapping = current_code_map(data_dir)
-    cl = chef_lieu_points(dep, data_dir, mapping)
+    cl = (pd.DataFrame(columns=["lat", "lng"], dtype=float) if chef_lieux is None
+          else chef_lieux)
     pts = gpd.GeoSeries(gpd.points_from_xy(cl["lng"], cl["lat"]), index=cl.index,
                         crs=GEOGRAPHIC_CRS).to_crs(crs)
     pts = pts.reindex(communes.index)
@@ -724,22 +744,13 @@ def communes_from_cog(departement: str, data_dir: catalog.DataDir, *,
 
 def epci_membership(data_dir: catalog.DataDir) -> pd.DataFrame:
     """Commune → EPCI (COG 2026). Index commune code; columns ``epci``, ``epci_nom``."""
-    path = data_dir.file("cog_epci")
-    rows = [(m["code"], e["code"], e["nom"]) for e in _read_json(path) for m in e.get("membres", [])]
-    df = pd.DataFrame(rows, columns=["insee", "epci", "epci_nom"])
-    dup = df[df["insee"].duplicated(keep=False)]
-    if len(dup):
-        raise ValidationError(str(path), [f"commune {c} belongs to several EPCI" for c in sorted(set(dup["insee"]))])
-    return df.set_index("insee")
+    return _epci_source.read_epci_members(data_dir.file("cog_epci"))
 
 
 def epci_table(data_dir: catalog.DataDir) -> pd.DataFrame:
     """Identity of every EPCI: ``epci`` (SIREN), ``nom``, ``type``, ``population_totale``,
     ``n_membres`` (whole EPCI, all départements)."""
-    recs = _read_json(data_dir.file("cog_epci"))
-    return pd.DataFrame([{"epci": e["code"], "nom": e["nom"], "type": e.get("type"),
-                          "population_municipale_epci": e.get("populationMunicipale"),
-                          "n_membres": len(e.get("membres", []))} for e in recs]).set_index("epci")
+    return _epci_source.read_epci(data_dir.file("cog_epci"))
 
 
 def epci_from_communes(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
@@ -753,9 +764,29 @@ def epci_from_communes(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir) ->
         ``population_municipale_epci`` (whole EPCI), ``straddles`` (bool: the EPCI
         has members in other départements), ``geometry``.
     """
+    return epci_from_frames(communes, epci_table(data_dir))
+
+
+def epci_from_frames(communes: gpd.GeoDataFrame, epci: pd.DataFrame) -> gpd.GeoDataFrame:
+    """EPCI polygons (part within the département) dissolved from ``communes``.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        From :func:`communes_from_frames` (``epci``, ``epci_nom``, ``nom``,
+        ``population``, ``geometry``).
+    epci : pandas.DataFrame
+        EPCI identities (:func:`cnfs_geo.sources.epci.read_epci`): index ``epci``;
+        ``nom``, ``type``, ``population_municipale_epci``, ``n_membres``.
+
+    Returns
+    -------
+    GeoDataFrame
+        As :func:`epci_from_communes`.
+    """
     g = communes.dissolve(by="epci", aggfunc={"population": "sum", "nom": "count"})
     g = g.rename(columns={"nom": "n_communes"})
-    ident = epci_table(data_dir)
+    ident = epci
     g = g.join(ident, how="left")
     g["nom"] = g["nom"].fillna(communes.groupby("epci")["epci_nom"].first())
     g["straddles"] = g["n_membres"].fillna(0).astype(int) > g["n_communes"]
@@ -770,13 +801,6 @@ def departement_outline(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-@lru_cache(maxsize=1)
-def _datasfun_frame(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
-    """The columns of the datas.fun commune file used here, cached per file."""
-    return pd.read_csv(path, dtype=str, usecols=["insee_com", "insee_dep", "commune_type",
-                                                 "lat", "lng"])
-
-
 def chef_lieu_points(departement: str, data_dir: catalog.DataDir,
                      mapping: dict[str, str] | None = None) -> pd.DataFrame:
     """Chef-lieu ``lat``/``lng`` per current commune code (datas.fun, COG 2024 codes mapped).
@@ -788,9 +812,32 @@ def chef_lieu_points(departement: str, data_dir: catalog.DataDir,
         log.warning("%s not found: communes use their representative point as host site",
                     catalog.SOURCES["datasfun_communes"].relpath)
         return pd.DataFrame(columns=["lat", "lng"], dtype=float)
-    df = _datasfun_frame(*_file_key(path))
+    return chef_lieu_from_frame(_datasfun_source.read_datasfun_communes(path), departement,
+                                mapping or current_code_map(data_dir))
+
+
+def chef_lieu_from_frame(datasfun: pd.DataFrame, departement: str,
+                         mapping: Mapping[str, str]) -> pd.DataFrame:
+    """Chef-lieu ``lat``/``lng`` per current commune code of a département.
+
+    Parameters
+    ----------
+    datasfun : pandas.DataFrame
+        :func:`cnfs_geo.sources.datasfun.read_datasfun_communes` (``insee_com``,
+        ``insee_dep``, ``commune_type``, ``lat``, ``lng``; COG 2024 codes).
+    departement : str
+        Département code.
+    mapping : mapping
+        Any commune code → current code (:func:`code_map_from_table`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``insee`` (COG 2026); ``lat``, ``lng`` (float, WGS 84). A commune nouvelle
+        absorbing a 2024 commune keeps its own chef-lieu.
+    """
+    df = datasfun
     df = df[(df["insee_dep"] == departement) & (df["commune_type"] == "COM")]
-    mapping = mapping or current_code_map(data_dir)
     df = df.assign(insee=df["insee_com"].map(mapping).fillna(df["insee_com"]))
     # a commune nouvelle absorbing a 2024 commune keeps its own chef-lieu when both exist
     df = df.assign(_own=(df["insee"] == df["insee_com"])).sort_values(["insee", "_own"],

@@ -264,3 +264,62 @@ def test_national_directory_gives_the_same_units(communes, raw_dir, iris_units):
     # populations depend on P16 only; geometry is rounded to 1 m in the bundle
     assert np.allclose(u["population"], iris_units["population"], rtol=1e-9)
     assert np.allclose(u["area_km2"], iris_units["area_km2"], rtol=5e-3)
+
+
+# --- national demand units (COG 2018 polygons, COG 2026 populations) ----------------
+
+PDL_FILE = "communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson"
+
+
+def _cog_population(raw_dir, deps: set[str]) -> tuple[float, dict[str, float]]:
+    recs = json.loads((raw_dir / "cog" / "communes.json").read_text(encoding="utf-8"))
+    cur = {r["code"]: float(r.get("population") or 0) for r in recs
+           if r["type"] == "commune-actuelle" and r["departement"] in deps}
+    return sum(cur.values()), cur
+
+
+def test_demand_units_cog2018_pays_de_la_loire(raw_dir):
+    units = demand.demand_units_cog2018(raw_dir, path=raw_dir / PDL_FILE)
+    assert len(units) == 1272 and units.index.is_unique and units.index.is_monotonic_increasing
+    assert units.crs.to_epsg() == 2154
+    assert set(units["departement"]) == {"44", "49", "53", "72", "85"}
+    total, cur = _cog_population(raw_dir, set(units["departement"]))
+    left = units.attrs["communes_without_polygon"]
+    assert set(left) == {"85165", "85212"}                   # split after 2018
+    assert units["population"].sum() + sum(left.values()) == pytest.approx(total, rel=1e-12)
+    per = units.groupby("insee")["population"].sum()
+    assert per.to_dict() == pytest.approx({c: cur[c] for c in per.index}, rel=1e-9)
+    inside = gpd.points_from_xy(units["ref_x"], units["ref_y"], crs=units.crs)
+    assert gpd.GeoSeries(inside, index=units.index).within(units.geometry).all()
+
+
+def test_demand_units_cog2018_metropolitan_france(raw_dir):
+    """The national archive, read by the one polygon reader (sources.polygons)."""
+    units = demand.demand_units_cog2018(raw_dir)
+    deps = set(units["departement"])
+    assert len(deps) == 96 and {"2A", "2B"} <= deps and not any(d.startswith("97") for d in deps)
+    assert len(units) == 35228
+    total, _ = _cog_population(raw_dir, deps)
+    left = units.attrs["communes_without_polygon"]
+    assert set(left) == {"14666", "15031", "15035", "15047", "15171", "85165", "85212"}
+    assert units["population"].sum() + units.attrs["population_left_out"] == pytest.approx(
+        total, rel=1e-12)
+    assert (units["population"] >= 0).all() and units["insee"].notna().all()
+    # the units of 49 are the 2018 polygons of 49, as the département reader gives them
+    p49 = demand.commune2018_polygons("49", catalog.resolve_data_dir(raw_dir))
+    u49 = units[units["departement"] == "49"]
+    assert list(u49.index) == list(p49.index)
+    assert (u49["insee"] == p49["insee"]).all()
+
+
+def test_demand_units_from_frames_is_what_demand_units_reads(communes, bundle, mapping,
+                                                            iris_units, c2018_units):
+    iris = demand.iris_from_mednum("49", bundle)
+    polys = demand.commune2018_polygons("49", bundle)
+    kw = dict(iris=iris, polygons_2018=polys, code_map=mapping)
+    u = demand.demand_units_from_frames(communes, unit="iris", **kw)
+    assert u.equals(iris_units) and u.attrs == iris_units.attrs
+    u = demand.demand_units_from_frames(communes, unit="commune2018", **kw)
+    assert u.equals(c2018_units)
+    with pytest.raises(ValidationError, match="polygons_2018 is needed"):
+        demand.demand_units_from_frames(communes, unit="commune2018", population_from="area")

@@ -67,7 +67,8 @@ def test_missing_ifn_row_is_imputed_and_reported(communes, bundle, tmp_path):
     c, rep = need.need_from_sources(communes, d)
     assert rep.imputed == ["49007"]
     assert bool(c.loc["49007", "need_imputed"])
-    assert c.loc["49007", "need_index"] == pytest.approx(c.drop(index="49007")["ifn_total"].median())
+    assert c.loc["49007", "need_index"] == pytest.approx(
+        c.drop(index="49007")["ifn_total"].median())
 
 
 def test_unknown_code_is_reported_not_dropped(communes, bundle, tmp_path):
@@ -111,9 +112,23 @@ def test_plm_scores_come_from_their_arrondissements(raw_dir, dep, city):
     c, rep = need.need_from_sources(territory.communes_from_cog(dep, d), d)
     assert not c.loc[city, "need_imputed"]
     ifn = pd.read_csv(d.file("ifn_communes"), dtype=str, keep_default_na=False)
-    arr = ifn[ifn["code"].str.startswith(city[:2] + ("1" if dep == "75" else "2" if dep == "13" else "38"))]
+    prefix = city[:2] + ("1" if dep == "75" else "2" if dep == "13" else "38")
+    arr = ifn[ifn["code"].str.startswith(prefix)]
     arr = arr[arr["name"].str.contains("Arrondissement")]
     totals = pd.to_numeric(arr["total"])
     assert totals.min() <= c.loc[city, "ifn_total"] <= totals.max()
     assert c.loc[city, "pct_fibre"] > 0
-    assert (rep.unmatched["reason"].str.contains("without any score") | (rep.unmatched["code"] != city)).all()
+    assert (rep.unmatched["reason"].str.contains("without any score")
+            | (rep.unmatched["code"] != city)).all()
+
+
+def test_need_from_frames_is_what_need_from_sources_reads(bundle):
+    from cnfs_geo.sources import arcep, ifn
+
+    communes = territory.communes_from_cog("49", bundle)
+    ref, rep_ref = need.need_from_sources(communes, bundle)
+    c, rep = need.need_from_frames(communes, ifn.read_ifn(bundle.file("ifn_communes")),
+                                   arcep.read_fibre(bundle.file("fibre")),
+                                   territory.code_table(bundle))
+    assert c.equals(ref) and c.attrs == ref.attrs
+    assert rep.remapped.equals(rep_ref.remapped) and rep.imputed == rep_ref.imputed

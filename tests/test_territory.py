@@ -4,7 +4,12 @@ import shutil
 import pytest
 
 from cnfs_geo import catalog, territory
-from cnfs_geo._errors import DataFileError, UnknownDepartementError, ValidationError
+from cnfs_geo._errors import (
+    DataFileError,
+    UnknownCodeError,
+    UnknownDepartementError,
+    ValidationError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +91,9 @@ def test_unmappable_2018_code_fails_loudly(tmp_path, bundle):
     gj["features"][0]["properties"]["code"] = "49999"
     poly.write_text(json.dumps(gj))
     d = catalog.DataDir(path=tmp_path / "d", is_bundle=True, origin="bundle")
-    territory._read_json.cache_clear()
-    with pytest.raises(ValidationError, match="49999"):
+    with pytest.raises(ValidationError, match="49999") as e:
         territory.communes_from_cog("49", d)
+    assert isinstance(e.value, UnknownCodeError) and isinstance(e.value, ValueError)
 
 
 def test_missing_population_is_an_error(tmp_path, bundle):
@@ -121,3 +126,24 @@ def test_other_departements_from_national_files(raw_dir, dep, crs):
     assert set(c.index) == set(cur["code"])
     assert int(c["population"].sum()) == int(cur["population"].sum())
     assert c.crs.to_epsg() == crs
+
+
+def test_communes_from_frames_is_what_communes_from_cog_reads(bundle):
+    """The stage is a transform of the readers' frames; the data-directory entry point only
+    composes readers and this transform."""
+    from cnfs_geo.sources import cog, epci, polygons
+
+    c_ref, rep_ref = territory.communes_with_report("49", bundle)
+    frames = dict(
+        cog=cog.read_cog_communes(bundle.file("cog_communes")),
+        polygons=polygons.read_polygons(bundle.file("communes_2018_49")),
+        epci_members=epci.read_epci_members(bundle.file("cog_epci")))
+    c, rep = territory.communes_from_frames(**frames, departement="49",
+                                            chef_lieux=territory.chef_lieu_points("49", bundle))
+    assert c.equals(c_ref) and rep.summary() == rep_ref.summary()
+    # without chef-lieu points every commune uses its representative point
+    c2, _ = territory.communes_from_frames(**frames, departement="49")
+    assert (c2["chef_lieu_x"] == c2["ref_x"]).all()
+    assert (c2["chef_lieu_source"] == "point représentatif").all()
+    e = territory.epci_from_frames(c, epci.read_epci(bundle.file("cog_epci")))
+    assert e.equals(territory.epci_from_communes(c_ref, bundle))

@@ -1,10 +1,25 @@
-"""COG communes file (``@etalab/decoupage-administratif`` ``communes.json``)."""
+"""COG files of ``@etalab/decoupage-administratif``: communes (``communes.json``) and the
+table of communes re-created after 2018 shipped with the package."""
 
 from __future__ import annotations
 
+import csv
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
-from ._io import read_json
+import numpy as np
+import pandas as pd
+
+from .._errors import MissingColumnError
+from ._io import file_key, read_json
+
+# Columns of :func:`read_cog_communes`.
+COG_COLUMNS = ("code", "nom", "type", "departement", "population", "chefLieu", "zone",
+               "commune", "anciensCodes")
+
+RECREATED_FILE = "recreated_communes.csv"
+RECREATED_COLUMNS = ("nom", "departement", "parent_code_2018", "parent_nom_2018", "reason")
 
 
 def read_cog_records(path: Path) -> list[dict]:
@@ -12,6 +27,78 @@ def read_cog_records(path: Path) -> list[dict]:
     arrondissements), as published: one dict per record (``code``, ``nom``, ``type``,
     ``departement``, ``population``, ``chefLieu``, ``codesPostaux``, ``anciensCodes``…).
 
-    Cached per path: callers must not mutate the records.
+    Cached per path, modification time and size: callers must not mutate the records.
     """
     return read_json(Path(path))
+
+
+@lru_cache(maxsize=2)
+def _cog_frame(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    df = pd.DataFrame(read_json(Path(path)))
+    missing = {"code", "nom", "type", "departement"} - set(df.columns)
+    if missing:
+        raise MissingColumnError(path, [f"missing field(s) {sorted(missing)}: expected the "
+                                        "@etalab/decoupage-administratif communes.json format"])
+    for col in ("population", "chefLieu", "zone", "commune", "anciensCodes"):
+        if col not in df.columns:
+            df[col] = np.nan
+    return df[list(COG_COLUMNS)]
+
+
+def read_cog_communes(path: Path) -> pd.DataFrame:
+    """All records of a COG ``communes.json`` as a frame.
+
+    Parameters
+    ----------
+    path : path
+        ``cog/communes.json`` (catalog source ``cog_communes``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per record (actuelles, déléguées, associées, arrondissements), in file
+        order (RangeIndex). Columns ``code``, ``nom``, ``type``, ``departement``,
+        ``population``, ``chefLieu`` (string codes), ``zone`` (``metro``, ``drom`` or
+        ``com``), ``commune`` (parent commune of an arrondissement municipal),
+        ``anciensCodes`` (list of former codes of a current commune; NaN when none).
+        Optional fields absent from the file are NaN. The parsed file is cached (per
+        path, modification time and size); the caller gets a copy.
+
+    Raises
+    ------
+    DataFileError
+        Unreadable file.
+    MissingColumnError
+        ``code``, ``nom``, ``type`` or ``departement`` absent.
+    """
+    return _cog_frame(*file_key(Path(path))).copy()
+
+
+def read_recreated_communes(path: Path | None = None) -> pd.DataFrame:
+    """Communes re-created by a split after 2018, with the 2018 polygon they lie in.
+
+    Parameters
+    ----------
+    path : path, optional
+        A CSV ``insee,nom,departement,parent_code_2018,parent_nom_2018,reason``; by
+        default ``cnfs_geo/data/recreated_communes.csv`` (shipped with the package).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``insee`` (COG 2026). Columns ``nom``, ``departement``,
+        ``parent_code_2018`` (code of the 2018 polygon holding its territory),
+        ``parent_nom_2018``, ``reason`` (evidence); all strings.
+    """
+    if path is None:
+        with resources.files("cnfs_geo").joinpath("data", RECREATED_FILE).open(
+                encoding="utf-8") as fh:
+            df = pd.DataFrame(list(csv.DictReader(fh)))
+    else:
+        with open(path, encoding="utf-8") as fh:
+            df = pd.DataFrame(list(csv.DictReader(fh)))
+    missing = [c for c in ("insee", *RECREATED_COLUMNS) if c not in df.columns]
+    if missing:
+        raise MissingColumnError(str(path or RECREATED_FILE),
+                                 [f"missing column {c!r}" for c in missing])
+    return df.set_index("insee")

@@ -1,0 +1,184 @@
+"""ADMIN EXPRESS COG 2018 commune polygons (france-geojson): per-département GeoJSON
+files and the national archive of the 101 départements. The one polygon reader."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from .. import catalog
+from .._errors import CrsError, DataFileError
+from .._validate import require_columns
+from ..settings import GEOGRAPHIC_CRS
+from ._io import file_key
+
+# Columns of a polygon frame (the GeoJSON properties read, plus the geometry).
+POLYGON_COLUMNS = ("code", "nom", "geometry")
+
+# Communes member of the national archive: departements/<dep>-<name>/communes-<dep>-<name>.geojson
+ARCHIVE_MEMBER = re.compile(r"departements/([0-9AB]{2,3})-[^/]+/communes-\1-[^/]+\.geojson$")
+
+# File name of the per-département file in ``<data dir>/communes``.
+DEPARTEMENT_GLOB = "communes-{dep}-*_adminexpress-cog2018.geojson"
+
+
+def _frame(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    """The column contract of :func:`read_polygons` applied to a frame as read."""
+    require_columns(raw, ["code"], source,
+                     expected="expected property 'code' (INSEE code of each 2018 polygon), "
+                              "as in the ADMIN EXPRESS COG 2018 files of france-geojson")
+    if raw.crs is not None and not raw.crs == GEOGRAPHIC_CRS:
+        raise CrsError(source, [f"CRS {raw.crs} is not {GEOGRAPHIC_CRS}; fix: give the "
+                                "france-geojson file (GeoJSON, longitude/latitude WGS 84)"])
+    out = gpd.GeoDataFrame({"code": raw["code"].astype(str),
+                            "nom": raw["nom"] if "nom" in raw.columns else "",
+                            }, geometry=raw.geometry.values, crs=GEOGRAPHIC_CRS)
+    out.attrs["source"] = source
+    return out
+
+
+def read_polygons(path: str | Path) -> gpd.GeoDataFrame:
+    """Commune polygons of one GeoJSON file (a département, a région…).
+
+    Parameters
+    ----------
+    path : path
+        A france-geojson ADMIN EXPRESS COG 2018 file (properties ``code``, ``nom``).
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per polygon, in file order (RangeIndex). Columns ``code`` (str, INSEE
+        code of 2018), ``nom`` (2018 name; ``""`` when the file has no ``nom``),
+        ``geometry`` (polygon as read, not repaired), CRS EPSG:4326.
+        ``attrs["source"]`` is the path.
+
+    Raises
+    ------
+    DataFileError
+        No such file or unreadable.
+    MissingColumnError
+        No ``code`` property.
+    CrsError
+        A CRS other than EPSG:4326.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file; fix: give a GeoJSON of COG 2018 commune "
+                            "polygons (e.g. communes/communes-pays-de-la-loire_adminexpress-"
+                            "cog2018.geojson in the data directory)")
+    return _frame(gpd.read_file(path), str(path))
+
+
+@lru_cache(maxsize=1)
+def _archive_members(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str, bytes]]:
+    """Département code → (member name, bytes) of the communes files of the archive.
+
+    Read once per archive (≈0.4 s, ≈46 MB kept in memory for the national file):
+    a gzip stream cannot be seeked, so extracting members one call at a time would
+    decompress the archive again for each département.
+    """
+    import tarfile
+
+    out: dict[str, tuple[str, bytes]] = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                m = ARCHIVE_MEMBER.search(member.name)
+                fh = tar.extractfile(member) if m and member.isfile() else None
+                if m and fh is not None:
+                    out[m.group(1)] = (member.name, fh.read())
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise DataFileError(f"{path}: cannot be read as a tar.gz archive ({exc}). Fix: restore "
+                            "the file (see catalog source communes_2018_archive)") from exc
+    return out
+
+
+def archive_departements(path: str | Path) -> list[str]:
+    """Département codes of the communes members of the national archive, sorted."""
+    return sorted(_archive_members(*file_key(Path(path))))
+
+
+def read_polygons_archive(path: str | Path,
+                          departements: Iterable[str] | None = None) -> gpd.GeoDataFrame:
+    """Commune polygons of départements of the national archive (tar.gz of GeoJSON).
+
+    Parameters
+    ----------
+    path : path
+        ``communes/france-geojson_departements_communes_adminexpress-cog2018.tar.gz``:
+        members ``departements/<dep>-<name>/communes-<dep>-<name>.geojson``. The
+        members are read once per file (cached per path, modification time and size).
+    departements : iterable of str, optional
+        Département codes to read (``"49"``, ``"2A"``, ``"974"``); all by default.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per polygon, members in the order of their names, polygons in file order
+        (RangeIndex). Columns ``code``, ``nom``, ``geometry`` as :func:`read_polygons`,
+        plus ``departement`` (code of the member). CRS EPSG:4326. ``attrs["source"]`` is
+        ``<archive>!<member>`` for one département, else the archive path.
+
+    Raises
+    ------
+    DataFileError
+        Unreadable archive, or a département without member.
+    MissingColumnError, CrsError
+        As :func:`read_polygons`, naming the member.
+    """
+    path = Path(path)
+    members = _archive_members(*file_key(path))
+    deps = sorted(members) if departements is None else list(departements)
+    absent = [d for d in deps if d not in members]
+    if absent:
+        raise DataFileError(f"{path}: no commune polygons for département(s) "
+                            f"{', '.join(absent)} (expected a member departements/<code>-<name>/"
+                            f"communes-<code>-<name>.geojson; the archive holds {len(members)} "
+                            "départements)")
+    frames = []
+    for dep in sorted(deps, key=lambda d: members[d][0]):
+        name, data = members[dep]
+        frame = _frame(gpd.read_file(io.BytesIO(data)), f"{path}!{name}")
+        frame["departement"] = dep
+        frames.append(frame)
+    if not frames:
+        raise DataFileError(f"{path}: no département asked for; give at least one code")
+    out = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(
+        pd.concat(frames, ignore_index=True), geometry="geometry", crs=GEOGRAPHIC_CRS)
+    out = out[["code", "nom", "departement", "geometry"]]
+    out.attrs["source"] = frames[0].attrs["source"] if len(frames) == 1 else str(path)
+    return out
+
+
+def departement_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
+    """COG 2018 commune polygons of one département, from wherever the data directory has them.
+
+    Parameters
+    ----------
+    departement : str
+        Normalised INSEE département code (``"49"``, ``"2A"``, ``"974"``).
+    data_dir : DataDir
+        Read ``communes/communes-<dep>-*_adminexpress-cog2018.geojson`` when present, else
+        the national archive (catalog source ``communes_2018_archive``).
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``code``, ``nom``, ``geometry`` (EPSG:4326), in file order, as
+        :func:`read_polygons`; ``attrs["source"]`` names the file (``archive!member``).
+    """
+    single = sorted((data_dir.path / "communes").glob(DEPARTEMENT_GLOB.format(dep=departement)))
+    if single:
+        return read_polygons(single[0])
+    polys = read_polygons_archive(data_dir.file("communes_2018_archive"), [departement])
+    source = polys.attrs["source"]
+    polys = polys[list(POLYGON_COLUMNS)]
+    polys.attrs["source"] = source
+    return polys

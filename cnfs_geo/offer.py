@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -324,7 +324,7 @@ class _Context:
     dep: str
     cog_records: Sequence[Mapping[str, Any]]
     communes: gpd.GeoDataFrame
-    outline: object  # shapely geometry in working CRS
+    outline: Any  # shapely geometry in working CRS
     code_map: dict[str, str]
     dep_postal: frozenset[str]
     postal_deps: dict[str, frozenset[str]]
@@ -384,7 +384,7 @@ def _cog_tables(recs: Sequence[Mapping[str, Any]], dep: str) -> tuple[
         frozenset[str], dict[str, frozenset[str]], dict[str, str]]:
     """From the COG communes records: postal codes of the département, départements of every
     postal code, and arrondissement municipal → commune (Paris, Lyon, Marseille)."""
-    by_postal: dict[str, set[str]] = {}
+    by_postal: dict[str, set[Any]] = {}
     arrondissements: dict[str, str] = {}
     for r in recs:
         d = r.get("departement")
@@ -532,6 +532,8 @@ def _records_cd49_2020(df: pd.DataFrame, ctx: _Context, ids_2022: set[str]) -> p
         aff = _text(r.get("AFFICHAGE")).upper()
         basis = [f"{c}={_text(r.get(c))}" for c in ("DEM_Gen", "DEM_Spe", "INITIATION")
                  if _yes(r.get(c))]
+        level: str | None
+        why: str | None
         if basis:
             level, why = "accompaniment", ", ".join(basis)
         else:
@@ -830,7 +832,7 @@ def _match(units: pd.DataFrame, places: pd.DataFrame, d_max: float) -> dict[int,
     u_nam, p_nam = units["names"].to_numpy(), places["names"].to_numpy()
     p_srcs = places["sources"].to_numpy()
     u_id, p_id = units["group_key"].to_numpy(), places["place_id"].to_numpy()
-    scored = {}
+    scored: dict[tuple[int, int], tuple[int, float]] = {}
     for u, p, dd in pairs:
         if u_src[u] in p_srcs[p]:
             continue
@@ -1021,7 +1023,8 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
     if not tables:
         raise ValidationError("frames", [
             f"no source of the existing offer is available for département {dep}: give the "
-            f"frame of at least one of {[k for k in SOURCE_ORDER if k not in missing]}"])
+            f"frame of at least one of "
+            f"{[k for k in SOURCE_ORDER if status[k] != 'not applicable']}"])
 
     # 2. normalise each source to records
     records: dict[str, pd.DataFrame] = {}
@@ -1259,7 +1262,7 @@ def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *
     True
     """
     dep = _check_communes(communes)
-    cog_records = read_cog_records(data_dir.file("cog_communes"))
+    cog_records = read_cog_records(cast(Path, data_dir.file("cog_communes")))
     code_map = territory.current_code_map(data_dir)
     frames: dict[str, pd.DataFrame] = {}
     file_names: dict[str, str] = {}

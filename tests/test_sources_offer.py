@@ -151,7 +151,7 @@ def test_places_from_frames_caller_frames(inputs49):
     assert "aidants_connect: no frame given; source skipped" in report.warnings
     with pytest.raises(ValidationError, match="unknown source key"):
         offer.places_from_frames(communes, {"france_service": fs}, **cog)
-    with pytest.raises(ValidationError, match="no source of the existing offer"):
+    with pytest.raises(ValidationError, match="no source of the existing offer.*aidants_connect"):
         offer.places_from_frames(communes, {}, **cog)
     with pytest.raises(ValidationError, match=r"frames\['france_services'\]"):
         offer.places_from_frames(communes, {"france_services": fs.drop(columns="lib_fs")}, **cog)

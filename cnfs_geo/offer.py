@@ -1,174 +1,20 @@
 """The existing digital-inclusion offer of a département: one ``places`` GeoDataFrame.
 
-Every source of :mod:`cnfs_geo.catalog` describing places where people get
-digital help is read, normalised to one record per source entry, located,
-checked and de-duplicated into places:
-
-=====================  ==================  ===================================================
-source key             kind                what it gives
-=====================  ==================  ===================================================
-``france_services``    france_services     national CSV, WGS84; ``insee_com`` is COG 2024,
-                                           mapped to COG 2026; ``format_fs`` Bus/Itinérante
-                                           → ``itinerant``
-``cnfs_permanences``   cnfs                national JSON, WGS84; ``nb_aidants`` = advisors;
-                                           ``pivot`` = SIRET; no INSEE code (commune found
-                                           by point in polygon)
-``lieux_cd49_2022``    lieu_mediation      CD49 export 2022-12, ``Geo Point`` = "lat,lon"
-``lieux_cd49_2020``    lieu_mediation      CD49 source 2020-2021, Lambert-93 ``x``/``y``
-                                           with decimal commas, ``AFFICHAGE``
-``conumm_angers``      lieu_mediation      Angers guide, WGS84 ``LAT``/``LNG``
-``data_inclusion``     lieu_mediation      national (partial) LieuMediationNumerique schema
-``aidants_connect``    aidants_connect     national CSV, commune code only (no coordinates):
-                                           placed at the commune's chef-lieu point
-=====================  ==================  ===================================================
-
-The CD49 and CONUMM files only describe Maine-et-Loire: they are read for
-département 49 and reported as *missing* (not applicable) elsewhere. A file that
-does not exist is skipped with a warning and listed in
-:attr:`OfferReport.missing_sources`; only when every source is missing is it an
-error (:class:`cnfs_geo._errors.DataFileError`). A file lacking a required column
-raises :class:`cnfs_geo._errors.ValidationError` naming the file, the missing
-columns and the expected format.
-
-Contact fields (advisor names, e-mails, phones: ``Téléphone``, ``Courriel``,
-``mail``, ``telephone``, ``NUM_TEL``, ``MAIL_STRUC``, ``TELEPHONE``, ``MAIL``,
-``aidants``, ``courriel``) are dropped as soon as a file is read.
-
-Which records belong to the département ("read")
-------------------------------------------------
-France Services: ``insee_dep``. Aidants Connect: ``City Insee Code`` mapped to a
-commune of the département, or, when that code is blank, a ``Zip Code`` of the
-département (the commune is then the only one with that postal code, or the one
-whose name matches ``City``; otherwise the record is rejected). CNFS and
-data·inclusion: INSEE code of the département (data·inclusion), or a postal code of the département (COG ``codesPostaux``, or
-the département's numeric prefix, e.g. ``49…``/``974…``; a postal code shared
-with another département only counts when the point is unusable), or a point
-within ``coordinate_tolerance_m`` of the département. CD49/CONUMM: every record
-(département 49 only). Records of a source are then exactly one of *kept* (the
-first record of a new place), *merged* (joined to a place started by another
-record) or *rejected* (with a reason): ``read == kept + merged + rejected``.
-
-Coordinates
------------
-Each record's coordinates are parsed (decimal commas accepted), projected to the
-communes' CRS and checked against the département outline (dissolved communes):
-
-* missing, non-numeric or out of range (WGS84 lon/lat; Lambert-93 x 0–1.3e6,
-  y 6.0e6–7.2e6), or more than ``settings.coordinate_tolerance_m`` outside the
-  département: first the swapped pair (lat/lon or x/y) is tried; if it lies in
-  the département the record is **corrected** and a warning names the file,
-  record and fields;
-* otherwise the record is **relocated** at its commune's chef-lieu point
-  (``located = "commune"``, warning) when it carries a commune code of the
-  département (France Services ``insee_com``, data·inclusion ``code_insee``),
-  or **rejected** with a reason naming file, record id and fields (CNFS, CD49,
-  CONUMM: no commune code);
-* except that a record whose coordinates are unusable but which shares its
-  identifier with a record located at an address (same CD49 ``ID`` in both files,
-  data·inclusion copy of a CNFS permanence) is merged into that place, with a
-  warning (also when the other record was relocated at its commune).
-
-CD49 specifics
---------------
-A 2020-2021 record with ``AFFICHAGE = INACTIF`` is rejected ("place marked
-inactive by the CD49"), **unless** the 2022-12 export publishes the same ``ID``
-(one case, LMN091): the place is then kept from the 2022 record, because the
-export is the list the Département published after the inactive flag, and the
-inactive record only adds its id (no service), with a warning. A 2020 record
-without name and without ``AFFICHAGE`` (empty shell) is rejected unless the 2022
-file has its ``ID``. Blank ``AFFICHAGE`` with a name is treated as open.
-
-The commune (``insee``, COG 2026) is the record's code when it has one (old
-codes mapped with :func:`cnfs_geo.territory.current_code_map`), otherwise the
-commune polygon containing the point (nearest commune for points within the
-tolerance band outside every polygon).
-
-De-duplication rule
--------------------
-The exact rule is :data:`DEDUP_RULE` (also in :attr:`OfferReport.dedup_rule`):
-
-1. **Same identifier.** The two CD49 files share ``ID``/``ID_LieuMed``
-   (``LMNxxx``): one place, the 2022-12 export first (newer export of the
-   published map). data·inclusion records whose ``source`` is
-   ``conseiller-numerique`` carry the CNFS permanence ``id``: merged into it.
-2. **Across sources**, taken in the order france_services, cnfs_permanences,
-   CD49, conumm_angers, data_inclusion, aidants_connect: a record joins an existing
-   place of *another* source when
-
-   (a) both are located at an address, within ``settings.dedup_distance_m``
-   (150 m) of each other, and they share the SIRET or their names match; or
-   (b) one of them is located only at commune level, they are in the same
-   commune, and they share the SIRET or their names match.
-
-   Candidate pairs come from a KD-tree query (``scipy.spatial.cKDTree``) within the
-   distance, or a join on the commune code: never an all-pairs loop. Each place
-   takes at most one record of a given source and each record joins at most one
-   place; pairs are taken greedily by score (2 × name strength + 1 for a shared
-   SIRET), then distance, then ids.
-3. Records of the *same* source are never merged with each other: a source lists
-   distinct entries under its own ids (the four Aidants Connect antennas of the
-   Régie de quartiers d'Angers stay four places).
-
-**Names.** Lower case, accents and punctuation removed, articles and
-prepositions (de, du, la, les, l', d', sur, …) dropped, abbreviations expanded
-(st, ste, CS = centre social, CSC, CSI, CSCI, MSAP = France services), a final
-plural ``s`` removed. *Distinctive* words are those left after removing generic
-words (mairie, médiathèque, centre, social, france, services, maison, quartier,
-antenne, …) and locality words (the words of the record's commune name, and the
-words after "Antenne"/"Site"). Name strength: 3 = same words; 2 = same distinctive
-words, or one set of at least two distinctive words contained in the other;
-1 = both without distinctive word and with the same generic words ("Hôtel de
-ville" / "Hôtel de Ville d'Angers"), or both carrying the "France services" label
-with one of them without distinctive word ("France services Beaupréau-en-Mauges"
-/ "CS Evre et Mauges - France Services"), or all words (at least two, not all
-generic) of one name contained in the other.
-
-**Why.** SIRET identifies an establishment, but one establishment runs
-permanences in several communes (a communauté de communes, an itinerant
-advisor): SIRET alone would merge distinct sites, so proximity (or the same
-commune when one side has no address) is required. Distance alone would merge a
-médiathèque and a mairie 80 m apart. Producers spell names differently ("France
-services d'Allonnes" / "France Services Allonnes"; "CS du Chemillois - France
-Services" / "CENTRE SOCIAL DU CHEMILLOIS"), hence the normalisation; the commune
-name and generic words say nothing about identity, hence distinctive words. A
-name match weighs more than a shared SIRET because one SIRET often covers all the
-services of a commune. Known limits: spelling mistakes ("Ocsigène"/"Ocsiègne")
-and unrelated names at one address ("Centre Social L'Atelier" / "France services
-Saint-Georges-sur-Loire", same point) are not merged; a record matching two
-places joins only the best one (places are not chained).
-
-Service level
--------------
-``accompaniment`` when a person helps: every France Services, CNFS and Aidants
-Connect record; CD49 records saying "Oui" to Démarches générales / spécifiques /
-Initiation aux outils numériques (2022: also any ``JT_RH_*`` staff field, or a
-France Services category; 2020: ``DEM_Gen``/``DEM_Spe``/``INITIATION``); CONUMM
-records with ``AIDE_DEMAT``, ``FORM_PERF`` or the QUALIF values "Initiation aux
-outils numériques" / "Aide pour les démarches administratives"; data·inclusion
-records offering any service beyond internet access and equipment, an
-accompaniment modality ("Avec de l'aide", "Dans un atelier", "A ma place") or a
-CNFS / France Services / Aidants Connect label.
-Otherwise ``access``. A merged place is ``accompaniment`` if any of its records
-is; ``service_basis`` keeps the record and field that decided.
-
-Advisors
---------
-``advisors`` is the CNFS ``nb_aidants`` of the place's CNFS permanence when it has
-one (``advisors_assumed = False``); otherwise the largest
-``settings.default_advisors`` value among the place's kinds
-(``advisors_assumed = True``): the same staff serves a place that is both
-France Services and lieu de médiation, so defaults are not added up.
+:func:`places_from_frames` normalises the raw frames of the offer readers
+(:mod:`cnfs_geo.sources`), locates, de-duplicates (:data:`DEDUP_RULE`) and aggregates
+them into places; :func:`places_from_sources` reads the files of a data directory and
+hands over to it. Rules and reasons: ``docs/methods_offer.md``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -180,13 +26,19 @@ from scipy.spatial import cKDTree
 from . import catalog, territory
 from ._errors import DataFileError, ValidationError
 from .settings import DEFAULT, GEOGRAPHIC_CRS, METROPOLE_CRS, Settings
+from .sources import aidants_connect, cnfs, conumm, data_inclusion, france_services, lieux
+from .sources._contract import CONTACT_FIELDS, Contract
 from .sources.cog import read_cog_records
+
+__all__ = ["CONTACT_FIELDS", "CONTRACTS", "DEDUP_RULE", "KINDS", "LOCAL_SOURCES", "PLACE_COLUMNS",
+           "READERS", "SOURCE_KIND", "SOURCE_ORDER", "OfferReport", "clean_siret", "normalise_name",
+           "places_from_frames", "places_from_sources"]
 
 log = logging.getLogger(__name__)
 
 KINDS = ("aidants_connect", "cnfs", "france_services", "lieu_mediation")
 
-# Order in which sources start places and are matched (see the module docstring).
+# Order in which sources start places and are matched (see docs/methods_offer.md).
 SOURCE_ORDER = ("france_services", "cnfs_permanences", "lieux_cd49_2022", "lieux_cd49_2020",
                 "conumm_angers", "data_inclusion", "aidants_connect")
 
@@ -203,37 +55,26 @@ PLACE_PREFIX = {"france_services": "fs", "cnfs_permanences": "cnfs", "lieux_cd49
 # Sources that describe one département only.
 LOCAL_SOURCES = {"lieux_cd49_2022": "49", "lieux_cd49_2020": "49", "conumm_angers": "49"}
 
-# Contact fields dropped at ingest (published institutional contacts or advisors' names,
-# e-mails and phones: the tool needs none of them).
-CONTACT_FIELDS = frozenset({"Téléphone", "Courriel", "NUM_TEL", "MAIL_STRUC", "TELEPHONE", "MAIL",
-                            "mail", "telephone", "courriel", "aidants"})
-
-REQUIRED_COLUMNS = {
-    "france_services": ("id_fs", "insee_dep", "lib_fs", "insee_com", "latitude", "longitude",
-                        "format_fs"),
-    "cnfs_permanences": ("id", "nom", "pivot", "code_postal", "latitude", "longitude",
-                         "nb_aidants"),
-    "lieux_cd49_2022": ("ID", "Nom", "Geo Point"),
-    "lieux_cd49_2020": ("ID_LieuMed", "NOM_STRUCTURE", "AFFICHAGE", "x", "y"),
-    "conumm_angers": ("TYPO_UID", "USER_NOM", "USER_ADRES", "LAT", "LNG"),
-    "data_inclusion": ("id", "nom", "pivot", "code_insee", "code_postal", "latitude", "longitude",
-                       "source", "services"),
-    "aidants_connect": ("ID", "Name", "Is Active", "City Insee Code", "Zip Code", "Siret"),
+# Reader of each source: path → raw frame meeting the reader's column contract (see
+# cnfs_geo.sources); CONTACT_FIELDS (imported above) are dropped by every reader.
+READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    "france_services": france_services.read_france_services,
+    "cnfs_permanences": cnfs.read_cnfs_permanences,
+    "lieux_cd49_2022": lieux.read_lieux_cd49_2022,
+    "lieux_cd49_2020": lieux.read_lieux_cd49_2020,
+    "conumm_angers": conumm.read_conumm_angers,
+    "data_inclusion": data_inclusion.read_data_inclusion,
+    "aidants_connect": aidants_connect.read_aidants_connect,
 }
 
-EXPECTED_FORMAT = {
-    "france_services": "CSV (comma, UTF-8) of the ANCT « Liste des structures France services », "
-                       "WGS84 decimal latitude/longitude",
-    "cnfs_permanences": "JSON list of CNFS permanences (conseiller-numerique.gouv.fr export) with "
-                        "WGS84 latitude/longitude and nb_aidants",
-    "lieux_cd49_2022": "JSON list of the CD49 lieux de médiation export, "
-                       "'Geo Point' = \"lat,lon\"",
-    "lieux_cd49_2020": "JSON list of the CD49 lieux source 2020-2021, Lambert-93 x/y strings "
-                       "with decimal commas",
-    "conumm_angers": "JSON list of the Angers guide des services numériques, WGS84 LAT/LNG",
-    "data_inclusion": "JSON list in the LieuMediationNumerique schema (data·inclusion)",
-    "aidants_connect": "CSV of the Aidants Connect structures export (commune code, no "
-                       "coordinates)",
+CONTRACTS: dict[str, Contract] = {
+    "france_services": france_services.CONTRACT,
+    "cnfs_permanences": cnfs.CONTRACT,
+    "lieux_cd49_2022": lieux.CONTRACT_CD49_2022,
+    "lieux_cd49_2020": lieux.CONTRACT_CD49_2020,
+    "conumm_angers": conumm.CONTRACT,
+    "data_inclusion": data_inclusion.CONTRACT,
+    "aidants_connect": aidants_connect.CONTRACT,
 }
 
 # Lambert-93 plausible range (metropolitan France incl. Corsica, with margin).
@@ -359,7 +200,7 @@ def _tokens(name: object) -> list[str]:
 
 
 def normalise_name(name: object) -> str | None:
-    """Normalised name used to match places (see the module docstring).
+    """Normalised name used to match places (see docs/methods_offer.md).
 
     Lower case, accents and punctuation removed, articles/prepositions dropped,
     abbreviations expanded (st, ste, cs, csc, csi, csci, msap), a final plural
@@ -413,7 +254,7 @@ def _names_match(a: tuple[frozenset, frozenset] | None,
         return 2
     if not da and not db and (ta & _GENERIC) == (tb & _GENERIC):
         return 1  # e.g. "Hôtel de ville" / "Hôtel de ville d'Angers"
-    if _FS_LABEL <= ta and _FS_LABEL <= tb and (not da or not db):
+    if _FS_LABEL.issubset(ta) and _FS_LABEL.issubset(tb) and (not da or not db):
         return 1  # "France services <commune>" / "CS Evre et Mauges - France Services"
     small, big = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
     return int(len(small) >= 2 and not small <= _GENERIC and small <= big)
@@ -475,41 +316,15 @@ def _yes(v: object) -> bool:
 
 
 # --------------------------------------------------------------------------------------
-# Reading files
+# Département context (COG tables, outline, warnings)
 # --------------------------------------------------------------------------------------
-
-def _read_table(key: str, path: Path) -> pd.DataFrame:
-    """Read one source file as strings/objects, contacts dropped, required columns checked."""
-    try:
-        if path.suffix.lower() == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        else:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-                raise ValidationError(str(path), [
-                    f"expected a JSON list of objects (records); got {type(data).__name__}. "
-                    f"Expected format: {EXPECTED_FORMAT[key]}"])
-            df = pd.DataFrame.from_records(data)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, pd.errors.ParserError) as exc:
-        raise DataFileError(f"{path}: cannot be read ({exc}). Expected format: "
-                            f"{EXPECTED_FORMAT[key]}. Fix: restore the file from "
-                            f"{catalog.SOURCES[key].url or catalog.SOURCES[key].producer}") from exc
-    df = df.drop(columns=[c for c in df.columns if c in CONTACT_FIELDS])
-    missing = [c for c in REQUIRED_COLUMNS[key] if c not in df.columns]
-    if missing:
-        raise ValidationError(str(path), [
-            f"missing column(s) {missing} (source {key!r}); expected format: "
-            f"{EXPECTED_FORMAT[key]}, with at least the columns {list(REQUIRED_COLUMNS[key])}"])
-    return df.reset_index(drop=True)
-
 
 @dataclass
 class _Context:
     dep: str
-    data_dir: catalog.DataDir
+    cog_records: Sequence[Mapping[str, Any]]
     communes: gpd.GeoDataFrame
-    outline: object  # shapely geometry in working CRS
+    outline: Any  # shapely geometry in working CRS
     code_map: dict[str, str]
     dep_postal: frozenset[str]
     postal_deps: dict[str, frozenset[str]]
@@ -565,12 +380,11 @@ class _Context:
         return belongs, belongs and not others
 
 
-def _cog_tables(data_dir: catalog.DataDir, dep: str) -> tuple[
+def _cog_tables(recs: Sequence[Mapping[str, Any]], dep: str) -> tuple[
         frozenset[str], dict[str, frozenset[str]], dict[str, str]]:
-    """From the COG communes file: postal codes of the département, départements of every
+    """From the COG communes records: postal codes of the département, départements of every
     postal code, and arrondissement municipal → commune (Paris, Lyon, Marseille)."""
-    recs = read_cog_records(data_dir.file("cog_communes"))
-    by_postal: dict[str, set[str]] = {}
+    by_postal: dict[str, set[Any]] = {}
     arrondissements: dict[str, str] = {}
     for r in recs:
         d = r.get("departement")
@@ -718,6 +532,8 @@ def _records_cd49_2020(df: pd.DataFrame, ctx: _Context, ids_2022: set[str]) -> p
         aff = _text(r.get("AFFICHAGE")).upper()
         basis = [f"{c}={_text(r.get(c))}" for c in ("DEM_Gen", "DEM_Spe", "INITIATION")
                  if _yes(r.get(c))]
+        level: str | None
+        why: str | None
         if basis:
             level, why = "accompaniment", ", ".join(basis)
         else:
@@ -835,14 +651,13 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     df["_id"] = _dedupe_ids(df["ID"], "aidants_connect", ctx)
     # commune of records without INSEE code: the département commune with this postal code
     # (and the same normalised name when several share it)
-    cog = territory.cog_communes(ctx.data_dir)
-    recs = read_cog_records(ctx.data_dir.file("cog_communes"))
     postal_communes: dict[str, list[str]] = {}
-    for rec in recs:
+    noms: dict[object, object] = {}
+    for rec in ctx.cog_records:
         if rec.get("type") == "commune-actuelle" and rec.get("code") in ctx.communes.index:
             for p in rec.get("codesPostaux") or []:
                 postal_communes.setdefault(p, []).append(rec["code"])
-    noms = cog.set_index("code")["nom"].to_dict()
+        noms[rec.get("code")] = rec.get("nom")  # last record of a code wins
     by_name: dict[str | None, list[str]] = {}
     for c in ctx.communes.index:
         by_name.setdefault(normalise_name(noms.get(c)), []).append(c)
@@ -887,7 +702,7 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
 # Locating records
 # --------------------------------------------------------------------------------------
 
-def _locate(rec: pd.DataFrame, path: Path, ctx: _Context) -> pd.DataFrame:
+def _locate(rec: pd.DataFrame, file_name: str, ctx: _Context) -> pd.DataFrame:
     """Add x, y (working CRS), located, coord_problem; correct swaps; flag bad coordinates."""
     rec = rec.copy()
     n = len(rec)
@@ -937,7 +752,7 @@ def _locate(rec: pd.DataFrame, path: Path, ctx: _Context) -> pd.DataFrame:
             continue
         if sd[i] <= tol:
             ox[i], oy[i], located[i] = sx[i], sy[i], "address"
-            ctx.warnings.append(f"{path.name}: record {rids[i]} ({names[i]}): {fields} = {raw} "
+            ctx.warnings.append(f"{file_name}: record {rids[i]} ({names[i]}): {fields} = {raw} "
                                 "swapped (lat/lon or x/y inverted); corrected, the swapped point "
                                 "lies in the département")
             continue
@@ -951,7 +766,7 @@ def _locate(rec: pd.DataFrame, path: Path, ctx: _Context) -> pd.DataFrame:
             km = shapely.distance(shapely.Point(x[i], y[i]), ctx.outline) / 1000
             why = (f"{fields} = {raw} lies {km:.1f} km outside département {ctx.dep} (tolerance "
                    f"settings.coordinate_tolerance_m = {tol:g} m; swapping does not help)")
-        problem[i] = f"{path.name}: record {rids[i]}: {why}"
+        problem[i] = f"{file_name}: record {rids[i]}: {why}"
     rec["x"], rec["y"], rec["located"], rec["coord_problem"] = ox, oy, located, problem
     return rec
 
@@ -1017,7 +832,7 @@ def _match(units: pd.DataFrame, places: pd.DataFrame, d_max: float) -> dict[int,
     u_nam, p_nam = units["names"].to_numpy(), places["names"].to_numpy()
     p_srcs = places["sources"].to_numpy()
     u_id, p_id = units["group_key"].to_numpy(), places["place_id"].to_numpy()
-    scored = {}
+    scored: dict[tuple[int, int], tuple[int, float]] = {}
     for u, p, dd in pairs:
         if u_src[u] in p_srcs[p]:
             continue
@@ -1080,9 +895,12 @@ def _check_communes(communes: gpd.GeoDataFrame) -> str:
     return deps[0]
 
 
-def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
-                        settings: Settings = DEFAULT) -> tuple[gpd.GeoDataFrame, OfferReport]:
-    """Every place of the existing offer of the département of ``communes``.
+def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataFrame], *,
+                       cog_records: Sequence[Mapping[str, Any]], code_map: Mapping[str, str],
+                       missing_reasons: Mapping[str, str] | None = None,
+                       file_names: Mapping[str, str] | None = None,
+                       settings: Settings = DEFAULT) -> tuple[gpd.GeoDataFrame, OfferReport]:
+    """Every place of the existing offer of the département of ``communes``, from raw frames.
 
     Parameters
     ----------
@@ -1090,8 +908,28 @@ def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *
         From :func:`cnfs_geo.territory.communes_from_cog`: index ``insee`` (COG 2026),
         columns ``nom``, ``departement`` (one value), ``epci``, ``chef_lieu_x``,
         ``chef_lieu_y``, polygon ``geometry`` in a projected working CRS.
-    data_dir : DataDir
-        From :func:`cnfs_geo.catalog.resolve_data_dir` (bundle or national files).
+    frames : mapping of str to DataFrame
+        Raw frame per source key of :data:`SOURCE_ORDER` (``france_services``,
+        ``cnfs_permanences``, ``lieux_cd49_2022``, ``lieux_cd49_2020``, ``conumm_angers``,
+        ``data_inclusion``, ``aidants_connect``), as returned by the reader of
+        :data:`READERS` (national or already filtered: records outside the département
+        are not read). Each frame must meet its reader's column contract
+        (:data:`CONTRACTS`, checked here; contact fields are dropped). A source without
+        a frame is skipped and reported missing; CD49 and CONUMM frames are ignored
+        outside département 49 (``"not applicable"``).
+    cog_records : sequence of dict
+        Records of the COG communes file (:func:`cnfs_geo.sources.cog.read_cog_records`):
+        ``code``, ``nom``, ``type``, ``departement``, ``codesPostaux``, ``commune``
+        (parent of an arrondissement municipal).
+    code_map : mapping of str to str
+        Any commune code (old or current) → current code
+        (:func:`cnfs_geo.territory.current_code_map`).
+    missing_reasons : mapping of str to str, optional
+        Why a source has no frame (e.g. ``"file … not found in …"``), for the report's
+        warnings; default ``"no frame given"``.
+    file_names : mapping of str to str, optional
+        File name of each source, quoted in warnings and rejection reasons; default the
+        catalog file name (:data:`cnfs_geo.catalog.SOURCES`).
     settings : Settings
         ``dedup_distance_m``, ``coordinate_tolerance_m``, ``default_advisors``.
 
@@ -1126,36 +964,42 @@ def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *
     Raises
     ------
     ValidationError
-        A file lacks required columns (message names file, columns, expected format),
-        or ``communes`` is malformed.
-    DataFileError
-        No source file at all is available, or a file cannot be parsed.
+        An unknown source key, a frame lacking required columns, no frame for the
+        département, or ``communes`` malformed.
 
     Examples
     --------
     >>> from cnfs_geo import catalog, territory, offer
+    >>> from cnfs_geo.sources.cog import read_cog_records
     >>> d = catalog.resolve_data_dir()
-    >>> places, report = offer.places_from_sources(territory.communes_from_cog("49", d), d)
-    >>> int(places["is_france_services"].sum()), int(places["itinerant"].sum())
-    (28, 1)
-    >>> bool((report.counts.read == report.counts.kept + report.counts.merged
-    ...       + report.counts.rejected).all())
-    True
+    >>> fs = offer.READERS["france_services"](d.file("france_services"))
+    >>> places, report = offer.places_from_frames(
+    ...     territory.communes_from_cog("49", d), {"france_services": fs},
+    ...     cog_records=read_cog_records(d.file("cog_communes")),
+    ...     code_map=territory.current_code_map(d))
+    >>> len(places), int(report.counts.set_index("source").at["france_services", "kept"])
+    (28, 28)
     """
     dep = _check_communes(communes)
-    dep_postal, postal_deps, arrondissements = _cog_tables(data_dir, dep)
+    unknown = sorted(set(frames) - set(SOURCE_ORDER))
+    if unknown:
+        raise ValidationError("frames", [f"unknown source key(s) {unknown}; the offer sources "
+                                         f"are {list(SOURCE_ORDER)}"])
+    dep_postal, postal_deps, arrondissements = _cog_tables(cog_records, dep)
     outline = shapely.union_all(communes.geometry.to_numpy())
-    code_map = dict(territory.current_code_map(data_dir))
+    code_map = dict(code_map)
     for arr, com in arrondissements.items():  # communes may be whole cities, not arrondissements
         if arr not in communes.index and com in communes.index:
             code_map[arr] = com
-    ctx = _Context(dep=dep, data_dir=data_dir, communes=communes, outline=outline,
+    ctx = _Context(dep=dep, cog_records=cog_records, communes=communes, outline=outline,
                    code_map=code_map, dep_postal=dep_postal,
                    postal_deps=postal_deps, settings=settings, warnings=[])
+    missing_reasons = missing_reasons or {}
+    file_names = {**{k: Path(catalog.SOURCES[k].relpath).name for k in SOURCE_ORDER},
+                  **(file_names or {})}
 
-    # 1. read every available file
+    # 1. check the frame of every available source
     tables: dict[str, pd.DataFrame] = {}
-    paths: dict[str, Path] = {}
     status: dict[str, str] = {}
     missing: list[str] = []
     for key in SOURCE_ORDER:
@@ -1167,21 +1011,20 @@ def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *
             log.info(msg)  # expected everywhere but 49: the report says it, no warning
             ctx.warnings.append(msg)
             continue
-        path = data_dir.file(key, required=False)
-        if path is None:
+        if frames.get(key) is None:
             status[key] = "missing"
             missing.append(key)
-            msg = (f"{key}: file {catalog.SOURCES[key].relpath} not found in {data_dir.path}; "
-                   "source skipped")
+            msg = f"{key}: {missing_reasons.get(key, 'no frame given')}; source skipped"
             log.warning(msg)
             ctx.warnings.append(msg)
             continue
-        tables[key], paths[key] = _read_table(key, path), path
+        tables[key] = CONTRACTS[key].check(frames[key], f"frames[{key!r}]").reset_index(drop=True)
         status[key] = "read"
     if not tables:
-        raise DataFileError("no source of the existing offer is available for département "
-                            f"{dep}.\n" + catalog.missing_files_message(
-                                [k for k in SOURCE_ORDER if k not in LOCAL_SOURCES], data_dir))
+        raise ValidationError("frames", [
+            f"no source of the existing offer is available for département {dep}: give the "
+            f"frame of at least one of "
+            f"{[k for k in SOURCE_ORDER if status[k] != 'not applicable']}"])
 
     # 2. normalise each source to records
     records: dict[str, pd.DataFrame] = {}
@@ -1201,7 +1044,7 @@ def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *
             rec = _LOADERS[key](tables[key], ctx)
         for note in rec["note"].dropna():
             ctx.warnings.append(note)
-        rec = _locate(rec, paths[key], ctx)
+        rec = _locate(rec, file_names[key], ctx)
         rec.insert(0, "source", key)
         records[key] = rec
 
@@ -1374,3 +1217,67 @@ def _aggregate(rec: pd.DataFrame, places: pd.DataFrame, communes: gpd.GeoDataFra
     gdf["advisors"] = gdf["advisors"].astype(float)
     gdf["siret"] = gdf["siret"].astype(object).where(gdf["siret"].notna(), None)
     return gdf.reset_index(drop=True)[PLACE_COLUMNS]
+
+
+def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
+                        settings: Settings = DEFAULT) -> tuple[gpd.GeoDataFrame, OfferReport]:
+    """Every place of the existing offer of the département of ``communes``, from files.
+
+    Reads every offer file of ``data_dir`` present (:data:`READERS`; CD49 and CONUMM
+    files only for département 49) and the COG, then hands over to
+    :func:`places_from_frames`.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        From :func:`cnfs_geo.territory.communes_from_cog` (see :func:`places_from_frames`).
+    data_dir : DataDir
+        From :func:`cnfs_geo.catalog.resolve_data_dir` (bundle or national files).
+    settings : Settings
+        ``dedup_distance_m``, ``coordinate_tolerance_m``, ``default_advisors``.
+
+    Returns
+    -------
+    places : GeoDataFrame
+        As :func:`places_from_frames`.
+    report : OfferReport
+
+    Raises
+    ------
+    ValidationError
+        A file lacks required columns (message names file, columns, expected format),
+        or ``communes`` is malformed.
+    DataFileError
+        No source file at all is available, or a file cannot be parsed.
+
+    Examples
+    --------
+    >>> from cnfs_geo import catalog, territory, offer
+    >>> d = catalog.resolve_data_dir()
+    >>> places, report = offer.places_from_sources(territory.communes_from_cog("49", d), d)
+    >>> int(places["is_france_services"].sum()), int(places["itinerant"].sum())
+    (28, 1)
+    >>> bool((report.counts.read == report.counts.kept + report.counts.merged
+    ...       + report.counts.rejected).all())
+    True
+    """
+    dep = _check_communes(communes)
+    cog_records = read_cog_records(cast(Path, data_dir.file("cog_communes")))
+    code_map = territory.current_code_map(data_dir)
+    frames: dict[str, pd.DataFrame] = {}
+    file_names: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for key in SOURCE_ORDER:
+        if key in LOCAL_SOURCES and LOCAL_SOURCES[key] != dep:
+            continue  # not applicable: reported by places_from_frames, not read
+        path = data_dir.file(key, required=False)
+        if path is None:
+            reasons[key] = f"file {catalog.SOURCES[key].relpath} not found in {data_dir.path}"
+            continue
+        frames[key], file_names[key] = READERS[key](path), path.name
+    if not frames:
+        raise DataFileError("no source of the existing offer is available for département "
+                            f"{dep}.\n" + catalog.missing_files_message(
+                                [k for k in SOURCE_ORDER if k not in LOCAL_SOURCES], data_dir))
+    return places_from_frames(communes, frames, cog_records=cog_records, code_map=code_map,
+                              missing_reasons=reasons, file_names=file_names, settings=settings)

@@ -161,7 +161,8 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
     places, report = offer49
     raw = {r["id"]: r["nb_aidants"] for r in _raw_json(bundle, "cnfs_permanences")}
     assert sum(raw.values()) == 46  # SOURCES.md: Σ nb_aidants = 46 in 49
-    rejected = set(report.rejected.loc[report.rejected["source"] == "cnfs_permanences", "record_id"])
+    rejected = set(report.rejected.loc[report.rejected["source"] == "cnfs_permanences",
+                                       "record_id"])
     expected = sum(v for k, v in raw.items() if k not in rejected)
     measured = places.loc[~places["advisors_assumed"], "advisors"].sum()
     assert measured == expected
@@ -175,7 +176,8 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
         assert row["is_cnfs"] and not row["advisors_assumed"] and row["advisors"] == nb
     # other places: the largest default of their kinds
     other = places[places["advisors_assumed"]]
-    expect = [max(DEFAULT.default_advisors[k] for k in kinds.split(";")) for kinds in other["kinds"]]
+    expect = [max(DEFAULT.default_advisors[k] for k in kinds.split(";"))
+              for kinds in other["kinds"]]
     assert other["advisors"].tolist() == expect
     assert not other["is_cnfs"].any()
 
@@ -242,7 +244,8 @@ def test_service_level_is_traceable(offer49, bundle):
     level = places.set_index("place_id")["service_level"]
     for r in _raw_json(bundle, "lieux_cd49_2022"):
         helps = any(str(r.get(c, "")).lower() == "oui" for c in
-                    ("Démarches générales", "Démarches spécifiques", "Initiation aux outils numériques"))
+                    ("Démarches générales", "Démarches spécifiques",
+                     "Initiation aux outils numériques"))
         helps |= any(r.get(c) for c in r if c.startswith("JT_RH_"))
         if helps:
             assert level[where[f"lieux_cd49_2022:{r['ID']}"]] == "accompaniment", r["ID"]
@@ -277,8 +280,9 @@ def test_dedup_examples_and_rule(offer49, bundle):
     # names of generic words only never match, distinct places with the same SIRET stay apart
     assert offer._names_match(offer._name_keys("Mairie", "Angers"),
                               offer._name_keys("Médiathèque", "Angers")) == 0
-    assert offer._names_match(offer._name_keys("CS du Chemillois - France Services", "Chemillé-en-Anjou"),
-                              offer._name_keys("CENTRE SOCIAL DU CHEMILLOIS", "Chemillé-en-Anjou")) == 2
+    assert offer._names_match(
+        offer._name_keys("CS du Chemillois - France Services", "Chemillé-en-Anjou"),
+        offer._name_keys("CENTRE SOCIAL DU CHEMILLOIS", "Chemillé-en-Anjou")) == 2
     assert offer._names_match(
         offer._name_keys("Régie de Quartiers d'Angers - Antenne de Belle Beille", "Angers"),
         offer._name_keys("Bibliothèque municipale - Belle-Beille", "Angers")) == 0
@@ -297,7 +301,8 @@ def test_dedup_examples_and_rule(offer49, bundle):
             p = _to_work(cn[rid]["longitude"], cn[rid]["latitude"], places.crs)
             assert p.distance(geo[pid]) <= DEFAULT.dedup_distance_m
         if pid.split(":")[0] == "cnfs" and src == "france_services":
-            p = _to_work(float(fs.loc[rid, "longitude"]), float(fs.loc[rid, "latitude"]), places.crs)
+            p = _to_work(float(fs.loc[rid, "longitude"]), float(fs.loc[rid, "latitude"]),
+                         places.crs)
             assert p.distance(geo[pid]) <= DEFAULT.dedup_distance_m
     assert "150 m" in report.dedup_rule and "SIRET" in report.dedup_rule
     assert report.dedup_rule == offer.DEDUP_RULE.format(d=DEFAULT.dedup_distance_m)
@@ -338,7 +343,8 @@ def test_missing_source_is_skipped(tmp_path, communes49, offer49):
     assert row["status"] == "missing" and row["read"] == 0
     assert not places["is_aidants_connect"].any()
     base = offer49[1].counts.set_index("source")
-    assert report.counts.set_index("source").loc["france_services", "kept"] == base.loc["france_services", "kept"]
+    assert (report.counts.set_index("source").loc["france_services", "kept"]
+            == base.loc["france_services", "kept"])
 
 
 def test_all_sources_missing_is_an_error(tmp_path, communes49):
@@ -380,7 +386,8 @@ def test_out_of_range_without_commune_code(tmp_path, communes49):
     rid = "62b306f6dd51e705b1808120"
     row = report.rejected.set_index("record_id").loc[rid]
     assert row["source"] == "cnfs_permanences"
-    for part in ("cnfs_permanences_conseiller-numerique", rid, "longitude/latitude", "out of range"):
+    for part in ("cnfs_permanences_conseiller-numerique", rid, "longitude/latitude",
+                 "out of range"):
         assert part in row["reason"]
     # a data·inclusion copy with good coordinates: merged by identifier, with a warning
     rid = "6299ff664bdc5506ec39de23"
@@ -407,7 +414,8 @@ def test_out_of_range_with_commune_code_is_relocated(tmp_path, communes49):
 
 
 def test_point_outside_departement(tmp_path, communes49):
-    d = _copy_bundle(tmp_path, {"lieux_cd49_2022": INVALID / "lieux_cd49_2022_outside_departement.json"})
+    d = _copy_bundle(tmp_path, {"lieux_cd49_2022":
+                                INVALID / "lieux_cd49_2022_outside_departement.json"})
     places, report = offer.places_from_sources(communes49, d)
     _check_invariants(places, report, communes49)
     rej = report.rejected.set_index("record_id")
@@ -453,7 +461,7 @@ def test_national_49_equals_bundle(national, offer49):
         path = national.file(key)
         head = path.read_text(encoding="utf-8")[:200_000]
         assert col in head
-        assert col not in offer._read_table(key, path).columns
+        assert col not in offer.READERS[key](path).columns
 
 
 @pytest.mark.parametrize("dep, crs", [("2A", 2154), ("974", 2975)])

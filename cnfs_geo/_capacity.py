@@ -112,7 +112,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from . import coverage, gaps
+from . import coverage
 from ._errors import PlacementError, ValidationError
 from ._validate import nonnegative_series, require_od
 from .settings import DEFAULT, Settings
@@ -123,13 +123,13 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 #: Default catchment (minutes) of the accessibility: that of the gap diagnosis
-#: (``gaps.ACCESS_CATCHMENT_MIN`` = 20 min, the longest reported threshold).
-CATCHMENT_MIN: float = gaps.ACCESS_CATCHMENT_MIN
-#: Default distance weights: Luo & Qi stepped E2SFCA (``gaps.ACCESS_WEIGHTS``).
-FCA_WEIGHTS: str = gaps.ACCESS_WEIGHTS
+#: (``settings.access_catchment_minutes`` = 20 min, the longest reported threshold).
+CATCHMENT_MIN: float = DEFAULT.access_catchment_minutes
+#: Default distance weights: Luo & Qi stepped E2SFCA (``settings.access_weights``).
+FCA_WEIGHTS: str = DEFAULT.access_weights
 #: Default target as a share of the département's need-weighted mean accessibility:
-#: ``gaps.TARGET_SHARE`` = 0.5, the "thin offer" threshold of the gap diagnosis.
-TARGET_SHARE: float = gaps.TARGET_SHARE
+#: ``settings.thin_share`` = 0.5, the "thin offer" threshold of the gap diagnosis.
+TARGET_SHARE: float = DEFAULT.thin_share
 #: Accessibility unit: advisors per this many need-weighted inhabitants.
 PER: float = 10_000.0
 

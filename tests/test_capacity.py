@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnfs_geo import access, coverage, gaps, placement, plan
+from cnfs_geo import access, coverage, placement, plan
 from cnfs_geo._capacity import equity_from_od, equity_of_posts
 from cnfs_geo._errors import PlacementError
+from cnfs_geo.settings import DEFAULT
 
 CATCHMENT = 20.0
 P = 8
@@ -60,7 +61,7 @@ def _baseline(inst) -> tuple[pd.Series, float, float]:
     a0 = _fca(inst, inst["supply"])
     need = inst["need"].reindex(a0.index).astype(float)
     ref = float((need * a0).sum() / need.sum())
-    return a0, ref, gaps.TARGET_SHARE * ref  # default target: the gaps "thin" threshold
+    return a0, ref, DEFAULT.thin_share * ref  # default target: the gaps "thin" threshold
 
 
 def _shortfall(inst, access: pd.Series, target: float) -> float:

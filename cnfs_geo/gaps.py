@@ -341,7 +341,7 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
                     time_scale_min: float = TIME_SCALE_MIN,
                     weights: Mapping[str, float] = PRIORITY_WEIGHTS,
                     minutes_col: str = "minutes_before") -> pd.DataFrame:
-    """Priority criteria, score and gap flag of every commune (see the module docstring).
+    """Priority criteria, score and gap flag of every commune (see docs/methods_gaps.md).
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import shapely
 
-from cnfs_geo import _map_style, catalog, maps
+from cnfs_geo import _fr, _map_style, catalog, maps
 from cnfs_geo._errors import ValidationError
 from cnfs_geo.plan import Scenario, run
 
@@ -124,7 +124,7 @@ def test_map_draws_every_commune_with_its_classes(plan, map_html):
         k_after = int(np.searchsorted(_map_style.MINUTE_BREAKS, row["minutes_after"], side="left"))
         assert p["b"] == _map_style.MINUTE_COLOURS[k_before]
         assert p["a"] == _map_style.MINUTE_COLOURS[k_after]
-        assert len(p["t"]) == len(maps.COMMUNE_TIP_LABELS) + 1
+        assert len(p["t"]) == len(_fr.COMMUNE_TIP_LABELS) + 1
     # tooltips carry French time labels
     assert any("min" in f["properties"]["t"][3] for f in feats)
     # coordinates are rounded to at most 5 decimals
@@ -133,7 +133,7 @@ def test_map_draws_every_commune_with_its_classes(plan, map_html):
 
 def test_map_draws_every_place_once_with_its_service_level(plan, map_html):
     layers = js_vars(map_html, "places_data")
-    assert len(layers) == len(maps.KIND_LABELS)
+    assert len(layers) == len(_fr.KIND_LABELS)
     seen = {}
     for fc in layers.values():
         for f in fc["features"]:
@@ -143,7 +143,7 @@ def test_map_draws_every_place_once_with_its_service_level(plan, map_html):
     assert sorted(seen) == sorted(pl.index)
     for pid, p in seen.items():
         assert p["s"] == int(pl.at[pid, "service_level"] == "accompaniment")
-        assert p["t"][3] == maps.SERVICE_LABELS[pl.at[pid, "service_level"]]
+        assert p["t"][3] == _fr.SERVICE_LABELS[pl.at[pid, "service_level"]]
 
 
 def test_map_marks_every_post(plan, map_html):
@@ -189,12 +189,12 @@ def test_simplified_communes_keep_shared_borders(plan):
 def test_map_layers_follow_the_plan(plan_itin, map_html_itin):
     keys = layer_keys(map_html_itin)
     assert keys == maps.layer_names(plan_itin)
-    assert maps.LAYER_PRIORITY in keys and maps.LAYER_CLUSTERS in keys
-    assert maps.LAYER_CIRCUITS in keys
+    assert _fr.LAYER_PRIORITY in keys and _fr.LAYER_CLUSTERS in keys
+    assert _fr.LAYER_CIRCUITS in keys
     # Maine-et-Loire: every EPCI has a lieu de médiation or a CNFS
     assert len(plan_itin.epci_without_project) == 0
-    assert maps.LAYER_NO_PROJECT not in keys
-    assert not any(k.startswith(maps.LAYER_UNITS_BEFORE) for k in keys)  # commune units
+    assert _fr.LAYER_NO_PROJECT not in keys
+    assert not any(k.startswith(_fr.LAYER_UNITS_BEFORE) for k in keys)  # commune units
     text = html.unescape(map_html_itin)
     assert "Aucun EPCI sans projet numérique" in text
     assert "Score de priorité (0 à 100)" in text
@@ -215,8 +215,8 @@ def test_map_priority_layer_colours_and_tooltips(plan_itin, map_html_itin):
         assert p["ps"] == _map_style.PRIORITY_COLOURS[k]
         assert p["pg"] == ("1" if r["priority_gap"] else "0")
         tip = p["p"]
-        assert len(tip) == len(maps.PRIORITY_TIP_LABELS) + 1
-        lab = dict(zip(maps.PRIORITY_TIP_LABELS, tip[1:]))
+        assert len(tip) == len(_fr.PRIORITY_TIP_LABELS) + 1
+        lab = dict(zip(_fr.PRIORITY_TIP_LABELS, tip[1:]))
         assert lab["Rang"] == f"{fr_int(r['priority_rank'])} sur {fr_int(len(c))}"
         assert lab["Accessibilité (E2SFCA)"].startswith(
             f"{r['accessibility']:.2f}".replace(".", ",").rstrip("0").rstrip(","))
@@ -274,7 +274,7 @@ def test_map_circuits_follow_the_tour(plan_itin, map_html_itin):
         for k, insee in enumerate(stops, start=1):
             p = pts[f"{r.circuit_id}:{k}"]["properties"]
             assert p["t"][0] == f"{names[insee]} ({insee})"
-            assert p["l"] == maps.STOP_TIP_LABELS
+            assert p["l"] == _fr.STOP_TIP_LABELS
             slots = tt[(tt["circuit_id"] == r.circuit_id) & (tt["insee"] == insee)]
             assert p["t"][4] == ", ".join(f"{d} {h}" for d, h in
                                           zip(slots["day"], slots["half_day"]))

@@ -17,7 +17,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cnfs_geo import _map_style, catalog, figures, maps, offer, report
+from cnfs_geo import _fr, _map_style, catalog, figures, maps, offer, report
 from cnfs_geo._errors import ValidationError
 from cnfs_geo.plan import Scenario, run
 
@@ -332,7 +332,7 @@ def test_outputs_without_itinerant_posts(tmp_path):
     assert "aucun poste itinérant" in section_text(text, "circuits")
     assert tables(text, "circuits") == []
     m = maps.render_html(maps.coverage_map(p))
-    assert maps.LAYER_CIRCUITS not in layer_keys(m) and "circuits_data" not in m
+    assert _fr.LAYER_CIRCUITS not in layer_keys(m) and "circuits_data" not in m
 
 
 def test_iris_outputs_name_the_demand_unit(iris_plan, tmp_path):
@@ -423,7 +423,7 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
     epci_rows = tables(text, "epci")[0][1:-1]
     assert {r[1] for r in epci_rows if r[9] == "non"} == set(nop.index)
     m = maps.render_html(maps.coverage_map(p))
-    assert maps.LAYER_NO_PROJECT in layer_keys(m)
+    assert _fr.LAYER_NO_PROJECT in layer_keys(m)
     feats = one_var(m, "no_project_data")["features"]
     assert sorted(f["id"] for f in feats) == sorted(nop.index)
     assert "cgHatch(st.fillColor)" in m

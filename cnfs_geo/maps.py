@@ -113,7 +113,8 @@ UNITS_DECIMALS = 4
 
 def _template_text(name: str) -> str:
     """Text of a template file of the package (``cnfs_geo/templates``)."""
-    return resources.files("cnfs_geo").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("cnfs_geo").joinpath("templates").joinpath(name).read_text(
+        encoding="utf-8")
 
 
 

@@ -19,17 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-from . import catalog
+from . import _fr, catalog
 from ._errors import CnfsGeoError, DataFileError
 from .settings import DEFAULT
 
 
 def _fmt_int(x: float) -> str:
-    return f"{int(round(x)):,}".replace(",", " ")
+    return _fr.integer(x, sep=" ")
 
 
 def _fmt_pct(x: float) -> str:
-    return f"{x:.1f}".replace(".", ",") + " %"
+    return _fr.percent(x, space=" ")
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

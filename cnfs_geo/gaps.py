@@ -1,92 +1,9 @@
 """Gap territories: where the existing accompaniment offer leaves people behind.
 
-Four products, each a plain function on the frames of :mod:`cnfs_geo.plan`:
-
-1. **Gap communes by distance** (:func:`gap_communes`): for each threshold (5, 10,
-   15, 20 min by default) the communes whose nearest accompaniment place is *more*
-   than the threshold away (``minutes > threshold``, the complement of
-   :func:`cnfs_geo.coverage.covered_flags`), ranked by need-weighted population.
-2. **Priority score per commune** (:func:`priority_scores`). In a dense
-   département distance alone is not the gap (in Maine-et-Loire every commune has
-   an accompaniment place within 20 min), so four criteria are kept side by side:
-
-   ========================  =============================================================
-   criterion                 definition
-   ========================  =============================================================
-   travel time               ``minutes``: time to the nearest accompaniment place
-                             (``communes["minutes_before"]``, travel model of the plan)
-   accessibility             ``accessibility``: E2SFCA accessibility, advisors per 10 000
-                             need-weighted inhabitants (:func:`need_accessibility`:
-                             catchment :data:`ACCESS_CATCHMENT_MIN` = 20 min, Luo & Qi
-                             stepped weights 1 / 0.68 / 0.22 / 0.03 over 5-min zones,
-                             supply = ``places["advisors"]`` of accompaniment places,
-                             demand = ``communes["need"]``)
-   fragility                 ``need_index``: IFN composite score 0–10 (10 = most fragile)
-   connectivity              ``pct_fibre``: share of premises eligible to FTTH (ARCEP)
-   ========================  =============================================================
-
-   *Reference and target ratio.* The reference ratio is the need-weighted mean
-   accessibility of the département, ``Σ need_i A_i / Σ need_i``; by the
-   conservation property of 2SFCA it equals the département's advisors per
-   10 000 need-weighted inhabitants (``Σ advisors / Σ need × 10 000``) when every
-   advisor has demand in reach. The target ratio is
-   :data:`TARGET_SHARE` (0.5) × the reference, unless an absolute
-   :data:`TARGET_RATIO` is given: a commune is *thin* when its accessibility is
-   below half the département's average.
-
-   *Rule (boolean ``is_gap``).* A commune is a gap when it is **far or thin** and
-   **highly fragile**:
-
-   - far: ``minutes > threshold`` (``settings.threshold_minutes``, 10 min);
-   - thin: ``accessibility < target ratio``;
-   - highly fragile: ``need_index >=`` the département's
-     :data:`NEED_QUANTILE` quantile (0.5: the median over its communes, unweighted);
-   - low fibre (``pct_fibre <`` :data:`FIBRE_MIN_PCT` = 80 %) is reported as an
-     aggravating reason, it does not make a gap on its own.
-
-   ``gap_reasons`` lists, for gap communes only, every criterion met, in this
-   order and wording: ``"loin (> 10 min)"``, ``"offre mince (ratio < cible)"``,
-   ``"fragilité élevée"``, ``"fibre < 80 %"`` joined by ``"; "`` (empty string for
-   non-gap communes).
-
-   *Score (``priority_score``, 0–100, for ranking).* Each criterion is put on a
-   0–1 scale where 1 is worst, with absolute anchors (not min–max, so scores
-   compare across départements):
-
-   - ``crit_time = min(minutes / 20, 1)`` (:data:`TIME_SCALE_MIN`: 20 min or more
-     counts in full);
-   - ``crit_access = clip(1 − accessibility / reference ratio, 0, 1)`` (0 at or
-     above the département average, 1 with no advisor in reach; with the default
-     target share a commune is thin exactly when ``crit_access > 0.5``);
-   - ``crit_need = need_index / 10``;
-   - ``crit_fibre = 1 − pct_fibre / 100``;
-
-   ``priority_score = 100 × Σ w_k crit_k / Σ w_k`` with :data:`PRIORITY_WEIGHTS`
-   (time 0.3, accessibility 0.3, fragility 0.3, fibre 0.1: the three dimensions
-   of the programme weigh alike, fibre is a secondary aggravating factor).
-   ``priority_rank`` 1 = highest score (ties: larger need, then INSEE code).
-   A commune without fibre figure takes the département median ``pct_fibre``
-   (``fibre_imputed = True``).
-
-3. **Gap clusters** (:func:`gap_clusters`, :func:`gap_cluster_ids`): connected
-   groups of gap communes, adjacency = a shared border of at least
-   :data:`MIN_SHARED_BORDER_M` (10 m) measured with a :data:`ADJACENCY_TOLERANCE_M`
-   (1 m) snapping tolerance (:func:`commune_adjacency`, "rook" contiguity: two
-   communes meeting at a single point are *not* adjacent, so a cluster's dissolved
-   polygon is in one piece when its communes are, and two clusters never share a
-   border, though they may meet at a point). Components come from
-   :func:`scipy.sparse.csgraph.connected_components`. Cluster ids ``G01``, ``G02``…
-   follow need-weighted population (descending; ties: population, then smallest
-   INSEE code), so they are stable for the same inputs.
-4. **EPCI without a digital project** (:func:`epci_without_project`, the Anjou
-   criterion): EPCI none of whose communes of the département hosts a *lieu de
-   médiation numérique* or a CNFS permanence (``places["is_lieu_mediation"]`` or
-   ``places["is_cnfs"]``, whatever the service level), with their figures and the
-   places of other kinds (France Services, Aidants Connect) they do have.
-   :func:`epci_offer` gives the same figures for every EPCI.
-
-:data:`METHODS_FR` is the French methods text for the report
-(:func:`methods_fr` renders it with the values actually used).
+Gap communes beyond each threshold, priority score per commune (E2SFCA accessibility,
+fragility, fibre), contiguous clusters of priority communes and EPCI without a digital
+project; the rules and their reasons are in ``docs/methods_gaps.md``. The French methods
+text is :func:`methods_fr` (wording in :mod:`cnfs_geo._fr`).
 
 Examples
 --------
@@ -116,49 +33,17 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from . import access, coverage
+from . import _fr, access, coverage
 from ._errors import ValidationError
 from .settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------
-# Defaults, taken from cnfs_geo.settings (reasons there). Each keyword argument of the
-# functions below defaults to the constant of the same meaning; plan.py passes the
-# scenario's settings.
+# Parameters of the priority score and of the clusters that have no Settings counterpart
+# (the others — thresholds, 2SFCA catchment and weights, thin share, need quantile, fibre
+# threshold — are read from cnfs_geo.settings when a keyword argument is None).
 # --------------------------------------------------------------------------------------
-
-#: Default thresholds (minutes) of :func:`gap_communes`: the report thresholds.
-GAP_THRESHOLDS: tuple[float, ...] = DEFAULT.report_thresholds
-
-#: 2SFCA catchment (minutes) of :func:`need_accessibility`: 20 min, the longest
-#: reported threshold (a trip beyond it is no longer "near" for a weekly help session).
-ACCESS_CATCHMENT_MIN: float = DEFAULT.access_catchment_minutes
-
-#: Distance weights of :func:`need_accessibility` (see
-#: :func:`cnfs_geo.coverage.fca_weights`): ``"stepped"`` = E2SFCA of Luo & Qi
-#: (weights 1, 0.68, 0.22, 0.03 over four 5-min zones of the 20-min catchment), so a
-#: place 18 min away counts far less than one next door.
-ACCESS_WEIGHTS: str = DEFAULT.access_weights
-
-#: Absolute target accessibility (advisors per 10 000 need-weighted inhabitants).
-#: ``None``: use :data:`TARGET_SHARE` × the département's reference ratio. An absolute
-#: value depends on the advisors assumed per place (``settings.default_advisors``),
-#: hence the relative default.
-TARGET_RATIO: float | None = None
-
-#: Share of the département's reference ratio (need-weighted mean accessibility =
-#: advisors per 10 000 need-weighted inhabitants) under which a commune is "thin".
-TARGET_SHARE: float = DEFAULT.thin_share
-
-#: Quantile of ``need_index`` over the département's communes (unweighted) at or above
-#: which fragility is "high" (0.5 = median: half the communes).
-NEED_QUANTILE: float = DEFAULT.high_need_quantile
-
-#: Fibre (FTTH-eligible premises, %) under which connectivity is an aggravating reason.
-#: 80 %: the national FTTH rollout passed 80 % of premises in 2023–2024, so a commune
-#: below it lags the country.
-FIBRE_MIN_PCT: float = DEFAULT.low_fibre_pct
 
 #: Travel time (minutes) at which ``crit_time`` reaches 1.
 TIME_SCALE_MIN: float = 20.0
@@ -176,115 +61,18 @@ ADJACENCY_TOLERANCE_M: float = 1.0
 #: at a corner (the shortest real border in Maine-et-Loire is ~29 m).
 MIN_SHARED_BORDER_M: float = 10.0
 
-_REASON_FAR = "loin (> {threshold:g} min)"
-_REASON_THIN = "offre mince (ratio < cible)"
-_REASON_NEED = "fragilité élevée"
-_REASON_FIBRE = "fibre < {fibre:g} %"
 
-METHODS_FR_TEMPLATE = """\
-Territoires en déficit d'offre d'accompagnement numérique
-
-Quatre critères sont calculés pour chaque commune :
-1. Temps d'accès : temps de trajet jusqu'au lieu d'accompagnement le plus proche \
-(modèle de déplacement du plan).
-2. Accessibilité : {access_sentence}
-3. Fragilité : indice de fragilité numérique (IFN 2023, score de 0 à 10).
-4. Connectivité : part des locaux éligibles à la fibre (ARCEP).
-
-Une commune est un territoire en déficit lorsqu'elle est « loin » (lieu le plus \
-proche à plus de {threshold:g} min) ou que son « offre est mince » (accessibilité \
-{target_phrase}), ET que sa « fragilité est élevée » (indice de fragilité au moins \
-égal à {need_phrase}). Une couverture fibre inférieure à {fibre:g} % est signalée \
-comme facteur aggravant, sans suffire à elle seule.
-
-Le score de priorité (0 à 100) sert à classer les communes : chaque critère est \
-ramené entre 0 et 1 (1 = situation la plus défavorable) — temps / {time_scale:g} min, \
-plafonné à 1 ; 1 − accessibilité / moyenne départementale, borné entre 0 et 1 ; \
-indice de fragilité / 10 ; 1 − part fibre / 100 — puis pondéré : temps {w_time}, \
-accessibilité {w_access}, fragilité {w_need}, fibre {w_fibre}. La moyenne \
-départementale est l'accessibilité moyenne pondérée par le besoin, égale au nombre \
-de conseillers du département pour 10 000 habitants pondérés.
-
-Les communes en déficit contiguës (frontière commune d'au moins {min_border:g} m) sont \
-regroupées en zones, numérotées G01, G02… par population pondérée décroissante.
-
-Un EPCI est dit « sans projet numérique » lorsqu'aucune de ses communes du \
-département n'accueille de lieu de médiation numérique ni de permanence de \
-conseiller numérique France Services ; les France Services et structures Aidants \
-Connect qu'il compte sont indiquées à part.
-"""
+def _settings(settings: Settings | None) -> Settings:
+    return DEFAULT if settings is None else settings
 
 
-def _fr_number(x: float, digits: int = 2) -> str:
-    if x is None or not math.isfinite(float(x)):
-        return "–"
-    s = f"{float(x):.{digits}f}".rstrip("0").rstrip(".")
-    return s.replace(".", ",")
-
-
-def _access_sentence(weights: str | None, catchment: float,
-                     steps: Sequence[tuple[float, float]] | None) -> str:
-    common = ("exprimé en conseillers pour 10 000 habitants pondérés par le besoin ; "
-              "chaque lieu d'accompagnement apporte ses conseillers, la demande est la "
-              "population pondérée par l'indice de fragilité numérique, dans un rayon de "
-              f"{catchment:g} min")
-    if weights == "none":
-        return ("indicateur à deux étapes (2SFCA, Luo et Wang 2003) " + common
-                + ", tous les trajets du rayon comptant à parts égales.")
-    if weights == "gaussian":
-        return ("indicateur à deux étapes (E2SFCA à noyau gaussien) " + common
-                + ", les trajets comptant d'autant moins qu'ils sont longs.")
-    if steps is None:
-        steps = coverage.luo_qi_steps(catchment)
-    parts = [f"{_fr_number(w)} jusqu'à {float(up):g} min" for up, w in steps]
-    return ("indicateur à deux étapes (E2SFCA, Luo et Qi 2009) " + common
-            + ", avec des poids dégressifs selon le temps de trajet (" + ", ".join(parts)
-            + ").")
-
-
-def _methods_values(*, threshold: float, target: float | None, reference: float | None,
-                    target_share: float | None, need_quantile: float,
-                    need_threshold: float | None, fibre: float, time_scale: float,
-                    weights: Mapping[str, float], catchment: float, min_border: float,
-                    access_weights: str | None = ACCESS_WEIGHTS,
-                    access_steps: Sequence[tuple[float, float]] | None = None
-                    ) -> dict[str, object]:
-    unit = "conseillers pour 10 000 habitants pondérés"
-    if target_share is not None:  # relative target
-        share = f"{_fr_number(100 * target_share, 1)} %"
-        if target is None or reference is None:
-            target_phrase = f"inférieure à {share} de la moyenne départementale"
-        else:
-            target_phrase = (f"inférieure à la cible de {_fr_number(target)} {unit}, soit "
-                             f"{share} de la moyenne départementale de {_fr_number(reference)}")
-    else:
-        target_phrase = f"inférieure à la cible de {_fr_number(target)} {unit}"
-        if reference is not None:
-            target_phrase += f" ; moyenne départementale : {_fr_number(reference)}"
-    if need_quantile == 0.5:
-        need_phrase = "la médiane départementale"
-    else:
-        need_phrase = (f"la valeur atteinte ou dépassée par {_fr_number(100 * (1 - need_quantile), 1)} % "
-                       "des communes du département")
-    if need_threshold is not None:
-        need_phrase += f", soit {_fr_number(need_threshold)}"
-    return {
-        "access_sentence": _access_sentence(access_weights, catchment, access_steps),
-        "threshold": threshold, "target_phrase": target_phrase, "need_phrase": need_phrase,
-        "fibre": fibre, "time_scale": time_scale,
-        "w_time": _fr_number(weights["time"]), "w_access": _fr_number(weights["access"]),
-        "w_need": _fr_number(weights["need"]), "w_fibre": _fr_number(weights["fibre"]),
-        "min_border": min_border,
-    }
-
-
-#: French methods text with the default parameters (data-dependent values — target,
-#: reference ratio, need threshold — left generic). :func:`methods_fr` fills them in.
-METHODS_FR: str = METHODS_FR_TEMPLATE.format(**_methods_values(
-    threshold=DEFAULT.threshold_minutes, target=None, reference=None,
-    target_share=TARGET_SHARE, need_quantile=NEED_QUANTILE, need_threshold=None,
-    fibre=FIBRE_MIN_PCT, time_scale=TIME_SCALE_MIN, weights=PRIORITY_WEIGHTS,
-    catchment=ACCESS_CATCHMENT_MIN, min_border=MIN_SHARED_BORDER_M))
+def _access_steps(weights: str | None, catchment: float,
+                  steps: Sequence[tuple[float, float]] | None
+                  ) -> Sequence[tuple[float, float]]:
+    """Stepped E2SFCA zones for the methods text (Luo & Qi zones when not recorded)."""
+    if steps is not None or weights in ("none", "gaussian"):
+        return steps or ()
+    return coverage.luo_qi_steps(catchment)
 
 
 # --------------------------------------------------------------------------------------
@@ -360,8 +148,9 @@ GAP_COMMUNE_COLUMNS = ["threshold_min", "rank", "insee", "nom", "epci", "epci_no
 
 
 def gap_communes(communes: pd.DataFrame, *,
-                 thresholds: Sequence[float] = GAP_THRESHOLDS,
-                 minutes_col: str = "minutes_before") -> pd.DataFrame:
+                 thresholds: Sequence[float] | None = None,
+                 minutes_col: str = "minutes_before",
+                 settings: Settings | None = None) -> pd.DataFrame:
     """Communes beyond each travel-time threshold, ranked by need-weighted population.
 
     Parameters
@@ -370,9 +159,12 @@ def gap_communes(communes: pd.DataFrame, *,
         Index ``insee``; columns ``nom``, ``epci``, ``population``, ``need``,
         ``need_index`` and ``minutes_col`` (``epci_nom`` used when present).
     thresholds : sequence of float
-        Minutes (default :data:`GAP_THRESHOLDS` = 5, 10, 15, 20).
+        Minutes (default ``settings.report_thresholds`` = 5, 10, 15, 20).
     minutes_col : str
         Travel time to the nearest accompaniment place (inf = none at all).
+    settings : Settings, optional
+        ``report_thresholds`` when ``thresholds`` is None (default
+        :data:`cnfs_geo.settings.DEFAULT`).
 
     Returns
     -------
@@ -393,6 +185,8 @@ def gap_communes(communes: pd.DataFrame, *,
     _require(communes, cols, "communes",
              "pass plan.communes (territory + need + coverage columns)")
     idx = _str_index(communes, "communes")
+    if thresholds is None:
+        thresholds = _settings(settings).report_thresholds
     problems = []
     try:
         ts = sorted({float(t) for t in thresholds})
@@ -435,9 +229,9 @@ def gap_communes(communes: pd.DataFrame, *,
 # 2. Accessibility and priority score
 # --------------------------------------------------------------------------------------
 def need_accessibility(communes: pd.DataFrame, places: pd.DataFrame, *,
-                       catchment: float = ACCESS_CATCHMENT_MIN,
-                       weights: str = ACCESS_WEIGHTS, od: pd.DataFrame | None = None,
-                       settings: Settings = DEFAULT) -> pd.DataFrame:
+                       catchment: float | None = None,
+                       weights: str | None = None, od: pd.DataFrame | None = None,
+                       settings: Settings | None = None) -> pd.DataFrame:
     """(E)2SFCA accessibility of every commune to accompaniment advisors, per need.
 
     Supply = ``advisors`` of the places whose ``service_level`` is
@@ -455,15 +249,17 @@ def need_accessibility(communes: pd.DataFrame, places: pd.DataFrame, *,
         ``place_id``, ``service_level``, ``advisors`` and (without ``od``) point
         ``geometry`` in the same CRS.
     catchment : float
-        Minutes (default :data:`ACCESS_CATCHMENT_MIN` = 20).
+        Minutes (default ``settings.access_catchment_minutes`` = 20).
     weights : str
-        ``"none"`` (2SFCA), ``"stepped"`` (default, Luo & Qi E2SFCA), ``"gaussian"``.
+        ``"none"`` (2SFCA), ``"stepped"`` (Luo & Qi E2SFCA), ``"gaussian"``; default
+        ``settings.access_weights`` (``"stepped"``).
     od : DataFrame, optional
         Long OD table ``origin_id`` (INSEE), ``destination_id`` (``place_id``),
         ``minutes`` (e.g. from the road model); rows to other destinations are
         ignored.
-    settings : Settings
-        ``detour_factor``, ``speed_kmh`` of the crow-fly model.
+    settings : Settings, optional
+        ``detour_factor``, ``speed_kmh`` of the crow-fly model, and the defaults of
+        ``catchment`` and ``weights`` (default :data:`cnfs_geo.settings.DEFAULT`).
 
     Returns
     -------
@@ -475,6 +271,9 @@ def need_accessibility(communes: pd.DataFrame, places: pd.DataFrame, *,
     _require(communes, ["need"], "communes", "pass plan.communes (need columns)")
     _require(places, ["place_id", "service_level", "advisors"], "places",
              "pass plan.places (cnfs_geo.offer.places_from_sources)")
+    settings = _settings(settings)
+    catchment = settings.access_catchment_minutes if catchment is None else catchment
+    weights = settings.access_weights if weights is None else weights
     idx = _str_index(communes, "communes")
     acc = places[places["service_level"] == "accompaniment"]
     site_ids = acc["place_id"].astype(str).to_numpy()
@@ -534,15 +333,15 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Series, *,
-                    settings: Settings = DEFAULT, threshold: float | None = None,
-                    target_ratio: float | None = TARGET_RATIO,
-                    target_share: float = TARGET_SHARE,
-                    need_quantile: float = NEED_QUANTILE,
-                    fibre_min_pct: float = FIBRE_MIN_PCT,
+                    settings: Settings | None = None, threshold: float | None = None,
+                    target_ratio: float | None = None,
+                    target_share: float | None = None,
+                    need_quantile: float | None = None,
+                    fibre_min_pct: float | None = None,
                     time_scale_min: float = TIME_SCALE_MIN,
                     weights: Mapping[str, float] = PRIORITY_WEIGHTS,
                     minutes_col: str = "minutes_before") -> pd.DataFrame:
-    """Priority criteria, score and gap flag of every commune (see the module docstring).
+    """Priority criteria, score and gap flag of every commune (see docs/methods_gaps.md).
 
     Parameters
     ----------
@@ -561,11 +360,12 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
         Absolute target accessibility; None (default) = ``target_share`` ×
         reference ratio.
     target_share : float
-        In (0, 1]; see :data:`TARGET_SHARE`.
+        In (0, 1]; default ``settings.thin_share`` (0.5): share of the département's
+        reference ratio under which a commune is "thin".
     need_quantile : float
-        In [0, 1]; see :data:`NEED_QUANTILE`.
+        In [0, 1]; default ``settings.high_need_quantile`` (0.5, the median).
     fibre_min_pct : float
-        See :data:`FIBRE_MIN_PCT`.
+        Default ``settings.low_fibre_pct`` (80 %).
     time_scale_min : float
         See :data:`TIME_SCALE_MIN`.
     weights : mapping
@@ -599,7 +399,11 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
                         minutes_col], "communes",
              "pass plan.communes (territory + need + coverage columns)")
     idx = _str_index(communes, "communes")
+    settings = _settings(settings)
     thr = float(settings.threshold_minutes if threshold is None else threshold)
+    target_share = settings.thin_share if target_share is None else target_share
+    need_quantile = settings.high_need_quantile if need_quantile is None else need_quantile
+    fibre_min_pct = settings.low_fibre_pct if fibre_min_pct is None else fibre_min_pct
     w = _check_weights(weights)
     problems = []
     for name, value, lo, hi, lo_open in (("target_share", target_share, 0.0, 1.0, True),
@@ -685,8 +489,8 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
     is_low_fibre = fibre.to_numpy() < float(fibre_min_pct)
     is_gap = (is_far | is_thin) & is_high
 
-    labels = (_REASON_FAR.format(threshold=thr), _REASON_THIN, _REASON_NEED,
-              _REASON_FIBRE.format(fibre=float(fibre_min_pct)))
+    labels = (_fr.REASON_FAR.format(threshold=thr), _fr.REASON_THIN, _fr.REASON_NEED,
+              _fr.REASON_FIBRE.format(fibre=float(fibre_min_pct)))
     reasons = []
     for g, f, t, h, lf in zip(is_gap, is_far, is_thin, is_high, is_low_fibre):
         reasons.append("; ".join(lab for lab, on in zip(labels, (f, t, h, lf)) if on)
@@ -728,12 +532,36 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
 
 
 def methods_fr(scores: pd.DataFrame | None = None, *,
-               min_shared_m: float = MIN_SHARED_BORDER_M) -> str:
-    """French methods text; with ``scores`` (from :func:`priority_scores`), filled with
-    the values actually used (threshold, target and reference ratio, need threshold,
-    weights). Without it, :data:`METHODS_FR`."""
+               min_shared_m: float = MIN_SHARED_BORDER_M,
+               settings: Settings | None = None) -> str:
+    """French methods text of the gap diagnosis (:func:`cnfs_geo._fr.gaps_methods`).
+
+    Parameters
+    ----------
+    scores : DataFrame, optional
+        Output of :func:`priority_scores`: the text is filled with the values actually
+        used (threshold, target and reference ratio, need threshold, weights). Without
+        it, the text of ``settings`` with the data-dependent values left generic.
+    min_shared_m : float
+        Minimum shared border of the clusters (:func:`commune_adjacency`).
+    settings : Settings, optional
+        Defaults (threshold, thin share, need quantile, fibre threshold, 2SFCA
+        catchment and weights) when ``scores`` is None or does not record them.
+
+    Returns
+    -------
+    str
+        Paragraphs separated by blank lines, the first one a title.
+    """
+    s = _settings(settings)
     if scores is None:
-        return METHODS_FR
+        return _fr.gaps_methods(
+            threshold=s.threshold_minutes, target=None, reference=None,
+            target_share=s.thin_share, need_quantile=s.high_need_quantile,
+            need_threshold=None, fibre=s.low_fibre_pct, time_scale=TIME_SCALE_MIN,
+            weights=dict(PRIORITY_WEIGHTS), catchment=s.access_catchment_minutes,
+            min_border=min_shared_m, access_weights=s.access_weights,
+            access_steps=_access_steps(s.access_weights, s.access_catchment_minutes, None))
     a = scores.attrs
     needed = ("threshold_min", "target_ratio", "reference_ratio", "need_quantile",
               "need_threshold", "fibre_min_pct", "time_scale_min", "weights")
@@ -741,14 +569,15 @@ def methods_fr(scores: pd.DataFrame | None = None, *,
     if missing:
         raise ValidationError("scores", [f"attrs lack {missing}: pass the DataFrame returned "
                                          "by priority_scores unchanged"])
-    return METHODS_FR_TEMPLATE.format(**_methods_values(
+    catchment = a.get("catchment_minutes") or s.access_catchment_minutes
+    access_weights = a.get("accessibility_weights") or s.access_weights
+    return _fr.gaps_methods(
         threshold=a["threshold_min"], target=a["target_ratio"], reference=a["reference_ratio"],
         target_share=a.get("target_share"), need_quantile=a["need_quantile"],
         need_threshold=a["need_threshold"], fibre=a["fibre_min_pct"],
-        time_scale=a["time_scale_min"], weights=a["weights"],
-        catchment=a.get("catchment_minutes") or ACCESS_CATCHMENT_MIN, min_border=min_shared_m,
-        access_weights=a.get("accessibility_weights") or ACCESS_WEIGHTS,
-        access_steps=a.get("accessibility_steps")))
+        time_scale=a["time_scale_min"], weights=a["weights"], catchment=catchment,
+        min_border=min_shared_m, access_weights=access_weights,
+        access_steps=_access_steps(access_weights, catchment, a.get("accessibility_steps")))
 
 
 # --------------------------------------------------------------------------------------
@@ -898,7 +727,7 @@ CLUSTER_COLUMNS = [
 def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
                  places: pd.DataFrame | None = None,
                  minutes_col: str = "minutes_before",
-                 settings: Settings = DEFAULT,
+                 settings: Settings | None = None,
                  tolerance_m: float = ADJACENCY_TOLERANCE_M,
                  min_shared_m: float = MIN_SHARED_BORDER_M) -> gpd.GeoDataFrame:
     """Contiguous groups of gap communes, one row per cluster.
@@ -919,8 +748,9 @@ def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
         ``nearest_place_before``.
     minutes_col : str
         Travel time to the nearest accompaniment place.
-    settings : Settings
-        Crow-fly model when the nearest place has to be computed.
+    settings : Settings, optional
+        Crow-fly model when the nearest place has to be computed (default
+        :data:`cnfs_geo.settings.DEFAULT`).
     tolerance_m, min_shared_m : float
         Adjacency, see :func:`commune_adjacency`.
 

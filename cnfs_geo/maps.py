@@ -1,46 +1,9 @@
 """Interactive coverage map of a plan (folium / Leaflet), labelled in French.
 
-:func:`coverage_map` draws, as layers that can be switched on and off:
-
-* communes coloured by travel time to the nearest *accompaniment* place before
-  the new posts, and after them (classes of 5 minutes, > 20 min last);
-* communes coloured by need (``need_index``, the IFN composite score 0–10);
-* gap communes (not covered at the threshold before the new posts), split into
-  those the new posts cover and those left uncovered;
-* EPCI outlines;
-* the existing places, one layer per kind (a place with several kinds is drawn
-  once, in the layer of its main kind: France Services > conseiller numérique >
-  lieu de médiation > Aidants Connect); access-only places are hollow circles,
-  accompaniment places filled ones;
-* the priority score of each commune (``priority_score``, classes of 20 points;
-  communes meeting the priority rule outlined in black; tooltip with the reasons
-  ``gap_reasons``, the E2SFCA accessibility and the ratio to the target);
-* the priority territories (``plan.gap_clusters``: contiguous groups of priority
-  communes), outlined and labelled ``G01``… with a tooltip giving their figures and
-  nearest accompaniment place;
-* the EPCI without a digital project (``plan.epci_without_project``: no lieu de
-  médiation, no CNFS), hatched, when there are any (the legend says so otherwise);
-* with demand units finer than communes (IRIS, 2018 communes), the travel time per
-  unit before and after the new posts (polygons simplified to 100 m, 4 decimals);
-* the itinerant circuits (``plan.circuits``: tour lines, stops numbered in tour
-  order, tooltips with the weekly slots of ``plan.timetable``);
-* the proposed posts (numbered square badges; itinerant posts in the colour of
-  their circuit, at its base).
-
-Layers with nothing to draw (no cluster, no EPCI without project, commune demand
-units, no circuit) are left out: :func:`layer_names` gives the layers of a plan. The
-title and the legend name the demand unit and the travel model.
-
-Polygons are simplified to ``simplify_m`` metres in the working CRS with a
-topology-preserving coverage simplification (neighbouring communes keep a common
-border), reprojected to WGS84 (EPSG:4326) and rounded to 5 decimals (~1 m).
-The commune polygons are written once, as a compact JSON variable, and drawn by
-the four commune layers; tooltips are built in the browser from each feature's
-list of values ``t`` and one list of French row labels, which keeps the file
-small (about 0.7 MB for Maine-et-Loire). Element identifiers that folium draws at
-random are renumbered in tree order, so the same plan always gives the same HTML
-bytes. Leaflet and the OpenStreetMap background are loaded from the web when
-the file is opened.
+:func:`coverage_map` draws the plan's layers (:func:`layer_names`) with a legend and writes
+one deterministic HTML file. Styles are in :mod:`cnfs_geo._map_style`, French texts in
+:mod:`cnfs_geo._fr`, CSS/JS in ``templates/map_*.j2``; what the map shows and how the file
+is kept small and reproducible: ``docs/methods_outputs.md``.
 
 Examples
 --------
@@ -57,7 +20,7 @@ import html
 import json
 import logging
 import math
-from collections import OrderedDict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -69,114 +32,90 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
+from . import _fr
 from ._errors import ValidationError
+from ._fr import (
+    CIRCUIT_TIP_LABELS,
+    CLUSTER_TIP_LABELS,
+    COMMUNE_TIP_LABELS,
+    EPCI_TIP_LABELS,
+    ITINERANT_POST,
+    KIND_LABELS,
+    LAYER_AFTER,
+    LAYER_BASEMAP,
+    LAYER_BEFORE,
+    LAYER_CIRCUITS,
+    LAYER_CLUSTERS,
+    LAYER_EPCI,
+    LAYER_GAPS,
+    LAYER_NEED,
+    LAYER_NO_PROJECT,
+    LAYER_POSTS,
+    LAYER_PRIORITY,
+    LAYER_UNITS_AFTER,
+    LAYER_UNITS_BEFORE,
+    LOCATED_LABELS,
+    NO_PROJECT_TIP_LABELS,
+    PLACE_TIP_LABELS,
+    PRIORITY_TIP_LABELS,
+    SERVICE_LABELS,
+    STOP_TIP_LABELS,
+    UNIT_NOUNS,
+    UNIT_TIP_LABELS,
+    UNIT_TYPE_LABELS,
+    host_kind_label,
+    kinds_label,
+)
+from ._map_style import (
+    CLUSTER_COLOUR,
+    EPCI_COLOUR,
+    GAP_REMAINING_COLOUR,
+    GAP_SOLVED_COLOUR,
+    KIND_COLOURS,
+    MINUTE_COLOURS,
+    NEED_COLOURS,
+    NO_PLACE_COLOUR,
+    NO_PROJECT_COLOUR,
+    POST_COLOUR,
+    PRIORITY_COLOURS,
+    PRIORITY_GAP_LINE,
+    circuit_colour,
+    main_kind,
+    minute_class_labels,
+    minute_colour,
+    need_class_labels,
+    need_colour,
+    priority_class_labels,
+    priority_colour,
+)
+from ._plan_view import (
+    demand_unit_key,
+    demand_unit_short,
+    departement_name,
+    epci_without_project,
+    gap_clusters_or_none,
+    has_circuits,
+    has_units_layer,
+    is_itinerant_post,
+    posts_with_coverage,
+    timetable_slots,
+)
 from .settings import GEOGRAPHIC_CRS
 
 log = logging.getLogger(__name__)
 
 MAP_FILENAME = "carte_couverture.html"
-
-# Travel-time classes (upper bounds, minutes) and colours (green = close, red = far).
-MINUTE_BREAKS: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0)
-MINUTE_COLOURS: tuple[str, ...] = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
-NO_PLACE_COLOUR = "#7f0000"  # no accompaniment place at all (infinite time)
-
-# Need index classes (0–10) and colours (light = low need, dark = high need).
-NEED_BREAKS: tuple[float, ...] = (2.0, 4.0, 6.0, 8.0)
-NEED_COLOURS: tuple[str, ...] = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
-
-GAP_SOLVED_COLOUR = "#fd8d3c"
-GAP_REMAINING_COLOUR = "#e31a1c"
-EPCI_COLOUR = "#252525"
-POST_COLOUR = "#0b4f9c"
-
-# Place kinds: French label and colour, in priority order (main kind first).
-KIND_LABELS: "OrderedDict[str, str]" = OrderedDict([
-    ("france_services", "France Services"),
-    ("cnfs", "Conseiller numérique France Services"),
-    ("lieu_mediation", "Lieu de médiation numérique"),
-    ("aidants_connect", "Aidants Connect"),
-])
-KIND_COLOURS = {"france_services": "#1f78b4", "cnfs": "#33a02c",
-                "lieu_mediation": "#6a3d9a", "aidants_connect": "#b15928"}
-SERVICE_LABELS = {"accompaniment": "accompagnement (une personne aide)",
-                  "access": "accès seul (équipement, sans accompagnement)"}
-LOCATED_LABELS = {"address": "à l'adresse", "commune": "au centre de la commune"}
-
-# Priority score classes (0–100) and colours (light = low priority, dark = high).
-PRIORITY_BREAKS: tuple[float, ...] = (20.0, 40.0, 60.0, 80.0)
-PRIORITY_COLOURS: tuple[str, ...] = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
-PRIORITY_GAP_LINE = "#000000"      # outline of the communes meeting the priority rule
-CLUSTER_COLOUR = "#7a0177"         # outline of the priority territories (gap clusters)
-NO_PROJECT_COLOUR = "#e66101"      # hatching of the EPCI without a digital project
-# One colour per itinerant circuit (cycled).
-CIRCUIT_COLOURS: tuple[str, ...] = ("#e7298a", "#1b9e77", "#d95f02", "#7570b3", "#66a61e",
-                                    "#a6761d", "#1f78b4", "#666666")
-
-# Layer names (French, as shown in the layer control).
-LAYER_BEFORE = "Temps d'accès actuel (avant les nouveaux postes)"
-LAYER_AFTER = "Temps d'accès avec les nouveaux postes"
-LAYER_NEED = "Indice de fragilité numérique"
-LAYER_PRIORITY = "Score de priorité"
-LAYER_GAPS = "Communes non couvertes aujourd'hui"
-LAYER_UNITS_BEFORE = "Temps d'accès actuel, par"          # + demand unit noun
-LAYER_UNITS_AFTER = "Temps d'accès avec les nouveaux postes, par"
-LAYER_NO_PROJECT = "EPCI sans projet numérique"
-LAYER_EPCI = "Contours des EPCI"
-LAYER_CLUSTERS = "Territoires prioritaires (grappes)"
-LAYER_CIRCUITS = "Circuits itinérants (médiateur volant)"
-LAYER_POSTS = "Nouveaux postes proposés"
-
-# Demand units: (singular, plural) French nouns by Scenario.demand_unit key.
-UNIT_NOUNS: dict[str, tuple[str, str]] = {
-    "commune": ("commune", "communes"),
-    "iris": ("IRIS", "IRIS"),
-    "commune2018": ("commune de 2018", "communes de 2018"),
-}
 # Demand-unit polygons (IRIS: 367 in Maine-et-Loire, twice the communes) are drawn
 # coarser than the communes to keep the file small: 100 m tolerance, 4 decimals (~10 m).
 UNITS_SIMPLIFY_M = 100.0
 UNITS_DECIMALS = 4
-UNIT_TYPE_LABELS = {"commune": "commune (non découpée en IRIS)", "iris": "IRIS",
-                    "commune2018": "commune de 2018"}
 
 
-def demand_unit_key(plan: Any) -> str:
-    """``"commune"``, ``"iris"`` or ``"commune2018"`` (the scenario's demand unit)."""
-    return str(getattr(plan.scenario, "demand_unit", "commune") or "commune")
+def _template_text(name: str) -> str:
+    """Text of a template file of the package (``cnfs_geo/templates``)."""
+    return resources.files("cnfs_geo").joinpath("templates").joinpath(name).read_text(
+        encoding="utf-8")
 
-
-def demand_unit_short(plan: Any) -> str:
-    """Short French name of the demand unit (``plan.demand_unit`` before its " : ")."""
-    label = str(getattr(plan, "demand_unit", "") or "")
-    if not label or label == demand_unit_key(plan):
-        return UNIT_NOUNS.get(demand_unit_key(plan), ("", "communes"))[1].capitalize()
-    return label.split(" : ")[0]
-
-
-def has_units_layer(plan: Any) -> bool:
-    """True when the demand units are finer than communes (a units layer is drawn)."""
-    units = getattr(plan, "units", None)
-    return (demand_unit_key(plan) != "commune" and isinstance(units, gpd.GeoDataFrame)
-            and len(units) > 0 and "geometry" in units.columns)
-
-
-def has_circuits(plan: Any) -> bool:
-    """True when the plan carries at least one itinerant circuit (``plan.circuits``)."""
-    circuits = getattr(plan, "circuits", None)
-    return circuits is not None and len(circuits) > 0
-
-
-def _clusters(plan: Any) -> gpd.GeoDataFrame | None:
-    cl = getattr(plan, "gap_clusters", None)
-    return cl if cl is not None and len(cl) > 0 else None
-
-
-def _no_project(plan: Any) -> pd.DataFrame:
-    ep = plan.epci
-    if "has_project" not in ep.columns:
-        return ep.iloc[0:0]
-    return ep[~ep["has_project"].astype(bool)]
 
 
 def layer_names(plan: Any) -> list[str]:
@@ -187,15 +126,15 @@ def layer_names(plan: Any) -> list[str]:
     time per demand unit before/after (units finer than communes), EPCI without a
     digital project, priority territories (gap clusters), itinerant circuits.
     """
-    t = _fmt_num(plan.scenario.threshold)
+    t = _fr.number(plan.scenario.threshold)
     names = [LAYER_BEFORE, LAYER_AFTER, LAYER_NEED, LAYER_PRIORITY, f"{LAYER_GAPS} (> {t} min)"]
     if has_units_layer(plan):
         noun = UNIT_NOUNS.get(demand_unit_key(plan), ("unité de demande", ""))[0]
         names += [f"{LAYER_UNITS_BEFORE} {noun}", f"{LAYER_UNITS_AFTER} {noun}"]
-    if len(_no_project(plan)):
+    if len(epci_without_project(plan)):
         names.append(LAYER_NO_PROJECT)
     names.append(LAYER_EPCI)
-    if _clusters(plan) is not None:
+    if gap_clusters_or_none(plan) is not None:
         names.append(LAYER_CLUSTERS)
     names += [f"Lieux : {label}" for label in KIND_LABELS.values()]
     if has_circuits(plan):
@@ -204,112 +143,6 @@ def layer_names(plan: Any) -> list[str]:
     return names
 
 
-# --------------------------------------------------------------------------------------
-# French formatting
-# --------------------------------------------------------------------------------------
-def _fmt_int(x: float) -> str:
-    """12345.4 → '12 345' (narrow no-break space as thousands separator)."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    return f"{int(round(float(x))):,}".replace(",", "\u202f")
-
-
-def _fmt_num(x: float, digits: int = 1) -> str:
-    """7.25 → '7,3'; integers lose their decimals (10.0 → '10')."""
-    if x is None or pd.isna(x):
-        return "—"
-    x = float(x)
-    if not math.isfinite(x):
-        return "—"
-    if x == round(x) and digits <= 1:
-        return f"{int(round(x))}"
-    return f"{x:.{digits}f}".replace(".", ",")
-
-
-def _fmt_minutes(x: float) -> str:
-    if x is None or pd.isna(x) or not math.isfinite(float(x)):
-        return "aucun lieu d'accompagnement"
-    return f"{float(x):.1f}".replace(".", ",") + "\u00a0min"
-
-
-def _fmt_pct(x: float) -> str:
-    if x is None or pd.isna(x):
-        return "inconnu"
-    return f"{float(x):.1f}".replace(".", ",") + "\u00a0%"
-
-
-def minute_class_labels() -> list[str]:
-    """French labels of the travel-time classes (``≤ 5 min`` … ``> 20 min``)."""
-    b = MINUTE_BREAKS
-    labels = [f"≤ {_fmt_num(b[0])} min"]
-    labels += [f"{_fmt_num(lo)} à {_fmt_num(hi)} min" for lo, hi in zip(b[:-1], b[1:])]
-    labels.append(f"> {_fmt_num(b[-1])} min")
-    return labels
-
-
-def need_class_labels() -> list[str]:
-    """French labels of the need-index classes."""
-    b = (0.0, *NEED_BREAKS, 10.0)
-    return [f"{_fmt_num(lo)} à {_fmt_num(hi)}" for lo, hi in zip(b[:-1], b[1:])]
-
-
-def _minute_colour(m: float) -> str:
-    if m is None or pd.isna(m) or not math.isfinite(float(m)):
-        return NO_PLACE_COLOUR
-    for bound, colour in zip(MINUTE_BREAKS, MINUTE_COLOURS):
-        if m <= bound:
-            return colour
-    return MINUTE_COLOURS[-1]
-
-
-def _need_colour(v: float) -> str:
-    if v is None or pd.isna(v):
-        return "#bdbdbd"
-    for bound, colour in zip(NEED_BREAKS, NEED_COLOURS):
-        if v <= bound:
-            return colour
-    return NEED_COLOURS[-1]
-
-
-def priority_class_labels() -> list[str]:
-    """French labels of the priority-score classes (``0 à 20`` … ``80 à 100``)."""
-    b = (0.0, *PRIORITY_BREAKS, 100.0)
-    return [f"{_fmt_num(lo)} à {_fmt_num(hi)}" for lo, hi in zip(b[:-1], b[1:])]
-
-
-def _priority_colour(v: float) -> str:
-    if v is None or pd.isna(v):
-        return "#bdbdbd"
-    for bound, colour in zip(PRIORITY_BREAKS, PRIORITY_COLOURS):
-        if v <= bound:
-            return colour
-    return PRIORITY_COLOURS[-1]
-
-
-def _fmt_hours(h: float) -> str:
-    """3.25 → '3 h 15' ; 2.0 → '2 h'."""
-    if h is None or pd.isna(h) or not math.isfinite(float(h)):
-        return "—"
-    total = int(round(float(h) * 60))
-    hh, mm = divmod(total, 60)
-    return f"{hh}\u00a0h" + (f"\u00a0{mm:02d}" if mm else "")
-
-
-def main_kind(kinds: str) -> str:
-    """Main kind of a ``;``-joined kinds string (France Services first)."""
-    present = {k.strip() for k in str(kinds).split(";") if k.strip()}
-    for k in KIND_LABELS:
-        if k in present:
-            return k
-    return "lieu_mediation"
-
-
-def kinds_label(kinds: str) -> str:
-    """French label of a ``;``-joined kinds string ("France Services, Aidants Connect")."""
-    parts = [k.strip() for k in str(kinds).split(";") if k.strip()]
-    ordered = [k for k in KIND_LABELS if k in parts] + sorted(k for k in parts
-                                                             if k not in KIND_LABELS)
-    return ", ".join(KIND_LABELS.get(k, k) for k in ordered)
 
 
 # --------------------------------------------------------------------------------------
@@ -318,15 +151,6 @@ def kinds_label(kinds: str) -> str:
 def _round_coords(geoms: gpd.GeoSeries, decimals: int) -> gpd.GeoSeries:
     out = shapely.transform(geoms.to_numpy(), lambda c: np.round(c, decimals))
     return gpd.GeoSeries(out, index=geoms.index, crs=geoms.crs)
-
-
-def _coverage_status(row, t: str) -> str:
-    """French coverage status of a commune or demand unit, for tooltips."""
-    if bool(row["covered_before"]):
-        return f"couverte aujourd'hui (≤ {t} min)"
-    if bool(row["covered_after"]):
-        return "couverte grâce aux nouveaux postes"
-    return f"non couverte (> {t} min)"
 
 
 def simplified_communes(communes: gpd.GeoDataFrame, *, simplify_m: float = 50.0,
@@ -449,40 +273,6 @@ def _tip(pairs: list[tuple[str, str]], title: str) -> str:
     return f'<div class="cg-tip"><b>{html.escape(title)}</b><table>{rows}</table></div>'
 
 
-# Tooltip row labels; each feature carries ``t`` = [title, value 1, value 2 …] and
-# the browser builds the table (cgTip in the page header): labels are written once.
-COMMUNE_TIP_LABELS = [
-    "EPCI", "Population", "Temps d'accès avant", "Lieu d'accompagnement le plus proche",
-    "Temps d'accès après", "Couverture", "Indice de fragilité numérique",
-    "Population pondérée par le besoin", "Locaux éligibles à la fibre",
-    "Lieux dans la commune", "Part de la population couverte (avant → après)",
-    "Circuit itinérant"]
-PRIORITY_TIP_LABELS = [
-    "EPCI", "Population", "Score de priorité (0 à 100)", "Rang", "Territoire prioritaire",
-    "Motifs", "Accessibilité (E2SFCA)", "Rapport à la cible", "Temps d'accès actuel",
-    "Indice de fragilité numérique", "Locaux éligibles à la fibre"]
-CLUSTER_TIP_LABELS = [
-    "Communes", "EPCI", "Population", "Population pondérée par le besoin",
-    "Indice de fragilité moyen", "Temps d'accès moyen (max.)",
-    "Lieu d'accompagnement le plus proche", "Lieux dans la zone", "Superficie"]
-NO_PROJECT_TIP_LABELS = [
-    "SIREN", "Communes dans le département", "Population", "Population pondérée par le besoin",
-    "Lieux de médiation numérique", "Conseillers numériques (permanences)", "France Services",
-    "Aidants Connect", "Temps d'accès moyen (max.)"]
-UNIT_TIP_LABELS = [
-    "Commune", "Type d'unité", "Population", "Population pondérée par le besoin",
-    "Temps d'accès avant", "Temps d'accès après", "Couverture"]
-CIRCUIT_TIP_LABELS = [
-    "Base", "Arrêts dans l'ordre de la tournée", "Distance par semaine",
-    "Temps de conduite par semaine", "Heures de permanence par semaine", "Population desservie",
-    "Population pondérée desservie"]
-STOP_TIP_LABELS = ["Circuit", "Ordre dans la tournée", "Population",
-                   "Permanences", "Heures par semaine"]
-PLACE_TIP_LABELS = ["Commune", "Type", "Niveau de service", "Conseillers", "Itinérant",
-                    "Position", "Sources"]
-EPCI_TIP_LABELS = ["SIREN", "Communes dans le département", "Population"]
-
-
 def _commune_props(plan: Any) -> pd.DataFrame:
     """Per commune: tooltip values ``t``, class colours ``b``/``a``/``n``/``g`` and
     the gap flag ``gap``."""
@@ -490,7 +280,7 @@ def _commune_props(plan: Any) -> pd.DataFrame:
     pl = plan.places
     n_places = pl["insee"].value_counts()
     n_acc = pl.loc[pl["service_level"] == "accompaniment", "insee"].value_counts()
-    t = _fmt_num(plan.scenario.threshold)
+    t = _fr.number(plan.scenario.threshold)
     nearest = (c["nearest_place_name"] if "nearest_place_name" in c.columns
                else pd.Series(None, index=c.index))
     # finer demand units: a commune is covered when at least half its population is
@@ -500,34 +290,34 @@ def _commune_props(plan: Any) -> pd.DataFrame:
                else pd.Series(None, index=c.index, dtype=object))
     tips = []
     for insee, r in c.iterrows():
-        status = _coverage_status(r, t)
+        status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         near = nearest.get(insee)
         tips.append([
             f"{r['nom']} ({insee})",
             str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            _fmt_int(r["population"]) + " hab.",
-            _fmt_minutes(r["minutes_before"]),
+            _fr.integer(r["population"]) + " hab.",
+            _fr.minutes(r["minutes_before"]),
             str(near) if pd.notna(near) else "—",
-            _fmt_minutes(r["minutes_after"]),
+            _fr.minutes(r["minutes_after"]),
             status,
-            _fmt_num(r["need_index"], 1) + " / 10",
-            _fmt_int(r["need"]) + " hab.",
-            _fmt_pct(r["pct_fibre"]),
+            _fr.number(r["need_index"], 1) + " / 10",
+            _fr.integer(r["need"]) + " hab.",
+            _fr.percent(r["pct_fibre"]),
             f"{int(n_places.get(insee, 0))} dont {int(n_acc.get(insee, 0))} d'accompagnement",
-            (f"{_fmt_pct(r['pct_covered_before'])} → {_fmt_pct(r['pct_covered_after'])}"
+            (f"{_fr.percent(r['pct_covered_before'])} → {_fr.percent(r['pct_covered_after'])}"
              if by_share else None),
             (f"arrêt du circuit {circuit.get(insee)} (permanence hebdomadaire)"
              if isinstance(circuit.get(insee), str) else None),
         ])
     return pd.DataFrame({
         "t": tips,
-        "b": c["minutes_before"].map(_minute_colour),
-        "a": c["minutes_after"].map(_minute_colour),
-        "n": c["need_index"].map(_need_colour),
+        "b": c["minutes_before"].map(minute_colour),
+        "a": c["minutes_after"].map(minute_colour),
+        "n": c["need_index"].map(need_colour),
         "g": np.where(c["covered_after"], GAP_SOLVED_COLOUR, GAP_REMAINING_COLOUR),
         "gap": [bool(g) for g in c["gap"]],
         "p": _priority_tips(plan),
-        "ps": c["priority_score"].map(_priority_colour),
+        "ps": c["priority_score"].map(priority_colour),
         "pg": [str(int(bool(g))) for g in c["priority_gap"]],
     }, index=c.index)
 
@@ -544,18 +334,18 @@ def _priority_tips(plan: Any) -> list[list]:
         tips.append([
             f"{r['nom']} ({insee})",
             str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            _fmt_int(r["population"]) + " hab.",
-            _fmt_num(r["priority_score"], 1),
-            f"{_fmt_int(r['priority_rank'])} sur {_fmt_int(n)}",
+            _fr.integer(r["population"]) + " hab.",
+            _fr.number(r["priority_score"], 1),
+            f"{_fr.integer(r['priority_rank'])} sur {_fr.integer(n)}",
             (f"oui, zone {cl}" if isinstance(cl, str) and cl else "oui") if gap else "non",
             str(r["gap_reasons"]) if gap and isinstance(r["gap_reasons"], str)
             and r["gap_reasons"] else None,
-            _fmt_num(r["accessibility"], 2) + " conseiller pour 10\u202f000 hab. pondérés",
-            (f"{_fmt_num(100 * ratio, 0)}\u00a0% de la cible" if pd.notna(ratio)
+            _fr.number(r["accessibility"], 2) + " conseiller pour 10\u202f000 hab. pondérés",
+            (f"{_fr.number(100 * ratio, 0)}\u00a0% de la cible" if pd.notna(ratio)
              and math.isfinite(float(ratio)) else "—"),
-            _fmt_minutes(r["minutes_before"]),
-            _fmt_num(r["need_index"], 1) + " / 10",
-            _fmt_pct(r["pct_fibre"]),
+            _fr.minutes(r["minutes_before"]),
+            _fr.number(r["need_index"], 1) + " / 10",
+            _fr.percent(r["pct_fibre"]),
         ])
     return tips
 
@@ -564,25 +354,25 @@ def _unit_features(plan: Any, *, simplify_m: float, decimals: int) -> dict:
     """Demand units (``plan.units``) as a FeatureCollection: tooltip ``t``, colours
     ``b``/``a`` of the minutes before/after."""
     u = plan.units
-    t = _fmt_num(plan.scenario.threshold)
+    t = _fr.number(plan.scenario.threshold)
     geoms = simplified_communes(u, simplify_m=simplify_m, decimals=decimals)
     names = plan.communes["nom"]
     tips = []
     for uid, r in u.iterrows():
-        status = _coverage_status(r, t)
+        status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         insee = str(r["insee"])
         tips.append([
             f"{r['nom']} ({uid})",
             f"{names.get(insee, insee)} ({insee})",
             UNIT_TYPE_LABELS.get(str(r.get("unit_type")), str(r.get("unit_type"))),
-            _fmt_int(r["population"]) + " hab.",
-            _fmt_int(r["need"]) + " hab.",
-            _fmt_minutes(r["minutes_before"]),
-            _fmt_minutes(r["minutes_after"]),
+            _fr.integer(r["population"]) + " hab.",
+            _fr.integer(r["need"]) + " hab.",
+            _fr.minutes(r["minutes_before"]),
+            _fr.minutes(r["minutes_after"]),
             status,
         ])
-    props = pd.DataFrame({"t": tips, "b": u["minutes_before"].map(_minute_colour),
-                          "a": u["minutes_after"].map(_minute_colour)}, index=u.index)
+    props = pd.DataFrame({"t": tips, "b": u["minutes_before"].map(minute_colour),
+                          "a": u["minutes_after"].map(minute_colour)}, index=u.index)
     return _features(geoms.set_axis(geoms.index.astype(str)), props.set_axis(
         props.index.astype(str)))
 
@@ -590,7 +380,7 @@ def _unit_features(plan: Any, *, simplify_m: float, decimals: int) -> dict:
 def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
     """Priority territories: one polygon per cluster (dissolved from the simplified
     commune polygons, so borders match the commune layers) and one label point."""
-    cl = _clusters(plan)
+    cl = gap_clusters_or_none(plan)
     feats = []
     labels = []
     for r in cl.sort_values("cluster_id").itertuples(index=False):
@@ -601,21 +391,21 @@ def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
             continue
         poly = shapely.union_all(geoms.loc[members].to_numpy())
         poly = shapely.set_precision(poly, 10.0 ** -decimals)
-        near = (f"{r.nearest_place_name} ({_fmt_minutes(r.nearest_place_minutes)})"
+        near = (f"{r.nearest_place_name} ({_fr.minutes(r.nearest_place_minutes)})"
                 if isinstance(r.nearest_place_name, str) else "—")
         names = str(r.names).replace(";", ",")
         tip = [
             f"Territoire prioritaire {r.cluster_id}",
-            f"{_fmt_int(r.n_communes)} : {names}",
+            f"{_fr.integer(r.n_communes)} : {names}",
             str(r.epci_nom).replace(";", ",") if pd.notna(r.epci_nom) else "—",
-            _fmt_int(r.population) + " hab.",
-            _fmt_int(r.need) + " hab.",
-            _fmt_num(r.need_index_mean, 1) + " / 10",
-            f"{_fmt_minutes(r.minutes_mean)} ({_fmt_minutes(r.minutes_max)})",
+            _fr.integer(r.population) + " hab.",
+            _fr.integer(r.need) + " hab.",
+            _fr.number(r.need_index_mean, 1) + " / 10",
+            f"{_fr.minutes(r.minutes_mean)} ({_fr.minutes(r.minutes_max)})",
             near,
-            (f"{_fmt_int(r.n_places)} dont {_fmt_int(r.n_accompaniment_places)} "
+            (f"{_fr.integer(r.n_places)} dont {_fr.integer(r.n_accompaniment_places)} "
              "d'accompagnement" if pd.notna(r.n_places) else "—"),
-            _fmt_num(r.area_km2, 0) + "\u00a0km²",
+            _fr.number(r.area_km2, 0) + "\u00a0km²",
         ]
         feats.append({"type": "Feature", "id": str(r.cluster_id), "properties": {"t": tip},
                       "geometry": shapely.geometry.mapping(poly)})
@@ -630,38 +420,22 @@ def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
 
 def _no_project_features(plan: Any, epci_poly: gpd.GeoSeries) -> dict:
     """EPCI without a digital project (no lieu de médiation, no CNFS): polygons."""
-    ep = _no_project(plan)
+    ep = epci_without_project(plan)
     c = plan.communes
     tips = {}
     for e, r in ep.iterrows():
         members = c[c["epci"] == e]
-        mm = (f"{_fmt_minutes(r['minutes_mean'])} ({_fmt_minutes(r['minutes_max'])})"
+        mm = (f"{_fr.minutes(r['minutes_mean'])} ({_fr.minutes(r['minutes_max'])})"
               if "minutes_mean" in ep.columns else "—")
         tips[e] = [f"{r['nom']} : sans projet numérique", str(e), str(len(members)),
-                   _fmt_int(members["population"].sum()) + " hab.",
-                   _fmt_int(members["need"].sum()) + " hab.",
-                   _fmt_int(r.get("n_lieu_mediation", 0)), _fmt_int(r.get("n_cnfs", 0)),
-                   _fmt_int(r.get("n_france_services", 0)),
-                   _fmt_int(r.get("n_aidants_connect", 0)), mm]
+                   _fr.integer(members["population"].sum()) + " hab.",
+                   _fr.integer(members["need"].sum()) + " hab.",
+                   _fr.integer(r.get("n_lieu_mediation", 0)), _fr.integer(r.get("n_cnfs", 0)),
+                   _fr.integer(r.get("n_france_services", 0)),
+                   _fr.integer(r.get("n_aidants_connect", 0)), mm]
     keep = [e for e in epci_poly.index if e in tips]
     return _features(epci_poly.loc[keep], pd.DataFrame({"t": [tips[e] for e in keep]},
                                                         index=keep))
-
-
-def circuit_colour(i: int) -> str:
-    """Colour of the ``i``-th itinerant circuit (0-based, cycled)."""
-    return CIRCUIT_COLOURS[i % len(CIRCUIT_COLOURS)]
-
-
-def timetable_slots(plan: Any) -> dict[tuple[str, str], list[str]]:
-    """``(circuit_id, insee)`` → French slots ``["lundi matin", …]`` in week order."""
-    tt = getattr(plan, "timetable", None)
-    out: dict[tuple[str, str], list[str]] = {}
-    if tt is None or len(tt) == 0:
-        return out
-    for r in tt.itertuples(index=False):
-        out.setdefault((str(r.circuit_id), str(r.insee)), []).append(f"{r.day} {r.half_day}")
-    return out
 
 
 def _circuit_features(plan: Any, decimals: int) -> dict:
@@ -687,9 +461,9 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
         stops = [x for x in str(r.stops).split(";") if x]
         stop_txt = " → ".join(f"{names.get(x, x)}" for x in stops)
         tip = [f"Circuit itinérant {cid}", f"{r.base_nom} ({r.base_insee})",
-               f"{stop_txt} → retour à la base", f"{_fmt_int(r.km_per_week)}\u00a0km",
-               _fmt_hours(float(r.minutes_per_week) / 60.0), _fmt_hours(r.hours_at_stops),
-               _fmt_int(r.population) + " hab.", _fmt_int(r.need) + " hab."]
+               f"{stop_txt} → retour à la base", f"{_fr.integer(r.km_per_week)}\u00a0km",
+               _fr.hours(float(r.minutes_per_week) / 60.0), _fr.hours(r.hours_at_stops),
+               _fr.integer(r.population) + " hab.", _fr.integer(r.need) + " hab."]
         if line is not None and not line.is_empty:
             feats.append({"type": "Feature", "id": cid,
                           "properties": {"t": tip, "k": f"l{i}"},
@@ -707,9 +481,9 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
         for k, (insee, pt) in enumerate(zip(stops, xy.iloc[1:]), start=1):
             sl = slots.get((cid, insee), [])
             stip = [f"{names.get(insee, insee)} ({insee})", f"{cid} (base : {r.base_nom})",
-                    f"{k} sur {len(stops)}", _fmt_int(c.at[insee, "population"]) + " hab.",
+                    f"{k} sur {len(stops)}", _fr.integer(c.at[insee, "population"]) + " hab.",
                     ", ".join(sl) if sl else "—",
-                    _fmt_hours(hours.get((cid, insee), float("nan")))]
+                    _fr.hours(hours.get((cid, insee), float("nan")))]
             icon = (f'<div class="cg-lab cg-stop" style="border-color:{colour};color:{colour}">'
                     f'{k}</div>')
             points.append({"type": "Feature", "id": f"{cid}:{k}",
@@ -718,11 +492,7 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
     return {"type": "FeatureCollection", "features": feats + points}
 
 
-_SHARED_DATA = """
-{% macro script(this, kwargs) %}
-    var {{ this.get_name() }} = {{ this.json|safe }};
-{% endmacro %}
-"""
+_SHARED_DATA = _template_text("map_shared_data.js.j2")
 
 
 class _SharedData(MacroElement):
@@ -735,53 +505,7 @@ class _SharedData(MacroElement):
         self._template = Template(_SHARED_DATA)
 
 
-_JSON_LAYER = """
-{% macro script(this, kwargs) %}
-    var {{ this.get_name() }} = L.geoJson({{ this.source.get_name() }}, {
-        {%- if this.filter_key %}
-        filter: function(f) { return f.properties[{{ this.filter_key|tojson }}]; },
-        {%- endif %}
-        {%- if this.point_styles or this.point_icons %}
-        pointToLayer: function(f, latlng) {
-            {%- if this.point_icons %}
-            if (f.properties.icon) {
-                return L.marker(latlng, {icon: L.divIcon({html: f.properties.icon,
-                    className: "cg-label", iconSize: null})});
-            }
-            {%- endif %}
-            var st = {{ (this.point_styles or {})|tojson }};
-            return L.circleMarker(latlng, st[f.properties[{{ this.point_key|tojson }}]]);
-        },
-        {%- endif %}
-        {%- if this.style or this.colour_key or this.style_key or not this.point_styles %}
-        style: function(f) {
-            var st = Object.assign({}, {{ this.style|tojson }});
-            {%- if this.colour_key %}
-            st.fillColor = f.properties[{{ this.colour_key|tojson }}];
-            {%- endif %}
-            {%- if this.style_key %}
-            Object.assign(st, {{ this.styles|tojson }}[f.properties[{{ this.style_key|tojson }}]]);
-            {%- endif %}
-            {%- if this.hatch %}
-            st.fillColor = cgHatch(st.fillColor);
-            {%- endif %}
-            return st;
-        },
-        {%- endif %}
-        onEachFeature: function(f, layer) {
-            layer.bindTooltip(cgTip(f.properties.l || {{ this.labels|tojson }},
-                                    f.properties[{{ this.tip_key|tojson }}]),
-                              {sticky: true, opacity: 0.95});
-            {%- if this.highlight %}
-            layer.on({
-                mouseover: function(e) { e.target.setStyle({{ this.highlight|tojson }}); },
-                mouseout: function(e) { {{ this.get_name() }}.resetStyle(e.target); }
-            });
-            {%- endif %}
-        }
-    });
-{% endmacro %}
-"""
+_JSON_LAYER = _template_text("map_json_layer.js.j2")
 
 
 class _JsonLayer(folium.map.Layer):
@@ -839,7 +563,7 @@ def _place_props(places: gpd.GeoDataFrame) -> pd.DataFrame:
         if v is None or pd.isna(v):
             advisors = "inconnu"
         else:
-            advisors = _fmt_num(v, 1) + (" (valeur par défaut)" if bool(r.get("advisors_assumed"))
+            advisors = _fr.number(v, 1) + (" (valeur par défaut)" if bool(r.get("advisors_assumed"))
                                           else "")
         commune = r.get("commune")
         name = r["name"] if isinstance(r["name"], str) and r["name"] else "(sans nom)"
@@ -865,44 +589,6 @@ def _place_styles(colour: str) -> dict:
                   "fillColor": "#ffffff", "fillOpacity": 0.9, "dashArray": "2,2"}}
 
 
-def posts_with_coverage(plan: Any) -> gpd.GeoDataFrame:
-    """``plan.posts`` with ``covered_population`` / ``covered_need`` filled when missing.
-
-    When the placement did not fill them (NaN), each commune newly covered
-    (``covered_after`` and not ``covered_before``) is given to its nearest new post
-    (``plan.communes["nearest_post"]``), the rule :mod:`cnfs_geo.placement` uses.
-    """
-    posts = plan.posts.copy()
-    c = plan.communes
-    missing = [col for col in ("covered_population", "covered_need")
-               if col not in posts.columns or posts[col].isna().any()]
-    if missing and "nearest_post" in c.columns:
-        newly = c[c["covered_after"].astype(bool) & ~c["covered_before"].astype(bool)]
-        sums = newly.groupby("nearest_post")[["population", "need"]].sum()
-        for col, src in (("covered_population", "population"), ("covered_need", "need")):
-            if col in missing:
-                posts[col] = posts["post_id"].map(sums[src]).fillna(0.0).astype(float)
-        log.warning("plan.posts: %s missing; recomputed from the communes newly covered, "
-                    "each given to its nearest new post", ", ".join(missing))
-    return posts
-
-
-def is_itinerant_post(row: Any) -> bool:
-    """True for a post of kind ``itinerant`` (one per circuit, at its base)."""
-    return str(getattr(row, "kind", "fixed")) == "itinerant"
-
-
-def host_kind_label(kind: Any) -> str:
-    """French label of a post's ``host_kind`` (``mairie``, ``itinerant`` or place kinds)."""
-    if not isinstance(kind, str) or not kind:
-        return "—"
-    if kind == "mairie":
-        return "Mairie"
-    if kind == "itinerant":
-        return "Poste itinérant (médiateur volant)"
-    return kinds_label(kind)
-
-
 def _itinerant_post_tooltip(row: Any, plan: Any, number: int) -> str:
     cid = str(getattr(row, "circuit_id", "") or "")
     circ = getattr(plan, "circuits", None)
@@ -917,13 +603,13 @@ def _itinerant_post_tooltip(row: Any, plan: Any, number: int) -> str:
     epci = str(plan.epci["nom"].get(e, e)) if e is not None and pd.notna(e) else "—"
     return _tip([
         ("Identifiant", str(row.post_id)),
-        ("Type", "Poste itinérant (médiateur volant)"),
+        ("Type", ITINERANT_POST),
         ("Circuit", cid or "—"),
         ("Base", f"{row.commune} ({row.insee})"),
         ("EPCI", epci),
         ("Arrêts dans l'ordre de la tournée", stops),
-        ("Population desservie", _fmt_int(row.covered_population) + " hab."),
-        ("Population pondérée desservie", _fmt_int(row.covered_need) + " hab."),
+        ("Population desservie", _fr.integer(row.covered_population) + " hab."),
+        ("Population pondérée desservie", _fr.integer(row.covered_need) + " hab."),
     ], f"Nouveau poste n° {number} (itinérant, circuit {cid})")
 
 
@@ -944,8 +630,8 @@ def _post_tooltip(row: Any, plan: Any, number: int) -> str:
         ("Type d'accueil", host_kind_label(getattr(row, "host_kind", ""))),
         ("Commune", f"{row.commune} ({row.insee})"),
         ("EPCI", epci),
-        ("Population nouvellement couverte", _fmt_int(row.covered_population) + " hab."),
-        ("Population pondérée nouvellement couverte", _fmt_int(row.covered_need) + " hab."),
+        ("Population nouvellement couverte", _fr.integer(row.covered_population) + " hab."),
+        ("Population pondérée nouvellement couverte", _fr.integer(row.covered_need) + " hab."),
         ("Communes nouvellement couvertes", ", ".join(newly) if newly else "—"),
     ], f"Nouveau poste n° {number}")
 
@@ -956,7 +642,7 @@ _POST_ICON = ('<div style="background:{colour};color:#fff;border:2px solid #fff;
 
 
 def _legend_html(plan: Any) -> str:
-    t = _fmt_num(plan.scenario.threshold)
+    t = _fr.number(plan.scenario.threshold)
 
     def swatch(colour: str, label: str, *, border: str = "#555") -> str:
         return (f'<div class="cg-row"><span class="cg-sw" style="background:{colour};'
@@ -991,14 +677,14 @@ def _legend_html(plan: Any) -> str:
     parts.append(swatch(GAP_SOLVED_COLOUR, "couvertes grâce aux nouveaux postes"))
     parts.append(swatch(GAP_REMAINING_COLOUR, "toujours non couvertes"))
     parts.append('<div class="cg-h">Territoires prioritaires</div>')
-    if _clusters(plan) is not None:
+    if gap_clusters_or_none(plan) is not None:
         parts.append(f'<div class="cg-row"><span class="cg-line" style="border-color:'
                      f'{CLUSTER_COLOUR};border-top-width:3px"></span>zone de communes '
                      'prioritaires contiguës (G01, G02…)</div>')
     else:
         parts.append('<div class="cg-note">Aucune commune ne remplit la règle de '
                      'priorité.</div>')
-    if len(_no_project(plan)):
+    if len(epci_without_project(plan)):
         parts.append(f'<div class="cg-row"><span class="cg-sw cg-hatch" style="border:2px '
                      f'dashed {NO_PROJECT_COLOUR};color:{NO_PROJECT_COLOUR}"></span>EPCI sans '
                      'projet numérique (ni lieu de médiation ni conseiller numérique)</div>')
@@ -1032,80 +718,7 @@ def _legend_html(plan: Any) -> str:
     return "".join(parts)
 
 
-_OVERLAY = """
-{% macro header(this, kwargs) %}
-<style>
-.cg-title{position:fixed;top:10px;left:60px;max-width:calc(100% - 480px);z-index:1000;background:rgba(255,255,255,.93);
- padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font-family:Arial,sans-serif;}
-.cg-title h1{font-size:16px;margin:0 0 2px 0;}
-.cg-title p{font-size:12px;margin:0;color:#333;}
-.leaflet-control-layers{font:12px/1.5 Arial,sans-serif;}
-.cg-legend{position:fixed;bottom:24px;left:10px;z-index:1000;background:rgba(255,255,255,.95);
- padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);font:11px Arial,sans-serif;
- max-height:70vh;overflow-y:auto;width:260px;}
-.cg-legend .cg-h{font-weight:bold;margin:6px 0 3px 0;}
-.cg-legend summary + .cg-h{margin-top:0;}
-.cg-legend .cg-row{display:flex;align-items:center;margin:1px 0;}
-.cg-legend .cg-sw{display:inline-block;width:16px;height:11px;border:1px solid;margin-right:6px;}
-.cg-legend .cg-dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:8px;}
-.cg-legend .cg-post{display:inline-block;width:16px;height:16px;color:#fff;text-align:center;
- font-weight:bold;line-height:16px;margin-right:6px;}
-.cg-legend .cg-line{display:inline-block;width:16px;height:0;border-top:2px solid;margin-right:6px;}
-.cg-legend .cg-note{color:#555;font-style:italic;margin:2px 0;}
-.cg-tip table{border-collapse:collapse;margin-top:3px;font-size:11px;}
-.cg-tip th{text-align:left;font-weight:normal;color:#555;padding:0 8px 0 0;vertical-align:top;
- white-space:nowrap;}
-.cg-tip td{padding:0;min-width:150px;max-width:280px;white-space:normal;}
-.cg-legend summary{font-weight:bold;font-size:12px;cursor:pointer;margin-bottom:4px;}
-.cg-legend .cg-hatch{background:repeating-linear-gradient(135deg,currentColor 0 2px,#fff 2px 5px);}
-.cg-label{background:none;border:none;}
-.cg-lab{transform:translate(-50%,-50%);display:inline-block;white-space:nowrap;
- font:bold 11px/14px Arial,sans-serif;padding:0 3px;border:2px solid;border-radius:3px;
- background:rgba(255,255,255,.9);box-shadow:0 0 2px rgba(0,0,0,.4);}
-.cg-lab.cg-base{color:#fff;border-color:#fff;border-radius:2px;}
-.cg-lab.cg-stop{border-radius:50%;min-width:14px;text-align:center;padding:0 2px;}
-.cg-legend .cg-inline{transform:none;margin-right:6px;font-size:10px;line-height:12px;}
-</style>
-<script>
-function cgEsc(s) {
-    return String(s).replace(/[&<>"]/g, function(c) {
-        return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; });
-}
-function cgHatch(colour) {
-    // hatching as a canvas pattern (the map draws vector layers on a canvas)
-    var c = document.createElement("canvas");
-    c.width = 8; c.height = 8;
-    var x = c.getContext("2d");
-    x.strokeStyle = colour; x.lineWidth = 2;
-    x.beginPath(); x.moveTo(0, 8); x.lineTo(8, 0); x.moveTo(-2, 2); x.lineTo(2, -2);
-    x.moveTo(6, 10); x.lineTo(10, 6); x.stroke();
-    return x.createPattern(c, "repeat");
-}
-function cgTip(labels, v) {
-    var h = '<div class="cg-tip"><b>' + cgEsc(v[0]) + '</b><table>';
-    for (var i = 0; i < labels.length; i++) {
-        if (v[i + 1] === null || v[i + 1] === undefined) { continue; }
-        h += '<tr><th>' + cgEsc(labels[i]) + '</th><td>' + cgEsc(v[i + 1]) + '</td></tr>';
-    }
-    return h + '</table></div>';
-}
-</script>
-{% endmacro %}
-{% macro html(this, kwargs) %}
-<div class="cg-title"><h1>{{ this.title }}</h1><p>{{ this.subtitle }}</p></div>
-<details class="cg-legend" id="legende" open><summary>Légende</summary>{{ this.legend }}</details>
-{% endmacro %}
-{% macro script(this, kwargs) %}
-    L.control.scale({imperial: false, position: "bottomright"}).addTo({{ this._parent.get_name() }});
-    (function(map) {
-        // a commune layer switched on later must stay under the EPCI lines and the places
-        var front = [{% for l in this.front %}{{ l.get_name() }}{{ ", " if not loop.last }}{% endfor %}];
-        map.on("overlayadd", function() {
-            front.forEach(function(l) { if (map.hasLayer(l)) { l.bringToFront(); } });
-        });
-    })({{ this._parent.get_name() }});
-{% endmacro %}
-"""
+_OVERLAY = _template_text("map_overlay.html.j2")
 
 
 class _Overlay(MacroElement):
@@ -1119,26 +732,6 @@ class _Overlay(MacroElement):
         self.subtitle = html.escape(subtitle)
         self.legend = legend
         self._template = Template(_OVERLAY)
-
-
-def departement_name(plan: Any) -> str:
-    """French name of the plan's département from the COG file (code when unknown)."""
-    import json
-
-    code = str(plan.scenario.departement)
-    try:
-        path = plan.data_dir.file("cog_departements", required=False)
-    except Exception:  # noqa: BLE001 - any data-dir problem: fall back to the code
-        path = None
-    if path is not None:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                for rec in json.load(fh):
-                    if str(rec.get("code")) == code:
-                        return str(rec.get("nom"))
-        except (OSError, ValueError) as exc:
-            log.warning("%s: cannot read département names (%s)", path, exc)
-    return f"département {code}"
 
 
 def _deterministic_ids(root: Any) -> None:
@@ -1199,9 +792,10 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
     data = _features(geoms, props)
 
     minx, miny, maxx, maxy = geoms.total_bounds
-    fmap = folium.Map(location=[round((miny + maxy) / 2, decimals), round((minx + maxx) / 2, decimals)],
+    fmap = folium.Map(location=[round((miny + maxy) / 2, decimals),
+                                round((minx + maxx) / 2, decimals)],
                       zoom_start=9, tiles=None, control_scale=False, prefer_canvas=True)
-    folium.TileLayer("OpenStreetMap", name="Fond de carte OpenStreetMap", control=True
+    folium.TileLayer("OpenStreetMap", name=LAYER_BASEMAP, control=True
                      ).add_to(fmap)
 
     names = iter(layer_names(plan))
@@ -1235,7 +829,7 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
     epci_poly = gpd.GeoDataFrame({"epci": communes["epci"].astype(str)}, geometry=geoms,
                                  crs=GEOGRAPHIC_CRS).dissolve(by="epci").sort_index()
     front = []
-    if len(_no_project(plan)):
+    if len(epci_without_project(plan)):
         npdata = _SharedData(_no_project_features(plan, _round_coords(
             epci_poly.geometry, decimals)), name="NoProjectData")
         fmap.add_child(npdata)
@@ -1253,7 +847,7 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
     for e in epci_geo.index:
         members = communes[communes["epci"] == e]
         epci_tips.append([str(ep["nom"].get(e, e)), str(e), str(len(members)),
-                          _fmt_int(members["population"].sum()) + " hab."])
+                          _fr.integer(members["population"].sum()) + " hab."])
     epci_data = _SharedData(_features(epci_geo.geometry, pd.DataFrame(
         {"t": epci_tips}, index=epci_geo.index)), name="EpciData")
     fmap.add_child(epci_data)
@@ -1263,7 +857,7 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
     layer.add_to(fmap)
     front.append(layer)
 
-    if _clusters(plan) is not None:
+    if gap_clusters_or_none(plan) is not None:
         cdata = _SharedData(_cluster_features(plan, geoms, decimals), name="ClustersData")
         fmap.add_child(cdata)
         layer = _JsonLayer(cdata, next(names), labels=CLUSTER_TIP_LABELS, show=True,
@@ -1329,9 +923,9 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
              f"couverture actuelle et {len(posts)} nouveaux postes proposés"
              + (f" ({len(posts) - n_itin} fixes, {n_itin} itinérants)" if n_itin else ""))
     s = plan.summary()
-    subtitle = (f"Seuil {_fmt_num(t)} min · population couverte "
-                f"{_fmt_pct(s['pct_population_covered_before'])} → "
-                f"{_fmt_pct(s['pct_population_covered_after'])} · "
+    subtitle = (f"Seuil {_fr.number(t)} min · population couverte "
+                f"{_fr.percent(s['pct_population_covered_before'])} → "
+                f"{_fr.percent(s['pct_population_covered_after'])} · "
                 f"unité de demande : {demand_unit_short(plan)} · "
                 f"temps de trajet : {plan.travel_model}")
     fmap.add_child(_Overlay(title, subtitle, _legend_html(plan), front))

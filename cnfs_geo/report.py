@@ -1,25 +1,8 @@
-"""Départemental planning report of a plan, in French (self-contained HTML).
+"""Départemental planning report of a plan, in French (one self-contained HTML file).
 
-:func:`write_report` renders ``templates/rapport.html.j2`` (jinja2, package data)
-into one HTML file with inline CSS and, optionally, a static map as an inline
-PNG: it can be opened offline, e-mailed and printed (A4 print styles).
-
-The report holds no timestamp: the same plan gives the same bytes.
-
-Sections: key figures before/after at the threshold (with the data gaps of the
-offer, e.g. no departmental file of lieux de médiation outside 49), coverage at
-5/10/15/20 min, proposed posts (fixed and itinerant) and their cost, itinerant
-circuits (base, stops in tour order, km and driving per week, population served,
-day × half-day timetable; a sentence when the scenario has none), gap communes
-ranked by need-weighted population, priority territories (methods text of
-:mod:`cnfs_geo.gaps`, static map, clusters, priority communes with their reasons,
-communes beyond each threshold, EPCI without a digital project or a sentence
-saying there is none), one row per EPCI, the existing offer (places per kind,
-records per source with their status, de-duplication rule, rejected records),
-method notes (demand unit, threshold, travel model, service levels, need index,
-placement, cost, solver record) and data sources. The header, the coverage table
-and the method name the demand unit (coverage counts demand units: IRIS with
-``Scenario(demand_unit="iris")``) and the travel model.
+:func:`write_report` renders ``templates/rapport.html.j2`` with the values of
+:func:`report_context` (figures from :mod:`cnfs_geo.figures` inline as PNG); the same plan
+gives the same bytes. Sections and rules: ``docs/methods_outputs.md``.
 
 Examples
 --------
@@ -33,7 +16,6 @@ Examples
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import math
 from pathlib import Path
@@ -43,15 +25,33 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import catalog, offer
+from . import _fr, catalog, offer
 from ._errors import ValidationError
-from .maps import (CLUSTER_COLOUR, EPCI_COLOUR, KIND_COLOURS, KIND_LABELS, MINUTE_BREAKS,
-                   MINUTE_COLOURS, NO_PLACE_COLOUR, NO_PROJECT_COLOUR, POST_COLOUR,
-                   PRIORITY_COLOURS, UNIT_NOUNS, _fmt_hours, _fmt_int, _fmt_minutes, _fmt_num,
-                   _fmt_pct, _no_project, _priority_colour, circuit_colour, demand_unit_key,
-                   demand_unit_short, departement_name, has_circuits, host_kind_label,
-                   is_itinerant_post, kinds_label,
-                   minute_class_labels, posts_with_coverage, priority_class_labels)
+from ._fr import (
+    DAYS,
+    HALF_DAYS,
+    KIND_LABELS,
+    MODEL_LABELS,
+    NO_PROJECT_CRITERION,
+    REPORT_TITLE,
+    SOLVER_LABELS,
+    SOLVER_STATUS_LABELS,
+    SOURCE_SHORT,
+    SOURCE_STATUS,
+    UNIT_NOUNS,
+    host_kind_label,
+)
+from ._map_style import circuit_colour
+from ._plan_view import (
+    demand_unit_key,
+    demand_unit_short,
+    departement_name,
+    epci_without_project,
+    has_circuits,
+    is_itinerant_post,
+    posts_with_coverage,
+)
+from .figures import circuits_map_png, priority_map_png, static_map_png
 
 log = logging.getLogger(__name__)
 
@@ -61,88 +61,11 @@ TOP_GAPS = 20
 TOP_PRIORITY = 25
 MAX_REJECTED_ROWS = 100
 
-# Short French names of the offer sources, in the order the report lists them.
-SOURCE_SHORT = {"france_services": "France Services", "cnfs_permanences": "CNFS",
-                "aidants_connect": "Aidants Connect", "data_inclusion": "data·inclusion",
-                "lieux_cd49_2022": "export 2022 des lieux de médiation du CD49",
-                "lieux_cd49_2020": "fichier 2020-2021 des lieux de médiation du CD49",
-                "conumm_angers": "guide CONUMM d'Angers"}
-_STATUS_FR = {"read": "lu", "missing": "fichier absent du répertoire de données",
-              "not applicable": "non applicable"}
-
-_SOLVER_LABELS = {
-    "model": "Modèle",
-    "objective": "Objectif atteint (population pondérée nouvellement couverte)",
-    "bound": "Borne supérieure de l'objectif",
-    "gap": "Écart relatif entre objectif et borne",
-    "solver": "Solveur",
-    "method": "Méthode",
-    "status": "Statut",
-    "p": "Nombre de postes",
-    "threshold": "Seuil (min)",
-    "n_candidates": "Sites candidats",
-    "n_demand": "Communes (points de demande)",
-    "n_variables": "Variables du programme linéaire",
-    "n_constraints": "Contraintes du programme linéaire",
-    "tie_break": "Départage des solutions optimales (texte du module de placement)",
-    "weight_total": "Population pondérée totale",
-    "weight_covered_before": "Population pondérée couverte avant",
-    "weight_covered_after": "Population pondérée couverte après",
-    "weight_uncoverable": "Population pondérée hors d'atteinte des sites candidats",
-    "units": "Communes",
-    "units_covered_before": "Communes couvertes avant",
-    "units_uncoverable": "Communes hors d'atteinte des sites candidats",
-    "model_rows_merged": "Contraintes de couverture (communes à couvrir regroupées par "
-                         "ensemble de sites à portée)",
-    "candidates": "Sites candidats dans le modèle (à portée d'au moins une commune)",
-    "existing_sites": "Sites existants passés au modèle",
-    "threshold_min": "Seuil (min)",
-    "rules": "Règles (texte du module de placement)",
-}
 # solver-record keys whose label counts demand units
 _UNIT_KEYS = {"n_demand", "units", "units_covered_before", "units_uncoverable",
               "model_rows_merged", "candidates"}
 # wall-clock measures differ from run to run: left out so the report is reproducible
 _UNREPRODUCIBLE = {"time_s"}
-_MODEL_LABELS = {"mclp": "couverture maximale (MCLP)", "lscp": "couverture totale (LSCP)",
-                 "pmedian": "p-médian", "p-median": "p-médian",
-                 "equity": "capacité / équité (déficit d'accessibilité sous la cible)"}
-_STATUS_LABELS = {"optimal": "optimal", "time_limit": "limite de temps atteinte",
-                  "feasible": "solution réalisable", "infeasible": "infaisable"}
-
-
-# --------------------------------------------------------------------------------------
-# formatting
-# --------------------------------------------------------------------------------------
-def _fmt_eur(x: float) -> str:
-    return _fmt_int(x) + "\u00a0€"
-
-
-def _min(x: float) -> str:
-    return _fmt_num(x) + "\u00a0min"
-
-
-def _pop_pct(value: float, total: float) -> str:
-    pct = 100.0 * float(value) / total if total else float("nan")
-    return f"{_fmt_int(value)} ({_fmt_pct(pct)})"
-
-
-def _value(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, (bool, np.bool_)):
-        return "oui" if v else "non"
-    if isinstance(v, (int, np.integer)):
-        return _fmt_int(v)
-    if isinstance(v, (list, tuple)):
-        return " ; ".join(_value(x) for x in v) if v else "—"
-    if isinstance(v, (float, np.floating)):
-        if not math.isfinite(float(v)):
-            return "—"
-        if abs(v) >= 1000:
-            return _fmt_int(v)
-        return f"{float(v):.4g}".replace(".", ",")
-    return str(v)
 
 
 def _solver_rows(solution: dict, prefix: str = "", *, units: str = "Communes"
@@ -158,250 +81,18 @@ def _solver_rows(solution: dict, prefix: str = "", *, units: str = "Communes"
         if isinstance(v, dict):
             rows += _solver_rows(v, prefix=prefix, units=units)
             continue
-        label = _SOLVER_LABELS.get(k, k)
+        label = SOLVER_LABELS.get(k, k)
         if units != "Communes" and k in _UNIT_KEYS:
             label = label.replace("Communes", units).replace("communes", units)
         label = prefix + label
         if k == "model":
-            v = _MODEL_LABELS.get(str(v), v)
+            v = MODEL_LABELS.get(str(v), v)
         elif k == "status":
-            v = _STATUS_LABELS.get(str(v), v)
+            v = SOLVER_STATUS_LABELS.get(str(v), v)
         elif k == "gap" and isinstance(v, (int, float)) and math.isfinite(v):
-            v = _fmt_pct(100.0 * v)
-        rows.append({"label": label, "value": _value(v)})
+            v = _fr.percent(100.0 * v)
+        rows.append({"label": label, "value": _fr.value(v)})
     return rows
-
-
-def _host_kind(kind: Any) -> str:
-    return host_kind_label(kind)
-
-
-# --------------------------------------------------------------------------------------
-# static map
-# --------------------------------------------------------------------------------------
-def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
-    """Two-panel PNG (before / after): communes coloured by travel time, EPCI, places, posts.
-
-    Drawn with matplotlib's object API (no pyplot global state); PNG metadata
-    carries no software version, so identical plans give identical bytes.
-
-    Parameters
-    ----------
-    plan : cnfs_geo.plan.Plan
-        ``communes`` (``minutes_before``, ``minutes_after``, ``epci``, polygons),
-        ``places`` (``service_level``, ``kinds``, points), ``posts`` (points), all in
-        the working CRS.
-    dpi : int
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    from .maps import main_kind
-
-    c = plan.communes
-    epci = c[["epci", "geometry"]].dissolve(by="epci")
-    places = plan.places
-    acc = places["service_level"] == "accompaniment"
-    fig = Figure(figsize=(10.0, 5.6))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-
-    def colours(minutes: pd.Series) -> list[str]:
-        out = []
-        for m in minutes.astype(float):
-            if not math.isfinite(m):
-                out.append(NO_PLACE_COLOUR)
-                continue
-            out.append(next((col for b, col in zip(MINUTE_BREAKS, MINUTE_COLOURS) if m <= b),
-                            MINUTE_COLOURS[-1]))
-        return out
-
-    t = _fmt_num(plan.scenario.threshold)
-    titles = ["Avant : offre existante", f"Après : avec les {len(plan.posts)} nouveaux postes"]
-    for ax, col, title in zip(axes, ["minutes_before", "minutes_after"], titles):
-        c.plot(ax=ax, color=colours(c[col]), edgecolor="#666666", linewidth=0.2)
-        epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.9)
-        kind = places["kinds"].map(main_kind)
-        pc = [KIND_COLOURS.get(k, "#333333") for k in kind]
-        xs, ys = places.geometry.x.to_numpy(), places.geometry.y.to_numpy()
-        a = acc.to_numpy()
-        ax.scatter(xs[a], ys[a], s=11, c=[pc[i] for i in np.flatnonzero(a)],
-                   edgecolors="white", linewidths=0.5, zorder=3)
-        ax.scatter(xs[~a], ys[~a], s=11, facecolors="white",
-                   edgecolors=[pc[i] for i in np.flatnonzero(~a)], linewidths=0.9, zorder=3)
-        ax.set_title(title, fontsize=11)
-        ax.set_axis_off()
-        ax.set_aspect("equal")
-    ax = axes[1]
-    for i, g in enumerate(plan.posts.geometry):
-        ax.scatter([g.x], [g.y], marker="s", s=80, c=POST_COLOUR, edgecolors="white",
-                   linewidths=0.8, zorder=4)
-        ax.annotate(str(i + 1), (g.x, g.y), color="white", fontsize=6.5, ha="center",
-                    va="center", fontweight="bold", zorder=5)
-    handles = [Patch(facecolor=col, edgecolor="#666666", label=lab)
-               for col, lab in zip(MINUTE_COLOURS, minute_class_labels())]
-    handles += [Line2D([], [], marker="o", linestyle="", markerfacecolor=KIND_COLOURS[k],
-                       markeredgecolor="white", label=lab) for k, lab in KIND_LABELS.items()]
-    handles += [Line2D([], [], marker="o", linestyle="", markerfacecolor="white",
-                       markeredgecolor="#555555", label="accès seul"),
-                Line2D([], [], marker="s", linestyle="", markerfacecolor=POST_COLOUR,
-                       markeredgecolor="white", markersize=8, label="nouveau poste"),
-                Line2D([], [], color=EPCI_COLOUR, label="limite d'EPCI")]
-    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7.5, frameon=False,
-               title=f"Temps d'accès au lieu d'accompagnement le plus proche (seuil {t} min)",
-               title_fontsize=8)
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.94, bottom=0.17, wspace=0.02)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
-    """PNG map of the priority territories: communes coloured by ``priority_score``
-    (classes of :data:`cnfs_geo.maps.PRIORITY_BREAKS`), communes meeting the priority
-    rule outlined in black, gap clusters outlined and labelled (``G01``…), EPCI
-    without a digital project hatched, EPCI limits.
-
-    Parameters
-    ----------
-    plan : cnfs_geo.plan.Plan
-        ``communes`` (``priority_score``, ``priority_gap``, ``epci``, polygons),
-        ``gap_clusters`` (``cluster_id``, polygons), ``epci`` (``has_project``), all in
-        the working CRS.
-    dpi : int
-
-    Returns
-    -------
-    bytes
-        PNG image (no software version in its metadata: identical plans give
-        identical bytes).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    c = plan.communes
-    epci = c[["epci", "geometry"]].dissolve(by="epci")
-    fig = Figure(figsize=(8.0, 6.4), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.0, 0.16, 1.0, 0.84))
-    c.plot(ax=ax, color=[_priority_colour(v) for v in c["priority_score"]],
-           edgecolor="#888888", linewidth=0.2)
-    gap = c[c["priority_gap"].astype(bool)]
-    if len(gap):
-        gap.boundary.plot(ax=ax, color="#000000", linewidth=0.7)
-    nop = _no_project(plan)
-    nop_geo = epci.loc[[e for e in nop.index if e in epci.index]]
-    if len(nop_geo):
-        nop_geo.plot(ax=ax, facecolor="none", edgecolor=NO_PROJECT_COLOUR, hatch="///",
-                     linewidth=0.0)
-        nop_geo.boundary.plot(ax=ax, color=NO_PROJECT_COLOUR, linewidth=1.6, linestyle="--")
-    epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.8)
-    cl = getattr(plan, "gap_clusters", None)
-    if cl is not None and len(cl):
-        cl = cl.sort_values("cluster_id")
-        cl.boundary.plot(ax=ax, color=CLUSTER_COLOUR, linewidth=1.8)
-        for r in cl.itertuples(index=False):
-            pt = r.geometry.representative_point()
-            ax.annotate(str(r.cluster_id), (pt.x, pt.y), color=CLUSTER_COLOUR, fontsize=7,
-                        ha="center", va="center", fontweight="bold", zorder=5,
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white",
-                              "ec": CLUSTER_COLOUR, "lw": 0.8, "alpha": 0.9})
-    ax.set_axis_off()
-    ax.set_aspect("equal")
-    handles = [Patch(facecolor=col, edgecolor="#888888", label=lab)
-               for col, lab in zip(PRIORITY_COLOURS, priority_class_labels())]
-    handles += [Patch(facecolor="white", edgecolor="#000000", label="commune prioritaire"),
-                Line2D([], [], color=CLUSTER_COLOUR, linewidth=1.8,
-                       label="territoire prioritaire (zone)")]
-    if len(nop_geo):
-        handles.append(Patch(facecolor="white", edgecolor=NO_PROJECT_COLOUR, hatch="///",
-                             label="EPCI sans projet numérique"))
-    handles.append(Line2D([], [], color=EPCI_COLOUR, label="limite d'EPCI"))
-    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=7.5, frameon=False,
-               title="Score de priorité (0 à 100)", title_fontsize=8)
-    return _png(fig)
-
-
-def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
-    """PNG map of the itinerant circuits: tour lines (one colour per circuit), base
-    (square) and stops numbered in tour order, over the communes coloured by travel
-    time before the new posts, with EPCI limits.
-
-    Parameters
-    ----------
-    plan : cnfs_geo.plan.Plan
-        ``circuits`` (``circuit_id``, ``base_insee``, ``stops``, LineString
-        ``geometry``) and ``communes`` (``chef_lieu_x``/``chef_lieu_y``,
-        ``minutes_before``, polygons), working CRS.
-    dpi : int
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
-    c = plan.communes
-    circuits = plan.circuits.sort_values("circuit_id", kind="stable")
-    epci = c[["epci", "geometry"]].dissolve(by="epci")
-    fig = Figure(figsize=(8.0, 6.0), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.0, 0.1, 1.0, 0.9))
-    c.plot(ax=ax, color="#f0f0f0", edgecolor="#bbbbbb", linewidth=0.2)
-    epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.6)
-    handles = []
-    for i, r in enumerate(circuits.itertuples(index=False)):
-        col = circuit_colour(i)
-        if r.geometry is not None and not r.geometry.is_empty:
-            x, y = r.geometry.xy
-            ax.plot(x, y, color=col, linewidth=1.6, linestyle="--", zorder=3)
-        stops = [s_ for s_ in str(r.stops).split(";") if s_]
-        bx, by = c.at[str(r.base_insee), "chef_lieu_x"], c.at[str(r.base_insee), "chef_lieu_y"]
-        ax.scatter([bx], [by], marker="s", s=70, c=col, edgecolors="white", zorder=5)
-        for k, insee in enumerate(stops, start=1):
-            sx, sy = c.at[insee, "chef_lieu_x"], c.at[insee, "chef_lieu_y"]
-            ax.scatter([sx], [sy], marker="o", s=75, c="white", edgecolors=col,
-                       linewidths=1.4, zorder=5)
-            ax.annotate(str(k), (sx, sy), color=col, fontsize=6, ha="center", va="center",
-                        fontweight="bold", zorder=6)
-        handles.append(Line2D([], [], color=col, linestyle="--", marker="s",
-                              label=f"{r.circuit_id} : base {r.base_nom}"))
-    # zoom on the circuits (15 km around their bases and stops), within the département
-    ids = sorted({str(r.base_insee) for r in circuits.itertuples(index=False)}
-                 | {x for r in circuits.itertuples(index=False)
-                    for x in str(r.stops).split(";") if x})
-    xs, ys = c.loc[ids, "chef_lieu_x"].astype(float), c.loc[ids, "chef_lieu_y"].astype(float)
-    bx0, by0, bx1, by1 = c.total_bounds
-    pad = 15_000.0
-    x0, x1 = max(bx0, xs.min() - pad), min(bx1, xs.max() + pad)
-    y0, y1 = max(by0, ys.min() - pad), min(by1, ys.max() + pad)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_axis_off()
-    ax.set_aspect("equal")
-    fig.legend(handles=handles, loc="lower center", ncol=min(4, max(1, len(handles))),
-               fontsize=7.5, frameon=False,
-               title="Circuits itinérants (carré : base ; cercles : arrêts numérotés dans "
-                     "l'ordre de la tournée)", title_fontsize=8)
-    return _png(fig)
 
 
 # --------------------------------------------------------------------------------------
@@ -434,14 +125,6 @@ def _version() -> str:
         return version("cnfs_geo")
     except Exception:  # noqa: BLE001 - not installed: no version in the footer
         return ""
-
-
-def _join_fr(items: list[str]) -> str:
-    """["a", "b", "c"] → "a, b et c"."""
-    items = [str(i) for i in items]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " et " + items[-1]
 
 
 def unit_context(plan: Any) -> dict[str, str]:
@@ -482,14 +165,14 @@ def data_gaps(plan: Any) -> list[str]:
                             "data_inclusion") if status.get(k) == "read"]
         read += [k for k, v in status.items() if v == "read" and k not in read]
         out.append("Pas de fichier départemental des lieux de médiation : l'offre provient de "
-                   + _join_fr([SOURCE_SHORT.get(k, k) for k in read]) + ".")
+                   + _fr.join([SOURCE_SHORT.get(k, k) for k in read]) + ".")
         na = [k for k in local if status[k] == "not applicable"]
         if na:
             deps = sorted({offer.LOCAL_SOURCES[k] for k in na})
             out.append(
                 "Les fichiers locaux de lieux de médiation "
-                f"({_join_fr([SOURCE_SHORT.get(k, k) for k in na])}) ne décrivent que le "
-                f"département {_join_fr(deps)} et ne s'appliquent pas ici. "
+                f"({_fr.join([SOURCE_SHORT.get(k, k) for k in na])}) ne décrivent que le "
+                f"département {_fr.join(deps)} et ne s'appliquent pas ici. "
                 "Les lieux de médiation numérique connus viennent donc seulement de la base "
                 "nationale data·inclusion, incomplète : l'offre de médiation est probablement "
                 "sous-estimée, et les territoires prioritaires et EPCI sans projet numérique "
@@ -515,7 +198,7 @@ def priority_context(plan: Any) -> dict[str, Any]:
     Uses ``plan.communes`` (``priority_score``, ``priority_rank``, ``priority_gap``,
     ``gap_reasons``, ``gap_cluster``, ``accessibility``, ``ratio_to_target``),
     ``plan.gap_clusters`` (and its ``attrs["methods_fr"]``), ``plan.gap_communes``,
-    ``plan.epci`` / :func:`cnfs_geo.maps._no_project` (``has_project``, ``n_*``).
+    ``plan.epci`` / :func:`cnfs_geo._plan_view.epci_without_project` (``has_project``, ``n_*``).
     """
     from . import gaps as gaps_mod
 
@@ -525,41 +208,41 @@ def priority_context(plan: Any) -> dict[str, Any]:
     cl = cl if cl is not None else pd.DataFrame()
     methods = (cl.attrs.get("methods_fr") if hasattr(cl, "attrs") else None)
     methods_generic = not methods
-    methods = methods or gaps_mod.METHODS_FR
+    methods = methods or gaps_mod.methods_fr()
     pg = c[c["priority_gap"].astype(bool)].sort_values("priority_rank", kind="stable")
     n_total = len(c)
-    intro = (f"{_fmt_int(len(pg))} commune(s) sur {_fmt_int(n_total)} remplissent la règle de "
-             f"priorité ({_fmt_int(pg['population'].sum())} habitants, "
-             f"{_fmt_int(pg['need'].sum())} en population pondérée par le besoin)"
-             + (f", regroupées en {_fmt_int(len(cl))} territoire(s) prioritaire(s) de communes "
+    intro = (f"{_fr.integer(len(pg))} commune(s) sur {_fr.integer(n_total)} remplissent la "
+             f"règle de priorité ({_fr.integer(pg['population'].sum())} habitants, "
+             f"{_fr.integer(pg['need'].sum())} en population pondérée par le besoin)"
+             + (f", regroupées en {_fr.integer(len(cl))} territoire(s) prioritaire(s) de communes "
                 "contiguës." if len(cl) else "."))
     clusters = []
     for r in cl.sort_values("cluster_id").itertuples(index=False) if len(cl) else []:
         clusters.append({
-            "id": str(r.cluster_id), "n": _fmt_int(r.n_communes),
+            "id": str(r.cluster_id), "n": _fr.integer(r.n_communes),
             "names": str(r.names).replace(";", ","),
             "epci": str(r.epci_nom).replace(";", ",") if pd.notna(r.epci_nom) else "—",
-            "population": _fmt_int(r.population), "need": _fmt_int(r.need),
-            "need_index": _fmt_num(r.need_index_mean, 1),
-            "minutes": f"{_fmt_minutes(r.minutes_mean)} ({_fmt_minutes(r.minutes_max)})",
-            "nearest": (f"{r.nearest_place_name} ({_fmt_minutes(r.nearest_place_minutes)})"
+            "population": _fr.integer(r.population), "need": _fr.integer(r.need),
+            "need_index": _fr.number(r.need_index_mean, 1),
+            "minutes": f"{_fr.minutes(r.minutes_mean)} ({_fr.minutes(r.minutes_max)})",
+            "nearest": (f"{r.nearest_place_name} ({_fr.minutes(r.nearest_place_minutes)})"
                         if isinstance(r.nearest_place_name, str) else "—"),
-            "places": (f"{_fmt_int(r.n_places)} ({_fmt_int(r.n_accompaniment_places)})"
+            "places": (f"{_fr.integer(r.n_places)} ({_fr.integer(r.n_accompaniment_places)})"
                        if pd.notna(r.n_places) else "—"),
-            "area": _fmt_num(r.area_km2, 0)})
+            "area": _fr.number(r.area_km2, 0)})
     communes = []
     for insee, r in pg.head(TOP_PRIORITY).iterrows():
         ratio = r["ratio_to_target"]
         communes.append({
-            "rank": _fmt_int(r["priority_rank"]), "commune": f"{r['nom']} ({insee})",
+            "rank": _fr.integer(r["priority_rank"]), "commune": f"{r['nom']} ({insee})",
             "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            "population": _fmt_int(r["population"]),
-            "score": _fmt_num(r["priority_score"], 1),
-            "minutes": _fmt_minutes(r["minutes_before"]),
-            "accessibility": _fmt_num(r["accessibility"], 2),
-            "ratio": (f"{_fmt_num(100 * ratio, 0)}\u00a0%" if pd.notna(ratio)
+            "population": _fr.integer(r["population"]),
+            "score": _fr.number(r["priority_score"], 1),
+            "minutes": _fr.minutes(r["minutes_before"]),
+            "accessibility": _fr.number(r["accessibility"], 2),
+            "ratio": (f"{_fr.number(100 * ratio, 0)}\u00a0%" if pd.notna(ratio)
                       and math.isfinite(float(ratio)) else "—"),
-            "need_index": _fmt_num(r["need_index"], 1), "fibre": _fmt_pct(r["pct_fibre"]),
+            "need_index": _fr.number(r["need_index"], 1), "fibre": _fr.percent(r["pct_fibre"]),
             "cluster": str(r["gap_cluster"]) if isinstance(r["gap_cluster"], str) else "—",
             "reasons": ([x.strip() for x in r["gap_reasons"].split(";") if x.strip()]
                         if isinstance(r["gap_reasons"], str) else [])})
@@ -573,48 +256,40 @@ def priority_context(plan: Any) -> dict[str, Any]:
                if gc is not None and len(gc) else pd.DataFrame(columns=["nom", "population",
                                                                         "need"]))
         beyond.append({
-            "threshold": f"> {_fmt_num(th)}\u00a0min", "is_threshold": bool(th == t),
-            "communes": _fmt_int(len(sub)), "population": _fmt_int(sub["population"].sum()),
-            "need": _fmt_int(sub["need"].sum()),
+            "threshold": f"> {_fr.number(th)}\u00a0min", "is_threshold": bool(th == t),
+            "communes": _fr.integer(len(sub)), "population": _fr.integer(sub["population"].sum()),
+            "need": _fr.integer(sub["need"].sum()),
             "first": ", ".join(str(n) for n in sub["nom"].head(3)) or "—"})
     # EPCI without a digital project (Anjou criterion)
-    nop = _no_project(plan)
+    nop = epci_without_project(plan)
     no_project = []
     for e, r in nop.iterrows():
         members = c[c["epci"] == e]
         no_project.append({
-            "nom": str(r["nom"]), "siren": str(e), "communes": _fmt_int(len(members)),
-            "population": _fmt_int(members["population"].sum()),
-            "need": _fmt_int(members["need"].sum()),
-            "minutes": (f"{_fmt_minutes(r['minutes_mean'])} ({_fmt_minutes(r['minutes_max'])})"
+            "nom": str(r["nom"]), "siren": str(e), "communes": _fr.integer(len(members)),
+            "population": _fr.integer(members["population"].sum()),
+            "need": _fr.integer(members["need"].sum()),
+            "minutes": (f"{_fr.minutes(r['minutes_mean'])} ({_fr.minutes(r['minutes_max'])})"
                         if "minutes_mean" in nop.columns else "—"),
-            "france_services": _fmt_int(r.get("n_france_services", 0)),
-            "aidants_connect": _fmt_int(r.get("n_aidants_connect", 0)),
-            "places": _fmt_int(r.get("n_places", 0)),
-            "accompaniment": _fmt_int(r.get("n_accompaniment_places", 0))})
-    criterion = ("Critère : un EPCI est « sans projet numérique » lorsqu'aucune de ses "
-                 "communes du département n'accueille de lieu de médiation numérique ni de "
-                 "permanence de conseiller numérique France Services (critère retenu en "
-                 "Anjou) ; ses France Services et structures Aidants Connect sont comptées à "
-                 "part.")
+            "france_services": _fr.integer(r.get("n_france_services", 0)),
+            "aidants_connect": _fr.integer(r.get("n_aidants_connect", 0)),
+            "places": _fr.integer(r.get("n_places", 0)),
+            "accompaniment": _fr.integer(r.get("n_accompaniment_places", 0))})
+    criterion = NO_PROJECT_CRITERION
     if no_project:
         pop = float(sum(c.loc[c["epci"] == e, "population"].sum() for e in nop.index))
-        no_project_intro = (f"{_fmt_int(len(no_project))} EPCI sur {_fmt_int(len(plan.epci))} "
-                            f"n'ont aucun projet numérique ({_fmt_int(pop)} habitants du "
-                            "département).")
+        no_project_intro = (f"{_fr.integer(len(no_project))} EPCI sur "
+                            f"{_fr.integer(len(plan.epci))} n'ont aucun projet numérique "
+                            f"({_fr.integer(pop)} habitants du département).")
     else:
         no_project_intro = (f"Aucun EPCI sans projet numérique dans ce département : chacun des "
-                            f"{_fmt_int(len(plan.epci))} EPCI compte au moins un lieu de "
+                            f"{_fr.integer(len(plan.epci))} EPCI compte au moins un lieu de "
                             "médiation numérique ou une permanence de conseiller numérique "
                             "France Services.")
     return {"methods": _methods_paragraphs(methods), "methods_generic": methods_generic,
             "intro": intro, "clusters": clusters, "communes": communes, "more": more,
             "n_priority": len(pg), "beyond": beyond, "no_project": no_project,
             "no_project_intro": no_project_intro, "criterion": criterion}
-
-
-_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_HALF_DAYS = ("matin", "après-midi")
 
 
 def circuits_context(plan: Any) -> dict[str, Any] | None:
@@ -639,41 +314,41 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
         cid = str(r.circuit_id)
         stops = [x for x in str(r.stops).split(";") if x]
         sub = tt[tt["circuit_id"].astype(str) == cid]
-        days = [d for d in _DAYS[:5]] + [d for d in _DAYS[5:] if d in set(sub["day"])]
-        unknown = sorted(set(sub["day"].astype(str)) - set(_DAYS))
+        days = [d for d in DAYS[:5]] + [d for d in DAYS[5:] if d in set(sub["day"])]
+        unknown = sorted(set(sub["day"].astype(str)) - set(DAYS))
         if unknown:
             log.warning("report: circuit %s: unknown day name(s) %s in plan.timetable", cid,
                         unknown)
             days += unknown
-        halves = list(_HALF_DAYS) + sorted(set(sub["half_day"].astype(str)) - set(_HALF_DAYS))
+        halves = list(HALF_DAYS) + sorted(set(sub["half_day"].astype(str)) - set(HALF_DAYS))
         cells = {(d, h): [] for d in days for h in halves}
         for v in sub.itertuples(index=False):
             cells[(str(v.day), str(v.half_day))].append({
-                "nom": f"{v.nom} ({v.insee})", "hours": _fmt_hours(v.hours),
-                "travel": _fmt_num(v.travel_minutes, 0) + "\u00a0min"})
+                "nom": f"{v.nom} ({v.insee})", "hours": _fr.hours(v.hours),
+                "travel": _fr.minutes(v.travel_minutes, 0, fixed=False)})
         grid = [{"half_day": h, "cells": [cells[(d, h)] for d in days]} for h in halves]
         rows.append({
             "id": cid, "colour": circuit_colour(i), "base": f"{r.base_nom} ({r.base_insee})",
             "stops": [f"{names.get(x, x)} ({x})" for x in stops],
-            "n_stops": _fmt_int(r.n_stops), "km": _fmt_int(r.km_per_week),
-            "drive": _fmt_hours(float(r.minutes_per_week) / 60.0),
-            "minutes": _fmt_int(r.minutes_per_week),
-            "hours": _fmt_hours(r.hours_at_stops), "population": _fmt_int(r.population),
-            "need": _fmt_int(r.need), "days": days, "grid": grid,
-            "visits": _fmt_int(len(sub))})
+            "n_stops": _fr.integer(r.n_stops), "km": _fr.integer(r.km_per_week),
+            "drive": _fr.hours(float(r.minutes_per_week) / 60.0),
+            "minutes": _fr.integer(r.minutes_per_week),
+            "hours": _fr.hours(r.hours_at_stops), "population": _fr.integer(r.population),
+            "need": _fr.integer(r.need), "days": days, "grid": grid,
+            "visits": _fr.integer(len(sub))})
     if rows:
-        intro = (f"{_fmt_int(len(rows))} poste(s) itinérant(s) (« médiateur volant ») : un "
+        intro = (f"{_fr.integer(len(rows))} poste(s) itinérant(s) (« médiateur volant ») : un "
                  "conseiller part chaque jour de sa base et tient une permanence d'une "
                  "demi-journée dans de petites communes, selon le planning hebdomadaire "
                  f"ci-dessous. Ensemble, les circuits desservent "
-                 f"{_fmt_int(circuits['population'].sum())} habitants "
-                 f"({_fmt_int(circuits['need'].sum())} en population pondérée par le besoin) "
-                 f"dans {_fmt_int(circuits['n_stops'].sum())} communes.")
+                 f"{_fr.integer(circuits['population'].sum())} habitants "
+                 f"({_fr.integer(circuits['need'].sum())} en population pondérée par le besoin) "
+                 f"dans {_fr.integer(circuits['n_stops'].sum())} communes.")
     else:
         intro = ("Le scénario ne comporte aucun poste itinérant (médiateur volant) : voir "
                  "l'option itinerant_posts du scénario (cnfs-geo plan --itinerant).")
-    total = {"km": _fmt_int(circuits["km_per_week"].sum()) if rows else "0",
-             "population": _fmt_int(circuits["population"].sum()) if rows else "0"}
+    total = {"km": _fr.integer(circuits["km_per_week"].sum()) if rows else "0",
+             "population": _fr.integer(circuits["population"].sum()) if rows else "0"}
     return {"intro": intro, "circuits": rows, "total": total}
 
 
@@ -696,7 +371,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     c, places, ep = plan.communes, plan.places, plan.epci
     posts = posts_with_coverage(plan)
     t = plan.scenario.threshold
-    tt = _min(t)
+    tt = _fr.minutes(t, fixed=False)
     dep = str(plan.scenario.departement)
     dep_name = departement_name(plan)
     pop_total = float(s["population"])
@@ -721,46 +396,48 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         {"label": (f"Communes à ≤ {tt} d'un lieu d'accompagnement" if not by_share else
                    f"Communes dont au moins la moitié de la population est à ≤ {tt} d'un lieu "
                    "d'accompagnement"),
-         "before": _fmt_int(s["communes_covered_before"]),
-         "after": _fmt_int(s["communes_covered_after"]),
-         "sub": f"sur {_fmt_int(s['communes'])} communes"
+         "before": _fr.integer(s["communes_covered_before"]),
+         "after": _fr.integer(s["communes_covered_after"]),
+         "sub": f"sur {_fr.integer(s['communes'])} communes"
                 + (f" · {unit['plural_lower']} couverts : "
-                   f"{_fmt_int(s['units_covered_before'])} → "
-                   f"{_fmt_int(s['units_covered_after'])} sur {_fmt_int(s['units'])}"
+                   f"{_fr.integer(s['units_covered_before'])} → "
+                   f"{_fr.integer(s['units_covered_after'])} sur {_fr.integer(s['units'])}"
                    if by_share and "units" in s else ""),
-         "delta": f"+{_fmt_int(s['communes_covered_after'] - s['communes_covered_before'])}"
+         "delta": f"+{_fr.integer(s['communes_covered_after'] - s['communes_covered_before'])}"
                   + (" communes" if by_share else "")},
         {"label": "Population couverte",
-         "before": _fmt_int(pop_b), "after": _fmt_int(pop_a),
-         "sub": f"{_fmt_pct(s['pct_population_covered_before'])} → "
-                f"{_fmt_pct(s['pct_population_covered_after'])} de {_fmt_int(pop_total)} hab.",
-         "delta": f"+{_fmt_int(pop_a - pop_b)} hab."},
+         "before": _fr.integer(pop_b), "after": _fr.integer(pop_a),
+         "sub": f"{_fr.percent(s['pct_population_covered_before'])} → "
+                f"{_fr.percent(s['pct_population_covered_after'])} de "
+                f"{_fr.integer(pop_total)} hab.",
+         "delta": f"+{_fr.integer(pop_a - pop_b)} hab."},
         {"label": "Population pondérée par le besoin couverte",
-         "before": _fmt_int(s["need_covered_before"]), "after": _fmt_int(s["need_covered_after"]),
-         "sub": f"{_fmt_pct(s['pct_need_covered_before'])} → "
-                f"{_fmt_pct(s['pct_need_covered_after'])} de {_fmt_int(need_total)}",
-         "delta": f"+{_fmt_int(s['need_covered_after'] - s['need_covered_before'])}"},
-        {"label": "Nouveaux postes proposés", "before": "", "after": _fmt_int(s["posts"]),
-         "sub": (f"dont {_fmt_int(n_itin)} itinérant(s) · " if n_itin else "")
-                + f"coût {_fmt_eur(s['cost_eur'])} "
-                f"({_fmt_int(s['posts'])} × {_fmt_eur(plan.settings.cost_per_post_eur)})",
+         "before": _fr.integer(s["need_covered_before"]),
+         "after": _fr.integer(s["need_covered_after"]),
+         "sub": f"{_fr.percent(s['pct_need_covered_before'])} → "
+                f"{_fr.percent(s['pct_need_covered_after'])} de {_fr.integer(need_total)}",
+         "delta": f"+{_fr.integer(s['need_covered_after'] - s['need_covered_before'])}"},
+        {"label": "Nouveaux postes proposés", "before": "", "after": _fr.integer(s["posts"]),
+         "sub": (f"dont {_fr.integer(n_itin)} itinérant(s) · " if n_itin else "")
+                + f"coût {_fr.euros(s['cost_eur'])} "
+                f"({_fr.integer(s['posts'])} × {_fr.euros(plan.settings.cost_per_post_eur)})",
          "delta": ""},
     ]
     out_b, out_a = pop_total - pop_b, pop_total - pop_a
     synthesis = (
-        f"Le département compte {_fmt_int(s['communes'])} communes et {_fmt_int(pop_total)} "
-        f"habitants, et {_fmt_int(s['places'])} lieux d'inclusion numérique connus, dont "
-        f"{_fmt_int(s['accompaniment_places'])} offrent un accompagnement. Aujourd'hui, "
-        f"{_fmt_int(out_b)} habitants ({_fmt_pct(100 * out_b / pop_total)}) vivent à plus de "
+        f"Le département compte {_fr.integer(s['communes'])} communes et {_fr.integer(pop_total)} "
+        f"habitants, et {_fr.integer(s['places'])} lieux d'inclusion numérique connus, dont "
+        f"{_fr.integer(s['accompaniment_places'])} offrent un accompagnement. Aujourd'hui, "
+        f"{_fr.integer(out_b)} habitants ({_fr.percent(100 * out_b / pop_total)}) vivent à plus de "
         f"{tt} d'un lieu d'accompagnement. Avec les {s['posts']} postes proposés "
-        f"({_fmt_eur(s['cost_eur'])}), ils seraient {_fmt_int(out_a)} "
-        f"({_fmt_pct(100 * out_a / pop_total)}).")
+        f"({_fr.euros(s['cost_eur'])}), ils seraient {_fr.integer(out_a)} "
+        f"({_fr.percent(100 * out_a / pop_total)}).")
     if n_itin and has_circuits(plan):
         circ = plan.circuits
-        synthesis += (f" Parmi ces postes, {_fmt_int(n_itin)} sont itinérants (« médiateur "
+        synthesis += (f" Parmi ces postes, {_fr.integer(n_itin)} sont itinérants (« médiateur "
                       f"volant ») : ils tiennent des permanences hebdomadaires dans "
-                      f"{_fmt_int(circ['n_stops'].sum())} communes peu denses "
-                      f"({_fmt_int(circ['population'].sum())} habitants), non comptées "
+                      f"{_fr.integer(circ['n_stops'].sum())} communes peu denses "
+                      f"({_fr.integer(circ['population'].sum())} habitants), non comptées "
                       "ci-dessus comme couvertes.")
 
     # ---- coverage table
@@ -770,15 +447,17 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     for th in sorted(set(cb.index.astype(float)) & set(ca.index.astype(float))):
         b, a = cb.loc[th], ca.loc[th]
         coverage_rows.append({
-            "threshold": _min(th), "is_threshold": bool(th == t),
-            "units_before": f"{_fmt_int(b['units_covered'])} / {_fmt_int(b['units'])}",
-            "units_after": f"{_fmt_int(a['units_covered'])} / {_fmt_int(a['units'])}",
-            "pop_before": f"{_fmt_int(b['population_covered'])} "
-                          f"({_fmt_pct(b['pct_population_covered'])})",
-            "pop_after": f"{_fmt_int(a['population_covered'])} "
-                         f"({_fmt_pct(a['pct_population_covered'])})",
-            "need_before": f"{_fmt_int(b['need_covered'])} ({_fmt_pct(b['pct_need_covered'])})",
-            "need_after": f"{_fmt_int(a['need_covered'])} ({_fmt_pct(a['pct_need_covered'])})",
+            "threshold": _fr.minutes(th, fixed=False), "is_threshold": bool(th == t),
+            "units_before": f"{_fr.integer(b['units_covered'])} / {_fr.integer(b['units'])}",
+            "units_after": f"{_fr.integer(a['units_covered'])} / {_fr.integer(a['units'])}",
+            "pop_before": f"{_fr.integer(b['population_covered'])} "
+                          f"({_fr.percent(b['pct_population_covered'])})",
+            "pop_after": f"{_fr.integer(a['population_covered'])} "
+                         f"({_fr.percent(a['pct_population_covered'])})",
+            "need_before": f"{_fr.integer(b['need_covered'])} "
+                           f"({_fr.percent(b['pct_need_covered'])})",
+            "need_after": f"{_fr.integer(a['need_covered'])} "
+                          f"({_fr.percent(a['pct_need_covered'])})",
         })
 
     # ---- posts
@@ -787,25 +466,25 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         e = str(getattr(r, "epci", "") or "")
         post_rows.append({
             "number": f"{i + 1} · {r.post_id}", "host": str(r.host),
-            "host_kind": _host_kind(getattr(r, "host_kind", None)),
+            "host_kind": host_kind_label(getattr(r, "host_kind", None)),
             "commune": f"{r.commune} ({r.insee})", "epci": epci_name.get(e, e or "—"),
-            "population": _fmt_int(r.covered_population), "need": _fmt_int(r.covered_need),
+            "population": _fr.integer(r.covered_population), "need": _fr.integer(r.covered_need),
             "itinerant": bool(itin[i]),
             "circuit": str(getattr(r, "circuit_id", "") or "") if itin[i] else ""})
     fixed = posts[~itin]
-    posts_total = {"population": _fmt_int(fixed["covered_population"].sum()),
-                   "need": _fmt_int(fixed["covered_need"].sum()), "n_fixed": len(fixed),
+    posts_total = {"population": _fr.integer(fixed["covered_population"].sum()),
+                   "need": _fr.integer(fixed["covered_need"].sum()), "n_fixed": len(fixed),
                    "n_itinerant": n_itin,
-                   "itinerant_population": _fmt_int(posts.loc[itin, "covered_population"].sum()),
-                   "itinerant_need": _fmt_int(posts.loc[itin, "covered_need"].sum())}
+                   "itinerant_population": _fr.integer(posts.loc[itin, "covered_population"].sum()),
+                   "itinerant_need": _fr.integer(posts.loc[itin, "covered_need"].sum())}
     cost_each = plan.settings.cost_per_post_eur
-    cost = f"{len(posts)} × {_fmt_eur(cost_each)} = {_fmt_eur(len(posts) * cost_each)}"
+    cost = f"{len(posts)} × {_fr.euros(cost_each)} = {_fr.euros(len(posts) * cost_each)}"
     posts_intro = (f"{len(fixed)} postes fixes sont proposés. Ils couvrent ensemble "
                    f"{posts_total['population']} habitants de plus à {tt} ou moins "
                    f"({posts_total['need']} en population pondérée par le besoin).")
     if n_itin:
-        posts_intro += (f" S'y ajoutent {_fmt_int(n_itin)} postes itinérants (section « Circuits "
-                        "itinérants ») : pour eux, la population indiquée est celle des "
+        posts_intro += (f" S'y ajoutent {_fr.integer(n_itin)} postes itinérants (section "
+                        "« Circuits itinérants ») : pour eux, la population indiquée est celle des "
                         "communes desservies par leur circuit.")
 
     # ---- gap communes
@@ -819,23 +498,23 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     for k, (insee, r) in enumerate(gap.head(TOP_GAPS).iterrows()):
         rank = r["gap_rank"] if "gap_rank" in gap.columns and pd.notna(r["gap_rank"]) else k + 1
         gaps.append({
-            "rank": _fmt_int(rank), "commune": f"{r['nom']} ({insee})",
+            "rank": _fr.integer(rank), "commune": f"{r['nom']} ({insee})",
             "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            "population": _fmt_int(r["population"]),
-            "need_index": _fmt_num(r["need_index"], 1), "need": _fmt_int(r["need"]),
-            "before": _fmt_minutes(r["minutes_before"]),
+            "population": _fr.integer(r["population"]),
+            "need_index": _fr.number(r["need_index"], 1), "need": _fr.integer(r["need"]),
+            "before": _fr.minutes(r["minutes_before"]),
             "nearest": str(nearest.get(insee)) if pd.notna(nearest.get(insee)) else "—",
-            "after": _fmt_minutes(r["minutes_after"]), "covered_after": bool(r["covered_after"]),
+            "after": _fr.minutes(r["minutes_after"]), "covered_after": bool(r["covered_after"]),
             "circuit": (str(r["itinerant_circuit"]) if "itinerant_circuit" in gap.columns
                         and pd.notna(r["itinerant_circuit"]) else None)})
     n_gap, pop_gap = len(gap), float(gap["population"].sum())
     n_solved = int(gap["covered_after"].sum())
     if n_gap:
         gaps_intro = (
-            f"{_fmt_int(n_gap)} communes ({_fmt_int(pop_gap)} habitants, "
-            f"{_fmt_int(gap['need'].sum())} en population pondérée par le besoin) sont à plus "
+            f"{_fr.integer(n_gap)} communes ({_fr.integer(pop_gap)} habitants, "
+            f"{_fr.integer(gap['need'].sum())} en population pondérée par le besoin) sont à plus "
             f"de {tt} du lieu d'accompagnement le plus proche ; les nouveaux postes en couvrent "
-            f"{_fmt_int(n_solved)}. "
+            f"{_fr.integer(n_solved)}. "
             + (f"Les {TOP_GAPS} premières, classées par population pondérée par le besoin "
                "décroissante :" if n_gap > TOP_GAPS else
                "Elles sont classées par population pondérée par le besoin décroissante :"
@@ -860,22 +539,23 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         epci_rows.append({
             "nom": str(ep.at[e, "nom"]), "siren": str(e),
             "straddles": bool(ep.at[e, "straddles"]) if "straddles" in ep.columns else False,
-            "communes": _fmt_int(len(m)), "population": _fmt_int(pop),
-            "places": _fmt_int((place_epci == e).sum()),
-            "accompaniment": _fmt_int(((place_epci == e) & acc).sum()),
-            "covered_before": _pop_pct(m.loc[m["covered_before"].astype(bool), "population"].sum(),
-                                       pop),
-            "covered_after": _pop_pct(m.loc[m["covered_after"].astype(bool), "population"].sum(),
-                                      pop),
-            "posts": _fmt_int((post_epci == str(e)).sum()),
+            "communes": _fr.integer(len(m)), "population": _fr.integer(pop),
+            "places": _fr.integer((place_epci == e).sum()),
+            "accompaniment": _fr.integer(((place_epci == e) & acc).sum()),
+            "covered_before": _fr.population_share(
+                m.loc[m["covered_before"].astype(bool), "population"].sum(), pop),
+            "covered_after": _fr.population_share(
+                m.loc[m["covered_after"].astype(bool), "population"].sum(), pop),
+            "posts": _fr.integer((post_epci == str(e)).sum()),
             "project": (bool(ep.at[e, "has_project"]) if "has_project" in ep.columns
                         else None)})
     epci_total = {
-        "nom": f"Département ({_fmt_int(len(ep))} EPCI)", "communes": _fmt_int(len(c)),
-        "population": _fmt_int(pop_total), "places": _fmt_int(place_epci.notna().sum()),
-        "accompaniment": _fmt_int((place_epci.notna() & acc).sum()),
-        "covered_before": _pop_pct(pop_b, pop_total), "covered_after": _pop_pct(pop_a, pop_total),
-        "posts": _fmt_int(len(posts))}
+        "nom": f"Département ({_fr.integer(len(ep))} EPCI)", "communes": _fr.integer(len(c)),
+        "population": _fr.integer(pop_total), "places": _fr.integer(place_epci.notna().sum()),
+        "accompaniment": _fr.integer((place_epci.notna() & acc).sum()),
+        "covered_before": _fr.population_share(pop_b, pop_total),
+        "covered_after": _fr.population_share(pop_a, pop_total),
+        "posts": _fr.integer(len(posts))}
     outside = int(place_epci.isna().sum())
     if outside:
         log.warning("report: %d place(s) lie in no commune of the département (not counted "
@@ -889,7 +569,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     adv = pd.to_numeric(places["advisors"], errors="coerce")
 
     def adv_txt(mask: pd.Series) -> str:
-        return f"{_fmt_num(adv[mask].sum(), 0)} ({_fmt_num(adv[mask & assumed].sum(), 0)})"
+        return f"{_fr.number(adv[mask].sum(), 0)} ({_fr.number(adv[mask & assumed].sum(), 0)})"
 
     known = list(KIND_LABELS) + sorted({k for ks in kinds_split for k in ks} - set(KIND_LABELS)
                                        - {""})
@@ -897,12 +577,12 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         has = kinds_split.map(lambda ks, k=k: k in ks)
         if not has.any():
             continue
-        kind_rows.append({"label": KIND_LABELS.get(k, k), "places": _fmt_int(has.sum()),
-                          "accompaniment": _fmt_int((has & acc).sum()),
-                          "access": _fmt_int((has & ~acc).sum()), "advisors": adv_txt(has)})
+        kind_rows.append({"label": KIND_LABELS.get(k, k), "places": _fr.integer(has.sum()),
+                          "accompaniment": _fr.integer((has & acc).sum()),
+                          "access": _fr.integer((has & ~acc).sum()), "advisors": adv_txt(has)})
     all_mask = pd.Series(True, index=places.index)
-    kind_total = {"places": _fmt_int(len(places)), "accompaniment": _fmt_int(acc.sum()),
-                  "access": _fmt_int((~acc).sum()), "advisors": adv_txt(all_mask)}
+    kind_total = {"places": _fr.integer(len(places)), "accompaniment": _fr.integer(acc.sum()),
+                  "access": _fr.integer((~acc).sum()), "advisors": adv_txt(all_mask)}
     orep = plan.offer_report
     counts = orep.counts
     source_rows = []
@@ -914,12 +594,12 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             status_txt = ("non applicable : fichier propre au département " + dep_only
                           if dep_only else "non applicable")
         else:
-            status_txt = "" if st == "read" else _STATUS_FR.get(st, st)
+            status_txt = "" if st == "read" else SOURCE_STATUS.get(st, st)
         source_rows.append({"source": str(r.source), "title": src.title if src else str(r.source),
                             "status": status_txt,
-                            "read": _fmt_int(r.read), "kept": _fmt_int(r.kept),
-                            "merged": _fmt_int(r.merged), "rejected": _fmt_int(r.rejected)})
-    source_total = {k: _fmt_int(pd.to_numeric(counts[k]).sum())
+                            "read": _fr.integer(r.read), "kept": _fr.integer(r.kept),
+                            "merged": _fr.integer(r.merged), "rejected": _fr.integer(r.rejected)})
+    source_total = {k: _fr.integer(pd.to_numeric(counts[k]).sum())
                     for k in ("read", "kept", "merged", "rejected")}
     rej = getattr(orep, "rejected", None)
     rej = rej if rej is not None else pd.DataFrame(columns=["source", "record_id", "name",
@@ -931,15 +611,15 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     if len(rej) == 0:
         rejected_intro = "Aucun enregistrement n'a été écarté."
     elif len(rej) <= MAX_REJECTED_ROWS:
-        rejected_intro = f"{_fmt_int(len(rej))} enregistrement(s) écarté(s)."
+        rejected_intro = f"{_fr.integer(len(rej))} enregistrement(s) écarté(s)."
     else:
-        rejected_intro = (f"{_fmt_int(len(rej))} enregistrements écartés ; seuls les "
+        rejected_intro = (f"{_fr.integer(len(rej))} enregistrements écartés ; seuls les "
                           f"{MAX_REJECTED_ROWS} premiers sont listés ci-dessous (liste "
                           "complète : plan.offer_report.rejected).")
     by_reason = rej["reason"].value_counts() if len(rej) else pd.Series(dtype=int)
     if len(by_reason) > 1:
         rejected_intro += " Motifs : " + " ; ".join(
-            f"{reason} ({_fmt_int(n)})" for reason, n in
+            f"{reason} ({_fr.integer(n)})" for reason, n in
             sorted(by_reason.items(), key=lambda kv: (-kv[1], str(kv[0])))) + "."
 
     # the offer module's texts are in English; a French version is used when it gives one
@@ -979,8 +659,8 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "habitants pondérés par le besoin) sous une cible, pondéré par le besoin "
         "(docs/methods_placement_equity.md) ; la couverture au seuil est ensuite mesurée "
         "comme pour les autres scénarios."
-        + (f" Sites candidats : {_fmt_int(n_cand)}, soit la mairie (chef-lieu) de chacune des "
-           f"{_fmt_int(n_town)} communes et les {_fmt_int(n_cand - n_town)} lieux existants."
+        + (f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
+           f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
            if n_cand is not None else "")
     ) if str(getattr(plan.scenario, "model", "mclp")) == "equity" else (
         f"Les {len(fixed)} postes fixes sont placés de façon à maximiser la population "
@@ -991,11 +671,11 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
            "plusieurs postes la desservent." if by_share else
            "une commune déjà couverte par l'offre existante ne compte pas, une commune "
            "nouvellement couverte compte une seule fois même si plusieurs postes la desservent.")
-        + (f" Sites candidats : {_fmt_int(n_cand)}, soit la mairie (chef-lieu) de chacune des "
-           f"{_fmt_int(n_town)} communes et les {_fmt_int(n_cand - n_town)} lieux existants."
+        + (f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
+           f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
            if n_cand is not None else ""))
     if n_itin:
-        placement_text += (f" Les {_fmt_int(n_itin)} postes itinérants sont ensuite répartis "
+        placement_text += (f" Les {_fr.integer(n_itin)} postes itinérants sont ensuite répartis "
                            "entre les communes peu denses que les postes fixes laissent sans "
                            "offre ou dont la fragilité est élevée (section « Circuits "
                            "itinérants »).")
@@ -1003,7 +683,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         f"{plan.travel_model}. Le temps est mesuré depuis le point de chaque unité de "
         f"demande ({unit['plural_lower']}) jusqu'au lieu le plus proche, sans transports en "
         "commun.")
-    cost_text = (f"{_fmt_eur(cost_each)} par poste (financement de l'État par poste de "
+    cost_text = (f"{_fr.euros(cost_each)} par poste (financement de l'État par poste de "
                  f"conseiller numérique France Services), soit {cost}.")
     solver_rows = _solver_rows(plan.solution, units=unit["plural"])
 
@@ -1021,7 +701,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         missing_sources = []
     circ = circuits_context(plan)
     return {
-        "title": "Plan de déploiement des conseillers numériques France Services",
+        "title": REPORT_TITLE,
         "unit": unit, "by_share": by_share, "data_gaps": gaps_data,
         "priority": priority_context(plan), "circuits": circ,
         "priority_png": (base64.b64encode(priority_map_png(plan)).decode("ascii")

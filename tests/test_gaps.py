@@ -13,6 +13,7 @@ import pytest
 from cnfs_geo import gaps
 from cnfs_geo._errors import ValidationError
 from cnfs_geo.plan import Scenario, run
+from cnfs_geo.settings import DEFAULT, Settings
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_priority_criteria_flags_and_reasons_are_consistent(plan, accessibility,
     acc_places = plan.places[plan.places["service_level"] == "accompaniment"]
     reference = acc_places["advisors"].sum() / c["need"].sum() * 10_000
     assert s.attrs["reference_ratio"] == pytest.approx(reference)
-    assert s.attrs["target_ratio"] == pytest.approx(gaps.TARGET_SHARE * reference)
+    assert s.attrs["target_ratio"] == pytest.approx(DEFAULT.thin_share * reference)
     target = s.attrs["target_ratio"]
     assert np.allclose(s["accessibility"], accessibility["access"].reindex(c.index))
     assert (s["is_far"] == (c["minutes_before"] > plan.settings.threshold_minutes)).all()
@@ -153,8 +154,30 @@ def test_methods_text_carries_the_values_used(scores):
     assert "plus de 10 min" in text and "fibre inférieure à 80 %" in text
     ref = f"{scores.attrs['reference_ratio']:.2f}".rstrip("0").replace(".", ",")
     assert ref in text
-    assert "E2SFCA" in text and gaps.METHODS_FR != text
-    assert "loin" in gaps.METHODS_FR and "{" not in gaps.METHODS_FR
+    assert "E2SFCA" in text and gaps.methods_fr() != text
+    assert "loin" in gaps.methods_fr() and "{" not in gaps.methods_fr()
+
+
+def test_access_catchment_setting_is_honoured(plan):
+    """need_accessibility reads settings.access_catchment_minutes when catchment is None
+    (it once used a module copy of the default, 20 min, whatever the settings said)."""
+    c, p = plan.communes, plan.places
+    s30 = Settings(access_catchment_minutes=30)
+    acc30 = gaps.need_accessibility(c, p, settings=s30)
+    assert acc30.attrs["catchment_minutes"] == 30
+    explicit = gaps.need_accessibility(c, p, catchment=30)
+    assert np.allclose(acc30["access"], explicit["access"])
+    acc20 = gaps.need_accessibility(c, p)
+    assert acc20.attrs["catchment_minutes"] == 20
+    assert (acc30["n_sites"] >= acc20["n_sites"]).all()
+    assert (acc30["n_sites"] > acc20["n_sites"]).any()
+    # the other settings are honoured the same way
+    s = gaps.priority_scores(c, acc20, settings=Settings(low_fibre_pct=50.0, thin_share=0.25))
+    assert s.attrs["fibre_min_pct"] == 50.0 and s.attrs["target_share"] == 0.25
+    assert "fibre < 50 %" in gaps.methods_fr(settings=Settings(low_fibre_pct=50.0)).replace(
+        "fibre inférieure à 50 %", "fibre < 50 %")
+    far = gaps.gap_communes(c, settings=Settings(report_thresholds=(7.0,)))
+    assert set(far["threshold_min"]) == {7.0}
 
 
 # ----------------------------------------------------------------------------------------

@@ -1,0 +1,518 @@
+"""French formatting (numbers, percents, durations, euros, dates, plurals) and user-facing texts.
+
+The one home of the French shown by the map, the report, the gap methods text and the CLI.
+Where two outputs formatted the same kind of value differently, the difference is an explicit
+parameter (``sep``, ``space``, ``missing``, ``fixed``, ``trim``) so that every output keeps its
+exact bytes; a later change may unify them.
+
+>>> integer(12345.4)
+'12\\u202f345'
+>>> integer(12345.4, sep=" ")
+'12 345'
+>>> number(7.25), number(10.0), number(0.123, 2), number(float("nan"))
+('7,2', '10', '0,12', '—')
+>>> number(0.50, 2, trim=True), number(float("inf"), trim=True, missing="–")
+('0,5', '–')
+>>> percent(12.345), percent(None), percent(5, space=" ")
+('12,3\\xa0%', 'inconnu', '5,0 %')
+>>> minutes(7.25), minutes(float("inf")), minutes(10.0, fixed=False)
+('7,2\\xa0min', "aucun lieu d'accompagnement", '10\\xa0min')
+>>> hours(3.25), hours(2.0), euros(50000)
+('3\\xa0h\\xa015', '2\\xa0h', '50\\u202f000\\xa0€')
+>>> plural(1, "commune"), plural(2, "commune"), plural(0, "IRIS", "IRIS")
+('1 commune', '2 communes', '0 IRIS')
+>>> plural(3, "poste itinérant", "postes itinérants")
+'3 postes itinérants'
+>>> join(["a", "b", "c"]), join(["a"])
+('a, b et c', 'a')
+>>> date(datetime.date(2026, 3, 1))
+'1er mars 2026'
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections import OrderedDict
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+#: Narrow no-break space: thousands separator of the map and the report.
+NNBSP = "\u202f"
+#: No-break space: between a number and its unit (``%``, ``min``, ``h``, ``€``, ``km``).
+NBSP = "\u00a0"
+#: What the map and the report print for a missing value.
+MISSING = "—"
+#: Travel time to a place when there is none (infinite minutes).
+NO_PLACE = "aucun lieu d'accompagnement"
+
+
+# --------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------
+def _missing(x: Any) -> bool:
+    """None, NaN (float, numpy or pandas) or ±inf."""
+    if x is None:
+        return True
+    try:
+        if pd.isna(x):
+            return True
+        return not math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def integer(x: Any, *, sep: str = NNBSP, missing: str = MISSING) -> str:
+    """Rounded integer with a thousands separator.
+
+    Parameters
+    ----------
+    x : number
+        None or a non-finite float gives ``missing``.
+    sep : str
+        Thousands separator: narrow no-break space (map, report) or ``" "`` (CLI).
+    missing : str
+        Text for a missing value.
+
+    Examples
+    --------
+    >>> integer(1234567), integer(None), integer(999.5)
+    ('1\\u202f234\\u202f567', '—', '1\\u202f000')
+    """
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return missing
+    return f"{int(round(float(x))):,}".replace(",", sep)
+
+
+def number(x: Any, digits: int = 1, *, trim: bool = False, missing: str = MISSING) -> str:
+    """Decimal number with a decimal comma.
+
+    Parameters
+    ----------
+    x : number
+        None, NaN or ±inf gives ``missing``.
+    digits : int
+        Decimals kept.
+    trim : bool
+        False (map, report): ``digits`` decimals, except that a whole number loses its
+        decimals when ``digits <= 1`` (``10.0`` → ``"10"``, ``7.25`` → ``"7,2"``).
+        True (gaps methods text): trailing zeros and the comma are stripped
+        (``0.50`` → ``"0,5"``); use ``digits >= 1``.
+    missing : str
+        Text for a missing value (``"—"``; the gaps methods text uses ``"–"``).
+
+    Examples
+    --------
+    >>> number(2.0, 2), number(2.0, 2, trim=True), number(12.5, 0)
+    ('2,00', '2', '12')
+    """
+    if trim:
+        if x is None or not math.isfinite(float(x)):
+            return missing
+        s = f"{float(x):.{digits}f}".rstrip("0").rstrip(".")
+        return s.replace(".", ",")
+    if x is None or pd.isna(x):
+        return missing
+    x = float(x)
+    if not math.isfinite(x):
+        return missing
+    if x == round(x) and digits <= 1:
+        return f"{int(round(x))}"
+    return f"{x:.{digits}f}".replace(".", ",")
+
+
+def percent(x: Any, digits: int = 1, *, space: str = NBSP, missing: str = "inconnu") -> str:
+    """Percentage (``x`` already in %) with one decimal: ``12,3 %``.
+
+    Parameters
+    ----------
+    x : number
+        Percent value; None or NaN gives ``missing`` (±inf prints as ``inf``).
+    digits : int
+        Decimals kept (always written).
+    space : str
+        Between the number and ``%``: no-break space (map, report) or ``" "`` (CLI).
+    missing : str
+        Text for a missing value.
+    """
+    if x is None or pd.isna(x):
+        return missing
+    return f"{float(x):.{digits}f}".replace(".", ",") + space + "%"
+
+
+def minutes(x: Any, digits: int = 1, *, fixed: bool = True, missing: str = NO_PLACE) -> str:
+    """Travel time in minutes: ``7,2 min``.
+
+    Parameters
+    ----------
+    x : number
+        Minutes.
+    digits : int
+        Decimals.
+    fixed : bool
+        True (travel times of communes, places, clusters): always ``digits``
+        decimals, and None/NaN/inf gives ``missing``. False (thresholds of the
+        report): :func:`number` (``10`` → ``"10 min"``; a missing value gives
+        ``"— min"``).
+    missing : str
+        Text for a missing or infinite time when ``fixed``.
+    """
+    if not fixed:
+        return number(x, digits) + NBSP + "min"
+    if x is None or pd.isna(x) or not math.isfinite(float(x)):
+        return missing
+    return f"{float(x):.{digits}f}".replace(".", ",") + NBSP + "min"
+
+
+def hours(h: Any) -> str:
+    """Duration in hours to the minute: ``3.25`` → ``3 h 15``, ``2.0`` → ``2 h``."""
+    if h is None or pd.isna(h) or not math.isfinite(float(h)):
+        return MISSING
+    total = int(round(float(h) * 60))
+    hh, mm = divmod(total, 60)
+    return f"{hh}{NBSP}h" + (f"{NBSP}{mm:02d}" if mm else "")
+
+
+def euros(x: Any) -> str:
+    """Whole euros: ``50 000 €`` (narrow no-break space, no-break space before ``€``)."""
+    return integer(x) + NBSP + "€"
+
+
+def population_share(value: float, total: float) -> str:
+    """``12 345 (45,6 %)``: a count and its share of ``total`` (NaN share when 0)."""
+    pct = 100.0 * float(value) / total if total else float("nan")
+    return f"{integer(value)} ({percent(pct)})"
+
+
+def value(v: Any) -> str:
+    """Any scalar of a record (solver report): yes/no, integers, 4 significant digits.
+
+    >>> value(True), value(12345), value(0.012345), value([1, 2]), value(None)
+    ('oui', '12\\u202f345', '0,01235', '1 ; 2', '—')
+    """
+    if v is None:
+        return MISSING
+    if isinstance(v, (bool, np.bool_)):
+        return "oui" if v else "non"
+    if isinstance(v, (int, np.integer)):
+        return integer(v)
+    if isinstance(v, (list, tuple)):
+        return " ; ".join(value(x) for x in v) if v else MISSING
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(float(v)):
+            return MISSING
+        if abs(v) >= 1000:
+            return integer(v)
+        return f"{float(v):.4g}".replace(".", ",")
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------
+def plural(n: Any, singular: str, plural_form: str | None = None, *,
+           fmt: Any = None) -> str:
+    """``n`` and the noun agreed in number: ``1 commune``, ``2 communes``.
+
+    French rule: singular for 0 and 1 (``0 commune``), plural from 2.
+
+    Parameters
+    ----------
+    n : number
+        The count.
+    singular : str
+        Noun (or noun phrase) in the singular.
+    plural_form : str, optional
+        Irregular plural (``("poste itinérant", "postes itinérants")``, ``"IRIS"``);
+        default ``singular + "s"``.
+    fmt : callable, optional
+        Formats ``n`` (default ``str`` of the integer; e.g. :func:`integer`).
+    """
+    word = singular if abs(float(n)) < 2 else (plural_form or singular + "s")
+    shown = fmt(n) if fmt is not None else str(int(n)) if float(n) == int(n) else str(n)
+    return f"{shown} {word}"
+
+
+def join(items: Iterable[Any]) -> str:
+    """``["a", "b", "c"]`` → ``"a, b et c"``."""
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " et " + items[-1]
+
+
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+          "septembre", "octobre", "novembre", "décembre")
+#: Days of the week of the itinerant timetable, Monday first.
+DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+HALF_DAYS = ("matin", "après-midi")
+
+
+def date(d: datetime.date) -> str:
+    """``1er mars 2026``, ``30 novembre 2026``."""
+    day = "1er" if d.day == 1 else str(d.day)
+    return f"{day} {MONTHS[d.month - 1]} {d.year}"
+
+
+# --------------------------------------------------------------------------------------
+# Labels shared by the map and the report
+# --------------------------------------------------------------------------------------
+#: Place kinds in priority order (main kind first) and their French labels.
+KIND_LABELS: OrderedDict[str, str] = OrderedDict([
+    ("france_services", "France Services"),
+    ("cnfs", "Conseiller numérique France Services"),
+    ("lieu_mediation", "Lieu de médiation numérique"),
+    ("aidants_connect", "Aidants Connect"),
+])
+SERVICE_LABELS = {"accompaniment": "accompagnement (une personne aide)",
+                  "access": "accès seul (équipement, sans accompagnement)"}
+LOCATED_LABELS = {"address": "à l'adresse", "commune": "au centre de la commune"}
+#: Demand units: (singular, plural) French nouns by ``Scenario.demand_unit`` key.
+UNIT_NOUNS: dict[str, tuple[str, str]] = {
+    "commune": ("commune", "communes"),
+    "iris": ("IRIS", "IRIS"),
+    "commune2018": ("commune de 2018", "communes de 2018"),
+}
+UNIT_TYPE_LABELS = {"commune": "commune (non découpée en IRIS)", "iris": "IRIS",
+                    "commune2018": "commune de 2018"}
+ITINERANT_POST = "Poste itinérant (médiateur volant)"
+
+
+def kinds_label(kinds: str) -> str:
+    """French label of a ``;``-joined kinds string (``"France Services, Aidants Connect"``)."""
+    parts = [k.strip() for k in str(kinds).split(";") if k.strip()]
+    ordered = [k for k in KIND_LABELS if k in parts] + sorted(k for k in parts
+                                                             if k not in KIND_LABELS)
+    return ", ".join(KIND_LABELS.get(k, k) for k in ordered)
+
+
+def host_kind_label(kind: Any) -> str:
+    """French label of a post's ``host_kind`` (``mairie``, ``itinerant`` or place kinds)."""
+    if not isinstance(kind, str) or not kind:
+        return MISSING
+    if kind == "mairie":
+        return "Mairie"
+    if kind == "itinerant":
+        return ITINERANT_POST
+    return kinds_label(kind)
+
+
+# --------------------------------------------------------------------------------------
+# Map: layer names and tooltip labels
+# --------------------------------------------------------------------------------------
+LAYER_BEFORE = "Temps d'accès actuel (avant les nouveaux postes)"
+LAYER_AFTER = "Temps d'accès avec les nouveaux postes"
+LAYER_NEED = "Indice de fragilité numérique"
+LAYER_PRIORITY = "Score de priorité"
+LAYER_GAPS = "Communes non couvertes aujourd'hui"
+LAYER_UNITS_BEFORE = "Temps d'accès actuel, par"          # + demand unit noun
+LAYER_UNITS_AFTER = "Temps d'accès avec les nouveaux postes, par"
+LAYER_NO_PROJECT = "EPCI sans projet numérique"
+LAYER_EPCI = "Contours des EPCI"
+LAYER_CLUSTERS = "Territoires prioritaires (grappes)"
+LAYER_CIRCUITS = "Circuits itinérants (médiateur volant)"
+LAYER_POSTS = "Nouveaux postes proposés"
+LAYER_BASEMAP = "Fond de carte OpenStreetMap"
+
+# Tooltip row labels; each map feature carries ``t`` = [title, value 1, value 2 …] and
+# the browser builds the table: labels are written once.
+COMMUNE_TIP_LABELS = [
+    "EPCI", "Population", "Temps d'accès avant", "Lieu d'accompagnement le plus proche",
+    "Temps d'accès après", "Couverture", "Indice de fragilité numérique",
+    "Population pondérée par le besoin", "Locaux éligibles à la fibre",
+    "Lieux dans la commune", "Part de la population couverte (avant → après)",
+    "Circuit itinérant"]
+PRIORITY_TIP_LABELS = [
+    "EPCI", "Population", "Score de priorité (0 à 100)", "Rang", "Territoire prioritaire",
+    "Motifs", "Accessibilité (E2SFCA)", "Rapport à la cible", "Temps d'accès actuel",
+    "Indice de fragilité numérique", "Locaux éligibles à la fibre"]
+CLUSTER_TIP_LABELS = [
+    "Communes", "EPCI", "Population", "Population pondérée par le besoin",
+    "Indice de fragilité moyen", "Temps d'accès moyen (max.)",
+    "Lieu d'accompagnement le plus proche", "Lieux dans la zone", "Superficie"]
+NO_PROJECT_TIP_LABELS = [
+    "SIREN", "Communes dans le département", "Population", "Population pondérée par le besoin",
+    "Lieux de médiation numérique", "Conseillers numériques (permanences)", "France Services",
+    "Aidants Connect", "Temps d'accès moyen (max.)"]
+UNIT_TIP_LABELS = [
+    "Commune", "Type d'unité", "Population", "Population pondérée par le besoin",
+    "Temps d'accès avant", "Temps d'accès après", "Couverture"]
+CIRCUIT_TIP_LABELS = [
+    "Base", "Arrêts dans l'ordre de la tournée", "Distance par semaine",
+    "Temps de conduite par semaine", "Heures de permanence par semaine", "Population desservie",
+    "Population pondérée desservie"]
+STOP_TIP_LABELS = ["Circuit", "Ordre dans la tournée", "Population",
+                   "Permanences", "Heures par semaine"]
+PLACE_TIP_LABELS = ["Commune", "Type", "Niveau de service", "Conseillers", "Itinérant",
+                    "Position", "Sources"]
+EPCI_TIP_LABELS = ["SIREN", "Communes dans le département", "Population"]
+
+
+def coverage_status(covered_before: Any, covered_after: Any, threshold: str) -> str:
+    """French coverage status of a commune or demand unit (``threshold`` already formatted)."""
+    if bool(covered_before):
+        return f"couverte aujourd'hui (≤ {threshold} min)"
+    if bool(covered_after):
+        return "couverte grâce aux nouveaux postes"
+    return f"non couverte (> {threshold} min)"
+
+
+# --------------------------------------------------------------------------------------
+# Report: labels of sources, statuses and the solver record
+# --------------------------------------------------------------------------------------
+REPORT_TITLE = "Plan de déploiement des conseillers numériques France Services"
+#: Short French names of the offer sources, in the order the report lists them.
+SOURCE_SHORT = {"france_services": "France Services", "cnfs_permanences": "CNFS",
+                "aidants_connect": "Aidants Connect", "data_inclusion": "data·inclusion",
+                "lieux_cd49_2022": "export 2022 des lieux de médiation du CD49",
+                "lieux_cd49_2020": "fichier 2020-2021 des lieux de médiation du CD49",
+                "conumm_angers": "guide CONUMM d'Angers"}
+SOURCE_STATUS = {"read": "lu", "missing": "fichier absent du répertoire de données",
+                 "not applicable": "non applicable"}
+SOLVER_LABELS = {
+    "model": "Modèle",
+    "objective": "Objectif atteint (population pondérée nouvellement couverte)",
+    "bound": "Borne supérieure de l'objectif",
+    "gap": "Écart relatif entre objectif et borne",
+    "solver": "Solveur",
+    "method": "Méthode",
+    "status": "Statut",
+    "p": "Nombre de postes",
+    "threshold": "Seuil (min)",
+    "n_candidates": "Sites candidats",
+    "n_demand": "Communes (points de demande)",
+    "n_variables": "Variables du programme linéaire",
+    "n_constraints": "Contraintes du programme linéaire",
+    "tie_break": "Départage des solutions optimales (texte du module de placement)",
+    "weight_total": "Population pondérée totale",
+    "weight_covered_before": "Population pondérée couverte avant",
+    "weight_covered_after": "Population pondérée couverte après",
+    "weight_uncoverable": "Population pondérée hors d'atteinte des sites candidats",
+    "units": "Communes",
+    "units_covered_before": "Communes couvertes avant",
+    "units_uncoverable": "Communes hors d'atteinte des sites candidats",
+    "model_rows_merged": "Contraintes de couverture (communes à couvrir regroupées par "
+                         "ensemble de sites à portée)",
+    "candidates": "Sites candidats dans le modèle (à portée d'au moins une commune)",
+    "existing_sites": "Sites existants passés au modèle",
+    "threshold_min": "Seuil (min)",
+    "rules": "Règles (texte du module de placement)",
+}
+MODEL_LABELS = {"mclp": "couverture maximale (MCLP)", "lscp": "couverture totale (LSCP)",
+                "pmedian": "p-médian", "p-median": "p-médian",
+                "equity": "capacité / équité (déficit d'accessibilité sous la cible)"}
+SOLVER_STATUS_LABELS = {"optimal": "optimal", "time_limit": "limite de temps atteinte",
+                        "feasible": "solution réalisable", "infeasible": "infaisable"}
+NO_PROJECT_CRITERION = (
+    "Critère : un EPCI est « sans projet numérique » lorsqu'aucune de ses communes du "
+    "département n'accueille de lieu de médiation numérique ni de permanence de conseiller "
+    "numérique France Services (critère retenu en Anjou) ; ses France Services et structures "
+    "Aidants Connect sont comptées à part.")
+
+
+# --------------------------------------------------------------------------------------
+# Gap diagnosis: reasons and methods text
+# --------------------------------------------------------------------------------------
+REASON_FAR = "loin (> {threshold:g} min)"
+REASON_THIN = "offre mince (ratio < cible)"
+REASON_NEED = "fragilité élevée"
+REASON_FIBRE = "fibre < {fibre:g} %"
+
+GAPS_METHODS_TEMPLATE = """\
+Territoires en déficit d'offre d'accompagnement numérique
+
+Quatre critères sont calculés pour chaque commune :
+1. Temps d'accès : temps de trajet jusqu'au lieu d'accompagnement le plus proche \
+(modèle de déplacement du plan).
+2. Accessibilité : {access_sentence}
+3. Fragilité : indice de fragilité numérique (IFN 2023, score de 0 à 10).
+4. Connectivité : part des locaux éligibles à la fibre (ARCEP).
+
+Une commune est un territoire en déficit lorsqu'elle est « loin » (lieu le plus \
+proche à plus de {threshold:g} min) ou que son « offre est mince » (accessibilité \
+{target_phrase}), ET que sa « fragilité est élevée » (indice de fragilité au moins \
+égal à {need_phrase}). Une couverture fibre inférieure à {fibre:g} % est signalée \
+comme facteur aggravant, sans suffire à elle seule.
+
+Le score de priorité (0 à 100) sert à classer les communes : chaque critère est \
+ramené entre 0 et 1 (1 = situation la plus défavorable) — temps / {time_scale:g} min, \
+plafonné à 1 ; 1 − accessibilité / moyenne départementale, borné entre 0 et 1 ; \
+indice de fragilité / 10 ; 1 − part fibre / 100 — puis pondéré : temps {w_time}, \
+accessibilité {w_access}, fragilité {w_need}, fibre {w_fibre}. La moyenne \
+départementale est l'accessibilité moyenne pondérée par le besoin, égale au nombre \
+de conseillers du département pour 10 000 habitants pondérés.
+
+Les communes en déficit contiguës (frontière commune d'au moins {min_border:g} m) sont \
+regroupées en zones, numérotées G01, G02… par population pondérée décroissante.
+
+Un EPCI est dit « sans projet numérique » lorsqu'aucune de ses communes du \
+département n'accueille de lieu de médiation numérique ni de permanence de \
+conseiller numérique France Services ; les France Services et structures Aidants \
+Connect qu'il compte sont indiquées à part.
+"""
+
+
+def _gaps_number(x: Any, digits: int = 2) -> str:
+    return number(x, digits, trim=True, missing="–")
+
+
+def access_sentence(weights: str | None, catchment: float,
+                    steps: Iterable[tuple[float, float]]) -> str:
+    """French sentence on the (E)2SFCA accessibility (``steps``: (upper minutes, weight))."""
+    common = ("exprimé en conseillers pour 10 000 habitants pondérés par le besoin ; "
+              "chaque lieu d'accompagnement apporte ses conseillers, la demande est la "
+              "population pondérée par l'indice de fragilité numérique, dans un rayon de "
+              f"{catchment:g} min")
+    if weights == "none":
+        return ("indicateur à deux étapes (2SFCA, Luo et Wang 2003) " + common
+                + ", tous les trajets du rayon comptant à parts égales.")
+    if weights == "gaussian":
+        return ("indicateur à deux étapes (E2SFCA à noyau gaussien) " + common
+                + ", les trajets comptant d'autant moins qu'ils sont longs.")
+    parts = [f"{_gaps_number(w)} jusqu'à {float(up):g} min" for up, w in steps]
+    return ("indicateur à deux étapes (E2SFCA, Luo et Qi 2009) " + common
+            + ", avec des poids dégressifs selon le temps de trajet (" + ", ".join(parts)
+            + ").")
+
+
+def gaps_methods(*, threshold: float, target: float | None, reference: float | None,
+                 target_share: float | None, need_quantile: float,
+                 need_threshold: float | None, fibre: float, time_scale: float,
+                 weights: dict[str, float], catchment: float, min_border: float,
+                 access_weights: str | None,
+                 access_steps: Iterable[tuple[float, float]]) -> str:
+    """French methods text of the gap diagnosis, filled with the values used.
+
+    ``target``, ``reference`` and ``need_threshold`` may be None (data-dependent values
+    left generic); ``target_share`` is None when an absolute target is given.
+    """
+    unit = "conseillers pour 10 000 habitants pondérés"
+    if target_share is not None:  # relative target
+        share = f"{_gaps_number(100 * target_share, 1)} %"
+        if target is None or reference is None:
+            target_phrase = f"inférieure à {share} de la moyenne départementale"
+        else:
+            target_phrase = (f"inférieure à la cible de {_gaps_number(target)} {unit}, soit "
+                             f"{share} de la moyenne départementale de "
+                             f"{_gaps_number(reference)}")
+    else:
+        target_phrase = f"inférieure à la cible de {_gaps_number(target)} {unit}"
+        if reference is not None:
+            target_phrase += f" ; moyenne départementale : {_gaps_number(reference)}"
+    if need_quantile == 0.5:
+        need_phrase = "la médiane départementale"
+    else:
+        need_phrase = ("la valeur atteinte ou dépassée par "
+                       f"{_gaps_number(100 * (1 - need_quantile), 1)} % "
+                       "des communes du département")
+    if need_threshold is not None:
+        need_phrase += f", soit {_gaps_number(need_threshold)}"
+    return GAPS_METHODS_TEMPLATE.format(
+        access_sentence=access_sentence(access_weights, catchment, access_steps),
+        threshold=threshold, target_phrase=target_phrase, need_phrase=need_phrase,
+        fibre=fibre, time_scale=time_scale,
+        w_time=_gaps_number(weights["time"]), w_access=_gaps_number(weights["access"]),
+        w_need=_gaps_number(weights["need"]), w_fibre=_gaps_number(weights["fibre"]),
+        min_border=min_border)

@@ -1,0 +1,42 @@
+"""Static figures (figures.py): PNG bytes, deterministic, on the real Maine-et-Loire plans."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from cnfs_geo import catalog, figures
+from cnfs_geo.plan import Scenario, run
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return run(Scenario(departement="49", posts=6, itinerant_posts=2,
+                        data_dir=str(catalog.bundle_dir())))
+
+
+def _size(png: bytes) -> tuple[int, int]:
+    from matplotlib.image import imread
+
+    h, w = imread(io.BytesIO(png), format="png").shape[:2]
+    return w, h
+
+
+@pytest.mark.parametrize("draw, size", [
+    (figures.static_map_png, (1100, 616)),
+    (figures.priority_map_png, (880, 704)),
+    (figures.circuits_map_png, (880, 660)),
+])
+def test_figures_are_deterministic_pngs(plan, draw, size):
+    png = draw(plan)
+    assert png[:8] == PNG
+    assert draw(plan) == png
+    assert b"Software" not in png and b"matplotlib" not in png.lower()
+    assert _size(png) == size
+
+
+def test_dpi_scales_the_figure(plan):
+    assert _size(figures.priority_map_png(plan, dpi=55)) == (440, 352)

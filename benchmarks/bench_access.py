@@ -71,21 +71,30 @@ def synthetic_graph(side: int, seed: int) -> nx.MultiDiGraph:
 
     G = nx.MultiDiGraph(crs="EPSG:2154")
     G.add_nodes_from((int(k), {"x": float(x[k]), "y": float(y[k])}) for k in range(n))
-    fwd = ((int(u), int(w), {"length": float(L), "travel_time": float(t), "highway": str(h),
-                             "speed_kph": float(s)})
-           for u, w, L, t, h, s in zip(a, b, length, tt, hwy, speed))
+    fwd = (
+        (
+            int(u),
+            int(w),
+            {"length": float(L), "travel_time": float(t), "highway": str(h), "speed_kph": float(s)},
+        )
+        for u, w, L, t, h, s in zip(a, b, length, tt, hwy, speed)
+    )
     G.add_edges_from(fwd)
     two = ~oneway
-    back = ((int(w), int(u), {"length": float(L), "travel_time": float(t), "highway": str(h),
-                              "speed_kph": float(s)})
-            for u, w, L, t, h, s in zip(a[two], b[two], length[two], tt[two], hwy[two],
-                                        speed[two]))
+    back = (
+        (
+            int(w),
+            int(u),
+            {"length": float(L), "travel_time": float(t), "highway": str(h), "speed_kph": float(s)},
+        )
+        for u, w, L, t, h, s in zip(a[two], b[two], length[two], tt[two], hwy[two], speed[two])
+    )
     G.add_edges_from(back)
     return G
 
 
 def rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,15 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--origins", type=int, default=200)
     p.add_argument("--destinations", type=int, default=2000)
     p.add_argument("--cutoff", type=float, default=20.0, help="minutes")
-    p.add_argument("--nx-origins", type=int, default=None,
-                   help="origins timed with networkx (default: all; fewer → extrapolated)")
+    p.add_argument(
+        "--nx-origins",
+        type=int,
+        default=None,
+        help="origins timed with networkx (default: all; fewer → extrapolated)",
+    )
     p.add_argument("--seed", type=int, default=49)
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
     G = synthetic_graph(args.side, args.seed)
-    print(f"graph: {G.number_of_nodes():,} nodes, {G.number_of_edges():,} edges, built in "
-          f"{time.perf_counter() - t0:.1f} s (peak RSS {rss_gb():.1f} GB)")
+    print(
+        f"graph: {G.number_of_nodes():,} nodes, {G.number_of_edges():,} edges, built in "
+        f"{time.perf_counter() - t0:.1f} s (peak RSS {rss_gb():.1f} GB)"
+    )
 
     rng = np.random.default_rng(args.seed + 1)
     nodes = np.array(sorted(G.nodes))
@@ -111,9 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     def pts(ns, prefix):
-        return pd.DataFrame({"x": [G.nodes[int(k)]["x"] for k in ns],
-                             "y": [G.nodes[int(k)]["y"] for k in ns]},
-                            index=[f"{prefix}{int(k)}" for k in ns])
+        return pd.DataFrame(
+            {"x": [G.nodes[int(k)]["x"] for k in ns], "y": [G.nodes[int(k)]["y"] for k in ns]},
+            index=[f"{prefix}{int(k)}" for k in ns],
+        )
 
     origins, destinations = pts(o_nodes, "o"), pts(d_nodes, "d")
 
@@ -138,11 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     od_g = roads.od_road(origins, destinations, G, max_minutes=args.cutoff)
     t_e2e_g = time.perf_counter() - t0
     assert od_g.equals(od)
-    print(f"scipy: graph -> RoadNetwork conversion {t_conv:.2f} s (once per graph); routing "
-          f"core {t_core:.2f} s (times only), {t_core_km:.2f} s (with road km); od_road "
-          f"{t_e2e:.2f} s on the RoadNetwork, {t_e2e_g:.2f} s on the graph (conversion "
-          f"included); {len(od):,} pairs within {args.cutoff:g} min "
-          f"(peak RSS {rss_gb():.1f} GB)")
+    print(
+        f"scipy: graph -> RoadNetwork conversion {t_conv:.2f} s (once per graph); routing "
+        f"core {t_core:.2f} s (times only), {t_core_km:.2f} s (with road km); od_road "
+        f"{t_e2e:.2f} s on the RoadNetwork, {t_e2e_g:.2f} s on the graph (conversion "
+        f"included); {len(od):,} pairs within {args.cutoff:g} min "
+        f"(peak RSS {rss_gb():.1f} GB)"
+    )
 
     # --- networkx ----------------------------------------------------------------------
     k = args.origins if args.nx_origins is None else min(args.nx_origins, args.origins)
@@ -154,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     expected = {}
     t0 = time.perf_counter()
     for a in range(k):
-        lengths = nx.single_source_dijkstra_path_length(G, int(o_nodes[a]),
-                                                        cutoff=args.cutoff * 60,
-                                                        weight="travel_time")
+        lengths = nx.single_source_dijkstra_path_length(
+            G, int(o_nodes[a]), cutoff=args.cutoff * 60, weight="travel_time"
+        )
         for node, sec in lengths.items():
             c = dset.get(node)
             if c is not None:
@@ -164,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     t_nx_k = time.perf_counter() - t0
     t_nx = t_nx_k * args.origins / k
     how = "measured" if k == args.origins else f"extrapolated from {k} origins ({t_nx_k:.1f} s)"
-    print(f"networkx: single_source_dijkstra_path_length × {args.origins} origins: "
-          f"{t_nx:.1f} s ({how})")
+    print(
+        f"networkx: single_source_dijkstra_path_length × {args.origins} origins: "
+        f"{t_nx:.1f} s ({how})"
+    )
 
     # --- agreement ---------------------------------------------------------------------
     # pairs within the cutoff up to float rounding of the sums may differ at the edge
@@ -173,25 +193,33 @@ def main(argv: list[str] | None = None) -> int:
     ref = {pair for pair, t in expected.items() if t < args.cutoff - 1e-9}
     same_pairs = core == ref
     max_diff = max((abs(got[pair] - expected[pair]) for pair in ref & core), default=0.0)
-    print(f"check on {k} origins: {len(ref):,} pairs; same pairs: {same_pairs}; "
-          f"max |Δ minutes| = {max_diff:.2e}")
+    print(
+        f"check on {k} origins: {len(ref):,} pairs; same pairs: {same_pairs}; "
+        f"max |Δ minutes| = {max_diff:.2e}"
+    )
     # road km on a few origins: od_road's km vs the length of networkx's fastest path
-    od_km = {(o, d): km for o, d, km in od[["origin_id", "destination_id", "km"]]
-             .itertuples(index=False)}
+    od_km = {
+        (o, d): km for o, d, km in od[["origin_id", "destination_id", "km"]].itertuples(index=False)
+    }
     km_diff, km_n = 0.0, 0
     for a in range(min(3, k)):
-        _, paths = nx.single_source_dijkstra(G, int(o_nodes[a]), cutoff=args.cutoff * 60 - 1e-6,
-                                             weight="travel_time")
+        _, paths = nx.single_source_dijkstra(
+            G, int(o_nodes[a]), cutoff=args.cutoff * 60 - 1e-6, weight="travel_time"
+        )
         for node, path in paths.items():
             if node in dset:
-                metres = sum(min(G[x][y].values(), key=lambda e: e["travel_time"])["length"]
-                             for x, y in zip(path[:-1], path[1:]))
+                metres = sum(
+                    min(G[x][y].values(), key=lambda e: e["travel_time"])["length"]
+                    for x, y in zip(path[:-1], path[1:])
+                )
                 km_diff = max(km_diff, abs(od_km[(f"o{o_nodes[a]}", f"d{node}")] - metres / 1000))
                 km_n += 1
     print(f"road km check on {min(3, k)} origins: {km_n} pairs; max |Δ km| = {km_diff:.2e}")
-    print(f"speed-up (target ≥ 20×): networkx / scipy core = {t_nx / t_core:.0f}×; "
-          f"networkx / od_road on RoadNetwork = {t_nx / t_e2e:.0f}×; "
-          f"networkx / od_road on graph incl. conversion = {t_nx / t_e2e_g:.0f}×")
+    print(
+        f"speed-up (target ≥ 20×): networkx / scipy core = {t_nx / t_core:.0f}×; "
+        f"networkx / od_road on RoadNetwork = {t_nx / t_e2e:.0f}×; "
+        f"networkx / od_road on graph incl. conversion = {t_nx / t_e2e_g:.0f}×"
+    )
     return 0 if same_pairs and max_diff < 1e-6 and km_diff < 1e-3 else 1
 
 

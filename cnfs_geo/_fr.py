@@ -34,7 +34,8 @@ from __future__ import annotations
 import datetime
 import math
 from collections import OrderedDict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,8 +213,7 @@ def value(v: Any) -> str:
 # --------------------------------------------------------------------------------------
 # Words
 # --------------------------------------------------------------------------------------
-def plural(n: Any, singular: str, plural_form: str | None = None, *,
-           fmt: Any = None) -> str:
+def plural(n: Any, singular: str, plural_form: str | None = None, *, fmt: Any = None) -> str:
     """``n`` and the noun agreed in number: ``1 commune``, ``2 communes``.
 
     French rule: singular for 0 and 1 (``0 commune``), plural from 2.
@@ -243,8 +243,20 @@ def join(items: Iterable[Any]) -> str:
     return ", ".join(items[:-1]) + " et " + items[-1]
 
 
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-          "septembre", "octobre", "novembre", "décembre")
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 #: Days of the week of the itinerant timetable, Monday first.
 DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 HALF_DAYS = ("matin", "après-midi")
@@ -260,14 +272,18 @@ def date(d: datetime.date) -> str:
 # Labels shared by the map and the report
 # --------------------------------------------------------------------------------------
 #: Place kinds in priority order (main kind first) and their French labels.
-KIND_LABELS: OrderedDict[str, str] = OrderedDict([
-    ("france_services", "France Services"),
-    ("cnfs", "Conseiller numérique France Services"),
-    ("lieu_mediation", "Lieu de médiation numérique"),
-    ("aidants_connect", "Aidants Connect"),
-])
-SERVICE_LABELS = {"accompaniment": "accompagnement (une personne aide)",
-                  "access": "accès seul (équipement, sans accompagnement)"}
+KIND_LABELS: OrderedDict[str, str] = OrderedDict(
+    [
+        ("france_services", "France Services"),
+        ("cnfs", "Conseiller numérique France Services"),
+        ("lieu_mediation", "Lieu de médiation numérique"),
+        ("aidants_connect", "Aidants Connect"),
+    ]
+)
+SERVICE_LABELS = {
+    "accompaniment": "accompagnement (une personne aide)",
+    "access": "accès seul (équipement, sans accompagnement)",
+}
 LOCATED_LABELS = {"address": "à l'adresse", "commune": "au centre de la commune"}
 #: Demand units: (singular, plural) French nouns by ``Scenario.demand_unit`` key.
 UNIT_NOUNS: dict[str, tuple[str, str]] = {
@@ -275,16 +291,20 @@ UNIT_NOUNS: dict[str, tuple[str, str]] = {
     "iris": ("IRIS", "IRIS"),
     "commune2018": ("commune de 2018", "communes de 2018"),
 }
-UNIT_TYPE_LABELS = {"commune": "commune (non découpée en IRIS)", "iris": "IRIS",
-                    "commune2018": "commune de 2018"}
+UNIT_TYPE_LABELS = {
+    "commune": "commune (non découpée en IRIS)",
+    "iris": "IRIS",
+    "commune2018": "commune de 2018",
+}
 ITINERANT_POST = "Poste itinérant (médiateur volant)"
 
 
 def kinds_label(kinds: str) -> str:
     """French label of a ``;``-joined kinds string (``"France Services, Aidants Connect"``)."""
     parts = [k.strip() for k in str(kinds).split(";") if k.strip()]
-    ordered = [k for k in KIND_LABELS if k in parts] + sorted(k for k in parts
-                                                             if k not in KIND_LABELS)
+    ordered = [k for k in KIND_LABELS if k in parts] + sorted(
+        k for k in parts if k not in KIND_LABELS
+    )
     return ", ".join(KIND_LABELS.get(k, k) for k in ordered)
 
 
@@ -307,7 +327,7 @@ LAYER_AFTER = "Temps d'accès avec les nouveaux postes"
 LAYER_NEED = "Indice de fragilité numérique"
 LAYER_PRIORITY = "Score de priorité"
 LAYER_GAPS = "Communes non couvertes aujourd'hui"
-LAYER_UNITS_BEFORE = "Temps d'accès actuel, par"          # + demand unit noun
+LAYER_UNITS_BEFORE = "Temps d'accès actuel, par"  # + demand unit noun
 LAYER_UNITS_AFTER = "Temps d'accès avec les nouveaux postes, par"
 LAYER_NO_PROJECT = "EPCI sans projet numérique"
 LAYER_EPCI = "Contours des EPCI"
@@ -319,34 +339,88 @@ LAYER_BASEMAP = "Fond de carte OpenStreetMap"
 # Tooltip row labels; each map feature carries ``t`` = [title, value 1, value 2 …] and
 # the browser builds the table: labels are written once.
 COMMUNE_TIP_LABELS = [
-    "EPCI", "Population", "Temps d'accès avant", "Lieu d'accompagnement le plus proche",
-    "Temps d'accès après", "Couverture", "Indice de fragilité numérique",
-    "Population pondérée par le besoin", "Locaux éligibles à la fibre",
-    "Lieux dans la commune", "Part de la population couverte (avant → après)",
-    "Circuit itinérant"]
+    "EPCI",
+    "Population",
+    "Temps d'accès avant",
+    "Lieu d'accompagnement le plus proche",
+    "Temps d'accès après",
+    "Couverture",
+    "Indice de fragilité numérique",
+    "Population pondérée par le besoin",
+    "Locaux éligibles à la fibre",
+    "Lieux dans la commune",
+    "Part de la population couverte (avant → après)",
+    "Circuit itinérant",
+]
 PRIORITY_TIP_LABELS = [
-    "EPCI", "Population", "Score de priorité (0 à 100)", "Rang", "Territoire prioritaire",
-    "Motifs", "Accessibilité (E2SFCA)", "Rapport à la cible", "Temps d'accès actuel",
-    "Indice de fragilité numérique", "Locaux éligibles à la fibre"]
+    "EPCI",
+    "Population",
+    "Score de priorité (0 à 100)",
+    "Rang",
+    "Territoire prioritaire",
+    "Motifs",
+    "Accessibilité (E2SFCA)",
+    "Rapport à la cible",
+    "Temps d'accès actuel",
+    "Indice de fragilité numérique",
+    "Locaux éligibles à la fibre",
+]
 CLUSTER_TIP_LABELS = [
-    "Communes", "EPCI", "Population", "Population pondérée par le besoin",
-    "Indice de fragilité moyen", "Temps d'accès moyen (max.)",
-    "Lieu d'accompagnement le plus proche", "Lieux dans la zone", "Superficie"]
+    "Communes",
+    "EPCI",
+    "Population",
+    "Population pondérée par le besoin",
+    "Indice de fragilité moyen",
+    "Temps d'accès moyen (max.)",
+    "Lieu d'accompagnement le plus proche",
+    "Lieux dans la zone",
+    "Superficie",
+]
 NO_PROJECT_TIP_LABELS = [
-    "SIREN", "Communes dans le département", "Population", "Population pondérée par le besoin",
-    "Lieux de médiation numérique", "Conseillers numériques (permanences)", "France Services",
-    "Aidants Connect", "Temps d'accès moyen (max.)"]
+    "SIREN",
+    "Communes dans le département",
+    "Population",
+    "Population pondérée par le besoin",
+    "Lieux de médiation numérique",
+    "Conseillers numériques (permanences)",
+    "France Services",
+    "Aidants Connect",
+    "Temps d'accès moyen (max.)",
+]
 UNIT_TIP_LABELS = [
-    "Commune", "Type d'unité", "Population", "Population pondérée par le besoin",
-    "Temps d'accès avant", "Temps d'accès après", "Couverture"]
+    "Commune",
+    "Type d'unité",
+    "Population",
+    "Population pondérée par le besoin",
+    "Temps d'accès avant",
+    "Temps d'accès après",
+    "Couverture",
+]
 CIRCUIT_TIP_LABELS = [
-    "Base", "Arrêts dans l'ordre de la tournée", "Distance par semaine",
-    "Temps de conduite par semaine", "Heures de permanence par semaine", "Population desservie",
-    "Population pondérée desservie"]
-STOP_TIP_LABELS = ["Circuit", "Ordre dans la tournée", "Population",
-                   "Permanences", "Heures par semaine"]
-PLACE_TIP_LABELS = ["Commune", "Type", "Niveau de service", "Conseillers", "Itinérant",
-                    "Position", "Sources"]
+    "Base",
+    "Arrêts dans l'ordre de la tournée",
+    "Distance par semaine",
+    "Temps de conduite par semaine",
+    "Heures de permanence par semaine",
+    "Population desservie",
+    "Population pondérée desservie",
+]
+STOP_TIP_LABELS = [
+    "Circuit",
+    "Ordre dans la tournée",
+    "Population",
+    "Permanences",
+    "Heures par semaine",
+]
+PLACE_TIP_LABELS = [
+    "Commune",
+    "Type",
+    "Niveau de service",
+    "Conseillers",
+    "Itinérant",
+    "Position",
+    "Sources",
+]
 EPCI_TIP_LABELS = ["SIREN", "Communes dans le département", "Population"]
 
 
@@ -364,13 +438,20 @@ def coverage_status(covered_before: Any, covered_after: Any, threshold: str) -> 
 # --------------------------------------------------------------------------------------
 REPORT_TITLE = "Plan de déploiement des conseillers numériques France Services"
 #: Short French names of the offer sources, in the order the report lists them.
-SOURCE_SHORT = {"france_services": "France Services", "cnfs_permanences": "CNFS",
-                "aidants_connect": "Aidants Connect", "data_inclusion": "data·inclusion",
-                "lieux_cd49_2022": "export 2022 des lieux de médiation du CD49",
-                "lieux_cd49_2020": "fichier 2020-2021 des lieux de médiation du CD49",
-                "conumm_angers": "guide CONUMM d'Angers"}
-SOURCE_STATUS = {"read": "lu", "missing": "fichier absent du répertoire de données",
-                 "not applicable": "non applicable"}
+SOURCE_SHORT = {
+    "france_services": "France Services",
+    "cnfs_permanences": "CNFS",
+    "aidants_connect": "Aidants Connect",
+    "data_inclusion": "data·inclusion",
+    "lieux_cd49_2022": "export 2022 des lieux de médiation du CD49",
+    "lieux_cd49_2020": "fichier 2020-2021 des lieux de médiation du CD49",
+    "conumm_angers": "guide CONUMM d'Angers",
+}
+SOURCE_STATUS = {
+    "read": "lu",
+    "missing": "fichier absent du répertoire de données",
+    "not applicable": "non applicable",
+}
 SOLVER_LABELS = {
     "model": "Modèle",
     "objective": "Objectif atteint (population pondérée nouvellement couverte)",
@@ -394,22 +475,31 @@ SOLVER_LABELS = {
     "units_covered_before": "Communes couvertes avant",
     "units_uncoverable": "Communes hors d'atteinte des sites candidats",
     "model_rows_merged": "Contraintes de couverture (communes à couvrir regroupées par "
-                         "ensemble de sites à portée)",
+    "ensemble de sites à portée)",
     "candidates": "Sites candidats dans le modèle (à portée d'au moins une commune)",
     "existing_sites": "Sites existants passés au modèle",
     "threshold_min": "Seuil (min)",
     "rules": "Règles (texte du module de placement)",
 }
-MODEL_LABELS = {"mclp": "couverture maximale (MCLP)", "lscp": "couverture totale (LSCP)",
-                "pmedian": "p-médian", "p-median": "p-médian",
-                "equity": "capacité / équité (déficit d'accessibilité sous la cible)"}
-SOLVER_STATUS_LABELS = {"optimal": "optimal", "time_limit": "limite de temps atteinte",
-                        "feasible": "solution réalisable", "infeasible": "infaisable"}
+MODEL_LABELS = {
+    "mclp": "couverture maximale (MCLP)",
+    "lscp": "couverture totale (LSCP)",
+    "pmedian": "p-médian",
+    "p-median": "p-médian",
+    "equity": "capacité / équité (déficit d'accessibilité sous la cible)",
+}
+SOLVER_STATUS_LABELS = {
+    "optimal": "optimal",
+    "time_limit": "limite de temps atteinte",
+    "feasible": "solution réalisable",
+    "infeasible": "infaisable",
+}
 NO_PROJECT_CRITERION = (
     "Critère : un EPCI est « sans projet numérique » lorsqu'aucune de ses communes du "
     "département n'accueille de lieu de médiation numérique ni de permanence de conseiller "
     "numérique France Services (critère retenu en Anjou) ; ses France Services et structures "
-    "Aidants Connect sont comptées à part.")
+    "Aidants Connect sont comptées à part."
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -458,31 +548,54 @@ def _gaps_number(x: Any, digits: int = 2) -> str:
     return number(x, digits, trim=True, missing="–")
 
 
-def access_sentence(weights: str | None, catchment: float,
-                    steps: Iterable[tuple[float, float]]) -> str:
+def access_sentence(
+    weights: str | None, catchment: float, steps: Iterable[tuple[float, float]]
+) -> str:
     """French sentence on the (E)2SFCA accessibility (``steps``: (upper minutes, weight))."""
-    common = ("exprimé en conseillers pour 10 000 habitants pondérés par le besoin ; "
-              "chaque lieu d'accompagnement apporte ses conseillers, la demande est la "
-              "population pondérée par l'indice de fragilité numérique, dans un rayon de "
-              f"{catchment:g} min")
+    common = (
+        "exprimé en conseillers pour 10 000 habitants pondérés par le besoin ; "
+        "chaque lieu d'accompagnement apporte ses conseillers, la demande est la "
+        "population pondérée par l'indice de fragilité numérique, dans un rayon de "
+        f"{catchment:g} min"
+    )
     if weights == "none":
-        return ("indicateur à deux étapes (2SFCA, Luo et Wang 2003) " + common
-                + ", tous les trajets du rayon comptant à parts égales.")
+        return (
+            "indicateur à deux étapes (2SFCA, Luo et Wang 2003) "
+            + common
+            + ", tous les trajets du rayon comptant à parts égales."
+        )
     if weights == "gaussian":
-        return ("indicateur à deux étapes (E2SFCA à noyau gaussien) " + common
-                + ", les trajets comptant d'autant moins qu'ils sont longs.")
+        return (
+            "indicateur à deux étapes (E2SFCA à noyau gaussien) "
+            + common
+            + ", les trajets comptant d'autant moins qu'ils sont longs."
+        )
     parts = [f"{_gaps_number(w)} jusqu'à {float(up):g} min" for up, w in steps]
-    return ("indicateur à deux étapes (E2SFCA, Luo et Qi 2009) " + common
-            + ", avec des poids dégressifs selon le temps de trajet (" + ", ".join(parts)
-            + ").")
+    return (
+        "indicateur à deux étapes (E2SFCA, Luo et Qi 2009) "
+        + common
+        + ", avec des poids dégressifs selon le temps de trajet ("
+        + ", ".join(parts)
+        + ")."
+    )
 
 
-def gaps_methods(*, threshold: float, target: float | None, reference: float | None,
-                 target_share: float | None, need_quantile: float,
-                 need_threshold: float | None, fibre: float, time_scale: float,
-                 weights: dict[str, float], catchment: float, min_border: float,
-                 access_weights: str | None,
-                 access_steps: Iterable[tuple[float, float]]) -> str:
+def gaps_methods(
+    *,
+    threshold: float,
+    target: float | None,
+    reference: float | None,
+    target_share: float | None,
+    need_quantile: float,
+    need_threshold: float | None,
+    fibre: float,
+    time_scale: float,
+    weights: dict[str, float],
+    catchment: float,
+    min_border: float,
+    access_weights: str | None,
+    access_steps: Iterable[tuple[float, float]],
+) -> str:
     """French methods text of the gap diagnosis, filled with the values used.
 
     ``target``, ``reference`` and ``need_threshold`` may be None (data-dependent values
@@ -494,9 +607,11 @@ def gaps_methods(*, threshold: float, target: float | None, reference: float | N
         if target is None or reference is None:
             target_phrase = f"inférieure à {share} de la moyenne départementale"
         else:
-            target_phrase = (f"inférieure à la cible de {_gaps_number(target)} {unit}, soit "
-                             f"{share} de la moyenne départementale de "
-                             f"{_gaps_number(reference)}")
+            target_phrase = (
+                f"inférieure à la cible de {_gaps_number(target)} {unit}, soit "
+                f"{share} de la moyenne départementale de "
+                f"{_gaps_number(reference)}"
+            )
     else:
         target_phrase = f"inférieure à la cible de {_gaps_number(target)} {unit}"
         if reference is not None:
@@ -504,15 +619,23 @@ def gaps_methods(*, threshold: float, target: float | None, reference: float | N
     if need_quantile == 0.5:
         need_phrase = "la médiane départementale"
     else:
-        need_phrase = ("la valeur atteinte ou dépassée par "
-                       f"{_gaps_number(100 * (1 - need_quantile), 1)} % "
-                       "des communes du département")
+        need_phrase = (
+            "la valeur atteinte ou dépassée par "
+            f"{_gaps_number(100 * (1 - need_quantile), 1)} % "
+            "des communes du département"
+        )
     if need_threshold is not None:
         need_phrase += f", soit {_gaps_number(need_threshold)}"
     return GAPS_METHODS_TEMPLATE.format(
         access_sentence=access_sentence(access_weights, catchment, access_steps),
-        threshold=threshold, target_phrase=target_phrase, need_phrase=need_phrase,
-        fibre=fibre, time_scale=time_scale,
-        w_time=_gaps_number(weights["time"]), w_access=_gaps_number(weights["access"]),
-        w_need=_gaps_number(weights["need"]), w_fibre=_gaps_number(weights["fibre"]),
-        min_border=min_border)
+        threshold=threshold,
+        target_phrase=target_phrase,
+        need_phrase=need_phrase,
+        fibre=fibre,
+        time_scale=time_scale,
+        w_time=_gaps_number(weights["time"]),
+        w_access=_gaps_number(weights["access"]),
+        w_need=_gaps_number(weights["need"]),
+        w_fibre=_gaps_number(weights["fibre"]),
+        min_border=min_border,
+    )

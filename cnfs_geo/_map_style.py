@@ -26,18 +26,30 @@ EPCI_COLOUR = "#252525"
 POST_COLOUR = "#0b4f9c"
 
 # Place kinds (KIND_LABELS order: main kind first) and their colours.
-KIND_COLOURS = {"france_services": "#1f78b4", "cnfs": "#33a02c",
-                "lieu_mediation": "#6a3d9a", "aidants_connect": "#b15928"}
+KIND_COLOURS = {
+    "france_services": "#1f78b4",
+    "cnfs": "#33a02c",
+    "lieu_mediation": "#6a3d9a",
+    "aidants_connect": "#b15928",
+}
 
 # Priority score classes (0–100) and colours (light = low priority, dark = high).
 PRIORITY_BREAKS: tuple[float, ...] = (20.0, 40.0, 60.0, 80.0)
 PRIORITY_COLOURS: tuple[str, ...] = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
-PRIORITY_GAP_LINE = "#000000"      # outline of the communes meeting the priority rule
-CLUSTER_COLOUR = "#7a0177"         # outline of the priority territories (gap clusters)
-NO_PROJECT_COLOUR = "#e66101"      # hatching of the EPCI without a digital project
+PRIORITY_GAP_LINE = "#000000"  # outline of the communes meeting the priority rule
+CLUSTER_COLOUR = "#7a0177"  # outline of the priority territories (gap clusters)
+NO_PROJECT_COLOUR = "#e66101"  # hatching of the EPCI without a digital project
 # One colour per itinerant circuit (cycled).
-CIRCUIT_COLOURS: tuple[str, ...] = ("#e7298a", "#1b9e77", "#d95f02", "#7570b3", "#66a61e",
-                                    "#a6761d", "#1f78b4", "#666666")
+CIRCUIT_COLOURS: tuple[str, ...] = (
+    "#e7298a",
+    "#1b9e77",
+    "#d95f02",
+    "#7570b3",
+    "#66a61e",
+    "#a6761d",
+    "#1f78b4",
+    "#666666",
+)
 
 
 def minute_class_labels() -> list[str]:

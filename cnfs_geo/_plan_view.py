@@ -30,8 +30,12 @@ def demand_unit_short(plan: Any) -> str:
 def has_units_layer(plan: Any) -> bool:
     """True when the demand units are finer than communes (a units layer is drawn)."""
     units = getattr(plan, "units", None)
-    return (demand_unit_key(plan) != "commune" and isinstance(units, gpd.GeoDataFrame)
-            and len(units) > 0 and "geometry" in units.columns)
+    return (
+        demand_unit_key(plan) != "commune"
+        and isinstance(units, gpd.GeoDataFrame)
+        and len(units) > 0
+        and "geometry" in units.columns
+    )
 
 
 def has_circuits(plan: Any) -> bool:
@@ -68,16 +72,22 @@ def posts_with_coverage(plan: Any) -> gpd.GeoDataFrame:
     """
     posts = plan.posts.copy()
     c = plan.communes
-    missing = [col for col in ("covered_population", "covered_need")
-               if col not in posts.columns or posts[col].isna().any()]
+    missing = [
+        col
+        for col in ("covered_population", "covered_need")
+        if col not in posts.columns or posts[col].isna().any()
+    ]
     if missing and "nearest_post" in c.columns:
         newly = c[c["covered_after"].astype(bool) & ~c["covered_before"].astype(bool)]
         sums = newly.groupby("nearest_post")[["population", "need"]].sum()
         for col, src in (("covered_population", "population"), ("covered_need", "need")):
             if col in missing:
                 posts[col] = posts["post_id"].map(sums[src]).fillna(0.0).astype(float)
-        log.warning("plan.posts: %s missing; recomputed from the communes newly covered, "
-                    "each given to its nearest new post", ", ".join(missing))
+        log.warning(
+            "plan.posts: %s missing; recomputed from the communes newly covered, "
+            "each given to its nearest new post",
+            ", ".join(missing),
+        )
     return posts
 
 

@@ -12,9 +12,15 @@ import pandas as pd
 from ._errors import CrsError, MissingColumnError, ValidationError
 
 
-def nonnegative_series(x: Any, name: str, what: str, *,
-                       error: type[ValidationError] = ValidationError,
-                       example: str | None = None, allow_empty: bool = True) -> pd.Series:
+def nonnegative_series(
+    x: Any,
+    name: str,
+    what: str,
+    *,
+    error: type[ValidationError] = ValidationError,
+    example: str | None = None,
+    allow_empty: bool = True,
+) -> pd.Series:
     """Check a Series of non-negative numbers indexed by id; return it as float, str ids, sorted.
 
     Parameters
@@ -34,27 +40,40 @@ def nonnegative_series(x: Any, name: str, what: str, *,
     """
     eg = f", e.g. {example}" if example else ""
     if not isinstance(x, pd.Series):
-        raise error(name, [f"expected a pandas Series of {what} indexed by id, got "
-                           f"{type(x).__name__}; fix: pass one value per id{eg}"])
+        raise error(
+            name,
+            [
+                f"expected a pandas Series of {what} indexed by id, got "
+                f"{type(x).__name__}; fix: pass one value per id{eg}"
+            ],
+        )
     if len(x) == 0 and not allow_empty:
-        raise error(name, [f"no {what} (empty Series); fix: pass one value per demand unit "
-                           f"of the territory{eg}"])
+        raise error(
+            name,
+            [f"no {what} (empty Series); fix: pass one value per demand unit of the territory{eg}"],
+        )
     s = x.copy()
     s.index = pd.Index(s.index.astype(str), name=x.index.name)
     problems: list[str] = []
     dup = s.index[s.index.duplicated()].unique()
     if len(dup):
-        problems.append(f"{len(dup)} duplicated id(s), e.g. {list(dup[:10])}: aggregate them "
-                        "first (one value per id)")
+        problems.append(
+            f"{len(dup)} duplicated id(s), e.g. {list(dup[:10])}: aggregate them "
+            "first (one value per id)"
+        )
     num = pd.to_numeric(s, errors="coerce").astype(float)
     bad = ~np.isfinite(num.to_numpy())
     if bad.any():
-        problems.append(f"{int(bad.sum())} missing, non-numeric or infinite value(s) at id(s) "
-                        f"{list(s.index[bad][:10])}: give a number >= 0 (0 = none)")
+        problems.append(
+            f"{int(bad.sum())} missing, non-numeric or infinite value(s) at id(s) "
+            f"{list(s.index[bad][:10])}: give a number >= 0 (0 = none)"
+        )
     neg = num.to_numpy() < 0
     if neg.any():
-        problems.append(f"{int(neg.sum())} negative value(s) at id(s) "
-                        f"{list(s.index[neg][:10])}: {what} must be >= 0")
+        problems.append(
+            f"{int(neg.sum())} negative value(s) at id(s) "
+            f"{list(s.index[neg][:10])}: {what} must be >= 0"
+        )
     if problems:
         raise error(name, problems)
     num.name = x.name
@@ -64,25 +83,41 @@ def nonnegative_series(x: Any, name: str, what: str, *,
 OD_COLUMNS = ("origin_id", "destination_id", "minutes")
 
 
-def require_od(od: Any, *, error: type[ValidationError] = ValidationError,
-               hint: str = "cnfs_geo.access.od_crowfly") -> pd.DataFrame:
+def require_od(
+    od: Any,
+    *,
+    error: type[ValidationError] = ValidationError,
+    hint: str = "cnfs_geo.access.od_crowfly",
+) -> pd.DataFrame:
     """Check that ``od`` is a long OD table (``origin_id``, ``destination_id``, ``minutes``).
 
     Raises ``error`` with source ``"od"`` naming the missing column(s) and how to build
     the table (``hint``). Returns ``od`` unchanged.
     """
     if not isinstance(od, pd.DataFrame):
-        raise error("od", [f"expected a long OD DataFrame (origin_id, destination_id, minutes), "
-                           f"got {type(od).__name__}; fix: build it with {hint}"])
+        raise error(
+            "od",
+            [
+                f"expected a long OD DataFrame (origin_id, destination_id, minutes), "
+                f"got {type(od).__name__}; fix: build it with {hint}"
+            ],
+        )
     missing = [c for c in OD_COLUMNS if c not in od.columns]
     if missing:
-        raise error("od", [f"missing column {c!r}; fix: the OD table is long form (origin_id, "
-                           f"destination_id, minutes), see {hint}" for c in missing])
+        raise error(
+            "od",
+            [
+                f"missing column {c!r}; fix: the OD table is long form (origin_id, "
+                f"destination_id, minutes), see {hint}"
+                for c in missing
+            ],
+        )
     return od
 
 
-def require_columns(frame: Any, required: Iterable[str], source: str, *,
-            expected: str | None = None) -> None:
+def require_columns(
+    frame: Any, required: Iterable[str], source: str, *, expected: str | None = None
+) -> None:
     """Check that ``frame`` (a DataFrame read from ``source``) has every ``required`` column.
 
     Raises :class:`~cnfs_geo._errors.MissingColumnError` naming every missing column, then
@@ -92,19 +127,26 @@ def require_columns(frame: Any, required: Iterable[str], source: str, *,
     present = set(frame.columns)
     missing = [c for c in required if c not in present]
     if missing:
-        raise MissingColumnError(source, [f"missing column {c!r}" for c in missing]
-                                 + ([expected] if expected else []))
+        raise MissingColumnError(
+            source, [f"missing column {c!r}" for c in missing] + ([expected] if expected else [])
+        )
 
 
 def _sample(values: Iterable[Any], n: int = 10) -> list[Any]:
     return list(values)[:n]
 
 
-def communes_table(communes: Any, *, required: Sequence[str] = (), name: str = "communes",
-                   hint: str = "cnfs_geo.territory.communes_from_cog",
-                   crs: Literal["any", "projected"] | None = "any",
-                   unique_index: bool = True, nonnegative: Sequence[str] = (),
-                   one_departement: bool = False) -> str | None:
+def communes_table(
+    communes: Any,
+    *,
+    required: Sequence[str] = (),
+    name: str = "communes",
+    hint: str = "cnfs_geo.territory.communes_from_cog",
+    crs: Literal["any", "projected"] | None = "any",
+    unique_index: bool = True,
+    nonnegative: Sequence[str] = (),
+    one_departement: bool = False,
+) -> str | None:
     """Check a communes table; gather every problem into one error.
 
     Parameters
@@ -148,9 +190,14 @@ def communes_table(communes: Any, *, required: Sequence[str] = (), name: str = "
 
     want = gpd.GeoDataFrame if crs is not None else pd.DataFrame
     if not isinstance(communes, want):
-        raise MissingColumnError(name, [f"expected a {want.__name__}, got "
-                                        f"{type(communes).__name__}; fix: pass the output of "
-                                        f"{hint}"])
+        raise MissingColumnError(
+            name,
+            [
+                f"expected a {want.__name__}, got "
+                f"{type(communes).__name__}; fix: pass the output of "
+                f"{hint}"
+            ],
+        )
     problems: list[str] = []
     missing = [c for c in required if c not in communes.columns]
     problems += [f"missing column {c!r}" for c in missing]
@@ -159,16 +206,22 @@ def communes_table(communes: Any, *, required: Sequence[str] = (), name: str = "
     crs_problem = False
     if crs is not None and communes.crs is None:
         crs_problem = True
-        problems.append(f"has no CRS; fix: pass the output of {hint} (working CRS of the "
-                        "département, cnfs_geo.settings.working_crs)")
+        problems.append(
+            f"has no CRS; fix: pass the output of {hint} (working CRS of the "
+            "département, cnfs_geo.settings.working_crs)"
+        )
     elif crs == "projected" and not communes.crs.is_projected:
         crs_problem = True
-        problems.append(f"CRS {communes.crs} is not projected (metres); fix: "
-                        f"{name}.to_crs(cnfs_geo.settings.working_crs(departement))")
+        problems.append(
+            f"CRS {communes.crs} is not projected (metres); fix: "
+            f"{name}.to_crs(cnfs_geo.settings.working_crs(departement))"
+        )
     if unique_index and not communes.index.is_unique:
         dup = communes.index[communes.index.duplicated()].unique()
-        problems.append(f"index (insee) has {len(dup)} duplicated code(s), e.g. "
-                        f"{_sample(dup)}; fix: one row per commune")
+        problems.append(
+            f"index (insee) has {len(dup)} duplicated code(s), e.g. "
+            f"{_sample(dup)}; fix: one row per commune"
+        )
     if problems:
         error = MissingColumnError if missing else CrsError if crs_problem else ValidationError
         raise error(name, problems)
@@ -176,15 +229,19 @@ def communes_table(communes: Any, *, required: Sequence[str] = (), name: str = "
         vals = pd.to_numeric(communes[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals) | (np.nan_to_num(vals) < 0)
         if bad.any():
-            problems.append(f"column {col!r}: {int(bad.sum())} missing, negative or non-numeric "
-                            f"value(s) at commune(s) {_sample(communes.index[bad])}; fix the "
-                            "input (numbers >= 0) or drop those communes")
+            problems.append(
+                f"column {col!r}: {int(bad.sum())} missing, negative or non-numeric "
+                f"value(s) at commune(s) {_sample(communes.index[bad])}; fix the "
+                "input (numbers >= 0) or drop those communes"
+            )
     dep = None
     if one_departement:
         deps = sorted(communes["departement"].astype(str).unique())
         if len(deps) != 1:
-            problems.append(f"holds communes of {len(deps)} départements {deps[:5]}; fix: give "
-                            "the communes of one département")
+            problems.append(
+                f"holds communes of {len(deps)} départements {deps[:5]}; fix: give "
+                "the communes of one département"
+            )
         else:
             dep = deps[0]
     if problems:

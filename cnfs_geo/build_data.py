@@ -34,8 +34,18 @@ from .sources.iris import IRIS_COLUMNS, IRIS_KEPT_EXTRA
 DEP = catalog.BUNDLE_DEPARTEMENT
 
 # Contact fields dropped from every file (personal or not, the tool does not need them).
-CONTACT_FIELDS = {"Téléphone", "Courriel", "NUM_TEL", "MAIL_STRUC", "TELEPHONE", "MAIL",
-                  "mail", "telephone", "courriel", "aidants"}
+CONTACT_FIELDS = {
+    "Téléphone",
+    "Courriel",
+    "NUM_TEL",
+    "MAIL_STRUC",
+    "TELEPHONE",
+    "MAIL",
+    "mail",
+    "telephone",
+    "courriel",
+    "aidants",
+}
 
 
 # E-mail addresses and French phone numbers inside free-text fields (e.g. France
@@ -60,14 +70,16 @@ def _write_json(records, out: Path) -> None:
     out.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def _write_csv(df: pd.DataFrame, out: Path, sep: str = ",", header: bool = True,
-               scrub: bool = True) -> None:
+def _write_csv(
+    df: pd.DataFrame, out: Path, sep: str = ",", header: bool = True, scrub: bool = True
+) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if scrub:
         df = df.apply(lambda col: col.map(_scrub))
     buf = io.StringIO()
-    df.to_csv(buf, index=False, sep=sep, header=header, quoting=csv.QUOTE_MINIMAL,
-              lineterminator="\n")
+    df.to_csv(
+        buf, index=False, sep=sep, header=header, quoting=csv.QUOTE_MINIMAL, lineterminator="\n"
+    )
     out.write_text(buf.getvalue(), encoding="utf-8")
 
 
@@ -94,16 +106,22 @@ def build(raw: Path, out: Path) -> dict:
     """Write the bundle into ``out``; return the manifest."""
     raw, out = Path(raw), Path(out)
     if not (raw / "cog" / "communes.json").is_file():
-        raise SystemExit(f"{raw}: not a raw data directory (no cog/communes.json). "
-                         "Give the folder holding cog/, communes/, fibre/, … (the raw national files)")
+        raise SystemExit(
+            f"{raw}: not a raw data directory (no cog/communes.json). "
+            "Give the folder holding cog/, communes/, fibre/, … (the raw national files)"
+        )
     if out.exists():
         shutil.rmtree(out)
     manifest: dict[str, dict] = {}
 
     def record(key: str, how: str) -> None:
         rel = catalog.SOURCES[key].relpath
-        manifest[rel] = {"source": key, "national_sha256": _sha256(raw / rel), "filter": how,
-                         "bundle_sha256": _sha256(out / rel)}
+        manifest[rel] = {
+            "source": key,
+            "national_sha256": _sha256(raw / rel),
+            "filter": how,
+            "bundle_sha256": _sha256(out / rel),
+        }
 
     def load_json(key):
         return json.loads((raw / catalog.SOURCES[key].relpath).read_text(encoding="utf-8"))
@@ -115,13 +133,17 @@ def build(raw: Path, out: Path) -> dict:
     cog = [r for r in load_json("cog_communes") if r.get("departement") == DEP]
     _write_json(cog, dest("cog_communes"))
     record("cog_communes", "records with departement == '49' (all types)")
-    epci = [e for e in load_json("cog_epci") if any(m["code"].startswith(DEP) for m in e["membres"])]
+    epci = [
+        e for e in load_json("cog_epci") if any(m["code"].startswith(DEP) for m in e["membres"])
+    ]
     _write_json(epci, dest("cog_epci"))
     record("cog_epci", "EPCI with at least one member in 49 (full member lists kept)")
     _write_json(load_json("cog_departements"), dest("cog_departements"))
     record("cog_departements", "copied")
-    shutil.copyfile(raw / "cog" / "LICENSE-decoupage-administratif",
-                    out / "cog" / "LICENSE-decoupage-administratif")
+    shutil.copyfile(
+        raw / "cog" / "LICENSE-decoupage-administratif",
+        out / "cog" / "LICENSE-decoupage-administratif",
+    )
 
     # polygons: byte copy of the 49 file
     dest("communes_2018_49").parent.mkdir(parents=True, exist_ok=True)
@@ -129,8 +151,9 @@ def build(raw: Path, out: Path) -> dict:
     record("communes_2018_49", "byte copy")
 
     # France Services
-    fs = pd.read_csv(raw / catalog.SOURCES["france_services"].relpath, dtype=str,
-                     keep_default_na=False)
+    fs = pd.read_csv(
+        raw / catalog.SOURCES["france_services"].relpath, dtype=str, keep_default_na=False
+    )
     fs = fs[fs["insee_dep"] == DEP].drop(columns=[c for c in fs.columns if c in CONTACT_FIELDS])
     _write_csv(fs, dest("france_services"))
     record("france_services", "insee_dep == '49'; mail, telephone removed")
@@ -140,20 +163,27 @@ def build(raw: Path, out: Path) -> dict:
         _write_json([_strip(r) for r in load_json(key)], dest(key))
         record(key, "all records (all in 49); contact fields removed")
 
-    di = [r for r in load_json("data_inclusion")
-          if str(r.get("code_insee") or "").startswith(DEP)
-          or str(r.get("code_postal") or "").startswith(DEP)]
+    di = [
+        r
+        for r in load_json("data_inclusion")
+        if str(r.get("code_insee") or "").startswith(DEP)
+        or str(r.get("code_postal") or "").startswith(DEP)
+    ]
     _write_json([_strip(r) for r in di], dest("data_inclusion"))
     record("data_inclusion", "code_insee or code_postal starting with 49")
 
-    ac = pd.read_csv(raw / catalog.SOURCES["aidants_connect"].relpath, dtype=str,
-                     keep_default_na=False)
+    ac = pd.read_csv(
+        raw / catalog.SOURCES["aidants_connect"].relpath, dtype=str, keep_default_na=False
+    )
     ac = ac[ac["City Insee Code"].str.startswith(DEP) | ac["Zip Code"].str.startswith(DEP)]
     _write_csv(ac, dest("aidants_connect"))
     record("aidants_connect", "City Insee Code or Zip Code starting with 49")
 
-    cnfs = [r for r in load_json("cnfs_permanences")
-            if str(r.get("code_postal") or "").strip().startswith(DEP)]
+    cnfs = [
+        r
+        for r in load_json("cnfs_permanences")
+        if str(r.get("code_postal") or "").strip().startswith(DEP)
+    ]
     _write_json([_strip(r) for r in cnfs], dest("cnfs_permanences"))
     record("cnfs_permanences", "code_postal starting with 49")
 
@@ -161,13 +191,15 @@ def build(raw: Path, out: Path) -> dict:
     _write_csv(fib[fib["code_insee"].str.startswith(DEP)], dest("fibre"))
     record("fibre", "code_insee starting with 49")
 
-    ifn = pd.read_csv(raw / catalog.SOURCES["ifn_communes"].relpath, dtype=str,
-                      keep_default_na=False)
+    ifn = pd.read_csv(
+        raw / catalog.SOURCES["ifn_communes"].relpath, dtype=str, keep_default_na=False
+    )
     _write_csv(ifn[ifn["code"].str.startswith(DEP)], dest("ifn_communes"))
     record("ifn_communes", "code starting with 49")
 
-    dfn = pd.read_csv(raw / catalog.SOURCES["datasfun_communes"].relpath, dtype=str,
-                      keep_default_na=False)
+    dfn = pd.read_csv(
+        raw / catalog.SOURCES["datasfun_communes"].relpath, dtype=str, keep_default_na=False
+    )
     _write_csv(dfn[dfn["insee_dep"] == DEP], dest("datasfun_communes"))
     record("datasfun_communes", "insee_dep == '49'")
 
@@ -175,13 +207,23 @@ def build(raw: Path, out: Path) -> dict:
     # columns, so the same loader reads it; columns cnfs_geo does not read are emptied
     # and polygon coordinates rounded to 5 decimals (≈ 1 m, as the commune polygons).
     dest("mednum_iris_headers").parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(raw / catalog.SOURCES["mednum_iris_headers"].relpath,
-                    dest("mednum_iris_headers"))
+    shutil.copyfile(
+        raw / catalog.SOURCES["mednum_iris_headers"].relpath, dest("mednum_iris_headers")
+    )
     record("mednum_iris_headers", "byte copy")
-    names = (raw / catalog.SOURCES["mednum_iris_headers"].relpath).read_text(
-        encoding="utf-8-sig").rstrip("\r\n").split(";")
-    iris = pd.read_csv(raw / catalog.SOURCES["mednum_iris_49"].relpath, sep=";", header=None,
-                       dtype=str, keep_default_na=False)
+    names = (
+        (raw / catalog.SOURCES["mednum_iris_headers"].relpath)
+        .read_text(encoding="utf-8-sig")
+        .rstrip("\r\n")
+        .split(";")
+    )
+    iris = pd.read_csv(
+        raw / catalog.SOURCES["mednum_iris_49"].relpath,
+        sep=";",
+        header=None,
+        dtype=str,
+        keep_default_na=False,
+    )
     iris.columns = names
     kept = [*IRIS_COLUMNS, *IRIS_KEPT_EXTRA]
     for col in names:
@@ -192,8 +234,11 @@ def build(raw: Path, out: Path) -> dict:
     # not scrubbed: codes, names and numbers only, and the phone pattern matches inside
     # long decimals (e.g. "-1.0424138699" of the upstream Geo Shape)
     _write_csv(iris, dest("mednum_iris_49"), sep=";", header=False, scrub=False)
-    record("mednum_iris_49", "Insee Dep == '49' (all rows); only the columns read by "
-           "cnfs_geo.demand kept (others emptied); Geo Shape rounded to 5 decimals")
+    record(
+        "mednum_iris_49",
+        "Insee Dep == '49' (all rows); only the columns read by "
+        "cnfs_geo.demand kept (others emptied); Geo Shape rounded to 5 decimals",
+    )
 
     manifest = dict(sorted(manifest.items()))
     _write_json(manifest, out / "MANIFEST.json")
@@ -201,11 +246,18 @@ def build(raw: Path, out: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cnfs_geo.build_data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m cnfs_geo.build_data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("raw_dir", type=Path, help="folder with the national raw files")
-    p.add_argument("--out", type=Path, default=catalog.bundle_dir(),
-                   help="bundle folder to (re)write (default: data/49 of the repository)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=catalog.bundle_dir(),
+        help="bundle folder to (re)write (default: data/49 of the repository)",
+    )
     args = p.parse_args(argv)
     manifest = build(args.raw_dir, args.out)
     total = sum((args.out / rel).stat().st_size for rel in manifest)

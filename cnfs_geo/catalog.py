@@ -30,7 +30,6 @@ import http.client
 import json
 import logging
 import os
-import socket
 import string
 import sys
 import tempfile
@@ -91,126 +90,225 @@ class DataSource:
     def url(self) -> str | None:
         """Pinned download URL of the national file, when it comes from a repository."""
         if self.repository and self.commit and self.upstream_path:
-            return (f"https://raw.githubusercontent.com/{self.repository}/{self.commit}/"
-                    f"{self.upstream_path}")
+            return (
+                f"https://raw.githubusercontent.com/{self.repository}/{self.commit}/"
+                f"{self.upstream_path}"
+            )
         return None
 
 
 _MEDNUM = "anct-cartographie-nationale/mednum-cli"
 _STACK = "inclusion-numerique/stack"
 
-SOURCES: dict[str, DataSource] = {s.key: s for s in [
-    DataSource("cog_communes", "cog/communes.json",
-               "Code officiel géographique 2026 : communes et populations légales",
-               "INSEE / Etalab (@etalab/decoupage-administratif 6.0.0)", "Licence Ouverte",
-               "COG 2026", sha256="6cafec09b4e127d08edc47f366b28261bee70cca323fbfcb957dd169fcad9284"),
-    DataSource("cog_epci", "cog/epci.json", "EPCI à fiscalité propre 2026 et leurs membres",
-               "DGCL / Etalab (@etalab/decoupage-administratif 6.0.0)", "Licence Ouverte",
-               "COG 2026", sha256="40758ace686311837c484da81c2a8ba00a9f356bc6210f3316c6b19daa4dc967"),
-    DataSource("cog_departements", "cog/departements.json", "Départements 2026",
-               "INSEE / Etalab (@etalab/decoupage-administratif 6.0.0)", "Licence Ouverte",
-               "COG 2026", sha256="1ebe7e0ad0a49653c899087194344ec67f7115b728c4e1b98f741bd655b545e0"),
-    DataSource("communes_2018_archive",
-               "communes/france-geojson_departements_communes_adminexpress-cog2018.tar.gz",
-               "Contours des communes (ADMIN EXPRESS COG 2018, simplifiés)",
-               "IGN / gregoiredavid/france-geojson", "Licence Ouverte", "COG 2018",
-               "gregoiredavid/france-geojson", "5d34ee6d0140c29f785fdb047d9329f1aab58833", None,
-               "ab15eba380ce859846950678e9518bd9c249b56d4ae38bd0f38a60cb5b5188ae"),
-    DataSource("communes_2018_49",
-               "communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson",
-               "Contours des communes de Maine-et-Loire (ADMIN EXPRESS COG 2018, simplifiés)",
-               "IGN / gregoiredavid/france-geojson", "Licence Ouverte", "COG 2018",
-               "gregoiredavid/france-geojson", "5d34ee6d0140c29f785fdb047d9329f1aab58833",
-               "departements/49-maine-et-loire/communes-49-maine-et-loire.geojson",
-               "bc2107893277225db9f030b4232e411144c40f2db074acaa639b85d0d146bd70"),
-    DataSource("france_services", "france_services/liste-fs-20240801.csv",
-               "Liste des structures France services", "ANCT", "Licence Ouverte 2.0", "2024-08-01",
-               "anct-carto/france_services", "e1016fd717a8c9cc53406621959c837fb74fc0c9",
-               "data/liste-fs-20240801.csv",
-               "6eabcb0792c8681af513e65560a7dea08e15d3e72b070a14ca1fed032164efad"),
-    DataSource("lieux_cd49_2022",
-               "lieux_mediation/lieux-de-mediation-numerique-en-maine-et-loire_cd49_2022-12.json",
-               "Lieux de médiation numérique en Maine-et-Loire (export 2022-12)",
-               "Département de Maine-et-Loire", "Licence Ouverte 2.0", "2022-12",
-               _MEDNUM, "716e56f4989a773359d896894dc7c3c6332f2101",
-               "assets/input/lieux-de-mediation-numerique-en-maine-et-loire.json",
-               "f0b7feb557f3760434888b5cb3f165f1d56b05197ce2874e69b71ceb2291f6e4"),
-    DataSource("lieux_cd49_2020",
-               "lieux_mediation/maine-et-loire_lieux-mediation-numerique_cd49_source-2020-2021_lambert93.json",
-               "Lieux de médiation numérique en Maine-et-Loire (source 2020-2021, Lambert-93)",
-               "Département de Maine-et-Loire", "Licence Ouverte 2.0", "2020-2023",
-               _MEDNUM, "3c0da255b25b6091867b6f698ec2f4e072dcf04b",
-               "assets/input/maine-et-loire/maine-et-loire.json",
-               "0949460e27dda4441ebde034c27c3be83985059658f40492ac8c1f67c585580d"),
-    DataSource("conumm_angers",
-               "lieux_mediation/conumm_angers_guide-services-numeriques_2022-09.json",
-               "Guide des services numériques d'Angers (CONUMM)", "Ville d'Angers / CONUMM",
-               "non précisée (page publique de la Ville d'Angers)", "2022-09",
-               _MEDNUM, "024543952ff12ab996d2977e05bfe0254074ffa5",
-               "assets/input/conumm/conumm.json",
-               "3eda232ad996cbc163c59ad4413732cf0aafb8643b20bcc72917b0cc1eec7c33"),
-    DataSource("data_inclusion",
-               "lieux_mediation/data-inclusion_lieux-mediation-numerique_2023-02_sanitized.json",
-               "data·inclusion : lieux de médiation numérique (contacts retirés)",
-               "data·inclusion / ANCT", "non précisée", "2023-02",
-               _MEDNUM, "5c7c8a2adb6e982011017da01989d106f8b33205",
-               "assets/input/data-inclusion/data-inclusion.json",
-               # sha256 of the sanitized copy (courriel, telephone removed), not of the
-               # upstream blob: fetch() does not download this one from upstream
-               "3544f307a8b721a17738ff526695d9fe3f9df2a1f49987b552971f20db6c2b6c"),
-    DataSource("aidants_connect",
-               "lieux_mediation/aidants-connect_structures_2024-02-12.csv",
-               "Structures habilitées Aidants Connect", "ANCT (Aidants Connect)",
-               "non précisée", "2024-02-12",
-               _STACK, "8cb7b0e7a627793bf9ee10deb71c292b310e6f20",
-               "apps/web/public/data/20240212-aidants_connect_structures.csv",
-               "260f1acd4a67161cdd214b124bf2b8a0c83f6f67bbb38dc3c6124b6386a4fa2f"),
-    DataSource("cnfs_permanences",
-               "cnfs/cnfs_permanences_conseiller-numerique_2022-12-02_sanitized.json",
-               "Permanences des conseillers numériques France Services (contacts retirés)",
-               "ANCT (conseiller-numerique.gouv.fr)", "non précisée", "2022-12-02",
-               _MEDNUM, "8098cc4a19a42b6acfd15b1345d5d3b99039b64b", "assets/input/cnfs.json",
-               # sha256 of the sanitized copy (aidants → nb_aidants, contacts removed), not of
-               # the upstream blob: fetch() does not download this one from upstream
-               "97a0566d912ffeea14550ffcda150b262712a96c5882787a656a64fd5646d2de"),
-    DataSource("fibre",
-               "fibre/arcep_ma-connexion-internet_techno_commune_2024_via-carte-fibre-france.csv",
-               "Éligibilité par technologie et par commune (Ma connexion internet)",
-               "ARCEP (via ThibautNguyen/carte-fibre-france)", "Licence Ouverte 2.0", "2024",
-               "ThibautNguyen/carte-fibre-france", "b553ecded1b1b30f788806b5587c1dfbb5f12830",
-               "data/fibre_data.csv",
-               "7d8fa5e78d591ab7ba7351e97afb2d81dbb48404376cfc68833e752107f71d44"),
-    DataSource("ifn_communes", "socio/ifn_indice-fragilite-numerique_communes_anct_2023.csv",
-               "Indice de fragilité numérique par commune (scores 0–10)", "La MedNum / ANCT",
-               "non précisée", "2023", _STACK, "c24834a37a3fa2d21a4401bb5de2ae0e0b3f2108",
-               "apps/web/public/data/ifn-city-all-variation.csv",
-               "6eeddf3c1a6a6be522e15480891e0459e64ed6197e8c9a042c034dd38124d5ac"),
-    DataSource("datasfun_communes", "socio/datasfun_communes_cog2024_pop2021_chomage2021.csv",
-               "Communes : chef-lieu (lat/lng), superficie, population 2021",
-               "INSEE / La Poste via rcarlier/datas.fun", "Licence Ouverte (données INSEE)",
-               "COG 2024, RP 2021", "rcarlier/datas.fun",
-               "b9874080432e11b943e93aeae75ee372a024697b", "France/communes.csv",
-               "2c2676845aa41545ea8b4420e6d3bebb818146d0f657ebb938cb4375751f1b65"),
-    # IRIS file: one per département upstream (dept_list/<code>.csv); only 49 is catalogued.
-    # No header row: the column names are in the headers file below.
-    DataSource("mednum_iris_49", "socio/mednum_indice-fragilite-numerique_iris_dep49_2020.csv",
-               "Indice de fragilité numérique par IRIS, Maine-et-Loire (contours IRIS, "
-               "population 2016)", "La MedNum (via team-48/inr-indice-fragilite)",
-               "non précisée (données ouvertes La MedNum, à vérifier)",
-               "2020 (INSEE RP 2016, Filosofi 2015)", "team-48/inr-indice-fragilite",
-               "4d86e8dedee8d0f07461d484f2240addc4431afd",
-               "infrastructure/cities/data/dept_list/49.csv",
-               "c3a163b46e7266cf3ddcd5158b4cb049a7c0298392bf19f56f4691a3124be2d9"),
-    # headers.csv beside the per-département files (blob 396d803a; the repository's own
-    # parser opens infrastructure/cities/data/dept_list/headers.csv).
-    DataSource("mednum_iris_headers", "socio/mednum_indice-fragilite-numerique_iris_headers.csv",
-               "Noms des 152 colonnes des fichiers IRIS de l'indice de fragilité numérique",
-               "La MedNum (via team-48/inr-indice-fragilite)",
-               "non précisée (données ouvertes La MedNum, à vérifier)", "2020",
-               "team-48/inr-indice-fragilite", "4d86e8dedee8d0f07461d484f2240addc4431afd",
-               "infrastructure/cities/data/dept_list/headers.csv",
-               "e0f0a026b8c7a34e153cf65e88f3f841d44f1b37579e1bd3a91f577c3ac830ac"),
-]}
+SOURCES: dict[str, DataSource] = {
+    s.key: s
+    for s in [
+        DataSource(
+            "cog_communes",
+            "cog/communes.json",
+            "Code officiel géographique 2026 : communes et populations légales",
+            "INSEE / Etalab (@etalab/decoupage-administratif 6.0.0)",
+            "Licence Ouverte",
+            "COG 2026",
+            sha256="6cafec09b4e127d08edc47f366b28261bee70cca323fbfcb957dd169fcad9284",
+        ),
+        DataSource(
+            "cog_epci",
+            "cog/epci.json",
+            "EPCI à fiscalité propre 2026 et leurs membres",
+            "DGCL / Etalab (@etalab/decoupage-administratif 6.0.0)",
+            "Licence Ouverte",
+            "COG 2026",
+            sha256="40758ace686311837c484da81c2a8ba00a9f356bc6210f3316c6b19daa4dc967",
+        ),
+        DataSource(
+            "cog_departements",
+            "cog/departements.json",
+            "Départements 2026",
+            "INSEE / Etalab (@etalab/decoupage-administratif 6.0.0)",
+            "Licence Ouverte",
+            "COG 2026",
+            sha256="1ebe7e0ad0a49653c899087194344ec67f7115b728c4e1b98f741bd655b545e0",
+        ),
+        DataSource(
+            "communes_2018_archive",
+            "communes/france-geojson_departements_communes_adminexpress-cog2018.tar.gz",
+            "Contours des communes (ADMIN EXPRESS COG 2018, simplifiés)",
+            "IGN / gregoiredavid/france-geojson",
+            "Licence Ouverte",
+            "COG 2018",
+            "gregoiredavid/france-geojson",
+            "5d34ee6d0140c29f785fdb047d9329f1aab58833",
+            None,
+            "ab15eba380ce859846950678e9518bd9c249b56d4ae38bd0f38a60cb5b5188ae",
+        ),
+        DataSource(
+            "communes_2018_49",
+            "communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson",
+            "Contours des communes de Maine-et-Loire (ADMIN EXPRESS COG 2018, simplifiés)",
+            "IGN / gregoiredavid/france-geojson",
+            "Licence Ouverte",
+            "COG 2018",
+            "gregoiredavid/france-geojson",
+            "5d34ee6d0140c29f785fdb047d9329f1aab58833",
+            "departements/49-maine-et-loire/communes-49-maine-et-loire.geojson",
+            "bc2107893277225db9f030b4232e411144c40f2db074acaa639b85d0d146bd70",
+        ),
+        DataSource(
+            "france_services",
+            "france_services/liste-fs-20240801.csv",
+            "Liste des structures France services",
+            "ANCT",
+            "Licence Ouverte 2.0",
+            "2024-08-01",
+            "anct-carto/france_services",
+            "e1016fd717a8c9cc53406621959c837fb74fc0c9",
+            "data/liste-fs-20240801.csv",
+            "6eabcb0792c8681af513e65560a7dea08e15d3e72b070a14ca1fed032164efad",
+        ),
+        DataSource(
+            "lieux_cd49_2022",
+            "lieux_mediation/lieux-de-mediation-numerique-en-maine-et-loire_cd49_2022-12.json",
+            "Lieux de médiation numérique en Maine-et-Loire (export 2022-12)",
+            "Département de Maine-et-Loire",
+            "Licence Ouverte 2.0",
+            "2022-12",
+            _MEDNUM,
+            "716e56f4989a773359d896894dc7c3c6332f2101",
+            "assets/input/lieux-de-mediation-numerique-en-maine-et-loire.json",
+            "f0b7feb557f3760434888b5cb3f165f1d56b05197ce2874e69b71ceb2291f6e4",
+        ),
+        DataSource(
+            "lieux_cd49_2020",
+            "lieux_mediation/maine-et-loire_lieux-mediation-numerique_cd49_source-2020-2021_lambert93.json",
+            "Lieux de médiation numérique en Maine-et-Loire (source 2020-2021, Lambert-93)",
+            "Département de Maine-et-Loire",
+            "Licence Ouverte 2.0",
+            "2020-2023",
+            _MEDNUM,
+            "3c0da255b25b6091867b6f698ec2f4e072dcf04b",
+            "assets/input/maine-et-loire/maine-et-loire.json",
+            "0949460e27dda4441ebde034c27c3be83985059658f40492ac8c1f67c585580d",
+        ),
+        DataSource(
+            "conumm_angers",
+            "lieux_mediation/conumm_angers_guide-services-numeriques_2022-09.json",
+            "Guide des services numériques d'Angers (CONUMM)",
+            "Ville d'Angers / CONUMM",
+            "non précisée (page publique de la Ville d'Angers)",
+            "2022-09",
+            _MEDNUM,
+            "024543952ff12ab996d2977e05bfe0254074ffa5",
+            "assets/input/conumm/conumm.json",
+            "3eda232ad996cbc163c59ad4413732cf0aafb8643b20bcc72917b0cc1eec7c33",
+        ),
+        DataSource(
+            "data_inclusion",
+            "lieux_mediation/data-inclusion_lieux-mediation-numerique_2023-02_sanitized.json",
+            "data·inclusion : lieux de médiation numérique (contacts retirés)",
+            "data·inclusion / ANCT",
+            "non précisée",
+            "2023-02",
+            _MEDNUM,
+            "5c7c8a2adb6e982011017da01989d106f8b33205",
+            "assets/input/data-inclusion/data-inclusion.json",
+            # sha256 of the sanitized copy (courriel, telephone removed), not of the
+            # upstream blob: fetch() does not download this one from upstream
+            "3544f307a8b721a17738ff526695d9fe3f9df2a1f49987b552971f20db6c2b6c",
+        ),
+        DataSource(
+            "aidants_connect",
+            "lieux_mediation/aidants-connect_structures_2024-02-12.csv",
+            "Structures habilitées Aidants Connect",
+            "ANCT (Aidants Connect)",
+            "non précisée",
+            "2024-02-12",
+            _STACK,
+            "8cb7b0e7a627793bf9ee10deb71c292b310e6f20",
+            "apps/web/public/data/20240212-aidants_connect_structures.csv",
+            "260f1acd4a67161cdd214b124bf2b8a0c83f6f67bbb38dc3c6124b6386a4fa2f",
+        ),
+        DataSource(
+            "cnfs_permanences",
+            "cnfs/cnfs_permanences_conseiller-numerique_2022-12-02_sanitized.json",
+            "Permanences des conseillers numériques France Services (contacts retirés)",
+            "ANCT (conseiller-numerique.gouv.fr)",
+            "non précisée",
+            "2022-12-02",
+            _MEDNUM,
+            "8098cc4a19a42b6acfd15b1345d5d3b99039b64b",
+            "assets/input/cnfs.json",
+            # sha256 of the sanitized copy (aidants → nb_aidants, contacts removed), not of
+            # the upstream blob: fetch() does not download this one from upstream
+            "97a0566d912ffeea14550ffcda150b262712a96c5882787a656a64fd5646d2de",
+        ),
+        DataSource(
+            "fibre",
+            "fibre/arcep_ma-connexion-internet_techno_commune_2024_via-carte-fibre-france.csv",
+            "Éligibilité par technologie et par commune (Ma connexion internet)",
+            "ARCEP (via ThibautNguyen/carte-fibre-france)",
+            "Licence Ouverte 2.0",
+            "2024",
+            "ThibautNguyen/carte-fibre-france",
+            "b553ecded1b1b30f788806b5587c1dfbb5f12830",
+            "data/fibre_data.csv",
+            "7d8fa5e78d591ab7ba7351e97afb2d81dbb48404376cfc68833e752107f71d44",
+        ),
+        DataSource(
+            "ifn_communes",
+            "socio/ifn_indice-fragilite-numerique_communes_anct_2023.csv",
+            "Indice de fragilité numérique par commune (scores 0–10)",
+            "La MedNum / ANCT",
+            "non précisée",
+            "2023",
+            _STACK,
+            "c24834a37a3fa2d21a4401bb5de2ae0e0b3f2108",
+            "apps/web/public/data/ifn-city-all-variation.csv",
+            "6eeddf3c1a6a6be522e15480891e0459e64ed6197e8c9a042c034dd38124d5ac",
+        ),
+        DataSource(
+            "datasfun_communes",
+            "socio/datasfun_communes_cog2024_pop2021_chomage2021.csv",
+            "Communes : chef-lieu (lat/lng), superficie, population 2021",
+            "INSEE / La Poste via rcarlier/datas.fun",
+            "Licence Ouverte (données INSEE)",
+            "COG 2024, RP 2021",
+            "rcarlier/datas.fun",
+            "b9874080432e11b943e93aeae75ee372a024697b",
+            "France/communes.csv",
+            "2c2676845aa41545ea8b4420e6d3bebb818146d0f657ebb938cb4375751f1b65",
+        ),
+        # IRIS file: one per département upstream (dept_list/<code>.csv); only 49 is catalogued.
+        # No header row: the column names are in the headers file below.
+        DataSource(
+            "mednum_iris_49",
+            "socio/mednum_indice-fragilite-numerique_iris_dep49_2020.csv",
+            "Indice de fragilité numérique par IRIS, Maine-et-Loire (contours IRIS, "
+            "population 2016)",
+            "La MedNum (via team-48/inr-indice-fragilite)",
+            "non précisée (données ouvertes La MedNum, à vérifier)",
+            "2020 (INSEE RP 2016, Filosofi 2015)",
+            "team-48/inr-indice-fragilite",
+            "4d86e8dedee8d0f07461d484f2240addc4431afd",
+            "infrastructure/cities/data/dept_list/49.csv",
+            "c3a163b46e7266cf3ddcd5158b4cb049a7c0298392bf19f56f4691a3124be2d9",
+        ),
+        # headers.csv beside the per-département files (blob 396d803a; the repository's own
+        # parser opens infrastructure/cities/data/dept_list/headers.csv).
+        DataSource(
+            "mednum_iris_headers",
+            "socio/mednum_indice-fragilite-numerique_iris_headers.csv",
+            "Noms des 152 colonnes des fichiers IRIS de l'indice de fragilité numérique",
+            "La MedNum (via team-48/inr-indice-fragilite)",
+            "non précisée (données ouvertes La MedNum, à vérifier)",
+            "2020",
+            "team-48/inr-indice-fragilite",
+            "4d86e8dedee8d0f07461d484f2240addc4431afd",
+            "infrastructure/cities/data/dept_list/headers.csv",
+            "e0f0a026b8c7a34e153cf65e88f3f841d44f1b37579e1bd3a91f577c3ac830ac",
+        ),
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -256,10 +354,16 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> DataDir:
         origin, path = "bundle", bundle_dir()
     path = path.expanduser()
     if not path.is_dir():
-        where = {"argument": "--data-dir / data_dir", "environment": f"${ENV_VAR}",
-                 "bundle": "the embedded bundle"}[origin]
-        fix = ("run `python -m cnfs_geo.build_data RAW_DIR` to rebuild it from the raw files"
-               if origin == "bundle" else "give the folder that holds cog/, communes/, …")
+        where = {
+            "argument": "--data-dir / data_dir",
+            "environment": f"${ENV_VAR}",
+            "bundle": "the embedded bundle",
+        }[origin]
+        fix = (
+            "run `python -m cnfs_geo.build_data RAW_DIR` to rebuild it from the raw files"
+            if origin == "bundle"
+            else "give the folder that holds cog/, communes/, …"
+        )
         raise DataFileError(f"data directory {path} (from {where}) does not exist: {fix}")
     return DataDir(path=path.resolve(), is_bundle=(origin == "bundle"), origin=origin)
 
@@ -273,16 +377,26 @@ def missing_files_message(keys: list[str], data_dir: DataDir) -> str:
         lines.append(f"  - {src.relpath}  ({src.title}, {src.vintage}; from {where})")
     lines.append(
         "Fix: point --data-dir (or the environment variable "
-        f"{ENV_VAR}) at a folder holding these national files with this layout.")
+        f"{ENV_VAR}) at a folder holding these national files with this layout."
+    )
     return "\n".join(lines)
 
 
 def provenance(keys: list[str] | None = None) -> list[dict[str, str | None]]:
     """Provenance records (for reports): title, producer, licence, vintage, URL."""
     keys = list(SOURCES) if keys is None else keys
-    return [{"key": k, "title": SOURCES[k].title, "producer": SOURCES[k].producer,
-             "licence": SOURCES[k].licence, "vintage": SOURCES[k].vintage,
-             "file": SOURCES[k].relpath, "url": SOURCES[k].url} for k in keys]
+    return [
+        {
+            "key": k,
+            "title": SOURCES[k].title,
+            "producer": SOURCES[k].producer,
+            "licence": SOURCES[k].licence,
+            "vintage": SOURCES[k].vintage,
+            "file": SOURCES[k].relpath,
+            "url": SOURCES[k].url,
+        }
+        for k in keys
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -298,11 +412,15 @@ _CHUNK = 1 << 16
 # from a mirror of a data directory (``base_urls`` with ``{relpath}``/``{key}``, or a
 # per-key URL), otherwise reported as manual.
 _UPSTREAM_DIFFERS = {
-    "data_inclusion": ("the upstream file holds e-mails and phone numbers; the stored copy "
-                       "drops the fields `courriel` and `telephone` of every record"),
-    "cnfs_permanences": ("the upstream file holds the advisors' names, e-mails and phones; "
-                         "the stored copy replaces `aidants` by `nb_aidants` (number of "
-                         "advisors listed) and drops `courriel` and `telephone`"),
+    "data_inclusion": (
+        "the upstream file holds e-mails and phone numbers; the stored copy "
+        "drops the fields `courriel` and `telephone` of every record"
+    ),
+    "cnfs_permanences": (
+        "the upstream file holds the advisors' names, e-mails and phones; "
+        "the stored copy replaces `aidants` by `nb_aidants` (number of "
+        "advisors listed) and drops `courriel` and `telephone`"
+    ),
 }
 
 _NPM_COG = "@etalab/decoupage-administratif@6.0.0"
@@ -311,26 +429,32 @@ _NPM_COG = "@etalab/decoupage-administratif@6.0.0"
 def _manual_steps(key: str, src: DataSource, dest: Path) -> str:
     """How to put the file of a source that cannot be downloaded as-is at ``dest``."""
     if src.relpath.startswith("cog/"):
-        return (f"npm pack {_NPM_COG}   # writes etalab-decoupage-administratif-6.0.0.tgz\n"
-                "tar -xzf etalab-decoupage-administratif-6.0.0.tgz   # unpacks into package/\n"
-                f"mkdir -p \"{dest.parent}\"\n"
-                f"cp package/data/*.json \"{dest.parent}/\"   # communes.json, epci.json, "
-                "departements.json, …")
+        return (
+            f"npm pack {_NPM_COG}   # writes etalab-decoupage-administratif-6.0.0.tgz\n"
+            "tar -xzf etalab-decoupage-administratif-6.0.0.tgz   # unpacks into package/\n"
+            f'mkdir -p "{dest.parent}"\n'
+            f'cp package/data/*.json "{dest.parent}/"   # communes.json, epci.json, '
+            "departements.json, …"
+        )
     if key == "communes_2018_archive":
-        return ("git clone https://github.com/gregoiredavid/france-geojson.git\n"
-                f"git -C france-geojson checkout {src.commit}\n"
-                f"mkdir -p \"{dest.parent}\"\n"
-                f"(cd france-geojson && tar -czf \"{dest}\" departements/*/communes-*.geojson)\n"
-                "# a re-made archive has the same members but not the catalog's sha256 "
-                "(tar/gzip metadata): the data check reports that mismatch, the members are "
-                "what cnfs_geo reads")
+        return (
+            "git clone https://github.com/gregoiredavid/france-geojson.git\n"
+            f"git -C france-geojson checkout {src.commit}\n"
+            f'mkdir -p "{dest.parent}"\n'
+            f'(cd france-geojson && tar -czf "{dest}" departements/*/communes-*.geojson)\n'
+            "# a re-made archive has the same members but not the catalog's sha256 "
+            "(tar/gzip metadata): the data check reports that mismatch, the members are "
+            "what cnfs_geo reads"
+        )
     if key in _UPSTREAM_DIFFERS:
-        return (f"{_UPSTREAM_DIFFERS[key]}.\n"
-                f"Copy the sanitized file of the project's raw data set to \"{dest}\",\n"
-                f"or download {src.url} and remove those fields yourself, saving the result "
-                f"as \"{dest}\" (its sha256 will then differ from the catalog's).")
+        return (
+            f"{_UPSTREAM_DIFFERS[key]}.\n"
+            f'Copy the sanitized file of the project\'s raw data set to "{dest}",\n'
+            f"or download {src.url} and remove those fields yourself, saving the result "
+            f'as "{dest}" (its sha256 will then differ from the catalog\'s).'
+        )
     where = src.url or src.producer
-    return f"download it from {where} and save it as \"{dest}\""
+    return f'download it from {where} and save it as "{dest}"'
 
 
 def default_cache_dir() -> Path:
@@ -363,8 +487,12 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def source_url(key: str, *, base_urls: Mapping[str, str] | str | None = None,
-               sources: Mapping[str, DataSource] | None = None) -> tuple[str | None, bool]:
+def source_url(
+    key: str,
+    *,
+    base_urls: Mapping[str, str] | str | None = None,
+    sources: Mapping[str, DataSource] | None = None,
+) -> tuple[str | None, bool]:
     """Download address of source ``key`` and whether :func:`fetch` may use it.
 
     Parameters
@@ -400,11 +528,20 @@ def source_url(key: str, *, base_urls: Mapping[str, str] | str | None = None,
         fields = {f for _, f, _, _ in string.Formatter().parse(base_urls) if f is not None}
         unknown = fields - {"relpath", "key", "repository", "commit", "path"}
         if unknown:
-            raise ValidationError("base_urls", [
-                f"unknown placeholder(s) {sorted(unknown)} in {base_urls!r}; use {{relpath}}, "
-                "{key}, {repository}, {commit} or {path}"])
-        values = {"relpath": src.relpath, "key": src.key, "repository": src.repository,
-                  "commit": src.commit, "path": src.upstream_path}
+            raise ValidationError(
+                "base_urls",
+                [
+                    f"unknown placeholder(s) {sorted(unknown)} in {base_urls!r}; use {{relpath}}, "
+                    "{key}, {repository}, {commit} or {path}"
+                ],
+            )
+        values = {
+            "relpath": src.relpath,
+            "key": src.key,
+            "repository": src.repository,
+            "commit": src.commit,
+            "path": src.upstream_path,
+        }
         if fields:
             if any(values[f] is None for f in fields):
                 return None, False
@@ -423,8 +560,15 @@ def source_url(key: str, *, base_urls: Mapping[str, str] | str | None = None,
     return url, not (from_upstream and key in _UPSTREAM_DIFFERS)
 
 
-def _download(key: str, url: str, dest: Path, expected: str | None, *, timeout: float,
-              opener: urllib.request.OpenerDirector) -> tuple[str, int]:
+def _download(
+    key: str,
+    url: str,
+    dest: Path,
+    expected: str | None,
+    *,
+    timeout: float,
+    opener: urllib.request.OpenerDirector,
+) -> tuple[str, int]:
     """Download ``url`` to ``dest`` atomically; return (sha256, size). Raise DataFileError."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -439,8 +583,13 @@ def _download(key: str, url: str, dest: Path, expected: str | None, *, timeout: 
             with os.fdopen(fd, "wb") as out, opener.open(req, timeout=timeout) as resp:
                 declared = resp.headers.get("Content-Length")
                 declared = int(declared) if declared and declared.isdigit() else None
-                log.info("%s: downloading %s (%s) → %s", key, url,
-                         f"{declared / 1e6:.1f} MB" if declared else "size unknown", dest)
+                log.info(
+                    "%s: downloading %s (%s) → %s",
+                    key,
+                    url,
+                    f"{declared / 1e6:.1f} MB" if declared else "size unknown",
+                    dest,
+                )
                 next_report = 10_000_000
                 while True:
                     chunk = resp.read(_CHUNK)
@@ -455,9 +604,12 @@ def _download(key: str, url: str, dest: Path, expected: str | None, *, timeout: 
                 out.flush()
                 os.fsync(out.fileno())
         except urllib.error.HTTPError as exc:
-            hint = ("the file is not at this address (pinned commit or path gone, or the "
-                    "mirror given by base_urls lacks it)" if exc.code == 404 else
-                    "the server refused or failed the request")
+            hint = (
+                "the file is not at this address (pinned commit or path gone, or the "
+                "mirror given by base_urls lacks it)"
+                if exc.code == 404
+                else "the server refused or failed the request"
+            )
             raise DataFileError(
                 f"{key}: HTTP {exc.code} {exc.reason} for {url}: {hint}. Nothing was written "
                 f"to {dest}. Fix: check the address (catalog entry or base_urls), {fix_manual}."
@@ -467,22 +619,26 @@ def _download(key: str, url: str, dest: Path, expected: str | None, *, timeout: 
             raise DataFileError(
                 f"{key}: cannot download {url}: {reason}. Nothing was written to {dest}. "
                 "Fix: check the network connection and proxy settings (https_proxy), the "
-                f"host of base_urls if you gave one, {fix_manual}.") from exc
-        except (socket.timeout, TimeoutError) as exc:
+                f"host of base_urls if you gave one, {fix_manual}."
+            ) from exc
+        except TimeoutError as exc:
             raise DataFileError(
                 f"{key}: download of {url} timed out after {timeout} s ({size} bytes "
                 f"received). Nothing was written to {dest}. Fix: retry with a larger "
-                f"timeout, {fix_manual}.") from exc
+                f"timeout, {fix_manual}."
+            ) from exc
         except (http.client.HTTPException, ConnectionError) as exc:
             raise DataFileError(
                 f"{key}: download of {url} was interrupted after {size} bytes "
                 f"({type(exc).__name__}: {exc}). Nothing was written to {dest}. Fix: retry, "
-                f"{fix_manual}.") from exc
+                f"{fix_manual}."
+            ) from exc
         if declared is not None and size != declared:
             raise DataFileError(
                 f"{key}: download of {url} is incomplete: received {size} of {declared} "
                 f"bytes (Content-Length). Nothing was written to {dest}. Fix: retry; if it "
-                f"persists check the network or proxy, {fix_manual}.")
+                f"persists check the network or proxy, {fix_manual}."
+            )
         actual = h.hexdigest()
         if expected is not None and actual != expected.lower():
             raise DataFileError(
@@ -492,21 +648,33 @@ def _download(key: str, url: str, dest: Path, expected: str | None, *, timeout: 
                 f"Nothing was written to {dest}. Fix: retry the download; if the mismatch "
                 "persists the server holds another version of the file (moved upstream "
                 "file or wrong mirror): check the URL against the catalog's pinned commit, "
-                f"{fix_manual} after checking it.")
+                f"{fix_manual} after checking it."
+            )
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
-        log.info("%s: %d bytes in %.1f s, sha256 %s%s", key, size, time.monotonic() - start,
-                 actual[:12], " (verified)" if expected else " (no checksum in catalog)")
+        log.info(
+            "%s: %d bytes in %.1f s, sha256 %s%s",
+            key,
+            size,
+            time.monotonic() - start,
+            actual[:12],
+            " (verified)" if expected else " (no checksum in catalog)",
+        )
         return actual, size
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def fetch(keys: list[str] | None = None, *, cache_dir: str | os.PathLike | None = None,
-          base_urls: Mapping[str, str] | str | None = None, force: bool = False,
-          timeout: float = 60, sources: Mapping[str, DataSource] | None = None
-          ) -> dict[str, Path]:
+def fetch(
+    keys: list[str] | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    base_urls: Mapping[str, str] | str | None = None,
+    force: bool = False,
+    timeout: float = 60,
+    sources: Mapping[str, DataSource] | None = None,
+) -> dict[str, Path]:
     """Download national data files into a cache usable as a data directory.
 
     Each file lands at ``<cache_dir>/<relpath>``, so ``resolve_data_dir(cache_dir)``
@@ -571,8 +739,9 @@ def fetch(keys: list[str] | None = None, *, cache_dir: str | os.PathLike | None 
     if base_urls is not None and not isinstance(base_urls, str):
         problems += [f"unknown source {k!r} in base_urls" for k in base_urls if k not in sources]
     if problems:
-        raise ValidationError("fetch", [p + f"; known sources: {', '.join(sources)}"
-                                        for p in problems])
+        raise ValidationError(
+            "fetch", [p + f"; known sources: {', '.join(sources)}" for p in problems]
+        )
     cache = Path(default_cache_dir() if cache_dir is None else cache_dir).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     # a fresh opener per call reads the proxy environment variables now
@@ -590,8 +759,12 @@ def fetch(keys: list[str] | None = None, *, cache_dir: str | os.PathLike | None 
         if not usable:
             if present:
                 if src.sha256 and file_sha256(dest) != src.sha256:
-                    log.warning("%s: %s was placed by hand and its sha256 differs from the "
-                                "catalog's %s", key, dest, src.sha256)
+                    log.warning(
+                        "%s: %s was placed by hand and its sha256 differs from the catalog's %s",
+                        key,
+                        dest,
+                        src.sha256,
+                    )
                 fetched[key] = dest
             else:
                 manual.append(key)
@@ -608,8 +781,13 @@ def fetch(keys: list[str] | None = None, *, cache_dir: str | os.PathLike | None 
                 fetched[key] = dest
                 n_kept += 1
                 continue
-            log.warning("%s: %s has sha256 %s instead of %s: downloading it again", key, dest,
-                        actual, src.sha256)
+            log.warning(
+                "%s: %s has sha256 %s instead of %s: downloading it again",
+                key,
+                dest,
+                actual,
+                src.sha256,
+            )
         try:
             _download(key, url, dest, src.sha256, timeout=timeout, opener=opener)
         except DataFileError as exc:
@@ -619,22 +797,33 @@ def fetch(keys: list[str] | None = None, *, cache_dir: str | os.PathLike | None 
         fetched[key] = dest
         n_down += 1
     if manual:
-        log.warning("%d source(s) must be provided by hand:\n%s", len(manual),
-                    manual_instructions(manual, cache_dir=cache, sources=sources))
-    log.info("fetch into %s: %d downloaded, %d already present, %d manual missing, %d failed",
-             cache, n_down, n_kept, len(manual), len(failures))
+        log.warning(
+            "%d source(s) must be provided by hand:\n%s",
+            len(manual),
+            manual_instructions(manual, cache_dir=cache, sources=sources),
+        )
+    log.info(
+        "fetch into %s: %d downloaded, %d already present, %d manual missing, %d failed",
+        cache,
+        n_down,
+        n_kept,
+        len(manual),
+        len(failures),
+    )
     if failures:
-        err = DataFileError(f"{len(failures)} download(s) failed:\n"
-                            + "\n".join(failures.values()))
+        err = DataFileError(f"{len(failures)} download(s) failed:\n" + "\n".join(failures.values()))
         err.failures = failures
         err.fetched = fetched
         raise err
     return fetched
 
 
-def manual_instructions(keys: list[str] | None = None, *,
-                        cache_dir: str | os.PathLike | None = None,
-                        sources: Mapping[str, DataSource] | None = None) -> str:
+def manual_instructions(
+    keys: list[str] | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    sources: Mapping[str, DataSource] | None = None,
+) -> str:
     """Steps to provide by hand the sources :func:`fetch` cannot download.
 
     Parameters
@@ -665,13 +854,16 @@ def manual_instructions(keys: list[str] | None = None, *,
         blocks.setdefault(steps, []).append(f"{key} → {cache / src.relpath}")
     out = []
     for steps, targets in blocks.items():
-        out.append("  - " + "\n    ".join(targets) + "\n      "
-                   + steps.replace("\n", "\n      "))
+        out.append("  - " + "\n    ".join(targets) + "\n      " + steps.replace("\n", "\n      "))
     return "\n".join(out)
 
 
-def verify(data_dir: str | os.PathLike | DataDir | None = None, *, keys: list[str] | None = None,
-           sources: Mapping[str, DataSource] | None = None) -> pd.DataFrame:
+def verify(
+    data_dir: str | os.PathLike | DataDir | None = None,
+    *,
+    keys: list[str] | None = None,
+    sources: Mapping[str, DataSource] | None = None,
+) -> pd.DataFrame:
     """Presence and checksum of each source's file in a data directory.
 
     The expected sha256 is the catalog's (national file), except in a directory
@@ -706,16 +898,20 @@ def verify(data_dir: str | os.PathLike | DataDir | None = None, *, keys: list[st
     keys = list(sources) if keys is None else list(keys)
     unknown = [k for k in keys if k not in sources]
     if unknown:
-        raise ValidationError("verify", [f"unknown source {k!r}; known sources: "
-                                         f"{', '.join(sources)}" for k in unknown])
+        raise ValidationError(
+            "verify",
+            [f"unknown source {k!r}; known sources: {', '.join(sources)}" for k in unknown],
+        )
     manifest: dict = {}
     mpath = dd.path / "MANIFEST.json"
     if mpath.is_file():
         try:
             manifest = json.loads(mpath.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise DataFileError(f"{mpath}: cannot be read as JSON ({exc}). Fix: rebuild it "
-                                "with `python -m cnfs_geo.build_data RAW_DIR`.") from exc
+            raise DataFileError(
+                f"{mpath}: cannot be read as JSON ({exc}). Fix: rebuild it "
+                "with `python -m cnfs_geo.build_data RAW_DIR`."
+            ) from exc
     rows = []
     for key in keys:
         src = sources[key]
@@ -730,22 +926,43 @@ def verify(data_dir: str | os.PathLike | DataDir | None = None, *, keys: list[st
         present = path.is_file()
         actual = file_sha256(path) if present else None
         ok = pd.NA if (actual is None or expected is None) else (actual == expected.lower())
-        status = ("missing" if not present else "unchecked" if expected is None
-                  else "ok" if ok else "checksum mismatch")
+        status = (
+            "missing"
+            if not present
+            else "unchecked"
+            if expected is None
+            else "ok"
+            if ok
+            else "checksum mismatch"
+        )
         url, usable = source_url(key, sources=sources)
-        rows.append({"key": key, "relpath": src.relpath, "present": present,
-                     "size_bytes": path.stat().st_size if present else pd.NA,
-                     "sha256_expected": expected, "expected_from": origin,
-                     "sha256_actual": actual, "sha256_ok": ok, "status": status,
-                     "fetch": "download" if usable else "manual", "url": url})
+        rows.append(
+            {
+                "key": key,
+                "relpath": src.relpath,
+                "present": present,
+                "size_bytes": path.stat().st_size if present else pd.NA,
+                "sha256_expected": expected,
+                "expected_from": origin,
+                "sha256_actual": actual,
+                "sha256_ok": ok,
+                "status": status,
+                "fetch": "download" if usable else "manual",
+                "url": url,
+            }
+        )
     df = pd.DataFrame(rows).set_index("key")
     df["size_bytes"] = df["size_bytes"].astype("Int64")
     df["sha256_ok"] = df["sha256_ok"].astype("boolean")
     df["present"] = df["present"].astype(bool)
-    log.info("verify %s: %d ok, %d missing, %d checksum mismatch, %d unchecked", dd.path,
-             int((df["status"] == "ok").sum()), int((df["status"] == "missing").sum()),
-             int((df["status"] == "checksum mismatch").sum()),
-             int((df["status"] == "unchecked").sum()))
+    log.info(
+        "verify %s: %d ok, %d missing, %d checksum mismatch, %d unchecked",
+        dd.path,
+        int((df["status"] == "ok").sum()),
+        int((df["status"] == "missing").sum()),
+        int((df["status"] == "checksum mismatch").sum()),
+        int((df["status"] == "unchecked").sum()),
+    )
     return df
 
 
@@ -773,19 +990,32 @@ def polygon_source(departement: str) -> DataSource:
     import csv
     from importlib import resources
 
-    with resources.files("cnfs_geo").joinpath("data/communes_2018_files.csv").open(
-            encoding="utf-8") as fh:
+    with (
+        resources.files("cnfs_geo")
+        .joinpath("data/communes_2018_files.csv")
+        .open(encoding="utf-8") as fh
+    ):
         rows = {r["departement"]: r for r in csv.DictReader(fh)}
     code = str(departement).strip().upper()
     if code not in rows:
-        raise ValidationError("departement", [
-            f"{departement!r}: no commune polygons for this code in france-geojson (known: "
-            f"{', '.join(sorted(rows)[:4])} … {', '.join(sorted(rows)[-3:])}); use a "
-            "département code"])
+        raise ValidationError(
+            "departement",
+            [
+                f"{departement!r}: no commune polygons for this code in france-geojson (known: "
+                f"{', '.join(sorted(rows)[:4])} … {', '.join(sorted(rows)[-3:])}); use a "
+                "département code"
+            ],
+        )
     slug, sha = rows[code]["slug"], rows[code]["sha256"]
     return DataSource(
-        f"communes_2018_{code}", f"communes/communes-{slug}_adminexpress-cog2018.geojson",
+        f"communes_2018_{code}",
+        f"communes/communes-{slug}_adminexpress-cog2018.geojson",
         f"Contours des communes du département {code} (ADMIN EXPRESS COG 2018, simplifiés)",
-        "IGN / gregoiredavid/france-geojson", "Licence Ouverte", "COG 2018",
-        _FRANCE_GEOJSON[0], _FRANCE_GEOJSON[1], f"departements/{slug}/communes-{slug}.geojson",
-        sha)
+        "IGN / gregoiredavid/france-geojson",
+        "Licence Ouverte",
+        "COG 2018",
+        _FRANCE_GEOJSON[0],
+        _FRANCE_GEOJSON[1],
+        f"departements/{slug}/communes-{slug}.geojson",
+        sha,
+    )

@@ -34,21 +34,39 @@ MIN_COVERED_SHARE = 0.5
 
 LABELS = {
     "commune": "Communes (COG 2026) : population légale, point représentatif",
-    "iris": ("IRIS 2016 (La MedNum 2020) : population COG 2026 répartie au prorata de la "
-             "population 2016 ; communes 2018 sans IRIS et communes sans IRIS à part"),
+    "iris": (
+        "IRIS 2016 (La MedNum 2020) : population COG 2026 répartie au prorata de la "
+        "population 2016 ; communes 2018 sans IRIS et communes sans IRIS à part"
+    ),
     "commune2018": "Communes de 2018 (ADMIN EXPRESS COG 2018) : population COG 2026 répartie",
 }
 _SPLIT_LABELS = {"iris": "par les IRIS (population 2016)", "area": "par la surface"}
-_NEED_LABELS = {"iris": "besoin réparti selon le score MedNum 2020 des IRIS",
-                "uniform": "besoin = population × indice de la commune / 10"}
+_NEED_LABELS = {
+    "iris": "besoin réparti selon le score MedNum 2020 des IRIS",
+    "uniform": "besoin = population × indice de la commune / 10",
+}
 
-COLUMNS = ["insee", "unit_type", "nom", "commune_nom", "population", "population_basis",
-           "score_mednum", "need", "need_index", "area_km2", "x", "y", "geometry"]
+COLUMNS = [
+    "insee",
+    "unit_type",
+    "nom",
+    "commune_nom",
+    "population",
+    "population_basis",
+    "score_mednum",
+    "need",
+    "need_index",
+    "area_km2",
+    "x",
+    "y",
+    "geometry",
+]
 
 
 # ---------------------------------------------------------------------------
 # Loaders
 # ---------------------------------------------------------------------------
+
 
 def iris_from_mednum(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
     """IRIS of a département from La MedNum's 2020 fragility file, in its working CRS.
@@ -91,8 +109,13 @@ def iris_from_mednum(departement: str, data_dir: catalog.DataDir) -> gpd.GeoData
     out["geometry"] = out.geometry.make_valid()
     out = out.to_crs(working_crs(dep))
     out.attrs["source"] = str(path)
-    log.info("IRIS %s: %d IRIS of %d commune codes, population 2016 %.0f", dep, len(out),
-             out["com"].nunique(), out["p16_pop"].sum())
+    log.info(
+        "IRIS %s: %d IRIS of %d commune codes, population 2016 %.0f",
+        dep,
+        len(out),
+        out["com"].nunique(),
+        out["p16_pop"].sum(),
+    )
     return out
 
 
@@ -120,12 +143,16 @@ def commune2018_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     (183, 176)
     """
     dep = str(departement).strip().upper()
-    return commune2018_from_frame(_polygon_source.departement_polygons(dep, data_dir),
-                                  territory.current_code_map(data_dir), crs=working_crs(dep))
+    return commune2018_from_frame(
+        _polygon_source.departement_polygons(dep, data_dir),
+        territory.current_code_map(data_dir),
+        crs=working_crs(dep),
+    )
 
 
-def commune2018_from_frame(polygons: gpd.GeoDataFrame, code_map: dict[str, str], *,
-                           crs: Any) -> gpd.GeoDataFrame:
+def commune2018_from_frame(
+    polygons: gpd.GeoDataFrame, code_map: dict[str, str], *, crs: Any
+) -> gpd.GeoDataFrame:
     """The 2018 polygons with their current commune.
 
     Parameters
@@ -153,19 +180,28 @@ def commune2018_from_frame(polygons: gpd.GeoDataFrame, code_map: dict[str, str],
     polys = polygons.assign(insee=polygons["code"].map(code_map))
     bad = polys[polys["insee"].isna()]
     if len(bad):
-        raise UnknownCodeError(str(path), [
-            f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026; add it "
-            "to the code mapping" for r in bad.itertuples()])
+        raise UnknownCodeError(
+            str(path),
+            [
+                f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026; add it "
+                "to the code mapping"
+                for r in bad.itertuples()
+            ],
+        )
     polys = polys.to_crs(crs)
     polys["geometry"] = polys.geometry.make_valid()
-    out = polys.rename(columns={"code": "code_2018"}).set_index("code_2018")[
-        ["nom", "insee", "geometry"]].sort_index()
+    out = (
+        polys.rename(columns={"code": "code_2018"})
+        .set_index("code_2018")[["nom", "insee", "geometry"]]
+        .sort_index()
+    )
     return out
 
 
 # ---------------------------------------------------------------------------
 # Splitting
 # ---------------------------------------------------------------------------
+
 
 def _capped_split(total: float, weights: np.ndarray, caps: np.ndarray) -> np.ndarray:
     """Split ``total`` in proportion to ``weights`` with part i ≤ caps[i] (water-filling)."""
@@ -195,36 +231,60 @@ def _capped_split(total: float, weights: np.ndarray, caps: np.ndarray) -> np.nda
     return out
 
 
-def _iris_units(communes: gpd.GeoDataFrame, iris: gpd.GeoDataFrame, polys: gpd.GeoDataFrame,
-                mapping: dict[str, str], dep: str, need_split: str) -> gpd.GeoDataFrame:
+def _iris_units(
+    communes: gpd.GeoDataFrame,
+    iris: gpd.GeoDataFrame,
+    polys: gpd.GeoDataFrame,
+    mapping: dict[str, str],
+    dep: str,
+    need_split: str,
+) -> gpd.GeoDataFrame:
     source = iris.attrs.get("source", "iris")
     iris = iris.to_crs(communes.crs)
     iris["insee"] = iris["com"].map(mapping)
     unknown = iris[iris["insee"].isna()]
     if len(unknown):
-        raise UnknownCodeError(str(source), [
-            f"IRIS {i}: commune code {r.com} is unknown to the COG 2026 (neither current nor "
-            "délégué/associé); add it to the code mapping" for i, r in unknown.iterrows()])
+        raise UnknownCodeError(
+            str(source),
+            [
+                f"IRIS {i}: commune code {r.com} is unknown to the COG 2026 (neither current nor "
+                "délégué/associé); add it to the code mapping"
+                for i, r in unknown.iterrows()
+            ],
+        )
     outside = iris[~iris["insee"].isin(communes.index)]
     if len(outside):
-        log.info("IRIS: %d IRIS belong to communes not in `communes` and are not used: %s",
-                 len(outside), sorted(set(outside["insee"]))[:10])
+        log.info(
+            "IRIS: %d IRIS belong to communes not in `communes` and are not used: %s",
+            len(outside),
+            sorted(set(outside["insee"]))[:10],
+        )
     iris = iris[iris["insee"].isin(communes.index)].copy()
     polys = polys.to_crs(communes.crs)
     polys = polys[polys["insee"].isin(communes.index)]
     cgeom = communes.geometry
 
     # geometry of each IRIS unit
-    whole = (iris.index.str.endswith("0000") & iris["com"].isin(polys.index)
-             & (iris["com"].map(polys["insee"]) == iris["insee"]))
+    whole = (
+        iris.index.str.endswith("0000")
+        & iris["com"].isin(polys.index)
+        & (iris["com"].map(polys["insee"]) == iris["insee"])
+    )
     clipped = iris.geometry.intersection(
-        gpd.GeoSeries(cgeom.reindex(iris["insee"]).to_numpy(), index=iris.index, crs=iris.crs))
+        gpd.GeoSeries(cgeom.reindex(iris["insee"]).to_numpy(), index=iris.index, crs=iris.crs)
+    )
     geom = clipped.where(clipped.area > 0, iris.geometry)
-    geom = geom.where(~whole, gpd.GeoSeries(
-        polys.geometry.reindex(iris["com"]).to_numpy(), index=iris.index, crs=iris.crs))
+    geom = geom.where(
+        ~whole,
+        gpd.GeoSeries(
+            polys.geometry.reindex(iris["com"]).to_numpy(), index=iris.index, crs=iris.crs
+        ),
+    )
     if (clipped.area <= 0).any():
-        log.warning("IRIS outside their commune (kept unclipped): %s",
-                    iris.index[clipped.area <= 0].tolist())
+        log.warning(
+            "IRIS outside their commune (kept unclipped): %s",
+            iris.index[clipped.area <= 0].tolist(),
+        )
     iris = iris.set_geometry(geom)
 
     rows = []
@@ -233,15 +293,34 @@ def _iris_units(communes: gpd.GeoDataFrame, iris: gpd.GeoDataFrame, polys: gpd.G
         own = iris[iris["insee"] == insee]
         units = []  # (unit_id, unit_type, nom, geometry, weight, basis, score)
         if own.empty:
-            units.append((insee, "commune", c["nom"], c.geometry, 1.0,
-                          "commune entière (aucun IRIS)", np.nan))
+            units.append(
+                (
+                    insee,
+                    "commune",
+                    c["nom"],
+                    c.geometry,
+                    1.0,
+                    "commune entière (aucun IRIS)",
+                    np.nan,
+                )
+            )
         else:
             covered = shapely.union_all(own.geometry.to_numpy())
             for code, r in own.iterrows():
-                basis = ("P16 IRIS (commune non découpée, contour 2018)" if whole[code]
-                         else "P16 IRIS")
-                units.append((code, "iris", r["nom"], r.geometry, float(r["p16_pop"]), basis,
-                              r["score_mednum"]))
+                basis = (
+                    "P16 IRIS (commune non découpée, contour 2018)" if whole[code] else "P16 IRIS"
+                )
+                units.append(
+                    (
+                        code,
+                        "iris",
+                        r["nom"],
+                        r.geometry,
+                        float(r["p16_pop"]),
+                        basis,
+                        r["score_mednum"],
+                    )
+                )
             rest = []
             for code, p in polys[polys["insee"] == insee].iterrows():
                 share = p.geometry.intersection(covered).area / p.geometry.area
@@ -258,10 +337,15 @@ def _iris_units(communes: gpd.GeoDataFrame, iris: gpd.GeoDataFrame, polys: gpd.G
                 else:
                     w = p16 * areas / covered.area
                     basis = "densité 2016 des IRIS de la commune × surface"
-                    log.warning("commune %s: COG 2026 population ≤ 2016 population of its IRIS; "
-                                "2018 communes without IRIS get the IRIS density", insee)
-                units += [(code, "commune2018", nom, g, float(wi), basis, np.nan)
-                          for (code, nom, g), wi in zip(rest, w)]
+                    log.warning(
+                        "commune %s: COG 2026 population ≤ 2016 population of its IRIS; "
+                        "2018 communes without IRIS get the IRIS density",
+                        insee,
+                    )
+                units += [
+                    (code, "commune2018", nom, g, float(wi), basis, np.nan)
+                    for (code, nom, g), wi in zip(rest, w)
+                ]
         weights = np.array([u[4] for u in units])
         if weights.sum() <= 0:
             weights = np.array([u[3].area for u in units])
@@ -269,17 +353,27 @@ def _iris_units(communes: gpd.GeoDataFrame, iris: gpd.GeoDataFrame, polys: gpd.G
         pops = pop_c * (weights / weights.sum())
         scores = np.array([u[6] for u in units], dtype=float)
         known = ~np.isnan(scores) & (pops > 0)
-        mean_score = (np.average(scores[known], weights=pops[known]) if known.any()
-                      else 100.0)
+        mean_score = np.average(scores[known], weights=pops[known]) if known.any() else 100.0
         scores_filled = np.where(np.isnan(scores), mean_score, scores)
         if need_split == "iris":
             needs = _capped_split(need_c, pops * scores_filled, pops)
         else:
             needs = need_c * pops / pop_c if pop_c > 0 else np.zeros(len(units))
         for u, p_u, n_u in zip(units, pops, needs):
-            rows.append({"unit_id": u[0], "insee": insee, "unit_type": u[1], "nom": u[2],
-                         "commune_nom": c["nom"], "population": p_u, "population_basis": u[5],
-                         "score_mednum": u[6], "need": n_u, "geometry": u[3]})
+            rows.append(
+                {
+                    "unit_id": u[0],
+                    "insee": insee,
+                    "unit_type": u[1],
+                    "nom": u[2],
+                    "commune_nom": c["nom"],
+                    "population": p_u,
+                    "population_basis": u[5],
+                    "score_mednum": u[6],
+                    "need": n_u,
+                    "geometry": u[3],
+                }
+            )
     out = gpd.GeoDataFrame(rows, geometry="geometry", crs=communes.crs)
     if not out["unit_id"].is_unique:
         dup = out.loc[out["unit_id"].duplicated(), "unit_id"].tolist()
@@ -289,18 +383,27 @@ def _iris_units(communes: gpd.GeoDataFrame, iris: gpd.GeoDataFrame, polys: gpd.G
     return out
 
 
-def _commune2018_units(communes: gpd.GeoDataFrame, all_polys: gpd.GeoDataFrame,
-                       iris: gpd.GeoDataFrame | None, mapping: dict[str, str], dep: str,
-                       population_from: str, need_split: str) -> gpd.GeoDataFrame:
+def _commune2018_units(
+    communes: gpd.GeoDataFrame,
+    all_polys: gpd.GeoDataFrame,
+    iris: gpd.GeoDataFrame | None,
+    mapping: dict[str, str],
+    dep: str,
+    population_from: str,
+    need_split: str,
+) -> gpd.GeoDataFrame:
     polys = all_polys.to_crs(communes.crs)
     polys = polys[polys["insee"].isin(communes.index)].copy()
     polys["area"] = polys.geometry.area
     if population_from == "iris":
         units = _iris_units(communes, iris, all_polys, mapping, dep, need_split)
         units["u_area"] = units.geometry.area
-        ov = gpd.overlay(units[["unit_id", "insee", "population", "need", "u_area", "geometry"]],
-                         polys.reset_index()[["code_2018", "insee", "geometry"]],
-                         how="intersection", keep_geom_type=True)
+        ov = gpd.overlay(
+            units[["unit_id", "insee", "population", "need", "u_area", "geometry"]],
+            polys.reset_index()[["code_2018", "insee", "geometry"]],
+            how="intersection",
+            keep_geom_type=True,
+        )
         ov = ov[ov["insee_1"] == ov["insee_2"]]
         frac = ov.geometry.area / ov["u_area"]
         ov = ov.assign(w=ov["population"] * frac, n=ov["need"] * frac)
@@ -327,21 +430,37 @@ def _commune2018_units(communes: gpd.GeoDataFrame, all_polys: gpd.GeoDataFrame,
         else:
             needs = _capped_split(need_c, n, pops)
         for (code, p), p_u, n_u in zip(group.iterrows(), pops, needs):
-            rows.append({"unit_id": code, "insee": insee, "unit_type": "commune2018",
-                         "nom": p["nom"], "commune_nom": communes.at[insee, "nom"],
-                         "population": p_u, "population_basis": basis, "score_mednum": np.nan,
-                         "need": n_u, "geometry": p.geometry})
+            rows.append(
+                {
+                    "unit_id": code,
+                    "insee": insee,
+                    "unit_type": "commune2018",
+                    "nom": p["nom"],
+                    "commune_nom": communes.at[insee, "nom"],
+                    "population": p_u,
+                    "population_basis": basis,
+                    "score_mednum": np.nan,
+                    "need": n_u,
+                    "geometry": p.geometry,
+                }
+            )
     missing = sorted(set(communes.index) - set(polys["insee"]))
     if missing:
-        raise ValidationError("communes", [f"commune {c}: no 2018 polygon; use unit='commune' "
-                                           "or 'iris'" for c in missing])
+        raise ValidationError(
+            "communes",
+            [f"commune {c}: no 2018 polygon; use unit='commune' or 'iris'" for c in missing],
+        )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=communes.crs)
 
 
-def demand_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
-                 unit: Literal["commune", "iris", "commune2018"] = "commune",
-                 population_from: Literal["iris", "area"] = "iris",
-                 need_split: Literal["iris", "uniform"] | None = None) -> gpd.GeoDataFrame:
+def demand_units(
+    communes: gpd.GeoDataFrame,
+    data_dir: catalog.DataDir,
+    *,
+    unit: Literal["commune", "iris", "commune2018"] = "commune",
+    population_from: Literal["iris", "area"] = "iris",
+    need_split: Literal["iris", "uniform"] | None = None,
+) -> gpd.GeoDataFrame:
     """Demand units (points of departure of the inhabitants) of a département.
 
     Parameters
@@ -405,15 +524,21 @@ def demand_units(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
         mapping = territory.current_code_map(data_dir)
         if uses_iris:
             iris = iris_from_mednum(dep, data_dir)
-        polys = commune2018_from_frame(_polygon_source.departement_polygons(dep, data_dir),
-                                       mapping, crs=working_crs(dep))
-    return demand_units_from_frames(communes, unit=unit, population_from=population_from,
-                                    need_split=need_split, iris=iris, polygons_2018=polys,
-                                    code_map=mapping)
+        polys = commune2018_from_frame(
+            _polygon_source.departement_polygons(dep, data_dir), mapping, crs=working_crs(dep)
+        )
+    return demand_units_from_frames(
+        communes,
+        unit=unit,
+        population_from=population_from,
+        need_split=need_split,
+        iris=iris,
+        polygons_2018=polys,
+        code_map=mapping,
+    )
 
 
-def _check_options(unit: str, population_from: str, need_split: str | None
-                   ) -> tuple[str, bool]:
+def _check_options(unit: str, population_from: str, need_split: str | None) -> tuple[str, bool]:
     """Check the options of :func:`demand_units`; return the need split and whether the
     IRIS are read."""
     problems = []
@@ -425,27 +550,37 @@ def _check_options(unit: str, population_from: str, need_split: str | None
         problems.append(f"need_split={need_split!r}: use 'iris', 'uniform' or None")
     uses_iris = unit == "iris" or (unit == "commune2018" and population_from == "iris")
     if need_split == "iris" and not uses_iris:
-        problems.append(f"need_split='iris' needs the IRIS file, not read for unit={unit!r}, "
-                        f"population_from={population_from!r}; use need_split='uniform'")
+        problems.append(
+            f"need_split='iris' needs the IRIS file, not read for unit={unit!r}, "
+            f"population_from={population_from!r}; use need_split='uniform'"
+        )
     if problems:
         raise ValidationError("demand_units", problems)
     return need_split or ("iris" if uses_iris else "uniform"), uses_iris
 
 
 def _check_communes(communes: Any) -> str:
-    dep = communes_table(communes, required=("nom", "departement", "population", "need"),
-                         hint="cnfs_geo.need.need_from_sources", crs="any",
-                         nonnegative=("population", "need"), one_departement=True)
+    dep = communes_table(
+        communes,
+        required=("nom", "departement", "population", "need"),
+        hint="cnfs_geo.need.need_from_sources",
+        crs="any",
+        nonnegative=("population", "need"),
+        one_departement=True,
+    )
     return str(dep)
 
 
-def demand_units_from_frames(communes: gpd.GeoDataFrame, *,
-                             unit: Literal["commune", "iris", "commune2018"] = "commune",
-                             population_from: Literal["iris", "area"] = "iris",
-                             need_split: Literal["iris", "uniform"] | None = None,
-                             iris: gpd.GeoDataFrame | None = None,
-                             polygons_2018: gpd.GeoDataFrame | None = None,
-                             code_map: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+def demand_units_from_frames(
+    communes: gpd.GeoDataFrame,
+    *,
+    unit: Literal["commune", "iris", "commune2018"] = "commune",
+    population_from: Literal["iris", "area"] = "iris",
+    need_split: Literal["iris", "uniform"] | None = None,
+    iris: gpd.GeoDataFrame | None = None,
+    polygons_2018: gpd.GeoDataFrame | None = None,
+    code_map: dict[str, str] | None = None,
+) -> gpd.GeoDataFrame:
     """Demand units of a département from the communes and the frames of the readers.
 
     Parameters
@@ -473,36 +608,53 @@ def demand_units_from_frames(communes: gpd.GeoDataFrame, *,
     dep = _check_communes(communes)
     missing = []
     if unit != "commune" and polygons_2018 is None:
-        missing.append(f"polygons_2018 is needed for unit={unit!r}; fix: pass "
-                       "commune2018_from_frame(...) or use demand_units(communes, data_dir)")
+        missing.append(
+            f"polygons_2018 is needed for unit={unit!r}; fix: pass "
+            "commune2018_from_frame(...) or use demand_units(communes, data_dir)"
+        )
     if uses_iris and (iris is None or code_map is None):
-        missing.append(f"iris and code_map are needed for unit={unit!r}, population_from="
-                       f"{population_from!r}; fix: pass iris_from_mednum(...) and "
-                       "territory.current_code_map(...)")
+        missing.append(
+            f"iris and code_map are needed for unit={unit!r}, population_from="
+            f"{population_from!r}; fix: pass iris_from_mednum(...) and "
+            "territory.current_code_map(...)"
+        )
     if missing:
         raise ValidationError("demand_units_from_frames", missing)
 
     if unit == "commune":
-        out = gpd.GeoDataFrame({
-            "unit_id": communes.index.astype(str), "insee": communes.index.astype(str),
-            "unit_type": "commune", "nom": communes["nom"].to_numpy(),
-            "commune_nom": communes["nom"].to_numpy(),
-            "population": communes["population"].astype(float).to_numpy(),
-            "population_basis": "population légale COG 2026", "score_mednum": np.nan,
-            "need": communes["need"].astype(float).to_numpy()},
-            geometry=communes.geometry.to_numpy(), crs=communes.crs)
+        out = gpd.GeoDataFrame(
+            {
+                "unit_id": communes.index.astype(str),
+                "insee": communes.index.astype(str),
+                "unit_type": "commune",
+                "nom": communes["nom"].to_numpy(),
+                "commune_nom": communes["nom"].to_numpy(),
+                "population": communes["population"].astype(float).to_numpy(),
+                "population_basis": "population légale COG 2026",
+                "score_mednum": np.nan,
+                "need": communes["need"].astype(float).to_numpy(),
+            },
+            geometry=communes.geometry.to_numpy(),
+            crs=communes.crs,
+        )
         label = LABELS["commune"]
     elif unit == "iris":
         out = _iris_units(communes, iris, polygons_2018, code_map or {}, dep, split)
         label = f"{LABELS['iris']} ; {_NEED_LABELS[split]}"
     else:
-        out = _commune2018_units(communes, polygons_2018, iris, code_map or {}, dep,
-                                 population_from, split)
-        label = (f"{LABELS['commune2018']} {_SPLIT_LABELS[population_from]} ; "
-                 f"{_NEED_LABELS[split if population_from == 'iris' else 'uniform']}")
+        out = _commune2018_units(
+            communes, polygons_2018, iris, code_map or {}, dep, population_from, split
+        )
+        label = (
+            f"{LABELS['commune2018']} {_SPLIT_LABELS[population_from]} ; "
+            f"{_NEED_LABELS[split if population_from == 'iris' else 'uniform']}"
+        )
 
-    index_c = (10.0 * communes["need"] / communes["population"].where(communes["population"] > 0)
-               ).reindex(out["insee"]).to_numpy()
+    index_c = (
+        (10.0 * communes["need"] / communes["population"].where(communes["population"] > 0))
+        .reindex(out["insee"])
+        .to_numpy()
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         ni = np.where(out["population"] > 0, 10.0 * out["need"] / out["population"], index_c)
     out["need_index"] = ni
@@ -517,14 +669,20 @@ def demand_units_from_frames(communes: gpd.GeoDataFrame, *,
     out.attrs["demand_unit_key"] = unit
     out.attrs["population_from"] = population_from if unit == "commune2018" else None
     out.attrs["need_split"] = split
-    log.info("demand units (%s): %d units, population %.0f, need %.0f", unit, len(out),
-             out["population"].sum(), out["need"].sum())
+    log.info(
+        "demand units (%s): %d units, population %.0f, need %.0f",
+        unit,
+        len(out),
+        out["population"].sum(),
+        out["need"].sum(),
+    )
     return out
 
 
 # ---------------------------------------------------------------------------
 # National demand units (COG 2018 polygons, COG 2026 populations)
 # ---------------------------------------------------------------------------
+
 
 def _sample(values: Any, n: int = 10) -> str:
     values = list(values)
@@ -592,8 +750,10 @@ def demand_units_cog2018(data_dir: Any = None, *, path: Any = None) -> gpd.GeoDa
         source = dd.file("communes_2018_archive")
         metro = [d for d in _polygon_source.archive_departements(source) if _is_metropolitan(d)]
         if not metro:
-            raise ValidationError(str(source), [
-                "no metropolitan member departements/<dep>-<name>/communes-<dep>-*.geojson"])
+            raise ValidationError(
+                str(source),
+                ["no metropolitan member departements/<dep>-<name>/communes-<dep>-*.geojson"],
+            )
         polys = _polygon_source.read_polygons_archive(source, metro)
     else:
         source = Path(path)
@@ -604,13 +764,18 @@ def demand_units_cog2018(data_dir: Any = None, *, path: Any = None) -> gpd.GeoDa
         raise ValidationError(str(source), [f"duplicated 2018 code(s) {_sample(dup.unique())}"])
     polys = polys.to_crs(METROPOLE_CRS).sort_values("code").reset_index(drop=True)
     polys["geometry"] = polys.geometry.make_valid()
-    return demand_units_from_polygons(polys, territory.current_code_map(dd),
-                                      territory.cog_communes(dd), source=str(source))
+    return demand_units_from_polygons(
+        polys, territory.current_code_map(dd), territory.cog_communes(dd), source=str(source)
+    )
 
 
-def demand_units_from_polygons(polys: gpd.GeoDataFrame, code_map: dict[str, str],
-                               cog: pd.DataFrame, *, source: str = "polygons"
-                               ) -> gpd.GeoDataFrame:
+def demand_units_from_polygons(
+    polys: gpd.GeoDataFrame,
+    code_map: dict[str, str],
+    cog: pd.DataFrame,
+    *,
+    source: str = "polygons",
+) -> gpd.GeoDataFrame:
     """National demand units from 2018 polygons (the transform of :func:`demand_units_cog2018`).
 
     Parameters
@@ -634,40 +799,67 @@ def demand_units_from_polygons(polys: gpd.GeoDataFrame, code_map: dict[str, str]
     insee = polys["code"].map(code_map)
     unknown = polys["code"][insee.isna()]
     if len(unknown):
-        raise UnknownCodeError(source, [
-            f"{len(unknown)} 2018 commune code(s) unknown to the COG 2026 "
-            f"(neither current, délégué/associé nor a former code of a current commune): "
-            f"{_sample(unknown)}; fix: use the COG 2026 communes.json with anciensCodes, or "
-            "add those codes to the code mapping (cnfs_geo.territory)"])
+        raise UnknownCodeError(
+            source,
+            [
+                f"{len(unknown)} 2018 commune code(s) unknown to the COG 2026 "
+                f"(neither current, délégué/associé nor a former code of a current commune): "
+                f"{_sample(unknown)}; fix: use the COG 2026 communes.json with anciensCodes, or "
+                "add those codes to the code mapping (cnfs_geo.territory)"
+            ],
+        )
     area = polys.geometry.area.to_numpy()
     share = area / pd.Series(area).groupby(insee.to_numpy()).transform("sum").to_numpy()
     pop = pd.to_numeric(current["population"], errors="coerce").reindex(insee).to_numpy(float)
     no_pop = ~np.isfinite(pop)
     population = np.where(no_pop, 0.0, pop * share)
     if no_pop.any():
-        log.warning("demand_units_cog2018: %d unit(s) map to a current commune without "
-                    "population: %s", int(no_pop.sum()), _sample(polys["code"][no_pop]))
+        log.warning(
+            "demand_units_cog2018: %d unit(s) map to a current commune without population: %s",
+            int(no_pop.sum()),
+            _sample(polys["code"][no_pop]),
+        )
     deps = set(polys["departement"])
     here = current[current["departement"].isin(deps)]
     without = here.index.difference(pd.Index(insee.dropna().unique()))
-    left = {c: float(pd.to_numeric(here.loc[c, "population"], errors="coerce") or 0.0)
-            for c in sorted(without)}
+    left = {
+        c: float(pd.to_numeric(here.loc[c, "population"], errors="coerce") or 0.0)
+        for c in sorted(without)
+    }
     if left:
-        log.warning("demand_units_cog2018: %d current commune(s) have no 2018 polygon (split "
-                    "after 2018); their %.0f inhabitants are left out: %s", len(left),
-                    sum(left.values()), _sample(left))
+        log.warning(
+            "demand_units_cog2018: %d current commune(s) have no 2018 polygon (split "
+            "after 2018); their %.0f inhabitants are left out: %s",
+            len(left),
+            sum(left.values()),
+            _sample(left),
+        )
     rep = polys.geometry.representative_point()
-    out = gpd.GeoDataFrame({
-        "nom": polys["nom"].to_numpy(dtype=object),
-        "departement": polys["departement"].to_numpy(dtype=object),
-        "insee": insee.to_numpy(dtype=object),
-        "population": population, "area_km2": area / 1e6,
-        "ref_x": rep.x.to_numpy(), "ref_y": rep.y.to_numpy()},
-        geometry=polys.geometry.to_numpy(), crs=polys.crs,
-        index=pd.Index(polys["code"].to_numpy(dtype=object), name="code_2018"))
-    out.attrs.update({"source": source,
-                      "communes_without_polygon": left,
-                      "population_left_out": float(sum(left.values()))})
-    log.info("demand_units_cog2018: %d units, %.0f inhabitants (%d départements)", len(out),
-             float(population.sum()), len(deps))
+    out = gpd.GeoDataFrame(
+        {
+            "nom": polys["nom"].to_numpy(dtype=object),
+            "departement": polys["departement"].to_numpy(dtype=object),
+            "insee": insee.to_numpy(dtype=object),
+            "population": population,
+            "area_km2": area / 1e6,
+            "ref_x": rep.x.to_numpy(),
+            "ref_y": rep.y.to_numpy(),
+        },
+        geometry=polys.geometry.to_numpy(),
+        crs=polys.crs,
+        index=pd.Index(polys["code"].to_numpy(dtype=object), name="code_2018"),
+    )
+    out.attrs.update(
+        {
+            "source": source,
+            "communes_without_polygon": left,
+            "population_left_out": float(sum(left.values())),
+        }
+    )
+    log.info(
+        "demand_units_cog2018: %d units, %.0f inhabitants (%d départements)",
+        len(out),
+        float(population.sum()),
+        len(deps),
+    )
     return out

@@ -68,8 +68,12 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
             if not math.isfinite(m):
                 out.append(NO_PLACE_COLOUR)
                 continue
-            out.append(next((col for b, col in zip(MINUTE_BREAKS, MINUTE_COLOURS) if m <= b),
-                            MINUTE_COLOURS[-1]))
+            out.append(
+                next(
+                    (col for b, col in zip(MINUTE_BREAKS, MINUTE_COLOURS) if m <= b),
+                    MINUTE_COLOURS[-1],
+                )
+            )
         return out
 
     t = _fr.number(plan.scenario.threshold)
@@ -81,31 +85,96 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
         pc = [KIND_COLOURS.get(k, "#333333") for k in kind]
         xs, ys = places.geometry.x.to_numpy(), places.geometry.y.to_numpy()
         a = acc.to_numpy()
-        ax.scatter(xs[a], ys[a], s=11, c=[pc[i] for i in np.flatnonzero(a)],
-                   edgecolors="white", linewidths=0.5, zorder=3)
-        ax.scatter(xs[~a], ys[~a], s=11, facecolors="white",
-                   edgecolors=[pc[i] for i in np.flatnonzero(~a)], linewidths=0.9, zorder=3)
+        ax.scatter(
+            xs[a],
+            ys[a],
+            s=11,
+            c=[pc[i] for i in np.flatnonzero(a)],
+            edgecolors="white",
+            linewidths=0.5,
+            zorder=3,
+        )
+        ax.scatter(
+            xs[~a],
+            ys[~a],
+            s=11,
+            facecolors="white",
+            edgecolors=[pc[i] for i in np.flatnonzero(~a)],
+            linewidths=0.9,
+            zorder=3,
+        )
         ax.set_title(title, fontsize=11)
         ax.set_axis_off()
         ax.set_aspect("equal")
     ax = axes[1]
     for i, g in enumerate(plan.posts.geometry):
-        ax.scatter([g.x], [g.y], marker="s", s=80, c=POST_COLOUR, edgecolors="white",
-                   linewidths=0.8, zorder=4)
-        ax.annotate(str(i + 1), (g.x, g.y), color="white", fontsize=6.5, ha="center",
-                    va="center", fontweight="bold", zorder=5)
-    handles = [Patch(facecolor=col, edgecolor="#666666", label=lab)
-               for col, lab in zip(MINUTE_COLOURS, minute_class_labels())]
-    handles += [Line2D([], [], marker="o", linestyle="", markerfacecolor=KIND_COLOURS[k],
-                       markeredgecolor="white", label=lab) for k, lab in KIND_LABELS.items()]
-    handles += [Line2D([], [], marker="o", linestyle="", markerfacecolor="white",
-                       markeredgecolor="#555555", label="accès seul"),
-                Line2D([], [], marker="s", linestyle="", markerfacecolor=POST_COLOUR,
-                       markeredgecolor="white", markersize=8, label="nouveau poste"),
-                Line2D([], [], color=EPCI_COLOUR, label="limite d'EPCI")]
-    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7.5, frameon=False,
-               title=f"Temps d'accès au lieu d'accompagnement le plus proche (seuil {t} min)",
-               title_fontsize=8)
+        ax.scatter(
+            [g.x],
+            [g.y],
+            marker="s",
+            s=80,
+            c=POST_COLOUR,
+            edgecolors="white",
+            linewidths=0.8,
+            zorder=4,
+        )
+        ax.annotate(
+            str(i + 1),
+            (g.x, g.y),
+            color="white",
+            fontsize=6.5,
+            ha="center",
+            va="center",
+            fontweight="bold",
+            zorder=5,
+        )
+    handles = [
+        Patch(facecolor=col, edgecolor="#666666", label=lab)
+        for col, lab in zip(MINUTE_COLOURS, minute_class_labels())
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markerfacecolor=KIND_COLOURS[k],
+            markeredgecolor="white",
+            label=lab,
+        )
+        for k, lab in KIND_LABELS.items()
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markerfacecolor="white",
+            markeredgecolor="#555555",
+            label="accès seul",
+        ),
+        Line2D(
+            [],
+            [],
+            marker="s",
+            linestyle="",
+            markerfacecolor=POST_COLOUR,
+            markeredgecolor="white",
+            markersize=8,
+            label="nouveau poste",
+        ),
+        Line2D([], [], color=EPCI_COLOUR, label="limite d'EPCI"),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=6,
+        fontsize=7.5,
+        frameon=False,
+        title=f"Temps d'accès au lieu d'accompagnement le plus proche (seuil {t} min)",
+        title_fontsize=8,
+    )
     fig.subplots_adjust(left=0.01, right=0.99, top=0.94, bottom=0.17, wspace=0.02)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
@@ -148,16 +217,21 @@ def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     fig = Figure(figsize=(8.0, 6.4), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.16, 1.0, 0.84))
-    c.plot(ax=ax, color=[priority_colour(v) for v in c["priority_score"]],
-           edgecolor="#888888", linewidth=0.2)
+    c.plot(
+        ax=ax,
+        color=[priority_colour(v) for v in c["priority_score"]],
+        edgecolor="#888888",
+        linewidth=0.2,
+    )
     gap = c[c["priority_gap"].astype(bool)]
     if len(gap):
         gap.boundary.plot(ax=ax, color="#000000", linewidth=0.7)
     nop = epci_without_project(plan)
     nop_geo = epci.loc[[e for e in nop.index if e in epci.index]]
     if len(nop_geo):
-        nop_geo.plot(ax=ax, facecolor="none", edgecolor=NO_PROJECT_COLOUR, hatch="///",
-                     linewidth=0.0)
+        nop_geo.plot(
+            ax=ax, facecolor="none", edgecolor=NO_PROJECT_COLOUR, hatch="///", linewidth=0.0
+        )
         nop_geo.boundary.plot(ax=ax, color=NO_PROJECT_COLOUR, linewidth=1.6, linestyle="--")
     epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.8)
     cl = getattr(plan, "gap_clusters", None)
@@ -166,23 +240,52 @@ def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
         cl.boundary.plot(ax=ax, color=CLUSTER_COLOUR, linewidth=1.8)
         for r in cl.itertuples(index=False):
             pt = r.geometry.representative_point()
-            ax.annotate(str(r.cluster_id), (pt.x, pt.y), color=CLUSTER_COLOUR, fontsize=7,
-                        ha="center", va="center", fontweight="bold", zorder=5,
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white",
-                              "ec": CLUSTER_COLOUR, "lw": 0.8, "alpha": 0.9})
+            ax.annotate(
+                str(r.cluster_id),
+                (pt.x, pt.y),
+                color=CLUSTER_COLOUR,
+                fontsize=7,
+                ha="center",
+                va="center",
+                fontweight="bold",
+                zorder=5,
+                bbox={
+                    "boxstyle": "round,pad=0.15",
+                    "fc": "white",
+                    "ec": CLUSTER_COLOUR,
+                    "lw": 0.8,
+                    "alpha": 0.9,
+                },
+            )
     ax.set_axis_off()
     ax.set_aspect("equal")
-    handles = [Patch(facecolor=col, edgecolor="#888888", label=lab)
-               for col, lab in zip(PRIORITY_COLOURS, priority_class_labels())]
-    handles += [Patch(facecolor="white", edgecolor="#000000", label="commune prioritaire"),
-                Line2D([], [], color=CLUSTER_COLOUR, linewidth=1.8,
-                       label="territoire prioritaire (zone)")]
+    handles = [
+        Patch(facecolor=col, edgecolor="#888888", label=lab)
+        for col, lab in zip(PRIORITY_COLOURS, priority_class_labels())
+    ]
+    handles += [
+        Patch(facecolor="white", edgecolor="#000000", label="commune prioritaire"),
+        Line2D([], [], color=CLUSTER_COLOUR, linewidth=1.8, label="territoire prioritaire (zone)"),
+    ]
     if len(nop_geo):
-        handles.append(Patch(facecolor="white", edgecolor=NO_PROJECT_COLOUR, hatch="///",
-                             label="EPCI sans projet numérique"))
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor=NO_PROJECT_COLOUR,
+                hatch="///",
+                label="EPCI sans projet numérique",
+            )
+        )
     handles.append(Line2D([], [], color=EPCI_COLOUR, label="limite d'EPCI"))
-    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=7.5, frameon=False,
-               title="Score de priorité (0 à 100)", title_fontsize=8)
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=5,
+        fontsize=7.5,
+        frameon=False,
+        title="Score de priorité (0 à 100)",
+        title_fontsize=8,
+    )
     return _png(fig)
 
 
@@ -227,16 +330,34 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
         ax.scatter([bx], [by], marker="s", s=70, c=col, edgecolors="white", zorder=5)
         for k, insee in enumerate(stops, start=1):
             sx, sy = c.at[insee, "chef_lieu_x"], c.at[insee, "chef_lieu_y"]
-            ax.scatter([sx], [sy], marker="o", s=75, c="white", edgecolors=col,
-                       linewidths=1.4, zorder=5)
-            ax.annotate(str(k), (sx, sy), color=col, fontsize=6, ha="center", va="center",
-                        fontweight="bold", zorder=6)
-        handles.append(Line2D([], [], color=col, linestyle="--", marker="s",
-                              label=f"{r.circuit_id} : base {r.base_nom}"))
+            ax.scatter(
+                [sx], [sy], marker="o", s=75, c="white", edgecolors=col, linewidths=1.4, zorder=5
+            )
+            ax.annotate(
+                str(k),
+                (sx, sy),
+                color=col,
+                fontsize=6,
+                ha="center",
+                va="center",
+                fontweight="bold",
+                zorder=6,
+            )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=col,
+                linestyle="--",
+                marker="s",
+                label=f"{r.circuit_id} : base {r.base_nom}",
+            )
+        )
     # zoom on the circuits (15 km around their bases and stops), within the département
-    ids = sorted({str(r.base_insee) for r in circuits.itertuples(index=False)}
-                 | {x for r in circuits.itertuples(index=False)
-                    for x in str(r.stops).split(";") if x})
+    ids = sorted(
+        {str(r.base_insee) for r in circuits.itertuples(index=False)}
+        | {x for r in circuits.itertuples(index=False) for x in str(r.stops).split(";") if x}
+    )
     xs, ys = c.loc[ids, "chef_lieu_x"].astype(float), c.loc[ids, "chef_lieu_y"].astype(float)
     bx0, by0, bx1, by1 = c.total_bounds
     pad = 15_000.0
@@ -246,8 +367,14 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     ax.set_ylim(y0, y1)
     ax.set_axis_off()
     ax.set_aspect("equal")
-    fig.legend(handles=handles, loc="lower center", ncol=min(4, max(1, len(handles))),
-               fontsize=7.5, frameon=False,
-               title="Circuits itinérants (carré : base ; cercles : arrêts numérotés dans "
-                     "l'ordre de la tournée)", title_fontsize=8)
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=min(4, max(1, len(handles))),
+        fontsize=7.5,
+        frameon=False,
+        title="Circuits itinérants (carré : base ; cercles : arrêts numérotés dans "
+        "l'ordre de la tournée)",
+        title_fontsize=8,
+    )
     return _png(fig)

@@ -49,8 +49,7 @@ log = logging.getLogger(__name__)
 TIME_SCALE_MIN: float = 20.0
 
 #: Weights of the normalised criteria in ``priority_score``.
-PRIORITY_WEIGHTS: Mapping[str, float] = {"time": 0.3, "access": 0.3, "need": 0.3,
-                                         "fibre": 0.1}
+PRIORITY_WEIGHTS: Mapping[str, float] = {"time": 0.3, "access": 0.3, "need": 0.3, "fibre": 0.1}
 
 #: Snapping tolerance (m) when measuring shared borders: the polygons are simplified to
 #: ~1 m (mapshaper, topology kept), so 1 m absorbs rounding without joining neighbours
@@ -66,9 +65,9 @@ def _settings(settings: Settings | None) -> Settings:
     return DEFAULT if settings is None else settings
 
 
-def _access_steps(weights: str | None, catchment: float,
-                  steps: Sequence[tuple[float, float]] | None
-                  ) -> Sequence[tuple[float, float]]:
+def _access_steps(
+    weights: str | None, catchment: float, steps: Sequence[tuple[float, float]] | None
+) -> Sequence[tuple[float, float]]:
     """Stepped E2SFCA zones for the methods text (Luo & Qi zones when not recorded)."""
     if steps is not None or weights in ("none", "gaussian"):
         return steps or ()
@@ -88,21 +87,31 @@ def _require(frame: object, columns: Sequence[str], name: str, hint: str) -> Non
 
 def _require_projected(gdf: gpd.GeoDataFrame, name: str) -> None:
     if not isinstance(gdf, gpd.GeoDataFrame):
-        raise ValidationError(name, [f"expected a GeoDataFrame with polygon geometry, got "
-                                     f"{type(gdf).__name__}"])
+        raise ValidationError(
+            name, [f"expected a GeoDataFrame with polygon geometry, got {type(gdf).__name__}"]
+        )
     if gdf.crs is None or not gdf.crs.is_projected:
-        raise ValidationError(name, [
-            f"CRS {gdf.crs!s} is not a projected CRS in metres: reproject with "
-            f"{name}.to_crs(cnfs_geo.settings.working_crs(departement)) "
-            "(e.g. EPSG:2154 for metropolitan France)"])
+        raise ValidationError(
+            name,
+            [
+                f"CRS {gdf.crs!s} is not a projected CRS in metres: reproject with "
+                f"{name}.to_crs(cnfs_geo.settings.working_crs(departement)) "
+                "(e.g. EPSG:2154 for metropolitan France)"
+            ],
+        )
 
 
 def _str_index(frame: pd.DataFrame, name: str) -> pd.Index:
     idx = frame.index.astype(str)
     dup = idx[idx.duplicated()].unique()
     if len(dup):
-        raise ValidationError(name, [f"{len(dup)} duplicated INSEE code(s) in the index, e.g. "
-                                     f"{list(dup[:10])}: one row per commune"])
+        raise ValidationError(
+            name,
+            [
+                f"{len(dup)} duplicated INSEE code(s) in the index, e.g. "
+                f"{list(dup[:10])}: one row per commune"
+            ],
+        )
     return idx
 
 
@@ -116,41 +125,64 @@ def _aligned(values: pd.Series, index: pd.Index, name: str, what: str) -> pd.Ser
         problems.append(f"{len(dup)} duplicated id(s), e.g. {list(dup[:10])}")
     missing = index.difference(s.index)
     if len(missing):
-        problems.append(f"{len(missing)} commune(s) of `communes` absent, e.g. "
-                        f"{list(missing[:10])}: give {what} for every commune")
+        problems.append(
+            f"{len(missing)} commune(s) of `communes` absent, e.g. "
+            f"{list(missing[:10])}: give {what} for every commune"
+        )
     extra = s.index.difference(index)
     if len(extra):
-        problems.append(f"{len(extra)} id(s) that are not communes of `communes`, e.g. "
-                        f"{list(extra[:10])}: index by the communes' INSEE codes")
+        problems.append(
+            f"{len(extra)} id(s) that are not communes of `communes`, e.g. "
+            f"{list(extra[:10])}: index by the communes' INSEE codes"
+        )
     if problems:
         raise ValidationError(name, problems)
     return s.reindex(index)
 
 
-def _numeric(frame: pd.DataFrame, col: str, name: str, *, allow_nan: bool = False,
-             allow_inf: bool = False) -> pd.Series:
+def _numeric(
+    frame: pd.DataFrame, col: str, name: str, *, allow_nan: bool = False, allow_inf: bool = False
+) -> pd.Series:
     v = pd.to_numeric(frame[col], errors="coerce").astype(float)
     arr = v.to_numpy()
     bad = np.isnan(arr) if not allow_nan else np.zeros(len(arr), bool)
     if not allow_inf:
         bad |= np.isinf(arr)
     if bad.any():
-        raise ValidationError(name, [f"column {col!r}: {int(bad.sum())} missing or "
-                                     f"non-numeric value(s) at {list(frame.index[bad][:10])}"])
+        raise ValidationError(
+            name,
+            [
+                f"column {col!r}: {int(bad.sum())} missing or "
+                f"non-numeric value(s) at {list(frame.index[bad][:10])}"
+            ],
+        )
     return v
 
 
 # --------------------------------------------------------------------------------------
 # 1. Gap communes by distance
 # --------------------------------------------------------------------------------------
-GAP_COMMUNE_COLUMNS = ["threshold_min", "rank", "insee", "nom", "epci", "epci_nom",
-                       "population", "need", "need_index", "minutes"]
+GAP_COMMUNE_COLUMNS = [
+    "threshold_min",
+    "rank",
+    "insee",
+    "nom",
+    "epci",
+    "epci_nom",
+    "population",
+    "need",
+    "need_index",
+    "minutes",
+]
 
 
-def gap_communes(communes: pd.DataFrame, *,
-                 thresholds: Sequence[float] | None = None,
-                 minutes_col: str = "minutes_before",
-                 settings: Settings | None = None) -> pd.DataFrame:
+def gap_communes(
+    communes: pd.DataFrame,
+    *,
+    thresholds: Sequence[float] | None = None,
+    minutes_col: str = "minutes_before",
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """Communes beyond each travel-time threshold, ranked by need-weighted population.
 
     Parameters
@@ -182,8 +214,7 @@ def gap_communes(communes: pd.DataFrame, *,
         Missing columns, bad thresholds, missing minutes.
     """
     cols = ["nom", "epci", "population", "need", "need_index", minutes_col]
-    _require(communes, cols, "communes",
-             "pass plan.communes (territory + need + coverage columns)")
+    _require(communes, cols, "communes", "pass plan.communes (territory + need + coverage columns)")
     idx = _str_index(communes, "communes")
     if thresholds is None:
         thresholds = _settings(settings).report_thresholds
@@ -191,25 +222,35 @@ def gap_communes(communes: pd.DataFrame, *,
     try:
         ts = sorted({float(t) for t in thresholds})
     except (TypeError, ValueError):
-        raise ValidationError("thresholds", [f"thresholds={thresholds!r}: give minutes as "
-                                             "numbers, e.g. [5, 10, 15, 20]"]) from None
+        raise ValidationError(
+            "thresholds",
+            [f"thresholds={thresholds!r}: give minutes as numbers, e.g. [5, 10, 15, 20]"],
+        ) from None
     if not ts or any(not math.isfinite(t) or t < 0 for t in ts):
-        problems.append(f"thresholds={list(thresholds)!r}: give one or more finite minutes "
-                        ">= 0, e.g. [5, 10, 15, 20]")
+        problems.append(
+            f"thresholds={list(thresholds)!r}: give one or more finite minutes "
+            ">= 0, e.g. [5, 10, 15, 20]"
+        )
     if problems:
         raise ValidationError("thresholds", problems)
     minutes = _numeric(communes, minutes_col, "communes", allow_inf=True)
-    base = pd.DataFrame({
-        "insee": idx, "nom": communes["nom"].to_numpy(), "epci": communes["epci"].to_numpy(),
-        "epci_nom": (communes["epci_nom"].to_numpy() if "epci_nom" in communes.columns
-                     else None),
-        "population": communes["population"].to_numpy(),
-        "need": communes["need"].astype(float).to_numpy(),
-        "need_index": communes["need_index"].astype(float).to_numpy(),
-        "minutes": minutes.to_numpy(),
-    })
-    base = base.sort_values(["need", "population", "insee"], ascending=[False, False, True],
-                            kind="stable")
+    base = pd.DataFrame(
+        {
+            "insee": idx,
+            "nom": communes["nom"].to_numpy(),
+            "epci": communes["epci"].to_numpy(),
+            "epci_nom": (
+                communes["epci_nom"].to_numpy() if "epci_nom" in communes.columns else None
+            ),
+            "population": communes["population"].to_numpy(),
+            "need": communes["need"].astype(float).to_numpy(),
+            "need_index": communes["need_index"].astype(float).to_numpy(),
+            "minutes": minutes.to_numpy(),
+        }
+    )
+    base = base.sort_values(
+        ["need", "population", "insee"], ascending=[False, False, True], kind="stable"
+    )
     parts = []
     for t in ts:
         sel = base[base["minutes"].to_numpy() > t].copy()
@@ -220,18 +261,28 @@ def gap_communes(communes: pd.DataFrame, *,
     out["rank"] = out["rank"].astype(int)
     for t in ts:
         sel = out[out["threshold_min"] == t]
-        log.info("gap communes beyond %g min: %d (population %d, need %.0f)", t, len(sel),
-                 int(sel["population"].sum()), float(sel["need"].sum()))
+        log.info(
+            "gap communes beyond %g min: %d (population %d, need %.0f)",
+            t,
+            len(sel),
+            int(sel["population"].sum()),
+            float(sel["need"].sum()),
+        )
     return out
 
 
 # --------------------------------------------------------------------------------------
 # 2. Accessibility and priority score
 # --------------------------------------------------------------------------------------
-def need_accessibility(communes: pd.DataFrame, places: pd.DataFrame, *,
-                       catchment: float | None = None,
-                       weights: str | None = None, od: pd.DataFrame | None = None,
-                       settings: Settings | None = None) -> pd.DataFrame:
+def need_accessibility(
+    communes: pd.DataFrame,
+    places: pd.DataFrame,
+    *,
+    catchment: float | None = None,
+    weights: str | None = None,
+    od: pd.DataFrame | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """(E)2SFCA accessibility of every commune to accompaniment advisors, per need.
 
     Supply = ``advisors`` of the places whose ``service_level`` is
@@ -269,25 +320,42 @@ def need_accessibility(communes: pd.DataFrame, places: pd.DataFrame, *,
         inhabitants), ``n_sites``; ``attrs`` describe the method.
     """
     _require(communes, ["need"], "communes", "pass plan.communes (need columns)")
-    _require(places, ["place_id", "service_level", "advisors"], "places",
-             "pass plan.places (cnfs_geo.offer.places_from_sources)")
+    _require(
+        places,
+        ["place_id", "service_level", "advisors"],
+        "places",
+        "pass plan.places (cnfs_geo.offer.places_from_sources)",
+    )
     settings = _settings(settings)
     catchment = settings.access_catchment_minutes if catchment is None else catchment
     weights = settings.access_weights if weights is None else weights
     idx = _str_index(communes, "communes")
     acc = places[places["service_level"] == "accompaniment"]
     site_ids = acc["place_id"].astype(str).to_numpy()
-    supply = pd.Series(pd.to_numeric(acc["advisors"], errors="coerce").to_numpy(dtype=float),
-                       index=site_ids, name="advisors")
+    supply = pd.Series(
+        pd.to_numeric(acc["advisors"], errors="coerce").to_numpy(dtype=float),
+        index=site_ids,
+        name="advisors",
+    )
     demand = pd.Series(communes["need"].astype(float).to_numpy(), index=idx, name="need")
     demand.index.name = "insee"
     if od is None:
-        _require(communes, ["ref_x", "ref_y"], "communes",
-                 "travel points of the communes (cnfs_geo.territory.communes_from_cog)")
-        origins = pd.DataFrame({"x": communes["ref_x"].to_numpy(dtype=float),
-                                "y": communes["ref_y"].to_numpy(dtype=float)}, index=idx)
-        dest = pd.DataFrame({"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
-                            index=site_ids)
+        _require(
+            communes,
+            ["ref_x", "ref_y"],
+            "communes",
+            "travel points of the communes (cnfs_geo.territory.communes_from_cog)",
+        )
+        origins = pd.DataFrame(
+            {
+                "x": communes["ref_x"].to_numpy(dtype=float),
+                "y": communes["ref_y"].to_numpy(dtype=float),
+            },
+            index=idx,
+        )
+        dest = pd.DataFrame(
+            {"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()}, index=site_ids
+        )
         od = access.od_crowfly(origins, dest, max_minutes=float(catchment), settings=settings)
     else:
         od = od[od["destination_id"].astype(str).isin(set(site_ids))]
@@ -295,10 +363,28 @@ def need_accessibility(communes: pd.DataFrame, places: pd.DataFrame, *,
 
 
 PRIORITY_COLUMNS = [
-    "nom", "epci", "population", "need", "need_index", "pct_fibre", "fibre_imputed",
-    "minutes", "accessibility", "ratio_to_target", "crit_time", "crit_access", "crit_need",
-    "crit_fibre", "priority_score", "priority_rank", "is_far", "is_thin", "is_high_need",
-    "is_low_fibre", "is_gap", "gap_reasons",
+    "nom",
+    "epci",
+    "population",
+    "need",
+    "need_index",
+    "pct_fibre",
+    "fibre_imputed",
+    "minutes",
+    "accessibility",
+    "ratio_to_target",
+    "crit_time",
+    "crit_access",
+    "crit_need",
+    "crit_fibre",
+    "priority_score",
+    "priority_rank",
+    "is_far",
+    "is_thin",
+    "is_high_need",
+    "is_low_fibre",
+    "is_gap",
+    "gap_reasons",
 ]
 
 
@@ -306,15 +392,18 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
     keys = set(PRIORITY_WEIGHTS)
     problems = []
     if not isinstance(weights, Mapping):
-        raise ValidationError("weights", [f"weights={weights!r}: give a mapping with keys "
-                                          f"{sorted(keys)}"])
+        raise ValidationError(
+            "weights", [f"weights={weights!r}: give a mapping with keys {sorted(keys)}"]
+        )
     unknown = set(weights) - keys
     missing = keys - set(weights)
     if unknown:
         problems.append(f"unknown key(s) {sorted(unknown)}: known keys {sorted(keys)}")
     if missing:
-        problems.append(f"missing key(s) {sorted(missing)}: give a weight (0 allowed) for "
-                        f"each of {sorted(keys)}")
+        problems.append(
+            f"missing key(s) {sorted(missing)}: give a weight (0 allowed) for "
+            f"each of {sorted(keys)}"
+        )
     out = {}
     for k in [k for k in PRIORITY_WEIGHTS if k in weights]:  # fixed order
         try:
@@ -332,15 +421,20 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Series, *,
-                    settings: Settings | None = None, threshold: float | None = None,
-                    target_ratio: float | None = None,
-                    target_share: float | None = None,
-                    need_quantile: float | None = None,
-                    fibre_min_pct: float | None = None,
-                    time_scale_min: float = TIME_SCALE_MIN,
-                    weights: Mapping[str, float] = PRIORITY_WEIGHTS,
-                    minutes_col: str = "minutes_before") -> pd.DataFrame:
+def priority_scores(
+    communes: pd.DataFrame,
+    accessibility: pd.DataFrame | pd.Series,
+    *,
+    settings: Settings | None = None,
+    threshold: float | None = None,
+    target_ratio: float | None = None,
+    target_share: float | None = None,
+    need_quantile: float | None = None,
+    fibre_min_pct: float | None = None,
+    time_scale_min: float = TIME_SCALE_MIN,
+    weights: Mapping[str, float] = PRIORITY_WEIGHTS,
+    minutes_col: str = "minutes_before",
+) -> pd.DataFrame:
     """Priority criteria, score and gap flag of every commune (see docs/methods_gaps.md).
 
     Parameters
@@ -395,9 +489,12 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
         Missing columns, accessibility not covering exactly the communes, bad
         parameters.
     """
-    _require(communes, ["nom", "epci", "population", "need", "need_index", "pct_fibre",
-                        minutes_col], "communes",
-             "pass plan.communes (territory + need + coverage columns)")
+    _require(
+        communes,
+        ["nom", "epci", "population", "need", "need_index", "pct_fibre", minutes_col],
+        "communes",
+        "pass plan.communes (territory + need + coverage columns)",
+    )
     idx = _str_index(communes, "communes")
     settings = _settings(settings)
     thr = float(settings.threshold_minutes if threshold is None else threshold)
@@ -406,50 +503,71 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
     fibre_min_pct = settings.low_fibre_pct if fibre_min_pct is None else fibre_min_pct
     w = _check_weights(weights)
     problems = []
-    for name, value, lo, hi, lo_open in (("target_share", target_share, 0.0, 1.0, True),
-                                         ("need_quantile", need_quantile, 0.0, 1.0, False),
-                                         ("fibre_min_pct", fibre_min_pct, 0.0, 100.0, False)):
+    for name, value, lo, hi, lo_open in (
+        ("target_share", target_share, 0.0, 1.0, True),
+        ("need_quantile", need_quantile, 0.0, 1.0, False),
+        ("fibre_min_pct", fibre_min_pct, 0.0, 100.0, False),
+    ):
         try:
             v = float(value)
         except (TypeError, ValueError):
             problems.append(f"{name}={value!r} is not a number")
             continue
         if not (lo < v <= hi if lo_open else lo <= v <= hi):
-            problems.append(f"{name}={value!r} must be in {'(' if lo_open else '['}{lo:g}, "
-                            f"{hi:g}]")
+            problems.append(f"{name}={value!r} must be in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
     for name, value in (("threshold", thr), ("time_scale_min", time_scale_min)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             problems.append(f"{name}={value!r} must be a finite number of minutes > 0")
-    if target_ratio is not None and not (isinstance(target_ratio, (int, float))
-                                         and math.isfinite(target_ratio)
-                                         and target_ratio > 0):
-        problems.append(f"target_ratio={target_ratio!r} must be a positive number of advisors "
-                        "per 10 000 need-weighted inhabitants, or None")
+    if target_ratio is not None and not (
+        isinstance(target_ratio, (int, float)) and math.isfinite(target_ratio) and target_ratio > 0
+    ):
+        problems.append(
+            f"target_ratio={target_ratio!r} must be a positive number of advisors "
+            "per 10 000 need-weighted inhabitants, or None"
+        )
     if problems:
         raise ValidationError("priority_scores options", problems)
 
     if isinstance(accessibility, pd.DataFrame):
-        _require(accessibility, ["access"], "accessibility",
-                 "pass the output of cnfs_geo.gaps.need_accessibility / coverage.two_step_fca")
+        _require(
+            accessibility,
+            ["access"],
+            "accessibility",
+            "pass the output of cnfs_geo.gaps.need_accessibility / coverage.two_step_fca",
+        )
         acc_series, method = accessibility["access"], accessibility.attrs.get("method")
         acc_attrs = dict(accessibility.attrs)
         unit_per = accessibility.attrs.get("per", 10_000)
         if unit_per != 10_000:
-            raise ValidationError("accessibility", [
-                f"accessibility is per {unit_per:g} demand units: compute it per 10 000 "
-                "(two_step_fca(..., per=10_000))"])
+            raise ValidationError(
+                "accessibility",
+                [
+                    f"accessibility is per {unit_per:g} demand units: compute it per 10 000 "
+                    "(two_step_fca(..., per=10_000))"
+                ],
+            )
     elif isinstance(accessibility, pd.Series):
         acc_series, method, acc_attrs = accessibility, None, {}
     else:
-        raise ValidationError("accessibility", [
-            f"expected the DataFrame of need_accessibility or a Series, got "
-            f"{type(accessibility).__name__}"])
-    acc = _aligned(pd.to_numeric(acc_series, errors="coerce").astype(float), idx,
-                   "accessibility", "an accessibility value")
+        raise ValidationError(
+            "accessibility",
+            [
+                f"expected the DataFrame of need_accessibility or a Series, got "
+                f"{type(accessibility).__name__}"
+            ],
+        )
+    acc = _aligned(
+        pd.to_numeric(acc_series, errors="coerce").astype(float),
+        idx,
+        "accessibility",
+        "an accessibility value",
+    )
     bad = ~np.isfinite(acc.to_numpy()) | (acc.to_numpy() < 0)
     if bad.any():
-        raise ValidationError("accessibility", [f"{int(bad.sum())} missing, infinite or "
-                                                f"negative value(s) at {list(idx[bad][:10])}"])
+        raise ValidationError(
+            "accessibility",
+            [f"{int(bad.sum())} missing, infinite or negative value(s) at {list(idx[bad][:10])}"],
+        )
 
     frame = communes.copy()
     frame.index = idx
@@ -459,13 +577,18 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
     fibre_raw = _numeric(frame, "pct_fibre", "communes", allow_nan=True)
     fibre_imputed = fibre_raw.isna()
     if fibre_imputed.all():
-        raise ValidationError("communes", ["column 'pct_fibre' is empty for every commune: "
-                                           "check the ARCEP fibre file"])
+        raise ValidationError(
+            "communes",
+            ["column 'pct_fibre' is empty for every commune: check the ARCEP fibre file"],
+        )
     fibre = fibre_raw.fillna(float(fibre_raw.median()))
     if fibre_imputed.any():
-        log.warning("priority: %d commune(s) without fibre figure take the département median "
-                    "%.1f %%: %s", int(fibre_imputed.sum()), float(fibre_raw.median()),
-                    list(idx[fibre_imputed.to_numpy()][:10]))
+        log.warning(
+            "priority: %d commune(s) without fibre figure take the département median %.1f %%: %s",
+            int(fibre_imputed.sum()),
+            float(fibre_raw.median()),
+            list(idx[fibre_imputed.to_numpy()][:10]),
+        )
 
     total_need = float(need.sum())
     reference = float((need * acc).sum() / total_need) if total_need > 0 else 0.0
@@ -480,8 +603,16 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
     crit_need = np.clip(need_index.to_numpy() / 10.0, 0.0, 1.0)
     crit_fibre = np.clip(1.0 - fibre.to_numpy() / 100.0, 0.0, 1.0)
     wsum = sum(w.values())
-    score = 100.0 * (w["time"] * crit_time + w["access"] * crit_access
-                     + w["need"] * crit_need + w["fibre"] * crit_fibre) / wsum
+    score = (
+        100.0
+        * (
+            w["time"] * crit_time
+            + w["access"] * crit_access
+            + w["need"] * crit_need
+            + w["fibre"] * crit_fibre
+        )
+        / wsum
+    )
 
     is_far = minutes.to_numpy() > thr
     is_thin = acc.to_numpy() < target
@@ -489,51 +620,92 @@ def priority_scores(communes: pd.DataFrame, accessibility: pd.DataFrame | pd.Ser
     is_low_fibre = fibre.to_numpy() < float(fibre_min_pct)
     is_gap = (is_far | is_thin) & is_high
 
-    labels = (_fr.REASON_FAR.format(threshold=thr), _fr.REASON_THIN, _fr.REASON_NEED,
-              _fr.REASON_FIBRE.format(fibre=float(fibre_min_pct)))
+    labels = (
+        _fr.REASON_FAR.format(threshold=thr),
+        _fr.REASON_THIN,
+        _fr.REASON_NEED,
+        _fr.REASON_FIBRE.format(fibre=float(fibre_min_pct)),
+    )
     reasons = []
     for g, f, t, h, lf in zip(is_gap, is_far, is_thin, is_high, is_low_fibre):
-        reasons.append("; ".join(lab for lab, on in zip(labels, (f, t, h, lf)) if on)
-                       if g else "")
+        reasons.append("; ".join(lab for lab, on in zip(labels, (f, t, h, lf)) if on) if g else "")
 
-    out = pd.DataFrame({
-        "nom": frame["nom"].to_numpy(), "epci": frame["epci"].to_numpy(),
-        "population": frame["population"].to_numpy(), "need": need.to_numpy(),
-        "need_index": need_index.to_numpy(), "pct_fibre": fibre.to_numpy(),
-        "fibre_imputed": fibre_imputed.to_numpy(), "minutes": minutes.to_numpy(),
-        "accessibility": acc.to_numpy(),
-        "ratio_to_target": acc.to_numpy() / target if target > 0 else np.inf,
-        "crit_time": crit_time, "crit_access": crit_access, "crit_need": crit_need,
-        "crit_fibre": crit_fibre, "priority_score": score,
-        "is_far": is_far, "is_thin": is_thin, "is_high_need": is_high,
-        "is_low_fibre": is_low_fibre, "is_gap": is_gap, "gap_reasons": reasons,
-    }, index=pd.Index(idx, name="insee"))
-    order = (out.assign(_i=out.index)
-             .sort_values(["priority_score", "need", "_i"], ascending=[False, False, True],
-                          kind="stable").index)
-    out["priority_rank"] = pd.Series(np.arange(1, len(out) + 1), index=order).reindex(
-        out.index).astype(int)
+    out = pd.DataFrame(
+        {
+            "nom": frame["nom"].to_numpy(),
+            "epci": frame["epci"].to_numpy(),
+            "population": frame["population"].to_numpy(),
+            "need": need.to_numpy(),
+            "need_index": need_index.to_numpy(),
+            "pct_fibre": fibre.to_numpy(),
+            "fibre_imputed": fibre_imputed.to_numpy(),
+            "minutes": minutes.to_numpy(),
+            "accessibility": acc.to_numpy(),
+            "ratio_to_target": acc.to_numpy() / target if target > 0 else np.inf,
+            "crit_time": crit_time,
+            "crit_access": crit_access,
+            "crit_need": crit_need,
+            "crit_fibre": crit_fibre,
+            "priority_score": score,
+            "is_far": is_far,
+            "is_thin": is_thin,
+            "is_high_need": is_high,
+            "is_low_fibre": is_low_fibre,
+            "is_gap": is_gap,
+            "gap_reasons": reasons,
+        },
+        index=pd.Index(idx, name="insee"),
+    )
+    order = (
+        out.assign(_i=out.index)
+        .sort_values(
+            ["priority_score", "need", "_i"], ascending=[False, False, True], kind="stable"
+        )
+        .index
+    )
+    out["priority_rank"] = (
+        pd.Series(np.arange(1, len(out) + 1), index=order).reindex(out.index).astype(int)
+    )
     out = out[PRIORITY_COLUMNS]
-    out.attrs.update({
-        "threshold_min": thr, "reference_ratio": reference, "target_ratio": target,
-        "target_share": None if target_ratio is not None else float(target_share),
-        "need_quantile": float(need_quantile), "need_threshold": need_thr,
-        "fibre_min_pct": float(fibre_min_pct), "time_scale_min": float(time_scale_min),
-        "weights": dict(w), "accessibility_method": method,
-        "accessibility_weights": acc_attrs.get("weights"),
-        "accessibility_steps": acc_attrs.get("steps"),
-        "catchment_minutes": acc_attrs.get("catchment_minutes"),
-    })
-    log.info("priority: %d gap communes of %d (far > %g min: %d, thin < %.2f: %d, high need "
-             ">= %.2f: %d); reference ratio %.2f advisors per 10 000 need-weighted inh.",
-             int(is_gap.sum()), len(out), thr, int(is_far.sum()), target, int(is_thin.sum()),
-             need_thr, int(is_high.sum()), reference)
+    out.attrs.update(
+        {
+            "threshold_min": thr,
+            "reference_ratio": reference,
+            "target_ratio": target,
+            "target_share": None if target_ratio is not None else float(target_share),
+            "need_quantile": float(need_quantile),
+            "need_threshold": need_thr,
+            "fibre_min_pct": float(fibre_min_pct),
+            "time_scale_min": float(time_scale_min),
+            "weights": dict(w),
+            "accessibility_method": method,
+            "accessibility_weights": acc_attrs.get("weights"),
+            "accessibility_steps": acc_attrs.get("steps"),
+            "catchment_minutes": acc_attrs.get("catchment_minutes"),
+        }
+    )
+    log.info(
+        "priority: %d gap communes of %d (far > %g min: %d, thin < %.2f: %d, high need "
+        ">= %.2f: %d); reference ratio %.2f advisors per 10 000 need-weighted inh.",
+        int(is_gap.sum()),
+        len(out),
+        thr,
+        int(is_far.sum()),
+        target,
+        int(is_thin.sum()),
+        need_thr,
+        int(is_high.sum()),
+        reference,
+    )
     return out
 
 
-def methods_fr(scores: pd.DataFrame | None = None, *,
-               min_shared_m: float = MIN_SHARED_BORDER_M,
-               settings: Settings | None = None) -> str:
+def methods_fr(
+    scores: pd.DataFrame | None = None,
+    *,
+    min_shared_m: float = MIN_SHARED_BORDER_M,
+    settings: Settings | None = None,
+) -> str:
     """French methods text of the gap diagnosis (:func:`cnfs_geo._fr.gaps_methods`).
 
     Parameters
@@ -556,36 +728,65 @@ def methods_fr(scores: pd.DataFrame | None = None, *,
     s = _settings(settings)
     if scores is None:
         return _fr.gaps_methods(
-            threshold=s.threshold_minutes, target=None, reference=None,
-            target_share=s.thin_share, need_quantile=s.high_need_quantile,
-            need_threshold=None, fibre=s.low_fibre_pct, time_scale=TIME_SCALE_MIN,
-            weights=dict(PRIORITY_WEIGHTS), catchment=s.access_catchment_minutes,
-            min_border=min_shared_m, access_weights=s.access_weights,
-            access_steps=_access_steps(s.access_weights, s.access_catchment_minutes, None))
+            threshold=s.threshold_minutes,
+            target=None,
+            reference=None,
+            target_share=s.thin_share,
+            need_quantile=s.high_need_quantile,
+            need_threshold=None,
+            fibre=s.low_fibre_pct,
+            time_scale=TIME_SCALE_MIN,
+            weights=dict(PRIORITY_WEIGHTS),
+            catchment=s.access_catchment_minutes,
+            min_border=min_shared_m,
+            access_weights=s.access_weights,
+            access_steps=_access_steps(s.access_weights, s.access_catchment_minutes, None),
+        )
     a = scores.attrs
-    needed = ("threshold_min", "target_ratio", "reference_ratio", "need_quantile",
-              "need_threshold", "fibre_min_pct", "time_scale_min", "weights")
+    needed = (
+        "threshold_min",
+        "target_ratio",
+        "reference_ratio",
+        "need_quantile",
+        "need_threshold",
+        "fibre_min_pct",
+        "time_scale_min",
+        "weights",
+    )
     missing = [k for k in needed if k not in a]
     if missing:
-        raise ValidationError("scores", [f"attrs lack {missing}: pass the DataFrame returned "
-                                         "by priority_scores unchanged"])
+        raise ValidationError(
+            "scores",
+            [f"attrs lack {missing}: pass the DataFrame returned by priority_scores unchanged"],
+        )
     catchment = a.get("catchment_minutes") or s.access_catchment_minutes
     access_weights = a.get("accessibility_weights") or s.access_weights
     return _fr.gaps_methods(
-        threshold=a["threshold_min"], target=a["target_ratio"], reference=a["reference_ratio"],
-        target_share=a.get("target_share"), need_quantile=a["need_quantile"],
-        need_threshold=a["need_threshold"], fibre=a["fibre_min_pct"],
-        time_scale=a["time_scale_min"], weights=a["weights"], catchment=catchment,
-        min_border=min_shared_m, access_weights=access_weights,
-        access_steps=_access_steps(access_weights, catchment, a.get("accessibility_steps")))
+        threshold=a["threshold_min"],
+        target=a["target_ratio"],
+        reference=a["reference_ratio"],
+        target_share=a.get("target_share"),
+        need_quantile=a["need_quantile"],
+        need_threshold=a["need_threshold"],
+        fibre=a["fibre_min_pct"],
+        time_scale=a["time_scale_min"],
+        weights=a["weights"],
+        catchment=catchment,
+        min_border=min_shared_m,
+        access_weights=access_weights,
+        access_steps=_access_steps(access_weights, catchment, a.get("accessibility_steps")),
+    )
 
 
 # --------------------------------------------------------------------------------------
 # 3. Adjacency and gap clusters
 # --------------------------------------------------------------------------------------
-def commune_adjacency(communes: gpd.GeoDataFrame, *,
-                      tolerance_m: float = ADJACENCY_TOLERANCE_M,
-                      min_shared_m: float = MIN_SHARED_BORDER_M) -> pd.DataFrame:
+def commune_adjacency(
+    communes: gpd.GeoDataFrame,
+    *,
+    tolerance_m: float = ADJACENCY_TOLERANCE_M,
+    min_shared_m: float = MIN_SHARED_BORDER_M,
+) -> pd.DataFrame:
     """Pairs of communes sharing a border ("rook" contiguity).
 
     Candidate pairs come from a :class:`shapely.STRtree` query (``dwithin``
@@ -609,13 +810,16 @@ def commune_adjacency(communes: gpd.GeoDataFrame, *,
     _require_projected(communes, "communes")
     idx = _str_index(communes, "communes")
     if not (tolerance_m >= 0 and min_shared_m > 0):
-        raise ValidationError("commune_adjacency options", [
-            f"tolerance_m={tolerance_m!r} must be >= 0 and min_shared_m={min_shared_m!r} > 0"])
+        raise ValidationError(
+            "commune_adjacency options",
+            [f"tolerance_m={tolerance_m!r} must be >= 0 and min_shared_m={min_shared_m!r} > 0"],
+        )
     geoms = communes.geometry.to_numpy()
     empty = shapely.is_empty(geoms) | pd.isna(geoms)
     if empty.any():
-        raise ValidationError("communes", [f"{int(empty.sum())} commune(s) without geometry: "
-                                           f"{list(idx[empty][:10])}"])
+        raise ValidationError(
+            "communes", [f"{int(empty.sum())} commune(s) without geometry: {list(idx[empty][:10])}"]
+        )
     tree = shapely.STRtree(geoms)
     i, j = tree.query(geoms, predicate="dwithin", distance=float(tolerance_m))
     keep = i < j
@@ -629,30 +833,44 @@ def commune_adjacency(communes: gpd.GeoDataFrame, *,
     ok = shared >= float(min_shared_m)
     a, b = idx.to_numpy()[i[ok]], idx.to_numpy()[j[ok]]
     lo, hi = np.where(a < b, a, b), np.where(a < b, b, a)
-    out = pd.DataFrame({"insee_a": lo.astype(str), "insee_b": hi.astype(str),
-                        "shared_m": shared[ok].astype(float)})
+    out = pd.DataFrame(
+        {"insee_a": lo.astype(str), "insee_b": hi.astype(str), "shared_m": shared[ok].astype(float)}
+    )
     return out.sort_values(["insee_a", "insee_b"], kind="stable").reset_index(drop=True)
 
 
 def _is_gap_series(is_gap: pd.Series, idx: pd.Index) -> np.ndarray:
     if not isinstance(is_gap, pd.Series):
-        raise ValidationError("is_gap", [f"expected a boolean Series indexed by INSEE code, got "
-                                         f"{type(is_gap).__name__}"])
+        raise ValidationError(
+            "is_gap",
+            [f"expected a boolean Series indexed by INSEE code, got {type(is_gap).__name__}"],
+        )
     s = _aligned(is_gap, idx, "is_gap", "a True/False value")
     if s.isna().any():
-        raise ValidationError("is_gap", [f"{int(s.isna().sum())} missing value(s) at "
-                                         f"{list(idx[s.isna().to_numpy()][:10])}: give True "
-                                         "or False for every commune"])
+        raise ValidationError(
+            "is_gap",
+            [
+                f"{int(s.isna().sum())} missing value(s) at "
+                f"{list(idx[s.isna().to_numpy()][:10])}: give True "
+                "or False for every commune"
+            ],
+        )
     vals = s.to_numpy()
     if not all(isinstance(v, (bool, np.bool_)) for v in vals):
         bad = [k for k, v in zip(idx, vals) if not isinstance(v, (bool, np.bool_))]
-        raise ValidationError("is_gap", [f"non-boolean value(s) at {bad[:10]}: give True or "
-                                         "False (e.g. scores['is_gap'] or ~covered_before)"])
+        raise ValidationError(
+            "is_gap",
+            [
+                f"non-boolean value(s) at {bad[:10]}: give True or "
+                "False (e.g. scores['is_gap'] or ~covered_before)"
+            ],
+        )
     return vals.astype(bool)
 
 
-def _components(communes: gpd.GeoDataFrame, gap: np.ndarray, *, tolerance_m: float,
-                min_shared_m: float) -> tuple[pd.Index, np.ndarray]:
+def _components(
+    communes: gpd.GeoDataFrame, gap: np.ndarray, *, tolerance_m: float, min_shared_m: float
+) -> tuple[pd.Index, np.ndarray]:
     """Gap communes (str index) and their component labels."""
     idx = _str_index(communes, "communes")
     sub = communes[gap]
@@ -668,20 +886,23 @@ def _components(communes: gpd.GeoDataFrame, gap: np.ndarray, *, tolerance_m: flo
     return sub_idx, labels
 
 
-def _cluster_order(sub_idx: pd.Index, labels: np.ndarray, need: np.ndarray,
-                   pop: np.ndarray) -> dict[int, str]:
+def _cluster_order(
+    sub_idx: pd.Index, labels: np.ndarray, need: np.ndarray, pop: np.ndarray
+) -> dict[int, str]:
     df = pd.DataFrame({"label": labels, "need": need, "pop": pop, "insee": sub_idx})
-    agg = df.groupby("label").agg(need=("need", "sum"), pop=("pop", "sum"),
-                                  first=("insee", "min"))
-    agg = agg.sort_values(["need", "pop", "first"], ascending=[False, False, True],
-                          kind="stable")
+    agg = df.groupby("label").agg(need=("need", "sum"), pop=("pop", "sum"), first=("insee", "min"))
+    agg = agg.sort_values(["need", "pop", "first"], ascending=[False, False, True], kind="stable")
     width = max(2, len(str(len(agg))))
     return {lab: f"G{k + 1:0{width}d}" for k, lab in enumerate(agg.index)}
 
 
-def gap_cluster_ids(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
-                    tolerance_m: float = ADJACENCY_TOLERANCE_M,
-                    min_shared_m: float = MIN_SHARED_BORDER_M) -> pd.Series:
+def gap_cluster_ids(
+    communes: gpd.GeoDataFrame,
+    *,
+    is_gap: pd.Series,
+    tolerance_m: float = ADJACENCY_TOLERANCE_M,
+    min_shared_m: float = MIN_SHARED_BORDER_M,
+) -> pd.Series:
     """Gap cluster id of every commune (``None`` outside gaps).
 
     Parameters
@@ -700,36 +921,57 @@ def gap_cluster_ids(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
         Named ``gap_cluster``, index = ``communes``' index (str), values ``"G01"``…
         (same ids as :func:`gap_clusters`) or None.
     """
-    _require(communes, ["population", "need", "geometry"], "communes",
-             "pass plan.communes")
+    _require(communes, ["population", "need", "geometry"], "communes", "pass plan.communes")
     _require_projected(communes, "communes")
     idx = _str_index(communes, "communes")
     gap = _is_gap_series(is_gap, idx)
-    sub_idx, labels = _components(communes, gap, tolerance_m=tolerance_m,
-                                  min_shared_m=min_shared_m)
-    ids = _cluster_order(sub_idx, labels,
-                         communes["need"].to_numpy(dtype=float)[gap],
-                         communes["population"].to_numpy(dtype=float)[gap])
-    out = pd.Series([None] * len(idx), index=pd.Index(idx, name="insee"), dtype=object,
-                    name="gap_cluster")
+    sub_idx, labels = _components(communes, gap, tolerance_m=tolerance_m, min_shared_m=min_shared_m)
+    ids = _cluster_order(
+        sub_idx,
+        labels,
+        communes["need"].to_numpy(dtype=float)[gap],
+        communes["population"].to_numpy(dtype=float)[gap],
+    )
+    out = pd.Series(
+        [None] * len(idx), index=pd.Index(idx, name="insee"), dtype=object, name="gap_cluster"
+    )
     out.loc[sub_idx] = [ids[lab] for lab in labels]
     return out
 
 
 CLUSTER_COLUMNS = [
-    "cluster_id", "n_communes", "communes", "names", "epci", "epci_nom", "population", "need",
-    "need_index_mean", "minutes_mean", "minutes_max", "nearest_place_id",
-    "nearest_place_name", "nearest_place_minutes", "nearest_from", "n_places",
-    "n_accompaniment_places", "area_km2", "geometry",
+    "cluster_id",
+    "n_communes",
+    "communes",
+    "names",
+    "epci",
+    "epci_nom",
+    "population",
+    "need",
+    "need_index_mean",
+    "minutes_mean",
+    "minutes_max",
+    "nearest_place_id",
+    "nearest_place_name",
+    "nearest_place_minutes",
+    "nearest_from",
+    "n_places",
+    "n_accompaniment_places",
+    "area_km2",
+    "geometry",
 ]
 
 
-def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
-                 places: pd.DataFrame | None = None,
-                 minutes_col: str = "minutes_before",
-                 settings: Settings | None = None,
-                 tolerance_m: float = ADJACENCY_TOLERANCE_M,
-                 min_shared_m: float = MIN_SHARED_BORDER_M) -> gpd.GeoDataFrame:
+def gap_clusters(
+    communes: gpd.GeoDataFrame,
+    *,
+    is_gap: pd.Series,
+    places: pd.DataFrame | None = None,
+    minutes_col: str = "minutes_before",
+    settings: Settings | None = None,
+    tolerance_m: float = ADJACENCY_TOLERANCE_M,
+    min_shared_m: float = MIN_SHARED_BORDER_M,
+) -> gpd.GeoDataFrame:
     """Contiguous groups of gap communes, one row per cluster.
 
     Parameters
@@ -779,14 +1021,21 @@ def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
     ValidationError
         Missing columns, geographic CRS, ``is_gap`` not covering exactly the communes.
     """
-    _require(communes, ["nom", "epci", "population", "need", minutes_col, "geometry"],
-             "communes", "pass plan.communes")
+    _require(
+        communes,
+        ["nom", "epci", "population", "need", minutes_col, "geometry"],
+        "communes",
+        "pass plan.communes",
+    )
     _require_projected(communes, "communes")
-    ids = gap_cluster_ids(communes, is_gap=is_gap, tolerance_m=tolerance_m,
-                          min_shared_m=min_shared_m)
+    ids = gap_cluster_ids(
+        communes, is_gap=is_gap, tolerance_m=tolerance_m, min_shared_m=min_shared_m
+    )
     frame = communes.set_axis(ids.index)
-    frame = frame.assign(gap_cluster=ids.to_numpy(),
-                         _minutes=_numeric(frame, minutes_col, "communes", allow_inf=True))
+    frame = frame.assign(
+        gap_cluster=ids.to_numpy(),
+        _minutes=_numeric(frame, minutes_col, "communes", allow_inf=True),
+    )
     if "epci_nom" not in frame.columns:
         frame["epci_nom"] = frame["epci"]
     if "area_km2" not in frame.columns:
@@ -804,18 +1053,24 @@ def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
             frame["_np_name"] = None
         frame["_np_min"] = frame["_minutes"]
     elif places is not None:
-        _require(places, ["place_id", "name", "service_level", "geometry"], "places",
-                 "pass plan.places")
+        _require(
+            places, ["place_id", "name", "service_level", "geometry"], "places", "pass plan.places"
+        )
         _require(frame, ["ref_x", "ref_y"], "communes", "travel points of the communes")
         acc = places[places["service_level"] == "accompaniment"]
-        dest = pd.DataFrame({"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
-                            index=acc["place_id"].astype(str).to_numpy())
-        origins = pd.DataFrame({"x": frame["ref_x"].to_numpy(dtype=float),
-                                "y": frame["ref_y"].to_numpy(dtype=float)}, index=frame.index)
+        dest = pd.DataFrame(
+            {"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
+            index=acc["place_id"].astype(str).to_numpy(),
+        )
+        origins = pd.DataFrame(
+            {"x": frame["ref_x"].to_numpy(dtype=float), "y": frame["ref_y"].to_numpy(dtype=float)},
+            index=frame.index,
+        )
         near = access.nearest_crowfly(origins, dest, settings=settings)
         frame["_np_id"] = near["nearest_id"].to_numpy()
-        frame["_np_name"] = near["nearest_id"].map(
-            acc.set_index(acc["place_id"].astype(str))["name"]).to_numpy()
+        frame["_np_name"] = (
+            near["nearest_id"].map(acc.set_index(acc["place_id"].astype(str))["name"]).to_numpy()
+        )
         frame["_np_min"] = near["minutes"].to_numpy()
     else:
         frame["_np_id"] = None
@@ -827,9 +1082,14 @@ def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
         pins = places["insee"].astype(str)
         unknown = sorted(set(pins) - set(frame.index))
         if unknown:
-            raise ValidationError("places", [f"{len(unknown)} place(s) in communes absent from "
-                                             f"`communes`, e.g. {unknown[:10]}: pass the places "
-                                             "of the same département"])
+            raise ValidationError(
+                "places",
+                [
+                    f"{len(unknown)} place(s) in communes absent from "
+                    f"`communes`, e.g. {unknown[:10]}: pass the places "
+                    "of the same département"
+                ],
+            )
         n_all = pins.value_counts()
         n_acc = pins[(places["service_level"] == "accompaniment").to_numpy()].value_counts()
         frame["_n_places"] = n_all.reindex(frame.index).fillna(0).astype(int).to_numpy()
@@ -845,33 +1105,47 @@ def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
         best = part.assign(_i=part.index).sort_values(["_np_min", "_i"], kind="stable").iloc[0]
         mins = part["_minutes"].to_numpy(dtype=float)
         ptot = float(pop.sum())
-        rows.append({
-            "cluster_id": cid, "n_communes": len(part),
-            "communes": ";".join(part.index), "names": "; ".join(part["nom"].astype(str)),
-            "epci": ";".join(epcis["epci"].astype(str)),
-            "epci_nom": "; ".join(epcis["epci_nom"].astype(str)),
-            "population": int(round(ptot)), "need": float(need.sum()),
-            "need_index_mean": 10.0 * float(need.sum()) / ptot if ptot > 0 else np.nan,
-            "minutes_mean": (float((pop.to_numpy() * mins).sum()) / ptot if ptot > 0
-                             else float(mins.mean())),
-            "minutes_max": float(mins.max()),
-            "nearest_place_id": best["_np_id"], "nearest_place_name": best["_np_name"],
-            "nearest_place_minutes": float(best["_np_min"]), "nearest_from": best.name,
-            "n_places": int(part["_n_places"].sum()) if places is not None else np.nan,
-            "n_accompaniment_places": (int(part["_n_acc"].sum()) if places is not None
-                                       else np.nan),
-            "area_km2": float(part["area_km2"].sum()),
-            "geometry": shapely.union_all(part.geometry.to_numpy()),
-        })
+        rows.append(
+            {
+                "cluster_id": cid,
+                "n_communes": len(part),
+                "communes": ";".join(part.index),
+                "names": "; ".join(part["nom"].astype(str)),
+                "epci": ";".join(epcis["epci"].astype(str)),
+                "epci_nom": "; ".join(epcis["epci_nom"].astype(str)),
+                "population": int(round(ptot)),
+                "need": float(need.sum()),
+                "need_index_mean": 10.0 * float(need.sum()) / ptot if ptot > 0 else np.nan,
+                "minutes_mean": (
+                    float((pop.to_numpy() * mins).sum()) / ptot if ptot > 0 else float(mins.mean())
+                ),
+                "minutes_max": float(mins.max()),
+                "nearest_place_id": best["_np_id"],
+                "nearest_place_name": best["_np_name"],
+                "nearest_place_minutes": float(best["_np_min"]),
+                "nearest_from": best.name,
+                "n_places": int(part["_n_places"].sum()) if places is not None else np.nan,
+                "n_accompaniment_places": (
+                    int(part["_n_acc"].sum()) if places is not None else np.nan
+                ),
+                "area_km2": float(part["area_km2"].sum()),
+                "geometry": shapely.union_all(part.geometry.to_numpy()),
+            }
+        )
     if rows:
-        out = gpd.GeoDataFrame(rows, columns=CLUSTER_COLUMNS, geometry="geometry",
-                               crs=communes.crs)
+        out = gpd.GeoDataFrame(rows, columns=CLUSTER_COLUMNS, geometry="geometry", crs=communes.crs)
     else:
-        out = gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in CLUSTER_COLUMNS[:-1]},
-                               geometry=gpd.GeoSeries([], crs=communes.crs))
+        out = gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in CLUSTER_COLUMNS[:-1]},
+            geometry=gpd.GeoSeries([], crs=communes.crs),
+        )
     out = out.sort_values("cluster_id", kind="stable").reset_index(drop=True)
-    log.info("gap clusters: %d cluster(s) from %d gap commune(s) (population %d)",
-             len(out), len(g), int(g["population"].sum()))
+    log.info(
+        "gap clusters: %d cluster(s) from %d gap commune(s) (population %d)",
+        len(out),
+        len(g),
+        int(g["population"].sum()),
+    )
     return out
 
 
@@ -879,18 +1153,38 @@ def gap_clusters(communes: gpd.GeoDataFrame, *, is_gap: pd.Series,
 # 4. EPCI without a digital project
 # --------------------------------------------------------------------------------------
 EPCI_COLUMNS = [
-    "nom", "n_communes", "population", "need", "need_index_mean", "minutes_mean",
-    "minutes_max", "n_places", "n_accompaniment_places", "n_lieu_mediation", "n_cnfs",
-    "n_france_services", "n_aidants_connect", "has_project", "straddles", "geometry",
+    "nom",
+    "n_communes",
+    "population",
+    "need",
+    "need_index_mean",
+    "minutes_mean",
+    "minutes_max",
+    "n_places",
+    "n_accompaniment_places",
+    "n_lieu_mediation",
+    "n_cnfs",
+    "n_france_services",
+    "n_aidants_connect",
+    "has_project",
+    "straddles",
+    "geometry",
 ]
-_KIND_FLAGS = {"n_lieu_mediation": "is_lieu_mediation", "n_cnfs": "is_cnfs",
-               "n_france_services": "is_france_services",
-               "n_aidants_connect": "is_aidants_connect"}
+_KIND_FLAGS = {
+    "n_lieu_mediation": "is_lieu_mediation",
+    "n_cnfs": "is_cnfs",
+    "n_france_services": "is_france_services",
+    "n_aidants_connect": "is_aidants_connect",
+}
 
 
-def epci_offer(communes: gpd.GeoDataFrame, places: pd.DataFrame,
-               epci_gdf: gpd.GeoDataFrame | None = None, *,
-               minutes_col: str = "minutes_before") -> gpd.GeoDataFrame:
+def epci_offer(
+    communes: gpd.GeoDataFrame,
+    places: pd.DataFrame,
+    epci_gdf: gpd.GeoDataFrame | None = None,
+    *,
+    minutes_col: str = "minutes_before",
+) -> gpd.GeoDataFrame:
     """Offer and need figures of every EPCI (its communes of the département).
 
     A place belongs to the EPCI of its commune (``places["insee"]`` →
@@ -925,30 +1219,44 @@ def epci_offer(communes: gpd.GeoDataFrame, places: pd.DataFrame,
         counts in each), ``has_project``, ``straddles`` (EPCI with members in other
         départements; None without ``epci_gdf``), ``geometry``; CRS of ``communes``.
     """
-    _require(communes, ["epci", "population", "need", "geometry"], "communes",
-             "pass plan.communes")
+    _require(communes, ["epci", "population", "need", "geometry"], "communes", "pass plan.communes")
     flags = list(_KIND_FLAGS.values())
-    _require(places, ["insee", "service_level", *flags], "places",
-             "pass plan.places (cnfs_geo.offer.places_from_sources)")
+    _require(
+        places,
+        ["insee", "service_level", *flags],
+        "places",
+        "pass plan.places (cnfs_geo.offer.places_from_sources)",
+    )
     idx = _str_index(communes, "communes")
     frame = communes.set_axis(idx)
     no_epci = frame["epci"].isna() | (frame["epci"].astype(str).str.strip() == "")
     if no_epci.any():
-        log.warning("EPCI: %d commune(s) belong to no EPCI and are left out of the EPCI "
-                    "table: %s", int(no_epci.sum()), list(idx[no_epci.to_numpy()]))
+        log.warning(
+            "EPCI: %d commune(s) belong to no EPCI and are left out of the EPCI table: %s",
+            int(no_epci.sum()),
+            list(idx[no_epci.to_numpy()]),
+        )
     pins = places["insee"]
     problems = []
     if pins.isna().any():
-        problems.append(f"{int(pins.isna().sum())} place(s) without commune code (insee): "
-                        "every place must be located in a commune")
+        problems.append(
+            f"{int(pins.isna().sum())} place(s) without commune code (insee): "
+            "every place must be located in a commune"
+        )
     unknown = sorted(set(pins.dropna().astype(str)) - set(idx))
     if unknown:
-        problems.append(f"{len(unknown)} place(s) in communes absent from `communes`, e.g. "
-                        f"{unknown[:10]}: pass the places of the same département")
+        problems.append(
+            f"{len(unknown)} place(s) in communes absent from `communes`, e.g. "
+            f"{unknown[:10]}: pass the places of the same département"
+        )
     if problems:
         raise ValidationError("places", problems)
-    pl = pd.DataFrame({"epci": pins.astype(str).map(frame["epci"]).to_numpy(),
-                       "acc": (places["service_level"] == "accompaniment").to_numpy()})
+    pl = pd.DataFrame(
+        {
+            "epci": pins.astype(str).map(frame["epci"]).to_numpy(),
+            "acc": (places["service_level"] == "accompaniment").to_numpy(),
+        }
+    )
     for col, flag in _KIND_FLAGS.items():
         pl[col] = places[flag].astype(bool).to_numpy()
     pl = pl[pl["epci"].notna()]
@@ -957,61 +1265,88 @@ def epci_offer(communes: gpd.GeoDataFrame, places: pd.DataFrame,
     f = f.assign(epci=f["epci"].astype(str))
     pop = f["population"].astype(float)
     has_min = minutes_col in f.columns
-    mins = (_numeric(f, minutes_col, "communes", allow_inf=True) if has_min
-            else pd.Series(np.nan, index=f.index))
-    agg = pd.DataFrame({
-        "n_communes": f.groupby("epci").size(),
-        "population": pop.groupby(f["epci"]).sum(),
-        "need": f["need"].astype(float).groupby(f["epci"]).sum(),
-        "_popmin": (pop * mins).groupby(f["epci"]).sum(),
-        "minutes_max": mins.groupby(f["epci"]).max(),
-    }).sort_index()
-    agg["need_index_mean"] = np.where(agg["population"] > 0,
-                                      10.0 * agg["need"] / agg["population"], np.nan)
-    agg["minutes_mean"] = np.where(agg["population"] > 0,
-                                   agg["_popmin"] / agg["population"], np.nan)
+    mins = (
+        _numeric(f, minutes_col, "communes", allow_inf=True)
+        if has_min
+        else pd.Series(np.nan, index=f.index)
+    )
+    agg = pd.DataFrame(
+        {
+            "n_communes": f.groupby("epci").size(),
+            "population": pop.groupby(f["epci"]).sum(),
+            "need": f["need"].astype(float).groupby(f["epci"]).sum(),
+            "_popmin": (pop * mins).groupby(f["epci"]).sum(),
+            "minutes_max": mins.groupby(f["epci"]).max(),
+        }
+    ).sort_index()
+    agg["need_index_mean"] = np.where(
+        agg["population"] > 0, 10.0 * agg["need"] / agg["population"], np.nan
+    )
+    agg["minutes_mean"] = np.where(
+        agg["population"] > 0, agg["_popmin"] / agg["population"], np.nan
+    )
     if not has_min:
         agg["minutes_mean"] = np.nan
     agg["n_places"] = pl.groupby("epci").size().reindex(agg.index).fillna(0).astype(int)
-    agg["n_accompaniment_places"] = (pl.groupby("epci")["acc"].sum().reindex(agg.index)
-                                     .fillna(0).astype(int))
+    agg["n_accompaniment_places"] = (
+        pl.groupby("epci")["acc"].sum().reindex(agg.index).fillna(0).astype(int)
+    )
     for col in _KIND_FLAGS:
         agg[col] = pl.groupby("epci")[col].sum().reindex(agg.index).fillna(0).astype(int)
     agg["has_project"] = (agg["n_lieu_mediation"] + agg["n_cnfs"]) > 0
     agg["population"] = agg["population"].round().astype(int)
 
     if epci_gdf is not None:
-        _require(epci_gdf, ["nom", "geometry"], "epci_gdf",
-                 "pass plan.epci (cnfs_geo.territory.epci_from_communes)")
+        _require(
+            epci_gdf,
+            ["nom", "geometry"],
+            "epci_gdf",
+            "pass plan.epci (cnfs_geo.territory.epci_from_communes)",
+        )
         e = epci_gdf.set_axis(epci_gdf.index.astype(str))
         missing = agg.index.difference(e.index)
         if len(missing):
-            raise ValidationError("epci_gdf", [f"{len(missing)} EPCI of the communes absent, "
-                                               f"e.g. {list(missing[:10])}: pass "
-                                               "territory.epci_from_communes(communes, ...)"])
+            raise ValidationError(
+                "epci_gdf",
+                [
+                    f"{len(missing)} EPCI of the communes absent, "
+                    f"e.g. {list(missing[:10])}: pass "
+                    "territory.epci_from_communes(communes, ...)"
+                ],
+            )
         agg["nom"] = e["nom"].reindex(agg.index)
-        agg["straddles"] = (e["straddles"].reindex(agg.index).astype(object)
-                            if "straddles" in e.columns else None)
+        agg["straddles"] = (
+            e["straddles"].reindex(agg.index).astype(object) if "straddles" in e.columns else None
+        )
         geom = e.geometry.reindex(agg.index)
         if e.crs is not None and communes.crs is not None and e.crs != communes.crs:
             geom = geom.to_crs(communes.crs)
     else:
-        names = (f["epci_nom"] if "epci_nom" in f.columns else f["epci"]).groupby(
-            f["epci"]).first()
+        names = (f["epci_nom"] if "epci_nom" in f.columns else f["epci"]).groupby(f["epci"]).first()
         agg["nom"] = names.reindex(agg.index)
         agg["straddles"] = None
-        geom = f.geometry.groupby(f["epci"]).apply(
-            lambda s: shapely.union_all(s.to_numpy())).reindex(agg.index)
-    out = gpd.GeoDataFrame(agg[EPCI_COLUMNS[:-1]], geometry=gpd.GeoSeries(
-        geom.to_numpy(), index=agg.index, crs=communes.crs), crs=communes.crs)
+        geom = (
+            f.geometry.groupby(f["epci"])
+            .apply(lambda s: shapely.union_all(s.to_numpy()))
+            .reindex(agg.index)
+        )
+    out = gpd.GeoDataFrame(
+        agg[EPCI_COLUMNS[:-1]],
+        geometry=gpd.GeoSeries(geom.to_numpy(), index=agg.index, crs=communes.crs),
+        crs=communes.crs,
+    )
     out.index.name = "epci"
     out.attrs["communes_without_epci"] = list(idx[no_epci.to_numpy()])
     return out
 
 
-def epci_without_project(communes: gpd.GeoDataFrame, places: pd.DataFrame,
-                         epci_gdf: gpd.GeoDataFrame | None = None, *,
-                         minutes_col: str = "minutes_before") -> gpd.GeoDataFrame:
+def epci_without_project(
+    communes: gpd.GeoDataFrame,
+    places: pd.DataFrame,
+    epci_gdf: gpd.GeoDataFrame | None = None,
+    *,
+    minutes_col: str = "minutes_before",
+) -> gpd.GeoDataFrame:
     """EPCI with no lieu de médiation and no CNFS in their communes of the département.
 
     Same parameters and columns as :func:`epci_offer`, keeping the rows with
@@ -1020,9 +1355,16 @@ def epci_without_project(communes: gpd.GeoDataFrame, places: pd.DataFrame,
     """
     table = epci_offer(communes, places, epci_gdf, minutes_col=minutes_col)
     out = table[~table["has_project"].to_numpy()]
-    out = (out.assign(_e=out.index).sort_values(["need", "_e"], ascending=[False, True],
-                                                 kind="stable").drop(columns="_e"))
+    out = (
+        out.assign(_e=out.index)
+        .sort_values(["need", "_e"], ascending=[False, True], kind="stable")
+        .drop(columns="_e")
+    )
     out.attrs.update(table.attrs)
-    log.info("EPCI without digital project: %d of %d%s", len(out), len(table),
-             (": " + ", ".join(out["nom"].astype(str))) if len(out) else "")
+    log.info(
+        "EPCI without digital project: %d of %d%s",
+        len(out),
+        len(table),
+        (": " + ", ".join(out["nom"].astype(str))) if len(out) else "",
+    )
     return out

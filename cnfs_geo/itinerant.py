@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable, Sequence
+from functools import cache
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -57,26 +58,69 @@ REASON_LABELS = {
     "circuit_full": "circuit complet (pas d'une demi-journée de plus dans la semaine)",
     "no_post": "aucun poste itinérant",
 }
-_REQUIRED = ("nom", "population", "density", "need", "need_index", "chef_lieu_x",
-             "chef_lieu_y")
+_REQUIRED = ("nom", "population", "density", "need", "need_index", "chef_lieu_x", "chef_lieu_y")
 _TOL = 1e-9
 
 CIRCUIT_COLUMNS = [
-    "circuit_id", "base_insee", "base_nom", "stops", "stop_names", "n_stops", "population",
-    "need", "visits", "hours_per_visit", "hours_at_stops", "minutes_per_week", "km_per_week",
-    "budget_hours", "tour_minutes", "tour_km", "max_minutes_from_base", "geometry",
+    "circuit_id",
+    "base_insee",
+    "base_nom",
+    "stops",
+    "stop_names",
+    "n_stops",
+    "population",
+    "need",
+    "visits",
+    "hours_per_visit",
+    "hours_at_stops",
+    "minutes_per_week",
+    "km_per_week",
+    "budget_hours",
+    "tour_minutes",
+    "tour_km",
+    "max_minutes_from_base",
+    "geometry",
 ]
 TIMETABLE_COLUMNS = [
-    "circuit_id", "day_index", "day", "half_day", "insee", "nom", "hours", "travel_minutes",
+    "circuit_id",
+    "day_index",
+    "day",
+    "half_day",
+    "insee",
+    "nom",
+    "hours",
+    "travel_minutes",
     "travel_km",
 ]
 STOP_COLUMNS = [
-    "circuit_id", "order", "insee", "nom", "population", "density", "need", "need_index",
-    "covered", "high_need", "minutes_from_base", "km_from_base", "visits", "hours", "geometry",
+    "circuit_id",
+    "order",
+    "insee",
+    "nom",
+    "population",
+    "density",
+    "need",
+    "need_index",
+    "covered",
+    "high_need",
+    "minutes_from_base",
+    "km_from_base",
+    "visits",
+    "hours",
+    "geometry",
 ]
 DROPPED_COLUMNS = [
-    "insee", "nom", "population", "density", "need", "need_index", "covered", "high_need",
-    "reason", "nearest_base", "minutes_to_nearest_base",
+    "insee",
+    "nom",
+    "population",
+    "density",
+    "need",
+    "need_index",
+    "covered",
+    "high_need",
+    "reason",
+    "nearest_base",
+    "minutes_to_nearest_base",
 ]
 
 
@@ -244,8 +288,9 @@ def held_karp(minutes: np.ndarray) -> tuple[list[int], float]:
     return _canonical(order[::-1]), length
 
 
-def two_opt(minutes: np.ndarray, order: Sequence[int] | None = None, *,
-            or_opt: bool = True) -> tuple[list[int], float]:
+def two_opt(
+    minutes: np.ndarray, order: Sequence[int] | None = None, *, or_opt: bool = True
+) -> tuple[list[int], float]:
     """Closed tour from node 0 improved by 2-opt (and Or-opt) until no move shortens it.
 
     Parameters
@@ -294,7 +339,7 @@ def two_opt(minutes: np.ndarray, order: Sequence[int] | None = None, *,
             for j in range(i + 1, len(route) - 1):
                 a, b, c, d = route[i - 1], route[i], route[j], route[j + 1]
                 if m[a, c] + m[b, d] - m[a, b] - m[c, d] < -1e-9:
-                    route[i:j + 1] = route[i:j + 1][::-1]
+                    route[i : j + 1] = route[i : j + 1][::-1]
                     improved = True
         if improved or not or_opt:
             continue
@@ -302,8 +347,8 @@ def two_opt(minutes: np.ndarray, order: Sequence[int] | None = None, *,
         base_len = length(route)
         for seg in (1, 2, 3):
             for i in range(1, len(route) - seg):
-                segment = route[i:i + seg]
-                rest = route[:i] + route[i + seg:]
+                segment = route[i : i + seg]
+                rest = route[:i] + route[i + seg :]
                 for k in range(1, len(rest)):
                     for piece in (segment, segment[::-1]):
                         cand = rest[:k] + piece + rest[k:]
@@ -340,15 +385,21 @@ def tsp_order(minutes: np.ndarray, *, method: str = "auto") -> tuple[list[int], 
     """
     m = np.asarray(minutes, dtype=float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
-        raise ValidationError("minutes", [f"expected a square (n + 1) × (n + 1) matrix with the "
-                                          f"base as node 0, got shape {m.shape}"])
+        raise ValidationError(
+            "minutes",
+            [
+                f"expected a square (n + 1) × (n + 1) matrix with the "
+                f"base as node 0, got shape {m.shape}"
+            ],
+        )
     if method not in ("auto", "exact", "2opt"):
         raise ValidationError("method", [f"method={method!r}: use 'auto', 'exact' or '2opt'"])
     n = m.shape[0] - 1
     if method == "exact" or (method == "auto" and n <= EXACT_TSP_MAX):
         if n > 20:
-            raise ValidationError("method", [f"exact tour on {n} stops would need 2^{n} states; "
-                                             "fix: method='2opt'"])
+            raise ValidationError(
+                "method", [f"exact tour on {n} stops would need 2^{n} states; fix: method='2opt'"]
+            )
         return held_karp(m)
     return two_opt(m)
 
@@ -356,8 +407,9 @@ def tsp_order(minutes: np.ndarray, *, method: str = "auto") -> tuple[list[int], 
 # --------------------------------------------------------------------------------------
 # Week: visits, day routes, hours
 # --------------------------------------------------------------------------------------
-def _day_routes(minutes: np.ndarray, visits: Sequence[int], per_day: int
-                ) -> tuple[float, list[tuple[int, ...]]]:
+def _day_routes(
+    minutes: np.ndarray, visits: Sequence[int], per_day: int
+) -> tuple[float, list[tuple[int, ...]]]:
     """Least weekly travel for a multiset of visits (node indices, base = 0), at most
     ``per_day`` (1 or 2) visits a day, each day a closed route from the base.
 
@@ -380,7 +432,7 @@ def _day_routes(minutes: np.ndarray, visits: Sequence[int], per_day: int
     if per_day == 1:
         return sum(single(a) for a in v), [(a,) for a in v]
 
-    @lru_cache(maxsize=None)
+    @cache
     def best(mask: int, single_left: bool) -> tuple[float, tuple[tuple[int, int], ...]]:
         if mask == (1 << k) - 1:
             return 0.0, ()
@@ -412,10 +464,16 @@ def _dhondt(need: Sequence[float], total: int) -> list[int]:
     return k
 
 
-def week_plan(minutes: np.ndarray, need: Sequence[float], *, budget_hours: float,
-              min_stop_hours: float | None = None, days_per_week: int | None = None,
-              half_days_per_day: int = HALF_DAYS_PER_DAY,
-              settings: Settings = DEFAULT) -> WeekPlan | None:
+def week_plan(
+    minutes: np.ndarray,
+    need: Sequence[float],
+    *,
+    budget_hours: float,
+    min_stop_hours: float | None = None,
+    days_per_week: int | None = None,
+    half_days_per_day: int = HALF_DAYS_PER_DAY,
+    settings: Settings = DEFAULT,
+) -> WeekPlan | None:
     """The week of one circuit, or None when its stops do not fit.
 
     Parameters
@@ -459,8 +517,9 @@ def week_plan(minutes: np.ndarray, need: Sequence[float], *, budget_hours: float
         if total * min_stop_hours > free + _TOL:
             break  # more visits never travel less (triangle inequality): stop here
         ordered = sorted((tuple(sorted(d)) for d in days), key=lambda d: d)
-        best = WeekPlan(tuple(visits), tuple(tuple(s - 1 for s in d) for d in ordered),
-                        travel, free / total)
+        best = WeekPlan(
+            tuple(visits), tuple(tuple(s - 1 for s in d) for d in ordered), travel, free / total
+        )
     return best
 
 
@@ -468,15 +527,23 @@ def week_plan(minutes: np.ndarray, need: Sequence[float], *, budget_hours: float
 # Input checks
 # --------------------------------------------------------------------------------------
 def _positive(value: Any, name: str, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-            or not np.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not np.isfinite(value)
+        or value <= 0
+    ):
         raise PlacementError(name, [f"{name}={value!r}: must be a positive number; fix: {hint}"])
     return float(value)
 
 
 def _count(value: Any, name: str, hint: str, *, low: int, high: int | None = None) -> int:
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low \
+    ok = (
+        isinstance(value, (int, np.integer))
+        and not isinstance(value, bool)
+        and value >= low
         and (high is None or value <= high)
+    )
     if not ok:
         rng = f">= {low}" if high is None else f"in {low}..{high}"
         raise PlacementError(name, [f"{name}={value!r}: must be an integer {rng}; fix: {hint}"])
@@ -491,29 +558,49 @@ def _ids(values: Any, known: pd.Index, name: str) -> pd.Index:
     out = pd.Index([str(v) for v in values], dtype=object).unique()
     unknown = out.difference(known)
     if len(unknown):
-        raise ValidationError(name, [f"INSEE code(s) not among the communes: "
-                                     f"{', '.join(map(str, unknown[:10]))}; fix: give current "
-                                     "(COG 2026) codes of the département, as strings"])
+        raise ValidationError(
+            name,
+            [
+                f"INSEE code(s) not among the communes: "
+                f"{', '.join(map(str, unknown[:10]))}; fix: give current "
+                "(COG 2026) codes of the département, as strings"
+            ],
+        )
     return out
 
 
 def _check_communes(communes: Any, covered: pd.Series | str) -> tuple[pd.DataFrame, pd.Series]:
     if not isinstance(communes, pd.DataFrame):
-        raise ValidationError("communes", [f"expected the communes GeoDataFrame of a plan, got "
-                                           f"{type(communes).__name__}; fix: pass plan.communes"])
+        raise ValidationError(
+            "communes",
+            [
+                f"expected the communes GeoDataFrame of a plan, got "
+                f"{type(communes).__name__}; fix: pass plan.communes"
+            ],
+        )
     problems = [f"missing column {c!r}" for c in _REQUIRED if c not in communes.columns]
     if isinstance(covered, str) and covered not in communes.columns:
-        problems.append(f"missing column {covered!r} (coverage flags); fix: run the coverage "
-                        "stage (cnfs_geo.plan.run) or pass covered= a boolean Series")
+        problems.append(
+            f"missing column {covered!r} (coverage flags); fix: run the coverage "
+            "stage (cnfs_geo.plan.run) or pass covered= a boolean Series"
+        )
     if problems:
-        raise ValidationError("communes", problems + [
-            "fix: pass plan.communes from cnfs_geo.plan.run (territory + need + coverage)"])
+        raise ValidationError(
+            "communes",
+            problems
+            + ["fix: pass plan.communes from cnfs_geo.plan.run (territory + need + coverage)"],
+        )
     if communes.index.has_duplicates:
         dup = communes.index[communes.index.duplicated()].unique()
-        raise ValidationError("communes", [f"duplicated INSEE codes in the index: "
-                                           f"{list(dup[:10])}; fix: one row per commune"])
-    c = pd.DataFrame(communes.drop(columns=communes.geometry.name)
-                     if isinstance(communes, gpd.GeoDataFrame) else communes)
+        raise ValidationError(
+            "communes",
+            [f"duplicated INSEE codes in the index: {list(dup[:10])}; fix: one row per commune"],
+        )
+    c = pd.DataFrame(
+        communes.drop(columns=communes.geometry.name)
+        if isinstance(communes, gpd.GeoDataFrame)
+        else communes
+    )
     c.index = pd.Index(c.index.astype(str), name="insee")
     for col in ("population", "density", "need", "need_index", "chef_lieu_x", "chef_lieu_y"):
         vals = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
@@ -521,9 +608,11 @@ def _check_communes(communes: Any, covered: pd.Series | str) -> tuple[pd.DataFra
         if not col.startswith("chef_lieu"):
             bad |= np.nan_to_num(vals) < 0
         if bad.any():
-            problems.append(f"column {col!r}: {int(bad.sum())} missing, negative or non-numeric "
-                            f"value(s), e.g. {list(c.index[bad][:5])}; fix the input or drop "
-                            "those communes")
+            problems.append(
+                f"column {col!r}: {int(bad.sum())} missing, negative or non-numeric "
+                f"value(s), e.g. {list(c.index[bad][:5])}; fix the input or drop "
+                "those communes"
+            )
         c[col] = vals
     if problems:
         raise ValidationError("communes", problems)
@@ -534,25 +623,40 @@ def _check_communes(communes: Any, covered: pd.Series | str) -> tuple[pd.DataFra
         flags.index = flags.index.astype(str)
         missing = c.index.difference(flags.index)
         if len(missing):
-            raise ValidationError("covered", [f"no flag for {len(missing)} commune(s), e.g. "
-                                              f"{list(missing[:5])}; fix: one True/False per "
-                                              "commune, indexed by INSEE code"])
+            raise ValidationError(
+                "covered",
+                [
+                    f"no flag for {len(missing)} commune(s), e.g. "
+                    f"{list(missing[:5])}; fix: one True/False per "
+                    "commune, indexed by INSEE code"
+                ],
+            )
         flags = flags.reindex(c.index)
     else:
-        raise ValidationError("covered", [f"expected a column name or a boolean Series, got "
-                                          f"{type(covered).__name__}"])
+        raise ValidationError(
+            "covered", [f"expected a column name or a boolean Series, got {type(covered).__name__}"]
+        )
     if flags.isna().any() or not set(pd.unique(flags)) <= {True, False}:
-        raise ValidationError("covered", ["coverage flags must be True/False for every commune; "
-                                          "fix: pass e.g. plan.communes['covered_before']"])
+        raise ValidationError(
+            "covered",
+            [
+                "coverage flags must be True/False for every commune; "
+                "fix: pass e.g. plan.communes['covered_before']"
+            ],
+        )
     flags = pd.Series(flags.to_numpy(dtype=bool), index=c.index, name="covered")
     return c, flags
 
 
-def eligible_communes(communes: pd.DataFrame, *, covered: pd.Series | str = "covered_before",
-                      density_max: float | None = None,
-                      need_quantile_min: float | None = NEED_QUANTILE_MIN,
-                      exclude: Sequence[str] | None = None,
-                      settings: Settings = DEFAULT) -> pd.DataFrame:
+def eligible_communes(
+    communes: pd.DataFrame,
+    *,
+    covered: pd.Series | str = "covered_before",
+    density_max: float | None = None,
+    need_quantile_min: float | None = NEED_QUANTILE_MIN,
+    exclude: Sequence[str] | None = None,
+    settings: Settings = DEFAULT,
+) -> pd.DataFrame:
     """Which communes an itinerant post may serve (*Eligibility* in docs/methods_itinerant.md).
 
     Parameters
@@ -585,15 +689,23 @@ def eligible_communes(communes: pd.DataFrame, *, covered: pd.Series | str = "cov
     c, flags = _check_communes(communes, covered)
     if density_max is None:
         density_max = settings.itinerant_density_max
-    density_max = _positive(density_max, "density_max", "inhabitants per km², e.g. "
-                            f"density_max={DEFAULT.itinerant_density_max:g}")
+    density_max = _positive(
+        density_max,
+        "density_max",
+        f"inhabitants per km², e.g. density_max={DEFAULT.itinerant_density_max:g}",
+    )
     if need_quantile_min is not None and (
-            isinstance(need_quantile_min, bool)
-            or not isinstance(need_quantile_min, (int, float, np.number))
-            or not 0 < need_quantile_min < 1):
-        raise PlacementError("need_quantile_min", [
-            f"need_quantile_min={need_quantile_min!r}: must be in (0, 1) or None; fix: e.g. "
-            f"{NEED_QUANTILE_MIN} (top quarter) or None (uncovered communes only)"])
+        isinstance(need_quantile_min, bool)
+        or not isinstance(need_quantile_min, (int, float, np.number))
+        or not 0 < need_quantile_min < 1
+    ):
+        raise PlacementError(
+            "need_quantile_min",
+            [
+                f"need_quantile_min={need_quantile_min!r}: must be in (0, 1) or None; fix: e.g. "
+                f"{NEED_QUANTILE_MIN} (top quarter) or None (uncovered communes only)"
+            ],
+        )
     excl = _ids(exclude, c.index, "exclude")
     out = pd.DataFrame(index=c.index)
     out["density"] = c["density"]
@@ -620,17 +732,33 @@ def _minutes_matrix(xy: pd.DataFrame, settings: Settings) -> np.ndarray:
     return wide.reindex(index=ids, columns=ids).fillna(0.0).to_numpy(dtype=float)
 
 
-def _solve(c: np.ndarray, integrality: np.ndarray, constraints: list[LinearConstraint],
-           settings: Settings):
-    res, _ = solve_milp(c, integrality=integrality, lb=0, ub=1, constraints=constraints,
-                        time_limit_s=settings.milp_time_limit_s)
+def _solve(
+    c: np.ndarray, integrality: np.ndarray, constraints: list[LinearConstraint], settings: Settings
+):
+    res, _ = solve_milp(
+        c,
+        integrality=integrality,
+        lb=0,
+        ub=1,
+        constraints=constraints,
+        time_limit_s=settings.milp_time_limit_s,
+    )
     return res
 
 
-def _assign(elig: pd.DataFrame, pairs: pd.DataFrame, *, n_posts: int,
-            fits: Callable[[str, list[str]], bool], budget: float, min_stop_hours: float,
-            slots: int, uncovered: np.ndarray, priority: str, settings: Settings
-            ) -> tuple[dict[str, list[str]], dict[str, Any]]:
+def _assign(
+    elig: pd.DataFrame,
+    pairs: pd.DataFrame,
+    *,
+    n_posts: int,
+    fits: Callable[[str, list[str]], bool],
+    budget: float,
+    min_stop_hours: float,
+    slots: int,
+    uncovered: np.ndarray,
+    priority: str,
+    settings: Settings,
+) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """Capacitated maximal covering with lazy cuts (*Circuits* in docs/methods_itinerant.md).
 
     Returns ``{base_insee: [stop insee…]}`` and the solver record.
@@ -659,35 +787,67 @@ def _assign(elig: pd.DataFrame, pairs: pd.DataFrame, *, n_posts: int,
     r = np.arange(npair)
     block(np.r_[r, r], np.r_[yi, bpos], np.r_[np.ones(npair), -np.ones(npair)], npair, -np.inf, 0)
     # necessary time budget per base
-    block(np.r_[bpos, np.arange(nb)], np.r_[yi, np.arange(nb)],
-          np.r_[min_stop_hours + mins / 60.0, -np.full(nb, budget)], nb, -np.inf, 0)
+    block(
+        np.r_[bpos, np.arange(nb)],
+        np.r_[yi, np.arange(nb)],
+        np.r_[min_stop_hours + mins / 60.0, -np.full(nb, budget)],
+        nb,
+        -np.inf,
+        0,
+    )
     # cardinality: at most the slots, and at most the number of its nearest stops whose
     # necessary time fits (implied for integers, tightens the LP relaxation)
     cap = np.zeros(nb)
     for j in range(nb):
         need_h = np.sort(min_stop_hours + mins[bpos == j] / 60.0)
         cap[j] = min(slots, int(np.searchsorted(np.cumsum(need_h), budget + _TOL, "right")))
-    block(np.r_[bpos, np.arange(nb)], np.r_[yi, np.arange(nb)],
-          np.r_[np.ones(npair), -cap], nb, -np.inf, 0)
+    block(
+        np.r_[bpos, np.arange(nb)],
+        np.r_[yi, np.arange(nb)],
+        np.r_[np.ones(npair), -cap],
+        nb,
+        -np.inf,
+        0,
+    )
     # no base without a stop
-    block(np.r_[bpos, np.arange(nb)], np.r_[yi, np.arange(nb)],
-          np.r_[-np.ones(npair), np.ones(nb)], nb, -np.inf, 0)
+    block(
+        np.r_[bpos, np.arange(nb)],
+        np.r_[yi, np.arange(nb)],
+        np.r_[-np.ones(npair), np.ones(nb)],
+        nb,
+        -np.inf,
+        0,
+    )
     # at most n_posts bases
     block(np.zeros(nb, dtype=int), np.arange(nb), np.ones(nb), 1, -np.inf, n_posts)
-    base_cons = LinearConstraint(sparse.vstack(rows).tocsr(), np.concatenate(lows),
-                                 np.concatenate(highs))
+    base_cons = LinearConstraint(
+        sparse.vstack(rows).tocsr(), np.concatenate(lows), np.concatenate(highs)
+    )
     cuts: list[np.ndarray] = []
     integrality = np.ones(nv)
-    record: dict[str, Any] = {"solves": 0, "cuts": 0, "n_variables": nv,
-                              "n_bases_considered": nb, "n_pairs": npair,
-                              "time_limit_s": settings.milp_time_limit_s, "status": "optimal"}
+    record: dict[str, Any] = {
+        "solves": 0,
+        "cuts": 0,
+        "n_variables": nv,
+        "n_bases_considered": nb,
+        "n_pairs": npair,
+        "time_limit_s": settings.milp_time_limit_s,
+        "status": "optimal",
+    }
 
     def cut_constraint() -> list[LinearConstraint]:
         if not cuts:
             return []
-        m = sparse.csr_matrix((np.ones(sum(len(q) for q in cuts)),
-                               (np.repeat(np.arange(len(cuts)), [len(q) for q in cuts]),
-                                np.concatenate(cuts) + nb)), shape=(len(cuts), nv))
+        m = sparse.csr_matrix(
+            (
+                np.ones(sum(len(q) for q in cuts)),
+                (
+                    np.repeat(np.arange(len(cuts)), [len(q) for q in cuts]),
+                    np.concatenate(cuts) + nb,
+                ),
+            ),
+            shape=(len(cuts), nv),
+        )
         return [LinearConstraint(m, -np.inf, np.array([len(q) - 1 for q in cuts], float))]
 
     def run(c: np.ndarray, extra: list[LinearConstraint]) -> Any:
@@ -695,13 +855,20 @@ def _assign(elig: pd.DataFrame, pairs: pd.DataFrame, *, n_posts: int,
             res = _solve(c, integrality, [base_cons, *extra, *cut_constraint()], settings)
             record["solves"] += 1
             if res.x is None:
-                raise PlacementError("itinerant_circuits", [
-                    f"the circuit model has no solution (HiGHS: {res.message}); fix: raise "
-                    "max_stop_minutes or settings.milp_time_limit_s"])
+                raise PlacementError(
+                    "itinerant_circuits",
+                    [
+                        f"the circuit model has no solution (HiGHS: {res.message}); fix: raise "
+                        "max_stop_minutes or settings.milp_time_limit_s"
+                    ],
+                )
             if res.status == 1:
                 record["status"] = "time_limit"
-                log.warning("itinerant: HiGHS stopped at the time limit (%g s): circuits are the "
-                            "best found, not proven optimal", settings.milp_time_limit_s)
+                log.warning(
+                    "itinerant: HiGHS stopped at the time limit (%g s): circuits are the "
+                    "best found, not proven optimal",
+                    settings.milp_time_limit_s,
+                )
             y = np.round(res.x[nb:]).astype(bool)
             new_cuts = 0
             for j in np.unique(bpos[y]):
@@ -723,8 +890,9 @@ def _assign(elig: pd.DataFrame, pairs: pd.DataFrame, *, n_posts: int,
 
     def keep(weights: np.ndarray, value: float) -> LinearConstraint:
         floor = value - max(1e-7, 1e-9 * abs(value))
-        return LinearConstraint(sparse.csr_matrix(np.r_[np.zeros(nb), weights][None, :]),
-                                floor, np.inf)
+        return LinearConstraint(
+            sparse.csr_matrix(np.r_[np.zeros(nb), weights][None, :]), floor, np.inf
+        )
 
     kept: list[LinearConstraint] = []
     if priority == "uncovered":
@@ -753,17 +921,22 @@ def _assign(elig: pd.DataFrame, pairs: pd.DataFrame, *, n_posts: int,
 # --------------------------------------------------------------------------------------
 # Main entry point
 # --------------------------------------------------------------------------------------
-def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Settings = DEFAULT,
-                       covered: pd.Series | str = "covered_before",
-                       exclude: Sequence[str] | None = None,
-                       bases: Sequence[str] | None = None,
-                       max_stop_minutes: float | None = None,
-                       density_max: float | None = None,
-                       need_quantile_min: float | None = NEED_QUANTILE_MIN,
-                       min_stop_hours: float | None = None,
-                       days_per_week: int | None = None,
-                       half_days_per_day: int = HALF_DAYS_PER_DAY,
-                       priority: str = PRIORITY) -> ItinerantResult:
+def itinerant_circuits(
+    communes: gpd.GeoDataFrame,
+    *,
+    n_posts: int,
+    settings: Settings = DEFAULT,
+    covered: pd.Series | str = "covered_before",
+    exclude: Sequence[str] | None = None,
+    bases: Sequence[str] | None = None,
+    max_stop_minutes: float | None = None,
+    density_max: float | None = None,
+    need_quantile_min: float | None = NEED_QUANTILE_MIN,
+    min_stop_hours: float | None = None,
+    days_per_week: int | None = None,
+    half_days_per_day: int = HALF_DAYS_PER_DAY,
+    priority: str = PRIORITY,
+) -> ItinerantResult:
     """Circuits, stop order and weekly timetable of ``n_posts`` itinerant posts.
 
     Parameters
@@ -817,8 +990,7 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
         Bad ``n_posts``, ``max_stop_minutes``, ``min_stop_hours``, week shape,
         ``density_max``, ``need_quantile_min``; no eligible commune.
     """
-    n_posts = _count(n_posts, "n_posts", "the number of itinerant posts, e.g. n_posts=2",
-                     low=0)
+    n_posts = _count(n_posts, "n_posts", "the number of itinerant posts, e.g. n_posts=2", low=0)
     if max_stop_minutes is None:
         max_stop_minutes = settings.itinerant_max_stop_minutes
     if min_stop_hours is None:
@@ -827,61 +999,101 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
         days_per_week = settings.itinerant_days_per_week
     if density_max is None:
         density_max = settings.itinerant_density_max
-    max_stop_minutes = _positive(max_stop_minutes, "max_stop_minutes", "minutes from the "
-                                 f"base, e.g. {DEFAULT.itinerant_max_stop_minutes:g}")
-    min_stop_hours = _positive(min_stop_hours, "min_stop_hours", "weekly hours per stop, e.g. "
-                               f"{DEFAULT.itinerant_min_stop_hours:g} (a half-day)")
-    days_per_week = _count(days_per_week, "days_per_week", "e.g. 5 (lundi … vendredi)",
-                           low=1, high=7)
-    half_days_per_day = _count(half_days_per_day, "half_days_per_day",
-                               "1 or 2 (morning, afternoon)", low=1, high=2)
+    max_stop_minutes = _positive(
+        max_stop_minutes,
+        "max_stop_minutes",
+        f"minutes from the base, e.g. {DEFAULT.itinerant_max_stop_minutes:g}",
+    )
+    min_stop_hours = _positive(
+        min_stop_hours,
+        "min_stop_hours",
+        f"weekly hours per stop, e.g. {DEFAULT.itinerant_min_stop_hours:g} (a half-day)",
+    )
+    days_per_week = _count(
+        days_per_week, "days_per_week", "e.g. 5 (lundi … vendredi)", low=1, high=7
+    )
+    half_days_per_day = _count(
+        half_days_per_day, "half_days_per_day", "1 or 2 (morning, afternoon)", low=1, high=2
+    )
     if priority not in ("uncovered", "need"):
-        raise PlacementError("priority", [f"priority={priority!r} is unknown; fix: use "
-                                          "'uncovered' (communes without offer first) or "
-                                          "'need' (need only)"])
+        raise PlacementError(
+            "priority",
+            [
+                f"priority={priority!r} is unknown; fix: use "
+                "'uncovered' (communes without offer first) or "
+                "'need' (need only)"
+            ],
+        )
     budget = settings.advisor_hours_per_post
     if min_stop_hours > budget:
-        raise PlacementError("min_stop_hours", [
-            f"min_stop_hours={min_stop_hours:g} h exceeds the weekly budget of a post "
-            f"({budget:g} h = {settings.weekly_hours:g} h × "
-            f"(1 − {settings.coordination_share:g})); "
-            f"fix: lower min_stop_hours (a half-day is {DEFAULT.itinerant_min_stop_hours:g} h)"])
-    elig_table = eligible_communes(communes, covered=covered, density_max=density_max,
-                                   need_quantile_min=need_quantile_min, exclude=exclude)
+        raise PlacementError(
+            "min_stop_hours",
+            [
+                f"min_stop_hours={min_stop_hours:g} h exceeds the weekly budget of a post "
+                f"({budget:g} h = {settings.weekly_hours:g} h × "
+                f"(1 − {settings.coordination_share:g})); "
+                f"fix: lower min_stop_hours (a half-day is {DEFAULT.itinerant_min_stop_hours:g} h)"
+            ],
+        )
+    elig_table = eligible_communes(
+        communes,
+        covered=covered,
+        density_max=density_max,
+        need_quantile_min=need_quantile_min,
+        exclude=exclude,
+    )
     c, _ = _check_communes(communes, covered)
     base_ids = c.index if bases is None else _ids(bases, c.index, "bases")
     if len(base_ids) == 0:
-        raise PlacementError("bases", ["no base allowed; fix: give at least one INSEE code or "
-                                       "None for every commune"])
+        raise PlacementError(
+            "bases",
+            ["no base allowed; fix: give at least one INSEE code or None for every commune"],
+        )
     eligible_ids = elig_table.index[elig_table["eligible"]].sort_values()
     if len(eligible_ids) == 0:
         n_sparse = int(elig_table["sparse"].sum())
-        raise PlacementError("communes", [
-            f"no eligible commune: {n_sparse} commune(s) have density < {density_max:g} "
-            f"inh./km², none of them uncovered"
-            + ("" if need_quantile_min is None else
-               f" or with need_index in the top {100 * (1 - need_quantile_min):.0f} %")
-            + " and not excluded; fix: raise density_max, lower need_quantile_min, or shorten "
-            "the exclude list"])
+        raise PlacementError(
+            "communes",
+            [
+                f"no eligible commune: {n_sparse} commune(s) have density < {density_max:g} "
+                f"inh./km², none of them uncovered"
+                + (
+                    ""
+                    if need_quantile_min is None
+                    else f" or with need_index in the top {100 * (1 - need_quantile_min):.0f} %"
+                )
+                + " and not excluded; fix: raise density_max, lower need_quantile_min, or shorten "
+                "the exclude list"
+            ],
+        )
     slots = days_per_week * half_days_per_day
     crs = communes.crs if isinstance(communes, gpd.GeoDataFrame) else None
     xy = c[["chef_lieu_x", "chef_lieu_y"]].set_axis(["x", "y"], axis=1)
     info = c.join(elig_table[["covered", "high_need"]])
 
     parameters = {
-        "n_posts": n_posts, "max_stop_minutes": max_stop_minutes, "density_max": density_max,
+        "n_posts": n_posts,
+        "max_stop_minutes": max_stop_minutes,
+        "density_max": density_max,
         "density_measure": "population légale COG 2026 / aire du polygone (km², CRS de travail)",
         "need_quantile_min": need_quantile_min,
-        "need_index_min": (None if need_quantile_min is None
-                           else float(c["need_index"].quantile(need_quantile_min))),
+        "need_index_min": (
+            None
+            if need_quantile_min is None
+            else float(c["need_index"].quantile(need_quantile_min))
+        ),
         "covered": covered if isinstance(covered, str) else (covered.name or "series"),
         "priority": priority,
-        "min_stop_hours": min_stop_hours, "days_per_week": days_per_week,
-        "half_days_per_day": half_days_per_day, "slots_per_week": slots,
+        "min_stop_hours": min_stop_hours,
+        "days_per_week": days_per_week,
+        "half_days_per_day": half_days_per_day,
+        "slots_per_week": slots,
         "weekly_hours": settings.weekly_hours,
-        "coordination_share": settings.coordination_share, "budget_hours": budget,
+        "coordination_share": settings.coordination_share,
+        "budget_hours": budget,
         "travel_model": access.travel_model_label(settings),
-        "travel_points": "chef-lieu (mairie)", "day_travel": "tournée du jour base → matin → "
+        "travel_points": "chef-lieu (mairie)",
+        "day_travel": "tournée du jour base → matin → "
         "après-midi → base, jours appariés au plus court (exact)",
         "excluded": int(elig_table["excluded"].sum()),
         "sparse": int(elig_table["sparse"].sum()),
@@ -891,27 +1103,35 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
     }
 
     # ---- reach: eligible stop within max_stop_minutes of a base
-    pairs = access.od_crowfly(xy.loc[eligible_ids], xy.loc[base_ids],
-                              max_minutes=max_stop_minutes, settings=settings)
+    pairs = access.od_crowfly(
+        xy.loc[eligible_ids], xy.loc[base_ids], max_minutes=max_stop_minutes, settings=settings
+    )
     pairs = pairs.rename(columns={"origin_id": "stop", "destination_id": "base"})
     pairs = pairs.sort_values(["base", "stop"], kind="stable").reset_index(drop=True)
 
-    cache: dict[tuple[str, tuple[str, ...]], tuple[list[str], np.ndarray, float,
-                                                   WeekPlan | None]] = {}
+    cache: dict[
+        tuple[str, tuple[str, ...]], tuple[list[str], np.ndarray, float, WeekPlan | None]
+    ] = {}
 
     def circuit(base: str, stops: list[str]):
         key = (base, tuple(sorted(stops)))
         if key not in cache:
             nodes = [base, *key[1]]
-            m = _minutes_matrix(xy.loc[nodes].set_axis(
-                [f"{i}:{s}" for i, s in enumerate(nodes)]), settings)
+            m = _minutes_matrix(
+                xy.loc[nodes].set_axis([f"{i}:{s}" for i, s in enumerate(nodes)]), settings
+            )
             order, tour = tsp_order(m)
             ordered = [key[1][k - 1] for k in order]
             perm = [0, *order]
             mo = m[np.ix_(perm, perm)]
-            wp = week_plan(mo, c.loc[ordered, "need"].tolist(), budget_hours=budget,
-                           min_stop_hours=min_stop_hours, days_per_week=days_per_week,
-                           half_days_per_day=half_days_per_day)
+            wp = week_plan(
+                mo,
+                c.loc[ordered, "need"].tolist(),
+                budget_hours=budget,
+                min_stop_hours=min_stop_hours,
+                days_per_week=days_per_week,
+                half_days_per_day=half_days_per_day,
+            )
             cache[key] = (ordered, mo, tour, wp)
         return cache[key]
 
@@ -920,15 +1140,28 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
 
     if n_posts == 0 or pairs.empty:
         chosen: dict[str, list[str]] = {}
-        record = {"status": "no_post" if n_posts == 0 else "no_pair", "objective": 0.0,
-                  "objective_uncovered": 0.0,
-                  "solves": 0, "cuts": 0, "n_variables": 0,
-                  "time_limit_s": settings.milp_time_limit_s}
+        record = {
+            "status": "no_post" if n_posts == 0 else "no_pair",
+            "objective": 0.0,
+            "objective_uncovered": 0.0,
+            "solves": 0,
+            "cuts": 0,
+            "n_variables": 0,
+            "time_limit_s": settings.milp_time_limit_s,
+        }
     else:
-        chosen, record = _assign(c.loc[eligible_ids], pairs, n_posts=n_posts,
-                                 fits=fits, budget=budget, min_stop_hours=min_stop_hours,
-                                 slots=slots, priority=priority, settings=settings,
-                                 uncovered=~elig_table.loc[eligible_ids, "covered"].to_numpy(bool))
+        chosen, record = _assign(
+            c.loc[eligible_ids],
+            pairs,
+            n_posts=n_posts,
+            fits=fits,
+            budget=budget,
+            min_stop_hours=min_stop_hours,
+            slots=slots,
+            priority=priority,
+            settings=settings,
+            uncovered=~elig_table.loc[eligible_ids, "covered"].to_numpy(bool),
+        )
 
     # ---- outputs
     circ_rows, stop_rows, tt_rows = [], [], []
@@ -948,28 +1181,47 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
         hours = [v * wp.hours_per_visit for v in wp.visits]
         pts = [xy.loc[base]] + [xy.loc[s] for s in ordered] + [xy.loc[base]]
         geoms.append(LineString([(p["x"], p["y"]) for p in pts]))
-        records.append({
-            "circuit_id": cid, "base_insee": base, "base_nom": c.loc[base, "nom"],
-            "stops": ";".join(ordered), "stop_names": ";".join(c.loc[ordered, "nom"]),
-            "n_stops": len(ordered), "population": int(c.loc[ordered, "population"].sum()),
-            "need": float(c.loc[ordered, "need"].sum()), "visits": int(sum(wp.visits)),
-            "hours_per_visit": wp.hours_per_visit, "hours_at_stops": float(sum(hours)),
-            "minutes_per_week": wp.travel_minutes, "km_per_week": wp.travel_minutes * speed,
-            "budget_hours": budget, "tour_minutes": tour, "tour_km": tour * speed,
-            "max_minutes_from_base": float(mo[0, 1:].max()),
-        })
+        records.append(
+            {
+                "circuit_id": cid,
+                "base_insee": base,
+                "base_nom": c.loc[base, "nom"],
+                "stops": ";".join(ordered),
+                "stop_names": ";".join(c.loc[ordered, "nom"]),
+                "n_stops": len(ordered),
+                "population": int(c.loc[ordered, "population"].sum()),
+                "need": float(c.loc[ordered, "need"].sum()),
+                "visits": int(sum(wp.visits)),
+                "hours_per_visit": wp.hours_per_visit,
+                "hours_at_stops": float(sum(hours)),
+                "minutes_per_week": wp.travel_minutes,
+                "km_per_week": wp.travel_minutes * speed,
+                "budget_hours": budget,
+                "tour_minutes": tour,
+                "tour_km": tour * speed,
+                "max_minutes_from_base": float(mo[0, 1:].max()),
+            }
+        )
         for pos, s in enumerate(ordered):
-            stop_rows.append({
-                "circuit_id": cid, "order": pos + 1, "insee": s, "nom": c.loc[s, "nom"],
-                "population": int(c.loc[s, "population"]), "density": c.loc[s, "density"],
-                "need": c.loc[s, "need"], "need_index": c.loc[s, "need_index"],
-                "covered": bool(info.loc[s, "covered"]),
-                "high_need": bool(info.loc[s, "high_need"]),
-                "minutes_from_base": float(mo[0, pos + 1]),
-                "km_from_base": float(mo[0, pos + 1]) * speed,
-                "visits": int(wp.visits[pos]), "hours": hours[pos],
-                "geometry": Point(xy.loc[s, "x"], xy.loc[s, "y"]),
-            })
+            stop_rows.append(
+                {
+                    "circuit_id": cid,
+                    "order": pos + 1,
+                    "insee": s,
+                    "nom": c.loc[s, "nom"],
+                    "population": int(c.loc[s, "population"]),
+                    "density": c.loc[s, "density"],
+                    "need": c.loc[s, "need"],
+                    "need_index": c.loc[s, "need_index"],
+                    "covered": bool(info.loc[s, "covered"]),
+                    "high_need": bool(info.loc[s, "high_need"]),
+                    "minutes_from_base": float(mo[0, pos + 1]),
+                    "km_from_base": float(mo[0, pos + 1]) * speed,
+                    "visits": int(wp.visits[pos]),
+                    "hours": hours[pos],
+                    "geometry": Point(xy.loc[s, "x"], xy.loc[s, "y"]),
+                }
+            )
         for d, day in enumerate(wp.days):
             nodes = [p + 1 for p in day]
             if len(day) == 1:
@@ -978,22 +1230,34 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
                 legs = [mo[0, nodes[0]], mo[nodes[0], nodes[1]] + mo[nodes[1], 0]]
             for h, (p, leg) in enumerate(zip(day, legs)):
                 s = ordered[p]
-                tt_rows.append({
-                    "circuit_id": cid, "day_index": d + 1, "day": DAY_NAMES[d],
-                    "half_day": HALF_DAY_NAMES[h], "insee": s, "nom": c.loc[s, "nom"],
-                    "hours": wp.hours_per_visit, "travel_minutes": float(leg),
-                    "travel_km": float(leg) * speed,
-                })
+                tt_rows.append(
+                    {
+                        "circuit_id": cid,
+                        "day_index": d + 1,
+                        "day": DAY_NAMES[d],
+                        "half_day": HALF_DAY_NAMES[h],
+                        "insee": s,
+                        "nom": c.loc[s, "nom"],
+                        "hours": wp.hours_per_visit,
+                        "travel_minutes": float(leg),
+                        "travel_km": float(leg) * speed,
+                    }
+                )
 
-    circuits = gpd.GeoDataFrame(pd.DataFrame(records, columns=CIRCUIT_COLUMNS[:-1]),
-                                geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
-    stops_gdf = gpd.GeoDataFrame(pd.DataFrame(stop_rows, columns=STOP_COLUMNS),
-                                 geometry="geometry", crs=crs)
+    circuits = gpd.GeoDataFrame(
+        pd.DataFrame(records, columns=CIRCUIT_COLUMNS[:-1]),
+        geometry=gpd.GeoSeries(geoms, crs=crs),
+        crs=crs,
+    )
+    stops_gdf = gpd.GeoDataFrame(
+        pd.DataFrame(stop_rows, columns=STOP_COLUMNS), geometry="geometry", crs=crs
+    )
     timetable = pd.DataFrame(tt_rows, columns=TIMETABLE_COLUMNS)
 
     # ---- dropped eligible communes, with the reason
-    base_of = {cid: base for base, cid in ((r[0], f"I{k:02d}") for k, r in
-                                           enumerate(circ_rows, start=1))}
+    base_of = {
+        cid: base for base, cid in ((r[0], f"I{k:02d}") for k, r in enumerate(circ_rows, start=1))
+    }
     drop_ids = [s for s in eligible_ids if s not in circuit_of]
     drows = []
     if drop_ids:
@@ -1006,42 +1270,72 @@ def itinerant_circuits(communes: gpd.GeoDataFrame, *, n_posts: int, settings: Se
             else:
                 nb, nm = str(near.loc[s, "nearest_id"]), float(near.loc[s, "minutes"])
                 reason = "circuit_full" if nm <= max_stop_minutes + _TOL else "out_of_reach"
-            drows.append({"insee": s, "nom": c.loc[s, "nom"],
-                          "population": int(c.loc[s, "population"]),
-                          "density": c.loc[s, "density"], "need": c.loc[s, "need"],
-                          "need_index": c.loc[s, "need_index"],
-                          "covered": bool(info.loc[s, "covered"]),
-                          "high_need": bool(info.loc[s, "high_need"]), "reason": reason,
-                          "nearest_base": nb, "minutes_to_nearest_base": nm})
+            drows.append(
+                {
+                    "insee": s,
+                    "nom": c.loc[s, "nom"],
+                    "population": int(c.loc[s, "population"]),
+                    "density": c.loc[s, "density"],
+                    "need": c.loc[s, "need"],
+                    "need_index": c.loc[s, "need_index"],
+                    "covered": bool(info.loc[s, "covered"]),
+                    "high_need": bool(info.loc[s, "high_need"]),
+                    "reason": reason,
+                    "nearest_base": nb,
+                    "minutes_to_nearest_base": nm,
+                }
+            )
     dropped = pd.DataFrame(drows, columns=DROPPED_COLUMNS)
     if len(dropped):
-        dropped = dropped.sort_values(["need", "insee"], ascending=[False, True],
-                                      kind="stable").reset_index(drop=True)
+        dropped = dropped.sort_values(
+            ["need", "insee"], ascending=[False, True], kind="stable"
+        ).reset_index(drop=True)
     eligibility = elig_table.copy()
     eligibility["circuit_id"] = pd.Series(circuit_of, dtype=object).reindex(eligibility.index)
-    eligibility["circuit_id"] = eligibility["circuit_id"].astype(object).where(
-        eligibility["circuit_id"].notna(), None)
+    eligibility["circuit_id"] = (
+        eligibility["circuit_id"].astype(object).where(eligibility["circuit_id"].notna(), None)
+    )
 
-    parameters.update({
-        "circuits": len(circuits), "stops": int(len(stops_gdf)),
-        "dropped": int(len(dropped)),
-        "posts_unused": n_posts - len(circuits),
-    })
+    parameters.update(
+        {
+            "circuits": len(circuits),
+            "stops": int(len(stops_gdf)),
+            "dropped": int(len(dropped)),
+            "posts_unused": n_posts - len(circuits),
+        }
+    )
     if n_posts > len(circuits):
-        log.warning("itinerant: %d post(s) asked, %d circuit(s) useful (every reachable "
-                    "eligible commune is served)", n_posts, len(circuits))
+        log.warning(
+            "itinerant: %d post(s) asked, %d circuit(s) useful (every reachable "
+            "eligible commune is served)",
+            n_posts,
+            len(circuits),
+        )
     if len(dropped):
-        log.info("itinerant: %d eligible commune(s) not served: %s", len(dropped),
-                 dict(dropped["reason"].value_counts().sort_index()))
-    log.info("itinerant: %d circuit(s), %d stop(s), %d inhabitants, need %.0f of %.0f eligible; "
-             "%.0f km/week in all", len(circuits), len(stops_gdf),
-             int(circuits["population"].sum()) if len(circuits) else 0,
-             float(circuits["need"].sum()) if len(circuits) else 0.0,
-             parameters["eligible_need"],
-             float(circuits["km_per_week"].sum()) if len(circuits) else 0.0)
-    return ItinerantResult(circuits=circuits, timetable=timetable, stops=stops_gdf,
-                           dropped=dropped, eligibility=eligibility, parameters=parameters,
-                           solution=dict(record))
+        log.info(
+            "itinerant: %d eligible commune(s) not served: %s",
+            len(dropped),
+            dict(dropped["reason"].value_counts().sort_index()),
+        )
+    log.info(
+        "itinerant: %d circuit(s), %d stop(s), %d inhabitants, need %.0f of %.0f eligible; "
+        "%.0f km/week in all",
+        len(circuits),
+        len(stops_gdf),
+        int(circuits["population"].sum()) if len(circuits) else 0,
+        float(circuits["need"].sum()) if len(circuits) else 0.0,
+        parameters["eligible_need"],
+        float(circuits["km_per_week"].sum()) if len(circuits) else 0.0,
+    )
+    return ItinerantResult(
+        circuits=circuits,
+        timetable=timetable,
+        stops=stops_gdf,
+        dropped=dropped,
+        eligibility=eligibility,
+        parameters=parameters,
+        solution=dict(record),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1070,9 +1364,15 @@ class BudgetSplit:
     itinerant: ItinerantResult | None
 
 
-def split_budget(communes: gpd.GeoDataFrame, *, total_posts: int,
-                 fixed_coverage: Callable[[int], pd.Series], settings: Settings = DEFAULT,
-                 covered: str = "covered_before", **options: Any) -> BudgetSplit:
+def split_budget(
+    communes: gpd.GeoDataFrame,
+    *,
+    total_posts: int,
+    fixed_coverage: Callable[[int], pd.Series],
+    settings: Settings = DEFAULT,
+    covered: str = "covered_before",
+    **options: Any,
+) -> BudgetSplit:
     """Share ``total_posts`` between fixed posts (denser places) and itinerant posts.
 
     For every ``n_fixed`` in 0 … ``total_posts``: the fixed posts cover what
@@ -1108,30 +1408,44 @@ def split_budget(communes: gpd.GeoDataFrame, *, total_posts: int,
     """
     total_posts = _count(total_posts, "total_posts", "posts funded, e.g. total_posts=8", low=0)
     if not callable(fixed_coverage):
-        raise ValidationError("fixed_coverage", [
-            "expected a function n_fixed -> Series of bool indexed by INSEE "
-            "(e.g. mclp_from_od(...).covered)"])
+        raise ValidationError(
+            "fixed_coverage",
+            [
+                "expected a function n_fixed -> Series of bool indexed by INSEE "
+                "(e.g. mclp_from_od(...).covered)"
+            ],
+        )
     c, before = _check_communes(communes, covered)
     rows, results = [], {}
     for n_fixed in range(total_posts + 1):
         flags = fixed_coverage(n_fixed)
         if not isinstance(flags, pd.Series):
-            raise ValidationError("fixed_coverage", [f"returned {type(flags).__name__} for "
-                                                     f"n_fixed={n_fixed}; expected a Series of "
-                                                     "bool indexed by INSEE"])
+            raise ValidationError(
+                "fixed_coverage",
+                [
+                    f"returned {type(flags).__name__} for "
+                    f"n_fixed={n_fixed}; expected a Series of "
+                    "bool indexed by INSEE"
+                ],
+            )
         flags = flags.copy()
         flags.index = flags.index.astype(str)
         flags = flags.reindex(c.index)
         if flags.isna().any():
-            raise ValidationError("fixed_coverage", [
-                f"n_fixed={n_fixed}: no flag for {int(flags.isna().sum())} commune(s), e.g. "
-                f"{list(c.index[flags.isna()][:5])}; fix: one True/False per commune"])
+            raise ValidationError(
+                "fixed_coverage",
+                [
+                    f"n_fixed={n_fixed}: no flag for {int(flags.isna().sum())} commune(s), e.g. "
+                    f"{list(c.index[flags.isna()][:5])}; fix: one True/False per commune"
+                ],
+            )
         flags = (flags.astype(bool) | before).rename("covered_fixed")
         need_fixed = float(c.loc[flags & ~before, "need"].sum())
         n_it = total_posts - n_fixed
         try:
-            r = itinerant_circuits(communes, n_posts=n_it, settings=settings, covered=flags,
-                                   **options)
+            r = itinerant_circuits(
+                communes, n_posts=n_it, settings=settings, covered=flags, **options
+            )
         except PlacementError as exc:
             if "no eligible commune" not in str(exc):
                 raise
@@ -1143,16 +1457,32 @@ def split_budget(communes: gpd.GeoDataFrame, *, total_posts: int,
             need_it, n_stops = float(new["need"].sum()), int(len(r.stops))
             km = float(r.circuits["km_per_week"].sum())
         results[n_fixed] = r
-        rows.append({"n_fixed": n_fixed, "n_itinerant": n_it, "need_fixed": need_fixed,
-                     "need_itinerant": need_it, "need_reached": need_fixed + need_it,
-                     "stops": n_stops, "km_per_week": km,
-                     "cost_eur": total_posts * settings.cost_per_post_eur})
+        rows.append(
+            {
+                "n_fixed": n_fixed,
+                "n_itinerant": n_it,
+                "need_fixed": need_fixed,
+                "need_itinerant": need_it,
+                "need_reached": need_fixed + need_it,
+                "stops": n_stops,
+                "km_per_week": km,
+                "cost_eur": total_posts * settings.cost_per_post_eur,
+            }
+        )
     table = pd.DataFrame(rows)
-    table.attrs["criterion"] = ("need_reached = need newly within the threshold of a fixed post "
-                                "+ need of uncovered communes given a weekly itinerant permanence")
-    best = table.sort_values(["need_reached", "n_fixed"], ascending=[False, False],
-                             kind="stable").iloc[0]
+    table.attrs["criterion"] = (
+        "need_reached = need newly within the threshold of a fixed post "
+        "+ need of uncovered communes given a weekly itinerant permanence"
+    )
+    best = table.sort_values(
+        ["need_reached", "n_fixed"], ascending=[False, False], kind="stable"
+    ).iloc[0]
     best_n = int(best["n_fixed"])
-    log.info("split_budget: %d posts → best %d fixed + %d itinerant (need reached %.0f)",
-             total_posts, best_n, total_posts - best_n, float(best["need_reached"]))
+    log.info(
+        "split_budget: %d posts → best %d fixed + %d itinerant (need reached %.0f)",
+        total_posts,
+        best_n,
+        total_posts - best_n,
+        float(best["need_reached"]),
+    )
     return BudgetSplit(table=table, best_n_fixed=best_n, itinerant=results[best_n])

@@ -113,9 +113,9 @@ UNITS_DECIMALS = 4
 
 def _template_text(name: str) -> str:
     """Text of a template file of the package (``cnfs_geo/templates``)."""
-    return resources.files("cnfs_geo").joinpath("templates").joinpath(name).read_text(
-        encoding="utf-8")
-
+    return (
+        resources.files("cnfs_geo").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
+    )
 
 
 def layer_names(plan: Any) -> list[str]:
@@ -143,8 +143,6 @@ def layer_names(plan: Any) -> list[str]:
     return names
 
 
-
-
 # --------------------------------------------------------------------------------------
 # Geometry
 # --------------------------------------------------------------------------------------
@@ -153,8 +151,9 @@ def _round_coords(geoms: gpd.GeoSeries, decimals: int) -> gpd.GeoSeries:
     return gpd.GeoSeries(out, index=geoms.index, crs=geoms.crs)
 
 
-def simplified_communes(communes: gpd.GeoDataFrame, *, simplify_m: float = 50.0,
-                        decimals: int = 5) -> gpd.GeoSeries:
+def simplified_communes(
+    communes: gpd.GeoDataFrame, *, simplify_m: float = 50.0, decimals: int = 5
+) -> gpd.GeoSeries:
     """Commune polygons simplified for the web, in EPSG:4326.
 
     Parameters
@@ -173,13 +172,21 @@ def simplified_communes(communes: gpd.GeoDataFrame, *, simplify_m: float = 50.0,
         Same index, EPSG:4326.
     """
     if communes.crs is None or not communes.crs.is_projected:
-        raise ValidationError("communes", [f"geometry CRS is {communes.crs}: a projected CRS in "
-                                           "metres is needed to simplify (use the working CRS, "
-                                           "e.g. communes.to_crs('EPSG:2154'))"])
+        raise ValidationError(
+            "communes",
+            [
+                f"geometry CRS is {communes.crs}: a projected CRS in "
+                "metres is needed to simplify (use the working CRS, "
+                "e.g. communes.to_crs('EPSG:2154'))"
+            ],
+        )
     geoms = communes.geometry
     try:
-        simple = gpd.GeoSeries(shapely.coverage_simplify(geoms.to_numpy(), simplify_m),
-                               index=geoms.index, crs=geoms.crs)
+        simple = gpd.GeoSeries(
+            shapely.coverage_simplify(geoms.to_numpy(), simplify_m),
+            index=geoms.index,
+            crs=geoms.crs,
+        )
     except Exception as exc:  # noqa: BLE001 - invalid coverage (overlaps): fall back
         log.warning("coverage simplification failed (%s); simplifying each commune alone", exc)
         simple = geoms.simplify(simplify_m, preserve_topology=True)
@@ -204,8 +211,14 @@ def _features(geoms: gpd.GeoSeries, props: pd.DataFrame) -> dict:
         if geom is None or geom.is_empty:
             continue
         p = {k: _clean(v) for k, v in props.loc[key].items()}
-        feats.append({"type": "Feature", "id": str(key), "properties": p,
-                      "geometry": shapely.geometry.mapping(geom)})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": str(key),
+                "properties": p,
+                "geometry": shapely.geometry.mapping(geom),
+            }
+        )
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -220,10 +233,26 @@ def _compact_json(obj: Any) -> str:
 # --------------------------------------------------------------------------------------
 def _check_plan(plan: Any) -> None:
     need = {
-        "communes": ["nom", "epci_nom", "population", "need_index", "need", "pct_fibre",
-                     "minutes_before", "minutes_after", "covered_before", "covered_after", "gap",
-                     "accessibility", "ratio_to_target", "priority_score", "priority_rank",
-                     "priority_gap", "gap_reasons", "gap_cluster"],
+        "communes": [
+            "nom",
+            "epci_nom",
+            "population",
+            "need_index",
+            "need",
+            "pct_fibre",
+            "minutes_before",
+            "minutes_after",
+            "covered_before",
+            "covered_after",
+            "gap",
+            "accessibility",
+            "ratio_to_target",
+            "priority_score",
+            "priority_rank",
+            "priority_gap",
+            "gap_reasons",
+            "gap_cluster",
+        ],
         "places": ["place_id", "name", "kinds", "service_level", "advisors", "insee"],
         "posts": ["post_id", "insee", "commune", "host", "covered_population", "covered_need"],
         "epci": ["nom", "has_project"],
@@ -239,37 +268,69 @@ def _check_plan(plan: Any) -> None:
             problems.append(f"plan.{frame}: not a GeoDataFrame with a CRS")
     cl = getattr(plan, "gap_clusters", None)
     if cl is not None and len(cl):
-        problems += [f"plan.gap_clusters: missing column {c!r}" for c in CLUSTER_TIP_COLUMNS
-                     if c not in cl.columns]
+        problems += [
+            f"plan.gap_clusters: missing column {c!r}"
+            for c in CLUSTER_TIP_COLUMNS
+            if c not in cl.columns
+        ]
     if has_circuits(plan):
-        problems += [f"plan.circuits: missing column {c!r}" for c in CIRCUIT_COLUMNS
-                     if c not in plan.circuits.columns]
+        problems += [
+            f"plan.circuits: missing column {c!r}"
+            for c in CIRCUIT_COLUMNS
+            if c not in plan.circuits.columns
+        ]
         tt = getattr(plan, "timetable", None)
         if tt is None:
             problems.append("plan.timetable is missing (plan.circuits is not empty)")
         else:
-            problems += [f"plan.timetable: missing column {c!r}" for c in TIMETABLE_COLUMNS
-                         if c not in tt.columns]
+            problems += [
+                f"plan.timetable: missing column {c!r}"
+                for c in TIMETABLE_COLUMNS
+                if c not in tt.columns
+            ]
     if problems:
         raise ValidationError("plan", problems + ["build the plan with cnfs_geo.plan.run()"])
 
 
 #: Columns of ``plan.gap_clusters`` used by the map and the report.
-CLUSTER_TIP_COLUMNS = ["cluster_id", "n_communes", "communes", "names", "epci_nom",
-                       "population", "need", "need_index_mean", "minutes_mean", "minutes_max",
-                       "nearest_place_name", "nearest_place_minutes", "n_places",
-                       "n_accompaniment_places", "area_km2", "geometry"]
+CLUSTER_TIP_COLUMNS = [
+    "cluster_id",
+    "n_communes",
+    "communes",
+    "names",
+    "epci_nom",
+    "population",
+    "need",
+    "need_index_mean",
+    "minutes_mean",
+    "minutes_max",
+    "nearest_place_name",
+    "nearest_place_minutes",
+    "n_places",
+    "n_accompaniment_places",
+    "area_km2",
+    "geometry",
+]
 #: Columns of ``plan.circuits`` / ``plan.timetable`` used by the map and the report.
-CIRCUIT_COLUMNS = ["circuit_id", "base_insee", "base_nom", "stops", "n_stops", "population",
-                   "need", "km_per_week", "minutes_per_week", "hours_at_stops", "geometry"]
-TIMETABLE_COLUMNS = ["circuit_id", "day", "half_day", "insee", "nom", "hours",
-                     "travel_minutes"]
+CIRCUIT_COLUMNS = [
+    "circuit_id",
+    "base_insee",
+    "base_nom",
+    "stops",
+    "n_stops",
+    "population",
+    "need",
+    "km_per_week",
+    "minutes_per_week",
+    "hours_at_stops",
+    "geometry",
+]
+TIMETABLE_COLUMNS = ["circuit_id", "day", "half_day", "insee", "nom", "hours", "travel_minutes"]
 
 
 def _tip(pairs: list[tuple[str, str]], title: str) -> str:
     """Static tooltip HTML (used for the few post markers)."""
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                   for k, v in pairs)
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
     return f'<div class="cg-tip"><b>{html.escape(title)}</b><table>{rows}</table></div>'
 
 
@@ -281,45 +342,65 @@ def _commune_props(plan: Any) -> pd.DataFrame:
     n_places = pl["insee"].value_counts()
     n_acc = pl.loc[pl["service_level"] == "accompaniment", "insee"].value_counts()
     t = _fr.number(plan.scenario.threshold)
-    nearest = (c["nearest_place_name"] if "nearest_place_name" in c.columns
-               else pd.Series(None, index=c.index))
+    nearest = (
+        c["nearest_place_name"]
+        if "nearest_place_name" in c.columns
+        else pd.Series(None, index=c.index)
+    )
     # finer demand units: a commune is covered when at least half its population is
-    by_share = (demand_unit_key(plan) != "commune" and "pct_covered_before" in c.columns
-                and "pct_covered_after" in c.columns)
-    circuit = (c["itinerant_circuit"] if "itinerant_circuit" in c.columns
-               else pd.Series(None, index=c.index, dtype=object))
+    by_share = (
+        demand_unit_key(plan) != "commune"
+        and "pct_covered_before" in c.columns
+        and "pct_covered_after" in c.columns
+    )
+    circuit = (
+        c["itinerant_circuit"]
+        if "itinerant_circuit" in c.columns
+        else pd.Series(None, index=c.index, dtype=object)
+    )
     tips = []
     for insee, r in c.iterrows():
         status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         near = nearest.get(insee)
-        tips.append([
-            f"{r['nom']} ({insee})",
-            str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            _fr.integer(r["population"]) + " hab.",
-            _fr.minutes(r["minutes_before"]),
-            str(near) if pd.notna(near) else "—",
-            _fr.minutes(r["minutes_after"]),
-            status,
-            _fr.number(r["need_index"], 1) + " / 10",
-            _fr.integer(r["need"]) + " hab.",
-            _fr.percent(r["pct_fibre"]),
-            f"{int(n_places.get(insee, 0))} dont {int(n_acc.get(insee, 0))} d'accompagnement",
-            (f"{_fr.percent(r['pct_covered_before'])} → {_fr.percent(r['pct_covered_after'])}"
-             if by_share else None),
-            (f"arrêt du circuit {circuit.get(insee)} (permanence hebdomadaire)"
-             if isinstance(circuit.get(insee), str) else None),
-        ])
-    return pd.DataFrame({
-        "t": tips,
-        "b": c["minutes_before"].map(minute_colour),
-        "a": c["minutes_after"].map(minute_colour),
-        "n": c["need_index"].map(need_colour),
-        "g": np.where(c["covered_after"], GAP_SOLVED_COLOUR, GAP_REMAINING_COLOUR),
-        "gap": [bool(g) for g in c["gap"]],
-        "p": _priority_tips(plan),
-        "ps": c["priority_score"].map(priority_colour),
-        "pg": [str(int(bool(g))) for g in c["priority_gap"]],
-    }, index=c.index)
+        tips.append(
+            [
+                f"{r['nom']} ({insee})",
+                str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
+                _fr.integer(r["population"]) + " hab.",
+                _fr.minutes(r["minutes_before"]),
+                str(near) if pd.notna(near) else "—",
+                _fr.minutes(r["minutes_after"]),
+                status,
+                _fr.number(r["need_index"], 1) + " / 10",
+                _fr.integer(r["need"]) + " hab.",
+                _fr.percent(r["pct_fibre"]),
+                f"{int(n_places.get(insee, 0))} dont {int(n_acc.get(insee, 0))} d'accompagnement",
+                (
+                    f"{_fr.percent(r['pct_covered_before'])} → {_fr.percent(r['pct_covered_after'])}"
+                    if by_share
+                    else None
+                ),
+                (
+                    f"arrêt du circuit {circuit.get(insee)} (permanence hebdomadaire)"
+                    if isinstance(circuit.get(insee), str)
+                    else None
+                ),
+            ]
+        )
+    return pd.DataFrame(
+        {
+            "t": tips,
+            "b": c["minutes_before"].map(minute_colour),
+            "a": c["minutes_after"].map(minute_colour),
+            "n": c["need_index"].map(need_colour),
+            "g": np.where(c["covered_after"], GAP_SOLVED_COLOUR, GAP_REMAINING_COLOUR),
+            "gap": [bool(g) for g in c["gap"]],
+            "p": _priority_tips(plan),
+            "ps": c["priority_score"].map(priority_colour),
+            "pg": [str(int(bool(g))) for g in c["priority_gap"]],
+        },
+        index=c.index,
+    )
 
 
 def _priority_tips(plan: Any) -> list[list]:
@@ -331,22 +412,28 @@ def _priority_tips(plan: Any) -> list[list]:
         gap = bool(r["priority_gap"])
         cl = r["gap_cluster"]
         ratio = r["ratio_to_target"]
-        tips.append([
-            f"{r['nom']} ({insee})",
-            str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            _fr.integer(r["population"]) + " hab.",
-            _fr.number(r["priority_score"], 1),
-            f"{_fr.integer(r['priority_rank'])} sur {_fr.integer(n)}",
-            (f"oui, zone {cl}" if isinstance(cl, str) and cl else "oui") if gap else "non",
-            str(r["gap_reasons"]) if gap and isinstance(r["gap_reasons"], str)
-            and r["gap_reasons"] else None,
-            _fr.number(r["accessibility"], 2) + " conseiller pour 10\u202f000 hab. pondérés",
-            (f"{_fr.number(100 * ratio, 0)}\u00a0% de la cible" if pd.notna(ratio)
-             and math.isfinite(float(ratio)) else "—"),
-            _fr.minutes(r["minutes_before"]),
-            _fr.number(r["need_index"], 1) + " / 10",
-            _fr.percent(r["pct_fibre"]),
-        ])
+        tips.append(
+            [
+                f"{r['nom']} ({insee})",
+                str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
+                _fr.integer(r["population"]) + " hab.",
+                _fr.number(r["priority_score"], 1),
+                f"{_fr.integer(r['priority_rank'])} sur {_fr.integer(n)}",
+                (f"oui, zone {cl}" if isinstance(cl, str) and cl else "oui") if gap else "non",
+                str(r["gap_reasons"])
+                if gap and isinstance(r["gap_reasons"], str) and r["gap_reasons"]
+                else None,
+                _fr.number(r["accessibility"], 2) + " conseiller pour 10\u202f000 hab. pondérés",
+                (
+                    f"{_fr.number(100 * ratio, 0)}\u00a0% de la cible"
+                    if pd.notna(ratio) and math.isfinite(float(ratio))
+                    else "—"
+                ),
+                _fr.minutes(r["minutes_before"]),
+                _fr.number(r["need_index"], 1) + " / 10",
+                _fr.percent(r["pct_fibre"]),
+            ]
+        )
     return tips
 
 
@@ -361,20 +448,29 @@ def _unit_features(plan: Any, *, simplify_m: float, decimals: int) -> dict:
     for uid, r in u.iterrows():
         status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         insee = str(r["insee"])
-        tips.append([
-            f"{r['nom']} ({uid})",
-            f"{names.get(insee, insee)} ({insee})",
-            UNIT_TYPE_LABELS.get(str(r.get("unit_type")), str(r.get("unit_type"))),
-            _fr.integer(r["population"]) + " hab.",
-            _fr.integer(r["need"]) + " hab.",
-            _fr.minutes(r["minutes_before"]),
-            _fr.minutes(r["minutes_after"]),
-            status,
-        ])
-    props = pd.DataFrame({"t": tips, "b": u["minutes_before"].map(minute_colour),
-                          "a": u["minutes_after"].map(minute_colour)}, index=u.index)
-    return _features(geoms.set_axis(geoms.index.astype(str)), props.set_axis(
-        props.index.astype(str)))
+        tips.append(
+            [
+                f"{r['nom']} ({uid})",
+                f"{names.get(insee, insee)} ({insee})",
+                UNIT_TYPE_LABELS.get(str(r.get("unit_type")), str(r.get("unit_type"))),
+                _fr.integer(r["population"]) + " hab.",
+                _fr.integer(r["need"]) + " hab.",
+                _fr.minutes(r["minutes_before"]),
+                _fr.minutes(r["minutes_after"]),
+                status,
+            ]
+        )
+    props = pd.DataFrame(
+        {
+            "t": tips,
+            "b": u["minutes_before"].map(minute_colour),
+            "a": u["minutes_after"].map(minute_colour),
+        },
+        index=u.index,
+    )
+    return _features(
+        geoms.set_axis(geoms.index.astype(str)), props.set_axis(props.index.astype(str))
+    )
 
 
 def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
@@ -386,13 +482,18 @@ def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
     for r in cl.sort_values("cluster_id").itertuples(index=False):
         members = [m for m in str(r.communes).split(";") if m in geoms.index]
         if not members:
-            log.warning("map: priority territory %s has no commune in plan.communes; not drawn",
-                        r.cluster_id)
+            log.warning(
+                "map: priority territory %s has no commune in plan.communes; not drawn",
+                r.cluster_id,
+            )
             continue
         poly = shapely.union_all(geoms.loc[members].to_numpy())
-        poly = shapely.set_precision(poly, 10.0 ** -decimals)
-        near = (f"{r.nearest_place_name} ({_fr.minutes(r.nearest_place_minutes)})"
-                if isinstance(r.nearest_place_name, str) else "—")
+        poly = shapely.set_precision(poly, 10.0**-decimals)
+        near = (
+            f"{r.nearest_place_name} ({_fr.minutes(r.nearest_place_minutes)})"
+            if isinstance(r.nearest_place_name, str)
+            else "—"
+        )
         names = str(r.names).replace(";", ",")
         tip = [
             f"Territoire prioritaire {r.cluster_id}",
@@ -403,18 +504,35 @@ def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
             _fr.number(r.need_index_mean, 1) + " / 10",
             f"{_fr.minutes(r.minutes_mean)} ({_fr.minutes(r.minutes_max)})",
             near,
-            (f"{_fr.integer(r.n_places)} dont {_fr.integer(r.n_accompaniment_places)} "
-             "d'accompagnement" if pd.notna(r.n_places) else "—"),
+            (
+                f"{_fr.integer(r.n_places)} dont {_fr.integer(r.n_accompaniment_places)} "
+                "d'accompagnement"
+                if pd.notna(r.n_places)
+                else "—"
+            ),
             _fr.number(r.area_km2, 0) + "\u00a0km²",
         ]
-        feats.append({"type": "Feature", "id": str(r.cluster_id), "properties": {"t": tip},
-                      "geometry": shapely.geometry.mapping(poly)})
-        pt = shapely.set_precision(poly.representative_point(), 10.0 ** -decimals)
-        icon = (f'<div class="cg-lab" style="border-color:{CLUSTER_COLOUR};color:'
-                f'{CLUSTER_COLOUR}">{html.escape(str(r.cluster_id))}</div>')
-        labels.append({"type": "Feature", "id": f"{r.cluster_id}:etiquette",
-                       "properties": {"t": tip, "icon": icon},
-                       "geometry": shapely.geometry.mapping(pt)})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": str(r.cluster_id),
+                "properties": {"t": tip},
+                "geometry": shapely.geometry.mapping(poly),
+            }
+        )
+        pt = shapely.set_precision(poly.representative_point(), 10.0**-decimals)
+        icon = (
+            f'<div class="cg-lab" style="border-color:{CLUSTER_COLOUR};color:'
+            f'{CLUSTER_COLOUR}">{html.escape(str(r.cluster_id))}</div>'
+        )
+        labels.append(
+            {
+                "type": "Feature",
+                "id": f"{r.cluster_id}:etiquette",
+                "properties": {"t": tip, "icon": icon},
+                "geometry": shapely.geometry.mapping(pt),
+            }
+        )
     return {"type": "FeatureCollection", "features": feats + labels}
 
 
@@ -425,17 +543,25 @@ def _no_project_features(plan: Any, epci_poly: gpd.GeoSeries) -> dict:
     tips = {}
     for e, r in ep.iterrows():
         members = c[c["epci"] == e]
-        mm = (f"{_fr.minutes(r['minutes_mean'])} ({_fr.minutes(r['minutes_max'])})"
-              if "minutes_mean" in ep.columns else "—")
-        tips[e] = [f"{r['nom']} : sans projet numérique", str(e), str(len(members)),
-                   _fr.integer(members["population"].sum()) + " hab.",
-                   _fr.integer(members["need"].sum()) + " hab.",
-                   _fr.integer(r.get("n_lieu_mediation", 0)), _fr.integer(r.get("n_cnfs", 0)),
-                   _fr.integer(r.get("n_france_services", 0)),
-                   _fr.integer(r.get("n_aidants_connect", 0)), mm]
+        mm = (
+            f"{_fr.minutes(r['minutes_mean'])} ({_fr.minutes(r['minutes_max'])})"
+            if "minutes_mean" in ep.columns
+            else "—"
+        )
+        tips[e] = [
+            f"{r['nom']} : sans projet numérique",
+            str(e),
+            str(len(members)),
+            _fr.integer(members["population"].sum()) + " hab.",
+            _fr.integer(members["need"].sum()) + " hab.",
+            _fr.integer(r.get("n_lieu_mediation", 0)),
+            _fr.integer(r.get("n_cnfs", 0)),
+            _fr.integer(r.get("n_france_services", 0)),
+            _fr.integer(r.get("n_aidants_connect", 0)),
+            mm,
+        ]
     keep = [e for e in epci_poly.index if e in tips]
-    return _features(epci_poly.loc[keep], pd.DataFrame({"t": [tips[e] for e in keep]},
-                                                        index=keep))
+    return _features(epci_poly.loc[keep], pd.DataFrame({"t": [tips[e] for e in keep]}, index=keep))
 
 
 def _circuit_features(plan: Any, decimals: int) -> dict:
@@ -446,49 +572,88 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
     names = c["nom"]
     slots = timetable_slots(plan)
     tt = plan.timetable
-    hours = (tt.groupby([tt["circuit_id"].astype(str), tt["insee"].astype(str)])["hours"].sum()
-             if len(tt) else pd.Series(dtype=float))
-    lines = gpd.GeoSeries(circuits.geometry.to_numpy(), crs=circuits.crs).to_crs(
-        GEOGRAPHIC_CRS)
+    hours = (
+        tt.groupby([tt["circuit_id"].astype(str), tt["insee"].astype(str)])["hours"].sum()
+        if len(tt)
+        else pd.Series(dtype=float)
+    )
+    lines = gpd.GeoSeries(circuits.geometry.to_numpy(), crs=circuits.crs).to_crs(GEOGRAPHIC_CRS)
     lines = _round_coords(lines, decimals)
     posts = plan.posts
-    with_post = (set(posts.loc[posts["kind"].astype(str) == "itinerant", "circuit_id"]
-                     .astype(str)) if {"kind", "circuit_id"} <= set(posts.columns) else set())
+    with_post = (
+        set(posts.loc[posts["kind"].astype(str) == "itinerant", "circuit_id"].astype(str))
+        if {"kind", "circuit_id"} <= set(posts.columns)
+        else set()
+    )
     feats, points = [], []
     for i, (r, line) in enumerate(zip(circuits.itertuples(index=False), lines)):
         colour = circuit_colour(i)
         cid = str(r.circuit_id)
         stops = [x for x in str(r.stops).split(";") if x]
         stop_txt = " → ".join(f"{names.get(x, x)}" for x in stops)
-        tip = [f"Circuit itinérant {cid}", f"{r.base_nom} ({r.base_insee})",
-               f"{stop_txt} → retour à la base", f"{_fr.integer(r.km_per_week)}\u00a0km",
-               _fr.hours(float(r.minutes_per_week) / 60.0), _fr.hours(r.hours_at_stops),
-               _fr.integer(r.population) + " hab.", _fr.integer(r.need) + " hab."]
+        tip = [
+            f"Circuit itinérant {cid}",
+            f"{r.base_nom} ({r.base_insee})",
+            f"{stop_txt} → retour à la base",
+            f"{_fr.integer(r.km_per_week)}\u00a0km",
+            _fr.hours(float(r.minutes_per_week) / 60.0),
+            _fr.hours(r.hours_at_stops),
+            _fr.integer(r.population) + " hab.",
+            _fr.integer(r.need) + " hab.",
+        ]
         if line is not None and not line.is_empty:
-            feats.append({"type": "Feature", "id": cid,
-                          "properties": {"t": tip, "k": f"l{i}"},
-                          "geometry": shapely.geometry.mapping(line)})
-        xy = _round_coords(gpd.GeoSeries(gpd.points_from_xy(
-            c.loc[[str(r.base_insee)] + stops, "chef_lieu_x"],
-            c.loc[[str(r.base_insee)] + stops, "chef_lieu_y"]), crs=c.crs).to_crs(
-            GEOGRAPHIC_CRS), decimals)
+            feats.append(
+                {
+                    "type": "Feature",
+                    "id": cid,
+                    "properties": {"t": tip, "k": f"l{i}"},
+                    "geometry": shapely.geometry.mapping(line),
+                }
+            )
+        xy = _round_coords(
+            gpd.GeoSeries(
+                gpd.points_from_xy(
+                    c.loc[[str(r.base_insee)] + stops, "chef_lieu_x"],
+                    c.loc[[str(r.base_insee)] + stops, "chef_lieu_y"],
+                ),
+                crs=c.crs,
+            ).to_crs(GEOGRAPHIC_CRS),
+            decimals,
+        )
         if cid not in with_post:  # else the post marker (circuit colour) marks the base
-            base_icon = (f'<div class="cg-lab cg-base" style="background:{colour}">'
-                         f'{html.escape(cid)}</div>')
-            points.append({"type": "Feature", "id": f"{cid}:base",
-                           "properties": {"t": tip, "icon": base_icon},
-                           "geometry": shapely.geometry.mapping(xy.iloc[0])})
+            base_icon = (
+                f'<div class="cg-lab cg-base" style="background:{colour}">{html.escape(cid)}</div>'
+            )
+            points.append(
+                {
+                    "type": "Feature",
+                    "id": f"{cid}:base",
+                    "properties": {"t": tip, "icon": base_icon},
+                    "geometry": shapely.geometry.mapping(xy.iloc[0]),
+                }
+            )
         for k, (insee, pt) in enumerate(zip(stops, xy.iloc[1:]), start=1):
             sl = slots.get((cid, insee), [])
-            stip = [f"{names.get(insee, insee)} ({insee})", f"{cid} (base : {r.base_nom})",
-                    f"{k} sur {len(stops)}", _fr.integer(c.at[insee, "population"]) + " hab.",
-                    ", ".join(sl) if sl else "—",
-                    _fr.hours(hours.get((cid, insee), float("nan")))]
-            icon = (f'<div class="cg-lab cg-stop" style="border-color:{colour};color:{colour}">'
-                    f'{k}</div>')
-            points.append({"type": "Feature", "id": f"{cid}:{k}",
-                           "properties": {"t": stip, "icon": icon, "l": STOP_TIP_LABELS},
-                           "geometry": shapely.geometry.mapping(pt)})
+            stip = [
+                f"{names.get(insee, insee)} ({insee})",
+                f"{cid} (base : {r.base_nom})",
+                f"{k} sur {len(stops)}",
+                _fr.integer(c.at[insee, "population"]) + " hab.",
+                ", ".join(sl) if sl else "—",
+                _fr.hours(hours.get((cid, insee), float("nan"))),
+            ]
+            icon = (
+                f'<div class="cg-lab cg-stop" style="border-color:{colour};color:{colour}">'
+                f"{k}</div>"
+            )
+            points.append(
+                {
+                    "type": "Feature",
+                    "id": f"{cid}:{k}",
+                    "properties": {"t": stip, "icon": icon, "l": STOP_TIP_LABELS},
+                    "geometry": shapely.geometry.mapping(pt),
+                }
+            )
     return {"type": "FeatureCollection", "features": feats + points}
 
 
@@ -521,12 +686,25 @@ class _JsonLayer(folium.map.Layer):
     list ``properties[tip_key]``.
     """
 
-    def __init__(self, source: _SharedData, name: str, *, labels: list[str], show: bool = True,
-                 style: dict | None = None, colour_key: str | None = None,
-                 filter_key: str | None = None, highlight: dict | None = None,
-                 point_styles: dict | None = None, point_key: str | None = None,
-                 tip_key: str = "t", style_key: str | None = None,
-                 styles: dict | None = None, point_icons: bool = False, hatch: bool = False):
+    def __init__(
+        self,
+        source: _SharedData,
+        name: str,
+        *,
+        labels: list[str],
+        show: bool = True,
+        style: dict | None = None,
+        colour_key: str | None = None,
+        filter_key: str | None = None,
+        highlight: dict | None = None,
+        point_styles: dict | None = None,
+        point_key: str | None = None,
+        tip_key: str = "t",
+        style_key: str | None = None,
+        styles: dict | None = None,
+        point_icons: bool = False,
+        hatch: bool = False,
+    ):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "Layer"
         self.source = source
@@ -545,14 +723,27 @@ class _JsonLayer(folium.map.Layer):
         self._template = Template(_JSON_LAYER)
 
 
-def _commune_layer(source: _SharedData, name: str, colour_key: str, *, show: bool,
-                   filter_key: str | None = None, line_colour: str = "#555555",
-                   weight: float = 0.5, fill_opacity: float = 0.65) -> _JsonLayer:
-    return _JsonLayer(source, name, labels=COMMUNE_TIP_LABELS, show=show,
-                      style={"color": line_colour, "weight": weight, "opacity": 1,
-                             "fillOpacity": fill_opacity},
-                      colour_key=colour_key, filter_key=filter_key,
-                      highlight={"weight": weight + 2, "color": "#000000"})
+def _commune_layer(
+    source: _SharedData,
+    name: str,
+    colour_key: str,
+    *,
+    show: bool,
+    filter_key: str | None = None,
+    line_colour: str = "#555555",
+    weight: float = 0.5,
+    fill_opacity: float = 0.65,
+) -> _JsonLayer:
+    return _JsonLayer(
+        source,
+        name,
+        labels=COMMUNE_TIP_LABELS,
+        show=show,
+        style={"color": line_colour, "weight": weight, "opacity": 1, "fillOpacity": fill_opacity},
+        colour_key=colour_key,
+        filter_key=filter_key,
+        highlight={"weight": weight + 2, "color": "#000000"},
+    )
 
 
 def _place_props(places: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -563,30 +754,49 @@ def _place_props(places: gpd.GeoDataFrame) -> pd.DataFrame:
         if v is None or pd.isna(v):
             advisors = "inconnu"
         else:
-            advisors = _fr.number(v, 1) + (" (valeur par défaut)" if bool(r.get("advisors_assumed"))
-                                          else "")
+            advisors = _fr.number(v, 1) + (
+                " (valeur par défaut)" if bool(r.get("advisors_assumed")) else ""
+            )
         commune = r.get("commune")
         name = r["name"] if isinstance(r["name"], str) and r["name"] else "(sans nom)"
-        tips.append([
-            name,
-            f"{commune} ({r['insee']})" if isinstance(commune, str) else str(r["insee"]),
-            kinds_label(r["kinds"]),
-            SERVICE_LABELS.get(r["service_level"], str(r["service_level"])),
-            advisors,
-            "oui" if bool(r.get("itinerant")) else "non",
-            LOCATED_LABELS.get(r.get("located"), "—"),
-            str(r.get("sources", "—")).replace(";", ", "),
-        ])
-    return pd.DataFrame({"t": tips,
-                         "s": (places["service_level"] == "accompaniment").astype(int)},
-                        index=places.index)
+        tips.append(
+            [
+                name,
+                f"{commune} ({r['insee']})" if isinstance(commune, str) else str(r["insee"]),
+                kinds_label(r["kinds"]),
+                SERVICE_LABELS.get(r["service_level"], str(r["service_level"])),
+                advisors,
+                "oui" if bool(r.get("itinerant")) else "non",
+                LOCATED_LABELS.get(r.get("located"), "—"),
+                str(r.get("sources", "—")).replace(";", ", "),
+            ]
+        )
+    return pd.DataFrame(
+        {"t": tips, "s": (places["service_level"] == "accompaniment").astype(int)},
+        index=places.index,
+    )
 
 
 def _place_styles(colour: str) -> dict:
-    return {"1": {"radius": 6, "color": "#ffffff", "weight": 1.5, "fill": True,
-                  "fillColor": colour, "fillOpacity": 0.95},
-            "0": {"radius": 5, "color": colour, "weight": 2.5, "fill": True,
-                  "fillColor": "#ffffff", "fillOpacity": 0.9, "dashArray": "2,2"}}
+    return {
+        "1": {
+            "radius": 6,
+            "color": "#ffffff",
+            "weight": 1.5,
+            "fill": True,
+            "fillColor": colour,
+            "fillOpacity": 0.95,
+        },
+        "0": {
+            "radius": 5,
+            "color": colour,
+            "weight": 2.5,
+            "fill": True,
+            "fillColor": "#ffffff",
+            "fillOpacity": 0.9,
+            "dashArray": "2,2",
+        },
+    }
 
 
 def _itinerant_post_tooltip(row: Any, plan: Any, number: int) -> str:
@@ -597,20 +807,24 @@ def _itinerant_post_tooltip(row: Any, plan: Any, number: int) -> str:
         hit = circ[circ["circuit_id"].astype(str) == cid]
         if len(hit):
             names = plan.communes["nom"]
-            stops = " → ".join(str(names.get(x, x)) for x in str(hit.iloc[0]["stops"]).split(";")
-                               if x)
+            stops = " → ".join(
+                str(names.get(x, x)) for x in str(hit.iloc[0]["stops"]).split(";") if x
+            )
     e = getattr(row, "epci", None)
     epci = str(plan.epci["nom"].get(e, e)) if e is not None and pd.notna(e) else "—"
-    return _tip([
-        ("Identifiant", str(row.post_id)),
-        ("Type", ITINERANT_POST),
-        ("Circuit", cid or "—"),
-        ("Base", f"{row.commune} ({row.insee})"),
-        ("EPCI", epci),
-        ("Arrêts dans l'ordre de la tournée", stops),
-        ("Population desservie", _fr.integer(row.covered_population) + " hab."),
-        ("Population pondérée desservie", _fr.integer(row.covered_need) + " hab."),
-    ], f"Nouveau poste n° {number} (itinérant, circuit {cid})")
+    return _tip(
+        [
+            ("Identifiant", str(row.post_id)),
+            ("Type", ITINERANT_POST),
+            ("Circuit", cid or "—"),
+            ("Base", f"{row.commune} ({row.insee})"),
+            ("EPCI", epci),
+            ("Arrêts dans l'ordre de la tournée", stops),
+            ("Population desservie", _fr.integer(row.covered_population) + " hab."),
+            ("Population pondérée desservie", _fr.integer(row.covered_need) + " hab."),
+        ],
+        f"Nouveau poste n° {number} (itinérant, circuit {cid})",
+    )
 
 
 def _post_tooltip(row: Any, plan: Any, number: int) -> str:
@@ -621,100 +835,142 @@ def _post_tooltip(row: Any, plan: Any, number: int) -> str:
     c = plan.communes
     newly = []
     if "nearest_post" in c.columns:
-        m = (c["nearest_post"] == row.post_id) & c["covered_after"].astype(bool) \
+        m = (
+            (c["nearest_post"] == row.post_id)
+            & c["covered_after"].astype(bool)
             & ~c["covered_before"].astype(bool)
+        )
         newly = sorted(c.loc[m, "nom"].astype(str))
-    return _tip([
-        ("Identifiant", str(row.post_id)),
-        ("Structure d'accueil", str(row.host)),
-        ("Type d'accueil", host_kind_label(getattr(row, "host_kind", ""))),
-        ("Commune", f"{row.commune} ({row.insee})"),
-        ("EPCI", epci),
-        ("Population nouvellement couverte", _fr.integer(row.covered_population) + " hab."),
-        ("Population pondérée nouvellement couverte", _fr.integer(row.covered_need) + " hab."),
-        ("Communes nouvellement couvertes", ", ".join(newly) if newly else "—"),
-    ], f"Nouveau poste n° {number}")
+    return _tip(
+        [
+            ("Identifiant", str(row.post_id)),
+            ("Structure d'accueil", str(row.host)),
+            ("Type d'accueil", host_kind_label(getattr(row, "host_kind", ""))),
+            ("Commune", f"{row.commune} ({row.insee})"),
+            ("EPCI", epci),
+            ("Population nouvellement couverte", _fr.integer(row.covered_population) + " hab."),
+            ("Population pondérée nouvellement couverte", _fr.integer(row.covered_need) + " hab."),
+            ("Communes nouvellement couvertes", ", ".join(newly) if newly else "—"),
+        ],
+        f"Nouveau poste n° {number}",
+    )
 
 
-_POST_ICON = ('<div style="background:{colour};color:#fff;border:2px solid #fff;'
-              'box-shadow:0 0 3px #000;width:18px;height:18px;text-align:center;'
-              'font:bold 11px/18px Arial,sans-serif;">{label}</div>')
+_POST_ICON = (
+    '<div style="background:{colour};color:#fff;border:2px solid #fff;'
+    "box-shadow:0 0 3px #000;width:18px;height:18px;text-align:center;"
+    'font:bold 11px/18px Arial,sans-serif;">{label}</div>'
+)
 
 
 def _legend_html(plan: Any) -> str:
     t = _fr.number(plan.scenario.threshold)
 
     def swatch(colour: str, label: str, *, border: str = "#555") -> str:
-        return (f'<div class="cg-row"><span class="cg-sw" style="background:{colour};'
-                f'border-color:{border}"></span>{html.escape(label, quote=False)}</div>')
+        return (
+            f'<div class="cg-row"><span class="cg-sw" style="background:{colour};'
+            f'border-color:{border}"></span>{html.escape(label, quote=False)}</div>'
+        )
 
     def dot(colour: str, label: str, *, hollow: bool) -> str:
-        style = (f"background:#fff;border:2.5px dashed {colour}" if hollow
-                 else f"background:{colour};border:1.5px solid #fff;box-shadow:0 0 0 1px {colour}")
-        return (f'<div class="cg-row"><span class="cg-dot" style="{style}"></span>'
-                f'{html.escape(label, quote=False)}</div>')
+        style = (
+            f"background:#fff;border:2.5px dashed {colour}"
+            if hollow
+            else f"background:{colour};border:1.5px solid #fff;box-shadow:0 0 0 1px {colour}"
+        )
+        return (
+            f'<div class="cg-row"><span class="cg-dot" style="{style}"></span>'
+            f"{html.escape(label, quote=False)}</div>"
+        )
 
-    unit_note = ('<div class="cg-note">Unité de demande : '
-                 f'{html.escape(str(plan.demand_unit), quote=False)} ; temps de trajet : '
-                 f'{html.escape(str(plan.travel_model), quote=False)}</div>')
-    parts = ['<div class="cg-h">Temps d\'accès au lieu d\'accompagnement le plus proche</div>']
+    unit_note = (
+        '<div class="cg-note">Unité de demande : '
+        f"{html.escape(str(plan.demand_unit), quote=False)} ; temps de trajet : "
+        f"{html.escape(str(plan.travel_model), quote=False)}</div>"
+    )
+    parts = ["<div class=\"cg-h\">Temps d'accès au lieu d'accompagnement le plus proche</div>"]
     parts += [swatch(c, lab) for c, lab in zip(MINUTE_COLOURS, minute_class_labels())]
     if not np.isfinite(plan.communes["minutes_before"].astype(float)).all():
         parts.append(swatch(NO_PLACE_COLOUR, "aucun lieu d'accompagnement"))
     parts.append(f'<div class="cg-note">Seuil de couverture : {t} min</div>')
     if demand_unit_key(plan) != "commune":
-        parts.append('<div class="cg-note">Par commune : moyenne des unités de demande '
-                     'pondérée par la population ; une commune est couverte quand au moins la '
-                     'moitié de sa population l\'est.</div>')
+        parts.append(
+            '<div class="cg-note">Par commune : moyenne des unités de demande '
+            "pondérée par la population ; une commune est couverte quand au moins la "
+            "moitié de sa population l'est.</div>"
+        )
     parts.append(unit_note)
     parts.append('<div class="cg-h">Indice de fragilité numérique (0 à 10)</div>')
     parts += [swatch(c, lab) for c, lab in zip(NEED_COLOURS, need_class_labels())]
     parts.append('<div class="cg-h">Score de priorité (0 à 100)</div>')
     parts += [swatch(c, lab) for c, lab in zip(PRIORITY_COLOURS, priority_class_labels())]
-    parts.append(swatch("#ffffff", "contour noir : commune prioritaire (loin ou offre mince, "
-                        "et fragile)", border=PRIORITY_GAP_LINE))
+    parts.append(
+        swatch(
+            "#ffffff",
+            "contour noir : commune prioritaire (loin ou offre mince, et fragile)",
+            border=PRIORITY_GAP_LINE,
+        )
+    )
     parts.append(f'<div class="cg-h">Communes non couvertes aujourd\'hui (&gt; {t} min)</div>')
     parts.append(swatch(GAP_SOLVED_COLOUR, "couvertes grâce aux nouveaux postes"))
     parts.append(swatch(GAP_REMAINING_COLOUR, "toujours non couvertes"))
     parts.append('<div class="cg-h">Territoires prioritaires</div>')
     if gap_clusters_or_none(plan) is not None:
-        parts.append(f'<div class="cg-row"><span class="cg-line" style="border-color:'
-                     f'{CLUSTER_COLOUR};border-top-width:3px"></span>zone de communes '
-                     'prioritaires contiguës (G01, G02…)</div>')
+        parts.append(
+            f'<div class="cg-row"><span class="cg-line" style="border-color:'
+            f'{CLUSTER_COLOUR};border-top-width:3px"></span>zone de communes '
+            "prioritaires contiguës (G01, G02…)</div>"
+        )
     else:
-        parts.append('<div class="cg-note">Aucune commune ne remplit la règle de '
-                     'priorité.</div>')
+        parts.append('<div class="cg-note">Aucune commune ne remplit la règle de priorité.</div>')
     if len(epci_without_project(plan)):
-        parts.append(f'<div class="cg-row"><span class="cg-sw cg-hatch" style="border:2px '
-                     f'dashed {NO_PROJECT_COLOUR};color:{NO_PROJECT_COLOUR}"></span>EPCI sans '
-                     'projet numérique (ni lieu de médiation ni conseiller numérique)</div>')
+        parts.append(
+            f'<div class="cg-row"><span class="cg-sw cg-hatch" style="border:2px '
+            f'dashed {NO_PROJECT_COLOUR};color:{NO_PROJECT_COLOUR}"></span>EPCI sans '
+            "projet numérique (ni lieu de médiation ni conseiller numérique)</div>"
+        )
     else:
-        parts.append('<div class="cg-note">Aucun EPCI sans projet numérique : chaque EPCI '
-                     'compte au moins un lieu de médiation numérique ou un conseiller '
-                     'numérique.</div>')
+        parts.append(
+            '<div class="cg-note">Aucun EPCI sans projet numérique : chaque EPCI '
+            "compte au moins un lieu de médiation numérique ou un conseiller "
+            "numérique.</div>"
+        )
     parts.append('<div class="cg-h">Lieux existants</div>')
     parts += [dot(KIND_COLOURS[k], lab, hollow=False) for k, lab in KIND_LABELS.items()]
     parts.append(dot("#555555", "cercle creux : accès seul, sans accompagnement", hollow=True))
     if has_circuits(plan):
         parts.append('<div class="cg-h">Circuits itinérants (médiateur volant)</div>')
-        for i, cid in enumerate(plan.circuits.sort_values("circuit_id", kind="stable")[
-                "circuit_id"].astype(str)):
-            parts.append(f'<div class="cg-row"><span class="cg-line" style="border-color:'
-                         f'{circuit_colour(i)};border-top-style:dashed;border-top-width:3px">'
-                         f'</span>circuit {html.escape(cid)}</div>')
-        parts.append('<div class="cg-row"><span class="cg-post" style="background:#555">9'
-                     '</span>poste itinérant, à la base du circuit (couleur du circuit)</div>')
-        parts.append('<div class="cg-row"><span class="cg-lab cg-stop cg-inline" '
-                     'style="border-color:#555;color:#555">1</span>arrêt (ordre de la '
-                     'tournée)</div>')
+        for i, cid in enumerate(
+            plan.circuits.sort_values("circuit_id", kind="stable")["circuit_id"].astype(str)
+        ):
+            parts.append(
+                f'<div class="cg-row"><span class="cg-line" style="border-color:'
+                f'{circuit_colour(i)};border-top-style:dashed;border-top-width:3px">'
+                f"</span>circuit {html.escape(cid)}</div>"
+            )
+        parts.append(
+            '<div class="cg-row"><span class="cg-post" style="background:#555">9'
+            "</span>poste itinérant, à la base du circuit (couleur du circuit)</div>"
+        )
+        parts.append(
+            '<div class="cg-row"><span class="cg-lab cg-stop cg-inline" '
+            'style="border-color:#555;color:#555">1</span>arrêt (ordre de la '
+            "tournée)</div>"
+        )
     parts.append('<div class="cg-h">Autres</div>')
-    parts.append(f'<div class="cg-row"><span class="cg-post" style="background:{POST_COLOUR}">'
-                 f'1</span>nouveau poste proposé (numéro)</div>')
-    parts.append(f'<div class="cg-row"><span class="cg-line" style="border-color:{EPCI_COLOUR}">'
-                 '</span>limite d\'EPCI</div>')
-    parts.append('<div class="cg-note">Chaque lieu figure une fois, dans la couche de son label '
-                 'principal (France Services, puis conseiller numérique, médiation, Aidants '
-                 'Connect).</div>')
+    parts.append(
+        f'<div class="cg-row"><span class="cg-post" style="background:{POST_COLOUR}">'
+        f"1</span>nouveau poste proposé (numéro)</div>"
+    )
+    parts.append(
+        f'<div class="cg-row"><span class="cg-line" style="border-color:{EPCI_COLOUR}">'
+        "</span>limite d'EPCI</div>"
+    )
+    parts.append(
+        '<div class="cg-note">Chaque lieu figure une fois, dans la couche de son label '
+        "principal (France Services, puis conseiller numérique, médiation, Aidants "
+        "Connect).</div>"
+    )
     return "".join(parts)
 
 
@@ -754,8 +1010,9 @@ def _deterministic_ids(root: Any) -> None:
     walk(root)
 
 
-def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float = 50.0,
-                 decimals: int = 5) -> folium.Map:
+def coverage_map(
+    plan: Any, *, path: str | Path | None = None, simplify_m: float = 50.0, decimals: int = 5
+) -> folium.Map:
     """Coverage map of a plan, in French, with toggleable layers and a legend.
 
     Parameters
@@ -792,11 +1049,14 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
     data = _features(geoms, props)
 
     minx, miny, maxx, maxy = geoms.total_bounds
-    fmap = folium.Map(location=[round((miny + maxy) / 2, decimals),
-                                round((minx + maxx) / 2, decimals)],
-                      zoom_start=9, tiles=None, control_scale=False, prefer_canvas=True)
-    folium.TileLayer("OpenStreetMap", name=LAYER_BASEMAP, control=True
-                     ).add_to(fmap)
+    fmap = folium.Map(
+        location=[round((miny + maxy) / 2, decimals), round((minx + maxx) / 2, decimals)],
+        zoom_start=9,
+        tiles=None,
+        control_scale=False,
+        prefer_canvas=True,
+    )
+    folium.TileLayer("OpenStreetMap", name=LAYER_BASEMAP, control=True).add_to(fmap)
 
     names = iter(layer_names(plan))
     shared = _SharedData(data)
@@ -805,39 +1065,79 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
     _commune_layer(shared, next(names), "a", show=False).add_to(fmap)
     _commune_layer(shared, next(names), "n", show=False).add_to(fmap)
     # priority score: same polygons, own tooltip; communes meeting the rule outlined
-    _JsonLayer(shared, next(names), labels=PRIORITY_TIP_LABELS, show=False, tip_key="p",
-               style={"color": "#777777", "weight": 0.4, "opacity": 1, "fillOpacity": 0.75},
-               colour_key="ps", style_key="pg",
-               styles={"1": {"color": PRIORITY_GAP_LINE, "weight": 1.6}, "0": {}},
-               highlight={"weight": 3, "color": "#000000"}).add_to(fmap)
-    _commune_layer(shared, next(names), "g", show=False, filter_key="gap", line_colour="#67000d",
-                   weight=1.5, fill_opacity=0.6).add_to(fmap)
+    _JsonLayer(
+        shared,
+        next(names),
+        labels=PRIORITY_TIP_LABELS,
+        show=False,
+        tip_key="p",
+        style={"color": "#777777", "weight": 0.4, "opacity": 1, "fillOpacity": 0.75},
+        colour_key="ps",
+        style_key="pg",
+        styles={"1": {"color": PRIORITY_GAP_LINE, "weight": 1.6}, "0": {}},
+        highlight={"weight": 3, "color": "#000000"},
+    ).add_to(fmap)
+    _commune_layer(
+        shared,
+        next(names),
+        "g",
+        show=False,
+        filter_key="gap",
+        line_colour="#67000d",
+        weight=1.5,
+        fill_opacity=0.6,
+    ).add_to(fmap)
 
     if has_units_layer(plan):
-        udata = _SharedData(_unit_features(plan, simplify_m=max(simplify_m, UNITS_SIMPLIFY_M),
-                                           decimals=min(decimals, UNITS_DECIMALS)),
-                            name="UnitsData")
+        udata = _SharedData(
+            _unit_features(
+                plan,
+                simplify_m=max(simplify_m, UNITS_SIMPLIFY_M),
+                decimals=min(decimals, UNITS_DECIMALS),
+            ),
+            name="UnitsData",
+        )
         fmap.add_child(udata)
         for key in ("b", "a"):
-            _JsonLayer(udata, next(names), labels=UNIT_TIP_LABELS, show=False,
-                       style={"color": "#555555", "weight": 0.4, "opacity": 1,
-                              "fillOpacity": 0.7},
-                       colour_key=key, highlight={"weight": 2.5, "color": "#000000"}
-                       ).add_to(fmap)
+            _JsonLayer(
+                udata,
+                next(names),
+                labels=UNIT_TIP_LABELS,
+                show=False,
+                style={"color": "#555555", "weight": 0.4, "opacity": 1, "fillOpacity": 0.7},
+                colour_key=key,
+                highlight={"weight": 2.5, "color": "#000000"},
+            ).add_to(fmap)
 
     # EPCI polygons dissolved from the simplified communes (borders match exactly)
-    epci_poly = gpd.GeoDataFrame({"epci": communes["epci"].astype(str)}, geometry=geoms,
-                                 crs=GEOGRAPHIC_CRS).dissolve(by="epci").sort_index()
+    epci_poly = (
+        gpd.GeoDataFrame({"epci": communes["epci"].astype(str)}, geometry=geoms, crs=GEOGRAPHIC_CRS)
+        .dissolve(by="epci")
+        .sort_index()
+    )
     front = []
     if len(epci_without_project(plan)):
-        npdata = _SharedData(_no_project_features(plan, _round_coords(
-            epci_poly.geometry, decimals)), name="NoProjectData")
+        npdata = _SharedData(
+            _no_project_features(plan, _round_coords(epci_poly.geometry, decimals)),
+            name="NoProjectData",
+        )
         fmap.add_child(npdata)
-        layer = _JsonLayer(npdata, next(names), labels=NO_PROJECT_TIP_LABELS, show=True,
-                           style={"color": NO_PROJECT_COLOUR, "weight": 3.5, "opacity": 1,
-                                  "dashArray": "8,5", "fill": True,
-                                  "fillColor": NO_PROJECT_COLOUR, "fillOpacity": 0.55},
-                           hatch=True)
+        layer = _JsonLayer(
+            npdata,
+            next(names),
+            labels=NO_PROJECT_TIP_LABELS,
+            show=True,
+            style={
+                "color": NO_PROJECT_COLOUR,
+                "weight": 3.5,
+                "opacity": 1,
+                "dashArray": "8,5",
+                "fill": True,
+                "fillColor": NO_PROJECT_COLOUR,
+                "fillOpacity": 0.55,
+            },
+            hatch=True,
+        )
         layer.add_to(fmap)
         front.append(layer)
 
@@ -846,41 +1146,71 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
     epci_tips = []
     for e in epci_geo.index:
         members = communes[communes["epci"] == e]
-        epci_tips.append([str(ep["nom"].get(e, e)), str(e), str(len(members)),
-                          _fr.integer(members["population"].sum()) + " hab."])
-    epci_data = _SharedData(_features(epci_geo.geometry, pd.DataFrame(
-        {"t": epci_tips}, index=epci_geo.index)), name="EpciData")
+        epci_tips.append(
+            [
+                str(ep["nom"].get(e, e)),
+                str(e),
+                str(len(members)),
+                _fr.integer(members["population"].sum()) + " hab.",
+            ]
+        )
+    epci_data = _SharedData(
+        _features(epci_geo.geometry, pd.DataFrame({"t": epci_tips}, index=epci_geo.index)),
+        name="EpciData",
+    )
     fmap.add_child(epci_data)
-    layer = _JsonLayer(epci_data, next(names), labels=EPCI_TIP_LABELS, show=True,
-                       style={"color": EPCI_COLOUR, "weight": 2.2, "opacity": 0.9,
-                              "fill": False})
+    layer = _JsonLayer(
+        epci_data,
+        next(names),
+        labels=EPCI_TIP_LABELS,
+        show=True,
+        style={"color": EPCI_COLOUR, "weight": 2.2, "opacity": 0.9, "fill": False},
+    )
     layer.add_to(fmap)
     front.append(layer)
 
     if gap_clusters_or_none(plan) is not None:
         cdata = _SharedData(_cluster_features(plan, geoms, decimals), name="ClustersData")
         fmap.add_child(cdata)
-        layer = _JsonLayer(cdata, next(names), labels=CLUSTER_TIP_LABELS, show=True,
-                           style={"color": CLUSTER_COLOUR, "weight": 3.2, "opacity": 0.95,
-                                  "fill": True, "fillColor": CLUSTER_COLOUR,
-                                  "fillOpacity": 0.12},
-                           point_icons=True)
+        layer = _JsonLayer(
+            cdata,
+            next(names),
+            labels=CLUSTER_TIP_LABELS,
+            show=True,
+            style={
+                "color": CLUSTER_COLOUR,
+                "weight": 3.2,
+                "opacity": 0.95,
+                "fill": True,
+                "fillColor": CLUSTER_COLOUR,
+                "fillOpacity": 0.12,
+            },
+            point_icons=True,
+        )
         layer.add_to(fmap)
         front.append(layer)
 
     # places: one layer per main kind; access-only first (drawn underneath)
     mk = places["kinds"].map(main_kind)
     order = places.assign(_acc=(places["service_level"] == "accompaniment")).sort_values(
-        ["_acc", "place_id"], kind="stable")
+        ["_acc", "place_id"], kind="stable"
+    )
     for kind in KIND_LABELS:
         sub = order[mk.loc[order.index] == kind]
         pts = _round_coords(sub.geometry.to_crs(GEOGRAPHIC_CRS), decimals)
         ids = pd.Index(sub["place_id"].astype(str))
-        src = _SharedData(_features(pts.set_axis(ids), _place_props(sub).set_axis(ids)),
-                          name="PlacesData")
+        src = _SharedData(
+            _features(pts.set_axis(ids), _place_props(sub).set_axis(ids)), name="PlacesData"
+        )
         fmap.add_child(src)
-        layer = _JsonLayer(src, next(names), labels=PLACE_TIP_LABELS, show=True,
-                           point_styles=_place_styles(KIND_COLOURS[kind]), point_key="s")
+        layer = _JsonLayer(
+            src,
+            next(names),
+            labels=PLACE_TIP_LABELS,
+            show=True,
+            point_styles=_place_styles(KIND_COLOURS[kind]),
+            point_key="s",
+        )
         layer.add_to(fmap)
         front.append(layer)
 
@@ -888,20 +1218,32 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
         n_circ = len(plan.circuits)
         cdata = _SharedData(_circuit_features(plan, decimals), name="CircuitsData")
         fmap.add_child(cdata)
-        layer = _JsonLayer(cdata, next(names), labels=CIRCUIT_TIP_LABELS, show=True,
-                           style={"weight": 3.5, "opacity": 0.9, "dashArray": "10,6",
-                                  "fill": False},
-                           style_key="k", styles={f"l{i}": {"color": circuit_colour(i)}
-                                                  for i in range(n_circ)},
-                           point_icons=True)
+        layer = _JsonLayer(
+            cdata,
+            next(names),
+            labels=CIRCUIT_TIP_LABELS,
+            show=True,
+            style={"weight": 3.5, "opacity": 0.9, "dashArray": "10,6", "fill": False},
+            style_key="k",
+            styles={f"l{i}": {"color": circuit_colour(i)} for i in range(n_circ)},
+            point_icons=True,
+        )
         layer.add_to(fmap)
         front.append(layer)
 
     posts = posts_with_coverage(plan)
     fg = folium.FeatureGroup(name=next(names), show=True)
     pts = _round_coords(posts.geometry.to_crs(GEOGRAPHIC_CRS), decimals)
-    circuit_order = ({str(cid): i for i, cid in enumerate(plan.circuits.sort_values(
-        "circuit_id", kind="stable")["circuit_id"])} if has_circuits(plan) else {})
+    circuit_order = (
+        {
+            str(cid): i
+            for i, cid in enumerate(
+                plan.circuits.sort_values("circuit_id", kind="stable")["circuit_id"]
+            )
+        }
+        if has_circuits(plan)
+        else {}
+    )
     for i, (row, pt) in enumerate(zip(posts.itertuples(index=False), pts)):
         label = str(i + 1)
         colour = POST_COLOUR
@@ -910,27 +1252,38 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
             colour = circuit_colour(k) if k is not None else POST_COLOUR
         folium.Marker(
             location=[pt.y, pt.x],
-            icon=folium.DivIcon(html=_POST_ICON.format(colour=colour, label=label),
-                                icon_size=(22, 22), icon_anchor=(11, 11),
-                                class_name="cg-post-icon"),
+            icon=folium.DivIcon(
+                html=_POST_ICON.format(colour=colour, label=label),
+                icon_size=(22, 22),
+                icon_anchor=(11, 11),
+                class_name="cg-post-icon",
+            ),
             tooltip=folium.Tooltip(_post_tooltip(row, plan, i + 1), sticky=True),
         ).add_to(fg)
     fg.add_to(fmap)
 
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     n_itin = int(sum(is_itinerant_post(r) for r in posts.itertuples(index=False)))
-    title = (f"Accompagnement au numérique — {dep_name} ({plan.scenario.departement}) : "
-             f"couverture actuelle et {len(posts)} nouveaux postes proposés"
-             + (f" ({len(posts) - n_itin} fixes, {n_itin} itinérants)" if n_itin else ""))
+    title = (
+        f"Accompagnement au numérique — {dep_name} ({plan.scenario.departement}) : "
+        f"couverture actuelle et {len(posts)} nouveaux postes proposés"
+        + (f" ({len(posts) - n_itin} fixes, {n_itin} itinérants)" if n_itin else "")
+    )
     s = plan.summary()
-    subtitle = (f"Seuil {_fr.number(t)} min · population couverte "
-                f"{_fr.percent(s['pct_population_covered_before'])} → "
-                f"{_fr.percent(s['pct_population_covered_after'])} · "
-                f"unité de demande : {demand_unit_short(plan)} · "
-                f"temps de trajet : {plan.travel_model}")
+    subtitle = (
+        f"Seuil {_fr.number(t)} min · population couverte "
+        f"{_fr.percent(s['pct_population_covered_before'])} → "
+        f"{_fr.percent(s['pct_population_covered_after'])} · "
+        f"unité de demande : {demand_unit_short(plan)} · "
+        f"temps de trajet : {plan.travel_model}"
+    )
     fmap.add_child(_Overlay(title, subtitle, _legend_html(plan), front))
-    fmap.fit_bounds([[round(miny, decimals), round(minx, decimals)],
-                     [round(maxy, decimals), round(maxx, decimals)]])
+    fmap.fit_bounds(
+        [
+            [round(miny, decimals), round(minx, decimals)],
+            [round(maxy, decimals), round(maxx, decimals)],
+        ]
+    )
     fmap.get_root().title = f"Carte de couverture — {dep_name}"
     _deterministic_ids(fmap.get_root())
 
@@ -941,12 +1294,17 @@ def coverage_map(plan: Any, *, path: str | Path | None = None, simplify_m: float
         out.parent.mkdir(parents=True, exist_ok=True)
         html_text = fmap.get_root().render()
         out.write_text(html_text, encoding="utf-8")
-        log.info("map: %s (%d communes, %d places, %d posts, %.0f kB)", out, len(communes),
-                 len(places), len(posts), len(html_text.encode("utf-8")) / 1024)
+        log.info(
+            "map: %s (%d communes, %d places, %d posts, %.0f kB)",
+            out,
+            len(communes),
+            len(places),
+            len(posts),
+            len(html_text.encode("utf-8")) / 1024,
+        )
     return fmap
 
 
 def render_html(fmap: folium.Map) -> str:
     """HTML text of a map built by :func:`coverage_map` (deterministic)."""
     return fmap.get_root().render()
-

@@ -26,8 +26,13 @@ from .territory import code_table
 log = logging.getLogger(__name__)
 
 # The five IFN dimensions of the file (0–10 scores, 10 = most fragile).
-DIMENSIONS: tuple[str, ...] = ("ifn_no_thd", "ifn_no_4g", "ifn_poverty", "ifn_older_65",
-                               "ifn_low_diploma")
+DIMENSIONS: tuple[str, ...] = (
+    "ifn_no_thd",
+    "ifn_no_4g",
+    "ifn_poverty",
+    "ifn_older_65",
+    "ifn_low_diploma",
+)
 
 # The three fractures of the programme and the IFN dimensions that stand for them.
 # The IFN file has no equipment indicator: poverty is the proxy of the « fracture
@@ -86,19 +91,27 @@ class NeedReport:
         Normalised weights of ``need_index_weighted`` (sum 1).
     """
 
-    unmatched: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["source", "code", "name", "reason"]))
-    remapped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["source", "code", "insee"]))
+    unmatched: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["source", "code", "name", "reason"])
+    )
+    remapped: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["source", "code", "insee"])
+    )
     imputed: list[str] = field(default_factory=list)
     missing_fibre: list[str] = field(default_factory=list)
     index: str = "ifn_total"
     weights: dict[str, float] = field(default_factory=dict)
 
 
-def _map_codes(df: pd.DataFrame, code_col: str, name_col: str, source: str,
-               communes: pd.DataFrame, codes: pd.DataFrame,
-               report: NeedReport) -> pd.DataFrame:
+def _map_codes(
+    df: pd.DataFrame,
+    code_col: str,
+    name_col: str,
+    source: str,
+    communes: pd.DataFrame,
+    codes: pd.DataFrame,
+    report: NeedReport,
+) -> pd.DataFrame:
     """Add ``insee`` (COG 2026) to rows of the département; record unmatched/remapped."""
     dep = str(communes["departement"].iloc[0])
     # every code the COG knows (old, délégué, arrondissement municipal) → current commune
@@ -110,18 +123,36 @@ def _map_codes(df: pd.DataFrame, code_col: str, name_col: str, source: str,
     df = df[in_dep]
     bad = df[~df["insee"].isin(communes.index)]
     if len(bad):
-        rows = pd.DataFrame({"source": source, "code": bad[code_col], "name": bad[name_col],
-                             "reason": "code maps to no current commune of the département"})
+        rows = pd.DataFrame(
+            {
+                "source": source,
+                "code": bad[code_col],
+                "name": bad[name_col],
+                "reason": "code maps to no current commune of the département",
+            }
+        )
         report.unmatched = pd.concat([report.unmatched, rows], ignore_index=True)
-        log.warning("%s: %d row(s) of département %s map to no current commune: %s", source,
-                    len(bad), dep, bad[code_col].tolist())
+        log.warning(
+            "%s: %d row(s) of département %s map to no current commune: %s",
+            source,
+            len(bad),
+            dep,
+            bad[code_col].tolist(),
+        )
     moved = df[df["insee"].notna() & (df["insee"] != df[code_col])]
     if len(moved):
-        report.remapped = pd.concat([report.remapped, pd.DataFrame(
-            {"source": source, "code": moved[code_col], "insee": moved["insee"]})],
-            ignore_index=True)
-        log.info("%s: old codes mapped to COG 2026: %s", source,
-                 dict(zip(moved[code_col], moved["insee"])))
+        report.remapped = pd.concat(
+            [
+                report.remapped,
+                pd.DataFrame({"source": source, "code": moved[code_col], "insee": moved["insee"]}),
+            ],
+            ignore_index=True,
+        )
+        log.info(
+            "%s: old codes mapped to COG 2026: %s",
+            source,
+            dict(zip(moved[code_col], moved["insee"])),
+        )
     return df[df["insee"].isin(communes.index)]
 
 
@@ -132,18 +163,24 @@ def _premises(fibre: pd.DataFrame | None) -> pd.Series:
     return pd.to_numeric(fibre.set_index("code_insee")["nb_locaux"], errors="coerce")
 
 
-def fibre_from_arcep(communes: pd.DataFrame, data_dir: catalog.DataDir,
-                     report: NeedReport | None = None) -> pd.DataFrame:
+def fibre_from_arcep(
+    communes: pd.DataFrame, data_dir: catalog.DataDir, report: NeedReport | None = None
+) -> pd.DataFrame:
     """FTTH eligibility per current commune, from the ARCEP file of ``data_dir``.
 
     :func:`fibre_from_frame` on :func:`cnfs_geo.sources.arcep.read_fibre`.
     """
-    return fibre_from_frame(communes, read_fibre(data_dir.file("fibre")), code_table(data_dir),
-                            report)
+    return fibre_from_frame(
+        communes, read_fibre(data_dir.file("fibre")), code_table(data_dir), report
+    )
 
 
-def fibre_from_frame(communes: pd.DataFrame, fibre: pd.DataFrame, codes: pd.DataFrame,
-                     report: NeedReport | None = None) -> pd.DataFrame:
+def fibre_from_frame(
+    communes: pd.DataFrame,
+    fibre: pd.DataFrame,
+    codes: pd.DataFrame,
+    report: NeedReport | None = None,
+) -> pd.DataFrame:
     """FTTH eligibility per current commune.
 
     Parameters
@@ -171,19 +208,28 @@ def fibre_from_frame(communes: pd.DataFrame, fibre: pd.DataFrame, codes: pd.Data
         df[c] = pd.to_numeric(df[c].replace("", "0"), errors="coerce")
     bad = df[df[FIBRE_COLUMNS].isna().any(axis=1)]
     if len(bad):
-        raise ValidationError(source, [f"row code_insee={r.code_insee}: nb_locaux or "
-                                       "nb_locaux_fibre is not a number" for r in bad.itertuples()])
+        raise ValidationError(
+            source,
+            [
+                f"row code_insee={r.code_insee}: nb_locaux or nb_locaux_fibre is not a number"
+                for r in bad.itertuples()
+            ],
+        )
     out = df.groupby("insee")[FIBRE_COLUMNS].sum().reindex(communes.index)
     out["pct_fibre"] = 100.0 * out["nb_locaux_fibre"] / out["nb_locaux"].where(out["nb_locaux"] > 0)
     report.missing_fibre = out.index[out["nb_locaux"].isna()].tolist()
     if report.missing_fibre:
-        log.warning("fibre: %d commune(s) without ARCEP row: %s", len(report.missing_fibre),
-                    report.missing_fibre)
+        log.warning(
+            "fibre: %d commune(s) without ARCEP row: %s",
+            len(report.missing_fibre),
+            report.missing_fibre,
+        )
     return out
 
 
-def ifn_from_anct(communes: pd.DataFrame, data_dir: catalog.DataDir,
-                  report: NeedReport | None = None) -> pd.DataFrame:
+def ifn_from_anct(
+    communes: pd.DataFrame, data_dir: catalog.DataDir, report: NeedReport | None = None
+) -> pd.DataFrame:
     """IFN 2023 scores (0–10) per current commune, from the files of ``data_dir``.
 
     :func:`ifn_from_frame` on :func:`cnfs_geo.sources.ifn.read_ifn`, weighted by the
@@ -191,14 +237,20 @@ def ifn_from_anct(communes: pd.DataFrame, data_dir: catalog.DataDir,
     """
     ifn = read_ifn(data_dir.file("ifn_communes"))
     path = data_dir.file("fibre", required=False)
-    fibre = None if path is None else pd.read_csv(path, dtype=str,
-                                                  usecols=["code_insee", "nb_locaux"])
+    fibre = (
+        None if path is None else pd.read_csv(path, dtype=str, usecols=["code_insee", "nb_locaux"])
+    )
     return ifn_from_frame(communes, ifn, code_table(data_dir), fibre=fibre, report=report)
 
 
-def ifn_from_frame(communes: pd.DataFrame, ifn: pd.DataFrame, codes: pd.DataFrame, *,
-                   fibre: pd.DataFrame | None = None,
-                   report: NeedReport | None = None) -> pd.DataFrame:
+def ifn_from_frame(
+    communes: pd.DataFrame,
+    ifn: pd.DataFrame,
+    codes: pd.DataFrame,
+    *,
+    fibre: pd.DataFrame | None = None,
+    report: NeedReport | None = None,
+) -> pd.DataFrame:
     """IFN 2023 scores (0–10) per current commune.
 
     Parameters
@@ -229,12 +281,25 @@ def ifn_from_frame(communes: pd.DataFrame, ifn: pd.DataFrame, codes: pd.DataFram
     blank = df[list(IFN_COLUMNS)].apply(lambda col: col.str.strip() == "").all(axis=1)
     if blank.any():
         # e.g. Marseille 13055: scored only by arrondissement; reported, not averaged
-        report.unmatched = pd.concat([report.unmatched, pd.DataFrame({
-            "source": "ifn", "code": df.loc[blank, "code"], "name": df.loc[blank, "name"],
-            "reason": "row without any score (scores given elsewhere, e.g. per arrondissement)"})],
-            ignore_index=True)
-        log.info("ifn: %d row(s) without any score ignored: %s", int(blank.sum()),
-                 df.loc[blank, "code"].tolist())
+        report.unmatched = pd.concat(
+            [
+                report.unmatched,
+                pd.DataFrame(
+                    {
+                        "source": "ifn",
+                        "code": df.loc[blank, "code"],
+                        "name": df.loc[blank, "name"],
+                        "reason": "row without any score (scores given elsewhere, e.g. per arrondissement)",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+        log.info(
+            "ifn: %d row(s) without any score ignored: %s",
+            int(blank.sum()),
+            df.loc[blank, "code"].tolist(),
+        )
         df = df[~blank]
     scores = df[list(IFN_COLUMNS)].apply(pd.to_numeric, errors="coerce")
     problems = []
@@ -286,17 +351,22 @@ def need_weights(weights: Mapping[str, float] | str | None = None) -> dict[str, 
     if weights is None or (isinstance(weights, str) and weights == "equal"):
         return {d: 1.0 / len(DIMENSIONS) for d in DIMENSIONS}
     if not isinstance(weights, Mapping):
-        raise ValidationError("weights", [
-            f"{weights!r} is not a mapping; give None, \"equal\" or a dict such as "
-            f"{{'ifn_no_thd': 2, 'ifn_older_65': 1}} with keys among {list(DIMENSIONS)}"])
+        raise ValidationError(
+            "weights",
+            [
+                f'{weights!r} is not a mapping; give None, "equal" or a dict such as '
+                f"{{'ifn_no_thd': 2, 'ifn_older_65': 1}} with keys among {list(DIMENSIONS)}"
+            ],
+        )
     problems = []
     raw = dict.fromkeys(DIMENSIONS, 1.0)
     for key, value in weights.items():
         if key not in DIMENSIONS:
             problems.append(f"unknown key {key!r}; use one of {list(DIMENSIONS)}")
             continue
-        ok = (isinstance(value, (int, float, np.integer, np.floating))
-              and not isinstance(value, (bool, np.bool_)))
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)
+        )
         if not ok or not math.isfinite(float(value)) or float(value) < 0:
             problems.append(f"weight of {key!r} is {value!r}; give a finite number ≥ 0")
             continue
@@ -323,12 +393,15 @@ def fracture_indices(scores: pd.DataFrame) -> pd.DataFrame:
         Same index; columns ``fracture_materiel``, ``fracture_connectivite``,
         ``fracture_usages`` (NaN where a dimension is NaN).
     """
-    return pd.DataFrame({name: scores[list(dims)].mean(axis=1, skipna=False)
-                         for name, dims in FRACTURES.items()}, index=scores.index)
+    return pd.DataFrame(
+        {name: scores[list(dims)].mean(axis=1, skipna=False) for name, dims in FRACTURES.items()},
+        index=scores.index,
+    )
 
 
-def weighted_need_index(scores: pd.DataFrame,
-                        weights: Mapping[str, float] | str | None = None) -> pd.Series:
+def weighted_need_index(
+    scores: pd.DataFrame, weights: Mapping[str, float] | str | None = None
+) -> pd.Series:
     """Weighted mean of the five IFN dimensions (0–10).
 
     Parameters
@@ -356,9 +429,12 @@ def _fill_median(values: pd.Series) -> tuple[pd.Series, float]:
     return values.fillna(median), median
 
 
-def need_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
-                      weights: Mapping[str, float] | str | None = None
-                      ) -> tuple[gpd.GeoDataFrame, NeedReport]:
+def need_from_sources(
+    communes: gpd.GeoDataFrame,
+    data_dir: catalog.DataDir,
+    *,
+    weights: Mapping[str, float] | str | None = None,
+) -> tuple[gpd.GeoDataFrame, NeedReport]:
     """Add need columns to ``communes``, reading the IFN and ARCEP files of ``data_dir``.
 
     :func:`need_from_frames` on :func:`cnfs_geo.sources.ifn.read_ifn`,
@@ -412,14 +488,23 @@ def _check_population(communes: gpd.GeoDataFrame) -> None:
     pop = pd.to_numeric(communes["population"], errors="coerce")
     if pop.isna().any() or (pop < 0).any():
         bad = communes.index[pop.isna() | (pop < 0)].tolist()
-        raise ValidationError("communes", [f"commune {c}: population is missing or negative; "
-                                           "fix the COG populations" for c in bad])
+        raise ValidationError(
+            "communes",
+            [
+                f"commune {c}: population is missing or negative; fix the COG populations"
+                for c in bad
+            ],
+        )
 
 
-def need_from_frames(communes: gpd.GeoDataFrame, ifn: pd.DataFrame, fibre: pd.DataFrame,
-                     codes: pd.DataFrame, *,
-                     weights: Mapping[str, float] | str | None = None
-                     ) -> tuple[gpd.GeoDataFrame, NeedReport]:
+def need_from_frames(
+    communes: gpd.GeoDataFrame,
+    ifn: pd.DataFrame,
+    fibre: pd.DataFrame,
+    codes: pd.DataFrame,
+    *,
+    weights: Mapping[str, float] | str | None = None,
+) -> tuple[gpd.GeoDataFrame, NeedReport]:
     """Add need columns to ``communes`` from the IFN and ARCEP frames.
 
     Parameters
@@ -443,8 +528,13 @@ def need_from_frames(communes: gpd.GeoDataFrame, ifn: pd.DataFrame, fibre: pd.Da
         As :func:`need_from_sources`.
     """
     w = need_weights(weights)
-    communes_table(communes, required=("departement", "population"), crs=None,
-                   unique_index=False, hint="cnfs_geo.territory.communes_from_cog")
+    communes_table(
+        communes,
+        required=("departement", "population"),
+        crs=None,
+        unique_index=False,
+        hint="cnfs_geo.territory.communes_from_cog",
+    )
     _check_population(communes)
     report = NeedReport(index="ifn_total" if weights is None else "weighted", weights=w)
     out = communes.copy()
@@ -461,24 +551,46 @@ def need_from_frames(communes: gpd.GeoDataFrame, ifn: pd.DataFrame, fibre: pd.Da
     out["need_imputed"] = imputed
     report.imputed = out.index[imputed].tolist()
     if report.imputed:
-        log.warning("IFN: %d commune(s) without score get the median %.2f: %s",
-                    len(report.imputed), median, report.imputed)
+        log.warning(
+            "IFN: %d commune(s) without score get the median %.2f: %s",
+            len(report.imputed),
+            median,
+            report.imputed,
+        )
     out["need"] = out["population"] * out["need_index"] / 10.0
     out.attrs["need_index"] = report.index
     out.attrs["need_weights"] = None if weights is None else dict(w)
-    log.info("need: %d communes, need index %s, need-weighted population %.0f of %d "
-             "inhabitants (%d unmatched rows, %d imputed)", len(out), report.index,
-             out["need"].sum(), int(out["population"].sum()), len(report.unmatched),
-             len(report.imputed))
+    log.info(
+        "need: %d communes, need index %s, need-weighted population %.0f of %d "
+        "inhabitants (%d unmatched rows, %d imputed)",
+        len(out),
+        report.index,
+        out["need"].sum(),
+        int(out["population"].sum()),
+        len(report.unmatched),
+        len(report.imputed),
+    )
     return out, report
 
 
-_WHAT_IF_COLUMNS = ["population", "nb_locaux", "nb_locaux_fibre", "pct_fibre", *DIMENSIONS,
-                    "ifn_total", "need_index", "need_imputed"]
+_WHAT_IF_COLUMNS = [
+    "population",
+    "nb_locaux",
+    "nb_locaux_fibre",
+    "pct_fibre",
+    *DIMENSIONS,
+    "ifn_total",
+    "need_index",
+    "need_imputed",
+]
 
 
-def fibre_what_if(communes: gpd.GeoDataFrame, *, target_pct: float = 100.0,
-                  weights: Mapping[str, float] | str | None = None) -> gpd.GeoDataFrame:
+def fibre_what_if(
+    communes: gpd.GeoDataFrame,
+    *,
+    target_pct: float = 100.0,
+    weights: Mapping[str, float] | str | None = None,
+) -> gpd.GeoDataFrame:
     """Need if every commune had at least ``target_pct`` % of premises eligible to FTTH.
 
     Rule (``docs/methods_need.md``): where ``pct_fibre`` < ``target_pct`` it is raised
@@ -533,12 +645,16 @@ def fibre_what_if(communes: gpd.GeoDataFrame, *, target_pct: float = 100.0,
     except (TypeError, ValueError):
         target = float("nan")
     if isinstance(target_pct, bool) or not (math.isfinite(target) and 0 <= target <= 100):
-        raise ValidationError("target_pct", [f"{target_pct!r} is not a percentage; give a "
-                                             "number between 0 and 100"])
+        raise ValidationError(
+            "target_pct", [f"{target_pct!r} is not a percentage; give a number between 0 and 100"]
+        )
     missing = [c for c in _WHAT_IF_COLUMNS if c not in communes.columns]
     if missing:
-        raise ValidationError("communes", [f"missing column {c!r}" for c in missing] + [
-            "pass the output of cnfs_geo.need.need_from_sources"])
+        raise ValidationError(
+            "communes",
+            [f"missing column {c!r}" for c in missing]
+            + ["pass the output of cnfs_geo.need.need_from_sources"],
+        )
     if weights is None and communes.attrs.get("need_weights"):
         weights, mode = communes.attrs["need_weights"], "weighted"
     else:
@@ -547,13 +663,18 @@ def fibre_what_if(communes: gpd.GeoDataFrame, *, target_pct: float = 100.0,
     if mode == "ifn_total":
         ni = pd.to_numeric(communes["need_index"], errors="coerce")
         tot = pd.to_numeric(communes["ifn_total"], errors="coerce")
-        off = communes.index[~communes["need_imputed"].astype(bool)
-                             & ~np.isclose(ni, tot, rtol=0, atol=1e-9)]
+        off = communes.index[
+            ~communes["need_imputed"].astype(bool) & ~np.isclose(ni, tot, rtol=0, atol=1e-9)
+        ]
         if len(off):
-            raise ValidationError("communes", [
-                f"need_index differs from ifn_total for {len(off)} commune(s) (e.g. "
-                f"{list(off[:3])}) and attrs['need_weights'] is not set: the communes were "
-                "built with weights; pass the same weights= to fibre_what_if"])
+            raise ValidationError(
+                "communes",
+                [
+                    f"need_index differs from ifn_total for {len(off)} commune(s) (e.g. "
+                    f"{list(off[:3])}) and attrs['need_weights'] is not set: the communes were "
+                    "built with weights; pass the same weights= to fibre_what_if"
+                ],
+            )
 
     out = communes.copy()
     old_pct = pd.to_numeric(out["pct_fibre"], errors="coerce")
@@ -565,11 +686,13 @@ def fibre_what_if(communes: gpd.GeoDataFrame, *, target_pct: float = 100.0,
     delta = (new_thd - old_thd).fillna(0.0)
 
     out["pct_fibre_before"] = old_pct
-    out["need_before"] = out["need"] if "need" in out.columns else (
-        out["population"] * out["need_index"] / 10.0)
+    out["need_before"] = (
+        out["need"] if "need" in out.columns else (out["population"] * out["need_index"] / 10.0)
+    )
     out["pct_fibre"] = new_pct
     out["nb_locaux_fibre"] = out["nb_locaux_fibre"].where(
-        ~raise_, out["nb_locaux"] * new_pct / 100.0)
+        ~raise_, out["nb_locaux"] * new_pct / 100.0
+    )
     out["ifn_no_thd"] = new_thd
     out["ifn_total"] = (out["ifn_total"] + delta / IFN_TOTAL_INDICATORS).clip(0, 10)
     out["fibre_raised"] = raise_
@@ -578,8 +701,9 @@ def fibre_what_if(communes: gpd.GeoDataFrame, *, target_pct: float = 100.0,
     imputed = out["need_imputed"].astype(bool)
     weighted = weighted_need_index(out, w)
     # imputed communes keep their (median) index: nothing is known of their fibre score
-    prev_weighted = (out["need_index_weighted"] if "need_index_weighted" in out.columns
-                     else out["need_index"])
+    prev_weighted = (
+        out["need_index_weighted"] if "need_index_weighted" in out.columns else out["need_index"]
+    )
     out["need_index_weighted"] = weighted.where(~imputed, prev_weighted)
     if mode == "weighted":
         out["need_index"] = out["need_index_weighted"]
@@ -589,16 +713,26 @@ def fibre_what_if(communes: gpd.GeoDataFrame, *, target_pct: float = 100.0,
 
     no_fibre = out.index[old_pct.isna()].tolist()
     if no_fibre:
-        log.warning("fibre what-if: %d commune(s) without fibre row left unchanged: %s",
-                    len(no_fibre), no_fibre)
+        log.warning(
+            "fibre what-if: %d commune(s) without fibre row left unchanged: %s",
+            len(no_fibre),
+            no_fibre,
+        )
     if (raise_ & imputed).any():
-        log.warning("fibre what-if: %d commune(s) without IFN score keep their imputed need "
-                    "index: %s", int((raise_ & imputed).sum()),
-                    out.index[raise_ & imputed].tolist())
+        log.warning(
+            "fibre what-if: %d commune(s) without IFN score keep their imputed need index: %s",
+            int((raise_ & imputed).sum()),
+            out.index[raise_ & imputed].tolist(),
+        )
     out.attrs = dict(communes.attrs)
     out.attrs["need_index"] = mode
     out.attrs["need_weights"] = dict(w) if mode == "weighted" else None
     out.attrs["what_if"] = f"fibre ≥ {target:g} % des locaux (règle : docs/methods_need.md)"
-    log.info("fibre what-if (≥ %g %%): %d commune(s) raised, need %.0f → %.0f", target,
-             int(raise_.sum()), out["need_before"].sum(), out["need"].sum())
+    log.info(
+        "fibre what-if (≥ %g %%): %d commune(s) raised, need %.0f → %.0f",
+        target,
+        int(raise_.sum()),
+        out["need_before"].sum(),
+        out["need"].sum(),
+    )
     return out

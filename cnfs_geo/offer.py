@@ -30,27 +30,58 @@ from .sources import aidants_connect, cnfs, conumm, data_inclusion, france_servi
 from .sources._contract import CONTACT_FIELDS, Contract
 from .sources.cog import read_cog_records
 
-__all__ = ["CONTACT_FIELDS", "CONTRACTS", "DEDUP_RULE", "KINDS", "LOCAL_SOURCES", "PLACE_COLUMNS",
-           "READERS", "SOURCE_KIND", "SOURCE_ORDER", "OfferReport", "clean_siret", "normalise_name",
-           "places_from_frames", "places_from_sources"]
+__all__ = [
+    "CONTACT_FIELDS",
+    "CONTRACTS",
+    "DEDUP_RULE",
+    "KINDS",
+    "LOCAL_SOURCES",
+    "PLACE_COLUMNS",
+    "READERS",
+    "SOURCE_KIND",
+    "SOURCE_ORDER",
+    "OfferReport",
+    "clean_siret",
+    "normalise_name",
+    "places_from_frames",
+    "places_from_sources",
+]
 
 log = logging.getLogger(__name__)
 
 KINDS = ("aidants_connect", "cnfs", "france_services", "lieu_mediation")
 
 # Order in which sources start places and are matched (see docs/methods_offer.md).
-SOURCE_ORDER = ("france_services", "cnfs_permanences", "lieux_cd49_2022", "lieux_cd49_2020",
-                "conumm_angers", "data_inclusion", "aidants_connect")
+SOURCE_ORDER = (
+    "france_services",
+    "cnfs_permanences",
+    "lieux_cd49_2022",
+    "lieux_cd49_2020",
+    "conumm_angers",
+    "data_inclusion",
+    "aidants_connect",
+)
 
-SOURCE_KIND = {"france_services": "france_services", "cnfs_permanences": "cnfs",
-               "lieux_cd49_2022": "lieu_mediation", "lieux_cd49_2020": "lieu_mediation",
-               "conumm_angers": "lieu_mediation", "data_inclusion": "lieu_mediation",
-               "aidants_connect": "aidants_connect"}
+SOURCE_KIND = {
+    "france_services": "france_services",
+    "cnfs_permanences": "cnfs",
+    "lieux_cd49_2022": "lieu_mediation",
+    "lieux_cd49_2020": "lieu_mediation",
+    "conumm_angers": "lieu_mediation",
+    "data_inclusion": "lieu_mediation",
+    "aidants_connect": "aidants_connect",
+}
 
 # Prefix of place ids; the two CD49 files share one (same ID = same place).
-PLACE_PREFIX = {"france_services": "fs", "cnfs_permanences": "cnfs", "lieux_cd49_2022": "cd49",
-                "lieux_cd49_2020": "cd49", "conumm_angers": "conumm", "data_inclusion": "di",
-                "aidants_connect": "ac"}
+PLACE_PREFIX = {
+    "france_services": "fs",
+    "cnfs_permanences": "cnfs",
+    "lieux_cd49_2022": "cd49",
+    "lieux_cd49_2020": "cd49",
+    "conumm_angers": "conumm",
+    "data_inclusion": "di",
+    "aidants_connect": "ac",
+}
 
 # Sources that describe one département only.
 LOCAL_SOURCES = {"lieux_cd49_2022": "49", "lieux_cd49_2020": "49", "conumm_angers": "49"}
@@ -81,29 +112,105 @@ CONTRACTS: dict[str, Contract] = {
 _L93_X = (0.0, 1_300_000.0)
 _L93_Y = (6_000_000.0, 7_200_000.0)
 
-_STOPWORDS = frozenset({"de", "du", "des", "d", "la", "le", "les", "l", "et", "a", "au", "aux",
-                        "en", "sur", "sous", "pour", "par", "un", "une"})
-_ABBREV = {"st": ("saint",), "ste": ("sainte",), "cs": ("centre", "social"),
-           "csc": ("centre", "socioculturel"), "csi": ("centre", "social", "intercommunal"),
-           "csci": ("centre", "socioculturel", "intercommunal"), "msap": ("france", "service")}
+_STOPWORDS = frozenset(
+    {
+        "de",
+        "du",
+        "des",
+        "d",
+        "la",
+        "le",
+        "les",
+        "l",
+        "et",
+        "a",
+        "au",
+        "aux",
+        "en",
+        "sur",
+        "sous",
+        "pour",
+        "par",
+        "un",
+        "une",
+    }
+)
+_ABBREV = {
+    "st": ("saint",),
+    "ste": ("sainte",),
+    "cs": ("centre", "social"),
+    "csc": ("centre", "socioculturel"),
+    "csi": ("centre", "social", "intercommunal"),
+    "csci": ("centre", "socioculturel", "intercommunal"),
+    "msap": ("france", "service"),
+}
 # Words that alone identify no particular place (a name made only of them is not used).
-_GENERIC = frozenset({"mairie", "commune", "ville", "hotel", "mediatheque", "bibliotheque",
-                      "france", "service", "maison", "espace", "centre", "social", "ccas", "cia",
-                      "point", "numerique", "accueil", "poste", "antenne", "agence",
-                      "permanence", "annexe", "site", "pole", "emploi", "mission", "locale",
-                      "municipale", "communale", "municipal", "communal", "cyber", "cybercentre",
-                      "quartier", "association", "siege", "bureau", "socioculturel",
-                      "intercommunal", "sociale", "animation", "epn", "public", "publique",
-                      "culturel"})
+_GENERIC = frozenset(
+    {
+        "mairie",
+        "commune",
+        "ville",
+        "hotel",
+        "mediatheque",
+        "bibliotheque",
+        "france",
+        "service",
+        "maison",
+        "espace",
+        "centre",
+        "social",
+        "ccas",
+        "cia",
+        "point",
+        "numerique",
+        "accueil",
+        "poste",
+        "antenne",
+        "agence",
+        "permanence",
+        "annexe",
+        "site",
+        "pole",
+        "emploi",
+        "mission",
+        "locale",
+        "municipale",
+        "communale",
+        "municipal",
+        "communal",
+        "cyber",
+        "cybercentre",
+        "quartier",
+        "association",
+        "siege",
+        "bureau",
+        "socioculturel",
+        "intercommunal",
+        "sociale",
+        "animation",
+        "epn",
+        "public",
+        "publique",
+        "culturel",
+    }
+)
 
-_CD49_2022_HELP = ("Démarches générales", "Démarches spécifiques",
-                   "Initiation aux outils numériques")
+_CD49_2022_HELP = (
+    "Démarches générales",
+    "Démarches spécifiques",
+    "Initiation aux outils numériques",
+)
 _FS_LABEL = frozenset({"france", "service"})
 # "Antenne de X", "Site X" (up to a " - ", "/", "(" or the end): X is a locality, not an identity
 _LOCALITY = re.compile(r"\b(?:antenne|site)\b(.*?)(?=\s[-–/]\s|[()/]|$)", re.I)
 
-_DI_ACCESS_SERVICES = frozenset({"Accéder à une connexion internet", "Accéder à du matériel",
-                                 "S'équiper en matériel informatique"})
+_DI_ACCESS_SERVICES = frozenset(
+    {
+        "Accéder à une connexion internet",
+        "Accéder à du matériel",
+        "S'équiper en matériel informatique",
+    }
+)
 _DI_ACCOMPANIMENT_MODES = ("Avec de l'aide", "Dans un atelier", "A ma place")
 
 DEDUP_RULE = (
@@ -138,6 +245,7 @@ DEDUP_RULE = (
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
+
 
 @dataclass
 class OfferReport:
@@ -182,6 +290,7 @@ class OfferReport:
 # --------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------
+
 
 def _tokens(name: object) -> list[str]:
     if name is None or (isinstance(name, float) and np.isnan(name)):
@@ -233,8 +342,9 @@ def _name_keys(name: object, commune_nom: object) -> tuple[frozenset, frozenset]
     return tokens, distinct
 
 
-def _names_match(a: tuple[frozenset, frozenset] | None,
-                 b: tuple[frozenset, frozenset] | None) -> int:
+def _names_match(
+    a: tuple[frozenset, frozenset] | None, b: tuple[frozenset, frozenset] | None
+) -> int:
     """Strength of the evidence that two names designate the same place (0 = none).
 
     3: same tokens; 2: same distinctive tokens, or one set of >= 2 distinctive tokens
@@ -319,6 +429,7 @@ def _yes(v: object) -> bool:
 # Département context (COG tables, outline, warnings)
 # --------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Context:
     dep: str
@@ -350,8 +461,9 @@ class _Context:
         if ok.any():
             xmin, ymin, xmax, ymax = self.outline.bounds
             tol = self.settings.coordinate_tolerance_m
-            near = (ok & (x >= xmin - tol) & (x <= xmax + tol)
-                    & (y >= ymin - tol) & (y <= ymax + tol))
+            near = (
+                ok & (x >= xmin - tol) & (x <= xmax + tol) & (y >= ymin - tol) & (y <= ymax + tol)
+            )
             far = ok & ~near
             out[far] = 1e12  # clearly outside, exact distance not needed
             if near.any():
@@ -380,8 +492,9 @@ class _Context:
         return belongs, belongs and not others
 
 
-def _cog_tables(recs: Sequence[Mapping[str, Any]], dep: str) -> tuple[
-        frozenset[str], dict[str, frozenset[str]], dict[str, str]]:
+def _cog_tables(
+    recs: Sequence[Mapping[str, Any]], dep: str
+) -> tuple[frozenset[str], dict[str, frozenset[str]], dict[str, str]]:
     """From the COG communes records: postal codes of the département, départements of every
     postal code, and arrondissement municipal → commune (Paris, Lyon, Marseille)."""
     by_postal: dict[str, set[Any]] = {}
@@ -404,9 +517,25 @@ def _cog_tables(recs: Sequence[Mapping[str, Any]], dep: str) -> tuple[
 #   service_basis, advisors, itinerant, ca, cb (raw coordinate values: lon/lat or x/y),
 #   coord_fields (text for messages), coord_crs, group_key, status, reason, note
 
-_RECORD_COLUMNS = ["record_id", "name", "siret", "code", "service_level", "service_basis",
-                   "advisors", "itinerant", "ca", "cb", "coord_fields", "coord_crs", "group_key",
-                   "status", "reason", "note", "no_name_match"]
+_RECORD_COLUMNS = [
+    "record_id",
+    "name",
+    "siret",
+    "code",
+    "service_level",
+    "service_basis",
+    "advisors",
+    "itinerant",
+    "ca",
+    "cb",
+    "coord_fields",
+    "coord_crs",
+    "group_key",
+    "status",
+    "reason",
+    "note",
+    "no_name_match",
+]
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -429,8 +558,9 @@ def _dedupe_ids(ids: pd.Series, key: str, ctx: _Context) -> pd.Series:
     return ids
 
 
-def _select_by_point(df: pd.DataFrame, lon: str, lat: str,
-                     ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
+def _select_by_point(
+    df: pd.DataFrame, lon: str, lat: str, ctx: _Context
+) -> tuple[np.ndarray, np.ndarray]:
     """(within the département + tolerance, has usable WGS84 point) per row."""
     a = np.array([_parse_number(v)[0] for v in df[lon]], float)
     b = np.array([_parse_number(v)[0] for v in df[lat]], float)
@@ -449,14 +579,27 @@ def _records_france_services(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     for r in df.to_dict("records"):
         fmt = _text(r.get("format_fs"))
         itinerant = bool(re.search(r"bus|itin", fmt, re.I))
-        rows.append(dict(
-            record_id=r["_id"], name=_text(r["lib_fs"]), siret=None,
-            code=ctx.current_code(r["insee_com"]), service_level="accompaniment",
-            service_basis="France Services (label: agents help with démarches)",
-            advisors=np.nan, itinerant=itinerant, ca=r["longitude"], cb=r["latitude"],
-            coord_fields="longitude/latitude", coord_crs=GEOGRAPHIC_CRS,
-            group_key=_key("france_services", r["_id"]), status="ok", reason=None, note=None,
-            no_name_match=False))
+        rows.append(
+            dict(
+                record_id=r["_id"],
+                name=_text(r["lib_fs"]),
+                siret=None,
+                code=ctx.current_code(r["insee_com"]),
+                service_level="accompaniment",
+                service_basis="France Services (label: agents help with démarches)",
+                advisors=np.nan,
+                itinerant=itinerant,
+                ca=r["longitude"],
+                cb=r["latitude"],
+                coord_fields="longitude/latitude",
+                coord_crs=GEOGRAPHIC_CRS,
+                group_key=_key("france_services", r["_id"]),
+                status="ok",
+                reason=None,
+                note=None,
+                no_name_match=False,
+            )
+        )
     return _frame(rows)
 
 
@@ -473,13 +616,27 @@ def _records_cnfs(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
         adv, prob = _parse_number(r.get("nb_aidants"))
         if prob or adv <= 0:
             adv = np.nan
-        rows.append(dict(
-            record_id=r["_id"], name=_text(r["nom"]), siret=clean_siret(r.get("pivot")), code=None,
-            service_level="accompaniment",
-            service_basis="CNFS permanence (conseiller numérique)", advisors=adv, itinerant=False,
-            ca=r["longitude"], cb=r["latitude"], coord_fields="longitude/latitude",
-            coord_crs=GEOGRAPHIC_CRS, group_key=_key("cnfs_permanences", r["_id"]), status="ok",
-            reason=None, note=None, no_name_match=False))
+        rows.append(
+            dict(
+                record_id=r["_id"],
+                name=_text(r["nom"]),
+                siret=clean_siret(r.get("pivot")),
+                code=None,
+                service_level="accompaniment",
+                service_basis="CNFS permanence (conseiller numérique)",
+                advisors=adv,
+                itinerant=False,
+                ca=r["longitude"],
+                cb=r["latitude"],
+                coord_fields="longitude/latitude",
+                coord_crs=GEOGRAPHIC_CRS,
+                group_key=_key("cnfs_permanences", r["_id"]),
+                status="ok",
+                reason=None,
+                note=None,
+                no_name_match=False,
+            )
+        )
     return _frame(rows)
 
 
@@ -506,20 +663,38 @@ def _records_cd49_2022(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
         if basis:
             level, why = "accompaniment", ", ".join(basis)
         else:
-            acc = [f"{c}={_text(r.get(c))}" for c in df.columns
-                   if (c == "Accès internet" or c.startswith("JT_MAT_")) and not _blank(r.get(c))]
+            acc = [
+                f"{c}={_text(r.get(c))}"
+                for c in df.columns
+                if (c == "Accès internet" or c.startswith("JT_MAT_")) and not _blank(r.get(c))
+            ]
             level = "access"
-            why = (", ".join(acc) if acc else "no accompaniment field set") + " (no démarches/"\
-                "initiation/staff field)"
+            why = (
+                ", ".join(acc) if acc else "no accompaniment field set"
+            ) + " (no démarches/initiation/staff field)"
         lon, lat = _geo_point(r.get("Geo Point"))
         name = _text(r.get("Nom"))
-        rows.append(dict(
-            record_id=r["_id"], name=name, siret=None, code=None, service_level=level,
-            service_basis=why, advisors=np.nan, itinerant=False, ca=lon, cb=lat,
-            coord_fields="Geo Point", coord_crs=GEOGRAPHIC_CRS,
-            group_key=_key("lieux_cd49_2022", r["_id"]),
-            status="ok" if name else "rejected",
-            reason=None if name else "empty record: no Nom", note=None, no_name_match=False))
+        rows.append(
+            dict(
+                record_id=r["_id"],
+                name=name,
+                siret=None,
+                code=None,
+                service_level=level,
+                service_basis=why,
+                advisors=np.nan,
+                itinerant=False,
+                ca=lon,
+                cb=lat,
+                coord_fields="Geo Point",
+                coord_crs=GEOGRAPHIC_CRS,
+                group_key=_key("lieux_cd49_2022", r["_id"]),
+                status="ok" if name else "rejected",
+                reason=None if name else "empty record: no Nom",
+                note=None,
+                no_name_match=False,
+            )
+        )
     return _frame(rows)
 
 
@@ -530,24 +705,28 @@ def _records_cd49_2020(df: pd.DataFrame, ctx: _Context, ids_2022: set[str]) -> p
     for r in df.to_dict("records"):
         rid, name = r["_id"], _text(r.get("NOM_STRUCTURE"))
         aff = _text(r.get("AFFICHAGE")).upper()
-        basis = [f"{c}={_text(r.get(c))}" for c in ("DEM_Gen", "DEM_Spe", "INITIATION")
-                 if _yes(r.get(c))]
+        basis = [
+            f"{c}={_text(r.get(c))}" for c in ("DEM_Gen", "DEM_Spe", "INITIATION") if _yes(r.get(c))
+        ]
         level: str | None
         why: str | None
         if basis:
             level, why = "accompaniment", ", ".join(basis)
         else:
             level = "access"
-            why = ("INTERNET=Oui" if _yes(r.get("INTERNET")) else "no accompaniment field set") \
-                + " (DEM_Gen/DEM_Spe/INITIATION not Oui)"
+            why = (
+                "INTERNET=Oui" if _yes(r.get("INTERNET")) else "no accompaniment field set"
+            ) + " (DEM_Gen/DEM_Spe/INITIATION not Oui)"
         status, reason, note = "ok", None, None
         in_2022 = rid in ids_2022
         if aff == "INACTIF":
             if in_2022:
-                note = (f"lieux_cd49_2020 {rid} ({name}): AFFICHAGE=INACTIF in the 2020-2021 "
-                        "source but published in the 2022-12 export: the place is kept from the "
-                        "2022 record (the export is the Département's published list); this "
-                        "inactive record adds no service")
+                note = (
+                    f"lieux_cd49_2020 {rid} ({name}): AFFICHAGE=INACTIF in the 2020-2021 "
+                    "source but published in the 2022-12 export: the place is kept from the "
+                    "2022 record (the export is the Département's published list); this "
+                    "inactive record adds no service"
+                )
                 level, why = None, None
             else:
                 status, reason = "rejected", "AFFICHAGE=INACTIF (lieu marqué inactif par le CD49)"
@@ -555,12 +734,27 @@ def _records_cd49_2020(df: pd.DataFrame, ctx: _Context, ids_2022: set[str]) -> p
             status, reason = "rejected", "fiche vide : ni NOM_STRUCTURE ni AFFICHAGE"
         elif not name:
             level, why = None, None  # empty shell of a 2022 record: adds only its id
-        rows.append(dict(
-            record_id=rid, name=name, siret=None, code=None, service_level=level,
-            service_basis=why, advisors=np.nan, itinerant=False, ca=r.get("x"), cb=r.get("y"),
-            coord_fields="x/y (Lambert-93)", coord_crs=METROPOLE_CRS,
-            group_key=_key("lieux_cd49_2020", rid),
-            status=status, reason=reason, note=note, no_name_match=False))
+        rows.append(
+            dict(
+                record_id=rid,
+                name=name,
+                siret=None,
+                code=None,
+                service_level=level,
+                service_basis=why,
+                advisors=np.nan,
+                itinerant=False,
+                ca=r.get("x"),
+                cb=r.get("y"),
+                coord_fields="x/y (Lambert-93)",
+                coord_crs=METROPOLE_CRS,
+                group_key=_key("lieux_cd49_2020", rid),
+                status=status,
+                reason=reason,
+                note=note,
+                no_name_match=False,
+            )
+        )
     return _frame(rows)
 
 
@@ -573,27 +767,52 @@ def _records_conumm(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
         name, addr = _text(r.get("USER_NOM")), _text(r.get("USER_ADRES"))
         no_match = False
         if not name or name == addr or re.match(r"^\d", name):
-            ctx.warnings.append(f"conumm_angers {r['_id']}: USER_NOM {name!r} is an address, not a "
-                                "name; named 'Lieu sans nom' and not used for name matching")
+            ctx.warnings.append(
+                f"conumm_angers {r['_id']}: USER_NOM {name!r} is an address, not a "
+                "name; named 'Lieu sans nom' and not used for name matching"
+            )
             name, no_match = f"Lieu sans nom ({addr or name})", True
-        basis = [f"{c}={_text(r.get(c))}" for c in ("AIDE_DEMAT", "FORM_PERF")
-                 if not _blank(r.get(c))]
-        basis += [f"{c}={_text(r.get(c))}" for c in qual
-                  if re.search(r"initiation|démarches|demarches|formation", _text(r.get(c)), re.I)]
+        basis = [
+            f"{c}={_text(r.get(c))}" for c in ("AIDE_DEMAT", "FORM_PERF") if not _blank(r.get(c))
+        ]
+        basis += [
+            f"{c}={_text(r.get(c))}"
+            for c in qual
+            if re.search(r"initiation|démarches|demarches|formation", _text(r.get(c)), re.I)
+        ]
         if basis:
             level, why = "accompaniment", ", ".join(basis)
         else:
-            acc = [f"{c}={_text(r.get(c))}" for c in ("ACCES_ORDI", "WIFI", "PRET_MAT")
-                   if c in r and not _blank(r.get(c))]
+            acc = [
+                f"{c}={_text(r.get(c))}"
+                for c in ("ACCES_ORDI", "WIFI", "PRET_MAT")
+                if c in r and not _blank(r.get(c))
+            ]
             level = "access"
-            why = (", ".join(acc) if acc else "no accompaniment field set") + \
-                " (no AIDE_DEMAT/FORM_PERF/initiation/démarches)"
-        rows.append(dict(
-            record_id=r["_id"], name=name, siret=None, code=None, service_level=level,
-            service_basis=why, advisors=np.nan, itinerant=False, ca=r.get("LNG"), cb=r.get("LAT"),
-            coord_fields="LNG/LAT", coord_crs=GEOGRAPHIC_CRS,
-            group_key=_key("conumm_angers", r["_id"]),
-            status="ok", reason=None, note=None, no_name_match=no_match))
+            why = (
+                ", ".join(acc) if acc else "no accompaniment field set"
+            ) + " (no AIDE_DEMAT/FORM_PERF/initiation/démarches)"
+        rows.append(
+            dict(
+                record_id=r["_id"],
+                name=name,
+                siret=None,
+                code=None,
+                service_level=level,
+                service_basis=why,
+                advisors=np.nan,
+                itinerant=False,
+                ca=r.get("LNG"),
+                cb=r.get("LAT"),
+                coord_fields="LNG/LAT",
+                coord_crs=GEOGRAPHIC_CRS,
+                group_key=_key("conumm_angers", r["_id"]),
+                status="ok",
+                reason=None,
+                note=None,
+                no_name_match=no_match,
+            )
+        )
     return _frame(rows)
 
 
@@ -608,8 +827,11 @@ def _records_data_inclusion(df: pd.DataFrame, ctx: _Context, cnfs_ids: set[str])
     sel = in_dep_code | (no_code & (by_point | (belongs & (exclusive | ~has_point))))
     df = df[sel].copy()
     df["_code"] = [c for c, s in zip(codes, sel) if s]
-    df["_id"] = _dedupe_ids(df["source"].astype(str).str.strip() + ":" +
-                            df["id"].astype(str).str.strip(), "data_inclusion", ctx)
+    df["_id"] = _dedupe_ids(
+        df["source"].astype(str).str.strip() + ":" + df["id"].astype(str).str.strip(),
+        "data_inclusion",
+        ctx,
+    )
     rows = []
     for r in df.to_dict("records"):
         services = [s.strip() for s in _text(r.get("services")).split(";") if s.strip()]
@@ -617,26 +839,47 @@ def _records_data_inclusion(df: pd.DataFrame, ctx: _Context, cnfs_ids: set[str])
         labels = _text(r.get("labels_nationaux"))
         basis = [f"services: {s}" for s in services if s not in _DI_ACCESS_SERVICES][:3]
         basis += [f"modalités: {m}" for m in _DI_ACCOMPANIMENT_MODES if m in modes]
-        basis += [f"labels_nationaux={labels}"] if re.search(r"CNFS|France Services|Aidants",
-                                                             labels) else []
+        basis += (
+            [f"labels_nationaux={labels}"]
+            if re.search(r"CNFS|France Services|Aidants", labels)
+            else []
+        )
         if basis:
             level, why = "accompaniment", "; ".join(basis)
         else:
             level = "access"
-            why = ("services: " + ";".join(services) if services else "no service listed") + \
-                " (internet/equipment only)"
+            why = (
+                "services: " + ";".join(services) if services else "no service listed"
+            ) + " (internet/equipment only)"
         src_id = _text(r.get("id"))
-        key = (_key("cnfs_permanences", src_id)
-               if _text(r.get("source")) == "conseiller-numerique" and src_id in cnfs_ids
-               else _key("data_inclusion", r["_id"]))
-        rows.append(dict(
-            record_id=r["_id"], name=_text(r.get("nom")), siret=clean_siret(r.get("pivot")),
-            code=r["_code"] if not _blank(r["_code"]) and r["_code"] in ctx.communes.index
-            else None,
-            service_level=level, service_basis=why, advisors=np.nan, itinerant=False,
-            ca=r.get("longitude"), cb=r.get("latitude"), coord_fields="longitude/latitude",
-            coord_crs=GEOGRAPHIC_CRS, group_key=key, status="ok", reason=None, note=None,
-            no_name_match=False))
+        key = (
+            _key("cnfs_permanences", src_id)
+            if _text(r.get("source")) == "conseiller-numerique" and src_id in cnfs_ids
+            else _key("data_inclusion", r["_id"])
+        )
+        rows.append(
+            dict(
+                record_id=r["_id"],
+                name=_text(r.get("nom")),
+                siret=clean_siret(r.get("pivot")),
+                code=r["_code"]
+                if not _blank(r["_code"]) and r["_code"] in ctx.communes.index
+                else None,
+                service_level=level,
+                service_basis=why,
+                advisors=np.nan,
+                itinerant=False,
+                ca=r.get("longitude"),
+                cb=r.get("latitude"),
+                coord_fields="longitude/latitude",
+                coord_crs=GEOGRAPHIC_CRS,
+                group_key=key,
+                status="ok",
+                reason=None,
+                note=None,
+                no_name_match=False,
+            )
+        )
     return _frame(rows)
 
 
@@ -670,37 +913,55 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
             cands = postal_communes.get(zip_code, [])
             city_txt = re.sub(r"\(.*?\)|\bc[ée]dex\b", " ", _text(r.get("City")), flags=re.I)
             city = normalise_name(city_txt)
-            named = [c for c in (cands or by_name.get(city, []))
-                     if normalise_name(noms.get(c)) == city]
+            named = [
+                c for c in (cands or by_name.get(city, [])) if normalise_name(noms.get(c)) == city
+            ]
             if len(cands) == 1 or len(named) == 1:
                 code = cands[0] if len(cands) == 1 else named[0]
                 ctx.warnings.append(
                     f"aidants_connect {r['_id']} ({name}): blank City Insee Code; commune {code} "
                     f"({noms.get(code)}) found from Zip Code {_text(r.get('Zip Code'))} or City "
-                    f"{_text(r.get('City'))!r}")
+                    f"{_text(r.get('City'))!r}"
+                )
             else:
                 status = "rejected"
-                reason = (f"blank City Insee Code and Zip Code {_text(r.get('Zip Code'))!r} / City "
-                          f"{_text(r.get('City'))!r} do not identify one commune of the "
-                          "département "
-                          "(no commune, or several, with this postal code or name)")
+                reason = (
+                    f"blank City Insee Code and Zip Code {_text(r.get('Zip Code'))!r} / City "
+                    f"{_text(r.get('City'))!r} do not identify one commune of the "
+                    "département "
+                    "(no commune, or several, with this postal code or name)"
+                )
         if status == "ok" and _text(r.get("Is Active")).lower() not in {"true", "1", "oui"}:
             status = "rejected"
             reason = f"Is Active={_text(r.get('Is Active'))!r} (structure not active)"
-        rows.append(dict(
-            record_id=r["_id"], name=name, siret=clean_siret(r.get("Siret")), code=code,
-            service_level="accompaniment",
-            service_basis="Aidants Connect (habilitated aidants do démarches for people)",
-            advisors=np.nan, itinerant=False, ca=None, cb=None, coord_fields="(none: commune only)",
-            coord_crs=None, group_key=_key("aidants_connect", r["_id"]), status=status,
-            reason=reason, note=None,
-            no_name_match=False))
+        rows.append(
+            dict(
+                record_id=r["_id"],
+                name=name,
+                siret=clean_siret(r.get("Siret")),
+                code=code,
+                service_level="accompaniment",
+                service_basis="Aidants Connect (habilitated aidants do démarches for people)",
+                advisors=np.nan,
+                itinerant=False,
+                ca=None,
+                cb=None,
+                coord_fields="(none: commune only)",
+                coord_crs=None,
+                group_key=_key("aidants_connect", r["_id"]),
+                status=status,
+                reason=reason,
+                note=None,
+                no_name_match=False,
+            )
+        )
     return _frame(rows)
 
 
 # --------------------------------------------------------------------------------------
 # Locating records
 # --------------------------------------------------------------------------------------
+
 
 def _locate(rec: pd.DataFrame, file_name: str, ctx: _Context) -> pd.DataFrame:
     """Add x, y (working CRS), located, coord_problem; correct swaps; flag bad coordinates."""
@@ -725,8 +986,10 @@ def _locate(rec: pd.DataFrame, file_name: str, ctx: _Context) -> pd.DataFrame:
         swap_range = (np.abs(b) <= 180) & (np.abs(a) <= 90)
         range_txt = "longitude in [-180, 180], latitude in [-90, 90]"
     else:
+
         def ok(u, v):
             return (u >= _L93_X[0]) & (u <= _L93_X[1]) & (v >= _L93_Y[0]) & (v <= _L93_Y[1])
+
         in_range, swap_range = ok(a, b), ok(b, a)
         range_txt = f"Lambert-93 x in {_L93_X}, y in {_L93_Y}"
     tol = ctx.settings.coordinate_tolerance_m
@@ -752,9 +1015,11 @@ def _locate(rec: pd.DataFrame, file_name: str, ctx: _Context) -> pd.DataFrame:
             continue
         if sd[i] <= tol:
             ox[i], oy[i], located[i] = sx[i], sy[i], "address"
-            ctx.warnings.append(f"{file_name}: record {rids[i]} ({names[i]}): {fields} = {raw} "
-                                "swapped (lat/lon or x/y inverted); corrected, the swapped point "
-                                "lies in the département")
+            ctx.warnings.append(
+                f"{file_name}: record {rids[i]} ({names[i]}): {fields} = {raw} "
+                "swapped (lat/lon or x/y inverted); corrected, the swapped point "
+                "lies in the département"
+            )
             continue
         if prob[i] == "missing":
             why = f"{fields} missing"
@@ -764,8 +1029,10 @@ def _locate(rec: pd.DataFrame, file_name: str, ctx: _Context) -> pd.DataFrame:
             why = f"{fields} = {raw} out of range ({range_txt})"
         else:
             km = shapely.distance(shapely.Point(x[i], y[i]), ctx.outline) / 1000
-            why = (f"{fields} = {raw} lies {km:.1f} km outside département {ctx.dep} (tolerance "
-                   f"settings.coordinate_tolerance_m = {tol:g} m; swapping does not help)")
+            why = (
+                f"{fields} = {raw} lies {km:.1f} km outside département {ctx.dep} (tolerance "
+                f"settings.coordinate_tolerance_m = {tol:g} m; swapping does not help)"
+            )
         problem[i] = f"{file_name}: record {rids[i]}: {why}"
     rec["x"], rec["y"], rec["located"], rec["coord_problem"] = ox, oy, located, problem
     return rec
@@ -777,8 +1044,11 @@ def _assign_communes(rec: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     rec["insee"] = rec["code"].where(rec["code"].isin(ctx.communes.index), None)
     need = rec["insee"].isna() & rec["x"].notna()
     if need.any():
-        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rec.loc[need, "x"], rec.loc[need, "y"]),
-                               index=rec.index[need], crs=ctx.crs)
+        pts = gpd.GeoDataFrame(
+            geometry=gpd.points_from_xy(rec.loc[need, "x"], rec.loc[need, "y"]),
+            index=rec.index[need],
+            crs=ctx.crs,
+        )
         polys = ctx.communes[["geometry"]].reset_index()
         polys = polys.rename(columns={polys.columns[0]: "_insee"})
         hit = gpd.sjoin(pts, polys, how="left", predicate="within")
@@ -795,6 +1065,7 @@ def _assign_communes(rec: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 # Matching across sources
 # --------------------------------------------------------------------------------------
+
 
 def _match(units: pd.DataFrame, places: pd.DataFrame, d_max: float) -> dict[int, int]:
     """Greedy one-to-one matching of a source's units to existing places (see DEDUP_RULE).
@@ -814,10 +1085,20 @@ def _match(units: pd.DataFrame, places: pd.DataFrame, d_max: float) -> dict[int,
             for j in js:
                 pairs.append((int(ua[i]), int(pa[j]), float(np.hypot(*(uxy[i] - pxy[j])))))
     # commune-level pairs: one side located at commune level, same commune
-    u_df = pd.DataFrame({"u": np.arange(len(units)), "insee": units["insee"].to_numpy(),
-                         "uc": (units["located"] == "commune").to_numpy()})
-    p_df = pd.DataFrame({"p": np.arange(len(places)), "insee": places["insee"].to_numpy(),
-                         "pc": (places["located"] == "commune").to_numpy()})
+    u_df = pd.DataFrame(
+        {
+            "u": np.arange(len(units)),
+            "insee": units["insee"].to_numpy(),
+            "uc": (units["located"] == "commune").to_numpy(),
+        }
+    )
+    p_df = pd.DataFrame(
+        {
+            "p": np.arange(len(places)),
+            "insee": places["insee"].to_numpy(),
+            "pc": (places["located"] == "commune").to_numpy(),
+        }
+    )
     j = u_df.merge(p_df, on="insee")
     j = j[j["uc"] | j["pc"]]
     if len(j):
@@ -844,8 +1125,9 @@ def _match(units: pd.DataFrame, places: pd.DataFrame, d_max: float) -> dict[int,
             k = (u, p)
             if k not in scored or dd < scored[k][1]:
                 scored[k] = (score, dd)
-    ordered = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[1][1], u_id[kv[0][0]],
-                                                     p_id[kv[0][1]]))
+    ordered = sorted(
+        scored.items(), key=lambda kv: (-kv[1][0], kv[1][1], u_id[kv[0][0]], p_id[kv[0][1]])
+    )
     out: dict[int, int] = {}
     taken: set[int] = set()
     for (u, p), _ in ordered:
@@ -868,38 +1150,70 @@ _LOADERS: dict[str, Callable] = {
     "aidants_connect": _records_aidants_connect,
 }
 
-PLACE_COLUMNS = ["place_id", "name", "kinds", "sources", "source_ids", "insee", "commune", "epci",
-                 "siret", "service_level", "service_basis", "advisors", "advisors_assumed",
-                 "itinerant", "located", "is_lieu_mediation", "is_france_services", "is_cnfs",
-                 "is_aidants_connect", "geometry"]
+PLACE_COLUMNS = [
+    "place_id",
+    "name",
+    "kinds",
+    "sources",
+    "source_ids",
+    "insee",
+    "commune",
+    "epci",
+    "siret",
+    "service_level",
+    "service_basis",
+    "advisors",
+    "advisors_assumed",
+    "itinerant",
+    "located",
+    "is_lieu_mediation",
+    "is_france_services",
+    "is_cnfs",
+    "is_aidants_connect",
+    "geometry",
+]
 
 
 def _check_communes(communes: gpd.GeoDataFrame) -> str:
     problems = []
     if not isinstance(communes, gpd.GeoDataFrame):
-        raise ValidationError("communes", ["must be a GeoDataFrame from "
-                                           "cnfs_geo.territory.communes_from_cog"])
+        raise ValidationError(
+            "communes", ["must be a GeoDataFrame from cnfs_geo.territory.communes_from_cog"]
+        )
     for c in ("nom", "departement", "epci", "chef_lieu_x", "chef_lieu_y"):
         if c not in communes.columns:
-            problems.append(f"missing column {c!r}; build communes with "
-                            "cnfs_geo.territory.communes_from_cog")
+            problems.append(
+                f"missing column {c!r}; build communes with cnfs_geo.territory.communes_from_cog"
+            )
     if communes.crs is None or not communes.crs.is_projected:
-        problems.append(f"CRS {communes.crs} is not projected (metres); use "
-                        "communes.to_crs(cnfs_geo.settings.working_crs(dep))")
+        problems.append(
+            f"CRS {communes.crs} is not projected (metres); use "
+            "communes.to_crs(cnfs_geo.settings.working_crs(dep))"
+        )
     if problems:
         raise ValidationError("communes", problems)
     deps = sorted(communes["departement"].astype(str).unique())
     if len(deps) != 1:
-        raise ValidationError("communes", [f"communes of {len(deps)} départements {deps[:5]}: "
-                                           "give the communes of one département"])
+        raise ValidationError(
+            "communes",
+            [
+                f"communes of {len(deps)} départements {deps[:5]}: "
+                "give the communes of one département"
+            ],
+        )
     return deps[0]
 
 
-def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataFrame], *,
-                       cog_records: Sequence[Mapping[str, Any]], code_map: Mapping[str, str],
-                       missing_reasons: Mapping[str, str] | None = None,
-                       file_names: Mapping[str, str] | None = None,
-                       settings: Settings = DEFAULT) -> tuple[gpd.GeoDataFrame, OfferReport]:
+def places_from_frames(
+    communes: gpd.GeoDataFrame,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    cog_records: Sequence[Mapping[str, Any]],
+    code_map: Mapping[str, str],
+    missing_reasons: Mapping[str, str] | None = None,
+    file_names: Mapping[str, str] | None = None,
+    settings: Settings = DEFAULT,
+) -> tuple[gpd.GeoDataFrame, OfferReport]:
     """Every place of the existing offer of the département of ``communes``, from raw frames.
 
     Parameters
@@ -983,20 +1297,32 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
     dep = _check_communes(communes)
     unknown = sorted(set(frames) - set(SOURCE_ORDER))
     if unknown:
-        raise ValidationError("frames", [f"unknown source key(s) {unknown}; the offer sources "
-                                         f"are {list(SOURCE_ORDER)}"])
+        raise ValidationError(
+            "frames",
+            [f"unknown source key(s) {unknown}; the offer sources are {list(SOURCE_ORDER)}"],
+        )
     dep_postal, postal_deps, arrondissements = _cog_tables(cog_records, dep)
     outline = shapely.union_all(communes.geometry.to_numpy())
     code_map = dict(code_map)
     for arr, com in arrondissements.items():  # communes may be whole cities, not arrondissements
         if arr not in communes.index and com in communes.index:
             code_map[arr] = com
-    ctx = _Context(dep=dep, cog_records=cog_records, communes=communes, outline=outline,
-                   code_map=code_map, dep_postal=dep_postal,
-                   postal_deps=postal_deps, settings=settings, warnings=[])
+    ctx = _Context(
+        dep=dep,
+        cog_records=cog_records,
+        communes=communes,
+        outline=outline,
+        code_map=code_map,
+        dep_postal=dep_postal,
+        postal_deps=postal_deps,
+        settings=settings,
+        warnings=[],
+    )
     missing_reasons = missing_reasons or {}
-    file_names = {**{k: Path(catalog.SOURCES[k].relpath).name for k in SOURCE_ORDER},
-                  **(file_names or {})}
+    file_names = {
+        **{k: Path(catalog.SOURCES[k].relpath).name for k in SOURCE_ORDER},
+        **(file_names or {}),
+    }
 
     # 1. check the frame of every available source
     tables: dict[str, pd.DataFrame] = {}
@@ -1006,8 +1332,10 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
         if key in LOCAL_SOURCES and LOCAL_SOURCES[key] != dep:
             status[key] = "not applicable"
             missing.append(key)
-            msg = (f"{key}: describes département {LOCAL_SOURCES[key]} only; not used for "
-                   f"département {dep}")
+            msg = (
+                f"{key}: describes département {LOCAL_SOURCES[key]} only; not used for "
+                f"département {dep}"
+            )
             log.info(msg)  # expected everywhere but 49: the report says it, no warning
             ctx.warnings.append(msg)
             continue
@@ -1021,10 +1349,14 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
         tables[key] = CONTRACTS[key].check(frames[key], f"frames[{key!r}]").reset_index(drop=True)
         status[key] = "read"
     if not tables:
-        raise ValidationError("frames", [
-            f"no source of the existing offer is available for département {dep}: give the "
-            f"frame of at least one of "
-            f"{[k for k in SOURCE_ORDER if status[k] != 'not applicable']}"])
+        raise ValidationError(
+            "frames",
+            [
+                f"no source of the existing offer is available for département {dep}: give the "
+                f"frame of at least one of "
+                f"{[k for k in SOURCE_ORDER if status[k] != 'not applicable']}"
+            ],
+        )
 
     # 2. normalise each source to records
     records: dict[str, pd.DataFrame] = {}
@@ -1032,13 +1364,22 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
         if key not in tables:
             continue
         if key == "lieux_cd49_2020":
-            ids22 = set(records["lieux_cd49_2022"].loc[
-                records["lieux_cd49_2022"]["status"] == "ok", "record_id"]) \
-                if "lieux_cd49_2022" in records else set()
+            ids22 = (
+                set(
+                    records["lieux_cd49_2022"].loc[
+                        records["lieux_cd49_2022"]["status"] == "ok", "record_id"
+                    ]
+                )
+                if "lieux_cd49_2022" in records
+                else set()
+            )
             rec = _records_cd49_2020(tables[key], ctx, ids22)
         elif key == "data_inclusion":
-            cn = set(records["cnfs_permanences"]["record_id"]) if "cnfs_permanences" in records \
+            cn = (
+                set(records["cnfs_permanences"]["record_id"])
+                if "cnfs_permanences" in records
                 else set()
+            )
             rec = _records_data_inclusion(tables[key], ctx, cn)
         else:
             rec = _LOADERS[key](tables[key], ctx)
@@ -1064,8 +1405,10 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
             pending.append(i)
         elif isinstance(code, str) and code in communes.index:
             allrec.at[i, "located"] = "commune"
-            ctx.warnings.append(f"{prob}; relocated at the chef-lieu of its commune {code} "
-                                f"({communes.at[code, 'nom']}), located='commune'")
+            ctx.warnings.append(
+                f"{prob}; relocated at the chef-lieu of its commune {code} "
+                f"({communes.at[code, 'nom']}), located='commune'"
+            )
         else:
             pending.append(i)
     located_keys |= set(allrec.loc[allrec["located"] == "commune", "group_key"])
@@ -1073,8 +1416,10 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
         prob = allrec.at[i, "coord_problem"]
         if allrec.at[i, "group_key"] in located_keys:
             allrec.at[i, "located"] = "via-id"
-            ctx.warnings.append(f"{prob}; coordinates ignored: merged by identifier into place "
-                                f"{allrec.at[i, 'group_key']}")
+            ctx.warnings.append(
+                f"{prob}; coordinates ignored: merged by identifier into place "
+                f"{allrec.at[i, 'group_key']}"
+            )
         else:
             allrec.at[i, "status"] = "rejected"
             allrec.at[i, "reason"] = f"{prob}; no commune code to relocate it"
@@ -1086,9 +1431,10 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
     allrec["insee"] = None
     allrec.loc[ok, "insee"] = _assign_communes(allrec.loc[ok], ctx)["insee"]
     noms = communes["nom"].to_dict()
-    allrec["name_key"] = [None if (nm or not isinstance(i, str)) else _name_keys(n, noms.get(i))
-                          for n, nm, i in zip(allrec["name"], allrec["no_name_match"],
-                                              allrec["insee"])]
+    allrec["name_key"] = [
+        None if (nm or not isinstance(i, str)) else _name_keys(n, noms.get(i))
+        for n, nm, i in zip(allrec["name"], allrec["no_name_match"], allrec["insee"])
+    ]
 
     # 4. units = records sharing a group key (same id); anchor = first in source order
     live = allrec[ok].sort_values(["order", "record_id"], kind="stable")
@@ -1096,18 +1442,28 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
     anchors = live[live["_loc"]].drop_duplicates("group_key", keep="first").set_index("group_key")
     units = anchors[["source", "order", "x", "y", "located", "insee"]].copy()
     units["group_key"] = units.index
-    units["sirets"] = live.groupby("group_key")["siret"].agg(
-        lambda s: frozenset(v for v in s if isinstance(v, str) and v)).reindex(units.index)
-    units["names"] = live.groupby("group_key")["name_key"].agg(
-        lambda s: tuple(dict.fromkeys(v for v in s if isinstance(v, tuple)))).reindex(units.index)
+    units["sirets"] = (
+        live.groupby("group_key")["siret"]
+        .agg(lambda s: frozenset(v for v in s if isinstance(v, str) and v))
+        .reindex(units.index)
+    )
+    units["names"] = (
+        live.groupby("group_key")["name_key"]
+        .agg(lambda s: tuple(dict.fromkeys(v for v in s if isinstance(v, tuple))))
+        .reindex(units.index)
+    )
     batch_of = {"lieux_cd49_2020": "lieux_cd49_2022"}
-    units["srcset"] = live.groupby("group_key")["source"].agg(
-        lambda s: frozenset(batch_of.get(v, v) for v in s)).reindex(units.index)
+    units["srcset"] = (
+        live.groupby("group_key")["source"]
+        .agg(lambda s: frozenset(batch_of.get(v, v) for v in s))
+        .reindex(units.index)
+    )
     units = units.rename_axis(None).sort_values(["order", "group_key"], kind="stable")
 
     # 5. cross-source matching, source group by source group
-    places = pd.DataFrame(columns=["place_id", "x", "y", "located", "insee", "sirets", "names",
-                                   "sources"])
+    places = pd.DataFrame(
+        columns=["place_id", "x", "y", "located", "insee", "sirets", "names", "sources"]
+    )
     unit_place: dict[str, str] = {}
     units["batch"] = units["source"].map(lambda s: batch_of.get(s, s))
     for batch in dict.fromkeys(units["batch"]):
@@ -1124,10 +1480,18 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
         new = u[~u.index.isin(list(m))]
         for gk in new["group_key"]:
             unit_place[gk] = gk
-        add = pd.DataFrame({"place_id": new["group_key"], "x": new["x"], "y": new["y"],
-                            "located": new["located"], "insee": new["insee"],
-                            "sirets": new["sirets"], "names": new["names"],
-                            "sources": new["srcset"].to_list()})
+        add = pd.DataFrame(
+            {
+                "place_id": new["group_key"],
+                "x": new["x"],
+                "y": new["y"],
+                "located": new["located"],
+                "insee": new["insee"],
+                "sirets": new["sirets"],
+                "names": new["names"],
+                "sources": new["srcset"].to_list(),
+            }
+        )
         places = pd.concat([pl, add], ignore_index=True) if len(pl) else add.reset_index(drop=True)
 
     # 6. record statuses and counts
@@ -1142,37 +1506,74 @@ def places_from_frames(communes: gpd.GeoDataFrame, frames: Mapping[str, pd.DataF
     rows = []
     for key in SOURCE_ORDER:
         r = allrec[allrec["source"] == key]
-        rows.append({"source": key, "status": status[key],
-                     "in_file": len(tables[key]) if key in tables else 0, "read": len(r),
-                     "kept": int((r["status"] == "kept").sum()),
-                     "merged": int((r["status"] == "merged").sum()),
-                     "rejected": int((r["status"] == "rejected").sum())})
+        rows.append(
+            {
+                "source": key,
+                "status": status[key],
+                "in_file": len(tables[key]) if key in tables else 0,
+                "read": len(r),
+                "kept": int((r["status"] == "kept").sum()),
+                "merged": int((r["status"] == "merged").sum()),
+                "rejected": int((r["status"] == "rejected").sum()),
+            }
+        )
     counts = pd.DataFrame(rows)
     rej = allrec[allrec["status"] == "rejected"].sort_values(["order", "record_id"])
     rejected = rej[["source", "record_id", "name", "reason"]].reset_index(drop=True)
 
     # 7. build places
     out = _aggregate(allrec[allrec["place_id"].notna()], places, communes, settings)
-    report = OfferReport(counts=counts, rejected=rejected, warnings=ctx.warnings,
-                         missing_sources=missing,
-                         dedup_rule=DEDUP_RULE.format(d=settings.dedup_distance_m),
-                         departement=dep)
+    report = OfferReport(
+        counts=counts,
+        rejected=rejected,
+        warnings=ctx.warnings,
+        missing_sources=missing,
+        dedup_rule=DEDUP_RULE.format(d=settings.dedup_distance_m),
+        departement=dep,
+    )
     for row in rows:
-        log.info("offer %s %s: %s — in file %d, read %d, kept %d, merged %d, rejected %d", dep,
-                 row["source"], row["status"], row["in_file"], row["read"], row["kept"],
-                 row["merged"], row["rejected"])
-    log.info("offer %s: %d places (%d accompaniment, %d access), %d warnings, missing sources %s",
-             dep, len(out), int((out["service_level"] == "accompaniment").sum()),
-             int((out["service_level"] == "access").sum()), len(ctx.warnings), missing)
+        log.info(
+            "offer %s %s: %s — in file %d, read %d, kept %d, merged %d, rejected %d",
+            dep,
+            row["source"],
+            row["status"],
+            row["in_file"],
+            row["read"],
+            row["kept"],
+            row["merged"],
+            row["rejected"],
+        )
+    log.info(
+        "offer %s: %d places (%d accompaniment, %d access), %d warnings, missing sources %s",
+        dep,
+        len(out),
+        int((out["service_level"] == "accompaniment").sum()),
+        int((out["service_level"] == "access").sum()),
+        len(ctx.warnings),
+        missing,
+    )
     return out, report
 
 
-def _aggregate(rec: pd.DataFrame, places: pd.DataFrame, communes: gpd.GeoDataFrame,
-               settings: Settings) -> gpd.GeoDataFrame:
+def _aggregate(
+    rec: pd.DataFrame, places: pd.DataFrame, communes: gpd.GeoDataFrame, settings: Settings
+) -> gpd.GeoDataFrame:
     """One row per place from its records (anchor = first record in source order)."""
     rec = rec.sort_values(["order", "record_id"], kind="stable")
-    cols = ["place_id", "source", "record_id", "name", "kind", "siret", "service_level",
-            "service_basis", "advisors", "itinerant", "located", "insee"]
+    cols = [
+        "place_id",
+        "source",
+        "record_id",
+        "name",
+        "kind",
+        "siret",
+        "service_level",
+        "service_basis",
+        "advisors",
+        "itinerant",
+        "located",
+        "insee",
+    ]
     groups: dict[str, list[dict]] = {}
     for r in rec[cols].to_dict("records"):
         groups.setdefault(r["place_id"], []).append(r)
@@ -1186,8 +1587,9 @@ def _aggregate(rec: pd.DataFrame, places: pd.DataFrame, communes: gpd.GeoDataFra
         acc = [r for r in g if r["service_level"] == "accompaniment"]
         level = "accompaniment" if acc else "access"
         deciding = acc or [r for r in g if isinstance(r["service_level"], str)]
-        basis = " | ".join(f"[{r['source']}:{r['record_id']}] {r['service_basis']}"
-                           for r in deciding)
+        basis = " | ".join(
+            f"[{r['source']}:{r['record_id']}] {r['service_basis']}" for r in deciding
+        )
         cn = [r["advisors"] for r in g if r["kind"] == "cnfs" and pd.notna(r["advisors"])]
         if cn:
             advisors, assumed = float(sum(cn)), False
@@ -1195,32 +1597,52 @@ def _aggregate(rec: pd.DataFrame, places: pd.DataFrame, communes: gpd.GeoDataFra
             advisors, assumed = float(max(settings.default_advisors[k] for k in kinds)), True
         sirets = [r["siret"] for r in g if isinstance(r["siret"], str) and r["siret"]]
         insee = anchor["insee"]
-        rows.append({
-            "place_id": pid, "name": anchor["name"], "kinds": ";".join(kinds),
-            "sources": ";".join(dict.fromkeys(r["source"] for r in g)),
-            "source_ids": ";".join(f"{r['source']}:{r['record_id']}" for r in g),
-            "insee": insee, "commune": noms[insee], "epci": epcis[insee],
-            "siret": sirets[0] if sirets else None,
-            "service_level": level, "service_basis": basis, "advisors": advisors,
-            "advisors_assumed": assumed, "itinerant": any(bool(r["itinerant"]) for r in g),
-            "located": geo[pid]["located"],
-            "is_lieu_mediation": "lieu_mediation" in kinds,
-            "is_france_services": "france_services" in kinds, "is_cnfs": "cnfs" in kinds,
-            "is_aidants_connect": "aidants_connect" in kinds,
-            "x": geo[pid]["x"], "y": geo[pid]["y"]})
+        rows.append(
+            {
+                "place_id": pid,
+                "name": anchor["name"],
+                "kinds": ";".join(kinds),
+                "sources": ";".join(dict.fromkeys(r["source"] for r in g)),
+                "source_ids": ";".join(f"{r['source']}:{r['record_id']}" for r in g),
+                "insee": insee,
+                "commune": noms[insee],
+                "epci": epcis[insee],
+                "siret": sirets[0] if sirets else None,
+                "service_level": level,
+                "service_basis": basis,
+                "advisors": advisors,
+                "advisors_assumed": assumed,
+                "itinerant": any(bool(r["itinerant"]) for r in g),
+                "located": geo[pid]["located"],
+                "is_lieu_mediation": "lieu_mediation" in kinds,
+                "is_france_services": "france_services" in kinds,
+                "is_cnfs": "cnfs" in kinds,
+                "is_aidants_connect": "aidants_connect" in kinds,
+                "x": geo[pid]["x"],
+                "y": geo[pid]["y"],
+            }
+        )
     df = pd.DataFrame(rows, columns=PLACE_COLUMNS[:-1] + ["x", "y"])
-    gdf = gpd.GeoDataFrame(df.drop(columns=["x", "y"]),
-                           geometry=gpd.points_from_xy(df["x"], df["y"]), crs=communes.crs)
-    for c in ("advisors_assumed", "itinerant", "is_lieu_mediation", "is_france_services",
-              "is_cnfs", "is_aidants_connect"):
+    gdf = gpd.GeoDataFrame(
+        df.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(df["x"], df["y"]), crs=communes.crs
+    )
+    for c in (
+        "advisors_assumed",
+        "itinerant",
+        "is_lieu_mediation",
+        "is_france_services",
+        "is_cnfs",
+        "is_aidants_connect",
+    ):
         gdf[c] = gdf[c].astype(bool)
     gdf["advisors"] = gdf["advisors"].astype(float)
     gdf["siret"] = gdf["siret"].astype(object).where(gdf["siret"].notna(), None)
     return gdf.reset_index(drop=True)[PLACE_COLUMNS]
 
 
-def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *,
-                        settings: Settings = DEFAULT) -> tuple[gpd.GeoDataFrame, OfferReport]:
+def places_from_sources(
+    communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *, settings: Settings = DEFAULT
+) -> tuple[gpd.GeoDataFrame, OfferReport]:
     """Every place of the existing offer of the département of ``communes``, from files.
 
     Reads every offer file of ``data_dir`` present (:data:`READERS`; CD49 and CONUMM
@@ -1276,8 +1698,19 @@ def places_from_sources(communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *
             continue
         frames[key], file_names[key] = READERS[key](path), path.name
     if not frames:
-        raise DataFileError("no source of the existing offer is available for département "
-                            f"{dep}.\n" + catalog.missing_files_message(
-                                [k for k in SOURCE_ORDER if k not in LOCAL_SOURCES], data_dir))
-    return places_from_frames(communes, frames, cog_records=cog_records, code_map=code_map,
-                              missing_reasons=reasons, file_names=file_names, settings=settings)
+        raise DataFileError(
+            "no source of the existing offer is available for département "
+            f"{dep}.\n"
+            + catalog.missing_files_message(
+                [k for k in SOURCE_ORDER if k not in LOCAL_SOURCES], data_dir
+            )
+        )
+    return places_from_frames(
+        communes,
+        frames,
+        cog_records=cog_records,
+        code_map=code_map,
+        missing_reasons=reasons,
+        file_names=file_names,
+        settings=settings,
+    )

@@ -24,11 +24,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import (access, catalog, coverage, demand, gaps, itinerant, need, offer, placement,
-               territory)
+from . import access, catalog, coverage, demand, gaps, itinerant, need, offer, placement, territory
 from ._errors import ValidationError
-from .settings import working_crs
-from .settings import DEFAULT, Settings
+from .settings import DEFAULT, Settings, working_crs
 
 log = logging.getLogger(__name__)
 
@@ -92,30 +90,47 @@ class Scenario:
     def __post_init__(self) -> None:
         problems = []
         if self.demand_unit not in ("commune", "iris", "commune2018"):
-            problems.append(f"demand_unit={self.demand_unit!r}: use 'commune', 'iris' or "
-                            "'commune2018'")
+            problems.append(
+                f"demand_unit={self.demand_unit!r}: use 'commune', 'iris' or 'commune2018'"
+            )
         if self.travel not in ("crow-fly", "road"):
             problems.append(f"travel={self.travel!r}: use 'crow-fly' or 'road'")
         if self.travel == "road" and not self.osm_file:
-            problems.append("travel='road' needs osm_file (an .osm or .osm.pbf extract of the "
-                            "département plus a buffer, e.g. from Geofabrik)")
+            problems.append(
+                "travel='road' needs osm_file (an .osm or .osm.pbf extract of the "
+                "département plus a buffer, e.g. from Geofabrik)"
+            )
         if self.fibre_target_pct is not None and not 0 < self.fibre_target_pct <= 100:
-            problems.append(f"fibre_target_pct={self.fibre_target_pct!r}: give a share in "
-                            "(0, 100], e.g. 100")
+            problems.append(
+                f"fibre_target_pct={self.fibre_target_pct!r}: give a share in (0, 100], e.g. 100"
+            )
         if self.model not in ("mclp", "equity"):
-            problems.append(f"model={self.model!r}: use 'mclp' (maximal covering) or 'equity' "
-                            "(capacity / accessibility shortfall)")
+            problems.append(
+                f"model={self.model!r}: use 'mclp' (maximal covering) or 'equity' "
+                "(capacity / accessibility shortfall)"
+            )
         if not isinstance(self.itinerant_posts, int) or self.itinerant_posts < 0:
-            problems.append(f"itinerant_posts={self.itinerant_posts!r}: give a non-negative "
-                            "integer (0 = fixed posts only)")
+            problems.append(
+                f"itinerant_posts={self.itinerant_posts!r}: give a non-negative "
+                "integer (0 = fixed posts only)"
+            )
         if problems:
             raise ValidationError("scenario", problems)
 
     @property
     def key(self) -> tuple:
         """What :func:`prepare` depends on (everything but the number of posts)."""
-        return (self.departement, self.threshold, self.data_dir, self.demand_unit, self.travel,
-                self.osm_file, repr(self.need_weights), self.fibre_target_pct, self.settings)
+        return (
+            self.departement,
+            self.threshold,
+            self.data_dir,
+            self.demand_unit,
+            self.travel,
+            self.osm_file,
+            repr(self.need_weights),
+            self.fibre_target_pct,
+            self.settings,
+        )
 
     @property
     def p(self) -> int:
@@ -123,8 +138,11 @@ class Scenario:
 
     @property
     def threshold(self) -> float:
-        return float(self.settings.threshold_minutes if self.threshold_minutes is None
-                     else self.threshold_minutes)
+        return float(
+            self.settings.threshold_minutes
+            if self.threshold_minutes is None
+            else self.threshold_minutes
+        )
 
 
 @dataclass
@@ -247,10 +265,12 @@ class Plan:
             "fixed_posts": int((self.posts["kind"] == "fixed").sum()),
             "itinerant_posts": int((self.posts["kind"] == "itinerant").sum()),
             "cost_eur": len(self.posts) * self.settings.cost_per_post_eur,
-            "communes_served_itinerant": int(self.communes.get(
-                "itinerant_circuit", pd.Series(dtype=object)).notna().sum()),
-            "communes_covered_with_itinerant": int(self.communes.get(
-                "covered_with_itinerant", self.communes["covered_after"]).sum()),
+            "communes_served_itinerant": int(
+                self.communes.get("itinerant_circuit", pd.Series(dtype=object)).notna().sum()
+            ),
+            "communes_covered_with_itinerant": int(
+                self.communes.get("covered_with_itinerant", self.communes["covered_after"]).sum()
+            ),
             "travel_model": self.travel_model,
         }
 
@@ -268,17 +288,28 @@ def candidate_sites(communes: gpd.GeoDataFrame, places: gpd.GeoDataFrame) -> pd.
         Index ``candidate_id``; ``x``, ``y`` (working CRS), ``insee``, ``commune``,
         ``host``, ``host_kind`` (``mairie`` or the place's kinds). Sorted by id.
     """
-    town = pd.DataFrame({
-        "x": communes["chef_lieu_x"].to_numpy(), "y": communes["chef_lieu_y"].to_numpy(),
-        "insee": communes.index.to_numpy(), "commune": communes["nom"].to_numpy(),
-        "host": ("Mairie de " + communes["nom"]).to_numpy(), "host_kind": "mairie",
-    }, index=pd.Index("commune:" + communes.index, name="candidate_id"))
-    pl = pd.DataFrame({
-        "x": places.geometry.x.to_numpy(), "y": places.geometry.y.to_numpy(),
-        "insee": places["insee"].to_numpy(),
-        "commune": places["insee"].map(communes["nom"]).to_numpy(),
-        "host": places["name"].to_numpy(), "host_kind": places["kinds"].to_numpy(),
-    }, index=pd.Index("place:" + places["place_id"].astype(str), name="candidate_id"))
+    town = pd.DataFrame(
+        {
+            "x": communes["chef_lieu_x"].to_numpy(),
+            "y": communes["chef_lieu_y"].to_numpy(),
+            "insee": communes.index.to_numpy(),
+            "commune": communes["nom"].to_numpy(),
+            "host": ("Mairie de " + communes["nom"]).to_numpy(),
+            "host_kind": "mairie",
+        },
+        index=pd.Index("commune:" + communes.index, name="candidate_id"),
+    )
+    pl = pd.DataFrame(
+        {
+            "x": places.geometry.x.to_numpy(),
+            "y": places.geometry.y.to_numpy(),
+            "insee": places["insee"].to_numpy(),
+            "commune": places["insee"].map(communes["nom"]).to_numpy(),
+            "host": places["name"].to_numpy(),
+            "host_kind": places["kinds"].to_numpy(),
+        },
+        index=pd.Index("place:" + places["place_id"].astype(str), name="candidate_id"),
+    )
     return pd.concat([town, pl]).sort_index()
 
 
@@ -300,7 +331,7 @@ class Prepared:
     units: gpd.GeoDataFrame
     origins: pd.DataFrame
     od: pd.DataFrame
-    travel: "_Travel"
+    travel: _Travel
     thresholds: list[float]
     coverage_before: pd.DataFrame
     offer_report: Any
@@ -330,20 +361,26 @@ class _Travel:
         if scenario.travel == "road":
             crs = working_crs(scenario.departement)
             path = str(scenario.osm_file)
-            graph = (access.road_graph_from_pbf(path, crs=crs) if path.endswith(".pbf")
-                     else access.road_graph_from_xml(path, crs=crs))
+            graph = (
+                access.road_graph_from_pbf(path, crs=crs)
+                if path.endswith(".pbf")
+                else access.road_graph_from_xml(path, crs=crs)
+            )
             self.net = access.road_network(graph)
             self.label = access.road_travel_model_label(self.settings)
         else:
             self.label = access.travel_model_label(self.settings)
 
-    def od(self, origins: pd.DataFrame, destinations: pd.DataFrame, max_minutes: float
-           ) -> pd.DataFrame:
+    def od(
+        self, origins: pd.DataFrame, destinations: pd.DataFrame, max_minutes: float
+    ) -> pd.DataFrame:
         if self.net is None:
-            return access.od_crowfly(origins, destinations, max_minutes=max_minutes,
-                                     settings=self.settings)
-        return access.od_road(origins, destinations, self.net, max_minutes=max_minutes,
-                              settings=self.settings)
+            return access.od_crowfly(
+                origins, destinations, max_minutes=max_minutes, settings=self.settings
+            )
+        return access.od_road(
+            origins, destinations, self.net, max_minutes=max_minutes, settings=self.settings
+        )
 
     def nearest(self, origins: pd.DataFrame, destinations: pd.DataFrame) -> pd.DataFrame:
         if self.net is None:
@@ -351,8 +388,9 @@ class _Travel:
         return access.nearest_road(origins, destinations, self.net, settings=self.settings)
 
 
-def _to_communes(units: pd.DataFrame, communes: pd.DataFrame, minutes: str, covered: str
-                 ) -> tuple[pd.Series, pd.Series]:
+def _to_communes(
+    units: pd.DataFrame, communes: pd.DataFrame, minutes: str, covered: str
+) -> tuple[pd.Series, pd.Series]:
     """Population-weighted mean minutes and share of population covered, per commune."""
     pop = units["population"].astype(float)
     w = pop.where(pop > 0, 1e-9)
@@ -360,7 +398,8 @@ def _to_communes(units: pd.DataFrame, communes: pd.DataFrame, minutes: str, cove
     mean = (finite * w).groupby(units["insee"]).sum() / w.groupby(units["insee"]).sum()
     mean = mean.where(finite.notna().groupby(units["insee"]).all(), np.inf)
     share = (pop * units[covered]).groupby(units["insee"]).sum() / pop.groupby(
-        units["insee"]).sum().replace(0, np.nan)
+        units["insee"]
+    ).sum().replace(0, np.nan)
     return mean.reindex(communes.index), (100 * share.fillna(0)).reindex(communes.index)
 
 
@@ -378,8 +417,9 @@ def prepare(scenario: Scenario) -> Prepared:
 
     places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
     lap("offer")
-    communes, need_report = need.need_from_sources(communes, data_dir,
-                                                   weights=scenario.need_weights)
+    communes, need_report = need.need_from_sources(
+        communes, data_dir, weights=scenario.need_weights
+    )
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)
     units = demand.demand_units(communes, data_dir, unit=scenario.demand_unit)
@@ -388,8 +428,10 @@ def prepare(scenario: Scenario) -> Prepared:
     travel = _Travel(scenario)
     origins = units[["x", "y"]]
     acc = places[places["service_level"] == "accompaniment"]
-    acc_xy = pd.DataFrame({"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
-                          index=pd.Index(acc["place_id"].astype(str), name="place_id"))
+    acc_xy = pd.DataFrame(
+        {"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
+        index=pd.Index(acc["place_id"].astype(str), name="place_id"),
+    )
     nearest = travel.nearest(origins, acc_xy)
     units["minutes_before"] = nearest["minutes"]
     units["nearest_place_before"] = nearest["nearest_id"]
@@ -399,52 +441,100 @@ def prepare(scenario: Scenario) -> Prepared:
     if scenario.demand_unit == "commune":
         communes["minutes_before"] = units["minutes_before"].reindex(communes.index)
         communes["nearest_place_before"] = units["nearest_place_before"].reindex(communes.index)
-        communes["pct_covered_before"] = 100.0 * units["covered_before"].reindex(
-            communes.index)
+        communes["pct_covered_before"] = 100.0 * units["covered_before"].reindex(communes.index)
     else:
         communes["minutes_before"], communes["pct_covered_before"] = _to_communes(
-            units, communes, "minutes_before", "covered_before")
+            units, communes, "minutes_before", "covered_before"
+        )
         # nearest place from the commune's most populated unit
-        main = units.sort_values(["insee", "population"], ascending=[True, False],
-                                 kind="stable").drop_duplicates("insee").set_index("insee")
+        main = (
+            units.sort_values(["insee", "population"], ascending=[True, False], kind="stable")
+            .drop_duplicates("insee")
+            .set_index("insee")
+        )
         communes["nearest_place_before"] = main["nearest_place_before"].reindex(communes.index)
     communes["nearest_place_name"] = communes["nearest_place_before"].map(
-        places.set_index(places["place_id"].astype(str))["name"])
+        places.set_index(places["place_id"].astype(str))["name"]
+    )
     # a commune is covered when at least half of its population is
     communes["covered_before"] = communes["pct_covered_before"] >= 50.0
     lap("coverage")
 
     # gap territories: far or thin, and fragile (see cnfs_geo.gaps)
     gap_communes = gaps.gap_communes(communes, thresholds=thresholds)
-    acc_od = travel.od(communes[["ref_x", "ref_y"]].rename(columns={"ref_x": "x", "ref_y": "y"}),
-                       acc_xy, s.access_catchment_minutes) if travel.net is not None else None
-    accessibility = gaps.need_accessibility(communes, places, settings=s, od=acc_od,
-                                            catchment=s.access_catchment_minutes,
-                                            weights=s.access_weights)
-    scores = gaps.priority_scores(communes, accessibility, settings=s, threshold=t,
-                                  target_share=s.thin_share,
-                                  need_quantile=s.high_need_quantile,
-                                  fibre_min_pct=s.low_fibre_pct)
-    communes = communes.join(scores[["accessibility", "ratio_to_target", "priority_score",
-                                     "priority_rank", "is_gap", "gap_reasons"]]
-                             .rename(columns={"is_gap": "priority_gap"}))
+    acc_od = (
+        travel.od(
+            communes[["ref_x", "ref_y"]].rename(columns={"ref_x": "x", "ref_y": "y"}),
+            acc_xy,
+            s.access_catchment_minutes,
+        )
+        if travel.net is not None
+        else None
+    )
+    accessibility = gaps.need_accessibility(
+        communes,
+        places,
+        settings=s,
+        od=acc_od,
+        catchment=s.access_catchment_minutes,
+        weights=s.access_weights,
+    )
+    scores = gaps.priority_scores(
+        communes,
+        accessibility,
+        settings=s,
+        threshold=t,
+        target_share=s.thin_share,
+        need_quantile=s.high_need_quantile,
+        fibre_min_pct=s.low_fibre_pct,
+    )
+    communes = communes.join(
+        scores[
+            [
+                "accessibility",
+                "ratio_to_target",
+                "priority_score",
+                "priority_rank",
+                "is_gap",
+                "gap_reasons",
+            ]
+        ].rename(columns={"is_gap": "priority_gap"})
+    )
     communes["gap_cluster"] = gaps.gap_cluster_ids(communes, is_gap=communes["priority_gap"])
-    clusters = gaps.gap_clusters(communes, is_gap=communes["priority_gap"], places=places,
-                                 settings=s)
+    clusters = gaps.gap_clusters(
+        communes, is_gap=communes["priority_gap"], places=places, settings=s
+    )
     clusters.attrs["methods_fr"] = gaps.methods_fr(scores)
-    epci = epci.join(gaps.epci_offer(communes, places, epci).drop(
-        columns=[c for c in ("nom", "n_communes", "population", "straddles", "geometry")]))
+    epci = epci.join(
+        gaps.epci_offer(communes, places, epci).drop(
+            columns=[c for c in ("nom", "n_communes", "population", "straddles", "geometry")]
+        )
+    )
     lap("gaps")
 
     candidates = candidate_sites(communes, places)
     od = travel.od(origins, candidates, t)
     lap("candidates")
-    return Prepared(scenario=scenario, data_dir=data_dir, communes=communes, places=places,
-                    epci=epci, departement=outline, candidates=candidates, units=units,
-                    origins=origins, od=od, travel=travel, thresholds=thresholds,
-                    coverage_before=coverage_before, offer_report=offer_report,
-                    need_report=need_report, gap_communes=gap_communes,
-                    gap_clusters=clusters, timings=lap.timings)
+    return Prepared(
+        scenario=scenario,
+        data_dir=data_dir,
+        communes=communes,
+        places=places,
+        epci=epci,
+        departement=outline,
+        candidates=candidates,
+        units=units,
+        origins=origins,
+        od=od,
+        travel=travel,
+        thresholds=thresholds,
+        coverage_before=coverage_before,
+        offer_report=offer_report,
+        need_report=need_report,
+        gap_communes=gap_communes,
+        gap_clusters=clusters,
+        timings=lap.timings,
+    )
 
 
 def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
@@ -458,8 +548,10 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
     if prepared is None:
         prepared = prepare(scenario)
     elif prepared.scenario.key != scenario.key:
-        raise ValueError("prepared was built for another scenario (département, threshold, "
-                         "data, demand unit, travel or need options); call prepare(scenario)")
+        raise ValueError(
+            "prepared was built for another scenario (département, threshold, "
+            "data, demand unit, travel or need options); call prepare(scenario)"
+        )
     lap = _Laps()
     t = scenario.threshold
     communes = prepared.communes.copy()
@@ -469,17 +561,25 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         result = _equity(scenario, prepared, units)
     else:
         result = placement.mclp_from_od(
-            prepared.od, units["need"], p=scenario.p, threshold=t,
-            already_covered=units["covered_before"], demand=units, settings=s)
+            prepared.od,
+            units["need"],
+            p=scenario.p,
+            threshold=t,
+            already_covered=units["covered_before"],
+            demand=units,
+            settings=s,
+        )
     lap("placement")
 
     posts = _posts_frame(result, candidates, communes)
     post_xy = candidates.loc[posts["candidate_id"], ["x", "y"]].set_index(
-        pd.Index(posts["post_id"], name="post_id"))
+        pd.Index(posts["post_id"], name="post_id")
+    )
     to_post = prepared.travel.nearest(origins, post_xy)
     units["minutes_after"] = np.minimum(units["minutes_before"], to_post["minutes"])
     units["nearest_post"] = to_post["nearest_id"].where(
-        to_post["minutes"] < units["minutes_before"])
+        to_post["minutes"] < units["minutes_before"]
+    )
     units["covered_after"] = coverage.covered_flags(units["minutes_after"], t)
     coverage_after = coverage.coverage_table(units, units["minutes_after"], prepared.thresholds)
     if scenario.demand_unit == "commune":
@@ -488,11 +588,14 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         communes["pct_covered_after"] = 100.0 * units["covered_after"].reindex(communes.index)
     else:
         communes["minutes_after"], communes["pct_covered_after"] = _to_communes(
-            units, communes, "minutes_after", "covered_after")
+            units, communes, "minutes_after", "covered_after"
+        )
         near = units.dropna(subset=["nearest_post"]).sort_values(
-            ["insee", "population"], ascending=[True, False], kind="stable")
-        communes["nearest_post"] = near.drop_duplicates("insee").set_index("insee")[
-            "nearest_post"].reindex(communes.index)
+            ["insee", "population"], ascending=[True, False], kind="stable"
+        )
+        communes["nearest_post"] = (
+            near.drop_duplicates("insee").set_index("insee")["nearest_post"].reindex(communes.index)
+        )
     communes["covered_after"] = communes["pct_covered_after"] >= 50.0
     if scenario.model == "equity":
         # population / need newly within the threshold, credited to the nearest new post
@@ -503,106 +606,160 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
 
     circuits, timetable, dropped = _itinerant(scenario, communes, list(posts["insee"]))
     if len(circuits):
-        posts = pd.concat([posts, _itinerant_posts(circuits, communes, len(posts))],
-                          ignore_index=True)
+        posts = pd.concat(
+            [posts, _itinerant_posts(circuits, communes, len(posts))], ignore_index=True
+        )
     stop_of = {c: r.circuit_id for r in circuits.itertuples() for c in r.stops.split(";")}
     communes["itinerant_circuit"] = communes.index.map(stop_of)
-    communes["covered_with_itinerant"] = communes["covered_after"] | communes[
-        "itinerant_circuit"].notna()
+    communes["covered_with_itinerant"] = (
+        communes["covered_after"] | communes["itinerant_circuit"].notna()
+    )
     lap("itinerant")
     communes["gap"] = ~communes["covered_before"]
-    communes["gap_rank"] = (communes["need"].where(communes["gap"])
-                            .rank(ascending=False, method="first").astype("Int64"))
+    communes["gap_rank"] = (
+        communes["need"]
+        .where(communes["gap"])
+        .rank(ascending=False, method="first")
+        .astype("Int64")
+    )
     communes["remaining_gap"] = ~communes["covered_after"]
     lap("outputs")
 
-    plan = Plan(scenario=scenario, data_dir=prepared.data_dir, communes=communes,
-                places=prepared.places, posts=posts, epci=prepared.epci,
-                departement=prepared.departement, candidates=candidates,
-                coverage_before=prepared.coverage_before, coverage_after=coverage_after,
-                offer_report=prepared.offer_report, need_report=prepared.need_report,
-                solution=dict(result.solution), travel_model=prepared.travel.label,
-                units=units, demand_unit=units.attrs.get("demand_unit", scenario.demand_unit),
-                circuits=circuits, timetable=timetable, itinerant_dropped=dropped,
-                gap_communes=prepared.gap_communes, gap_clusters=prepared.gap_clusters,
-                timings={**prepared.timings, **lap.timings})
+    plan = Plan(
+        scenario=scenario,
+        data_dir=prepared.data_dir,
+        communes=communes,
+        places=prepared.places,
+        posts=posts,
+        epci=prepared.epci,
+        departement=prepared.departement,
+        candidates=candidates,
+        coverage_before=prepared.coverage_before,
+        coverage_after=coverage_after,
+        offer_report=prepared.offer_report,
+        need_report=prepared.need_report,
+        solution=dict(result.solution),
+        travel_model=prepared.travel.label,
+        units=units,
+        demand_unit=units.attrs.get("demand_unit", scenario.demand_unit),
+        circuits=circuits,
+        timetable=timetable,
+        itinerant_dropped=dropped,
+        gap_communes=prepared.gap_communes,
+        gap_clusters=prepared.gap_clusters,
+        timings={**prepared.timings, **lap.timings},
+    )
     sm = plan.summary()
-    log.info("plan %s: %d communes, %d places, %d posts; population covered at %g min "
-             "%.1f %% → %.1f %%", scenario.departement, sm["communes"], sm["places"],
-             sm["posts"], t, sm["pct_population_covered_before"],
-             sm["pct_population_covered_after"])
+    log.info(
+        "plan %s: %d communes, %d places, %d posts; population covered at %g min %.1f %% → %.1f %%",
+        scenario.departement,
+        sm["communes"],
+        sm["places"],
+        sm["posts"],
+        t,
+        sm["pct_population_covered_before"],
+        sm["pct_population_covered_after"],
+    )
     return plan
 
 
 def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
     """Capacity/equity placement: sites = existing accompaniment places + candidates."""
     places = prepared.places[prepared.places["service_level"] == "accompaniment"]
-    existing = pd.DataFrame({"x": places.geometry.x.to_numpy(), "y": places.geometry.y.to_numpy()},
-                            index=pd.Index(places["place_id"].astype(str), name="site_id"))
+    existing = pd.DataFrame(
+        {"x": places.geometry.x.to_numpy(), "y": places.geometry.y.to_numpy()},
+        index=pd.Index(places["place_id"].astype(str), name="site_id"),
+    )
     sites = pd.concat([existing, prepared.candidates[["x", "y"]]])
     s = scenario.settings
     od = prepared.travel.od(prepared.origins, sites, s.access_catchment_minutes)
     supply = places.set_index(places["place_id"].astype(str))["advisors"].astype(float)
     # catchment, weights and target share: the settings' access_catchment_minutes,
     # access_weights and thin_share (equity_from_od's defaults)
-    res = placement.equity_from_od(od, units["need"], supply, p=scenario.p,
-                                   candidates=prepared.candidates, settings=s,
-                                   threshold=scenario.threshold)
+    res = placement.equity_from_od(
+        od,
+        units["need"],
+        supply,
+        p=scenario.p,
+        candidates=prepared.candidates,
+        settings=s,
+        threshold=scenario.threshold,
+    )
     posts = res.posts.copy()
     posts["covered_population"] = np.nan  # filled by run() from the new travel times
     posts["covered_need"] = np.nan
     return dataclasses.replace(res, posts=posts)
 
 
-def _itinerant(scenario: Scenario, communes: gpd.GeoDataFrame, fixed_hosts: list[str]
-               ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+def _itinerant(
+    scenario: Scenario, communes: gpd.GeoDataFrame, fixed_hosts: list[str]
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
     """Circuits serving what the fixed posts leave uncovered (empty frames when none)."""
     if scenario.itinerant_posts == 0:
-        empty = gpd.GeoDataFrame({c: [] for c in itinerant.CIRCUIT_COLUMNS if c != "geometry"},
-                                 geometry=[], crs=communes.crs)
-        return (empty, pd.DataFrame(columns=itinerant.TIMETABLE_COLUMNS),
-                pd.DataFrame(columns=["insee", "reason"]))
+        empty = gpd.GeoDataFrame(
+            {c: [] for c in itinerant.CIRCUIT_COLUMNS if c != "geometry"},
+            geometry=[],
+            crs=communes.crs,
+        )
+        return (
+            empty,
+            pd.DataFrame(columns=itinerant.TIMETABLE_COLUMNS),
+            pd.DataFrame(columns=["insee", "reason"]),
+        )
     s = scenario.settings
     # density, reach, stop hours and week length: the settings' itinerant_* values
-    res = itinerant.itinerant_circuits(communes, n_posts=scenario.itinerant_posts, settings=s,
-                                       covered="covered_after", exclude=sorted(set(fixed_hosts)))
+    res = itinerant.itinerant_circuits(
+        communes,
+        n_posts=scenario.itinerant_posts,
+        settings=s,
+        covered="covered_after",
+        exclude=sorted(set(fixed_hosts)),
+    )
     return res.circuits, res.timetable, res.dropped
 
 
-def _itinerant_posts(circuits: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, start: int
-                     ) -> gpd.GeoDataFrame:
+def _itinerant_posts(
+    circuits: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, start: int
+) -> gpd.GeoDataFrame:
     base = communes.loc[circuits["base_insee"]]
-    return gpd.GeoDataFrame({
-        "post_id": [f"P{start + i + 1:02d}" for i in range(len(circuits))],
-        "candidate_id": ("commune:" + circuits["base_insee"]).to_numpy(),
-        "insee": circuits["base_insee"].to_numpy(),
-        "commune": circuits["base_nom"].to_numpy(),
-        "epci": base["epci"].to_numpy(),
-        "host": ("Médiateur itinérant basé à " + circuits["base_nom"]).to_numpy(),
-        "host_kind": "itinerant",
-        "kind": "itinerant",
-        "covered_population": circuits["population"].to_numpy(dtype=float),
-        "covered_need": circuits["need"].to_numpy(dtype=float),
-        "circuit_id": circuits["circuit_id"].to_numpy(),
-    }, geometry=gpd.points_from_xy(base["chef_lieu_x"], base["chef_lieu_y"]), crs=communes.crs)
+    return gpd.GeoDataFrame(
+        {
+            "post_id": [f"P{start + i + 1:02d}" for i in range(len(circuits))],
+            "candidate_id": ("commune:" + circuits["base_insee"]).to_numpy(),
+            "insee": circuits["base_insee"].to_numpy(),
+            "commune": circuits["base_nom"].to_numpy(),
+            "epci": base["epci"].to_numpy(),
+            "host": ("Médiateur itinérant basé à " + circuits["base_nom"]).to_numpy(),
+            "host_kind": "itinerant",
+            "kind": "itinerant",
+            "covered_population": circuits["population"].to_numpy(dtype=float),
+            "covered_need": circuits["need"].to_numpy(dtype=float),
+            "circuit_id": circuits["circuit_id"].to_numpy(),
+        },
+        geometry=gpd.points_from_xy(base["chef_lieu_x"], base["chef_lieu_y"]),
+        crs=communes.crs,
+    )
 
 
-def _posts_frame(result, candidates: pd.DataFrame, communes: gpd.GeoDataFrame
-                 ) -> gpd.GeoDataFrame:
+def _posts_frame(result, candidates: pd.DataFrame, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     posts = result.posts.copy()
     cand = candidates.loc[posts["candidate_id"]]
-    out = gpd.GeoDataFrame({
-        "post_id": posts["post_id"].to_numpy(),
-        "candidate_id": posts["candidate_id"].to_numpy(),
-        "insee": cand["insee"].to_numpy(),
-        "commune": cand["commune"].to_numpy(),
-        "epci": cand["insee"].map(communes["epci"]).to_numpy(),
-        "host": cand["host"].to_numpy(),
-        "host_kind": cand["host_kind"].to_numpy(),
-        "kind": "fixed",
-        "covered_population": posts["covered_population"].to_numpy(),
-        "covered_need": posts["covered_need"].to_numpy(),
-    }, geometry=gpd.points_from_xy(cand["x"], cand["y"]), crs=communes.crs)
+    out = gpd.GeoDataFrame(
+        {
+            "post_id": posts["post_id"].to_numpy(),
+            "candidate_id": posts["candidate_id"].to_numpy(),
+            "insee": cand["insee"].to_numpy(),
+            "commune": cand["commune"].to_numpy(),
+            "epci": cand["insee"].map(communes["epci"]).to_numpy(),
+            "host": cand["host"].to_numpy(),
+            "host_kind": cand["host_kind"].to_numpy(),
+            "kind": "fixed",
+            "covered_population": posts["covered_population"].to_numpy(),
+            "covered_need": posts["covered_need"].to_numpy(),
+        },
+        geometry=gpd.points_from_xy(cand["x"], cand["y"]),
+        crs=communes.crs,
+    )
     return out
 
 
@@ -610,13 +767,48 @@ def _posts_frame(result, candidates: pd.DataFrame, communes: gpd.GeoDataFrame
 # Writing a plan
 # ----------------------------------------------------------------------------------------
 COMMUNE_COLUMNS = [
-    "insee", "nom", "departement", "epci", "epci_nom", "population", "area_km2", "density",
-    "need_index", "need", "need_imputed", "ifn_no_thd", "ifn_no_4g", "ifn_poverty",
-    "ifn_older_65", "ifn_low_diploma", "ifn_total", "pct_fibre", "nb_locaux", "nb_locaux_fibre",
-    "minutes_before", "nearest_place_before", "nearest_place_name", "pct_covered_before",
-    "covered_before", "minutes_after", "nearest_post", "pct_covered_after", "covered_after", "gap", "gap_rank", "remaining_gap",
-    "accessibility", "ratio_to_target", "priority_score", "priority_rank", "priority_gap",
-    "gap_reasons", "gap_cluster", "itinerant_circuit", "covered_with_itinerant", "codes_2018",
+    "insee",
+    "nom",
+    "departement",
+    "epci",
+    "epci_nom",
+    "population",
+    "area_km2",
+    "density",
+    "need_index",
+    "need",
+    "need_imputed",
+    "ifn_no_thd",
+    "ifn_no_4g",
+    "ifn_poverty",
+    "ifn_older_65",
+    "ifn_low_diploma",
+    "ifn_total",
+    "pct_fibre",
+    "nb_locaux",
+    "nb_locaux_fibre",
+    "minutes_before",
+    "nearest_place_before",
+    "nearest_place_name",
+    "pct_covered_before",
+    "covered_before",
+    "minutes_after",
+    "nearest_post",
+    "pct_covered_after",
+    "covered_after",
+    "gap",
+    "gap_rank",
+    "remaining_gap",
+    "accessibility",
+    "ratio_to_target",
+    "priority_score",
+    "priority_rank",
+    "priority_gap",
+    "gap_reasons",
+    "gap_cluster",
+    "itinerant_circuit",
+    "covered_with_itinerant",
+    "codes_2018",
     "geometry",
 ]
 # GeoPackages record a modification time in gpkg_contents; pin it so that the same
@@ -642,12 +834,18 @@ def scenario_table(plan: Plan) -> pd.DataFrame:
     need options, data directory kind and every setting."""
     sc = plan.scenario
     rows = {
-        "departement": sc.departement, "threshold_minutes": sc.threshold,
-        "fixed_posts": sc.p, "itinerant_posts": sc.itinerant_posts,
-        "placement_model": sc.model, "travel_model": plan.travel_model,
-        "demand_unit": plan.demand_unit, "need_weights": sc.need_weights or "IFN composite",
-        "fibre_target_pct": sc.fibre_target_pct, "data": plan.data_dir.origin,
-        "solver": plan.solution.get("solver"), "objective": plan.solution.get("objective"),
+        "departement": sc.departement,
+        "threshold_minutes": sc.threshold,
+        "fixed_posts": sc.p,
+        "itinerant_posts": sc.itinerant_posts,
+        "placement_model": sc.model,
+        "travel_model": plan.travel_model,
+        "demand_unit": plan.demand_unit,
+        "need_weights": sc.need_weights or "IFN composite",
+        "fibre_target_pct": sc.fibre_target_pct,
+        "data": plan.data_dir.origin,
+        "solver": plan.solution.get("solver"),
+        "objective": plan.solution.get("objective"),
         "gap": plan.solution.get("gap"),
     }
     rows.update({f"settings.{k}": v for k, v in plan.settings.as_dict().items()})
@@ -660,8 +858,9 @@ def write_geopackage(plan: Plan, path) -> None:
     CRS); attribute tables ``scenario`` (:func:`scenario_table`: travel model, demand
     unit, settings…), ``gap_communes`` and, with itinerant posts, ``timetable``.
     Byte-deterministic for the same plan."""
-    import pyogrio
     from pathlib import Path
+
+    import pyogrio
 
     path = Path(path)
     if path.exists():
@@ -691,7 +890,7 @@ def write_geopackage(plan: Plan, path) -> None:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
-def write_outputs(plan: Plan, out_dir) -> dict[str, "Path"]:
+def write_outputs(plan: Plan, out_dir) -> dict[str, Path]:
     """Write every output of a plan into ``out_dir``; return their paths by name."""
     from pathlib import Path
 
@@ -699,8 +898,11 @@ def write_outputs(plan: Plan, out_dir) -> dict[str, "Path"]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"geopackage": out / "plan.gpkg", "map": out / "carte_couverture.html",
-             "report": out / "rapport.html"}
+    paths = {
+        "geopackage": out / "plan.gpkg",
+        "map": out / "carte_couverture.html",
+        "report": out / "rapport.html",
+    }
     write_geopackage(plan, paths["geopackage"])
     maps.coverage_map(plan, path=paths["map"])
     report.write_report(plan, paths["report"])
@@ -710,8 +912,9 @@ def write_outputs(plan: Plan, out_dir) -> dict[str, "Path"]:
 # ----------------------------------------------------------------------------------------
 # Comparing scenarios
 # ----------------------------------------------------------------------------------------
-def compare_posts(scenario: Scenario, posts: list[int] | range, *,
-                  prepared: Prepared | None = None) -> pd.DataFrame:
+def compare_posts(
+    scenario: Scenario, posts: list[int] | range, *, prepared: Prepared | None = None
+) -> pd.DataFrame:
     """Sweep the number of new posts: coverage gained per added post.
 
     The curve that tells a département when to stop: each extra post is solved
@@ -729,23 +932,28 @@ def compare_posts(scenario: Scenario, posts: list[int] | range, *,
     ns = sorted({int(n) for n in posts})
     if not ns or ns[0] < 0:
         from ._errors import PlacementError
-        raise PlacementError("posts", [f"posts={list(posts)!r}: give non-negative numbers of "
-                                       "posts, e.g. 0 2 4 8 12"])
+
+        raise PlacementError(
+            "posts", [f"posts={list(posts)!r}: give non-negative numbers of posts, e.g. 0 2 4 8 12"]
+        )
     prepared = prepared or prepare(scenario)
     rows = []
     for n in ns:
         plan = run(dataclasses.replace(scenario, posts=n), prepared=prepared)
         sm = plan.summary()
-        rows.append({
-            "posts": n, "cost_eur": n * scenario.settings.cost_per_post_eur,
-            "communes_covered": sm["communes_covered_after"],
-            "population_covered": sm["population_covered_after"],
-            "pct_population_covered": round(sm["pct_population_covered_after"], 3),
-            "need_covered": round(sm["need_covered_after"], 1),
-            "pct_need_covered": round(sm["pct_need_covered_after"], 3),
-            "gap": plan.solution.get("gap"),
-            "hosts": ";".join(plan.posts["commune"].astype(str)),
-        })
+        rows.append(
+            {
+                "posts": n,
+                "cost_eur": n * scenario.settings.cost_per_post_eur,
+                "communes_covered": sm["communes_covered_after"],
+                "population_covered": sm["population_covered_after"],
+                "pct_population_covered": round(sm["pct_population_covered_after"], 3),
+                "need_covered": round(sm["need_covered_after"], 1),
+                "pct_need_covered": round(sm["pct_need_covered_after"], 3),
+                "gap": plan.solution.get("gap"),
+                "hosts": ";".join(plan.posts["commune"].astype(str)),
+            }
+        )
     table = pd.DataFrame(rows)
     step = table["posts"].diff().replace(0, np.nan)
     table["marginal_population"] = (table["population_covered"].diff() / step).round(1)
@@ -761,15 +969,30 @@ def compare_chart(table: pd.DataFrame, path, *, title: str = "") -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ax.plot(table["posts"], table["pct_need_covered"], marker="o", color="#08519c",
-            label="population pondérée par le besoin couverte (%)")
-    ax.plot(table["posts"], table["pct_population_covered"], marker="s", color="#6baed6",
-            label="population couverte (%)")
+    ax.plot(
+        table["posts"],
+        table["pct_need_covered"],
+        marker="o",
+        color="#08519c",
+        label="population pondérée par le besoin couverte (%)",
+    )
+    ax.plot(
+        table["posts"],
+        table["pct_population_covered"],
+        marker="s",
+        color="#6baed6",
+        label="population couverte (%)",
+    )
     ax.set_xlabel("nombre de nouveaux postes")
     ax.set_ylabel("part couverte (%)")
     ax2 = ax.twinx()
-    ax2.bar(table["posts"], table["marginal_need"].fillna(0), alpha=0.25, color="#fd8d3c",
-            label="gain par poste ajouté (besoin)")
+    ax2.bar(
+        table["posts"],
+        table["marginal_need"].fillna(0),
+        alpha=0.25,
+        color="#fd8d3c",
+        label="gain par poste ajouté (besoin)",
+    )
     ax2.set_ylabel("gain par poste ajouté")
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
@@ -801,22 +1024,29 @@ def compare_scenarios(scenarios: dict[str, Scenario]) -> pd.DataFrame:
             cache[key] = prepare(sc)
         plan = run(sc, prepared=cache[key])
         sm, c = plan.summary(), plan.communes
-        rows.append({
-            "scenario": name, "fixed_posts": sm["fixed_posts"],
-            "itinerant_posts": sm["itinerant_posts"], "cost_eur": sm["cost_eur"],
-            "fibre_target_pct": sc.fibre_target_pct, "need_total": round(c["need"].sum(), 1),
-            "pct_population_covered": round(sm["pct_population_covered_after"], 3),
-            "pct_need_covered": round(sm["pct_need_covered_after"], 3),
-            "communes_covered": sm["communes_covered_after"],
-            "communes_served_itinerant": sm["communes_served_itinerant"],
-            "pct_need_covered_with_itinerant": round(
-                100 * c.loc[c["covered_with_itinerant"], "need"].sum() / c["need"].sum(), 3),
-        })
+        rows.append(
+            {
+                "scenario": name,
+                "fixed_posts": sm["fixed_posts"],
+                "itinerant_posts": sm["itinerant_posts"],
+                "cost_eur": sm["cost_eur"],
+                "fibre_target_pct": sc.fibre_target_pct,
+                "need_total": round(c["need"].sum(), 1),
+                "pct_population_covered": round(sm["pct_population_covered_after"], 3),
+                "pct_need_covered": round(sm["pct_need_covered_after"], 3),
+                "communes_covered": sm["communes_covered_after"],
+                "communes_served_itinerant": sm["communes_served_itinerant"],
+                "pct_need_covered_with_itinerant": round(
+                    100 * c.loc[c["covered_with_itinerant"], "need"].sum() / c["need"].sum(), 3
+                ),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def standard_variants(scenario: Scenario, *, itinerant_posts: int = 2,
-                      fibre_target_pct: float = 100.0) -> dict[str, Scenario]:
+def standard_variants(
+    scenario: Scenario, *, itinerant_posts: int = 2, fibre_target_pct: float = 100.0
+) -> dict[str, Scenario]:
     """The four variants a département compares under one budget of ``scenario.p`` posts:
     fixed only, fixed + itinerant, and both with the fibre what-if."""
     p = scenario.p
@@ -826,9 +1056,11 @@ def standard_variants(scenario: Scenario, *, itinerant_posts: int = 2,
         f"{p} postes fixes": rep(scenario, posts=p, itinerant_posts=0),
         f"{p - k} fixes + {k} itinérants": rep(scenario, posts=p - k, itinerant_posts=k),
         f"{p} postes fixes, fibre {fibre_target_pct:g} %": rep(
-            scenario, posts=p, itinerant_posts=0, fibre_target_pct=fibre_target_pct),
+            scenario, posts=p, itinerant_posts=0, fibre_target_pct=fibre_target_pct
+        ),
         f"{p - k} fixes + {k} itinérants, fibre {fibre_target_pct:g} %": rep(
-            scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct),
+            scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct
+        ),
     }
 
 
@@ -863,6 +1095,7 @@ def allocate_posts(need: pd.Series, total: int, *, cap: pd.Series | None = None)
     need = need.astype(float).clip(lower=0)
     if total < 0:
         from ._errors import PlacementError
+
         raise PlacementError("posts", [f"posts={total}: give a non-negative national budget"])
     if need.sum() <= 0:
         return pd.Series(0, index=need.index, dtype=int)
@@ -870,13 +1103,15 @@ def allocate_posts(need: pd.Series, total: int, *, cap: pd.Series | None = None)
     base = np.floor(quota).astype(int)
     rest = total - int(base.sum())
     order = pd.DataFrame({"r": quota - base, "n": need, "code": need.index}).sort_values(
-        ["r", "n", "code"], ascending=[False, False, True], kind="stable")
+        ["r", "n", "code"], ascending=[False, False, True], kind="stable"
+    )
     base.loc[order.index[:rest]] += 1
     return base
 
 
-def national(scenario: Scenario, *, total_posts: int, out_dir=None,
-             departements: list[str] | None = None) -> pd.DataFrame:
+def national(
+    scenario: Scenario, *, total_posts: int, out_dir=None, departements: list[str] | None = None
+) -> pd.DataFrame:
     """Plans for every département (decomposition), with a national budget of posts.
 
     Pass 1 measures, per département, the need-weighted population left uncovered at the
@@ -907,25 +1142,36 @@ def national(scenario: Scenario, *, total_posts: int, out_dir=None,
         log.info("national pass 1: %s uncovered need %.0f", dep, uncovered[dep])
     shares = allocate_posts(pd.Series(uncovered), total_posts, cap=pd.Series(room))
     if int(shares.sum()) < total_posts:
-        log.warning("national: only %d of %d posts are useful (every uncovered unit gets "
-                    "one); the rest is not allocated", int(shares.sum()), total_posts)
+        log.warning(
+            "national: only %d of %d posts are useful (every uncovered unit gets "
+            "one); the rest is not allocated",
+            int(shares.sum()),
+            total_posts,
+        )
     rows = []
     for dep in deps:
         plan = run(dataclasses.replace(scenario, departement=dep, posts=int(shares[dep])))
         if out_dir is not None:
             write_outputs(plan, Path(out_dir) / dep)
         sm = plan.summary()
-        rows.append({
-            "departement": dep, "communes": sm["communes"], "population": sm["population"],
-            "places": sm["places"], "uncovered_need": round(uncovered[dep], 1),
-            "posts": sm["posts"], "cost_eur": sm["cost_eur"],
-            "pct_population_covered_before": round(sm["pct_population_covered_before"], 3),
-            "pct_population_covered_after": round(sm["pct_population_covered_after"], 3),
-            "pct_need_covered_before": round(sm["pct_need_covered_before"], 3),
-            "pct_need_covered_after": round(sm["pct_need_covered_after"], 3),
-            "priority_communes": int(plan.communes["priority_gap"].sum()),
-            "epci_without_project": len(plan.epci_without_project),
-            "objective": plan.solution.get("objective"), "gap": plan.solution.get("gap"),
-        })
+        rows.append(
+            {
+                "departement": dep,
+                "communes": sm["communes"],
+                "population": sm["population"],
+                "places": sm["places"],
+                "uncovered_need": round(uncovered[dep], 1),
+                "posts": sm["posts"],
+                "cost_eur": sm["cost_eur"],
+                "pct_population_covered_before": round(sm["pct_population_covered_before"], 3),
+                "pct_population_covered_after": round(sm["pct_population_covered_after"], 3),
+                "pct_need_covered_before": round(sm["pct_need_covered_before"], 3),
+                "pct_need_covered_after": round(sm["pct_need_covered_after"], 3),
+                "priority_communes": int(plan.communes["priority_gap"].sum()),
+                "epci_without_project": len(plan.epci_without_project),
+                "objective": plan.solution.get("objective"),
+                "gap": plan.solution.get("gap"),
+            }
+        )
         log.info("national pass 2: %s %d posts", dep, sm["posts"])
     return pd.DataFrame(rows).sort_values("departement", kind="stable").reset_index(drop=True)

@@ -62,14 +62,21 @@ TOP_PRIORITY = 25
 MAX_REJECTED_ROWS = 100
 
 # solver-record keys whose label counts demand units
-_UNIT_KEYS = {"n_demand", "units", "units_covered_before", "units_uncoverable",
-              "model_rows_merged", "candidates"}
+_UNIT_KEYS = {
+    "n_demand",
+    "units",
+    "units_covered_before",
+    "units_uncoverable",
+    "model_rows_merged",
+    "candidates",
+}
 # wall-clock measures differ from run to run: left out so the report is reproducible
 _UNREPRODUCIBLE = {"time_s"}
 
 
-def _solver_rows(solution: dict, prefix: str = "", *, units: str = "Communes"
-                 ) -> list[dict[str, str]]:
+def _solver_rows(
+    solution: dict, prefix: str = "", *, units: str = "Communes"
+) -> list[dict[str, str]]:
     """Label/value rows of the placement solution record (nested dicts flattened).
 
     ``units`` (capitalised plural, e.g. "IRIS") replaces "Communes" in the labels
@@ -100,8 +107,19 @@ def _solver_rows(solution: dict, prefix: str = "", *, units: str = "Communes"
 # --------------------------------------------------------------------------------------
 def _check(plan: Any) -> None:
     problems = []
-    for name in ("communes", "places", "posts", "epci", "coverage_before", "coverage_after",
-                 "offer_report", "need_report", "solution", "travel_model", "scenario"):
+    for name in (
+        "communes",
+        "places",
+        "posts",
+        "epci",
+        "coverage_before",
+        "coverage_after",
+        "offer_report",
+        "need_report",
+        "solution",
+        "travel_model",
+        "scenario",
+    ):
         if getattr(plan, name, None) is None:
             problems.append(f"plan.{name} is missing")
     if not problems:
@@ -111,9 +129,11 @@ def _check(plan: Any) -> None:
                 problems.append(f"plan.{name} has no row for the threshold {t:g} min")
         counts = getattr(plan.offer_report, "counts", None)
         if counts is None or not {"source", "read", "kept", "merged", "rejected"} <= set(
-                counts.columns):
-            problems.append("plan.offer_report.counts must have columns source, read, kept, "
-                            "merged, rejected")
+            counts.columns
+        ):
+            problems.append(
+                "plan.offer_report.counts must have columns source, read, kept, merged, rejected"
+            )
     if problems:
         raise ValidationError("plan", problems + ["build the plan with cnfs_geo.plan.run()"])
 
@@ -140,10 +160,14 @@ def unit_context(plan: Any) -> dict[str, str]:
     key = demand_unit_key(plan)
     _, plural = UNIT_NOUNS.get(key, ("unité de demande", "unités de demande"))
     cap = plural[0].upper() + plural[1:]
-    return {"key": key, "short": demand_unit_short(plan),
-            "full": str(getattr(plan, "demand_unit", "") or demand_unit_short(plan)),
-            "plural": cap, "plural_lower": plural,
-            "covered_heading": f"{cap} couvert{'s' if key == 'iris' else 'es'}"}
+    return {
+        "key": key,
+        "short": demand_unit_short(plan),
+        "full": str(getattr(plan, "demand_unit", "") or demand_unit_short(plan)),
+        "plural": cap,
+        "plural_lower": plural,
+        "covered_heading": f"{cap} couvert{'s' if key == 'iris' else 'es'}",
+    }
 
 
 def data_gaps(plan: Any) -> list[str]:
@@ -161,11 +185,17 @@ def data_gaps(plan: Any) -> list[str]:
     out = []
     local = [k for k in offer.LOCAL_SOURCES if k in status]
     if local and not any(status[k] == "read" for k in local):
-        read = [k for k in ("france_services", "cnfs_permanences", "aidants_connect",
-                            "data_inclusion") if status.get(k) == "read"]
+        read = [
+            k
+            for k in ("france_services", "cnfs_permanences", "aidants_connect", "data_inclusion")
+            if status.get(k) == "read"
+        ]
         read += [k for k, v in status.items() if v == "read" and k not in read]
-        out.append("Pas de fichier départemental des lieux de médiation : l'offre provient de "
-                   + _fr.join([SOURCE_SHORT.get(k, k) for k in read]) + ".")
+        out.append(
+            "Pas de fichier départemental des lieux de médiation : l'offre provient de "
+            + _fr.join([SOURCE_SHORT.get(k, k) for k in read])
+            + "."
+        )
         na = [k for k in local if status[k] == "not applicable"]
         if na:
             deps = sorted({offer.LOCAL_SOURCES[k] for k in na})
@@ -176,20 +206,24 @@ def data_gaps(plan: Any) -> list[str]:
                 "Les lieux de médiation numérique connus viennent donc seulement de la base "
                 "nationale data·inclusion, incomplète : l'offre de médiation est probablement "
                 "sous-estimée, et les territoires prioritaires et EPCI sans projet numérique "
-                "sont à vérifier localement.")
+                "sont à vérifier localement."
+            )
     missing = [k for k, v in status.items() if v == "missing"]
     if missing:
-        out.append("Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
-                   "compte : " + ", ".join(f"{SOURCE_SHORT.get(k, k)} ({k})" for k in missing)
-                   + ".")
+        out.append(
+            "Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
+            "compte : " + ", ".join(f"{SOURCE_SHORT.get(k, k)} ({k})" for k in missing) + "."
+        )
     return out
 
 
 def _methods_paragraphs(text: str) -> list[dict[str, Any]]:
     """Split a methods text into paragraphs of lines (the first one, a title)."""
     paras = [p.strip() for p in str(text).strip().split("\n\n") if p.strip()]
-    return [{"lines": p.split("\n"), "title": i == 0 and "\n" not in p and not p.endswith(".")}
-            for i, p in enumerate(paras)]
+    return [
+        {"lines": p.split("\n"), "title": i == 0 and "\n" not in p and not p.endswith(".")}
+        for i, p in enumerate(paras)
+    ]
 
 
 def priority_context(plan: Any) -> dict[str, Any]:
@@ -206,90 +240,146 @@ def priority_context(plan: Any) -> dict[str, Any]:
     t = plan.scenario.threshold
     cl = getattr(plan, "gap_clusters", None)
     cl = cl if cl is not None else pd.DataFrame()
-    methods = (cl.attrs.get("methods_fr") if hasattr(cl, "attrs") else None)
+    methods = cl.attrs.get("methods_fr") if hasattr(cl, "attrs") else None
     methods_generic = not methods
     methods = methods or gaps_mod.methods_fr()
     pg = c[c["priority_gap"].astype(bool)].sort_values("priority_rank", kind="stable")
     n_total = len(c)
-    intro = (f"{_fr.integer(len(pg))} commune(s) sur {_fr.integer(n_total)} remplissent la "
-             f"règle de priorité ({_fr.integer(pg['population'].sum())} habitants, "
-             f"{_fr.integer(pg['need'].sum())} en population pondérée par le besoin)"
-             + (f", regroupées en {_fr.integer(len(cl))} territoire(s) prioritaire(s) de communes "
-                "contiguës." if len(cl) else "."))
+    intro = (
+        f"{_fr.integer(len(pg))} commune(s) sur {_fr.integer(n_total)} remplissent la "
+        f"règle de priorité ({_fr.integer(pg['population'].sum())} habitants, "
+        f"{_fr.integer(pg['need'].sum())} en population pondérée par le besoin)"
+        + (
+            f", regroupées en {_fr.integer(len(cl))} territoire(s) prioritaire(s) de communes "
+            "contiguës."
+            if len(cl)
+            else "."
+        )
+    )
     clusters = []
     for r in cl.sort_values("cluster_id").itertuples(index=False) if len(cl) else []:
-        clusters.append({
-            "id": str(r.cluster_id), "n": _fr.integer(r.n_communes),
-            "names": str(r.names).replace(";", ","),
-            "epci": str(r.epci_nom).replace(";", ",") if pd.notna(r.epci_nom) else "—",
-            "population": _fr.integer(r.population), "need": _fr.integer(r.need),
-            "need_index": _fr.number(r.need_index_mean, 1),
-            "minutes": f"{_fr.minutes(r.minutes_mean)} ({_fr.minutes(r.minutes_max)})",
-            "nearest": (f"{r.nearest_place_name} ({_fr.minutes(r.nearest_place_minutes)})"
-                        if isinstance(r.nearest_place_name, str) else "—"),
-            "places": (f"{_fr.integer(r.n_places)} ({_fr.integer(r.n_accompaniment_places)})"
-                       if pd.notna(r.n_places) else "—"),
-            "area": _fr.number(r.area_km2, 0)})
+        clusters.append(
+            {
+                "id": str(r.cluster_id),
+                "n": _fr.integer(r.n_communes),
+                "names": str(r.names).replace(";", ","),
+                "epci": str(r.epci_nom).replace(";", ",") if pd.notna(r.epci_nom) else "—",
+                "population": _fr.integer(r.population),
+                "need": _fr.integer(r.need),
+                "need_index": _fr.number(r.need_index_mean, 1),
+                "minutes": f"{_fr.minutes(r.minutes_mean)} ({_fr.minutes(r.minutes_max)})",
+                "nearest": (
+                    f"{r.nearest_place_name} ({_fr.minutes(r.nearest_place_minutes)})"
+                    if isinstance(r.nearest_place_name, str)
+                    else "—"
+                ),
+                "places": (
+                    f"{_fr.integer(r.n_places)} ({_fr.integer(r.n_accompaniment_places)})"
+                    if pd.notna(r.n_places)
+                    else "—"
+                ),
+                "area": _fr.number(r.area_km2, 0),
+            }
+        )
     communes = []
     for insee, r in pg.head(TOP_PRIORITY).iterrows():
         ratio = r["ratio_to_target"]
-        communes.append({
-            "rank": _fr.integer(r["priority_rank"]), "commune": f"{r['nom']} ({insee})",
-            "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            "population": _fr.integer(r["population"]),
-            "score": _fr.number(r["priority_score"], 1),
-            "minutes": _fr.minutes(r["minutes_before"]),
-            "accessibility": _fr.number(r["accessibility"], 2),
-            "ratio": (f"{_fr.number(100 * ratio, 0)}\u00a0%" if pd.notna(ratio)
-                      and math.isfinite(float(ratio)) else "—"),
-            "need_index": _fr.number(r["need_index"], 1), "fibre": _fr.percent(r["pct_fibre"]),
-            "cluster": str(r["gap_cluster"]) if isinstance(r["gap_cluster"], str) else "—",
-            "reasons": ([x.strip() for x in r["gap_reasons"].split(";") if x.strip()]
-                        if isinstance(r["gap_reasons"], str) else [])})
+        communes.append(
+            {
+                "rank": _fr.integer(r["priority_rank"]),
+                "commune": f"{r['nom']} ({insee})",
+                "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
+                "population": _fr.integer(r["population"]),
+                "score": _fr.number(r["priority_score"], 1),
+                "minutes": _fr.minutes(r["minutes_before"]),
+                "accessibility": _fr.number(r["accessibility"], 2),
+                "ratio": (
+                    f"{_fr.number(100 * ratio, 0)}\u00a0%"
+                    if pd.notna(ratio) and math.isfinite(float(ratio))
+                    else "—"
+                ),
+                "need_index": _fr.number(r["need_index"], 1),
+                "fibre": _fr.percent(r["pct_fibre"]),
+                "cluster": str(r["gap_cluster"]) if isinstance(r["gap_cluster"], str) else "—",
+                "reasons": (
+                    [x.strip() for x in r["gap_reasons"].split(";") if x.strip()]
+                    if isinstance(r["gap_reasons"], str)
+                    else []
+                ),
+            }
+        )
     more = len(pg) - len(communes)
     # communes beyond each threshold (plan.gap_communes, long form)
     gc = getattr(plan, "gap_communes", None)
     thresholds = sorted(set(plan.coverage_before["threshold_min"].astype(float)))
     beyond = []
     for th in thresholds:
-        sub = (gc[gc["threshold_min"].astype(float) == th].sort_values("rank", kind="stable")
-               if gc is not None and len(gc) else pd.DataFrame(columns=["nom", "population",
-                                                                        "need"]))
-        beyond.append({
-            "threshold": f"> {_fr.number(th)}\u00a0min", "is_threshold": bool(th == t),
-            "communes": _fr.integer(len(sub)), "population": _fr.integer(sub["population"].sum()),
-            "need": _fr.integer(sub["need"].sum()),
-            "first": ", ".join(str(n) for n in sub["nom"].head(3)) or "—"})
+        sub = (
+            gc[gc["threshold_min"].astype(float) == th].sort_values("rank", kind="stable")
+            if gc is not None and len(gc)
+            else pd.DataFrame(columns=["nom", "population", "need"])
+        )
+        beyond.append(
+            {
+                "threshold": f"> {_fr.number(th)}\u00a0min",
+                "is_threshold": bool(th == t),
+                "communes": _fr.integer(len(sub)),
+                "population": _fr.integer(sub["population"].sum()),
+                "need": _fr.integer(sub["need"].sum()),
+                "first": ", ".join(str(n) for n in sub["nom"].head(3)) or "—",
+            }
+        )
     # EPCI without a digital project (Anjou criterion)
     nop = epci_without_project(plan)
     no_project = []
     for e, r in nop.iterrows():
         members = c[c["epci"] == e]
-        no_project.append({
-            "nom": str(r["nom"]), "siren": str(e), "communes": _fr.integer(len(members)),
-            "population": _fr.integer(members["population"].sum()),
-            "need": _fr.integer(members["need"].sum()),
-            "minutes": (f"{_fr.minutes(r['minutes_mean'])} ({_fr.minutes(r['minutes_max'])})"
-                        if "minutes_mean" in nop.columns else "—"),
-            "france_services": _fr.integer(r.get("n_france_services", 0)),
-            "aidants_connect": _fr.integer(r.get("n_aidants_connect", 0)),
-            "places": _fr.integer(r.get("n_places", 0)),
-            "accompaniment": _fr.integer(r.get("n_accompaniment_places", 0))})
+        no_project.append(
+            {
+                "nom": str(r["nom"]),
+                "siren": str(e),
+                "communes": _fr.integer(len(members)),
+                "population": _fr.integer(members["population"].sum()),
+                "need": _fr.integer(members["need"].sum()),
+                "minutes": (
+                    f"{_fr.minutes(r['minutes_mean'])} ({_fr.minutes(r['minutes_max'])})"
+                    if "minutes_mean" in nop.columns
+                    else "—"
+                ),
+                "france_services": _fr.integer(r.get("n_france_services", 0)),
+                "aidants_connect": _fr.integer(r.get("n_aidants_connect", 0)),
+                "places": _fr.integer(r.get("n_places", 0)),
+                "accompaniment": _fr.integer(r.get("n_accompaniment_places", 0)),
+            }
+        )
     criterion = NO_PROJECT_CRITERION
     if no_project:
         pop = float(sum(c.loc[c["epci"] == e, "population"].sum() for e in nop.index))
-        no_project_intro = (f"{_fr.integer(len(no_project))} EPCI sur "
-                            f"{_fr.integer(len(plan.epci))} n'ont aucun projet numérique "
-                            f"({_fr.integer(pop)} habitants du département).")
+        no_project_intro = (
+            f"{_fr.integer(len(no_project))} EPCI sur "
+            f"{_fr.integer(len(plan.epci))} n'ont aucun projet numérique "
+            f"({_fr.integer(pop)} habitants du département)."
+        )
     else:
-        no_project_intro = (f"Aucun EPCI sans projet numérique dans ce département : chacun des "
-                            f"{_fr.integer(len(plan.epci))} EPCI compte au moins un lieu de "
-                            "médiation numérique ou une permanence de conseiller numérique "
-                            "France Services.")
-    return {"methods": _methods_paragraphs(methods), "methods_generic": methods_generic,
-            "intro": intro, "clusters": clusters, "communes": communes, "more": more,
-            "n_priority": len(pg), "beyond": beyond, "no_project": no_project,
-            "no_project_intro": no_project_intro, "criterion": criterion}
+        no_project_intro = (
+            f"Aucun EPCI sans projet numérique dans ce département : chacun des "
+            f"{_fr.integer(len(plan.epci))} EPCI compte au moins un lieu de "
+            "médiation numérique ou une permanence de conseiller numérique "
+            "France Services."
+        )
+    return {
+        "methods": _methods_paragraphs(methods),
+        "methods_generic": methods_generic,
+        "intro": intro,
+        "clusters": clusters,
+        "communes": communes,
+        "more": more,
+        "n_priority": len(pg),
+        "beyond": beyond,
+        "no_project": no_project,
+        "no_project_intro": no_project_intro,
+        "criterion": criterion,
+    }
 
 
 def circuits_context(plan: Any) -> dict[str, Any] | None:
@@ -317,38 +407,58 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
         days = [d for d in DAYS[:5]] + [d for d in DAYS[5:] if d in set(sub["day"])]
         unknown = sorted(set(sub["day"].astype(str)) - set(DAYS))
         if unknown:
-            log.warning("report: circuit %s: unknown day name(s) %s in plan.timetable", cid,
-                        unknown)
+            log.warning(
+                "report: circuit %s: unknown day name(s) %s in plan.timetable", cid, unknown
+            )
             days += unknown
         halves = list(HALF_DAYS) + sorted(set(sub["half_day"].astype(str)) - set(HALF_DAYS))
         cells = {(d, h): [] for d in days for h in halves}
         for v in sub.itertuples(index=False):
-            cells[(str(v.day), str(v.half_day))].append({
-                "nom": f"{v.nom} ({v.insee})", "hours": _fr.hours(v.hours),
-                "travel": _fr.minutes(v.travel_minutes, 0, fixed=False)})
+            cells[(str(v.day), str(v.half_day))].append(
+                {
+                    "nom": f"{v.nom} ({v.insee})",
+                    "hours": _fr.hours(v.hours),
+                    "travel": _fr.minutes(v.travel_minutes, 0, fixed=False),
+                }
+            )
         grid = [{"half_day": h, "cells": [cells[(d, h)] for d in days]} for h in halves]
-        rows.append({
-            "id": cid, "colour": circuit_colour(i), "base": f"{r.base_nom} ({r.base_insee})",
-            "stops": [f"{names.get(x, x)} ({x})" for x in stops],
-            "n_stops": _fr.integer(r.n_stops), "km": _fr.integer(r.km_per_week),
-            "drive": _fr.hours(float(r.minutes_per_week) / 60.0),
-            "minutes": _fr.integer(r.minutes_per_week),
-            "hours": _fr.hours(r.hours_at_stops), "population": _fr.integer(r.population),
-            "need": _fr.integer(r.need), "days": days, "grid": grid,
-            "visits": _fr.integer(len(sub))})
+        rows.append(
+            {
+                "id": cid,
+                "colour": circuit_colour(i),
+                "base": f"{r.base_nom} ({r.base_insee})",
+                "stops": [f"{names.get(x, x)} ({x})" for x in stops],
+                "n_stops": _fr.integer(r.n_stops),
+                "km": _fr.integer(r.km_per_week),
+                "drive": _fr.hours(float(r.minutes_per_week) / 60.0),
+                "minutes": _fr.integer(r.minutes_per_week),
+                "hours": _fr.hours(r.hours_at_stops),
+                "population": _fr.integer(r.population),
+                "need": _fr.integer(r.need),
+                "days": days,
+                "grid": grid,
+                "visits": _fr.integer(len(sub)),
+            }
+        )
     if rows:
-        intro = (f"{_fr.integer(len(rows))} poste(s) itinérant(s) (« médiateur volant ») : un "
-                 "conseiller part chaque jour de sa base et tient une permanence d'une "
-                 "demi-journée dans de petites communes, selon le planning hebdomadaire "
-                 f"ci-dessous. Ensemble, les circuits desservent "
-                 f"{_fr.integer(circuits['population'].sum())} habitants "
-                 f"({_fr.integer(circuits['need'].sum())} en population pondérée par le besoin) "
-                 f"dans {_fr.integer(circuits['n_stops'].sum())} communes.")
+        intro = (
+            f"{_fr.integer(len(rows))} poste(s) itinérant(s) (« médiateur volant ») : un "
+            "conseiller part chaque jour de sa base et tient une permanence d'une "
+            "demi-journée dans de petites communes, selon le planning hebdomadaire "
+            f"ci-dessous. Ensemble, les circuits desservent "
+            f"{_fr.integer(circuits['population'].sum())} habitants "
+            f"({_fr.integer(circuits['need'].sum())} en population pondérée par le besoin) "
+            f"dans {_fr.integer(circuits['n_stops'].sum())} communes."
+        )
     else:
-        intro = ("Le scénario ne comporte aucun poste itinérant (médiateur volant) : voir "
-                 "l'option itinerant_posts du scénario (cnfs-geo plan --itinerant).")
-    total = {"km": _fr.integer(circuits["km_per_week"].sum()) if rows else "0",
-             "population": _fr.integer(circuits["population"].sum()) if rows else "0"}
+        intro = (
+            "Le scénario ne comporte aucun poste itinérant (médiateur volant) : voir "
+            "l'option itinerant_posts du scénario (cnfs-geo plan --itinerant)."
+        )
+    total = {
+        "km": _fr.integer(circuits["km_per_week"].sum()) if rows else "0",
+        "population": _fr.integer(circuits["population"].sum()) if rows else "0",
+    }
     return {"intro": intro, "circuits": rows, "total": total}
 
 
@@ -379,49 +489,70 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     epci_name = {str(k): str(v) for k, v in ep["nom"].items()}
 
     # ---- header and key figures
-    origin = {"bundle": "jeu embarqué de Maine-et-Loire (data/49)",
-              "argument": f"répertoire « {plan.data_dir.path.name} » (option --data-dir)",
-              "environment": f"répertoire « {plan.data_dir.path.name} » "
-                             f"(variable {catalog.ENV_VAR})"}.get(
-        getattr(plan.data_dir, "origin", ""), str(getattr(plan.data_dir, "path", "")))
+    origin = {
+        "bundle": "jeu embarqué de Maine-et-Loire (data/49)",
+        "argument": f"répertoire « {plan.data_dir.path.name} » (option --data-dir)",
+        "environment": f"répertoire « {plan.data_dir.path.name} » (variable {catalog.ENV_VAR})",
+    }.get(getattr(plan.data_dir, "origin", ""), str(getattr(plan.data_dir, "path", "")))
     unit = unit_context(plan)
     by_share = unit["key"] != "commune"
-    scenario = {"posts": f"{s['posts']} nouveaux postes", "threshold": tt,
-                "travel_model": plan.travel_model, "data": origin,
-                "demand_unit": unit["short"]}
+    scenario = {
+        "posts": f"{s['posts']} nouveaux postes",
+        "threshold": tt,
+        "travel_model": plan.travel_model,
+        "data": origin,
+        "demand_unit": unit["short"],
+    }
     pop_b, pop_a = s["population_covered_before"], s["population_covered_after"]
     itin = np.array([is_itinerant_post(r) for r in posts.itertuples(index=False)], dtype=bool)
     n_itin = int(itin.sum())
     kpis = [
-        {"label": (f"Communes à ≤ {tt} d'un lieu d'accompagnement" if not by_share else
-                   f"Communes dont au moins la moitié de la population est à ≤ {tt} d'un lieu "
-                   "d'accompagnement"),
-         "before": _fr.integer(s["communes_covered_before"]),
-         "after": _fr.integer(s["communes_covered_after"]),
-         "sub": f"sur {_fr.integer(s['communes'])} communes"
-                + (f" · {unit['plural_lower']} couverts : "
-                   f"{_fr.integer(s['units_covered_before'])} → "
-                   f"{_fr.integer(s['units_covered_after'])} sur {_fr.integer(s['units'])}"
-                   if by_share and "units" in s else ""),
-         "delta": f"+{_fr.integer(s['communes_covered_after'] - s['communes_covered_before'])}"
-                  + (" communes" if by_share else "")},
-        {"label": "Population couverte",
-         "before": _fr.integer(pop_b), "after": _fr.integer(pop_a),
-         "sub": f"{_fr.percent(s['pct_population_covered_before'])} → "
-                f"{_fr.percent(s['pct_population_covered_after'])} de "
-                f"{_fr.integer(pop_total)} hab.",
-         "delta": f"+{_fr.integer(pop_a - pop_b)} hab."},
-        {"label": "Population pondérée par le besoin couverte",
-         "before": _fr.integer(s["need_covered_before"]),
-         "after": _fr.integer(s["need_covered_after"]),
-         "sub": f"{_fr.percent(s['pct_need_covered_before'])} → "
-                f"{_fr.percent(s['pct_need_covered_after'])} de {_fr.integer(need_total)}",
-         "delta": f"+{_fr.integer(s['need_covered_after'] - s['need_covered_before'])}"},
-        {"label": "Nouveaux postes proposés", "before": "", "after": _fr.integer(s["posts"]),
-         "sub": (f"dont {_fr.integer(n_itin)} itinérant(s) · " if n_itin else "")
-                + f"coût {_fr.euros(s['cost_eur'])} "
-                f"({_fr.integer(s['posts'])} × {_fr.euros(plan.settings.cost_per_post_eur)})",
-         "delta": ""},
+        {
+            "label": (
+                f"Communes à ≤ {tt} d'un lieu d'accompagnement"
+                if not by_share
+                else f"Communes dont au moins la moitié de la population est à ≤ {tt} d'un lieu "
+                "d'accompagnement"
+            ),
+            "before": _fr.integer(s["communes_covered_before"]),
+            "after": _fr.integer(s["communes_covered_after"]),
+            "sub": f"sur {_fr.integer(s['communes'])} communes"
+            + (
+                f" · {unit['plural_lower']} couverts : "
+                f"{_fr.integer(s['units_covered_before'])} → "
+                f"{_fr.integer(s['units_covered_after'])} sur {_fr.integer(s['units'])}"
+                if by_share and "units" in s
+                else ""
+            ),
+            "delta": f"+{_fr.integer(s['communes_covered_after'] - s['communes_covered_before'])}"
+            + (" communes" if by_share else ""),
+        },
+        {
+            "label": "Population couverte",
+            "before": _fr.integer(pop_b),
+            "after": _fr.integer(pop_a),
+            "sub": f"{_fr.percent(s['pct_population_covered_before'])} → "
+            f"{_fr.percent(s['pct_population_covered_after'])} de "
+            f"{_fr.integer(pop_total)} hab.",
+            "delta": f"+{_fr.integer(pop_a - pop_b)} hab.",
+        },
+        {
+            "label": "Population pondérée par le besoin couverte",
+            "before": _fr.integer(s["need_covered_before"]),
+            "after": _fr.integer(s["need_covered_after"]),
+            "sub": f"{_fr.percent(s['pct_need_covered_before'])} → "
+            f"{_fr.percent(s['pct_need_covered_after'])} de {_fr.integer(need_total)}",
+            "delta": f"+{_fr.integer(s['need_covered_after'] - s['need_covered_before'])}",
+        },
+        {
+            "label": "Nouveaux postes proposés",
+            "before": "",
+            "after": _fr.integer(s["posts"]),
+            "sub": (f"dont {_fr.integer(n_itin)} itinérant(s) · " if n_itin else "")
+            + f"coût {_fr.euros(s['cost_eur'])} "
+            f"({_fr.integer(s['posts'])} × {_fr.euros(plan.settings.cost_per_post_eur)})",
+            "delta": "",
+        },
     ]
     out_b, out_a = pop_total - pop_b, pop_total - pop_a
     synthesis = (
@@ -431,14 +562,17 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         f"{_fr.integer(out_b)} habitants ({_fr.percent(100 * out_b / pop_total)}) vivent à plus de "
         f"{tt} d'un lieu d'accompagnement. Avec les {s['posts']} postes proposés "
         f"({_fr.euros(s['cost_eur'])}), ils seraient {_fr.integer(out_a)} "
-        f"({_fr.percent(100 * out_a / pop_total)}).")
+        f"({_fr.percent(100 * out_a / pop_total)})."
+    )
     if n_itin and has_circuits(plan):
         circ = plan.circuits
-        synthesis += (f" Parmi ces postes, {_fr.integer(n_itin)} sont itinérants (« médiateur "
-                      f"volant ») : ils tiennent des permanences hebdomadaires dans "
-                      f"{_fr.integer(circ['n_stops'].sum())} communes peu denses "
-                      f"({_fr.integer(circ['population'].sum())} habitants), non comptées "
-                      "ci-dessus comme couvertes.")
+        synthesis += (
+            f" Parmi ces postes, {_fr.integer(n_itin)} sont itinérants (« médiateur "
+            f"volant ») : ils tiennent des permanences hebdomadaires dans "
+            f"{_fr.integer(circ['n_stops'].sum())} communes peu denses "
+            f"({_fr.integer(circ['population'].sum())} habitants), non comptées "
+            "ci-dessus comme couvertes."
+        )
 
     # ---- coverage table
     cb = plan.coverage_before.set_index("threshold_min")
@@ -446,67 +580,95 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     coverage_rows = []
     for th in sorted(set(cb.index.astype(float)) & set(ca.index.astype(float))):
         b, a = cb.loc[th], ca.loc[th]
-        coverage_rows.append({
-            "threshold": _fr.minutes(th, fixed=False), "is_threshold": bool(th == t),
-            "units_before": f"{_fr.integer(b['units_covered'])} / {_fr.integer(b['units'])}",
-            "units_after": f"{_fr.integer(a['units_covered'])} / {_fr.integer(a['units'])}",
-            "pop_before": f"{_fr.integer(b['population_covered'])} "
-                          f"({_fr.percent(b['pct_population_covered'])})",
-            "pop_after": f"{_fr.integer(a['population_covered'])} "
-                         f"({_fr.percent(a['pct_population_covered'])})",
-            "need_before": f"{_fr.integer(b['need_covered'])} "
-                           f"({_fr.percent(b['pct_need_covered'])})",
-            "need_after": f"{_fr.integer(a['need_covered'])} "
-                          f"({_fr.percent(a['pct_need_covered'])})",
-        })
+        coverage_rows.append(
+            {
+                "threshold": _fr.minutes(th, fixed=False),
+                "is_threshold": bool(th == t),
+                "units_before": f"{_fr.integer(b['units_covered'])} / {_fr.integer(b['units'])}",
+                "units_after": f"{_fr.integer(a['units_covered'])} / {_fr.integer(a['units'])}",
+                "pop_before": f"{_fr.integer(b['population_covered'])} "
+                f"({_fr.percent(b['pct_population_covered'])})",
+                "pop_after": f"{_fr.integer(a['population_covered'])} "
+                f"({_fr.percent(a['pct_population_covered'])})",
+                "need_before": f"{_fr.integer(b['need_covered'])} "
+                f"({_fr.percent(b['pct_need_covered'])})",
+                "need_after": f"{_fr.integer(a['need_covered'])} "
+                f"({_fr.percent(a['pct_need_covered'])})",
+            }
+        )
 
     # ---- posts
     post_rows = []
     for i, r in enumerate(posts.itertuples(index=False)):
         e = str(getattr(r, "epci", "") or "")
-        post_rows.append({
-            "number": f"{i + 1} · {r.post_id}", "host": str(r.host),
-            "host_kind": host_kind_label(getattr(r, "host_kind", None)),
-            "commune": f"{r.commune} ({r.insee})", "epci": epci_name.get(e, e or "—"),
-            "population": _fr.integer(r.covered_population), "need": _fr.integer(r.covered_need),
-            "itinerant": bool(itin[i]),
-            "circuit": str(getattr(r, "circuit_id", "") or "") if itin[i] else ""})
+        post_rows.append(
+            {
+                "number": f"{i + 1} · {r.post_id}",
+                "host": str(r.host),
+                "host_kind": host_kind_label(getattr(r, "host_kind", None)),
+                "commune": f"{r.commune} ({r.insee})",
+                "epci": epci_name.get(e, e or "—"),
+                "population": _fr.integer(r.covered_population),
+                "need": _fr.integer(r.covered_need),
+                "itinerant": bool(itin[i]),
+                "circuit": str(getattr(r, "circuit_id", "") or "") if itin[i] else "",
+            }
+        )
     fixed = posts[~itin]
-    posts_total = {"population": _fr.integer(fixed["covered_population"].sum()),
-                   "need": _fr.integer(fixed["covered_need"].sum()), "n_fixed": len(fixed),
-                   "n_itinerant": n_itin,
-                   "itinerant_population": _fr.integer(posts.loc[itin, "covered_population"].sum()),
-                   "itinerant_need": _fr.integer(posts.loc[itin, "covered_need"].sum())}
+    posts_total = {
+        "population": _fr.integer(fixed["covered_population"].sum()),
+        "need": _fr.integer(fixed["covered_need"].sum()),
+        "n_fixed": len(fixed),
+        "n_itinerant": n_itin,
+        "itinerant_population": _fr.integer(posts.loc[itin, "covered_population"].sum()),
+        "itinerant_need": _fr.integer(posts.loc[itin, "covered_need"].sum()),
+    }
     cost_each = plan.settings.cost_per_post_eur
     cost = f"{len(posts)} × {_fr.euros(cost_each)} = {_fr.euros(len(posts) * cost_each)}"
-    posts_intro = (f"{len(fixed)} postes fixes sont proposés. Ils couvrent ensemble "
-                   f"{posts_total['population']} habitants de plus à {tt} ou moins "
-                   f"({posts_total['need']} en population pondérée par le besoin).")
+    posts_intro = (
+        f"{len(fixed)} postes fixes sont proposés. Ils couvrent ensemble "
+        f"{posts_total['population']} habitants de plus à {tt} ou moins "
+        f"({posts_total['need']} en population pondérée par le besoin)."
+    )
     if n_itin:
-        posts_intro += (f" S'y ajoutent {_fr.integer(n_itin)} postes itinérants (section "
-                        "« Circuits itinérants ») : pour eux, la population indiquée est celle des "
-                        "communes desservies par leur circuit.")
+        posts_intro += (
+            f" S'y ajoutent {_fr.integer(n_itin)} postes itinérants (section "
+            "« Circuits itinérants ») : pour eux, la population indiquée est celle des "
+            "communes desservies par leur circuit."
+        )
 
     # ---- gap communes
     gap = c[c["gap"].astype(bool)].copy()
     gap = gap.sort_values(["need", "population"], ascending=False, kind="stable")
     if "gap_rank" in gap.columns and gap["gap_rank"].notna().all():
         gap = gap.sort_values("gap_rank", kind="stable")
-    nearest = gap["nearest_place_name"] if "nearest_place_name" in gap.columns else pd.Series(
-        "—", index=gap.index)
+    nearest = (
+        gap["nearest_place_name"]
+        if "nearest_place_name" in gap.columns
+        else pd.Series("—", index=gap.index)
+    )
     gaps = []
     for k, (insee, r) in enumerate(gap.head(TOP_GAPS).iterrows()):
         rank = r["gap_rank"] if "gap_rank" in gap.columns and pd.notna(r["gap_rank"]) else k + 1
-        gaps.append({
-            "rank": _fr.integer(rank), "commune": f"{r['nom']} ({insee})",
-            "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
-            "population": _fr.integer(r["population"]),
-            "need_index": _fr.number(r["need_index"], 1), "need": _fr.integer(r["need"]),
-            "before": _fr.minutes(r["minutes_before"]),
-            "nearest": str(nearest.get(insee)) if pd.notna(nearest.get(insee)) else "—",
-            "after": _fr.minutes(r["minutes_after"]), "covered_after": bool(r["covered_after"]),
-            "circuit": (str(r["itinerant_circuit"]) if "itinerant_circuit" in gap.columns
-                        and pd.notna(r["itinerant_circuit"]) else None)})
+        gaps.append(
+            {
+                "rank": _fr.integer(rank),
+                "commune": f"{r['nom']} ({insee})",
+                "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
+                "population": _fr.integer(r["population"]),
+                "need_index": _fr.number(r["need_index"], 1),
+                "need": _fr.integer(r["need"]),
+                "before": _fr.minutes(r["minutes_before"]),
+                "nearest": str(nearest.get(insee)) if pd.notna(nearest.get(insee)) else "—",
+                "after": _fr.minutes(r["minutes_after"]),
+                "covered_after": bool(r["covered_after"]),
+                "circuit": (
+                    str(r["itinerant_circuit"])
+                    if "itinerant_circuit" in gap.columns and pd.notna(r["itinerant_circuit"])
+                    else None
+                ),
+            }
+        )
     n_gap, pop_gap = len(gap), float(gap["population"].sum())
     n_solved = int(gap["covered_after"].sum())
     if n_gap:
@@ -515,74 +677,107 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             f"{_fr.integer(gap['need'].sum())} en population pondérée par le besoin) sont à plus "
             f"de {tt} du lieu d'accompagnement le plus proche ; les nouveaux postes en couvrent "
             f"{_fr.integer(n_solved)}. "
-            + (f"Les {TOP_GAPS} premières, classées par population pondérée par le besoin "
-               "décroissante :" if n_gap > TOP_GAPS else
-               "Elles sont classées par population pondérée par le besoin décroissante :"
-               if n_gap > 1 else ""))
+            + (
+                f"Les {TOP_GAPS} premières, classées par population pondérée par le besoin "
+                "décroissante :"
+                if n_gap > TOP_GAPS
+                else "Elles sont classées par population pondérée par le besoin décroissante :"
+                if n_gap > 1
+                else ""
+            )
+        )
     else:
         gaps_intro = f"Toutes les communes sont à {tt} ou moins d'un lieu d'accompagnement."
     if by_share:
-        gaps_intro = (f"Unité de demande : {unit['short']}. Une commune est comptée comme non "
-                      "couverte quand moins de la moitié de sa population est à "
-                      f"{tt} ou moins ; son temps d'accès est la moyenne de ses "
-                      f"{unit['plural_lower']} pondérée par la population. ") + gaps_intro
+        gaps_intro = (
+            f"Unité de demande : {unit['short']}. Une commune est comptée comme non "
+            "couverte quand moins de la moitié de sa population est à "
+            f"{tt} ou moins ; son temps d'accès est la moyenne de ses "
+            f"{unit['plural_lower']} pondérée par la population. "
+        ) + gaps_intro
 
     # ---- EPCI
     place_epci = places["insee"].map(c["epci"])
     acc = places["service_level"] == "accompaniment"
-    post_epci = (posts["epci"] if "epci" in posts.columns
-                 else posts["insee"].map(c["epci"])).astype(str)
+    post_epci = (
+        posts["epci"] if "epci" in posts.columns else posts["insee"].map(c["epci"])
+    ).astype(str)
     epci_rows = []
     for e in ep.index:
         m = c[c["epci"] == e]
         pop = float(m["population"].sum())
-        epci_rows.append({
-            "nom": str(ep.at[e, "nom"]), "siren": str(e),
-            "straddles": bool(ep.at[e, "straddles"]) if "straddles" in ep.columns else False,
-            "communes": _fr.integer(len(m)), "population": _fr.integer(pop),
-            "places": _fr.integer((place_epci == e).sum()),
-            "accompaniment": _fr.integer(((place_epci == e) & acc).sum()),
-            "covered_before": _fr.population_share(
-                m.loc[m["covered_before"].astype(bool), "population"].sum(), pop),
-            "covered_after": _fr.population_share(
-                m.loc[m["covered_after"].astype(bool), "population"].sum(), pop),
-            "posts": _fr.integer((post_epci == str(e)).sum()),
-            "project": (bool(ep.at[e, "has_project"]) if "has_project" in ep.columns
-                        else None)})
+        epci_rows.append(
+            {
+                "nom": str(ep.at[e, "nom"]),
+                "siren": str(e),
+                "straddles": bool(ep.at[e, "straddles"]) if "straddles" in ep.columns else False,
+                "communes": _fr.integer(len(m)),
+                "population": _fr.integer(pop),
+                "places": _fr.integer((place_epci == e).sum()),
+                "accompaniment": _fr.integer(((place_epci == e) & acc).sum()),
+                "covered_before": _fr.population_share(
+                    m.loc[m["covered_before"].astype(bool), "population"].sum(), pop
+                ),
+                "covered_after": _fr.population_share(
+                    m.loc[m["covered_after"].astype(bool), "population"].sum(), pop
+                ),
+                "posts": _fr.integer((post_epci == str(e)).sum()),
+                "project": (bool(ep.at[e, "has_project"]) if "has_project" in ep.columns else None),
+            }
+        )
     epci_total = {
-        "nom": f"Département ({_fr.integer(len(ep))} EPCI)", "communes": _fr.integer(len(c)),
-        "population": _fr.integer(pop_total), "places": _fr.integer(place_epci.notna().sum()),
+        "nom": f"Département ({_fr.integer(len(ep))} EPCI)",
+        "communes": _fr.integer(len(c)),
+        "population": _fr.integer(pop_total),
+        "places": _fr.integer(place_epci.notna().sum()),
         "accompaniment": _fr.integer((place_epci.notna() & acc).sum()),
         "covered_before": _fr.population_share(pop_b, pop_total),
         "covered_after": _fr.population_share(pop_a, pop_total),
-        "posts": _fr.integer(len(posts))}
+        "posts": _fr.integer(len(posts)),
+    }
     outside = int(place_epci.isna().sum())
     if outside:
-        log.warning("report: %d place(s) lie in no commune of the département (not counted "
-                    "per EPCI)", outside)
+        log.warning(
+            "report: %d place(s) lie in no commune of the département (not counted per EPCI)",
+            outside,
+        )
 
     # ---- offer
     kinds_split = places["kinds"].astype(str).str.split(";")
     kind_rows = []
-    assumed = (places["advisors_assumed"].astype(bool) if "advisors_assumed" in places.columns
-               else pd.Series(False, index=places.index))
+    assumed = (
+        places["advisors_assumed"].astype(bool)
+        if "advisors_assumed" in places.columns
+        else pd.Series(False, index=places.index)
+    )
     adv = pd.to_numeric(places["advisors"], errors="coerce")
 
     def adv_txt(mask: pd.Series) -> str:
         return f"{_fr.number(adv[mask].sum(), 0)} ({_fr.number(adv[mask & assumed].sum(), 0)})"
 
-    known = list(KIND_LABELS) + sorted({k for ks in kinds_split for k in ks} - set(KIND_LABELS)
-                                       - {""})
+    known = list(KIND_LABELS) + sorted(
+        {k for ks in kinds_split for k in ks} - set(KIND_LABELS) - {""}
+    )
     for k in known:
         has = kinds_split.map(lambda ks, k=k: k in ks)
         if not has.any():
             continue
-        kind_rows.append({"label": KIND_LABELS.get(k, k), "places": _fr.integer(has.sum()),
-                          "accompaniment": _fr.integer((has & acc).sum()),
-                          "access": _fr.integer((has & ~acc).sum()), "advisors": adv_txt(has)})
+        kind_rows.append(
+            {
+                "label": KIND_LABELS.get(k, k),
+                "places": _fr.integer(has.sum()),
+                "accompaniment": _fr.integer((has & acc).sum()),
+                "access": _fr.integer((has & ~acc).sum()),
+                "advisors": adv_txt(has),
+            }
+        )
     all_mask = pd.Series(True, index=places.index)
-    kind_total = {"places": _fr.integer(len(places)), "accompaniment": _fr.integer(acc.sum()),
-                  "access": _fr.integer((~acc).sum()), "advisors": adv_txt(all_mask)}
+    kind_total = {
+        "places": _fr.integer(len(places)),
+        "accompaniment": _fr.integer(acc.sum()),
+        "access": _fr.integer((~acc).sum()),
+        "advisors": adv_txt(all_mask),
+    }
     orep = plan.offer_report
     counts = orep.counts
     source_rows = []
@@ -591,36 +786,61 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         st = str(getattr(r, "status", "read") or "read")
         if st == "not applicable":
             dep_only = offer.LOCAL_SOURCES.get(str(r.source))
-            status_txt = ("non applicable : fichier propre au département " + dep_only
-                          if dep_only else "non applicable")
+            status_txt = (
+                "non applicable : fichier propre au département " + dep_only
+                if dep_only
+                else "non applicable"
+            )
         else:
             status_txt = "" if st == "read" else SOURCE_STATUS.get(st, st)
-        source_rows.append({"source": str(r.source), "title": src.title if src else str(r.source),
-                            "status": status_txt,
-                            "read": _fr.integer(r.read), "kept": _fr.integer(r.kept),
-                            "merged": _fr.integer(r.merged), "rejected": _fr.integer(r.rejected)})
-    source_total = {k: _fr.integer(pd.to_numeric(counts[k]).sum())
-                    for k in ("read", "kept", "merged", "rejected")}
+        source_rows.append(
+            {
+                "source": str(r.source),
+                "title": src.title if src else str(r.source),
+                "status": status_txt,
+                "read": _fr.integer(r.read),
+                "kept": _fr.integer(r.kept),
+                "merged": _fr.integer(r.merged),
+                "rejected": _fr.integer(r.rejected),
+            }
+        )
+    source_total = {
+        k: _fr.integer(pd.to_numeric(counts[k]).sum())
+        for k in ("read", "kept", "merged", "rejected")
+    }
     rej = getattr(orep, "rejected", None)
-    rej = rej if rej is not None else pd.DataFrame(columns=["source", "record_id", "name",
-                                                            "reason"])
-    rejected = [{"source": str(r.get("source", "")), "record_id": str(r.get("record_id", "")),
-                 "name": str(r.get("name", "")) if pd.notna(r.get("name")) else "",
-                 "reason": str(r.get("reason", ""))}
-                for _, r in rej.head(MAX_REJECTED_ROWS).iterrows()]
+    rej = (
+        rej if rej is not None else pd.DataFrame(columns=["source", "record_id", "name", "reason"])
+    )
+    rejected = [
+        {
+            "source": str(r.get("source", "")),
+            "record_id": str(r.get("record_id", "")),
+            "name": str(r.get("name", "")) if pd.notna(r.get("name")) else "",
+            "reason": str(r.get("reason", "")),
+        }
+        for _, r in rej.head(MAX_REJECTED_ROWS).iterrows()
+    ]
     if len(rej) == 0:
         rejected_intro = "Aucun enregistrement n'a été écarté."
     elif len(rej) <= MAX_REJECTED_ROWS:
         rejected_intro = f"{_fr.integer(len(rej))} enregistrement(s) écarté(s)."
     else:
-        rejected_intro = (f"{_fr.integer(len(rej))} enregistrements écartés ; seuls les "
-                          f"{MAX_REJECTED_ROWS} premiers sont listés ci-dessous (liste "
-                          "complète : plan.offer_report.rejected).")
+        rejected_intro = (
+            f"{_fr.integer(len(rej))} enregistrements écartés ; seuls les "
+            f"{MAX_REJECTED_ROWS} premiers sont listés ci-dessous (liste "
+            "complète : plan.offer_report.rejected)."
+        )
     by_reason = rej["reason"].value_counts() if len(rej) else pd.Series(dtype=int)
     if len(by_reason) > 1:
-        rejected_intro += " Motifs : " + " ; ".join(
-            f"{reason} ({_fr.integer(n)})" for reason, n in
-            sorted(by_reason.items(), key=lambda kv: (-kv[1], str(kv[0])))) + "."
+        rejected_intro += (
+            " Motifs : "
+            + " ; ".join(
+                f"{reason} ({_fr.integer(n)})"
+                for reason, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            )
+            + "."
+        )
 
     # the offer module's texts are in English; a French version is used when it gives one
     dedup_fr = getattr(orep, "dedup_rule_fr", None)
@@ -633,67 +853,104 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     imputed = list(getattr(nr, "imputed", []) or [])
     if imputed:
         names = ", ".join(f"{c.at[i, 'nom']} ({i})" if i in c.index else str(i) for i in imputed)
-        need_notes.append(f"Sans indice IFN, {len(imputed)} commune(s) reçoivent la médiane "
-                          f"départementale : {names}.")
+        need_notes.append(
+            f"Sans indice IFN, {len(imputed)} commune(s) reçoivent la médiane "
+            f"départementale : {names}."
+        )
     missing_fibre = list(getattr(nr, "missing_fibre", []) or [])
     if missing_fibre:
-        need_notes.append(f"{len(missing_fibre)} commune(s) sans donnée fibre : "
-                          f"{', '.join(map(str, missing_fibre))}.")
+        need_notes.append(
+            f"{len(missing_fibre)} commune(s) sans donnée fibre : "
+            f"{', '.join(map(str, missing_fibre))}."
+        )
     unmatched = getattr(nr, "unmatched", None)
     if unmatched is not None and len(unmatched):
-        need_notes.append(f"{len(unmatched)} ligne(s) des fichiers IFN/fibre ne correspondent à "
-                          "aucune commune actuelle : "
-                          + ", ".join(f"{r.code} ({r.source})" for r in unmatched.itertuples())
-                          + ".")
+        need_notes.append(
+            f"{len(unmatched)} ligne(s) des fichiers IFN/fibre ne correspondent à "
+            "aucune commune actuelle : "
+            + ", ".join(f"{r.code} ({r.source})" for r in unmatched.itertuples())
+            + "."
+        )
     remapped = getattr(nr, "remapped", None)
     if remapped is not None and len(remapped):
         pairs = sorted({(str(r.code), str(r.insee)) for r in remapped.itertuples()})
-        need_notes.append("Codes communaux anciens rapportés au COG 2026 : "
-                          + ", ".join(f"{a} → {b}" for a, b in pairs) + ".")
+        need_notes.append(
+            "Codes communaux anciens rapportés au COG 2026 : "
+            + ", ".join(f"{a} → {b}" for a, b in pairs)
+            + "."
+        )
     n_cand = len(plan.candidates) if getattr(plan, "candidates", None) is not None else None
-    n_town = (int(plan.candidates.index.str.startswith("commune:").sum())
-              if n_cand is not None else None)
+    n_town = (
+        int(plan.candidates.index.str.startswith("commune:").sum()) if n_cand is not None else None
+    )
     placement_text = (
-        f"Les {len(fixed)} postes fixes sont placés par le modèle capacité / équité : il "
-        "réduit le déficit d'accessibilité (indicateur 2SFCA, conseillers pour 10 000 "
-        "habitants pondérés par le besoin) sous une cible, pondéré par le besoin "
-        "(docs/methods_placement_equity.md) ; la couverture au seuil est ensuite mesurée "
-        "comme pour les autres scénarios."
-        + (f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
-           f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
-           if n_cand is not None else "")
-    ) if str(getattr(plan.scenario, "model", "mclp")) == "equity" else (
-        f"Les {len(fixed)} postes fixes sont placés de façon à maximiser la population "
-        f"pondérée par le besoin nouvellement couverte à {tt} (problème de couverture "
-        "maximale, MCLP) : "
-        + (f"une unité de demande ({unit['plural_lower']}) déjà couverte par l'offre existante "
-           "ne compte pas, une unité nouvellement couverte compte une seule fois même si "
-           "plusieurs postes la desservent." if by_share else
-           "une commune déjà couverte par l'offre existante ne compte pas, une commune "
-           "nouvellement couverte compte une seule fois même si plusieurs postes la desservent.")
-        + (f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
-           f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
-           if n_cand is not None else ""))
+        (
+            f"Les {len(fixed)} postes fixes sont placés par le modèle capacité / équité : il "
+            "réduit le déficit d'accessibilité (indicateur 2SFCA, conseillers pour 10 000 "
+            "habitants pondérés par le besoin) sous une cible, pondéré par le besoin "
+            "(docs/methods_placement_equity.md) ; la couverture au seuil est ensuite mesurée "
+            "comme pour les autres scénarios."
+            + (
+                f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
+                f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
+                if n_cand is not None
+                else ""
+            )
+        )
+        if str(getattr(plan.scenario, "model", "mclp")) == "equity"
+        else (
+            f"Les {len(fixed)} postes fixes sont placés de façon à maximiser la population "
+            f"pondérée par le besoin nouvellement couverte à {tt} (problème de couverture "
+            "maximale, MCLP) : "
+            + (
+                f"une unité de demande ({unit['plural_lower']}) déjà couverte par l'offre existante "
+                "ne compte pas, une unité nouvellement couverte compte une seule fois même si "
+                "plusieurs postes la desservent."
+                if by_share
+                else "une commune déjà couverte par l'offre existante ne compte pas, une commune "
+                "nouvellement couverte compte une seule fois même si plusieurs postes la desservent."
+            )
+            + (
+                f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
+                f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
+                if n_cand is not None
+                else ""
+            )
+        )
+    )
     if n_itin:
-        placement_text += (f" Les {_fr.integer(n_itin)} postes itinérants sont ensuite répartis "
-                           "entre les communes peu denses que les postes fixes laissent sans "
-                           "offre ou dont la fragilité est élevée (section « Circuits "
-                           "itinérants »).")
+        placement_text += (
+            f" Les {_fr.integer(n_itin)} postes itinérants sont ensuite répartis "
+            "entre les communes peu denses que les postes fixes laissent sans "
+            "offre ou dont la fragilité est élevée (section « Circuits "
+            "itinérants »)."
+        )
     travel_model_text = (
         f"{plan.travel_model}. Le temps est mesuré depuis le point de chaque unité de "
         f"demande ({unit['plural_lower']}) jusqu'au lieu le plus proche, sans transports en "
-        "commun.")
-    cost_text = (f"{_fr.euros(cost_each)} par poste (financement de l'État par poste de "
-                 f"conseiller numérique France Services), soit {cost}.")
+        "commun."
+    )
+    cost_text = (
+        f"{_fr.euros(cost_each)} par poste (financement de l'État par poste de "
+        f"conseiller numérique France Services), soit {cost}."
+    )
     solver_rows = _solver_rows(plan.solution, units=unit["plural"])
 
     # ---- sources
     sources = []
     for p in catalog.provenance():
         url = p.get("url")
-        sources.append({**{k: (v if v is not None else "—") for k, v in p.items()},
-                        "url": url, "url_short": (url.split("/")[3] + "/" + url.split("/")[4]
-                                                  if url and url.count("/") >= 4 else url)})
+        sources.append(
+            {
+                **{k: (v if v is not None else "—") for k, v in p.items()},
+                "url": url,
+                "url_short": (
+                    url.split("/")[3] + "/" + url.split("/")[4]
+                    if url and url.count("/") >= 4
+                    else url
+                ),
+            }
+        )
 
     gaps_data = data_gaps(plan)
     missing_sources = [str(m) for m in (getattr(orep, "missing_sources", []) or [])]
@@ -702,40 +959,69 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     circ = circuits_context(plan)
     return {
         "title": REPORT_TITLE,
-        "unit": unit, "by_share": by_share, "data_gaps": gaps_data,
-        "priority": priority_context(plan), "circuits": circ,
-        "priority_png": (base64.b64encode(priority_map_png(plan)).decode("ascii")
-                         if with_map else ""),
-        "circuits_png": (base64.b64encode(circuits_map_png(plan)).decode("ascii")
-                         if with_map and has_circuits(plan) else ""),
-        "dep_label": f"{dep_name} ({dep})", "scenario": scenario, "synthesis": synthesis,
-        "kpis": kpis, "map_png": (base64.b64encode(static_map_png(plan)).decode("ascii")
-                                  if with_map else ""),
-        "n_posts": len(posts), "coverage_rows": coverage_rows, "posts": post_rows,
-        "posts_total": posts_total, "posts_intro": posts_intro, "cost": cost,
-        "gaps": gaps, "gaps_intro": gaps_intro, "epci_rows": epci_rows, "epci_total": epci_total,
+        "unit": unit,
+        "by_share": by_share,
+        "data_gaps": gaps_data,
+        "priority": priority_context(plan),
+        "circuits": circ,
+        "priority_png": (
+            base64.b64encode(priority_map_png(plan)).decode("ascii") if with_map else ""
+        ),
+        "circuits_png": (
+            base64.b64encode(circuits_map_png(plan)).decode("ascii")
+            if with_map and has_circuits(plan)
+            else ""
+        ),
+        "dep_label": f"{dep_name} ({dep})",
+        "scenario": scenario,
+        "synthesis": synthesis,
+        "kpis": kpis,
+        "map_png": (base64.b64encode(static_map_png(plan)).decode("ascii") if with_map else ""),
+        "n_posts": len(posts),
+        "coverage_rows": coverage_rows,
+        "posts": post_rows,
+        "posts_total": posts_total,
+        "posts_intro": posts_intro,
+        "cost": cost,
+        "gaps": gaps,
+        "gaps_intro": gaps_intro,
+        "epci_rows": epci_rows,
+        "epci_total": epci_total,
         "any_straddles": any(e["straddles"] for e in epci_rows),
-        "kind_rows": kind_rows, "kind_total": kind_total, "source_rows": source_rows,
-        "source_total": source_total, "dedup_rule": dedup_rule, "dedup_rule_en": dedup_rule_en,
+        "kind_rows": kind_rows,
+        "kind_total": kind_total,
+        "source_rows": source_rows,
+        "source_total": source_total,
+        "dedup_rule": dedup_rule,
+        "dedup_rule_en": dedup_rule_en,
         "missing_sources": missing_sources,
         "offer_warnings": [str(w) for w in (getattr(orep, "warnings", []) or [])],
-        "rejected": rejected, "rejected_intro": rejected_intro, "need_notes": need_notes,
-        "placement_text": placement_text, "travel_model_text": travel_model_text,
-        "cost_text": cost_text, "solver_rows": solver_rows, "sources": sources,
+        "rejected": rejected,
+        "rejected_intro": rejected_intro,
+        "need_notes": need_notes,
+        "placement_text": placement_text,
+        "travel_model_text": travel_model_text,
+        "cost_text": cost_text,
+        "solver_rows": solver_rows,
+        "sources": sources,
         "version": _version(),
     }
 
 
 def _environment() -> Environment:
-    return Environment(loader=PackageLoader("cnfs_geo", "templates"),
-                       autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return Environment(
+        loader=PackageLoader("cnfs_geo", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def render_report(plan: Any, *, with_map: bool = True) -> str:
     """The report's HTML text (see :func:`report_context`)."""
-    return _environment().get_template(TEMPLATE).render(**report_context(plan,
-                                                                         with_map=with_map))
+    return _environment().get_template(TEMPLATE).render(**report_context(plan, with_map=with_map))
 
 
 def write_report(plan: Any, path: str | Path, *, with_map: bool = True) -> Path:

@@ -92,50 +92,78 @@ def check_departement(departement: str, data_dir: catalog.DataDir) -> str:
         raise DataFileError(
             f"département {code}: the embedded bundle only holds Maine-et-Loire (49).\n"
             + catalog.missing_files_message(
-                ["cog_communes", "cog_epci", "communes_2018_archive", "france_services",
-                 "cnfs_permanences", "aidants_connect", "fibre", "ifn_communes",
-                 "datasfun_communes"], data_dir))
+                [
+                    "cog_communes",
+                    "cog_epci",
+                    "communes_2018_archive",
+                    "france_services",
+                    "cnfs_permanences",
+                    "aidants_connect",
+                    "fibre",
+                    "ifn_communes",
+                    "datasfun_communes",
+                ],
+                data_dir,
+            )
+        )
     known = departement_codes(data_dir)
     if code not in known:
         cog = cog_communes(data_dir)
         com = cog[(cog["zone"] == "com") & (cog["departement"] == code)]
         if len(com):
             raise UnknownDepartementError(
-                "departement", [f"{departement!r} is a collectivité d'outre-mer ({len(com)} "
-                                "commune(s) in the COG), not a département: it has no commune "
-                                "polygons in the ADMIN EXPRESS source and cnfs_geo does not cover "
-                                "it; use a département code (01–95, 2A, 2B, 971–974, 976)"])
+                "departement",
+                [
+                    f"{departement!r} is a collectivité d'outre-mer ({len(com)} "
+                    "commune(s) in the COG), not a département: it has no commune "
+                    "polygons in the ADMIN EXPRESS source and cnfs_geo does not cover "
+                    "it; use a département code (01–95, 2A, 2B, 971–974, 976)"
+                ],
+            )
         raise UnknownDepartementError(
-            "departement", [f"{departement!r} is not a département code of the COG 2026 "
-                            f"(known: {', '.join(known[:5])} … {', '.join(known[-5:])}); use the "
-                            "INSEE code, e.g. 49, 2A, 974"])
+            "departement",
+            [
+                f"{departement!r} is not a département code of the COG 2026 "
+                f"(known: {', '.join(known[:5])} … {', '.join(known[-5:])}); use the "
+                "INSEE code, e.g. 49, 2A, 974"
+            ],
+        )
     return code
 
 
 def _read_overrides(code_overrides: str | os.PathLike | Mapping[str, str]) -> pd.DataFrame:
     """Override table as a DataFrame ``old_code, new_code, reason``."""
     if isinstance(code_overrides, Mapping):
-        return pd.DataFrame({"old_code": [str(k) for k in code_overrides],
-                             "new_code": [str(v) for v in code_overrides.values()],
-                             "reason": "code_overrides argument"})
+        return pd.DataFrame(
+            {
+                "old_code": [str(k) for k in code_overrides],
+                "new_code": [str(v) for v in code_overrides.values()],
+                "reason": "code_overrides argument",
+            }
+        )
     path = Path(code_overrides)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFileError(f"{path}: cannot be read as a CSV override table ({exc}). Fix: give "
-                            "a CSV with columns old_code,new_code,reason") from exc
+        raise DataFileError(
+            f"{path}: cannot be read as a CSV override table ({exc}). Fix: give "
+            "a CSV with columns old_code,new_code,reason"
+        ) from exc
     missing = {"old_code", "new_code"} - set(df.columns)
     if missing:
-        raise ValidationError(str(path), [f"missing column(s) {sorted(missing)}; expected "
-                                          "old_code,new_code,reason"])
+        raise ValidationError(
+            str(path), [f"missing column(s) {sorted(missing)}; expected old_code,new_code,reason"]
+        )
     if "reason" not in df.columns:
         df["reason"] = f"override table {path.name}"
     return df[["old_code", "new_code", "reason"]]
 
 
-def code_table(data_dir: catalog.DataDir, *,
-               code_overrides: str | os.PathLike | Mapping[str, str] | None = None
-               ) -> pd.DataFrame:
+def code_table(
+    data_dir: catalog.DataDir,
+    *,
+    code_overrides: str | os.PathLike | Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Every commune code known to the COG (old or current) with its current commune.
 
     :func:`code_table_from_cog` on the COG of ``data_dir`` (cached per COG file).
@@ -158,9 +186,9 @@ def code_table(data_dir: catalog.DataDir, *,
     return _with_overrides(table, code_overrides)
 
 
-def code_table_from_cog(cog: pd.DataFrame, *,
-                        code_overrides: str | os.PathLike | Mapping[str, str] | None = None
-                        ) -> pd.DataFrame:
+def code_table_from_cog(
+    cog: pd.DataFrame, *, code_overrides: str | os.PathLike | Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Every commune code known to the COG (old or current) with its current commune.
 
     Parameters
@@ -197,22 +225,34 @@ def code_table_from_cog(cog: pd.DataFrame, *,
     return _with_overrides(table, code_overrides)
 
 
-def _with_overrides(table: pd.DataFrame,
-                    code_overrides: str | os.PathLike | Mapping[str, str]) -> pd.DataFrame:
+def _with_overrides(
+    table: pd.DataFrame, code_overrides: str | os.PathLike | Mapping[str, str]
+) -> pd.DataFrame:
     ov = _read_overrides(code_overrides)
     current_codes = table.index[table["rule"] == RULE_CURRENT]
     bad = ov[~_isin(ov["new_code"], current_codes)]
     if len(bad):
-        raise UnknownCodeError("code_overrides", [
-            f"old_code {r.old_code}: new_code {r.new_code!r} is not a current commune of "
-            "the COG 2026; give the code of a commune-actuelle" for r in bad.itertuples()])
+        raise UnknownCodeError(
+            "code_overrides",
+            [
+                f"old_code {r.old_code}: new_code {r.new_code!r} is not a current commune of "
+                "the COG 2026; give the code of a commune-actuelle"
+                for r in bad.itertuples()
+            ],
+        )
     dup = ov[ov["old_code"].duplicated(keep=False)]
     if len(dup):
-        raise ValidationError("code_overrides", [
-            f"old_code {c} is given several times; keep one row" for c in
-            sorted(set(dup["old_code"]))])
-    ov = pd.DataFrame({"insee": ov["new_code"].values, "rule": RULE_OVERRIDE,
-                       "reason": ov["reason"].values}, index=pd.Index(ov["old_code"], name="code"))
+        raise ValidationError(
+            "code_overrides",
+            [
+                f"old_code {c} is given several times; keep one row"
+                for c in sorted(set(dup["old_code"]))
+            ],
+        )
+    ov = pd.DataFrame(
+        {"insee": ov["new_code"].values, "rule": RULE_OVERRIDE, "reason": ov["reason"].values},
+        index=pd.Index(ov["old_code"], name="code"),
+    )
     table = pd.concat([ov, table[~_isin(table.index, ov.index)]]).sort_index()
     return table[["insee", "rule", "reason"]]
 
@@ -226,18 +266,29 @@ def _cog_code_table(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
 def _code_table(cog: pd.DataFrame) -> pd.DataFrame:
     current = cog[cog["type"] == "commune-actuelle"]
     current_codes = set(current["code"])
-    parts = [pd.DataFrame({"code": current["code"], "insee": current["code"],
-                           "rule": RULE_CURRENT})]
+    parts = [
+        pd.DataFrame({"code": current["code"], "insee": current["code"], "rule": RULE_CURRENT})
+    ]
     for typ, rule in (("commune-deleguee", RULE_DELEGUEE), ("commune-associee", RULE_ASSOCIEE)):
         rows = cog[(cog["type"] == typ).to_numpy() & _isin(cog["chefLieu"], current_codes)]
         parts.append(pd.DataFrame({"code": rows["code"], "insee": rows["chefLieu"], "rule": rule}))
-    arr = cog[(cog["type"] == "arrondissement-municipal").to_numpy()
-              & _isin(cog["commune"], current_codes)]
-    parts.append(pd.DataFrame({"code": arr["code"], "insee": arr["commune"],
-                               "rule": RULE_ARRONDISSEMENT}))
+    arr = cog[
+        (cog["type"] == "arrondissement-municipal").to_numpy()
+        & _isin(cog["commune"], current_codes)
+    ]
+    parts.append(
+        pd.DataFrame({"code": arr["code"], "insee": arr["commune"], "rule": RULE_ARRONDISSEMENT})
+    )
     former = current[["code", "anciensCodes"]].dropna().explode("anciensCodes").dropna()
-    parts.append(pd.DataFrame({"code": former["anciensCodes"].astype(str),
-                               "insee": former["code"], "rule": RULE_FORMER}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "code": former["anciensCodes"].astype(str),
+                "insee": former["code"],
+                "rule": RULE_FORMER,
+            }
+        )
+    )
     table = pd.concat(parts, ignore_index=True)
     table["reason"] = ""
     # first rule wins (order of `parts`): a délégué code also listed in the
@@ -251,12 +302,14 @@ def current_code_map(data_dir: catalog.DataDir, *, former_codes: bool = True) ->
 
     :func:`code_map_from_table` on the COG of ``data_dir``.
     """
-    return code_map_from_table(code_table(data_dir), cog_communes(data_dir),
-                               former_codes=former_codes)
+    return code_map_from_table(
+        code_table(data_dir), cog_communes(data_dir), former_codes=former_codes
+    )
 
 
-def code_map_from_table(table: pd.DataFrame, cog: pd.DataFrame, *,
-                        former_codes: bool = True) -> dict[str, str]:
+def code_map_from_table(
+    table: pd.DataFrame, cog: pd.DataFrame, *, former_codes: bool = True
+) -> dict[str, str]:
     """Map every commune code known to the COG (old or current) to its current code.
 
     Current communes map to themselves; ``commune-deleguee`` and
@@ -376,9 +429,11 @@ class TerritoryReport:
 
     def summary(self) -> str:
         """Multi-line text: counts, then every repair, one per line."""
-        lines = [f"département {self.departement}: {self.n_communes} communes, "
-                 f"{self.population} inhabitants (COG 2026), {self.n_polygons_2018} COG-2018 "
-                 f"polygons from {self.polygon_source}, CRS {self.crs}"]
+        lines = [
+            f"département {self.departement}: {self.n_communes} communes, "
+            f"{self.population} inhabitants (COG 2026), {self.n_polygons_2018} COG-2018 "
+            f"polygons from {self.polygon_source}, CRS {self.crs}"
+        ]
         counts = self.code_assignments["rule"].value_counts()
         for rule, n in sorted(counts.items()):
             lines.append(f"  {n} old code(s) by rule {rule!r}")
@@ -387,8 +442,10 @@ class TerritoryReport:
         for r in self.shared_polygons.itertuples():
             lines.append(f"  {r.insee} {r.nom}: {r.geometry_source} {r.code_2018}")
         for r in self.other_departements.itertuples():
-            lines.append(f"  polygon {r.code_2018} {r.nom_2018} belongs to {r.insee} "
-                         f"(département {r.departement}): left out")
+            lines.append(
+                f"  polygon {r.code_2018} {r.nom_2018} belongs to {r.insee} "
+                f"(département {r.departement}): left out"
+            )
         if len(self.no_epci):
             lines.append(f"  sans EPCI: {', '.join(self.no_epci['insee'])}")
         lines.extend(f"  note: {n}" for n in self.notes)
@@ -405,9 +462,12 @@ def _polygonal(geom):
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
-                         code_overrides: str | os.PathLike | Mapping[str, str] | None = None
-                         ) -> tuple[gpd.GeoDataFrame, TerritoryReport]:
+def communes_with_report(
+    departement: str,
+    data_dir: catalog.DataDir,
+    *,
+    code_overrides: str | os.PathLike | Mapping[str, str] | None = None,
+) -> tuple[gpd.GeoDataFrame, TerritoryReport]:
     """Current communes of a département with polygons, population and EPCI, and a report.
 
     Parameters
@@ -466,25 +526,35 @@ def communes_with_report(departement: str, data_dir: catalog.DataDir, *,
     table = code_table(data_dir, code_overrides=code_overrides)
     members = _epci_source.read_epci_members(data_dir.file("cog_epci"))
     chef_lieux = chef_lieu_points(dep, data_dir, code_map_from_table(code_table(data_dir), cog))
-    return communes_from_frames(cog, polygons, members, departement=dep, codes=table,
-                                chef_lieux=chef_lieux)
+    return communes_from_frames(
+        cog, polygons, members, departement=dep, codes=table, chef_lieux=chef_lieux
+    )
 
 
 def _check_populations(cog: pd.DataFrame, dep: str, source: str) -> None:
     current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)]
     bad_pop = current[pd.to_numeric(current["population"], errors="coerce").isna()]
     if len(bad_pop):
-        raise ValidationError(source, [
-            f"commune {r.code} ({r.nom}): population is missing or not a number; fix the COG "
-            "file (populations légales)" for r in bad_pop.itertuples()])
+        raise ValidationError(
+            source,
+            [
+                f"commune {r.code} ({r.nom}): population is missing or not a number; fix the COG "
+                "file (populations légales)"
+                for r in bad_pop.itertuples()
+            ],
+        )
 
 
-def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
-                         epci_members: pd.DataFrame, *, departement: str,
-                         codes: pd.DataFrame | None = None,
-                         chef_lieux: pd.DataFrame | None = None,
-                         recreated: pd.DataFrame | None = None
-                         ) -> tuple[gpd.GeoDataFrame, TerritoryReport]:
+def communes_from_frames(
+    cog: pd.DataFrame,
+    polygons: gpd.GeoDataFrame,
+    epci_members: pd.DataFrame,
+    *,
+    departement: str,
+    codes: pd.DataFrame | None = None,
+    chef_lieux: pd.DataFrame | None = None,
+    recreated: pd.DataFrame | None = None,
+) -> tuple[gpd.GeoDataFrame, TerritoryReport]:
     """Current communes of a département from the frames of the readers, and a report.
 
     Parameters
@@ -527,40 +597,66 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
     table = code_table_from_cog(cog) if codes is None else codes
     polys["insee"] = polys["code"].map(table["insee"])
     polys["rule"] = polys["code"].map(table["rule"])
-    problems = [f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026 (not "
-                "current, délégué/associé, arrondissement nor in the anciensCodes of a current "
-                "commune); fix: pass code_overrides={'" + str(r.code) + "': '<current code>'} "
-                "(or a CSV old_code,new_code,reason)"
-                for r in polys[polys["insee"].isna()].itertuples()]
+    problems = [
+        f"2018 commune {r.code} ({r.nom}) has no current commune in the COG 2026 (not "
+        "current, délégué/associé, arrondissement nor in the anciensCodes of a current "
+        "commune); fix: pass code_overrides={'" + str(r.code) + "': '<current code>'} "
+        "(or a CSV old_code,new_code,reason)"
+        for r in polys[polys["insee"].isna()].itertuples()
+    ]
     error = UnknownCodeError if problems else ValidationError
     polys = polys[polys["insee"].notna()]
 
     outside = polys[~polys["insee"].isin(current["code"])]
-    other = pd.DataFrame({"code_2018": outside["code"], "nom_2018": outside["nom"],
-                          "insee": outside["insee"],
-                          "departement": outside["insee"].map(
-                              cog.loc[cog["type"] == "commune-actuelle"]
-                              .set_index("code")["departement"])}
-                         ).sort_values("code_2018").reset_index(drop=True)
+    other = (
+        pd.DataFrame(
+            {
+                "code_2018": outside["code"],
+                "nom_2018": outside["nom"],
+                "insee": outside["insee"],
+                "departement": outside["insee"].map(
+                    cog.loc[cog["type"] == "commune-actuelle"].set_index("code")["departement"]
+                ),
+            }
+        )
+        .sort_values("code_2018")
+        .reset_index(drop=True)
+    )
     if len(other):
-        log.warning("département %s: %d polygon(s) of %s belong to communes of another "
-                    "département and are left out: %s", dep, len(other), poly_path,
-                    dict(zip(other["code_2018"], other["insee"])))
+        log.warning(
+            "département %s: %d polygon(s) of %s belong to communes of another "
+            "département and are left out: %s",
+            dep,
+            len(other),
+            poly_path,
+            dict(zip(other["code_2018"], other["insee"])),
+        )
     polys = polys[polys["insee"].isin(current["code"])]
     polys = polys.set_crs(GEOGRAPHIC_CRS, allow_override=polys.crs is None).to_crs(crs)
 
     moved = polys[polys["code"] != polys["insee"]]
-    assignments = pd.DataFrame({"code_2018": moved["code"], "nom_2018": moved["nom"],
-                                "insee": moved["insee"], "nom": moved["insee"].map(names),
-                                "rule": moved["rule"]}).sort_values("code_2018")
+    assignments = pd.DataFrame(
+        {
+            "code_2018": moved["code"],
+            "nom_2018": moved["nom"],
+            "insee": moved["insee"],
+            "nom": moved["insee"].map(names),
+            "rule": moved["rule"],
+        }
+    ).sort_values("code_2018")
     assignments = assignments.reset_index(drop=True)
     fusions = assignments[assignments["rule"].isin([RULE_FORMER, RULE_OVERRIDE])]
     if len(fusions):
-        log.warning("département %s: %d 2018 polygon(s) not mapped by the délégué/associé "
-                    "table assigned by %s: %s", dep, len(fusions),
-                    " / ".join(sorted(set(fusions["rule"]))),
-                    ", ".join(f"{r.code_2018} {r.nom_2018} → {r.insee} {r.nom}"
-                              for r in fusions.itertuples()))
+        log.warning(
+            "département %s: %d 2018 polygon(s) not mapped by the délégué/associé "
+            "table assigned by %s: %s",
+            dep,
+            len(fusions),
+            " / ".join(sorted(set(fusions["rule"]))),
+            ", ".join(
+                f"{r.code_2018} {r.nom_2018} → {r.insee} {r.nom}" for r in fusions.itertuples()
+            ),
+        )
 
     codes_2018 = polys.groupby("insee")["code"].apply(lambda s: ",".join(sorted(s)))
     dissolved = polys[["insee", "geometry"]].dissolve(by="insee")
@@ -576,12 +672,17 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
         parent_code = recreated["parent_code_2018"].get(code)
         parent = polys[polys["code"] == parent_code]
         if parent_code is None or parent.empty:
-            why = ("not listed in cnfs_geo/data/recreated_communes.csv" if parent_code is None
-                   else f"its parent 2018 polygon {parent_code} is not in {poly_path}")
-            problems.append(f"current commune {code} ({names[code]}) has no 2018 polygon (created "
-                            f"by a split after 2018?) and {why}; fix: newer commune polygons, or "
-                            "a row insee,nom,departement,parent_code_2018,parent_nom_2018,reason "
-                            "in recreated_communes.csv")
+            why = (
+                "not listed in cnfs_geo/data/recreated_communes.csv"
+                if parent_code is None
+                else f"its parent 2018 polygon {parent_code} is not in {poly_path}"
+            )
+            problems.append(
+                f"current commune {code} ({names[code]}) has no 2018 polygon (created "
+                f"by a split after 2018?) and {why}; fix: newer commune polygons, or "
+                "a row insee,nom,departement,parent_code_2018,parent_nom_2018,reason "
+                "in recreated_communes.csv"
+            )
             continue
         parent_insee = parent["insee"].iloc[0]
         geoms[code] = shapely.union_all(parent.geometry.values)
@@ -590,35 +691,63 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
         group[code] = parent_insee
         reason = recreated.loc[code, "reason"]
         shared_rows.append((code, names[code], parent_code, GEOMETRY_SHARED_CHILD, reason))
-        shared_rows.append((parent_insee, names[parent_insee], parent_code,
-                            GEOMETRY_SHARED_PARENT, f"shares its 2018 polygon with {code}"))
+        shared_rows.append(
+            (
+                parent_insee,
+                names[parent_insee],
+                parent_code,
+                GEOMETRY_SHARED_PARENT,
+                f"shares its 2018 polygon with {code}",
+            )
+        )
     if problems:
         raise error(poly_path, problems)
-    shared = pd.DataFrame(shared_rows, columns=["insee", "nom", "code_2018", "geometry_source",
-                                                "reason"])
-    shared = (shared.groupby(["insee", "nom", "code_2018", "geometry_source"], as_index=False)
-              ["reason"].agg("; ".join))
-    shared.insert(2, "population", shared["insee"].map(
-        dict(zip(current["code"].tolist(), current["population"].tolist()))).astype(int))
+    shared = pd.DataFrame(
+        shared_rows, columns=["insee", "nom", "code_2018", "geometry_source", "reason"]
+    )
+    shared = shared.groupby(["insee", "nom", "code_2018", "geometry_source"], as_index=False)[
+        "reason"
+    ].agg("; ".join)
+    shared.insert(
+        2,
+        "population",
+        shared["insee"]
+        .map(dict(zip(current["code"].tolist(), current["population"].tolist())))
+        .astype(int),
+    )
     shared = shared.sort_values(["code_2018", "geometry_source", "insee"]).reset_index(drop=True)
     if len(shared):
-        log.warning("département %s: %d commune(s) re-created after 2018 have no polygon of "
-                    "their own and share their parent's 2018 polygon: %s", dep,
-                    int((shared["geometry_source"] == GEOMETRY_SHARED_CHILD).sum()),
-                    ", ".join(f"{r.insee} {r.nom} ⊂ {r.code_2018}" for r in shared.itertuples()
-                              if r.geometry_source == GEOMETRY_SHARED_CHILD))
+        log.warning(
+            "département %s: %d commune(s) re-created after 2018 have no polygon of "
+            "their own and share their parent's 2018 polygon: %s",
+            dep,
+            int((shared["geometry_source"] == GEOMETRY_SHARED_CHILD).sum()),
+            ", ".join(
+                f"{r.insee} {r.nom} ⊂ {r.code_2018}"
+                for r in shared.itertuples()
+                if r.geometry_source == GEOMETRY_SHARED_CHILD
+            ),
+        )
 
     communes = gpd.GeoDataFrame(
         current.set_index("code")[["nom", "departement", "population"]],
-        geometry=gpd.GeoSeries(geoms.values, index=current["code"].values, crs=crs), crs=crs)
+        geometry=gpd.GeoSeries(geoms.values, index=current["code"].values, crs=crs),
+        crs=crs,
+    )
     communes.index.name = "insee"
     communes["codes_2018"] = codes_2018.reindex(communes.index).fillna("")
     communes["geometry_source"] = geometry_source.reindex(communes.index)
     communes["geometry"] = communes.geometry.make_valid().apply(_polygonal)
     empty = communes.index[communes.geometry.is_empty | communes.geometry.isna()].tolist()
     if empty:
-        raise ValidationError(poly_path, [f"commune {c}: empty geometry after dissolving its "
-                                          "2018 polygons; check the polygon file" for c in empty])
+        raise ValidationError(
+            poly_path,
+            [
+                f"commune {c}: empty geometry after dissolving its "
+                "2018 polygons; check the polygon file"
+                for c in empty
+            ],
+        )
 
     # EPCI membership (COG 2026)
     membership = epci_members
@@ -627,8 +756,9 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
     no_epci = communes.index[communes["epci"].isna()].tolist()
     if no_epci:
         # Islands without EPCI (Île-de-Sein, Ouessant, Bréhat, Île-d'Yeu) are legal exceptions.
-        log.warning("département %s: %d commune(s) belong to no EPCI: %s", dep, len(no_epci),
-                    no_epci)
+        log.warning(
+            "département %s: %d commune(s) belong to no EPCI: %s", dep, len(no_epci), no_epci
+        )
         communes["epci"] = communes["epci"].fillna("sans EPCI")
         communes["epci_nom"] = communes["epci_nom"].fillna("Commune isolée (sans EPCI)")
 
@@ -641,43 +771,83 @@ def communes_from_frames(cog: pd.DataFrame, polygons: gpd.GeoDataFrame,
     rep = communes.geometry.representative_point()
     communes["ref_x"], communes["ref_y"] = rep.x, rep.y
 
-    cl = (pd.DataFrame(columns=["lat", "lng"], dtype=float) if chef_lieux is None
-          else chef_lieux)
-    pts = gpd.GeoSeries(gpd.points_from_xy(cl["lng"], cl["lat"]), index=cl.index,
-                        crs=GEOGRAPHIC_CRS).to_crs(crs)
+    cl = pd.DataFrame(columns=["lat", "lng"], dtype=float) if chef_lieux is None else chef_lieux
+    pts = gpd.GeoSeries(
+        gpd.points_from_xy(cl["lng"], cl["lat"]), index=cl.index, crs=GEOGRAPHIC_CRS
+    ).to_crs(crs)
     pts = pts.reindex(communes.index)
     inside = pts.notna() & (pts.distance(communes.geometry) < 500)
     communes["chef_lieu_x"] = np.where(inside, pts.x, communes["ref_x"])
     communes["chef_lieu_y"] = np.where(inside, pts.y, communes["ref_y"])
     communes["chef_lieu_source"] = np.where(inside, "chef-lieu (datas.fun)", "point représentatif")
     if (~inside).any():
-        log.info("département %s: %d commune(s) without a usable chef-lieu point use the "
-                 "representative point: %s", dep, int((~inside).sum()),
-                 communes.index[~inside].tolist())
+        log.info(
+            "département %s: %d commune(s) without a usable chef-lieu point use the "
+            "representative point: %s",
+            dep,
+            int((~inside).sum()),
+            communes.index[~inside].tolist(),
+        )
     communes = communes.sort_index()
 
     notes = _notes(dep, cog, polys, table)
     report = TerritoryReport(
-        departement=dep, crs=crs, polygon_source=poly_path, n_polygons_2018=len(polys) + len(other),
-        n_communes=len(communes), population=int(communes["population"].sum()),
-        code_assignments=assignments, shared_polygons=shared, other_departements=other,
-        no_epci=pd.DataFrame({"insee": pd.Series(no_epci, dtype=object),
-                              "nom": pd.Series([names[c] for c in no_epci], dtype=object),
-                              "population": pd.Series([int(communes.at[c, "population"])
-                                                       for c in no_epci], dtype="int64")}),
-        notes=notes)
-    log.info("territory %s: %d communes, %d inhabitants, %d COG-2018 polygons dissolved "
-             "(%d old codes, %d by anciensCodes/override, %d shared polygons)",
-             dep, len(communes), report.population, len(polys), len(assignments), len(fusions),
-             int((shared["geometry_source"] == GEOMETRY_SHARED_CHILD).sum()))
-    communes = communes[["nom", "departement", "epci", "epci_nom", "population", "area_km2",
-                         "density", "ref_x", "ref_y", "chef_lieu_x", "chef_lieu_y",
-                         "chef_lieu_source", "codes_2018", "geometry_source", "geometry"]]
+        departement=dep,
+        crs=crs,
+        polygon_source=poly_path,
+        n_polygons_2018=len(polys) + len(other),
+        n_communes=len(communes),
+        population=int(communes["population"].sum()),
+        code_assignments=assignments,
+        shared_polygons=shared,
+        other_departements=other,
+        no_epci=pd.DataFrame(
+            {
+                "insee": pd.Series(no_epci, dtype=object),
+                "nom": pd.Series([names[c] for c in no_epci], dtype=object),
+                "population": pd.Series(
+                    [int(communes.at[c, "population"]) for c in no_epci], dtype="int64"
+                ),
+            }
+        ),
+        notes=notes,
+    )
+    log.info(
+        "territory %s: %d communes, %d inhabitants, %d COG-2018 polygons dissolved "
+        "(%d old codes, %d by anciensCodes/override, %d shared polygons)",
+        dep,
+        len(communes),
+        report.population,
+        len(polys),
+        len(assignments),
+        len(fusions),
+        int((shared["geometry_source"] == GEOMETRY_SHARED_CHILD).sum()),
+    )
+    communes = communes[
+        [
+            "nom",
+            "departement",
+            "epci",
+            "epci_nom",
+            "population",
+            "area_km2",
+            "density",
+            "ref_x",
+            "ref_y",
+            "chef_lieu_x",
+            "chef_lieu_y",
+            "chef_lieu_source",
+            "codes_2018",
+            "geometry_source",
+            "geometry",
+        ]
+    ]
     return communes, report
 
 
-def _notes(dep: str, cog: pd.DataFrame, polys: gpd.GeoDataFrame,
-           table: pd.DataFrame) -> tuple[str, ...]:
+def _notes(
+    dep: str, cog: pd.DataFrame, polys: gpd.GeoDataFrame, table: pd.DataFrame
+) -> tuple[str, ...]:
     """Facts of the département worth a line in the report."""
     notes = []
     arr = cog[(cog["type"] == "arrondissement-municipal") & (cog["departement"] == dep)]
@@ -686,8 +856,12 @@ def _notes(dep: str, cog: pd.DataFrame, polys: gpd.GeoDataFrame,
         notes.append(
             f"{commune} is one commune in the COG 2026; its {len(rows)} arrondissements "
             f"municipaux ({rows['code'].min()}–{rows['code'].max()}) are not separate units "
-            + ("(the 2018 source has one polygon for the commune)" if in_polys == 0 else
-               f"({in_polys} arrondissement polygons of the 2018 source dissolved into it)"))
+            + (
+                "(the 2018 source has one polygon for the commune)"
+                if in_polys == 0
+                else f"({in_polys} arrondissement polygons of the 2018 source dissolved into it)"
+            )
+        )
     # délégué/associé codes that the COG also lists in the anciensCodes of another commune
     cur = cog[(cog["type"] == "commune-actuelle") & cog["anciensCodes"].notna()]
     former = cur[["code", "anciensCodes"]].explode("anciensCodes")
@@ -695,15 +869,20 @@ def _notes(dep: str, cog: pd.DataFrame, polys: gpd.GeoDataFrame,
     for r in former.itertuples():
         kept = table["insee"].get(r.anciensCodes)
         if kept is not None and kept != r.code:
-            notes.append(f"2018 code {r.anciensCodes} is in the anciensCodes of {r.code} but is "
-                         f"a {table.at[r.anciensCodes, 'rule']!r} of {kept} in the COG 2026: "
-                         f"assigned to {kept} (current status wins)")
+            notes.append(
+                f"2018 code {r.anciensCodes} is in the anciensCodes of {r.code} but is "
+                f"a {table.at[r.anciensCodes, 'rule']!r} of {kept} in the COG 2026: "
+                f"assigned to {kept} (current status wins)"
+            )
     return tuple(notes)
 
 
-def communes_from_cog(departement: str, data_dir: catalog.DataDir, *,
-                      code_overrides: str | os.PathLike | Mapping[str, str] | None = None
-                      ) -> gpd.GeoDataFrame:
+def communes_from_cog(
+    departement: str,
+    data_dir: catalog.DataDir,
+    *,
+    code_overrides: str | os.PathLike | Mapping[str, str] | None = None,
+) -> gpd.GeoDataFrame:
     """Current communes of a département with polygons, population and EPCI.
 
     Same as :func:`communes_with_report` without the report (repairs are logged as
@@ -790,34 +969,52 @@ def epci_from_frames(communes: gpd.GeoDataFrame, epci: pd.DataFrame) -> gpd.GeoD
     g = g.join(ident, how="left")
     g["nom"] = g["nom"].fillna(communes.groupby("epci")["epci_nom"].first())
     g["straddles"] = g["n_membres"].fillna(0).astype(int) > g["n_communes"]
-    return g[["nom", "type", "population", "n_communes", "n_membres",
-              "population_municipale_epci", "straddles", "geometry"]].sort_index()
+    return g[
+        [
+            "nom",
+            "type",
+            "population",
+            "n_communes",
+            "n_membres",
+            "population_municipale_epci",
+            "straddles",
+            "geometry",
+        ]
+    ].sort_index()
 
 
 def departement_outline(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The département polygon, dissolved from its communes (one row, index = code)."""
-    out = communes[["departement", "population", "geometry"]].dissolve(by="departement",
-                                                                       aggfunc="sum")
+    out = communes[["departement", "population", "geometry"]].dissolve(
+        by="departement", aggfunc="sum"
+    )
     return out
 
 
-def chef_lieu_points(departement: str, data_dir: catalog.DataDir,
-                     mapping: dict[str, str] | None = None) -> pd.DataFrame:
+def chef_lieu_points(
+    departement: str, data_dir: catalog.DataDir, mapping: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Chef-lieu ``lat``/``lng`` per current commune code (datas.fun, COG 2024 codes mapped).
 
     Missing file → empty frame (communes then use their representative point).
     """
     path = data_dir.file("datasfun_communes", required=False)
     if path is None:
-        log.warning("%s not found: communes use their representative point as host site",
-                    catalog.SOURCES["datasfun_communes"].relpath)
+        log.warning(
+            "%s not found: communes use their representative point as host site",
+            catalog.SOURCES["datasfun_communes"].relpath,
+        )
         return pd.DataFrame(columns=["lat", "lng"], dtype=float)
-    return chef_lieu_from_frame(_datasfun_source.read_datasfun_communes(path), departement,
-                                mapping or current_code_map(data_dir))
+    return chef_lieu_from_frame(
+        _datasfun_source.read_datasfun_communes(path),
+        departement,
+        mapping or current_code_map(data_dir),
+    )
 
 
-def chef_lieu_from_frame(datasfun: pd.DataFrame, departement: str,
-                         mapping: Mapping[str, str]) -> pd.DataFrame:
+def chef_lieu_from_frame(
+    datasfun: pd.DataFrame, departement: str, mapping: Mapping[str, str]
+) -> pd.DataFrame:
     """Chef-lieu ``lat``/``lng`` per current commune code of a département.
 
     Parameters
@@ -840,8 +1037,9 @@ def chef_lieu_from_frame(datasfun: pd.DataFrame, departement: str,
     df = df[(df["insee_dep"] == departement) & (df["commune_type"] == "COM")]
     df = df.assign(insee=df["insee_com"].map(mapping).fillna(df["insee_com"]))
     # a commune nouvelle absorbing a 2024 commune keeps its own chef-lieu when both exist
-    df = df.assign(_own=(df["insee"] == df["insee_com"])).sort_values(["insee", "_own"],
-                                                                      ascending=[True, False])
+    df = df.assign(_own=(df["insee"] == df["insee_com"])).sort_values(
+        ["insee", "_own"], ascending=[True, False]
+    )
     df = df.drop_duplicates("insee")
     out = df.set_index("insee")[["lat", "lng"]].apply(pd.to_numeric, errors="coerce").dropna()
     return out

@@ -45,28 +45,29 @@ def plan49(bundle):
     """
     from cnfs_geo.plan import Scenario, run
 
-    return run(Scenario(departement="49", posts=8, threshold_minutes=10,
-                        data_dir=str(bundle.path)))
+    return run(Scenario(departement="49", posts=8, threshold_minutes=10, data_dir=str(bundle.path)))
 
 
 #: Tests over ~5 s that are neither national nor notebooks, by module (every test of it) or
 #: by node id without parameters (``module.py::test_name``). Measured with --durations.
-SLOW: frozenset[str] = frozenset({
-    "test_placement.py::test_pmedian_k_expansion_is_exact_without_existing_sites",
-    "test_placement.py::test_pmedian_equals_spopt_with_existing_sites",
-    "test_placement_scalable.py::test_bound_is_above_the_exact_optimum_and_the_posts_below",
-    "test_placement_scalable.py::test_scalable_is_deterministic_when_it_converges",
-    "test_plan.py::test_finer_demand_units",
-    "test_plan.py::test_compare_variants",
-    "test_plan.py::test_settings_reach_the_gap_and_itinerant_stages",
-    "test_plan.py::test_compare_posts_curve",
-    "test_plan.py::test_equity_model_plan",
-    "test_plan.py::test_other_threshold_changes_the_diagnosis",
-    "test_plan.py::test_fixed_plus_itinerant_plan",
-    "test_plan.py::test_fibre_what_if_scenario",
-    "test_itinerant.py::test_one_circuit_is_best_by_enumeration",
-    "test_cli.py::test_plan_49_writes_every_output",
-})
+SLOW: frozenset[str] = frozenset(
+    {
+        "test_placement.py::test_pmedian_k_expansion_is_exact_without_existing_sites",
+        "test_placement.py::test_pmedian_equals_spopt_with_existing_sites",
+        "test_placement_scalable.py::test_bound_is_above_the_exact_optimum_and_the_posts_below",
+        "test_placement_scalable.py::test_scalable_is_deterministic_when_it_converges",
+        "test_plan.py::test_finer_demand_units",
+        "test_plan.py::test_compare_variants",
+        "test_plan.py::test_settings_reach_the_gap_and_itinerant_stages",
+        "test_plan.py::test_compare_posts_curve",
+        "test_plan.py::test_equity_model_plan",
+        "test_plan.py::test_other_threshold_changes_the_diagnosis",
+        "test_plan.py::test_fixed_plus_itinerant_plan",
+        "test_plan.py::test_fibre_what_if_scenario",
+        "test_itinerant.py::test_one_circuit_is_best_by_enumeration",
+        "test_cli.py::test_plan_49_writes_every_output",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -90,34 +91,54 @@ def fs49():
     chef-lieu, existing sites = the 28 France Services of 49 (ANCT 2024-08-01),
     crow-fly OD at 10 min (``od``), 60 min (``od_wide``) and dense (``dense``).
     """
-    from cnfs_geo import access, territory
     import geopandas as gpd
     import pandas as pd
+
+    from cnfs_geo import access, territory
 
     T = 10.0
     data_dir = catalog.resolve_data_dir()
     communes = territory.communes_from_cog("49", data_dir)
     fs = pd.read_csv(data_dir.file("france_services"), dtype={"id_fs": str, "insee_com": str})
     fs = fs[fs["insee_dep"].astype(str) == "49"]
-    existing = gpd.GeoDataFrame(
-        {"place_id": "fs-" + fs["id_fs"], "insee": fs["insee_com"]},
-        geometry=gpd.points_from_xy(fs["longitude"], fs["latitude"]), crs="EPSG:4326",
-    ).to_crs(communes.crs).set_index("place_id", drop=False)
+    existing = (
+        gpd.GeoDataFrame(
+            {"place_id": "fs-" + fs["id_fs"], "insee": fs["insee_com"]},
+            geometry=gpd.points_from_xy(fs["longitude"], fs["latitude"]),
+            crs="EPSG:4326",
+        )
+        .to_crs(communes.crs)
+        .set_index("place_id", drop=False)
+    )
     cand = gpd.GeoDataFrame(
-        {"insee": communes.index.to_numpy(), "host": "mairie", "epci": communes["epci"].to_numpy(),
-         "x": communes["chef_lieu_x"].to_numpy(), "y": communes["chef_lieu_y"].to_numpy()},
+        {
+            "insee": communes.index.to_numpy(),
+            "host": "mairie",
+            "epci": communes["epci"].to_numpy(),
+            "x": communes["chef_lieu_x"].to_numpy(),
+            "y": communes["chef_lieu_y"].to_numpy(),
+        },
         geometry=gpd.points_from_xy(communes["chef_lieu_x"], communes["chef_lieu_y"]),
-        index=pd.Index("commune:" + communes.index, name="candidate_id"), crs=communes.crs)
+        index=pd.Index("commune:" + communes.index, name="candidate_id"),
+        crs=communes.crs,
+    )
     demand_xy = communes[["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1)
-    ex_xy = pd.DataFrame({"x": existing.geometry.x, "y": existing.geometry.y},
-                         index=existing.index)
+    ex_xy = pd.DataFrame({"x": existing.geometry.x, "y": existing.geometry.y}, index=existing.index)
     sites_xy = pd.concat([cand[["x", "y"]], ex_xy])
     od = access.od_crowfly(demand_xy, sites_xy, max_minutes=T)
     od_wide = access.od_crowfly(demand_xy, sites_xy, max_minutes=60)
     od_all = access.od_crowfly(demand_xy, sites_xy, max_minutes=1e6)
-    dense = (od_all.pivot(index="origin_id", columns="destination_id", values="minutes")
-             .reindex(index=communes.index.astype(str), columns=sites_xy.index))
+    dense = od_all.pivot(index="origin_id", columns="destination_id", values="minutes").reindex(
+        index=communes.index.astype(str), columns=sites_xy.index
+    )
     assert not dense.isna().any().any()
-    return {"communes": communes, "existing": existing, "cand": cand, "od": od,
-            "od_wide": od_wide, "dense": dense, "n_cand": len(cand),
-            "ex_ids": list(existing.index)}
+    return {
+        "communes": communes,
+        "existing": existing,
+        "cand": cand,
+        "od": od,
+        "od_wide": od_wide,
+        "dense": dense,
+        "n_cand": len(cand),
+        "ex_ids": list(existing.index),
+    }

@@ -19,8 +19,9 @@ def test_bundle_is_rebuilt_identically_from_raw(raw_dir, tmp_path):
 def test_manifest_matches_shipped_files():
     bundle = catalog.bundle_dir()
     manifest = json.loads((bundle / "MANIFEST.json").read_text())
-    assert set(manifest) == {s.relpath for s in catalog.SOURCES.values()
-                             if (bundle / s.relpath).exists()}
+    assert set(manifest) == {
+        s.relpath for s in catalog.SOURCES.values() if (bundle / s.relpath).exists()
+    }
     for rel, rec in manifest.items():
         assert hashlib.sha256((bundle / rel).read_bytes()).hexdigest() == rec["bundle_sha256"]
 

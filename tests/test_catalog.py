@@ -76,7 +76,7 @@ class _FileServer:
                 fault = server.faults.get(path)
                 if fault == "corrupt":
                     mid = len(body) // 2
-                    body = body[:mid] + bytes([body[mid] ^ 0xFF]) + body[mid + 1:]
+                    body = body[:mid] + bytes([body[mid] ^ 0xFF]) + body[mid + 1 :]
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
@@ -96,8 +96,9 @@ class _FileServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def serve_upstream(self, key: str, body: bytes) -> None:
@@ -115,8 +116,7 @@ class _FileServer:
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
     """A proxy set in the environment must not intercept requests to the local server."""
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                "ALL_PROXY"):
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -153,8 +153,7 @@ def test_fetch_downloads_to_relpath_and_does_not_download_twice(server, tmp_path
     assert again == got
     assert all(server.upstream_hits(k) == 1 for k in keys)  # verified copies kept
 
-    catalog.fetch(["fibre"], cache_dir=cache, base_urls=server.url, sources=sources,
-                  force=True)
+    catalog.fetch(["fibre"], cache_dir=cache, base_urls=server.url, sources=sources, force=True)
     assert server.upstream_hits("fibre") == 2
     assert server.upstream_hits("ifn_communes") == 1
 
@@ -164,8 +163,9 @@ def test_fetch_replaces_a_present_file_with_the_wrong_checksum(server, tmp_path)
     dest = tmp_path / catalog.SOURCES["fibre"].relpath
     dest.parent.mkdir(parents=True)
     dest.write_bytes(_bundle_bytes("fibre")[:1000])  # an old truncated copy
-    catalog.fetch(["fibre"], cache_dir=tmp_path, base_urls=server.url,
-                  sources=_bundle_sources(["fibre"]))
+    catalog.fetch(
+        ["fibre"], cache_dir=tmp_path, base_urls=server.url, sources=_bundle_sources(["fibre"])
+    )
     assert server.upstream_hits("fibre") == 1
     assert dest.read_bytes() == _bundle_bytes("fibre")
 
@@ -187,15 +187,20 @@ def test_checksum_mismatch_raises_and_leaves_nothing(server, tmp_path):
     assert info.value.failures.keys() == {"fibre"}
 
 
-@pytest.mark.parametrize("fault, words", [("truncate", "incomplete"),
-                                          ("corrupt", "checksum mismatch")])
+@pytest.mark.parametrize(
+    "fault, words", [("truncate", "incomplete"), ("corrupt", "checksum mismatch")]
+)
 def test_corrupted_download_raises_and_leaves_nothing(server, tmp_path, fault, words):
     body = _bundle_bytes("ifn_communes")
     server.serve_upstream("ifn_communes", body)
     server.faults["/" + catalog.SOURCES["ifn_communes"].upstream_path] = fault
     with pytest.raises(DataFileError, match=words) as info:
-        catalog.fetch(["ifn_communes"], cache_dir=tmp_path, base_urls=server.url,
-                      sources=_bundle_sources(["ifn_communes"]))
+        catalog.fetch(
+            ["ifn_communes"],
+            cache_dir=tmp_path,
+            base_urls=server.url,
+            sources=_bundle_sources(["ifn_communes"]),
+        )
     assert "ifn_communes" in str(info.value)
     if fault == "truncate":
         assert f"received {len(body) // 2} of {len(body)} bytes" in str(info.value)
@@ -206,11 +211,11 @@ def test_truncated_download_is_caught_without_a_checksum(server, tmp_path):
     body = _bundle_bytes("aidants_connect")
     server.serve_upstream("aidants_connect", body)
     server.faults["/" + catalog.SOURCES["aidants_connect"].upstream_path] = "truncate"
-    no_sha = {"aidants_connect": dataclasses.replace(catalog.SOURCES["aidants_connect"],
-                                                     sha256=None)}
+    no_sha = {
+        "aidants_connect": dataclasses.replace(catalog.SOURCES["aidants_connect"], sha256=None)
+    }
     with pytest.raises(DataFileError, match="incomplete"):
-        catalog.fetch(["aidants_connect"], cache_dir=tmp_path, base_urls=server.url,
-                      sources=no_sha)
+        catalog.fetch(["aidants_connect"], cache_dir=tmp_path, base_urls=server.url, sources=no_sha)
     assert _files_under(tmp_path) == set()
 
 
@@ -218,12 +223,18 @@ def test_failed_forced_download_keeps_the_good_file(server, tmp_path):
     body = _bundle_bytes("france_services")
     server.serve_upstream("france_services", body)
     sources = _bundle_sources(["france_services"])
-    (dest,) = catalog.fetch(["france_services"], cache_dir=tmp_path, base_urls=server.url,
-                            sources=sources).values()
+    (dest,) = catalog.fetch(
+        ["france_services"], cache_dir=tmp_path, base_urls=server.url, sources=sources
+    ).values()
     server.faults["/" + catalog.SOURCES["france_services"].upstream_path] = "corrupt"
     with pytest.raises(DataFileError, match="checksum mismatch"):
-        catalog.fetch(["france_services"], cache_dir=tmp_path, base_urls=server.url,
-                      sources=sources, force=True)
+        catalog.fetch(
+            ["france_services"],
+            cache_dir=tmp_path,
+            base_urls=server.url,
+            sources=sources,
+            force=True,
+        )
     assert server.upstream_hits("france_services") == 2
     assert dest.read_bytes() == body
     assert _files_under(tmp_path) == {catalog.SOURCES["france_services"].relpath}
@@ -233,8 +244,9 @@ def test_http_404_is_clear_and_other_sources_still_download(server, tmp_path):
     server.serve_upstream("fibre", _bundle_bytes("fibre"))  # ifn_communes is not served
     sources = _bundle_sources(["fibre", "ifn_communes"])
     with pytest.raises(DataFileError) as info:
-        catalog.fetch(["ifn_communes", "fibre"], cache_dir=tmp_path, base_urls=server.url,
-                      sources=sources)
+        catalog.fetch(
+            ["ifn_communes", "fibre"], cache_dir=tmp_path, base_urls=server.url, sources=sources
+        )
     msg = str(info.value)
     assert "ifn_communes: HTTP 404" in msg
     assert f"{server.url}/{catalog.SOURCES['ifn_communes'].upstream_path}" in msg
@@ -249,8 +261,9 @@ def test_connection_refused_is_clear(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(DataFileError) as info:
-        catalog.fetch(["fibre"], cache_dir=tmp_path, base_urls=f"http://127.0.0.1:{port}",
-                      timeout=5)
+        catalog.fetch(
+            ["fibre"], cache_dir=tmp_path, base_urls=f"http://127.0.0.1:{port}", timeout=5
+        )
     msg = str(info.value)
     assert msg.count("cannot download") == 1 and "fibre" in msg
     assert f"127.0.0.1:{port}" in msg and "Fix:" in msg
@@ -261,8 +274,13 @@ def test_stalled_download_times_out(server, tmp_path):
     server.serve_upstream("fibre", _bundle_bytes("fibre"))
     server.faults["/" + catalog.SOURCES["fibre"].upstream_path] = "stall"
     with pytest.raises(DataFileError, match="timed out after 0.3 s"):
-        catalog.fetch(["fibre"], cache_dir=tmp_path, base_urls=server.url, timeout=0.3,
-                      sources=_bundle_sources(["fibre"]))
+        catalog.fetch(
+            ["fibre"],
+            cache_dir=tmp_path,
+            base_urls=server.url,
+            timeout=0.3,
+            sources=_bundle_sources(["fibre"]),
+        )
     assert _files_under(tmp_path) == set()
 
 
@@ -271,13 +289,16 @@ def test_manual_sources_are_not_downloaded_and_get_instructions(server, tmp_path
     # when a server holds it, fetch does not take it from the upstream location
     server.serve_upstream("cnfs_permanences", _bundle_bytes("cnfs_permanences"))
     with caplog.at_level(logging.WARNING, logger="cnfs_geo.catalog"):
-        got = catalog.fetch(["cog_communes", "cog_epci", "cnfs_permanences"],
-                            cache_dir=tmp_path, base_urls=server.url)
+        got = catalog.fetch(
+            ["cog_communes", "cog_epci", "cnfs_permanences"],
+            cache_dir=tmp_path,
+            base_urls=server.url,
+        )
     assert got == {}
     assert server.upstream_hits("cnfs_permanences") == 0
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "npm pack @etalab/decoupage-administratif@6.0.0" in text
-    assert f"package/data/*.json \"{tmp_path / 'cog'}/\"" in text
+    assert f'package/data/*.json "{tmp_path / "cog"}/"' in text
     assert "courriel" in text
     assert _files_under(tmp_path) == set()
 
@@ -291,8 +312,14 @@ def test_manual_sources_are_not_downloaded_and_get_instructions(server, tmp_path
 def test_manual_instructions_name_every_manual_source(tmp_path):
     text = catalog.manual_instructions(cache_dir=tmp_path)
     manual = [k for k in catalog.SOURCES if not catalog.source_url(k)[1]]
-    assert set(manual) == {"cog_communes", "cog_epci", "cog_departements",
-                           "communes_2018_archive", "data_inclusion", "cnfs_permanences"}
+    assert set(manual) == {
+        "cog_communes",
+        "cog_epci",
+        "cog_departements",
+        "communes_2018_archive",
+        "data_inclusion",
+        "cnfs_permanences",
+    }
     for k in manual:
         assert f"{k} → {tmp_path / catalog.SOURCES[k].relpath}" in text
     assert text.count("npm pack") == 1  # the three COG files share one block
@@ -312,14 +339,22 @@ def test_source_url_forms():
     src = catalog.SOURCES["fibre"]
     assert catalog.source_url("fibre") == (src.url, True)
     assert catalog.source_url("fibre", base_urls="http://m/") == (
-        f"http://m/{src.upstream_path}", True)
+        f"http://m/{src.upstream_path}",
+        True,
+    )
     assert catalog.source_url("fibre", base_urls="http://m/{key}/{relpath}") == (
-        f"http://m/fibre/{src.relpath}", True)
+        f"http://m/fibre/{src.relpath}",
+        True,
+    )
     assert catalog.source_url("fibre", base_urls={"fibre": "file:///x.csv"}) == (
-        "file:///x.csv", True)
+        "file:///x.csv",
+        True,
+    )
     assert catalog.source_url("cog_epci") == (None, False)
     assert catalog.source_url("cog_epci", base_urls="http://m/{relpath}") == (
-        "http://m/cog/epci.json", True)
+        "http://m/cog/epci.json",
+        True,
+    )
     assert catalog.source_url("cnfs_permanences")[1] is False
     assert catalog.source_url("cnfs_permanences", base_urls="http://m/{relpath}")[1] is True
 
@@ -342,8 +377,12 @@ def test_fetched_49_files_form_a_working_data_directory(server, tmp_path):
     for key in BUNDLE_KEYS:
         server.files["/mirror/" + catalog.SOURCES[key].relpath] = _bundle_bytes(key)
     cache = tmp_path / "cache"
-    got = catalog.fetch(BUNDLE_KEYS, cache_dir=cache, base_urls=server.url + "/mirror/{relpath}",
-                        sources=_bundle_sources(BUNDLE_KEYS))
+    got = catalog.fetch(
+        BUNDLE_KEYS,
+        cache_dir=cache,
+        base_urls=server.url + "/mirror/{relpath}",
+        sources=_bundle_sources(BUNDLE_KEYS),
+    )
     assert sorted(got) == sorted(BUNDLE_KEYS)
     assert _files_under(cache) == set(MANIFEST)
 
@@ -361,8 +400,11 @@ def test_fetched_49_files_form_a_working_data_directory(server, tmp_path):
     for rel, entry in MANIFEST.items():
         same = entry["national_sha256"] == entry["bundle_sha256"]
         assert report.loc[entry["source"], "status"] == ("ok" if same else "checksum mismatch")
-    assert catalog.verify(cache, keys=BUNDLE_KEYS,
-                          sources=_bundle_sources(BUNDLE_KEYS))["status"].eq("ok").all()
+    assert (
+        catalog.verify(cache, keys=BUNDLE_KEYS, sources=_bundle_sources(BUNDLE_KEYS))["status"]
+        .eq("ok")
+        .all()
+    )
 
 
 # --------------------------------------------------------------------------- verify
@@ -406,9 +448,11 @@ def test_verify_rejects_unknown_keys_and_missing_dirs(tmp_path):
 def test_catalog_checksums_match_the_national_files(raw_dir):
     with_sha = {k: s for k, s in catalog.SOURCES.items() if s.sha256}
     assert with_sha, "the catalog gives no checksum at all"
-    mismatches = {k: catalog.file_sha256(raw_dir / s.relpath)
-                  for k, s in with_sha.items()
-                  if catalog.file_sha256(raw_dir / s.relpath) != s.sha256}
+    mismatches = {
+        k: catalog.file_sha256(raw_dir / s.relpath)
+        for k, s in with_sha.items()
+        if catalog.file_sha256(raw_dir / s.relpath) != s.sha256
+    }
     assert mismatches == {}
     report = catalog.verify(raw_dir)
     assert report.loc[list(with_sha), "status"].eq("ok").all()
@@ -464,16 +508,29 @@ def test_fetched_polygons_and_bundle_files_plan_49(server, tmp_path, monkeypatch
     for k in keys:  # the COG is a manual source upstream: served here as a mirror
         server.files["/" + catalog.SOURCES[k].relpath] = _bundle_bytes(k)
     cache = tmp_path / "cache"
-    catalog.fetch(keys, cache_dir=cache, base_urls={
-        k: server.url + "/" + catalog.SOURCES[k].relpath for k in keys},
-        sources=_bundle_sources(keys))
-    got = catalog.fetch([src.key], cache_dir=cache, base_urls=server.url,
-                        sources={src.key: src})
+    catalog.fetch(
+        keys,
+        cache_dir=cache,
+        base_urls={k: server.url + "/" + catalog.SOURCES[k].relpath for k in keys},
+        sources=_bundle_sources(keys),
+    )
+    got = catalog.fetch([src.key], cache_dir=cache, base_urls=server.url, sources={src.key: src})
     assert got[src.key].read_bytes() == poly
     territory._read_json.cache_clear()
     communes = territory.communes_from_cog("49", catalog.resolve_data_dir(cache))
     assert len(communes) == 176 and int(communes["population"].sum()) == 833_776
     # the CLI passes --departement through to the same download
-    rc = cli.main(["data", "fetch", src.key, "--departement", "49", "--cache-dir", str(cache),
-                   "--base-url", server.url])
+    rc = cli.main(
+        [
+            "data",
+            "fetch",
+            src.key,
+            "--departement",
+            "49",
+            "--cache-dir",
+            str(cache),
+            "--base-url",
+            server.url,
+        ]
+    )
     assert rc == 0 and server.hits["/" + src.upstream_path] == 1  # verified copy kept

@@ -9,8 +9,9 @@ from cnfs_geo import cli
 def test_plan_49_writes_every_output(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
     out = tmp_path / "49"
-    rc = cli.main(["plan", "--departement", "49", "--posts", "8", "--threshold", "10",
-                   "--out", str(out)])
+    rc = cli.main(
+        ["plan", "--departement", "49", "--posts", "8", "--threshold", "10", "--out", str(out)]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     for name in ("plan.gpkg", "carte_couverture.html", "rapport.html"):
@@ -34,8 +35,9 @@ def test_other_departement_without_data_dir_says_what_is_needed(tmp_path, capsys
 
 
 def test_unknown_departement(raw_dir, tmp_path, capsys):
-    rc = cli.main(["plan", "--departement", "20", "--data-dir", str(raw_dir),
-                   "--out", str(tmp_path)])
+    rc = cli.main(
+        ["plan", "--departement", "20", "--data-dir", str(raw_dir), "--out", str(tmp_path)]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "'20' is not a département code" in err and "2A" in err

@@ -31,6 +31,7 @@ LUO_QI_20 = [(5.0, 1.0), (10.0, 0.68), (15.0, 0.22), (20.0, 0.03)]
 # Real 49 data
 # --------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def communes_49():
     return territory.communes_from_cog("49", catalog.resolve_data_dir())
@@ -50,8 +51,9 @@ def fs_49() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def od_49(communes_49, fs_49) -> pd.DataFrame:
-    return od_access.od_crowfly(communes_49, fs_49, max_minutes=CATCHMENT,
-                                origin_xy=("ref_x", "ref_y"))
+    return od_access.od_crowfly(
+        communes_49, fs_49, max_minutes=CATCHMENT, origin_xy=("ref_x", "ref_y")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +70,24 @@ def _pysal(od, demand, supply, *, weight_fn=None, normalize=False) -> pd.Series:
     demand_df.index.name = "geoid"
     supply_df = supply.rename("advisors").to_frame()
     supply_df.index.name = "site"
-    acc = access.Access(demand_df=demand_df, demand_index=True, demand_value="pop",
-                        supply_df=supply_df, supply_index=True, supply_value="advisors",
-                        cost_df=od[["origin_id", "destination_id", "minutes"]].copy(),
-                        cost_origin="origin_id", cost_dest="destination_id",
-                        cost_name="minutes")
+    acc = access.Access(
+        demand_df=demand_df,
+        demand_index=True,
+        demand_value="pop",
+        supply_df=supply_df,
+        supply_index=True,
+        supply_value="advisors",
+        cost_df=od[["origin_id", "destination_id", "minutes"]].copy(),
+        cost_origin="origin_id",
+        cost_dest="destination_id",
+        cost_name="minutes",
+    )
     if weight_fn is None:
         res = acc.two_stage_fca(name="x", max_cost=CATCHMENT, normalize=normalize)
     else:
-        res = acc.enhanced_two_stage_fca(name="x", max_cost=CATCHMENT, weight_fn=weight_fn,
-                                         normalize=normalize)
+        res = acc.enhanced_two_stage_fca(
+            name="x", max_cost=CATCHMENT, weight_fn=weight_fn, normalize=normalize
+        )
     return res["x_advisors"].reindex(demand.index).fillna(0.0)
 
 
@@ -95,12 +105,13 @@ def test_fs_49_input_is_real(fs_49, communes_49, od_49):
 def test_matches_pysal_access(inputs_49, weights):
     od, demand, supply = inputs_49
     weights_mod = pytest.importorskip("access.weights")
-    fn = {"none": None,
-          "stepped": weights_mod.step_fn(dict(LUO_QI_20)),
-          "gaussian": weights_mod.gaussian(CATCHMENT / 2)}[weights]
+    fn = {
+        "none": None,
+        "stepped": weights_mod.step_fn(dict(LUO_QI_20)),
+        "gaussian": weights_mod.gaussian(CATCHMENT / 2),
+    }[weights]
     kw = {"steps": LUO_QI_20} if weights == "stepped" else {}
-    ours = coverage.two_step_fca(od, demand, supply, catchment=CATCHMENT, weights=weights,
-                                 **kw)
+    ours = coverage.two_step_fca(od, demand, supply, catchment=CATCHMENT, weights=weights, **kw)
     ref = _pysal(od, demand, supply, weight_fn=fn) * 10_000  # PySAL: per inhabitant
     assert ours.index.equals(demand.index)
     assert ours["access"].gt(0).sum() > 100  # a real, non-trivial comparison
@@ -112,14 +123,25 @@ def test_site_ratios_match_pysal_weighted_catchment(inputs_49, weights):
     od, demand, supply = inputs_49
     fca = pytest.importorskip("access.fca")
     weights_mod = pytest.importorskip("access.weights")
-    fn = {"none": None, "stepped": weights_mod.step_fn(dict(LUO_QI_20)),
-          "gaussian": weights_mod.gaussian(CATCHMENT / 2)}[weights]
-    sites = coverage.site_supply_ratios(od, demand, supply, catchment=CATCHMENT,
-                                        weights=weights)  # default steps = Luo & Qi on 20 min
-    d_j = fca.weighted_catchment(demand.rename("pop").to_frame(), od.copy(), CATCHMENT,
-                                 cost_source="origin_id", cost_dest="destination_id",
-                                 cost_cost="minutes", loc_index=True, loc_value="pop",
-                                 weight_fn=fn)
+    fn = {
+        "none": None,
+        "stepped": weights_mod.step_fn(dict(LUO_QI_20)),
+        "gaussian": weights_mod.gaussian(CATCHMENT / 2),
+    }[weights]
+    sites = coverage.site_supply_ratios(
+        od, demand, supply, catchment=CATCHMENT, weights=weights
+    )  # default steps = Luo & Qi on 20 min
+    d_j = fca.weighted_catchment(
+        demand.rename("pop").to_frame(),
+        od.copy(),
+        CATCHMENT,
+        cost_source="origin_id",
+        cost_dest="destination_id",
+        cost_cost="minutes",
+        loc_index=True,
+        loc_value="pop",
+        weight_fn=fn,
+    )
     d_j = d_j.reindex(sites.index)
     np.testing.assert_allclose(sites["demand_weighted"], d_j, rtol=1e-9, atol=0)
     np.testing.assert_allclose(sites["ratio"], sites["supply"] / d_j * 10_000, rtol=1e-12)
@@ -138,8 +160,7 @@ def test_units_match_pysal_normalised(inputs_49):
 @pytest.mark.parametrize("weights", ["none", "stepped", "gaussian"])
 def test_conservation_49(inputs_49, weights):
     od, demand, supply = inputs_49
-    sites = coverage.site_supply_ratios(od, demand, supply, catchment=CATCHMENT,
-                                        weights=weights)
+    sites = coverage.site_supply_ratios(od, demand, supply, catchment=CATCHMENT, weights=weights)
     assert (sites["demand_weighted"] > 0).all()  # precondition: every site has demand
     units = coverage.two_step_fca(od, demand, supply, catchment=CATCHMENT, weights=weights)
     total = (units["access"] * units["demand"]).sum() / 10_000
@@ -166,9 +187,11 @@ def test_49_figures_are_consistent(inputs_49, od_49):
     # deterministic regardless of input row order
     shuffled = od.sample(frac=1.0, random_state=0)
     pd.testing.assert_frame_equal(
-        coverage.two_step_fca(shuffled, demand.iloc[::-1], supply.iloc[::-1],
-                              catchment=CATCHMENT, weights="gaussian"),
-        coverage.two_step_fca(od, demand, supply, catchment=CATCHMENT, weights="gaussian"))
+        coverage.two_step_fca(
+            shuffled, demand.iloc[::-1], supply.iloc[::-1], catchment=CATCHMENT, weights="gaussian"
+        ),
+        coverage.two_step_fca(od, demand, supply, catchment=CATCHMENT, weights="gaussian"),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -177,9 +200,13 @@ def test_49_figures_are_consistent(inputs_49, od_49):
 # c-Q 18, c-P 25 (beyond the 20-min catchment).
 # --------------------------------------------------------------------------------------
 
-HAND_OD = pd.DataFrame({"origin_id": ["a", "b", "b", "c", "c"],
-                        "destination_id": ["P", "P", "Q", "Q", "P"],
-                        "minutes": [5.0, 12.0, 8.0, 18.0, 25.0]})
+HAND_OD = pd.DataFrame(
+    {
+        "origin_id": ["a", "b", "b", "c", "c"],
+        "destination_id": ["P", "P", "Q", "Q", "P"],
+        "minutes": [5.0, 12.0, 8.0, 18.0, 25.0],
+    }
+)
 HAND_DEMAND = pd.Series({"a": 1000.0, "b": 3000.0, "c": 6000.0}, name="population")
 HAND_SUPPLY = pd.Series({"P": 2.0, "Q": 1.0}, name="advisors")
 
@@ -195,8 +222,9 @@ def test_hand_example_classic():
     units = coverage.two_step_fca(HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20)
     assert units.index.tolist() == ["a", "b", "c"]
     assert units["n_sites"].tolist() == [1, 2, 1]
-    np.testing.assert_allclose(units["access"], [5.0, 5.0 + 10_000 / 9000, 10_000 / 9000],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        units["access"], [5.0, 5.0 + 10_000 / 9000, 10_000 / 9000], rtol=1e-12
+    )
     # conservation: 1000*5 + 3000*6.1111 + 6000*1.1111 = 30 000 -> 3 advisors
     assert (units["access"] * units["demand"]).sum() / 10_000 == pytest.approx(3.0, rel=1e-12)
 
@@ -206,8 +234,14 @@ def test_hand_example_stepped():
     # D_P = 1000*1 + 3000*0.5 = 2500 -> R_P = 2/2500 = 8 per 10 000
     # D_Q = 3000*1 + 6000*0.5 = 6000 -> R_Q = 1/6000 = 1.6667 per 10 000
     # A_a = 1*8 = 8; A_b = 0.5*8 + 1*1.6667 = 5.6667; A_c = 0.5*1.6667 = 0.8333
-    units = coverage.two_step_fca(HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20,
-                                  weights="stepped", steps=[(10, 1.0), (20, 0.5)])
+    units = coverage.two_step_fca(
+        HAND_OD,
+        HAND_DEMAND,
+        HAND_SUPPLY,
+        catchment=20,
+        weights="stepped",
+        steps=[(10, 1.0), (20, 0.5)],
+    )
     np.testing.assert_allclose(units["access"], [8.0, 4.0 + 10 / 6, 10 / 12], rtol=1e-12)
     # conservation holds with weights too: 8000 + 17000 + 5000 = 30 000 -> 3 advisors
     assert (units["access"] * units["demand"]).sum() / 10_000 == pytest.approx(3.0, rel=1e-12)
@@ -220,12 +254,14 @@ def test_hand_example_gaussian():
     r_p = 2 / (1000 * w[5] + 3000 * w[12])
     r_q = 1 / (3000 * w[8] + 6000 * w[18])
     expected = [w[5] * r_p, w[12] * r_p + w[8] * r_q, w[18] * r_q]
-    units = coverage.two_step_fca(HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20,
-                                  weights="gaussian", sigma=10, per=1)
+    units = coverage.two_step_fca(
+        HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20, weights="gaussian", sigma=10, per=1
+    )
     np.testing.assert_allclose(units["access"], expected, rtol=1e-12)
     # default sigma is catchment / 2 = 10
-    default = coverage.two_step_fca(HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20,
-                                    weights="gaussian", per=1)
+    default = coverage.two_step_fca(
+        HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20, weights="gaussian", per=1
+    )
     pd.testing.assert_series_equal(default["access"], units["access"])
 
 
@@ -233,9 +269,9 @@ def test_fca_weights_values():
     t = np.array([0.0, 5.0, 5.0001, 10.0, 14.9, 20.0, 20.5])
     np.testing.assert_array_equal(
         coverage.fca_weights(t, catchment=20, weights="stepped"),
-        [1.0, 1.0, 0.68, 0.68, 0.22, 0.03, 0.0])
-    np.testing.assert_array_equal(coverage.fca_weights(t, catchment=20),
-                                  [1, 1, 1, 1, 1, 1, 0])
+        [1.0, 1.0, 0.68, 0.68, 0.22, 0.03, 0.0],
+    )
+    np.testing.assert_array_equal(coverage.fca_weights(t, catchment=20), [1, 1, 1, 1, 1, 1, 0])
     g = coverage.fca_weights(np.array([0.0, 10.0, 25.0]), catchment=20, weights="gaussian")
     np.testing.assert_allclose(g, [1.0, math.exp(-0.5), 0.0])
     assert coverage.luo_qi_steps(20) == LUO_QI_20
@@ -244,8 +280,10 @@ def test_fca_weights_values():
 def test_unit_out_of_reach_and_site_without_demand(caplog):
     # hand-made: unit d reaches nothing (access 0); site R only reaches a zero-demand
     # unit z (ratio undefined -> NaN, warning, its advisor is not shared out)
-    od = pd.concat([HAND_OD, pd.DataFrame({"origin_id": ["z"], "destination_id": ["R"],
-                                           "minutes": [3.0]})], ignore_index=True)
+    od = pd.concat(
+        [HAND_OD, pd.DataFrame({"origin_id": ["z"], "destination_id": ["R"], "minutes": [3.0]})],
+        ignore_index=True,
+    )
     demand = pd.concat([HAND_DEMAND, pd.Series({"d": 500.0, "z": 0.0})])
     supply = pd.concat([HAND_SUPPLY, pd.Series({"R": 1.0, "S": 0.0})])
     with caplog.at_level(logging.WARNING, logger="cnfs_geo.coverage"):
@@ -265,51 +303,55 @@ def test_unit_out_of_reach_and_site_without_demand(caplog):
 # Validation
 # --------------------------------------------------------------------------------------
 
+
 def _problems(excinfo) -> str:
     return "\n".join(excinfo.value.problems)
 
 
 def test_missing_od_column():
     with pytest.raises(ValidationError) as e:
-        coverage.two_step_fca(HAND_OD.drop(columns="minutes"), HAND_DEMAND, HAND_SUPPLY,
-                              catchment=20)
+        coverage.two_step_fca(
+            HAND_OD.drop(columns="minutes"), HAND_DEMAND, HAND_SUPPLY, catchment=20
+        )
     assert "'minutes'" in _problems(e) and e.value.source == "od"
 
 
 def test_negative_supply():
     with pytest.raises(ValidationError) as e:
-        coverage.two_step_fca(HAND_OD, HAND_DEMAND, pd.Series({"P": 2.0, "Q": -1.0}),
-                              catchment=20)
+        coverage.two_step_fca(HAND_OD, HAND_DEMAND, pd.Series({"P": 2.0, "Q": -1.0}), catchment=20)
     assert e.value.source == "supply" and "['Q']" in _problems(e)
 
 
 def test_unknown_weights():
     with pytest.raises(ValidationError) as e:
-        coverage.two_step_fca(HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20,
-                              weights="gravity")
+        coverage.two_step_fca(HAND_OD, HAND_DEMAND, HAND_SUPPLY, catchment=20, weights="gravity")
     assert "'gravity'" in _problems(e) and "stepped" in _problems(e)
 
 
 def test_od_ids_absent_from_demand_and_supply():
     with pytest.raises(ValidationError) as e:
-        coverage.two_step_fca(HAND_OD, HAND_DEMAND.drop("c"), HAND_SUPPLY.drop("Q"),
-                              catchment=20)
+        coverage.two_step_fca(HAND_OD, HAND_DEMAND.drop("c"), HAND_SUPPLY.drop("Q"), catchment=20)
     text = _problems(e)
     assert "origin_id(s) absent from demand" in text and "['c']" in text
     assert "destination_id(s) absent from supply" in text and "['Q']" in text
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"catchment": 0}, "catchment"),
-    ({"catchment": 20, "per": -1}, "per"),
-    ({"catchment": 20, "weights": "stepped", "steps": [(10, 1.0), (5, 0.5)]},
-     "strictly increasing"),
-    ({"catchment": 20, "weights": "stepped", "steps": [(10, -1.0)]}, ">= 0"),
-    ({"catchment": 20, "weights": "stepped", "steps": [(10,)]}, "pairs"),
-    ({"catchment": 20, "steps": [(10, 1.0)]}, "weights='stepped'"),
-    ({"catchment": 20, "weights": "gaussian", "sigma": 0}, "sigma"),
-    ({"catchment": 20, "sigma": 5}, "weights='gaussian'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"catchment": 0}, "catchment"),
+        ({"catchment": 20, "per": -1}, "per"),
+        (
+            {"catchment": 20, "weights": "stepped", "steps": [(10, 1.0), (5, 0.5)]},
+            "strictly increasing",
+        ),
+        ({"catchment": 20, "weights": "stepped", "steps": [(10, -1.0)]}, ">= 0"),
+        ({"catchment": 20, "weights": "stepped", "steps": [(10,)]}, "pairs"),
+        ({"catchment": 20, "steps": [(10, 1.0)]}, "weights='stepped'"),
+        ({"catchment": 20, "weights": "gaussian", "sigma": 0}, "sigma"),
+        ({"catchment": 20, "sigma": 5}, "weights='gaussian'"),
+    ],
+)
 def test_bad_options(kwargs, fragment):
     with pytest.raises(ValidationError) as e:
         coverage.two_step_fca(HAND_OD, HAND_DEMAND, HAND_SUPPLY, **kwargs)
@@ -328,6 +370,7 @@ def test_bad_minutes_and_duplicates():
 
 def test_missing_demand_value():
     with pytest.raises(ValidationError) as e:
-        coverage.two_step_fca(HAND_OD, HAND_DEMAND.replace(3000.0, np.nan), HAND_SUPPLY,
-                              catchment=20)
+        coverage.two_step_fca(
+            HAND_OD, HAND_DEMAND.replace(3000.0, np.nan), HAND_SUPPLY, catchment=20
+        )
     assert e.value.source == "demand" and "['b']" in _problems(e)

@@ -27,8 +27,9 @@ def _iris_rows(data_dir) -> pd.DataFrame:
     with open(data_dir.file("mednum_iris_49"), encoding="utf-8", newline="") as fh:
         rows = [dict(zip(names, r, strict=True)) for r in csv.reader(fh, delimiter=";")]
     df = pd.DataFrame(rows)
-    return pd.DataFrame({"iris": df["Code Iris"], "com": df["COM"],
-                         "p16": df["P16 Pop"].astype(float)}).set_index("iris")
+    return pd.DataFrame(
+        {"iris": df["Code Iris"], "com": df["COM"], "p16": df["P16 Pop"].astype(float)}
+    ).set_index("iris")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,7 @@ def _check_totals(units, communes):
 
 # --- IRIS --------------------------------------------------------------------------
 
+
 def test_iris_loader_matches_the_file(bundle, iris_rows):
     iris = demand.iris_from_mednum("49", bundle)
     assert len(iris) == len(iris_rows) == 357
@@ -91,7 +93,7 @@ def test_iris_units_counts_and_fallbacks(iris_units, iris_rows, polys_2018, mapp
     u = iris_units
     assert set(u.index[u["unit_type"] == "iris"]) == set(iris_rows.index)
     assert set(u.index[u["unit_type"] == "commune"]) == NO_IRIS
-    assert NO_IRIS == set(u["insee"]) - set(iris_rows["insee"])
+    assert set(u["insee"]) - set(iris_rows["insee"]) == NO_IRIS
     # 2018 communes without IRIS row, inside a commune that has IRIS: derived from codes,
     # while the module decides on coverage of the polygons
     no_row = {code for code in polys_2018.index if code not in set(iris_rows["com"])}
@@ -125,15 +127,13 @@ def test_iris_inside_their_commune(bundle, communes, iris_units, mapping):
     # inside, median ≥ 99 % (docs/methods_need.md, tolerance)
     iris = demand.iris_from_mednum("49", bundle)
     insee = iris["com"].map(mapping)
-    cg = gpd.GeoSeries(communes.geometry.reindex(insee).to_numpy(), index=iris.index,
-                       crs=iris.crs)
+    cg = gpd.GeoSeries(communes.geometry.reindex(insee).to_numpy(), index=iris.index, crs=iris.crs)
     share = iris.geometry.intersection(cg).area / iris.geometry.area
     assert share.min() >= 0.94 and share.median() >= 0.99
     # units: point inside their commune, ≥ 97.5 % of each commune covered (min 49: 97.99 %)
     u = iris_units
     pts = gpd.GeoSeries(gpd.points_from_xy(u["x"], u["y"]), index=u.index, crs=u.crs)
-    ucg = gpd.GeoSeries(communes.geometry.reindex(u["insee"]).to_numpy(), index=u.index,
-                        crs=u.crs)
+    ucg = gpd.GeoSeries(communes.geometry.reindex(u["insee"]).to_numpy(), index=u.index, crs=u.crs)
     assert pts.within(ucg).all()
     assert pts.within(u.geometry).all()
     covered = u.geometry.area.groupby(u["insee"]).sum() / communes.geometry.area
@@ -167,6 +167,7 @@ def test_need_split_by_iris_score(communes, bundle, iris_units):
 
 # --- 2018 communes and communes ----------------------------------------------------
 
+
 def test_commune2018_units(c2018_units, communes, polys_2018, iris_rows, mapping):
     u = c2018_units
     assert len(u) == 183 and set(u.index) == set(polys_2018.index)
@@ -174,8 +175,7 @@ def test_commune2018_units(c2018_units, communes, polys_2018, iris_rows, mapping
     _check_totals(u, communes)
     single = u.groupby("insee").size() == 1
     for insee in single.index[single]:
-        assert u.loc[u["insee"] == insee, "population"].iloc[0] == communes.at[insee,
-                                                                                  "population"]
+        assert u.loc[u["insee"] == insee, "population"].iloc[0] == communes.at[insee, "population"]
     # Les Hauts-d'Anjou (49080) = Châteauneuf-sur-Sarthe (one non-IRIS IRIS) + 49065:
     # Châteauneuf keeps its P16, 49065 the rest
     p16 = iris_rows.loc[iris_rows["com"] == "49080", "p16"].sum()
@@ -200,12 +200,15 @@ def test_commune_units_are_the_communes(communes, bundle):
     assert (u["need"] == communes["need"]).all()
     assert (u["x"] == communes["ref_x"]).all() and (u["y"] == communes["ref_y"]).all()
     assert u.attrs["demand_unit_key"] == "commune"
-    labels = {demand.demand_units(communes, bundle, unit=k).attrs["demand_unit"]
-              for k in ("commune", "commune2018")}
+    labels = {
+        demand.demand_units(communes, bundle, unit=k).attrs["demand_unit"]
+        for k in ("commune", "commune2018")
+    }
     assert len(labels) == 2
 
 
 # --- bad input ---------------------------------------------------------------------
+
 
 def test_bad_options_are_rejected(communes, bundle):
     with pytest.raises(ValidationError, match="unit='canton'") as info:
@@ -236,8 +239,11 @@ def test_bad_iris_rows_are_named(communes, bundle, tmp_path):
     d = _copy(bundle, tmp_path)
     path = Path(d.path / catalog.SOURCES["mednum_iris_49"].relpath)
     names = d.file("mednum_iris_headers").read_text(encoding="utf-8-sig").split(";")
-    i_pop, i_shape, i_code = names.index("P16 Pop"), names.index("Geo Shape"), names.index(
-        "Code Iris")
+    i_pop, i_shape, i_code = (
+        names.index("P16 Pop"),
+        names.index("Geo Shape"),
+        names.index("Code Iris"),
+    )
     with open(path, encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh, delimiter=";"))
     rows[0][i_pop] = "-5"
@@ -273,8 +279,11 @@ PDL_FILE = "communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson"
 
 def _cog_population(raw_dir, deps: set[str]) -> tuple[float, dict[str, float]]:
     recs = json.loads((raw_dir / "cog" / "communes.json").read_text(encoding="utf-8"))
-    cur = {r["code"]: float(r.get("population") or 0) for r in recs
-           if r["type"] == "commune-actuelle" and r["departement"] in deps}
+    cur = {
+        r["code"]: float(r.get("population") or 0)
+        for r in recs
+        if r["type"] == "commune-actuelle" and r["departement"] in deps
+    }
     return sum(cur.values()), cur
 
 
@@ -285,7 +294,7 @@ def test_demand_units_cog2018_pays_de_la_loire(raw_dir):
     assert set(units["departement"]) == {"44", "49", "53", "72", "85"}
     total, cur = _cog_population(raw_dir, set(units["departement"]))
     left = units.attrs["communes_without_polygon"]
-    assert set(left) == {"85165", "85212"}                   # split after 2018
+    assert set(left) == {"85165", "85212"}  # split after 2018
     assert units["population"].sum() + sum(left.values()) == pytest.approx(total, rel=1e-12)
     per = units.groupby("insee")["population"].sum()
     assert per.to_dict() == pytest.approx({c: cur[c] for c in per.index}, rel=1e-9)
@@ -303,7 +312,8 @@ def test_demand_units_cog2018_metropolitan_france(raw_dir):
     left = units.attrs["communes_without_polygon"]
     assert set(left) == {"14666", "15031", "15035", "15047", "15171", "85165", "85212"}
     assert units["population"].sum() + units.attrs["population_left_out"] == pytest.approx(
-        total, rel=1e-12)
+        total, rel=1e-12
+    )
     assert (units["population"] >= 0).all() and units["insee"].notna().all()
     # the units of 49 are the 2018 polygons of 49, as the département reader gives them
     p49 = demand.commune2018_polygons("49", catalog.resolve_data_dir(raw_dir))
@@ -312,8 +322,9 @@ def test_demand_units_cog2018_metropolitan_france(raw_dir):
     assert (u49["insee"] == p49["insee"]).all()
 
 
-def test_demand_units_from_frames_is_what_demand_units_reads(communes, bundle, mapping,
-                                                            iris_units, c2018_units):
+def test_demand_units_from_frames_is_what_demand_units_reads(
+    communes, bundle, mapping, iris_units, c2018_units
+):
     iris = demand.iris_from_mednum("49", bundle)
     polys = demand.commune2018_polygons("49", bundle)
     kw = dict(iris=iris, polygons_2018=polys, code_map=mapping)

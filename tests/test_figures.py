@@ -14,8 +14,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def plan():
-    return run(Scenario(departement="49", posts=6, itinerant_posts=2,
-                        data_dir=str(catalog.bundle_dir())))
+    return run(
+        Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(catalog.bundle_dir()))
+    )
 
 
 def _size(png: bytes) -> tuple[int, int]:
@@ -25,11 +26,14 @@ def _size(png: bytes) -> tuple[int, int]:
     return w, h
 
 
-@pytest.mark.parametrize("draw, size", [
-    (figures.static_map_png, (1100, 616)),
-    (figures.priority_map_png, (880, 704)),
-    (figures.circuits_map_png, (880, 660)),
-])
+@pytest.mark.parametrize(
+    "draw, size",
+    [
+        (figures.static_map_png, (1100, 616)),
+        (figures.priority_map_png, (880, 704)),
+        (figures.circuits_map_png, (880, 660)),
+    ],
+)
 def test_figures_are_deterministic_pngs(plan, draw, size):
     png = draw(plan)
     assert png[:8] == PNG

@@ -18,10 +18,20 @@ def test_doctests_pass():
     assert doctest.testmod(_fr).failed == 0
 
 
-@pytest.mark.parametrize("x, out", [
-    (0, "0"), (999.4, "999"), (1234.5, f"1{NNBSP}234"), (-1234567, f"-1{NNBSP}234{NNBSP}567"),
-    (np.int64(50_000), f"50{NNBSP}000"), (np.float64(12.6), "13"), (None, "—"),
-    (float("nan"), "—"), (float("inf"), "—")])
+@pytest.mark.parametrize(
+    "x, out",
+    [
+        (0, "0"),
+        (999.4, "999"),
+        (1234.5, f"1{NNBSP}234"),
+        (-1234567, f"-1{NNBSP}234{NNBSP}567"),
+        (np.int64(50_000), f"50{NNBSP}000"),
+        (np.float64(12.6), "13"),
+        (None, "—"),
+        (float("nan"), "—"),
+        (float("inf"), "—"),
+    ],
+)
 def test_integer_map_and_report(x, out):
     assert _fr.integer(x) == out
 
@@ -30,17 +40,38 @@ def test_integer_cli_uses_ordinary_spaces():
     assert _fr.integer(676_019.4, sep=" ") == "676 019"
 
 
-@pytest.mark.parametrize("x, digits, out", [
-    (10.0, 1, "10"), (7.25, 1, "7,2"), (7.26, 1, "7,3"), (0.0, 1, "0"), (2.0, 2, "2,00"),
-    (1.234, 2, "1,23"), (12.5, 0, "12"), (13.5, 0, "14"), (None, 1, "—"), (np.nan, 2, "—"),
-    (math.inf, 1, "—")])
+@pytest.mark.parametrize(
+    "x, digits, out",
+    [
+        (10.0, 1, "10"),
+        (7.25, 1, "7,2"),
+        (7.26, 1, "7,3"),
+        (0.0, 1, "0"),
+        (2.0, 2, "2,00"),
+        (1.234, 2, "1,23"),
+        (12.5, 0, "12"),
+        (13.5, 0, "14"),
+        (None, 1, "—"),
+        (np.nan, 2, "—"),
+        (math.inf, 1, "—"),
+    ],
+)
 def test_number(x, digits, out):
     assert _fr.number(x, digits) == out
 
 
-@pytest.mark.parametrize("x, digits, out", [
-    (0.3, 2, "0,3"), (0.68, 2, "0,68"), (50.0, 1, "50"), (1.0, 2, "1"), (2.345, 2, "2,35"),
-    (None, 2, "–"), (math.inf, 2, "–")])
+@pytest.mark.parametrize(
+    "x, digits, out",
+    [
+        (0.3, 2, "0,3"),
+        (0.68, 2, "0,68"),
+        (50.0, 1, "50"),
+        (1.0, 2, "1"),
+        (2.345, 2, "2,35"),
+        (None, 2, "–"),
+        (math.inf, 2, "–"),
+    ],
+)
 def test_number_trimmed_as_in_the_gaps_methods_text(x, digits, out):
     assert _fr.number(x, digits, trim=True, missing="–") == out
 
@@ -96,17 +127,17 @@ def test_plural_never_writes_s_in_brackets():
 def test_join_and_date():
     assert _fr.join([]) == "" and _fr.join(["a"]) == "a"
     assert _fr.join(["a", "b"]) == "a et b"
-    assert _fr.join(["France Services", "CNFS", "data·inclusion"]) == \
-        "France Services, CNFS et data·inclusion"
+    assert (
+        _fr.join(["France Services", "CNFS", "data·inclusion"])
+        == "France Services, CNFS et data·inclusion"
+    )
     assert _fr.date(datetime.date(2026, 11, 30)) == "30 novembre 2026"
     assert _fr.date(datetime.date(2026, 8, 1)) == "1er août 2026"
 
 
 def test_labels():
-    assert list(_fr.KIND_LABELS) == ["france_services", "cnfs", "lieu_mediation",
-                                     "aidants_connect"]
-    assert _fr.kinds_label("aidants_connect;france_services") == \
-        "France Services, Aidants Connect"
+    assert list(_fr.KIND_LABELS) == ["france_services", "cnfs", "lieu_mediation", "aidants_connect"]
+    assert _fr.kinds_label("aidants_connect;france_services") == "France Services, Aidants Connect"
     assert _fr.kinds_label("autre;cnfs") == "Conseiller numérique France Services, autre"
     assert _fr.host_kind_label("mairie") == "Mairie"
     assert _fr.host_kind_label("itinerant") == "Poste itinérant (médiateur volant)"
@@ -118,21 +149,39 @@ def test_labels():
 
 def test_gaps_methods_text():
     text = _fr.gaps_methods(
-        threshold=10.0, target=None, reference=None, target_share=0.5, need_quantile=0.5,
-        need_threshold=None, fibre=80.0, time_scale=20.0,
-        weights={"time": 0.3, "access": 0.3, "need": 0.3, "fibre": 0.1}, catchment=20.0,
-        min_border=10.0, access_weights="stepped",
-        access_steps=[(5.0, 1.0), (10.0, 0.68), (15.0, 0.22), (20.0, 0.03)])
+        threshold=10.0,
+        target=None,
+        reference=None,
+        target_share=0.5,
+        need_quantile=0.5,
+        need_threshold=None,
+        fibre=80.0,
+        time_scale=20.0,
+        weights={"time": 0.3, "access": 0.3, "need": 0.3, "fibre": 0.1},
+        catchment=20.0,
+        min_border=10.0,
+        access_weights="stepped",
+        access_steps=[(5.0, 1.0), (10.0, 0.68), (15.0, 0.22), (20.0, 0.03)],
+    )
     assert "plus de 10 min" in text and "inférieure à 50 % de la moyenne" in text
-    assert "1 jusqu'à 5 min, 0,68 jusqu'à 10 min, 0,22 jusqu'à 15 min, 0,03 jusqu'à 20 min" \
-        in text
+    assert "1 jusqu'à 5 min, 0,68 jusqu'à 10 min, 0,22 jusqu'à 15 min, 0,03 jusqu'à 20 min" in text
     assert "temps 0,3, accessibilité 0,3, fragilité 0,3, fibre 0,1" in text
     assert "{" not in text
     two = _fr.gaps_methods(
-        threshold=15.0, target=1.5, reference=None, target_share=None, need_quantile=0.75,
-        need_threshold=6.25, fibre=50.0, time_scale=20.0,
-        weights={"time": 1, "access": 0, "need": 0, "fibre": 0}, catchment=30.0,
-        min_border=10.0, access_weights="none", access_steps=())
+        threshold=15.0,
+        target=1.5,
+        reference=None,
+        target_share=None,
+        need_quantile=0.75,
+        need_threshold=6.25,
+        fibre=50.0,
+        time_scale=20.0,
+        weights={"time": 1, "access": 0, "need": 0, "fibre": 0},
+        catchment=30.0,
+        min_border=10.0,
+        access_weights="none",
+        access_steps=(),
+    )
     assert "inférieure à la cible de 1,5 conseillers" in two
     assert "dépassée par 25 % des communes du département, soit 6,25" in two
     assert "2SFCA, Luo et Wang 2003" in two and "rayon de 30 min" in two

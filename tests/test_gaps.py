@@ -102,8 +102,12 @@ def test_priority_criteria_flags_and_reasons_are_consistent(plan, accessibility,
     assert (s["is_gap"] == ((s["is_far"] | s["is_thin"]) & s["is_high_need"])).all()
     # with the default share, thin <=> crit_access > 0.5
     assert (s["is_thin"] == (s["crit_access"] > 0.5)).all()
-    checks = [("loin (> 10 min)", "is_far"), ("offre mince (ratio < cible)", "is_thin"),
-              ("fragilité élevée", "is_high_need"), ("fibre < 80 %", "is_low_fibre")]
+    checks = [
+        ("loin (> 10 min)", "is_far"),
+        ("offre mince (ratio < cible)", "is_thin"),
+        ("fragilité élevée", "is_high_need"),
+        ("fibre < 80 %", "is_low_fibre"),
+    ]
     for insee, row in s.iterrows():
         parts = row["gap_reasons"].split("; ") if row["gap_reasons"] else []
         if not row["is_gap"]:
@@ -121,10 +125,16 @@ def test_priority_score_recomputed_from_the_documented_formula(plan, scores):
     s = scores
     w = gaps.PRIORITY_WEIGHTS
     ref = s.attrs["reference_ratio"]
-    expected = 100 * (w["time"] * np.minimum(c["minutes_before"] / 20, 1)
-                      + w["access"] * np.clip(1 - s["accessibility"] / ref, 0, 1)
-                      + w["need"] * c["need_index"] / 10
-                      + w["fibre"] * (1 - c["pct_fibre"] / 100)) / sum(w.values())
+    expected = (
+        100
+        * (
+            w["time"] * np.minimum(c["minutes_before"] / 20, 1)
+            + w["access"] * np.clip(1 - s["accessibility"] / ref, 0, 1)
+            + w["need"] * c["need_index"] / 10
+            + w["fibre"] * (1 - c["pct_fibre"] / 100)
+        )
+        / sum(w.values())
+    )
     assert np.allclose(s["priority_score"], expected)
     assert s["priority_score"].between(0, 100).all()
     assert sorted(s["priority_rank"]) == list(range(1, len(s) + 1))
@@ -175,7 +185,8 @@ def test_access_catchment_setting_is_honoured(plan):
     s = gaps.priority_scores(c, acc20, settings=Settings(low_fibre_pct=50.0, thin_share=0.25))
     assert s.attrs["fibre_min_pct"] == 50.0 and s.attrs["target_share"] == 0.25
     assert "fibre < 50 %" in gaps.methods_fr(settings=Settings(low_fibre_pct=50.0)).replace(
-        "fibre inférieure à 50 %", "fibre < 50 %")
+        "fibre inférieure à 50 %", "fibre < 50 %"
+    )
     far = gaps.gap_communes(c, settings=Settings(report_thresholds=(7.0,)))
     assert set(far["threshold_min"]) == {7.0}
 
@@ -189,8 +200,7 @@ def test_adjacency_matches_an_independent_spatial_join(plan, neighbours):
     assert set(pairs) == set(neighbours)
     # the 1 m snap may add a few metres where three borders meet at an acute angle
     keys = sorted(pairs)
-    assert np.allclose([pairs[k] for k in keys], [neighbours[k] for k in keys], rtol=0.01,
-                       atol=10)
+    assert np.allclose([pairs[k] for k in keys], [neighbours[k] for k in keys], rtol=0.01, atol=10)
     # every commune of the (connected) département has a neighbour
     touched = set(adj["insee_a"]) | set(adj["insee_b"])
     assert touched == set(plan.communes.index)
@@ -201,8 +211,9 @@ def _gap_sets(plan, scores):
 
 
 @pytest.mark.parametrize("which", ["far_10min", "priority"])
-def test_clusters_partition_the_gap_communes_into_contiguous_groups(plan, scores, neighbours,
-                                                                    which):
+def test_clusters_partition_the_gap_communes_into_contiguous_groups(
+    plan, scores, neighbours, which
+):
     c = plan.communes
     is_gap = _gap_sets(plan, scores)[which]
     cl = gaps.gap_clusters(c, is_gap=is_gap, places=plan.places)
@@ -286,8 +297,9 @@ def test_epci_offer_counts_match_the_places(plan):
     assert t["n_places"].sum() == len(plan.places)
     assert t["population"].sum() == plan.communes["population"].sum()
     by_epci = plan.places.groupby(plan.places["epci"].astype(str))
-    assert (t["n_france_services"] == by_epci["is_france_services"].sum()
-            .reindex(t.index).fillna(0)).all()
+    assert (
+        t["n_france_services"] == by_epci["is_france_services"].sum().reindex(t.index).fillna(0)
+    ).all()
     assert set(t.index[t["has_project"]]) == _project_epci(plan.places)
 
 
@@ -302,8 +314,9 @@ def test_epci_without_project_on_a_modified_real_offer(plan):
     removed from the real places; its France Services / Aidants Connect stay."""
     pl = plan.places
     proj = pl["is_lieu_mediation"] | pl["is_cnfs"]
-    stats = pd.DataFrame({"proj": proj.groupby(pl["epci"]).sum(),
-                          "other": (~proj).groupby(pl["epci"]).sum()})
+    stats = pd.DataFrame(
+        {"proj": proj.groupby(pl["epci"]).sum(), "other": (~proj).groupby(pl["epci"]).sum()}
+    )
     # the EPCI with the fewest such places among those also holding other places
     stats = stats[stats["other"] > 0].sort_index()
     victim = stats.sort_values("proj", kind="stable").index[0]

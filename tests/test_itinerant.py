@@ -87,7 +87,7 @@ def brute_days(m: np.ndarray, visits: list[int]) -> float:
         a, rest = left[0], left[1:]
         rec(rest, acc + 2 * m[0, a], days + 1)
         for k, b in enumerate(rest):
-            rec(rest[:k] + rest[k + 1:], acc + m[0, a] + m[a, b] + m[b, 0], days + 1)
+            rec(rest[:k] + rest[k + 1 :], acc + m[0, a] + m[a, b] + m[b, 0], days + 1)
 
     rec(list(visits), 0.0, 0)
     return best
@@ -213,7 +213,7 @@ def test_held_karp_matches_brute_force_on_real_groups(communes):
     for b in range(0, len(ids), 15):
         d = np.hypot(*(xy - xy[b]).T)
         for k in (4, 7):
-            near = [ids[i] for i in np.argsort(d, kind="stable")[1:k + 1]]
+            near = [ids[i] for i in np.argsort(d, kind="stable")[1 : k + 1]]
             m = matrix(communes, [ids[b], *near])
             order, length = itinerant.tsp_order(m)
             assert sorted(order) == list(range(1, k + 1))
@@ -259,8 +259,9 @@ def test_timetable_consistent_with_circuits(communes, r2, r_cuts, which):
         st = r.stops[r.stops["circuit_id"] == cid].set_index("insee")
         # every stop has at least one half-day, visits match, nothing else is visited
         assert set(g["insee"]) == set(st.index)
-        assert g["insee"].value_counts().sort_index().equals(
-            st["visits"].sort_index().rename("count"))
+        assert (
+            g["insee"].value_counts().sort_index().equals(st["visits"].sort_index().rename("count"))
+        )
         assert g.groupby("insee")["hours"].sum().min() >= 3.5 - 1e-9
         assert g["hours"].sum() == pytest.approx(circ["hours_at_stops"])
         assert g["travel_minutes"].sum() == pytest.approx(circ["minutes_per_week"])
@@ -269,7 +270,7 @@ def test_timetable_consistent_with_circuits(communes, r2, r_cuts, which):
         # each day's travel is the closed route base → morning → afternoon → base
         base = circ["base_insee"]
         for _, day in g.groupby("day_index"):
-            assert list(day["half_day"]) == ["matin", "après-midi"][:len(day)]
+            assert list(day["half_day"]) == ["matin", "après-midi"][: len(day)]
             path = [base, *day["insee"], base]
             route = sum(minutes(communes, a, b) for a, b in zip(path[:-1], path[1:]))
             assert day["travel_minutes"].sum() == pytest.approx(route, rel=1e-9)
@@ -307,8 +308,7 @@ def test_circuit_full_claims_are_true(communes, r2, r_cuts):
                 order, _ = itinerant.tsp_order(m)
                 perm = [0, *order]
                 need = [communes.loc[stops[k - 1], "need"] for k in order]
-                assert itinerant.week_plan(m[np.ix_(perm, perm)], need,
-                                           budget_hours=BUDGET) is None
+                assert itinerant.week_plan(m[np.ix_(perm, perm)], need, budget_hours=BUDGET) is None
                 seen += 1
         for s in r.dropped[r.dropped["reason"] == "out_of_reach"].itertuples():
             assert min(minutes(communes, b, s.insee) for b in r.circuits["base_insee"]) > limit
@@ -334,13 +334,15 @@ def test_one_circuit_is_best_by_enumeration(communes):
     elig = itinerant.eligible_communes(communes)
     ids = elig.index[elig["eligible"]]
     reach = {b: [s for s in ids if minutes(communes, b, s) <= 25] for b in communes.index}
-    bases = [b for b in sorted(reach) if 9 <= len(reach[b]) <= 10
-             and not _fits(communes, b, reach[b])][:3]
+    bases = [
+        b for b in sorted(reach) if 9 <= len(reach[b]) <= 10 and not _fits(communes, b, reach[b])
+    ][:3]
     assert len(bases) == 3
     best = {}
     for b in bases:
-        subsets = [sub for k in range(1, len(reach[b]) + 1)
-                   for sub in itertools.combinations(reach[b], k)]
+        subsets = [
+            sub for k in range(1, len(reach[b]) + 1) for sub in itertools.combinations(reach[b], k)
+        ]
         subsets.sort(key=lambda sub: -float(communes.loc[list(sub), "need"].sum()))
         top = next(sub for sub in subsets if _fits(communes, b, list(sub)))
         best[b] = float(communes.loc[list(top), "need"].sum())
@@ -385,8 +387,9 @@ def test_exclude_and_covered_series(communes, r2):
 def test_deterministic_and_row_order_independent(communes, r2):
     shuffled = communes.sample(frac=1.0, random_state=7)
     again = itinerant_circuits(shuffled, n_posts=2)
-    pd.testing.assert_frame_equal(again.circuits.drop(columns="geometry"),
-                                  r2.circuits.drop(columns="geometry"))
+    pd.testing.assert_frame_equal(
+        again.circuits.drop(columns="geometry"), r2.circuits.drop(columns="geometry")
+    )
     assert again.circuits.geometry.geom_equals_exact(r2.circuits.geometry, 1e-9).all()
     pd.testing.assert_frame_equal(again.timetable, r2.timetable)
     pd.testing.assert_frame_equal(again.dropped, r2.dropped)
@@ -420,9 +423,14 @@ def test_split_budget_with_mclp(plan, communes):
     def fixed(k: int) -> pd.Series:
         if k == 0:
             return communes["covered_before"]
-        res = placement.mclp_from_od(od, communes["need"], p=k, threshold=t,
-                                     already_covered=communes["covered_before"],
-                                     demand=communes)
+        res = placement.mclp_from_od(
+            od,
+            communes["need"],
+            p=k,
+            threshold=t,
+            already_covered=communes["covered_before"],
+            demand=communes,
+        )
         return res.covered
 
     out = itinerant.split_budget(communes, total_posts=3, fixed_coverage=fixed)
@@ -430,7 +438,7 @@ def test_split_budget_with_mclp(plan, communes):
     assert tab["n_fixed"].tolist() == [0, 1, 2, 3]
     assert (tab["n_fixed"] + tab["n_itinerant"] == 3).all()
     assert np.allclose(tab["need_reached"], tab["need_fixed"] + tab["need_itinerant"])
-    assert (np.diff(tab["need_fixed"]) >= -1e-6).all()       # exact MCLP: monotone
+    assert (np.diff(tab["need_fixed"]) >= -1e-6).all()  # exact MCLP: monotone
     assert tab.loc[tab["n_fixed"] == 3, "need_itinerant"].item() == 0
     assert tab.loc[tab["n_fixed"] == 0, "need_fixed"].item() == 0
     best = tab.loc[tab["n_fixed"] == out.best_n_fixed, "need_reached"].item()
@@ -453,18 +461,21 @@ def test_week_plan_small_handmade_case():
     assert itinerant.week_plan(np.zeros((12, 12)), [1.0] * 11, budget_hours=31.5) is None
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"n_posts": -1}, "n_posts"),
-    ({"n_posts": 1.5}, "n_posts"),
-    ({"n_posts": 2, "max_stop_minutes": 0}, "max_stop_minutes"),
-    ({"n_posts": 2, "max_stop_minutes": -5}, "max_stop_minutes"),
-    ({"n_posts": 2, "max_stop_minutes": float("nan")}, "max_stop_minutes"),
-    ({"n_posts": 2, "min_stop_hours": 40}, "min_stop_hours"),
-    ({"n_posts": 2, "density_max": 0}, "density_max"),
-    ({"n_posts": 2, "need_quantile_min": 1.5}, "need_quantile_min"),
-    ({"n_posts": 2, "half_days_per_day": 3}, "half_days_per_day"),
-    ({"n_posts": 2, "priority": "fast"}, "priority"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"n_posts": -1}, "n_posts"),
+        ({"n_posts": 1.5}, "n_posts"),
+        ({"n_posts": 2, "max_stop_minutes": 0}, "max_stop_minutes"),
+        ({"n_posts": 2, "max_stop_minutes": -5}, "max_stop_minutes"),
+        ({"n_posts": 2, "max_stop_minutes": float("nan")}, "max_stop_minutes"),
+        ({"n_posts": 2, "min_stop_hours": 40}, "min_stop_hours"),
+        ({"n_posts": 2, "density_max": 0}, "density_max"),
+        ({"n_posts": 2, "need_quantile_min": 1.5}, "need_quantile_min"),
+        ({"n_posts": 2, "half_days_per_day": 3}, "half_days_per_day"),
+        ({"n_posts": 2, "priority": "fast"}, "priority"),
+    ],
+)
 def test_bad_parameters_name_the_parameter(communes, kwargs, name):
     with pytest.raises(PlacementError) as exc:
         itinerant_circuits(communes, **kwargs)
@@ -486,7 +497,8 @@ def test_bad_communes_and_codes(communes):
     with pytest.raises(ValidationError, match="12345"):
         itinerant_circuits(communes, n_posts=1, bases=["12345"])
     with pytest.raises(ValidationError, match="covered_after"):
-        itinerant_circuits(communes.drop(columns="covered_after"), n_posts=1,
-                           covered="covered_after")
+        itinerant_circuits(
+            communes.drop(columns="covered_after"), n_posts=1, covered="covered_after"
+        )
     with pytest.raises(ValidationError):
         itinerant.tsp_order(np.zeros((2, 3)))

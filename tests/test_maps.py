@@ -27,8 +27,10 @@ def fr_int(x: float) -> str:
     """French integer as the outputs print it: narrow no-break space every 3 digits."""
     return f"{int(round(float(x))):,}".replace(",", "\u202f")
 
+
 def fr_pct(x: float) -> str:
     return f"{float(x):.1f}".replace(".", ",") + "\u00a0%"
+
 
 def js_vars(text: str, prefix: str) -> dict[str, dict]:
     """JSON values of ``var <prefix>_NNNN = {...};`` lines in the map HTML."""
@@ -37,23 +39,27 @@ def js_vars(text: str, prefix: str) -> dict[str, dict]:
         out[name] = json.loads(body.replace("<\\/", "</"))
     return out
 
+
 def section_text(text: str, section: str) -> str:
     """Unescaped text of ``<section id=...>`` (tags removed)."""
     m = re.search(rf'<section id="{section}">(.*?)</section>', text, re.S)
     assert m, section
     return html.unescape(re.sub(r"<[^>]+>", " ", m.group(1)))
 
+
 def squash(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
+
 
 def one_var(text: str, prefix: str) -> dict:
     data = js_vars(text, prefix)
     assert len(data) == 1, (prefix, list(data))
     return next(iter(data.values()))
 
+
 def layer_keys(text: str) -> list[str]:
-    block = text[text.index("overlays :"):]
-    block = block[:block.index("}")]
+    block = text[text.index("overlays :") :]
+    block = block[: block.index("}")]
     return [json.loads(k) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', block)]
 
 
@@ -74,8 +80,9 @@ def map_html(plan, tmp_path_factory):
 @pytest.fixture(scope="module")
 def plan_itin():
     """Maine-et-Loire, 6 fixed + 2 itinerant posts (real circuits from cnfs_geo.itinerant)."""
-    return run(Scenario(departement="49", posts=6, itinerant_posts=2,
-                        data_dir=str(catalog.bundle_dir())))
+    return run(
+        Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(catalog.bundle_dir()))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +94,8 @@ def map_html_itin(plan_itin, tmp_path_factory):
 
 # ------------------------------------------------------------------ map (8 fixed posts)
 def test_map_has_every_layer_in_the_layer_control(plan, map_html):
-    block = map_html[map_html.index("overlays :"):]
-    block = block[:block.index("}")]
+    block = map_html[map_html.index("overlays :") :]
+    block = block[: block.index("}")]
     keys = [json.loads(k) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', block)]
     assert keys == maps.layer_names(plan)
     assert "Temps d'accès avec les nouveaux postes" in keys
@@ -97,11 +104,17 @@ def test_map_has_every_layer_in_the_layer_control(plan, map_html):
 
 def test_map_legend_and_title_are_french(plan, map_html):
     text = html.unescape(map_html)
-    for label in ["Légende", "Temps d'accès au lieu d'accompagnement le plus proche",
-                  "Indice de fragilité numérique (0 à 10)", "toujours non couvertes",
-                  "nouveau poste proposé (numéro)", "limite d'EPCI",
-                  "cercle creux : accès seul, sans accompagnement",
-                  *_map_style.minute_class_labels(), *_map_style.need_class_labels()]:
+    for label in [
+        "Légende",
+        "Temps d'accès au lieu d'accompagnement le plus proche",
+        "Indice de fragilité numérique (0 à 10)",
+        "toujours non couvertes",
+        "nouveau poste proposé (numéro)",
+        "limite d'EPCI",
+        "cercle creux : accès seul, sans accompagnement",
+        *_map_style.minute_class_labels(),
+        *_map_style.need_class_labels(),
+    ]:
         assert label in text, label
     assert "Maine-et-Loire (49)" in text
     assert f"{len(plan.posts)} nouveaux postes proposés" in text
@@ -119,8 +132,9 @@ def test_map_draws_every_commune_with_its_classes(plan, map_html):
         assert p["t"][0] == f"{row['nom']} ({f['id']})"
         assert p["gap"] == bool(row["gap"])
         # class = first break the time does not exceed (≤ 5, 5–10, …, > 20)
-        k_before = int(np.searchsorted(_map_style.MINUTE_BREAKS, row["minutes_before"],
-                                       side="left"))
+        k_before = int(
+            np.searchsorted(_map_style.MINUTE_BREAKS, row["minutes_before"], side="left")
+        )
         k_after = int(np.searchsorted(_map_style.MINUTE_BREAKS, row["minutes_after"], side="left"))
         assert p["b"] == _map_style.MINUTE_COLOURS[k_before]
         assert p["a"] == _map_style.MINUTE_COLOURS[k_after]
@@ -219,7 +233,8 @@ def test_map_priority_layer_colours_and_tooltips(plan_itin, map_html_itin):
         lab = dict(zip(_fr.PRIORITY_TIP_LABELS, tip[1:]))
         assert lab["Rang"] == f"{fr_int(r['priority_rank'])} sur {fr_int(len(c))}"
         assert lab["Accessibilité (E2SFCA)"].startswith(
-            f"{r['accessibility']:.2f}".replace(".", ",").rstrip("0").rstrip(","))
+            f"{r['accessibility']:.2f}".replace(".", ",").rstrip("0").rstrip(",")
+        )
         if r["priority_gap"]:
             n_reasons += 1
             assert lab["Motifs"] == r["gap_reasons"] and r["gap_reasons"]
@@ -237,8 +252,13 @@ def test_map_clusters_cover_their_communes(plan_itin, map_html_itin):
     assert sorted(polys) == sorted(cl["cluster_id"]) and len(labels) == len(cl)
     c = plan_itin.communes
     for r in cl.itertuples():
-        geom = gpd.GeoSeries([shapely.geometry.shape(polys[r.cluster_id]["geometry"])],
-                             crs="EPSG:4326").to_crs(c.crs).iloc[0]
+        geom = (
+            gpd.GeoSeries(
+                [shapely.geometry.shape(polys[r.cluster_id]["geometry"])], crs="EPSG:4326"
+            )
+            .to_crs(c.crs)
+            .iloc[0]
+        )
         members = r.communes.split(";")
         # members = the communes flagged with this cluster id in plan.communes
         assert sorted(members) == sorted(c.index[c["gap_cluster"] == r.cluster_id])
@@ -250,7 +270,7 @@ def test_map_clusters_cover_their_communes(plan_itin, map_html_itin):
         assert tip[0] == f"Territoire prioritaire {r.cluster_id}"
         assert fr_int(r.population) in tip[3] and r.nearest_place_name in tip[7]
     for f in labels:
-        assert f["properties"]["icon"].endswith(f'>{f["id"].split(":")[0]}</div>')
+        assert f["properties"]["icon"].endswith(f">{f['id'].split(':')[0]}</div>")
 
 
 def test_map_circuits_follow_the_tour(plan_itin, map_html_itin):
@@ -267,8 +287,10 @@ def test_map_circuits_follow_the_tour(plan_itin, map_html_itin):
         stops = r.stops.split(";")
         assert len(stops) == r.n_stops
         assert line["properties"]["t"][1] == f"{r.base_nom} ({r.base_insee})"
-        assert line["properties"]["t"][2] == " → ".join(names[x] for x in stops) +\
-            " → retour à la base"
+        assert (
+            line["properties"]["t"][2]
+            == " → ".join(names[x] for x in stops) + " → retour à la base"
+        )
         assert line["properties"]["t"][3] == f"{fr_int(r.km_per_week)}\u00a0km"
         pts = {f["id"]: f for f in feats if f["id"].startswith(f"{r.circuit_id}:")}
         for k, insee in enumerate(stops, start=1):
@@ -276,14 +298,18 @@ def test_map_circuits_follow_the_tour(plan_itin, map_html_itin):
             assert p["t"][0] == f"{names[insee]} ({insee})"
             assert p["l"] == _fr.STOP_TIP_LABELS
             slots = tt[(tt["circuit_id"] == r.circuit_id) & (tt["insee"] == insee)]
-            assert p["t"][4] == ", ".join(f"{d} {h}" for d, h in
-                                          zip(slots["day"], slots["half_day"]))
+            assert p["t"][4] == ", ".join(
+                f"{d} {h}" for d, h in zip(slots["day"], slots["half_day"])
+            )
             assert p["icon"].endswith(f">{k}</div>")
     # itinerant posts are drawn at the base, in their circuit's colour
     order = list(circuits.sort_values("circuit_id")["circuit_id"])
     for i, r in enumerate(plan_itin.posts.itertuples()):
-        marker = f"background:{_map_style.POST_COLOUR};" if r.kind == "fixed" else\
-            f"background:{_map_style.circuit_colour(order.index(r.circuit_id))};"
+        marker = (
+            f"background:{_map_style.POST_COLOUR};"
+            if r.kind == "fixed"
+            else f"background:{_map_style.circuit_colour(order.index(r.circuit_id))};"
+        )
         assert marker in map_html_itin
     text = html.unescape(map_html_itin)
     assert text.count("(itinérant, circuit ") == int((plan_itin.posts["kind"] == "itinerant").sum())
@@ -297,8 +323,9 @@ def test_map_is_deterministic_and_small(plan_itin, map_html_itin, tmp_path):
 
 
 def test_map_rejects_a_plan_without_priority_columns(plan_itin):
-    bad = dataclasses.replace(plan_itin,
-                              communes=plan_itin.communes.drop(columns=["priority_score"]))
+    bad = dataclasses.replace(
+        plan_itin, communes=plan_itin.communes.drop(columns=["priority_score"])
+    )
     with pytest.raises(ValidationError, match="priority_score"):
         maps.coverage_map(bad)
     bad = dataclasses.replace(plan_itin, timetable=plan_itin.timetable.drop(columns=["half_day"]))

@@ -22,7 +22,8 @@ def test_fibre_totals_match_the_arcep_file(with_need, bundle):
     raw = pd.read_csv(bundle.file("fibre"), dtype=str)
     assert c["nb_locaux"].sum() == pd.to_numeric(raw["nb_locaux"]).sum() == 495_707
     assert c["nb_locaux_fibre"].sum() == pytest.approx(
-        pd.to_numeric(raw["nb_locaux_fibre"]).fillna(0).sum())
+        pd.to_numeric(raw["nb_locaux_fibre"]).fillna(0).sum()
+    )
     assert 100 * c["nb_locaux_fibre"].sum() / c["nb_locaux"].sum() == pytest.approx(89.7, abs=0.05)
     assert c.loc[["49038", "49053"], "pct_fibre"].eq(0).all()  # no FTTH at all in 2024
     assert c["pct_fibre"].between(0, 100).all()
@@ -39,8 +40,11 @@ def test_old_codes_are_mapped_and_reported(with_need):
 def test_merged_commune_scores_are_population_weighted(with_need, bundle):
     c, _ = with_need
     ifn = pd.read_csv(bundle.file("ifn_communes"), dtype=str).set_index("code")
-    pop = pd.read_csv(bundle.file("fibre"), dtype=str).set_index("code_insee")[
-        "nb_locaux"].astype(float)
+    pop = (
+        pd.read_csv(bundle.file("fibre"), dtype=str)
+        .set_index("code_insee")["nb_locaux"]
+        .astype(float)
+    )
     a, b = float(ifn.loc["49160", "total"]), float(ifn.loc["49321", "total"])
     expected = (a * pop["49160"] + b * pop["49321"]) / (pop["49160"] + pop["49321"])
     assert c.loc["49160", "ifn_total"] == pytest.approx(expected)
@@ -68,7 +72,8 @@ def test_missing_ifn_row_is_imputed_and_reported(communes, bundle, tmp_path):
     assert rep.imputed == ["49007"]
     assert bool(c.loc["49007", "need_imputed"])
     assert c.loc["49007", "need_index"] == pytest.approx(
-        c.drop(index="49007")["ifn_total"].median())
+        c.drop(index="49007")["ifn_total"].median()
+    )
 
 
 def test_unknown_code_is_reported_not_dropped(communes, bundle, tmp_path):
@@ -118,8 +123,9 @@ def test_plm_scores_come_from_their_arrondissements(raw_dir, dep, city):
     totals = pd.to_numeric(arr["total"])
     assert totals.min() <= c.loc[city, "ifn_total"] <= totals.max()
     assert c.loc[city, "pct_fibre"] > 0
-    assert (rep.unmatched["reason"].str.contains("without any score")
-            | (rep.unmatched["code"] != city)).all()
+    assert (
+        rep.unmatched["reason"].str.contains("without any score") | (rep.unmatched["code"] != city)
+    ).all()
 
 
 def test_need_from_frames_is_what_need_from_sources_reads(bundle):
@@ -127,8 +133,11 @@ def test_need_from_frames_is_what_need_from_sources_reads(bundle):
 
     communes = territory.communes_from_cog("49", bundle)
     ref, rep_ref = need.need_from_sources(communes, bundle)
-    c, rep = need.need_from_frames(communes, ifn.read_ifn(bundle.file("ifn_communes")),
-                                   arcep.read_fibre(bundle.file("fibre")),
-                                   territory.code_table(bundle))
+    c, rep = need.need_from_frames(
+        communes,
+        ifn.read_ifn(bundle.file("ifn_communes")),
+        arcep.read_fibre(bundle.file("fibre")),
+        territory.code_table(bundle),
+    )
     assert c.equals(ref) and c.attrs == ref.attrs
     assert rep.remapped.equals(rep_ref.remapped) and rep.imputed == rep_ref.imputed

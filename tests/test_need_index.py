@@ -14,9 +14,13 @@ from cnfs_geo import catalog, need, territory
 from cnfs_geo._errors import ValidationError
 
 DIMS = list(need.DIMENSIONS)
-RAW_COLUMN = {"ifn_no_thd": "no_thd_coverage_rate", "ifn_no_4g": "no_4g_coverage_rate",
-              "ifn_poverty": "poverty_rate", "ifn_older_65": "older_65_rate",
-              "ifn_low_diploma": "nscol15p_rate"}
+RAW_COLUMN = {
+    "ifn_no_thd": "no_thd_coverage_rate",
+    "ifn_no_4g": "no_4g_coverage_rate",
+    "ifn_poverty": "poverty_rate",
+    "ifn_older_65": "older_65_rate",
+    "ifn_low_diploma": "nscol15p_rate",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +47,7 @@ def ifn_rows(bundle):
 
 # --- index and fractures -----------------------------------------------------------
 
+
 def test_default_keeps_official_total_and_adds_equal_weight_index(default, ifn_rows):
     c = default
     assert c.attrs["need_index"] == "ifn_total" and c.attrs["need_weights"] is None
@@ -50,14 +55,21 @@ def test_default_keeps_official_total_and_adds_equal_weight_index(default, ifn_r
     for insee in ("49007", "49099", "49038"):  # Angers, Cholet, Bourg-l'Évêque
         row = ifn_rows.loc[insee]
         assert c.at[insee, "need_index_weighted"] == pytest.approx(
-            np.mean([row[RAW_COLUMN[d]] for d in DIMS]))
+            np.mean([row[RAW_COLUMN[d]] for d in DIMS])
+        )
         assert c.at[insee, "fracture_materiel"] == pytest.approx(row["poverty_rate"])
         assert c.at[insee, "fracture_connectivite"] == pytest.approx(
-            (row["no_thd_coverage_rate"] + row["no_4g_coverage_rate"]) / 2)
+            (row["no_thd_coverage_rate"] + row["no_4g_coverage_rate"]) / 2
+        )
         assert c.at[insee, "fracture_usages"] == pytest.approx(
-            (row["older_65_rate"] + row["nscol15p_rate"] + row["poverty_rate"]) / 3)
-    for col in ("fracture_materiel", "fracture_connectivite", "fracture_usages",
-                "need_index_weighted"):
+            (row["older_65_rate"] + row["nscol15p_rate"] + row["poverty_rate"]) / 3
+        )
+    for col in (
+        "fracture_materiel",
+        "fracture_connectivite",
+        "fracture_usages",
+        "need_index_weighted",
+    ):
         assert c[col].between(0, 10).all(), col
 
 
@@ -87,15 +99,18 @@ def test_relative_weights_override_the_equal_default(default):
     assert np.allclose(idx, manual)
 
 
-@pytest.mark.parametrize("weights, message", [
-    ({"ifn_poverty": -1}, r"'ifn_poverty'.*-1.*≥ 0"),
-    ({"poverty": 1}, r"unknown key 'poverty'.*ifn_poverty"),
-    ({"ifn_no_4g": float("nan")}, r"'ifn_no_4g'.*finite"),
-    ({"ifn_no_4g": "2"}, r"'ifn_no_4g'.*'2'"),
-    ({"ifn_no_4g": True}, r"'ifn_no_4g'.*True"),
-    (dict.fromkeys(DIMS, 0), r"every weight is 0"),
-    ("uniform", r"not a mapping"),
-])
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ({"ifn_poverty": -1}, r"'ifn_poverty'.*-1.*≥ 0"),
+        ({"poverty": 1}, r"unknown key 'poverty'.*ifn_poverty"),
+        ({"ifn_no_4g": float("nan")}, r"'ifn_no_4g'.*finite"),
+        ({"ifn_no_4g": "2"}, r"'ifn_no_4g'.*'2'"),
+        ({"ifn_no_4g": True}, r"'ifn_no_4g'.*True"),
+        (dict.fromkeys(DIMS, 0), r"every weight is 0"),
+        ("uniform", r"not a mapping"),
+    ],
+)
 def test_bad_weights_are_rejected(weights, message):
     with pytest.raises(ValidationError, match=message):
         need.need_weights(weights)
@@ -123,11 +138,13 @@ def test_ifn_total_is_a_mean_of_14_scores(bundle, raw_dir):
 
 # --- fibre what-if --------------------------------------------------------------
 
+
 def test_fibre_to_100_percent(default):
     before = default.copy()
     w = need.fibre_what_if(default)
-    pd.testing.assert_frame_equal(default.drop(columns="geometry"),
-                                  before.drop(columns="geometry"))  # input untouched
+    pd.testing.assert_frame_equal(
+        default.drop(columns="geometry"), before.drop(columns="geometry")
+    )  # input untouched
     below = default["pct_fibre"] < 100
     assert below.sum() > 100 and (~below).sum() >= 1
     assert (w["pct_fibre"] == 100).all()
@@ -154,8 +171,14 @@ def test_partial_target_scales_the_no_thd_score(default):
     assert np.allclose(w.loc[below, "ifn_no_thd"], expected)
     assert (w.loc[below, "ifn_no_thd"] <= old["ifn_no_thd"]).all()
     assert (w.loc[below, "pct_fibre"] == 90).all()
-    assert (w.loc[~below, ["need", "pct_fibre", "ifn_no_thd"]]
-            == default.loc[~below, ["need", "pct_fibre", "ifn_no_thd"]]).all().all()
+    assert (
+        (
+            w.loc[~below, ["need", "pct_fibre", "ifn_no_thd"]]
+            == default.loc[~below, ["need", "pct_fibre", "ifn_no_thd"]]
+        )
+        .all()
+        .all()
+    )
     # monotone in the target
     w100 = need.fibre_what_if(default, target_pct=100)
     assert (w100["need"] <= w["need"] + 1e-9).all() and (w["need"] <= default["need"] + 1e-9).all()
@@ -168,8 +191,10 @@ def test_what_if_uses_the_weights_the_communes_were_built_with(equal):
     assert np.allclose(w["need_index"], recomputed)
     assert np.allclose(w["fracture_connectivite"], (w["ifn_no_thd"] + w["ifn_no_4g"]) / 2)
     below = equal["pct_fibre"] < 100
-    assert np.allclose(equal.loc[below, "need_index"] - w.loc[below, "need_index"],
-                       equal.loc[below, "ifn_no_thd"] / 5)
+    assert np.allclose(
+        equal.loc[below, "need_index"] - w.loc[below, "need_index"],
+        equal.loc[below, "ifn_no_thd"] / 5,
+    )
     lost = equal.copy()
     lost.attrs = {}
     with pytest.raises(ValidationError, match="pass the same weights="):

@@ -26,6 +26,7 @@ TOL = DEFAULT.coordinate_tolerance_m
 
 # ----------------------------------------------------------------------------- helpers
 
+
 @pytest.fixture(scope="module")
 def communes49(bundle):
     return territory.communes_from_cog("49", bundle)
@@ -103,6 +104,7 @@ def _check_invariants(places, report, communes):
 
 # ----------------------------------------------------------------------------- 49 bundle
 
+
 def test_counts_invariant_49(offer49, communes49, bundle):
     places, report = offer49
     _check_invariants(places, report, communes49)
@@ -161,8 +163,9 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
     places, report = offer49
     raw = {r["id"]: r["nb_aidants"] for r in _raw_json(bundle, "cnfs_permanences")}
     assert sum(raw.values()) == 46  # SOURCES.md: Σ nb_aidants = 46 in 49
-    rejected = set(report.rejected.loc[report.rejected["source"] == "cnfs_permanences",
-                                       "record_id"])
+    rejected = set(
+        report.rejected.loc[report.rejected["source"] == "cnfs_permanences", "record_id"]
+    )
     expected = sum(v for k, v in raw.items() if k not in rejected)
     measured = places.loc[~places["advisors_assumed"], "advisors"].sum()
     assert measured == expected
@@ -176,8 +179,9 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
         assert row["is_cnfs"] and not row["advisors_assumed"] and row["advisors"] == nb
     # other places: the largest default of their kinds
     other = places[places["advisors_assumed"]]
-    expect = [max(DEFAULT.default_advisors[k] for k in kinds.split(";"))
-              for kinds in other["kinds"]]
+    expect = [
+        max(DEFAULT.default_advisors[k] for k in kinds.split(";")) for kinds in other["kinds"]
+    ]
     assert other["advisors"].tolist() == expect
     assert not other["is_cnfs"].any()
 
@@ -203,8 +207,9 @@ def test_inactive_cd49_records(offer49, bundle):
     places, report = offer49
     ids22 = {r["ID"] for r in _raw_json(bundle, "lieux_cd49_2022")}
     rej = report.rejected[report.rejected["source"] == "lieux_cd49_2020"].set_index("record_id")
-    inactive = [r["ID_LieuMed"] for r in _raw_json(bundle, "lieux_cd49_2020")
-                if r["AFFICHAGE"] == "INACTIF"]
+    inactive = [
+        r["ID_LieuMed"] for r in _raw_json(bundle, "lieux_cd49_2020") if r["AFFICHAGE"] == "INACTIF"
+    ]
     assert len(inactive) == 18
     for lmn in inactive:
         if lmn in ids22:
@@ -243,9 +248,14 @@ def test_service_level_is_traceable(offer49, bundle):
     where = _record_place(places)
     level = places.set_index("place_id")["service_level"]
     for r in _raw_json(bundle, "lieux_cd49_2022"):
-        helps = any(str(r.get(c, "")).lower() == "oui" for c in
-                    ("Démarches générales", "Démarches spécifiques",
-                     "Initiation aux outils numériques"))
+        helps = any(
+            str(r.get(c, "")).lower() == "oui"
+            for c in (
+                "Démarches générales",
+                "Démarches spécifiques",
+                "Initiation aux outils numériques",
+            )
+        )
         helps |= any(r.get(c) for c in r if c.startswith("JT_RH_"))
         if helps:
             assert level[where[f"lieux_cd49_2022:{r['ID']}"]] == "accompaniment", r["ID"]
@@ -275,17 +285,31 @@ def test_dedup_examples_and_rule(offer49, bundle):
     # data·inclusion copies of CNFS permanences are merged by id
     for r in _raw_json(bundle, "data_inclusion"):
         if r["source"] == "conseiller-numerique":
-            assert where[f"data_inclusion:conseiller-numerique:{r['id']}"] == \
-                where[f"cnfs_permanences:{r['id']}"]
+            assert (
+                where[f"data_inclusion:conseiller-numerique:{r['id']}"]
+                == where[f"cnfs_permanences:{r['id']}"]
+            )
     # names of generic words only never match, distinct places with the same SIRET stay apart
-    assert offer._names_match(offer._name_keys("Mairie", "Angers"),
-                              offer._name_keys("Médiathèque", "Angers")) == 0
-    assert offer._names_match(
-        offer._name_keys("CS du Chemillois - France Services", "Chemillé-en-Anjou"),
-        offer._name_keys("CENTRE SOCIAL DU CHEMILLOIS", "Chemillé-en-Anjou")) == 2
-    assert offer._names_match(
-        offer._name_keys("Régie de Quartiers d'Angers - Antenne de Belle Beille", "Angers"),
-        offer._name_keys("Bibliothèque municipale - Belle-Beille", "Angers")) == 0
+    assert (
+        offer._names_match(
+            offer._name_keys("Mairie", "Angers"), offer._name_keys("Médiathèque", "Angers")
+        )
+        == 0
+    )
+    assert (
+        offer._names_match(
+            offer._name_keys("CS du Chemillois - France Services", "Chemillé-en-Anjou"),
+            offer._name_keys("CENTRE SOCIAL DU CHEMILLOIS", "Chemillé-en-Anjou"),
+        )
+        == 2
+    )
+    assert (
+        offer._names_match(
+            offer._name_keys("Régie de Quartiers d'Angers - Antenne de Belle Beille", "Angers"),
+            offer._name_keys("Bibliothèque municipale - Belle-Beille", "Angers"),
+        )
+        == 0
+    )
     raw = _raw_json(bundle, "cnfs_permanences")
     sirets = pd.Series([offer.clean_siret(r["pivot"]) for r in raw]).dropna()
     multi = sirets[sirets.duplicated(keep=False)]
@@ -301,8 +325,9 @@ def test_dedup_examples_and_rule(offer49, bundle):
             p = _to_work(cn[rid]["longitude"], cn[rid]["latitude"], places.crs)
             assert p.distance(geo[pid]) <= DEFAULT.dedup_distance_m
         if pid.split(":")[0] == "cnfs" and src == "france_services":
-            p = _to_work(float(fs.loc[rid, "longitude"]), float(fs.loc[rid, "latitude"]),
-                         places.crs)
+            p = _to_work(
+                float(fs.loc[rid, "longitude"]), float(fs.loc[rid, "latitude"]), places.crs
+            )
             assert p.distance(geo[pid]) <= DEFAULT.dedup_distance_m
     assert "150 m" in report.dedup_rule and "SIRET" in report.dedup_rule
     assert report.dedup_rule == offer.DEDUP_RULE.format(d=DEFAULT.dedup_distance_m)
@@ -327,12 +352,14 @@ def test_deterministic_and_geopackage(offer49, communes49, bundle, tmp_path):
 
 def test_distance_setting_is_used(communes49, bundle, offer49):
     places, _ = offer49
-    tight, report = offer.places_from_sources(communes49, bundle,
-                                              settings=DEFAULT.replace(dedup_distance_m=1.0))
+    tight, report = offer.places_from_sources(
+        communes49, bundle, settings=DEFAULT.replace(dedup_distance_m=1.0)
+    )
     assert len(tight) > len(places)
 
 
 # ----------------------------------------------------------------------------- missing files
+
 
 def test_missing_source_is_skipped(tmp_path, communes49, offer49):
     d = _copy_bundle(tmp_path, {"aidants_connect": None})
@@ -343,8 +370,10 @@ def test_missing_source_is_skipped(tmp_path, communes49, offer49):
     assert row["status"] == "missing" and row["read"] == 0
     assert not places["is_aidants_connect"].any()
     base = offer49[1].counts.set_index("source")
-    assert (report.counts.set_index("source").loc["france_services", "kept"]
-            == base.loc["france_services", "kept"])
+    assert (
+        report.counts.set_index("source").loc["france_services", "kept"]
+        == base.loc["france_services", "kept"]
+    )
 
 
 def test_all_sources_missing_is_an_error(tmp_path, communes49):
@@ -355,6 +384,7 @@ def test_all_sources_missing_is_an_error(tmp_path, communes49):
 
 
 # ----------------------------------------------------------------------------- invalid files
+
 
 def test_missing_columns(tmp_path, communes49):
     d = _copy_bundle(tmp_path, {"france_services": INVALID / "france_services_missing_columns.csv"})
@@ -386,16 +416,21 @@ def test_out_of_range_without_commune_code(tmp_path, communes49):
     rid = "62b306f6dd51e705b1808120"
     row = report.rejected.set_index("record_id").loc[rid]
     assert row["source"] == "cnfs_permanences"
-    for part in ("cnfs_permanences_conseiller-numerique", rid, "longitude/latitude",
-                 "out of range"):
+    for part in (
+        "cnfs_permanences_conseiller-numerique",
+        rid,
+        "longitude/latitude",
+        "out of range",
+    ):
         assert part in row["reason"]
     # a data·inclusion copy with good coordinates: merged by identifier, with a warning
     rid = "6299ff664bdc5506ec39de23"
     assert rid not in set(report.rejected["record_id"])
     where = _record_place(places)
     assert where[f"cnfs_permanences:{rid}"] == where[f"data_inclusion:conseiller-numerique:{rid}"]
-    assert any(rid in w and "out of range" in w and "merged by identifier" in w
-               for w in report.warnings)
+    assert any(
+        rid in w and "out of range" in w and "merged by identifier" in w for w in report.warnings
+    )
     counts = report.counts.set_index("source").loc["cnfs_permanences"]
     assert (counts["read"], counts["rejected"]) == (3, 1)
 
@@ -409,13 +444,16 @@ def test_out_of_range_with_commune_code_is_relocated(tmp_path, communes49):
     row = places.set_index("place_id").loc[pid]
     assert row["located"] == "commune" and row["insee"] == "49126"
     assert row.geometry.x == pytest.approx(communes49.loc["49126", "chef_lieu_x"])
-    assert any("record 280" in w and "relocated" in w and "longitude/latitude" in w
-               for w in report.warnings)
+    assert any(
+        "record 280" in w and "relocated" in w and "longitude/latitude" in w
+        for w in report.warnings
+    )
 
 
 def test_point_outside_departement(tmp_path, communes49):
-    d = _copy_bundle(tmp_path, {"lieux_cd49_2022":
-                                INVALID / "lieux_cd49_2022_outside_departement.json"})
+    d = _copy_bundle(
+        tmp_path, {"lieux_cd49_2022": INVALID / "lieux_cd49_2022_outside_departement.json"}
+    )
     places, report = offer.places_from_sources(communes49, d)
     _check_invariants(places, report, communes49)
     rej = report.rejected.set_index("record_id")
@@ -443,6 +481,7 @@ def test_non_numeric_coordinates(tmp_path, communes49):
 
 
 # ----------------------------------------------------------------------------- national files
+
 
 @pytest.fixture(scope="module")
 def national(raw_dir):

@@ -36,9 +36,15 @@ def inst(fs49):
 @pytest.fixture(scope="module")
 def mclp8(inst):
     """Exact MCLP, p=8, 10 min, population, France Services as existing sites."""
-    return placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                                  candidates=inst["cand"], demand=inst["communes"],
-                                  rules=placement.Rules(existing=inst["ex_ids"]))
+    return placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=inst["cand"],
+        demand=inst["communes"],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
 
 
 def _spopt_solver():
@@ -52,8 +58,10 @@ def _predefined(inst) -> np.ndarray:
 
 
 def _covered_before(inst) -> pd.Series:
-    near = coverage.nearest_from_od(inst["od"][inst["od"]["destination_id"].isin(inst["ex_ids"])],
-                                    inst["communes"].index.astype(str))
+    near = coverage.nearest_from_od(
+        inst["od"][inst["od"]["destination_id"].isin(inst["ex_ids"])],
+        inst["communes"].index.astype(str),
+    )
     return near["minutes"].le(T)
 
 
@@ -67,15 +75,20 @@ def test_mclp_equals_spopt_with_predefined_existing_sites(inst, mclp8):
     w = inst["communes"]["population"].to_numpy(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = MCLP.from_cost_matrix(inst["dense"].to_numpy(), w, service_radius=T,
-                                  p_facilities=P + len(inst["ex_ids"]),
-                                  predefined_facilities_arr=_predefined(inst)).solve(solver)
+        m = MCLP.from_cost_matrix(
+            inst["dense"].to_numpy(),
+            w,
+            service_radius=T,
+            p_facilities=P + len(inst["ex_ids"]),
+            predefined_facilities_arr=_predefined(inst),
+        ).solve(solver)
     spopt_total = pulp.value(m.problem.objective)
     d = mclp8.solution.details
     assert d["weight_covered_after"] == pytest.approx(spopt_total, abs=1e-6)
     # the existing sites' coverage is what spopt gets with p=0 new posts
     assert d["weight_covered_before"] == pytest.approx(
-        float(inst["communes"]["population"][_covered_before(inst).to_numpy()].sum()))
+        float(inst["communes"]["population"][_covered_before(inst).to_numpy()].sum())
+    )
     assert mclp8.solution.objective == pytest.approx(spopt_total - d["weight_covered_before"])
 
 
@@ -83,17 +96,28 @@ def test_mclp_equals_spopt_on_residual_instance_need_weight(inst):
     """Need weights, residual instance: covered demand zeroed, candidates only in spopt."""
     pulp, solver = _spopt_solver()
     from spopt.locate import MCLP
+
     from cnfs_geo import need
 
     communes, _ = need.need_from_sources(inst["communes"], catalog.resolve_data_dir())
-    ours = placement.mclp_from_od(inst["od"], communes["need"], p=P, threshold=T,
-                                  candidates=inst["cand"], demand=communes,
-                                  rules=placement.Rules(existing=inst["ex_ids"]))
+    ours = placement.mclp_from_od(
+        inst["od"],
+        communes["need"],
+        p=P,
+        threshold=T,
+        candidates=inst["cand"],
+        demand=communes,
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
     residual = communes["need"].where(~_covered_before(inst).to_numpy(), 0.0).to_numpy(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = MCLP.from_cost_matrix(inst["dense"].iloc[:, :inst["n_cand"]].to_numpy(), residual,
-                                  service_radius=T, p_facilities=P).solve(solver)
+        m = MCLP.from_cost_matrix(
+            inst["dense"].iloc[:, : inst["n_cand"]].to_numpy(),
+            residual,
+            service_radius=T,
+            p_facilities=P,
+        ).solve(solver)
     assert ours.solution.objective == pytest.approx(pulp.value(m.problem.objective), rel=1e-9)
     assert ours.posts["covered_need"].sum() == pytest.approx(ours.solution.objective, rel=1e-9)
 
@@ -104,12 +128,20 @@ def test_mclp_equals_spopt_on_residual_instance_need_weight(inst):
 def test_mclp_posts_and_coverage_are_consistent(inst, mclp8):
     posts, sol = mclp8.posts, mclp8.solution
     assert len(posts) == P and posts["candidate_id"].is_unique
-    assert list(posts.columns[:8]) == ["post_id", "candidate_id", "insee", "host", "kind",
-                                       "covered_weight", "covered_population", "covered_need"]
+    assert list(posts.columns[:8]) == [
+        "post_id",
+        "candidate_id",
+        "insee",
+        "host",
+        "kind",
+        "covered_weight",
+        "covered_population",
+        "covered_need",
+    ]
     assert (posts["kind"] == "fixed").all()
     assert set(posts["candidate_id"]) <= set(inst["cand"].index)
     assert not set(posts["candidate_id"]) & set(inst["ex_ids"])
-    assert posts["covered_need"].isna().all()          # no need column was given
+    assert posts["covered_need"].isna().all()  # no need column was given
     assert sol.status == "optimal" and sol.gap == 0.0
     assert sol.bound >= sol.objective - 1e-6
     assert sol.solver == "HiGHS via scipy.optimize.milp"
@@ -126,30 +158,45 @@ def test_mclp_posts_and_coverage_are_consistent(inst, mclp8):
     newly = after & ~before
     assert float(pop[newly].sum()) == pytest.approx(sol.objective)
     # each newly covered commune is given to its nearest new post
-    to_posts = coverage.nearest_from_od(od[od["destination_id"].isin(posts["candidate_id"])],
-                                        pop.index)
+    to_posts = coverage.nearest_from_od(
+        od[od["destination_id"].isin(posts["candidate_id"])], pop.index
+    )
     expected = pop[newly].groupby(to_posts.loc[newly, "nearest_id"]).sum()
     got = posts.set_index("candidate_id")["covered_population"]
-    pd.testing.assert_series_equal(got.sort_index(), expected.reindex(got.index).fillna(0)
-                                   .astype(float).sort_index(), check_names=False)
+    pd.testing.assert_series_equal(
+        got.sort_index(),
+        expected.reindex(got.index).fillna(0).astype(float).sort_index(),
+        check_names=False,
+    )
     assert posts["covered_weight"].is_monotonic_decreasing
     assert list(posts["post_id"]) == [f"P{k:02d}" for k in range(1, P + 1)]
     assert mclp8.uncoverable.empty
 
 
 def test_mclp_is_deterministic_whatever_the_row_order(inst, mclp8):
-    again = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                                   candidates=inst["cand"], demand=inst["communes"],
-                                   rules=placement.Rules(existing=inst["ex_ids"]))
+    again = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=inst["cand"],
+        demand=inst["communes"],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
     pd.testing.assert_frame_equal(again.posts, mclp8.posts)
     rng = np.random.default_rng(0)
     od_shuffled = inst["od"].sample(frac=1.0, random_state=1).reset_index(drop=True)
     w_shuffled = inst["communes"]["population"].iloc[rng.permutation(len(inst["communes"]))]
     cand_shuffled = inst["cand"].iloc[rng.permutation(inst["n_cand"])]
-    shuffled = placement.mclp_from_od(od_shuffled, w_shuffled, p=P, threshold=T,
-                                      candidates=cand_shuffled, demand=inst["communes"],
-                                      rules=placement.Rules(
-                                          existing=list(reversed(inst["ex_ids"]))))
+    shuffled = placement.mclp_from_od(
+        od_shuffled,
+        w_shuffled,
+        p=P,
+        threshold=T,
+        candidates=cand_shuffled,
+        demand=inst["communes"],
+        rules=placement.Rules(existing=list(reversed(inst["ex_ids"]))),
+    )
     assert list(shuffled.posts["candidate_id"]) == list(mclp8.posts["candidate_id"])
     assert shuffled.solution.objective == mclp8.solution.objective
     # outputs follow the order of the weights given
@@ -164,11 +211,21 @@ def test_mclp_tie_break_prefers_lowest_ranked_candidates(inst):
     post ranked before every unchosen candidate.
     """
     od, pop = inst["od"], inst["communes"]["population"]
-    lscp = placement.lscp_from_od(od, pop, threshold=T, candidates=inst["cand"],
-                                  rules=placement.Rules(existing=inst["ex_ids"]))
-    r = placement.mclp_from_od(od, pop, p=int(lscp.solution.objective) + 3, threshold=T,
-                               candidates=inst["cand"],
-                               rules=placement.Rules(existing=inst["ex_ids"]))
+    lscp = placement.lscp_from_od(
+        od,
+        pop,
+        threshold=T,
+        candidates=inst["cand"],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
+    r = placement.mclp_from_od(
+        od,
+        pop,
+        p=int(lscp.solution.objective) + 3,
+        threshold=T,
+        candidates=inst["cand"],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
     assert r.covered.all()
     chosen = list(r.posts["candidate_id"])
     within = od[od["minutes"].le(T)]
@@ -178,17 +235,23 @@ def test_mclp_tie_break_prefers_lowest_ranked_candidates(inst):
         return float(pop[units].sum())
 
     full = covered_weight(chosen + inst["ex_ids"])
-    spare = [j for j in chosen
-             if covered_weight([c for c in chosen if c != j] + inst["ex_ids"]) == full]
+    spare = [
+        j for j in chosen if covered_weight([c for c in chosen if c != j] + inst["ex_ids"]) == full
+    ]
     assert len(spare) >= 1
     unchosen = sorted(set(inst["cand"].index) - set(chosen))
     assert max(spare) < unchosen[0]
 
 
 def test_mclp_from_geodataframes_delegates_to_from_od(inst, mclp8):
-    r = placement.mclp_from_geodataframes(inst["communes"], inst["cand"].drop(columns=["x", "y"]),
-                                          weight_col="population", p=P, threshold=T,
-                                          rules=placement.Rules(existing=inst["existing"]))
+    r = placement.mclp_from_geodataframes(
+        inst["communes"],
+        inst["cand"].drop(columns=["x", "y"]),
+        weight_col="population",
+        p=P,
+        threshold=T,
+        rules=placement.Rules(existing=inst["existing"]),
+    )
     assert isinstance(r.posts, gpd.GeoDataFrame) and r.posts.crs == inst["communes"].crs
     assert list(r.posts["candidate_id"]) == list(mclp8.posts["candidate_id"])
     assert r.solution.objective == mclp8.solution.objective
@@ -198,9 +261,14 @@ def test_mclp_from_geodataframes_delegates_to_from_od(inst, mclp8):
 
 
 def test_mclp_already_covered_equals_existing(inst, mclp8):
-    r = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=inst["cand"],
-                               already_covered=_covered_before(inst))
+    r = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=inst["cand"],
+        already_covered=_covered_before(inst),
+    )
     assert r.solution.objective == mclp8.solution.objective
     # without `demand`, the column named like the weights is still reported per post
     assert r.posts["covered_population"].sum() == pytest.approx(r.solution.objective)
@@ -210,18 +278,21 @@ def test_mclp_already_covered_equals_existing(inst, mclp8):
 # ----------------------------------------------------------------------------------------
 # Errors
 # ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("change, needle", [
-    ({"p": 177}, "p=177"),
-    ({"p": -1}, "p=-1"),
-    ({"p": 2.5}, "p=2.5"),
-    ({"eligible": []}, "no eligible candidate"),
-    ({"threshold": 0}, "threshold=0"),
-    ({"threshold": -5.0}, "threshold=-5.0"),
-    ({"weights": "empty"}, "no demand unit"),
-    ({"weights": "negative"}, "negative weight"),
-    ({"weights": "nan"}, "NaN"),
-    ({"p": None}, "budget_eur"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"p": 177}, "p=177"),
+        ({"p": -1}, "p=-1"),
+        ({"p": 2.5}, "p=2.5"),
+        ({"eligible": []}, "no eligible candidate"),
+        ({"threshold": 0}, "threshold=0"),
+        ({"threshold": -5.0}, "threshold=-5.0"),
+        ({"weights": "empty"}, "no demand unit"),
+        ({"weights": "negative"}, "negative weight"),
+        ({"weights": "nan"}, "NaN"),
+        ({"p": None}, "budget_eur"),
+    ],
+)
 def test_mclp_errors_name_the_setting_and_the_fix(inst, change, needle):
     kwargs = {"p": P, "threshold": T, "candidates": inst["cand"], "existing": inst["ex_ids"]}
     w = inst["communes"]["population"].astype(float)
@@ -230,9 +301,11 @@ def test_mclp_errors_name_the_setting_and_the_fix(inst, change, needle):
     if kind == "empty":
         w, od = w.iloc[:0], od.iloc[:0]
     elif kind == "negative":
-        w = w.copy(); w.iloc[3] = -1.0
+        w = w.copy()
+        w.iloc[3] = -1.0
     elif kind == "nan":
-        w = w.copy(); w.iloc[[5, 9]] = np.nan
+        w = w.copy()
+        w.iloc[[5, 9]] = np.nan
     kwargs.update(change)
     rules = placement.Rules(**{k: kwargs.pop(k) for k in ("existing", "eligible") if k in kwargs})
     with pytest.raises(PlacementError) as err:
@@ -253,8 +326,9 @@ def test_od_origin_without_weight_is_an_error(inst):
 
 def test_crs_mismatch_is_an_error(inst):
     with pytest.raises(PlacementError, match="to_crs"):
-        placement.mclp_from_geodataframes(inst["communes"], inst["cand"].to_crs(4326),
-                                          weight_col="population", p=P)
+        placement.mclp_from_geodataframes(
+            inst["communes"], inst["cand"].to_crs(4326), weight_col="population", p=P
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -265,77 +339,135 @@ def test_mclp_eligible_filter_and_euro_budget(inst, mclp8):
     # eligible: only the chefs-lieux of communes of more than 3 000 inhabitants
     big = inst["communes"]["population"].gt(3000)
     mask = pd.Series(big.to_numpy(), index=cand.index)
-    r = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand,
-                               rules=placement.Rules(existing=inst["ex_ids"], eligible=mask))
+    r = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(existing=inst["ex_ids"], eligible=mask),
+    )
     assert mask[r.posts["candidate_id"]].all()
     assert r.solution.objective <= mclp8.solution.objective
-    same = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                                  candidates=cand[mask],
-                                  rules=placement.Rules(existing=inst["ex_ids"]))
+    same = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=cand[mask],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
     assert same.solution.objective == r.solution.objective
     # 3 posts' worth of euros = p=3
-    b = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=None, threshold=T,
-                               candidates=cand,
-                               rules=placement.Rules(budget_eur=3 * 50_000,
-                                                     existing=inst["ex_ids"]))
-    p3 = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=3, threshold=T,
-                                candidates=cand, rules=placement.Rules(existing=inst["ex_ids"]))
+    b = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=None,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(budget_eur=3 * 50_000, existing=inst["ex_ids"]),
+    )
+    p3 = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=3,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
     assert len(b.posts) == 3 and b.solution.objective == p3.solution.objective
     # a cost per candidate: a cheaper host lets the budget buy one more post
     cost = pd.Series(50_000.0, index=cand.index)
     cost[p3.posts["candidate_id"]] = 40_000.0
-    b2 = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=None, threshold=T,
-                                candidates=cand,
-                                rules=placement.Rules(budget_eur=3 * 40_000 + 50_000,
-                                                      post_cost_eur=cost, existing=inst["ex_ids"]))
+    b2 = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=None,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(
+            budget_eur=3 * 40_000 + 50_000, post_cost_eur=cost, existing=inst["ex_ids"]
+        ),
+    )
     assert len(b2.posts) == 4 and b2.solution.details["rules"][0].startswith("budget_eur")
     assert b2.solution.objective >= p3.solution.objective
     with pytest.raises(PlacementError, match="budget_eur"):
-        placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, rules=placement.Rules(budget_eur=100_000))
+        placement.mclp_from_od(
+            inst["od"],
+            inst["communes"]["population"],
+            p=P,
+            threshold=T,
+            candidates=cand,
+            rules=placement.Rules(budget_eur=100_000),
+        )
 
 
 def test_mclp_quotas_per_epci(inst, mclp8):
     cand = inst["cand"]
-    r = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand,
-                               rules=placement.Rules(existing=inst["ex_ids"], groups="epci",
-                                                     max_per_group=1))
+    r = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(existing=inst["ex_ids"], groups="epci", max_per_group=1),
+    )
     assert r.posts["group"].is_unique
     assert (r.posts["group"].to_numpy() == cand.loc[r.posts["candidate_id"], "epci"]).all()
     assert r.solution.objective <= mclp8.solution.objective
     # a non-binding quota changes nothing
-    loose = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                                   candidates=cand,
-                                   rules=placement.Rules(existing=inst["ex_ids"], groups="epci",
-                                                         max_per_group=P))
+    loose = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(existing=inst["ex_ids"], groups="epci", max_per_group=P),
+    )
     assert loose.solution.objective == mclp8.solution.objective
     # a minimum: 3 posts in the EPCI with the fewest posts in the free solution
     counts = cand.loc[mclp8.posts["candidate_id"], "epci"].value_counts()
     target = sorted(set(cand["epci"]) - set(counts.index))[0]
-    m = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand,
-                               rules=placement.Rules(existing=inst["ex_ids"], groups="epci",
-                                                     min_per_group={target: 3}))
+    m = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(existing=inst["ex_ids"], groups="epci", min_per_group={target: 3}),
+    )
     assert (m.posts["group"] == target).sum() >= 3
     with pytest.raises(PlacementError, match="min_per_group"):
-        placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand,
-                               rules=placement.Rules(groups="epci", min_per_group={target: 999}))
+        placement.mclp_from_od(
+            inst["od"],
+            inst["communes"]["population"],
+            p=P,
+            threshold=T,
+            candidates=cand,
+            rules=placement.Rules(groups="epci", min_per_group={target: 999}),
+        )
     with pytest.raises(PlacementError, match="unknown group"):
-        placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand,
-                               rules=placement.Rules(groups="epci", max_per_group={"nope": 1}))
+        placement.mclp_from_od(
+            inst["od"],
+            inst["communes"]["population"],
+            p=P,
+            threshold=T,
+            candidates=cand,
+            rules=placement.Rules(groups="epci", max_per_group={"nope": 1}),
+        )
 
 
 def test_mclp_minimum_separation(inst, mclp8):
     cand = inst["cand"]
     sep = 20.0
-    r = placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand,
-                               rules=placement.Rules(existing=inst["ex_ids"],
-                                                     min_separation_min=sep))
+    r = placement.mclp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        p=P,
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(existing=inst["ex_ids"], min_separation_min=sep),
+    )
     xy = cand.loc[r.posts["candidate_id"], ["x", "y"]]
     pairs = access.od_crowfly(xy, xy, max_minutes=sep)
     pairs = pairs[pairs["origin_id"] != pairs["destination_id"]]
@@ -346,8 +478,14 @@ def test_mclp_minimum_separation(inst, mclp8):
     assert (close["origin_id"] != close["destination_id"]).any()
     assert r.solution.objective < mclp8.solution.objective
     with pytest.raises(PlacementError, match="min_separation_min"):
-        placement.mclp_from_od(inst["od"], inst["communes"]["population"], p=P, threshold=T,
-                               candidates=cand, rules=placement.Rules(min_separation_min=500.0))
+        placement.mclp_from_od(
+            inst["od"],
+            inst["communes"]["population"],
+            p=P,
+            threshold=T,
+            candidates=cand,
+            rules=placement.Rules(min_separation_min=500.0),
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -357,13 +495,18 @@ def test_lscp_equals_spopt_with_existing_sites(inst):
     pulp, solver = _spopt_solver()
     from spopt.locate import LSCP
 
-    ours = placement.lscp_from_od(inst["od"], inst["communes"]["population"], threshold=T,
-                                  candidates=inst["cand"],
-                                  rules=placement.Rules(existing=inst["ex_ids"]))
+    ours = placement.lscp_from_od(
+        inst["od"],
+        inst["communes"]["population"],
+        threshold=T,
+        candidates=inst["cand"],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = LSCP.from_cost_matrix(inst["dense"].to_numpy(), T,
-                                  predefined_facilities_arr=_predefined(inst)).solve(solver)
+        m = LSCP.from_cost_matrix(
+            inst["dense"].to_numpy(), T, predefined_facilities_arr=_predefined(inst)
+        ).solve(solver)
     assert ours.solution.objective == pulp.value(m.problem.objective) - len(inst["ex_ids"])
     assert len(ours.posts) == ours.solution.objective
     assert ours.covered.all() and ours.uncoverable.empty
@@ -378,8 +521,13 @@ def test_lscp_reports_uncoverable_units_with_an_eligible_filter(inst):
     # eligible hosts: the chefs-lieux of the EPCI with most communes only
     epci = cand["epci"].value_counts().index[0]
     eligible = list(cand.index[cand["epci"] == epci])
-    r = placement.lscp_from_od(od, inst["communes"]["population"], threshold=T, candidates=cand,
-                               rules=placement.Rules(existing=inst["ex_ids"], eligible=eligible))
+    r = placement.lscp_from_od(
+        od,
+        inst["communes"]["population"],
+        threshold=T,
+        candidates=cand,
+        rules=placement.Rules(existing=inst["ex_ids"], eligible=eligible),
+    )
     reach = od[od["minutes"].le(T) & od["destination_id"].isin(eligible + inst["ex_ids"])]
     expected = sorted(set(inst["communes"].index) - set(reach["origin_id"]))
     assert sorted(r.uncoverable) == expected and len(expected) > 0
@@ -390,22 +538,39 @@ def test_lscp_reports_uncoverable_units_with_an_eligible_filter(inst):
     sub = inst["dense"].drop(index=expected)[cols]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = LSCP.from_cost_matrix(sub.to_numpy(), T, predefined_facilities_arr=np.r_[
-            np.zeros(len(eligible)), np.ones(len(inst["ex_ids"]))].astype(int)).solve(solver)
+        m = LSCP.from_cost_matrix(
+            sub.to_numpy(),
+            T,
+            predefined_facilities_arr=np.r_[
+                np.zeros(len(eligible)), np.ones(len(inst["ex_ids"]))
+            ].astype(int),
+        ).solve(solver)
     assert r.solution.objective == pulp.value(m.problem.objective) - len(inst["ex_ids"])
     with pytest.raises(PlacementError, match="max_posts=2"):
-        placement.lscp_from_od(od, inst["communes"]["population"], threshold=T, candidates=cand,
-                               rules=placement.Rules(existing=inst["ex_ids"], max_posts=2))
+        placement.lscp_from_od(
+            od,
+            inst["communes"]["population"],
+            threshold=T,
+            candidates=cand,
+            rules=placement.Rules(existing=inst["ex_ids"], max_posts=2),
+        )
 
 
 def test_lscp_geodataframes_and_separation(inst):
-    base = placement.lscp_from_geodataframes(inst["communes"], inst["cand"],
-                                             weight_col="population", threshold=T,
-                                             rules=placement.Rules(existing=inst["existing"]))
-    sep = placement.lscp_from_geodataframes(inst["communes"], inst["cand"], weight_col="population",
-                                            threshold=T,
-                                            rules=placement.Rules(existing=inst["existing"],
-                                                                  min_separation_min=6.0))
+    base = placement.lscp_from_geodataframes(
+        inst["communes"],
+        inst["cand"],
+        weight_col="population",
+        threshold=T,
+        rules=placement.Rules(existing=inst["existing"]),
+    )
+    sep = placement.lscp_from_geodataframes(
+        inst["communes"],
+        inst["cand"],
+        weight_col="population",
+        threshold=T,
+        rules=placement.Rules(existing=inst["existing"], min_separation_min=6.0),
+    )
     assert sep.covered.all()
     assert sep.solution.objective >= base.solution.objective
     xy = inst["cand"].loc[sep.posts["candidate_id"], ["x", "y"]]

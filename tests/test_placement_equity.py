@@ -33,8 +33,9 @@ def inst():
     places = pr.places
     acc = places[places["service_level"] == "accompaniment"]
     ex_ids = acc["place_id"].astype(str).to_numpy()
-    existing = pd.DataFrame({"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
-                            index=ex_ids)
+    existing = pd.DataFrame(
+        {"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()}, index=ex_ids
+    )
     sites = pd.concat([existing, pr.candidates[["x", "y"]]])
     assert not sites.index.has_duplicates
     od = access.od_crowfly(pr.origins, sites, max_minutes=CATCHMENT)
@@ -45,15 +46,15 @@ def inst():
 
 @pytest.fixture(scope="module")
 def eq8(inst):
-    return equity_from_od(inst["od"], inst["need"], inst["supply"], p=P,
-                          candidates=inst["cand"])
+    return equity_from_od(inst["od"], inst["need"], inst["supply"], p=P, candidates=inst["cand"])
 
 
 def _fca(inst, supply: pd.Series) -> pd.Series:
     """Independent E2SFCA (stepped weights, 20 min) for ``supply`` (site id → advisors)."""
     od = inst["od"][inst["od"]["destination_id"].isin(supply.index)]
-    return coverage.two_step_fca(od, inst["need"], supply, catchment=CATCHMENT,
-                                 weights="stepped")["access"]
+    return coverage.two_step_fca(od, inst["need"], supply, catchment=CATCHMENT, weights="stepped")[
+        "access"
+    ]
 
 
 def _baseline(inst) -> tuple[pd.Series, float, float]:
@@ -80,10 +81,12 @@ def test_linear_model_equals_recomputed_2sfca_and_objective(inst, eq8):
     # posts are at candidate ids, distinct from the existing site ids
     assert not set(eq8.posts["candidate_id"]) & set(inst["supply"].index)
     a1 = _fca(inst, _enlarged(inst, eq8.posts["candidate_id"]))
-    np.testing.assert_allclose(units["access_before"], a0.reindex(units.index), rtol=1e-12,
-                               atol=1e-12)
-    np.testing.assert_allclose(units["access_after"], a1.reindex(units.index), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        units["access_before"], a0.reindex(units.index), rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        units["access_after"], a1.reindex(units.index), rtol=1e-12, atol=1e-12
+    )
     d = eq8.solution.details
     assert d["reference_ratio"] == pytest.approx(ref, rel=1e-12)
     assert d["target"] == pytest.approx(target, rel=1e-12)
@@ -104,33 +107,41 @@ def test_linear_model_holds_when_posts_reinforce_existing_places(inst):
     # candidates "place:<id>" sit exactly on the existing place <id>: same catchment demand
     sup = inst["supply"]
     cand_ids = [f"place:{i}" for i in sup.index]
-    r = equity_from_od(inst["od"], inst["need"], sup, p=4, candidates=cand_ids,
-                       max_posts_per_site=2)
+    r = equity_from_od(
+        inst["od"], inst["need"], sup, p=4, candidates=cand_ids, max_posts_per_site=2
+    )
     assert len(r.posts) == 4 and r.posts["site_posts"].le(2).all()
-    ratios = coverage.site_supply_ratios(inst["od"][inst["od"]["destination_id"].isin(sup.index)],
-                                         inst["need"], sup, catchment=CATCHMENT,
-                                         weights="stepped")["demand_weighted"]
+    ratios = coverage.site_supply_ratios(
+        inst["od"][inst["od"]["destination_id"].isin(sup.index)],
+        inst["need"],
+        sup,
+        catchment=CATCHMENT,
+        weights="stepped",
+    )["demand_weighted"]
     host = r.posts["candidate_id"].str.removeprefix("place:")
     np.testing.assert_allclose(r.posts["catchment_need"], ratios.reindex(host), rtol=1e-12)
     # merge the new advisors into the existing place and recompute without the candidate rows
-    merged = sup.add(pd.Series(1.0, index=host.to_numpy()).groupby(level=0).sum(),
-                     fill_value=0.0)
+    merged = sup.add(pd.Series(1.0, index=host.to_numpy()).groupby(level=0).sum(), fill_value=0.0)
     a1 = _fca(inst, merged)
-    np.testing.assert_allclose(r.units["access_after"], a1.reindex(r.units.index), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        r.units["access_after"], a1.reindex(r.units.index), rtol=1e-12, atol=1e-12
+    )
     # several posts at one site (x = 3): A0 + 3 g, equal to the 2SFCA with 3 more advisors
     site = r.posts["candidate_id"].iloc[0]
-    r3 = equity_from_od(inst["od"], inst["need"], sup, p=3, candidates=[site],
-                        max_posts_per_site=3)
+    r3 = equity_from_od(inst["od"], inst["need"], sup, p=3, candidates=[site], max_posts_per_site=3)
     assert r3.posts["candidate_id"].tolist() == [site] * 3
     assert r3.posts["site_posts"].tolist() == [3, 3, 3]
     merged3 = sup.add(pd.Series({site.removeprefix("place:"): 3.0}), fill_value=0.0)
-    np.testing.assert_allclose(r3.units["access_after"],
-                               _fca(inst, merged3).reindex(r3.units.index), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        r3.units["access_after"],
+        _fca(inst, merged3).reindex(r3.units.index),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     target = _baseline(inst)[2]
     assert r3.solution.objective == pytest.approx(
-        _shortfall(inst, _fca(inst, merged3), target), rel=1e-9)
+        _shortfall(inst, _fca(inst, merged3), target), rel=1e-9
+    )
 
 
 def test_posts_frame_is_consistent(inst, eq8):
@@ -142,23 +153,31 @@ def test_posts_frame_is_consistent(inst, eq8):
     keys = list(zip(-posts["shortfall_reduced"], posts["candidate_id"]))
     assert keys == sorted(keys)
     cand_sites = inst["od"][inst["od"]["destination_id"].isin(inst["cand"].index)]
-    dj = coverage.site_supply_ratios(cand_sites, inst["need"],
-                                     pd.Series(1.0, index=inst["cand"].index),
-                                     catchment=CATCHMENT, weights="stepped")["demand_weighted"]
-    np.testing.assert_allclose(posts["catchment_need"], dj.reindex(posts["candidate_id"]),
-                               rtol=1e-12)
+    dj = coverage.site_supply_ratios(
+        cand_sites,
+        inst["need"],
+        pd.Series(1.0, index=inst["cand"].index),
+        catchment=CATCHMENT,
+        weights="stepped",
+    )["demand_weighted"]
+    np.testing.assert_allclose(
+        posts["catchment_need"], dj.reindex(posts["candidate_id"]), rtol=1e-12
+    )
     np.testing.assert_allclose(posts["ratio_added"], 1e4 / posts["catchment_need"], rtol=1e-12)
     assert posts["shortfall_reduced"].sum() == pytest.approx(
-        d["shortfall_before"] - d["shortfall_after"], rel=1e-9)
+        d["shortfall_before"] - d["shortfall_after"], rel=1e-9
+    )
     # by 2SFCA conservation one advisor adds exactly 10 000 to Σ need × access, so no post
     # can remove more than that from the shortfall
     assert (posts["shortfall_reduced"] <= 1e4 * (1 + 1e-9)).all()
     assert posts["covered_need"].sum() == pytest.approx(
-        d["need_covered_after"] - d["need_covered_before"], rel=1e-9, abs=1e-9)
+        d["need_covered_after"] - d["need_covered_before"], rel=1e-9, abs=1e-9
+    )
     # 10-minute coverage before = nearest accompaniment place within 10 min (plan.prepare)
     c = inst["pr"].communes
     assert d["need_covered_before"] == pytest.approx(
-        float(c.loc[c["covered_before"], "need"].sum()), rel=1e-12)
+        float(c.loc[c["covered_before"], "need"].sum()), rel=1e-12
+    )
 
 
 def test_shortfall_decreases_with_p_and_p0_is_the_baseline(inst):
@@ -166,13 +185,13 @@ def test_shortfall_decreases_with_p_and_p0_is_the_baseline(inst):
     base = _shortfall(inst, a0, target)
     objs = []
     for p in (0, 1, 2, 4, 8):
-        r = equity_from_od(inst["od"], inst["need"], inst["supply"], p=p,
-                           candidates=inst["cand"])
+        r = equity_from_od(inst["od"], inst["need"], inst["supply"], p=p, candidates=inst["cand"])
         assert len(r.posts) == p
         objs.append(r.solution.objective)
         if p == 0:
-            np.testing.assert_allclose(r.units["access_after"], a0.reindex(r.units.index),
-                                       rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                r.units["access_after"], a0.reindex(r.units.index), rtol=1e-12, atol=1e-12
+            )
             assert r.solution.objective == pytest.approx(base, rel=1e-12)
             assert not r.units["covered_after"].ne(r.units["covered_before"]).any()
     assert objs[0] == pytest.approx(base, rel=1e-12)
@@ -183,17 +202,20 @@ def test_tie_breaks_keep_the_optimum_and_absolute_target(inst, eq8):
     _, ref, _ = _baseline(inst)
     # without the second solve the optimum is the same (only the choice among ties changes)
     # and the shortfall below the mean is no smaller than with it
-    r = equity_from_od(inst["od"], inst["need"], inst["supply"], p=P, candidates=inst["cand"],
-                       second_target=None)
+    r = equity_from_od(
+        inst["od"], inst["need"], inst["supply"], p=P, candidates=inst["cand"], second_target=None
+    )
     assert r.solution.objective == pytest.approx(eq8.solution.objective, rel=1e-7)
     assert r.solution.details["second_shortfall_after"] is None
-    assert eq8.solution.details["second_shortfall_after"] <= \
-        _shortfall(inst, _fca(inst, _enlarged(inst, r.posts["candidate_id"])), ref) * (1 + 1e-9)
+    assert eq8.solution.details["second_shortfall_after"] <= _shortfall(
+        inst, _fca(inst, _enlarged(inst, r.posts["candidate_id"])), ref
+    ) * (1 + 1e-9)
     # an absolute target (here the mean itself)
-    ra = equity_from_od(inst["od"], inst["need"], inst["supply"], p=P, candidates=inst["cand"],
-                        target=ref)
+    ra = equity_from_od(
+        inst["od"], inst["need"], inst["supply"], p=P, candidates=inst["cand"], target=ref
+    )
     assert ra.solution.details["target"] == ref and ra.solution.details["target_rule"] == "given"
-    assert ra.solution.details["second_target"] is None      # same level: solve 2 skipped
+    assert ra.solution.details["second_target"] is None  # same level: solve 2 skipped
     a1 = _fca(inst, _enlarged(inst, ra.posts["candidate_id"]))
     assert ra.solution.objective == pytest.approx(_shortfall(inst, a1, ref), rel=1e-9)
     # optimal: no worse than the default posts evaluated at that target
@@ -207,8 +229,9 @@ def test_equity_versus_mclp_on_49(inst, eq8):
     """The 8 posts of the equity model vs pure MCLP (10 min) on the 49 plan."""
     pr = inst["pr"]
     c = pr.communes
-    mclp = placement.mclp_from_od(pr.od, c["need"], p=P, threshold=10.0,
-                                  already_covered=c["covered_before"], demand=c)
+    mclp = placement.mclp_from_od(
+        pr.od, c["need"], p=P, threshold=10.0, already_covered=c["covered_before"], demand=c
+    )
     m_ids = mclp.posts["candidate_id"].tolist()
     e_ids = eq8.posts["candidate_id"].tolist()
     assert set(m_ids) != set(e_ids)
@@ -222,7 +245,8 @@ def test_equity_versus_mclp_on_49(inst, eq8):
     assert s["shortfall_after"] == pytest.approx(short_m, rel=1e-9)
     # 10-minute coverage: the same figure as MCLP's own record; MCLP is optimal for it
     assert s["need_covered_after"] == pytest.approx(
-        mclp.solution.details["weight_covered_after"], rel=1e-9)
+        mclp.solution.details["weight_covered_after"], rel=1e-9
+    )
     assert s["need_covered_after"] > eq8.solution.details["need_covered_after"]
 
 
@@ -241,8 +265,9 @@ def test_deterministic_whatever_the_row_order(inst, eq8):
 def test_solver_writes_nothing_to_stdout(inst, capfd):
     # this instance makes the HiGHS bundled with scipy print a debug line in the
     # tie-breaking solve unless the library silences the C-level stdout
-    r = equity_from_od(inst["od"], inst["need"], inst["supply"], p=P, candidates=inst["cand"],
-                       max_posts_per_site=3)
+    r = equity_from_od(
+        inst["od"], inst["need"], inst["supply"], p=P, candidates=inst["cand"], max_posts_per_site=3
+    )
     assert r.posts["site_posts"].le(3).all()
     ctypes.CDLL(None).fflush(None)
     assert capfd.readouterr().out == ""
@@ -260,19 +285,22 @@ def test_candidates_without_demand_are_skipped(inst):
     assert r0.posts.empty and r0.solution.objective == r0.solution.details["shortfall_before"]
 
 
-@pytest.mark.parametrize("change, setting", [
-    ({"p": -1}, "p"),
-    ({"p": 2 * 555 + 1, "max_posts_per_site": 2}, "p"),
-    ({"p": 2.5}, "p"),
-    ({"target": 0.0}, "target"),
-    ({"target": -3.0}, "target"),
-    ({"max_posts_per_site": 0}, "max_posts_per_site"),
-    ({"weights": "linear"}, "weights"),
-    ({"threshold": 30.0}, "threshold"),
-    ({"target_share": 0.0}, "target_share"),
-    ({"second_target": "median"}, "second_target"),
-    ({"catchment": 0}, "catchment"),
-])
+@pytest.mark.parametrize(
+    "change, setting",
+    [
+        ({"p": -1}, "p"),
+        ({"p": 2 * 555 + 1, "max_posts_per_site": 2}, "p"),
+        ({"p": 2.5}, "p"),
+        ({"target": 0.0}, "target"),
+        ({"target": -3.0}, "target"),
+        ({"max_posts_per_site": 0}, "max_posts_per_site"),
+        ({"weights": "linear"}, "weights"),
+        ({"threshold": 30.0}, "threshold"),
+        ({"target_share": 0.0}, "target_share"),
+        ({"second_target": "median"}, "second_target"),
+        ({"catchment": 0}, "catchment"),
+    ],
+)
 def test_bad_settings_name_the_setting_and_the_fix(inst, change, setting):
     kwargs = {"p": 1, "candidates": inst["cand"], **change}
     with pytest.raises(PlacementError) as err:
@@ -290,11 +318,13 @@ def test_bad_inputs_name_the_input_and_the_fix(inst):
     with pytest.raises(PlacementError, match=str(bad.index[3])):
         equity_from_od(inst["od"], bad, inst["supply"], p=1, candidates=inst["cand"])
     with pytest.raises(PlacementError, match="origin ids absent from demand"):
-        equity_from_od(inst["od"], inst["need"].iloc[1:], inst["supply"], p=1,
-                       candidates=inst["cand"])
+        equity_from_od(
+            inst["od"], inst["need"].iloc[1:], inst["supply"], p=1, candidates=inst["cand"]
+        )
     # no existing advisor: the default target (mean accessibility) is 0 → ask for a target
     with pytest.raises(PlacementError, match=r"(?s)target.*fix"):
-        equity_from_od(inst["od"], inst["need"], inst["supply"].iloc[:0], p=1,
-                       candidates=inst["cand"])
+        equity_from_od(
+            inst["od"], inst["need"], inst["supply"].iloc[:0], p=1, candidates=inst["cand"]
+        )
     with pytest.raises(PlacementError, match="new_posts"):
         equity_of_posts(inst["od"], inst["need"], inst["supply"], ["not-a-site"])

@@ -44,22 +44,29 @@ def test_pmedian_equals_spopt_with_existing_sites(inst):
     from spopt.locate import PMedian
 
     w = inst["communes"]["population"]
-    ours = placement.pmedian_from_od(inst["od_wide"], w, p=P, candidates=inst["cand"],
-                                     demand=inst["communes"],
-                                     rules=placement.Rules(existing=inst["ex_ids"]))
+    ours = placement.pmedian_from_od(
+        inst["od_wide"],
+        w,
+        p=P,
+        candidates=inst["cand"],
+        demand=inst["communes"],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = PMedian.from_cost_matrix(inst["dense"].to_numpy(), w.to_numpy(float),
-                                     p_facilities=P + len(inst["ex_ids"]),
-                                     predefined_facilities_arr=_predefined(inst)).solve(solver)
+        m = PMedian.from_cost_matrix(
+            inst["dense"].to_numpy(),
+            w.to_numpy(float),
+            p_facilities=P + len(inst["ex_ids"]),
+            predefined_facilities_arr=_predefined(inst),
+        ).solve(solver)
     assert ours.solution.objective == pytest.approx(pulp.value(m.problem.objective), rel=1e-9)
     assert ours.solution.gap == pytest.approx(0.0, abs=1e-9)
     assert len(ours.posts) == P
     # every commune is assigned to its nearest open site; posts' population adds up
     a = ours.assignment
     assert float((w * a["minutes"]).sum()) == pytest.approx(ours.solution.objective)
-    assert ours.posts["covered_population"].sum() == pytest.approx(
-        float(w[a["new_post"]].sum()))
+    assert ours.posts["covered_population"].sum() == pytest.approx(float(w[a["new_post"]].sum()))
 
 
 def test_pmedian_k_expansion_is_exact_without_existing_sites(inst):
@@ -72,26 +79,48 @@ def test_pmedian_k_expansion_is_exact_without_existing_sites(inst):
     assert ours.solution.details["rounds"] > 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = PMedian.from_cost_matrix(inst["dense"].iloc[:, :inst["n_cand"]].to_numpy(),
-                                     w.to_numpy(float), p_facilities=P).solve(solver)
+        m = PMedian.from_cost_matrix(
+            inst["dense"].iloc[:, : inst["n_cand"]].to_numpy(), w.to_numpy(float), p_facilities=P
+        ).solve(solver)
     assert ours.solution.objective == pytest.approx(pulp.value(m.problem.objective), rel=1e-9)
 
 
 def test_pmedian_rules_and_geodataframes(inst):
     w = inst["communes"]["population"]
-    free = placement.pmedian_from_od(inst["od_wide"], w, p=P, candidates=inst["cand"],
-                                     rules=placement.Rules(existing=inst["ex_ids"]))
-    q = placement.pmedian_from_geodataframes(inst["communes"], inst["cand"],
-                                             weight_col="population", p=P, max_minutes=60,
-                                             rules=placement.Rules(existing=inst["existing"],
-                                                                   groups="epci", max_per_group=1))
+    free = placement.pmedian_from_od(
+        inst["od_wide"],
+        w,
+        p=P,
+        candidates=inst["cand"],
+        rules=placement.Rules(existing=inst["ex_ids"]),
+    )
+    q = placement.pmedian_from_geodataframes(
+        inst["communes"],
+        inst["cand"],
+        weight_col="population",
+        p=P,
+        max_minutes=60,
+        rules=placement.Rules(existing=inst["existing"], groups="epci", max_per_group=1),
+    )
     assert q.posts["group"].is_unique
     assert q.solution.objective >= free.solution.objective - 1e-6
-    g = placement.pmedian_from_geodataframes(inst["communes"], inst["cand"],
-                                             weight_col="population", p=P, max_minutes=60,
-                                             rules=placement.Rules(existing=inst["existing"]))
+    g = placement.pmedian_from_geodataframes(
+        inst["communes"],
+        inst["cand"],
+        weight_col="population",
+        p=P,
+        max_minutes=60,
+        rules=placement.Rules(existing=inst["existing"]),
+    )
     assert list(g.posts["candidate_id"]) == list(free.posts["candidate_id"])
-    with pytest.raises(PlacementError, match="max_minutes"):   # 1 post cannot reach all in 30 min
-        placement.pmedian_from_od(access.od_crowfly(
-            inst["communes"][["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1),
-            inst["cand"][["x", "y"]], max_minutes=30), w, p=1, candidates=inst["cand"])
+    with pytest.raises(PlacementError, match="max_minutes"):  # 1 post cannot reach all in 30 min
+        placement.pmedian_from_od(
+            access.od_crowfly(
+                inst["communes"][["ref_x", "ref_y"]].set_axis(["x", "y"], axis=1),
+                inst["cand"][["x", "y"]],
+                max_minutes=30,
+            ),
+            w,
+            p=1,
+            candidates=inst["cand"],
+        )

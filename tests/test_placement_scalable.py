@@ -23,8 +23,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from cnfs_geo import access, coverage, demand, placement
 from cnfs_geo._errors import PlacementError
@@ -37,12 +37,18 @@ PDL_FILE = "communes/communes-pays-de-la-loire_adminexpress-cog2018.geojson"
 @pytest.fixture(scope="module")
 def inst49(fs49):
     """The real 49 instance (see module docstring; built once in conftest.fs49)."""
-    return {"communes": fs49["communes"], "cand": fs49["cand"], "ex_ids": fs49["ex_ids"],
-            "od": fs49["od"], "pop": fs49["communes"]["population"]}
+    return {
+        "communes": fs49["communes"],
+        "cand": fs49["cand"],
+        "ex_ids": fs49["ex_ids"],
+        "od": fs49["od"],
+        "pop": fs49["communes"]["population"],
+    }
 
 
-def _newly_covered(od: pd.DataFrame, weights: pd.Series, open_ids: list[str],
-                   existing: list[str]) -> float:
+def _newly_covered(
+    od: pd.DataFrame, weights: pd.Series, open_ids: list[str], existing: list[str]
+) -> float:
     """Weight within T of a new post and of no existing site, from the OD table alone."""
     within = od[od["minutes"].le(T)]
     before = set(within.loc[within["destination_id"].isin(existing), "origin_id"])
@@ -53,15 +59,20 @@ def _newly_covered(od: pd.DataFrame, weights: pd.Series, open_ids: list[str],
 @pytest.mark.parametrize("p, with_existing", [(8, True), (30, False)])
 def test_bound_is_above_the_exact_optimum_and_the_posts_below(inst49, p, with_existing):
     ex_ids = inst49["ex_ids"] if with_existing else None
-    kw = dict(p=p, threshold=T, candidates=inst49["cand"],
-              rules=placement.Rules(existing=ex_ids), demand=inst49["communes"])
+    kw = dict(
+        p=p,
+        threshold=T,
+        candidates=inst49["cand"],
+        rules=placement.Rules(existing=ex_ids),
+        demand=inst49["communes"],
+    )
     exact = placement.mclp_from_od(inst49["od"], inst49["pop"], method="exact", **kw)
     assert exact.solution.status == "optimal"
     r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], time_limit_s=30, **kw)
     s, opt = r.solution, exact.solution.objective
     tol = 1e-6 * opt
-    assert s.bound >= opt - tol                       # the bound is proven
-    assert s.objective <= opt + tol                   # posts are feasible
+    assert s.bound >= opt - tol  # the bound is proven
+    assert s.objective <= opt + tol  # posts are feasible
     assert s.gap == pytest.approx((s.bound - s.objective) / s.bound, abs=1e-12)
     assert (opt - s.objective) / opt <= s.gap + 1e-9  # within the reported gap
     assert s.solver == placement.SCALABLE_SOLVER and s.model == "mclp"
@@ -72,20 +83,28 @@ def test_bound_is_above_the_exact_optimum_and_the_posts_below(inst49, p, with_ex
     assert set(posts["candidate_id"]) <= set(inst49["cand"].index)
     assert s.objective == pytest.approx(
         _newly_covered(inst49["od"], inst49["pop"], list(posts["candidate_id"]), ex_ids or []),
-        rel=1e-12)
+        rel=1e-12,
+    )
     assert posts["covered_population"].sum() == pytest.approx(s.objective)
     d = s.details
-    assert d["weight_covered_before"] == pytest.approx(exact.solution.details[
-        "weight_covered_before"])
+    assert d["weight_covered_before"] == pytest.approx(
+        exact.solution.details["weight_covered_before"]
+    )
     assert d["greedy_objective"] <= d["swap_objective"] + tol <= s.objective + 2 * tol
     assert d["bound_history"][-1] == pytest.approx(s.bound) or s.bound < d["bound_history"][-1]
     assert list(np.diff(d["bound_history"]) <= 1e-9 * s.bound) == [True] * (
-        len(d["bound_history"]) - 1)                  # best bound never gets worse
+        len(d["bound_history"]) - 1
+    )  # best bound never gets worse
 
 
 def test_scalable_is_deterministic_when_it_converges(inst49):
-    kw = dict(p=12, threshold=T, candidates=inst49["cand"],
-              rules=placement.Rules(existing=inst49["ex_ids"]), time_limit_s=60)
+    kw = dict(
+        p=12,
+        threshold=T,
+        candidates=inst49["cand"],
+        rules=placement.Rules(existing=inst49["ex_ids"]),
+        time_limit_s=60,
+    )
     a = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], **kw)
     shuffled_od = inst49["od"].sample(frac=1.0, random_state=3).reset_index(drop=True)
     w = inst49["pop"].iloc[np.random.default_rng(1).permutation(len(inst49["pop"]))]
@@ -100,22 +119,41 @@ def test_scalable_is_deterministic_when_it_converges(inst49):
 def test_reduction_keeps_the_optimum(inst49):
     """Merged rows and dropped dominated candidates: the reduced MILP has the same optimum."""
     p = 8
-    prepared = _base.prepare(inst49["od"], inst49["pop"], candidates=inst49["cand"],
-                             existing=inst49["ex_ids"], eligible=None, demand=None,
-                             already_covered=None)
+    prepared = _base.prepare(
+        inst49["od"],
+        inst49["pop"],
+        candidates=inst49["cand"],
+        existing=inst49["ex_ids"],
+        eligible=None,
+        demand=None,
+        already_covered=None,
+    )
     by_exist, cu, cj = _base.coverage_sets(prepared, T)
     red = _scalable.reduce_mclp(prepared, by_exist, cu, cj)
     m, n = red.a.shape
-    assert n < prepared.nc and red.n_dominated > 0            # something was dropped
-    assert m < len(np.unique(cu[~by_exist[cu]]))               # and merged
+    assert n < prepared.nc and red.n_dominated > 0  # something was dropped
+    assert m < len(np.unique(cu[~by_exist[cu]]))  # and merged
     c = np.r_[np.zeros(n), -red.w]
-    cons = [LinearConstraint(sparse.hstack([-red.a, sparse.identity(m)]).tocsr(), -np.inf, 0),
-            LinearConstraint(np.r_[np.ones(n), np.zeros(m)].reshape(1, -1), p, p)]
-    res = milp(c, integrality=np.r_[np.ones(n), np.zeros(m)], bounds=Bounds(0, 1),
-               constraints=cons, options={"mip_rel_gap": 0.0})
-    exact = placement.mclp_from_od(inst49["od"], inst49["pop"], p=p, threshold=T,
-                                   candidates=inst49["cand"], method="exact",
-                                   rules=placement.Rules(existing=inst49["ex_ids"]))
+    cons = [
+        LinearConstraint(sparse.hstack([-red.a, sparse.identity(m)]).tocsr(), -np.inf, 0),
+        LinearConstraint(np.r_[np.ones(n), np.zeros(m)].reshape(1, -1), p, p),
+    ]
+    res = milp(
+        c,
+        integrality=np.r_[np.ones(n), np.zeros(m)],
+        bounds=Bounds(0, 1),
+        constraints=cons,
+        options={"mip_rel_gap": 0.0},
+    )
+    exact = placement.mclp_from_od(
+        inst49["od"],
+        inst49["pop"],
+        p=p,
+        threshold=T,
+        candidates=inst49["cand"],
+        method="exact",
+        rules=placement.Rules(existing=inst49["ex_ids"]),
+    )
     assert -res.fun == pytest.approx(exact.solution.objective, rel=1e-9)
     # the Lagrangian value is an upper bound for any multipliers in [0, w]
     rng = np.random.default_rng(0)
@@ -125,30 +163,44 @@ def test_reduction_keeps_the_optimum(inst49):
 
 
 def test_method_auto_exact_scalable(inst49):
-    kw = dict(p=8, threshold=T, candidates=inst49["cand"],
-              rules=placement.Rules(existing=inst49["ex_ids"]))
+    kw = dict(
+        p=8,
+        threshold=T,
+        candidates=inst49["cand"],
+        rules=placement.Rules(existing=inst49["ex_ids"]),
+    )
     auto = placement.mclp_from_od(inst49["od"], inst49["pop"], **kw)
-    assert auto.solution.solver == placement.SOLVER          # small: exact by default
-    sc = placement.mclp_from_od(inst49["od"], inst49["pop"], method="scalable",
-                                time_limit_s=30, **kw)
+    assert auto.solution.solver == placement.SOLVER  # small: exact by default
+    sc = placement.mclp_from_od(
+        inst49["od"], inst49["pop"], method="scalable", time_limit_s=30, **kw
+    )
     assert sc.solution.solver == placement.SCALABLE_SOLVER
     assert sc.solution.bound >= auto.solution.objective - 1e-6
     with pytest.raises(PlacementError, match="method='exact'"):
-        placement.mclp_from_od(inst49["od"], inst49["pop"], method="scalable",
-                               **{**kw, "rules": placement.Rules(existing=inst49["ex_ids"],
-                                                                 groups="epci", max_per_group=1)})
+        placement.mclp_from_od(
+            inst49["od"],
+            inst49["pop"],
+            method="scalable",
+            **{
+                **kw,
+                "rules": placement.Rules(existing=inst49["ex_ids"], groups="epci", max_per_group=1),
+            },
+        )
     with pytest.raises(PlacementError, match="method='bogus'"):
         placement.mclp_from_od(inst49["od"], inst49["pop"], method="bogus", **kw)
 
 
-@pytest.mark.parametrize("change, needle", [
-    ({"time_limit_s": 0}, "time_limit_s=0"),
-    ({"target_gap": 1.5}, "target_gap=1.5"),
-    ({"threads": 3}, "threads=3"),
-    ({"window_work": 0}, "window_work=0"),
-    ({"p": None}, "needs the number of new posts"),
-    ({"p": 500}, "p=500"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"time_limit_s": 0}, "time_limit_s=0"),
+        ({"target_gap": 1.5}, "target_gap=1.5"),
+        ({"threads": 3}, "threads=3"),
+        ({"window_work": 0}, "window_work=0"),
+        ({"p": None}, "needs the number of new posts"),
+        ({"p": 500}, "p=500"),
+    ],
+)
 def test_scalable_errors_name_the_argument(inst49, change, needle):
     kw = dict(p=8, threshold=T, candidates=inst49["cand"])
     kw.update(change)
@@ -157,11 +209,16 @@ def test_scalable_errors_name_the_argument(inst49, change, needle):
 
 
 def test_single_thread_gives_a_valid_bound(inst49):
-    kw = dict(p=8, threshold=T, candidates=inst49["cand"],
-              rules=placement.Rules(existing=inst49["ex_ids"]))
+    kw = dict(
+        p=8,
+        threshold=T,
+        candidates=inst49["cand"],
+        rules=placement.Rules(existing=inst49["ex_ids"]),
+    )
     exact = placement.mclp_from_od(inst49["od"], inst49["pop"], method="exact", **kw)
-    r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], threads=1,
-                                        time_limit_s=20, **kw)
+    r = placement.mclp_scalable_from_od(
+        inst49["od"], inst49["pop"], threads=1, time_limit_s=20, **kw
+    )
     assert r.solution.bound >= exact.solution.objective - 1e-6 >= r.solution.objective - 2e-6
 
 
@@ -170,8 +227,11 @@ def test_single_thread_gives_a_valid_bound(inst49):
 # ----------------------------------------------------------------------------------------
 def _cog_population(raw_dir, deps: set[str]) -> tuple[float, dict[str, float]]:
     recs = json.loads((raw_dir / "cog" / "communes.json").read_text(encoding="utf-8"))
-    cur = {r["code"]: float(r.get("population") or 0) for r in recs
-           if r["type"] == "commune-actuelle" and r["departement"] in deps}
+    cur = {
+        r["code"]: float(r.get("population") or 0)
+        for r in recs
+        if r["type"] == "commune-actuelle" and r["departement"] in deps
+    }
     return sum(cur.values()), cur
 
 
@@ -191,7 +251,7 @@ def test_demand_units_pays_de_la_loire(raw_dir, pdl):
     assert set(units["departement"]) == {"44", "49", "53", "72", "85"}
     total, cur = _cog_population(raw_dir, set(units["departement"]))
     left = units.attrs["communes_without_polygon"]
-    assert set(left) == {"85165", "85212"}                   # split after 2018
+    assert set(left) == {"85165", "85212"}  # split after 2018
     assert units["population"].sum() + sum(left.values()) == pytest.approx(total, rel=1e-12)
     # each current commune's population is shared by area among its 2018 pieces
     per = units.groupby("insee")["population"].sum()
@@ -199,8 +259,9 @@ def test_demand_units_pays_de_la_loire(raw_dir, pdl):
     pieces = units[units["insee"] == units["insee"].value_counts().index[0]]
     assert len(pieces) > 1
     assert (pieces["population"] / pieces["area_km2"]).nunique() == 1 or np.allclose(
-        pieces["population"] / pieces["area_km2"], (pieces["population"] / pieces["area_km2"]
-                                                    ).iloc[0])
+        pieces["population"] / pieces["area_km2"],
+        (pieces["population"] / pieces["area_km2"]).iloc[0],
+    )
     inside = gpd.points_from_xy(units["ref_x"], units["ref_y"], crs=units.crs)
     assert gpd.GeoSeries(inside, index=units.index).within(units.geometry).all()
 
@@ -217,8 +278,7 @@ def test_pays_de_la_loire_scalable_against_exact(pdl):
     assert s.objective <= opt + 1e-6 * opt
     assert (opt - s.objective) / opt <= s.gap + 1e-9
     assert s.details["units"] == len(units) and len(r.posts) == 120
-    near = coverage.nearest_from_od(od[od["destination_id"].isin(r.posts["candidate_id"])],
-                                    w.index)
+    near = coverage.nearest_from_od(od[od["destination_id"].isin(r.posts["candidate_id"])], w.index)
     assert float(w[near["minutes"].le(T)].sum()) == pytest.approx(s.objective, rel=1e-12)
 
 
@@ -231,7 +291,8 @@ def test_demand_units_metropolitan_france(raw_dir):
     left = units.attrs["communes_without_polygon"]
     assert set(left) == {"14666", "15031", "15035", "15047", "15171", "85165", "85212"}
     assert units["population"].sum() + units.attrs["population_left_out"] == pytest.approx(
-        total, rel=1e-12)
+        total, rel=1e-12
+    )
     assert (units["population"] >= 0).all() and units["insee"].notna().all()
 
 
@@ -243,13 +304,19 @@ def test_trivial_sizes_are_solved_to_optimality(inst49, p):
     r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], time_limit_s=20, **kw)
     assert r.solution.objective == pytest.approx(exact.solution.objective)
     assert len(r.posts) == p
-    if p != 1:       # one post: greedy is optimal, the LP bound need not be tight
+    if p != 1:  # one post: greedy is optimal, the LP bound need not be tight
         assert r.solution.status == "optimal" and r.solution.gap == 0.0
 
 
 def test_everything_already_covered(inst49):
     covered = pd.Series(True, index=inst49["pop"].index)
-    r = placement.mclp_scalable_from_od(inst49["od"], inst49["pop"], p=5, threshold=T,
-                                        candidates=inst49["cand"], already_covered=covered)
+    r = placement.mclp_scalable_from_od(
+        inst49["od"],
+        inst49["pop"],
+        p=5,
+        threshold=T,
+        candidates=inst49["cand"],
+        already_covered=covered,
+    )
     assert r.solution.objective == 0.0 == r.solution.bound and r.solution.status == "optimal"
     assert len(r.posts) == 5 and r.covered.all()

@@ -99,8 +99,19 @@ def test_geopackage_layers_and_determinism(plan, tmp_path):
     assert {"communes", "places", "posts", "epci", "departement"} <= layers
     communes = gpd.read_file(a, layer="communes")
     assert len(communes) == 176 and int(communes["population"].sum()) == 833_776
-    for col in ("insee", "nom", "epci", "population", "need_index", "pct_fibre", "minutes_before",
-                "covered_before", "minutes_after", "covered_after", "gap"):
+    for col in (
+        "insee",
+        "nom",
+        "epci",
+        "population",
+        "need_index",
+        "pct_fibre",
+        "minutes_before",
+        "covered_before",
+        "minutes_after",
+        "covered_after",
+        "gap",
+    ):
         assert col in communes.columns, col
     assert communes["insee"].str.len().eq(5).all()
     assert len(gpd.read_file(a, layer="posts")) == 8
@@ -110,13 +121,17 @@ def test_geopackage_layers_and_determinism(plan, tmp_path):
     assert meta["settings.detour_factor"] == "1.3"
     gc = gpd.read_file(a, layer="gap_communes")
     assert set(gc.loc[gc["threshold_min"] == 10, "insee"]) == set(
-        plan.communes.index[plan.communes["minutes_before"] > 10])
+        plan.communes.index[plan.communes["minutes_before"] > 10]
+    )
 
 
 def test_other_threshold_changes_the_diagnosis(bundle):
     p15 = run(Scenario(departement="49", posts=2, threshold_minutes=15, data_dir=str(bundle.path)))
-    p10_cov = run(Scenario(departement="49", posts=2, threshold_minutes=10,
-                           data_dir=str(bundle.path))).communes["covered_before"].sum()
+    p10_cov = (
+        run(Scenario(departement="49", posts=2, threshold_minutes=10, data_dir=str(bundle.path)))
+        .communes["covered_before"]
+        .sum()
+    )
     assert p15.communes["covered_before"].sum() >= p10_cov
     assert len(p15.posts) == 2
 
@@ -126,6 +141,7 @@ def test_plan_other_departements(raw_dir, dep):
     p = run(Scenario(departement=dep, posts=3, data_dir=str(raw_dir)))
     d = catalog.resolve_data_dir(raw_dir)
     from cnfs_geo import territory
+
     cog = territory.cog_communes(d)
     cur = cog[(cog.type == "commune-actuelle") & (cog.departement == dep)]
     assert len(p.communes) == len(cur)
@@ -142,14 +158,19 @@ def test_compare_posts_curve(bundle):
     assert list(table["posts"]) == [0, 2, 4, 8]
     # 0 posts = the diagnosis; each exact solve can only cover more
     assert table["need_covered"].iloc[0] == pytest.approx(
-        prep.coverage_before.set_index("threshold_min").loc[10.0, "need_covered"], rel=1e-6)
+        prep.coverage_before.set_index("threshold_min").loc[10.0, "need_covered"], rel=1e-6
+    )
     assert table["need_covered"].is_monotonic_increasing
     # marginal gains are the differences of the covered need per added post
     assert table["marginal_need"].iloc[1] == pytest.approx(
-        (table["need_covered"].iloc[1] - table["need_covered"].iloc[0]) / 2, abs=0.1)
+        (table["need_covered"].iloc[1] - table["need_covered"].iloc[0]) / 2, abs=0.1
+    )
     assert table.loc[table.posts == 8, "pct_need_covered"].item() == pytest.approx(
-        run(Scenario(departement="49", posts=8, data_dir=str(bundle.path)),
-            prepared=prep).summary()["pct_need_covered_after"], abs=1e-3)
+        run(
+            Scenario(departement="49", posts=8, data_dir=str(bundle.path)), prepared=prep
+        ).summary()["pct_need_covered_after"],
+        abs=1e-3,
+    )
 
 
 @pytest.mark.parametrize("unit,n_units", [("iris", 367), ("commune2018", 183)])
@@ -162,8 +183,9 @@ def test_finer_demand_units(bundle, plan, unit, n_units):
     assert p.units.attrs["demand_unit"] == p.demand_unit != plan.demand_unit
     # commune figures are population-weighted aggregates of the units
     u = p.units
-    share = (u["population"] * u["covered_before"]).groupby(u["insee"]).sum() / \
-        u.groupby("insee")["population"].sum()
+    share = (u["population"] * u["covered_before"]).groupby(u["insee"]).sum() / u.groupby("insee")[
+        "population"
+    ].sum()
     assert np.allclose(p.communes["pct_covered_before"], 100 * share.reindex(p.communes.index))
     assert (p.communes["covered_before"] == (p.communes["pct_covered_before"] >= 50)).all()
     assert p.summary()["population_covered_after"] >= p.summary()["population_covered_before"]
@@ -178,6 +200,7 @@ def test_fibre_what_if_scenario(bundle, plan):
 
 def test_bad_scenario_options():
     from cnfs_geo._errors import ValidationError
+
     with pytest.raises(ValidationError, match="demand_unit"):
         Scenario(demand_unit="canton")
     with pytest.raises(ValidationError, match="osm_file"):
@@ -232,7 +255,8 @@ def test_equity_model_plan(bundle, plan):
     # … and credits to each post exactly the need it newly brings within the threshold
     c = p.communes
     assert p.posts["covered_need"].sum() == pytest.approx(
-        c.loc[c["covered_after"] & ~c["covered_before"], "need"].sum())
+        c.loc[c["covered_after"] & ~c["covered_before"], "need"].sum()
+    )
 
 
 def test_settings_reach_the_gap_and_itinerant_stages(bundle, plan):
@@ -242,11 +266,17 @@ def test_settings_reach_the_gap_and_itinerant_stages(bundle, plan):
     p = run(Scenario(departement="49", posts=8, data_dir=str(bundle.path), settings=strict))
     # a higher "thin" bar and a lower fragility bar can only add priority communes
     assert p.communes["priority_gap"].sum() > plan.communes["priority_gap"].sum()
-    assert plan.communes["priority_gap"][plan.communes["priority_gap"]].index.isin(
-        p.communes.index[p.communes["priority_gap"]]).all()
+    assert (
+        plan.communes["priority_gap"][plan.communes["priority_gap"]]
+        .index.isin(p.communes.index[p.communes["priority_gap"]])
+        .all()
+    )
     short = Settings().replace(itinerant_max_stop_minutes=12.0)
-    q = run(Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(bundle.path),
-                     settings=short))
+    q = run(
+        Scenario(
+            departement="49", posts=6, itinerant_posts=2, data_dir=str(bundle.path), settings=short
+        )
+    )
     assert len(q.circuits) and (q.circuits["max_minutes_from_base"] <= 12.0 + 1e-9).all()
 
 
@@ -267,8 +297,12 @@ def test_allocate_posts_by_need():
 def test_national_decomposition(raw_dir, tmp_path):
     from cnfs_geo.plan import national
 
-    table = national(Scenario(data_dir=str(raw_dir)), total_posts=20,
-                     departements=["2A", "2B", "48"], out_dir=tmp_path)
+    table = national(
+        Scenario(data_dir=str(raw_dir)),
+        total_posts=20,
+        departements=["2A", "2B", "48"],
+        out_dir=tmp_path,
+    )
     assert list(table["departement"]) == ["2A", "2B", "48"]
     assert table["posts"].sum() == 20
     assert (table["pct_population_covered_after"] >= table["pct_population_covered_before"]).all()

@@ -16,12 +16,11 @@ import shutil
 
 import numpy as np
 import pytest
+from _html_tables import tables
 
 from cnfs_geo import _fr, _map_style, catalog, figures, maps, offer, report
 from cnfs_geo._errors import ValidationError
 from cnfs_geo.plan import Scenario, run
-
-from _html_tables import tables
 
 
 # ------------------------------------------------------------------ helpers (test-side)
@@ -29,8 +28,10 @@ def fr_int(x: float) -> str:
     """French integer as the outputs print it: narrow no-break space every 3 digits."""
     return f"{int(round(float(x))):,}".replace(",", "\u202f")
 
+
 def fr_pct(x: float) -> str:
     return f"{float(x):.1f}".replace(".", ",") + "\u00a0%"
+
 
 def js_vars(text: str, prefix: str) -> dict[str, dict]:
     """JSON values of ``var <prefix>_NNNN = {...};`` lines in the map HTML."""
@@ -39,23 +40,27 @@ def js_vars(text: str, prefix: str) -> dict[str, dict]:
         out[name] = json.loads(body.replace("<\\/", "</"))
     return out
 
+
 def section_text(text: str, section: str) -> str:
     """Unescaped text of ``<section id=...>`` (tags removed)."""
     m = re.search(rf'<section id="{section}">(.*?)</section>', text, re.S)
     assert m, section
     return html.unescape(re.sub(r"<[^>]+>", " ", m.group(1)))
 
+
 def squash(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
+
 
 def one_var(text: str, prefix: str) -> dict:
     data = js_vars(text, prefix)
     assert len(data) == 1, (prefix, list(data))
     return next(iter(data.values()))
 
+
 def layer_keys(text: str) -> list[str]:
-    block = text[text.index("overlays :"):]
-    block = block[:block.index("}")]
+    block = text[text.index("overlays :") :]
+    block = block[: block.index("}")]
     return [json.loads(k) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', block)]
 
 
@@ -82,8 +87,9 @@ def report_html(plan, tmp_path_factory):
 @pytest.fixture(scope="module")
 def plan_itin():
     """Maine-et-Loire, 6 fixed + 2 itinerant posts (real circuits from cnfs_geo.itinerant)."""
-    return run(Scenario(departement="49", posts=6, itinerant_posts=2,
-                        data_dir=str(catalog.bundle_dir())))
+    return run(
+        Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(catalog.bundle_dir()))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +100,9 @@ def report_html_itin(plan_itin, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def iris_plan():
-    return run(Scenario(departement="49", posts=8, demand_unit="iris",
-                        data_dir=str(catalog.bundle_dir())))
+    return run(
+        Scenario(departement="49", posts=8, demand_unit="iris", data_dir=str(catalog.bundle_dir()))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +117,12 @@ def test_report_key_figures_match_the_summary(plan, report_html):
     assert "Maine-et-Loire (49)" in text
     for key in ("population_covered_before", "population_covered_after"):
         assert fr_int(s[key]) in text, key
-    for key in ("pct_population_covered_before", "pct_population_covered_after",
-                "pct_need_covered_before", "pct_need_covered_after"):
+    for key in (
+        "pct_population_covered_before",
+        "pct_population_covered_after",
+        "pct_need_covered_before",
+        "pct_need_covered_after",
+    ):
         assert fr_pct(s[key]) in text, key
     assert f"{fr_int(s['communes_covered_before'])} → {fr_int(s['communes_covered_after'])}" in text
     assert fr_int(s["population"]) in text
@@ -126,8 +137,10 @@ def test_report_coverage_table_at_every_threshold(plan, report_html):
         assert row[0].startswith(f"≤ {th:g}")
         assert row[1] == f"{fr_int(cb.at[th, 'units_covered'])} / {fr_int(cb.at[th, 'units'])}"
         assert row[2] == f"{fr_int(ca.at[th, 'units_covered'])} / {fr_int(ca.at[th, 'units'])}"
-        assert row[4] == (f"{fr_int(ca.at[th, 'population_covered'])} "
-                          f"({fr_pct(ca.at[th, 'pct_population_covered'])})")
+        assert row[4] == (
+            f"{fr_int(ca.at[th, 'population_covered'])} "
+            f"({fr_pct(ca.at[th, 'pct_population_covered'])})"
+        )
 
 
 def test_report_lists_every_post_and_the_cost(plan, report_html):
@@ -136,13 +149,16 @@ def test_report_lists_every_post_and_the_cost(plan, report_html):
     assert [r[1] for r in body] == list(plan.posts["host"])
     assert [r[3] for r in body] == [f"{r.commune} ({r.insee})" for r in plan.posts.itertuples()]
     cost = len(plan.posts) * plan.settings.cost_per_post_eur
-    assert f"{len(plan.posts)} × {fr_int(plan.settings.cost_per_post_eur)}\u00a0€ = " \
-           f"{fr_int(cost)}\u00a0€" in text
+    assert (
+        f"{len(plan.posts)} × {fr_int(plan.settings.cost_per_post_eur)}\u00a0€ = "
+        f"{fr_int(cost)}\u00a0€" in text
+    )
     # newly covered population per post adds up to the coverage gain at the threshold
     s = plan.summary()
     total = sum(int(r[5].replace("\u202f", "")) for r in body)
-    assert abs(total - (s["population_covered_after"] - s["population_covered_before"])) \
-        <= len(body)
+    assert abs(total - (s["population_covered_after"] - s["population_covered_before"])) <= len(
+        body
+    )
 
 
 def test_report_gap_communes_ranked_by_need(plan, report_html):
@@ -203,8 +219,9 @@ def test_report_is_self_contained_rendered_and_deterministic(plan, report_html, 
     assert "data:image/png" not in report.render_report(plan, with_map=False)
 
 
-def test_outputs_are_identical_for_a_fresh_run_of_the_same_scenario(plan, map_html,
-                                                                   report_html, tmp_path):
+def test_outputs_are_identical_for_a_fresh_run_of_the_same_scenario(
+    plan, map_html, report_html, tmp_path
+):
     fresh = run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
     assert fresh.solution["time_s"] is not None  # wall-clock: must not leak into the report
     assert report.render_report(fresh) == report_html
@@ -215,8 +232,12 @@ def test_outputs_are_identical_for_a_fresh_run_of_the_same_scenario(plan, map_ht
 def test_report_rejects_a_plan_without_the_threshold_row(plan):
     import dataclasses
 
-    bad = dataclasses.replace(plan, coverage_after=plan.coverage_after[
-        plan.coverage_after["threshold_min"] != plan.scenario.threshold])
+    bad = dataclasses.replace(
+        plan,
+        coverage_after=plan.coverage_after[
+            plan.coverage_after["threshold_min"] != plan.scenario.threshold
+        ],
+    )
     with pytest.raises(ValidationError, match="no row for the threshold"):
         report.write_report(bad, "/nonexistent/rapport.html")
 
@@ -287,16 +308,16 @@ def test_report_circuits_and_weekly_grids(plan_itin, report_html_itin):
     for row, grid, c in zip(summary, tabs[1:], circuits.itertuples()):
         assert row[1] == f"{c.base_nom} ({c.base_insee})"
         assert row[4] == fr_int(c.km_per_week) and row[7] == fr_int(c.population)
-        stops = " → ".join(f"{k}. {names[x]} ({x})"
-                           for k, x in enumerate(c.stops.split(";"), start=1))
+        stops = " → ".join(
+            f"{k}. {names[x]} ({x})" for k, x in enumerate(c.stops.split(";"), start=1)
+        )
         assert f"{stops} → retour à la base" in text
         # day × half-day grid
         assert grid[0] == ["Planning", "lundi", "mardi", "mercredi", "jeudi", "vendredi"]
         assert [g[0] for g in grid[1:]] == ["matin", "après-midi"]
         sub = tt[tt["circuit_id"] == c.circuit_id]
         for v in sub.itertuples():
-            cell = grid[1 + ["matin", "après-midi"].index(v.half_day)][
-                1 + grid[0][1:].index(v.day)]
+            cell = grid[1 + ["matin", "après-midi"].index(v.half_day)][1 + grid[0][1:].index(v.day)]
             assert cell.startswith(f"{v.nom} ({v.insee})")
         free = sum(cell == "—" for g in grid[1:] for cell in g[1:])
         assert free == 10 - len(sub)
@@ -310,8 +331,9 @@ def test_report_posts_split_fixed_and_itinerant(plan_itin, report_html_itin):
     assert [("circuit" in r[2]) for r in body] == list(itin)
     s = plan_itin.summary()
     fixed_total = int(foot[0][1].replace("\u202f", ""))
-    assert abs(fixed_total - (s["population_covered_after"] - s["population_covered_before"]))\
-        <= int((~itin).sum())
+    assert abs(
+        fixed_total - (s["population_covered_after"] - s["population_covered_before"])
+    ) <= int((~itin).sum())
     assert foot[1][1] == fr_int(plan_itin.posts.loc[itin, "covered_population"].sum())
     assert "dont 2 itinérant(s)" in html.unescape(report_html_itin)
 
@@ -342,7 +364,7 @@ def test_iris_outputs_name_the_demand_unit(iris_plan, tmp_path):
     plain = html.unescape(text)
     short = p.demand_unit.split(" : ")[0]
     assert f"unité de demande : {short}" in plain  # header
-    assert p.demand_unit in plain                    # coverage note and method
+    assert p.demand_unit in plain  # coverage note and method
     head = tables(text, "couverture")[0]
     assert head[0][1] == "IRIS couverts"
     cb = p.coverage_before.set_index("threshold_min")
@@ -379,8 +401,10 @@ def test_missing_national_file_is_named(tmp_path):
     st = dict(zip(p.offer_report.counts["source"], p.offer_report.counts["status"]))
     assert st["data_inclusion"] == "missing" and st["lieux_cd49_2022"] == "read"
     gaps = report.data_gaps(p)
-    assert gaps == ["Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
-                    "compte : data·inclusion (data_inclusion)."]
+    assert gaps == [
+        "Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
+        "compte : data·inclusion (data_inclusion)."
+    ]
     text = html.unescape(report.render_report(p, with_map=False))
     assert gaps[0] in text and "Pas de fichier départemental" not in text
 
@@ -389,13 +413,18 @@ def test_2a_report_says_where_the_offer_comes_from(plan_2a):
     p = plan_2a
     st = dict(zip(p.offer_report.counts["source"], p.offer_report.counts["status"]))
     assert {st[k] for k in offer.LOCAL_SOURCES} == {"not applicable"}
-    read = [k for k in ("france_services", "cnfs_permanences", "aidants_connect",
-                        "data_inclusion") if st[k] == "read"]
+    read = [
+        k
+        for k in ("france_services", "cnfs_permanences", "aidants_connect", "data_inclusion")
+        if st[k] == "read"
+    ]
     assert len(read) == 4  # premise of the sentence below
     text = report.render_report(p, with_map=False)
     plain = html.unescape(text)
-    sentence = ("Pas de fichier départemental des lieux de médiation : l'offre provient de "
-                "France Services, CNFS, Aidants Connect et data·inclusion.")
+    sentence = (
+        "Pas de fichier départemental des lieux de médiation : l'offre provient de "
+        "France Services, CNFS, Aidants Connect et data·inclusion."
+    )
     assert sentence in section_text(text, "synthese") and sentence in section_text(text, "offre")
     assert "Sources absentes du répertoire de données" not in plain
     rows = tables(text, "offre")[1][1:-1]
@@ -418,8 +447,7 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
         assert r[0] == nop.at[r[1], "nom"]
         assert r[2] == fr_int(len(members)) and r[3] == fr_int(members["population"].sum())
         assert r[6] == fr_int(nop.at[r[1], "n_france_services"])
-    assert f"{len(nop)} EPCI sur {len(p.epci)} n'ont aucun projet numérique" in\
-        html.unescape(text)
+    assert f"{len(nop)} EPCI sur {len(p.epci)} n'ont aucun projet numérique" in html.unescape(text)
     epci_rows = tables(text, "epci")[0][1:-1]
     assert {r[1] for r in epci_rows if r[9] == "non"} == set(nop.index)
     m = maps.render_html(maps.coverage_map(p))
@@ -427,13 +455,14 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
     feats = one_var(m, "no_project_data")["features"]
     assert sorted(f["id"] for f in feats) == sorted(nop.index)
     assert "cgHatch(st.fillColor)" in m
-    assert "EPCI sans projet numérique (ni lieu de médiation ni conseiller numérique)" in\
-        html.unescape(m)
+    assert (
+        "EPCI sans projet numérique (ni lieu de médiation ni conseiller numérique)"
+        in html.unescape(m)
+    )
 
 
 def test_report_names_the_placement_model():
-    p = run(Scenario(departement="49", posts=4, model="equity",
-                     data_dir=str(catalog.bundle_dir())))
+    p = run(Scenario(departement="49", posts=4, model="equity", data_dir=str(catalog.bundle_dir())))
     text = squash(section_text(report.render_report(p, with_map=False), "methode"))
     assert "4 postes fixes sont placés par le modèle capacité / équité" in text
     assert "couverture maximale, MCLP" not in text

@@ -97,9 +97,10 @@ def graph():
 
 
 def node_points(G, nodes) -> pd.DataFrame:
-    return pd.DataFrame({"x": [G.nodes[n]["x"] for n in nodes],
-                         "y": [G.nodes[n]["y"] for n in nodes]},
-                        index=pd.Index([str(n) for n in nodes], name="id"))
+    return pd.DataFrame(
+        {"x": [G.nodes[n]["x"] for n in nodes], "y": [G.nodes[n]["y"] for n in nodes]},
+        index=pd.Index([str(n) for n in nodes], name="id"),
+    )
 
 
 def snappable(G) -> list[int]:
@@ -109,9 +110,30 @@ def snappable(G) -> list[int]:
 
 # --- loading --------------------------------------------------------------------------
 
+
 def test_loader_keeps_drivable_public_roads(graph):
-    assert set(graph.nodes) == {101, 102, 103, 104, 105, 201, 203, 205, 301, 302, 303, 304,
-                                305, 401, 402, 403, 404, 405, 901, 902}  # 202, 204 dropped
+    assert set(graph.nodes) == {
+        101,
+        102,
+        103,
+        104,
+        105,
+        201,
+        203,
+        205,
+        301,
+        302,
+        303,
+        304,
+        305,
+        401,
+        402,
+        403,
+        404,
+        405,
+        901,
+        902,
+    }  # 202, 204 dropped
     highways = {d["highway"] for _, _, d in graph.edges(data=True)}
     assert "footway" not in highways
     assert not any(d.get("access") == "private" for _, _, d in graph.edges(data=True))
@@ -174,18 +196,24 @@ def test_pbf_gives_the_same_graph_as_xml(tmp_path, graph):
 
 # --- OD table -------------------------------------------------------------------------
 
+
 def test_hand_computed_times(graph):
     pts = node_points(graph, snappable(graph))
     od = roads.od_road(pts, pts, graph, max_minutes=np.inf).set_index(
-        ["origin_id", "destination_id"])
+        ["origin_id", "destination_id"]
+    )
     for pair, minutes in HAND.items():
         assert od.loc[pair, "minutes"] == pytest.approx(minutes, rel=1e-6), pair
-    assert od.loc[("103", "303"), "km"] == pytest.approx((2 * L0 + 2 * L_NS + 2 * L2) / 1000,
-                                                         rel=1e-6)
+    assert od.loc[("103", "303"), "km"] == pytest.approx(
+        (2 * L0 + 2 * L_NS + 2 * L2) / 1000, rel=1e-6
+    )
     assert od.loc[("301", "305"), "km"] == pytest.approx((2 * L_NS + 4 * L3) / 1000, rel=1e-6)
     # the isolated lane is connected to nothing else
-    assert not od.reset_index().query("origin_id == '901' and destination_id != '901' "
-                                      "and destination_id != '902'").shape[0]
+    assert (
+        not od.reset_index()
+        .query("origin_id == '901' and destination_id != '901' and destination_id != '902'")
+        .shape[0]
+    )
     assert ("101", "901") not in od.index
 
 
@@ -208,8 +236,9 @@ def test_prepared_network_gives_the_same_table(graph, tmp_path):
     assert not net.snap[np.searchsorted(net.nodes, sorted(MOTORWAY_ONLY))].any()
     direct = roads.od_road(pts, pts, graph, max_minutes=8)
     pd.testing.assert_frame_equal(roads.od_road(pts, pts, net, max_minutes=8), direct)
-    pd.testing.assert_frame_equal(roads.nearest_road(pts, pts.iloc[:3], net),
-                                  roads.nearest_road(pts, pts.iloc[:3], graph))
+    pd.testing.assert_frame_equal(
+        roads.nearest_road(pts, pts.iloc[:3], net), roads.nearest_road(pts, pts.iloc[:3], graph)
+    )
     # same cache key whether given the graph or its conversion
     roads.od_road(pts, pts, graph, max_minutes=8, cache_dir=tmp_path)
     roads.od_road(pts, pts, net, max_minutes=8, cache_dir=tmp_path)
@@ -227,8 +256,13 @@ def test_all_times_match_networkx(graph):
         for d in nodes:
             if d in lengths:
                 path = paths[d]
-                km = sum(min(graph[a][b].values(), key=lambda e: e["travel_time"])["length"]
-                         for a, b in zip(path[:-1], path[1:])) / 1000
+                km = (
+                    sum(
+                        min(graph[a][b].values(), key=lambda e: e["travel_time"])["length"]
+                        for a, b in zip(path[:-1], path[1:])
+                    )
+                    / 1000
+                )
                 expected[(str(o), str(d))] = (lengths[d] / 60, km)
     assert got.keys() == expected.keys()
     for pair, (t, k) in expected.items():
@@ -252,19 +286,23 @@ def test_cutoff_is_respected(graph):
 def test_off_network_legs_added_at_both_ends(graph):
     a = node_points(graph, [101])
     e = node_points(graph, [105])
-    origin = pd.DataFrame({"x": a["x"].to_numpy() + 30, "y": a["y"].to_numpy() + 40},
-                          index=["o"])  # 50 m off
-    dest = pd.DataFrame({"x": e["x"].to_numpy(), "y": e["y"].to_numpy() - 100},
-                        index=["d"])  # 100 m off
+    origin = pd.DataFrame(
+        {"x": a["x"].to_numpy() + 30, "y": a["y"].to_numpy() + 40}, index=["o"]
+    )  # 50 m off
+    dest = pd.DataFrame(
+        {"x": e["x"].to_numpy(), "y": e["y"].to_numpy() - 100}, index=["d"]
+    )  # 100 m off
     od = roads.od_road(origin, dest, graph, max_minutes=30)
-    assert od["minutes"].iloc[0] == pytest.approx(HAND[("101", "105")] + 150 * 1.3 / v(20),
-                                                  rel=1e-6)
+    assert od["minutes"].iloc[0] == pytest.approx(
+        HAND[("101", "105")] + 150 * 1.3 / v(20), rel=1e-6
+    )
     assert od["km"].iloc[0] == pytest.approx((4 * L0 + 150 * 1.3) / 1000, rel=1e-6)
     # the leg speed and detour are options
     s = Settings(detour_factor=1.5)
     od2 = roads.od_road(origin, dest, graph, max_minutes=30, settings=s, off_network_kmh=15)
-    assert od2["minutes"].iloc[0] == pytest.approx(HAND[("101", "105")] + 150 * 1.5 / v(15),
-                                                   rel=1e-6)
+    assert od2["minutes"].iloc[0] == pytest.approx(
+        HAND[("101", "105")] + 150 * 1.5 / v(15), rel=1e-6
+    )
     # the cutoff counts the legs: network 3.003 + legs 0.585 min
     assert roads.od_road(origin, dest, graph, max_minutes=3.5).empty
 
@@ -348,6 +386,7 @@ def test_empty_inputs(graph):
 
 # --- bad input ------------------------------------------------------------------------
 
+
 def test_unprojected_graph_is_rejected():
     G = osmnx.graph_from_xml(FIXTURE, simplify=False, retain_all=True)
     roads.add_road_travel_times(G)
@@ -358,7 +397,8 @@ def test_unprojected_graph_is_rejected():
 
 def test_graph_without_travel_times_is_rejected():
     G = osmnx.projection.project_graph(
-        osmnx.graph_from_xml(FIXTURE, simplify=False, retain_all=True), to_crs=CRS)
+        osmnx.graph_from_xml(FIXTURE, simplify=False, retain_all=True), to_crs=CRS
+    )
     pts = node_points(G, [101])
     with pytest.raises(ValidationError, match="add_road_travel_times"):
         roads.od_road(pts, pts, G, max_minutes=10)
@@ -396,8 +436,9 @@ def test_bad_points_and_options(graph):
 
 def test_far_points_are_logged(graph, caplog):
     pts = node_points(graph, [101])
-    far = pd.DataFrame({"x": pts["x"].to_numpy() + 5000, "y": pts["y"].to_numpy() - 5000},
-                       index=["far"])
+    far = pd.DataFrame(
+        {"x": pts["x"].to_numpy() + 5000, "y": pts["y"].to_numpy() - 5000}, index=["far"]
+    )
     with caplog.at_level("WARNING", logger="cnfs_geo.roads"):
         roads.od_road(far, pts, graph, max_minutes=60)
     assert "more than 2000 m from the road graph" in caplog.text

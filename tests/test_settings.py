@@ -20,8 +20,10 @@ def test_unknown_key_is_rejected_with_suggestion():
     assert "threshold_minutes" in str(exc.value)
 
 
-@pytest.mark.parametrize("key,value", [("detour_factor", 0.8), ("speed_kmh", 0),
-                                       ("coordination_share", 0.5 + 0.6), ("posts", -1)])
+@pytest.mark.parametrize(
+    "key,value",
+    [("detour_factor", 0.8), ("speed_kmh", 0), ("coordination_share", 0.5 + 0.6), ("posts", -1)],
+)
 def test_invalid_values(key, value):
     with pytest.raises(SettingsError, match=key):
         Settings().replace(**{key: value})
@@ -32,8 +34,16 @@ def test_default_advisors_unknown_kind():
         Settings(default_advisors={"bus": 3})
 
 
-@pytest.mark.parametrize("dep,crs", [("49", "EPSG:2154"), ("2A", "EPSG:2154"),
-                                     ("974", "EPSG:2975"), ("973", "EPSG:2972"),
-                                     ("976", "EPSG:4471"), ("971", "EPSG:5490")])
+@pytest.mark.parametrize(
+    "dep,crs",
+    [
+        ("49", "EPSG:2154"),
+        ("2A", "EPSG:2154"),
+        ("974", "EPSG:2975"),
+        ("973", "EPSG:2972"),
+        ("976", "EPSG:4471"),
+        ("971", "EPSG:5490"),
+    ],
+)
 def test_working_crs(dep, crs):
     assert working_crs(dep) == crs

@@ -19,7 +19,8 @@ def test_epci_identity_and_members(bundle):
     assert list(members.columns) == ["epci", "epci_nom"]
     assert set(members["epci"]) <= set(ident.index)
     assert members["epci"].value_counts().to_dict() == {
-        k: v for k, v in ident["n_membres"].items() if v}
+        k: v for k, v in ident["n_membres"].items() if v
+    }
 
 
 def test_commune_in_two_epci():

@@ -43,6 +43,7 @@ def _check_frame(key: str, path: Path) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- real files
 
+
 @pytest.mark.parametrize("key", KEYS)
 def test_reader_on_bundle(bundle, key):
     _check_frame(key, bundle.file(key))
@@ -57,18 +58,21 @@ def test_reader_on_national_files(raw_dir, key):
 
 def test_national_contacts_are_dropped(raw_dir):
     national = catalog.resolve_data_dir(raw_dir)
-    for key, cols in (("france_services", {"mail", "telephone"}),
-                      ("lieux_cd49_2022", {"Téléphone", "Courriel"}),
-                      ("lieux_cd49_2020", {"NUM_TEL", "MAIL_STRUC"}),
-                      ("conumm_angers", {"MAIL", "TELEPHONE"})):
+    for key, cols in (
+        ("france_services", {"mail", "telephone"}),
+        ("lieux_cd49_2022", {"Téléphone", "Courriel"}),
+        ("lieux_cd49_2020", {"NUM_TEL", "MAIL_STRUC"}),
+        ("conumm_angers", {"MAIL", "TELEPHONE"}),
+    ):
         path = national.file(key)
         assert cols <= _raw_rows(path)[1], key  # the file does hold them
         assert not cols & set(offer.READERS[key](path).columns), key
 
 
 def test_codes_keep_leading_zeros_and_letters(raw_dir):
-    fs = france_services.read_france_services(catalog.resolve_data_dir(raw_dir)
-                                              .file("france_services"))
+    fs = france_services.read_france_services(
+        catalog.resolve_data_dir(raw_dir).file("france_services")
+    )
     assert {"01", "2A", "2B", "974"} <= set(fs["insee_dep"])
     assert fs["insee_com"].str.fullmatch(r"[0-9][0-9AB][0-9]{3}").all()
 
@@ -80,6 +84,7 @@ def test_lambert93_decimal_commas_kept_as_written(bundle):
 
 
 # ----------------------------------------------------------------------------- structure
+
 
 def test_missing_columns_named():
     with pytest.raises(ValidationError) as exc:
@@ -109,8 +114,16 @@ def test_contract_check_on_frames():
     contract = offer.CONTRACTS["conumm_angers"]
     with pytest.raises(ValidationError, match="expected a pandas DataFrame"):
         contract.check([{"TYPO_UID": 1}], "frames['conumm_angers']")
-    df = pd.DataFrame({"TYPO_UID": [1], "USER_NOM": ["x"], "USER_ADRES": ["y"], "LAT": [47.0],
-                       "LNG": [-0.5], "MAIL": ["a@b.fr"]})
+    df = pd.DataFrame(
+        {
+            "TYPO_UID": [1],
+            "USER_NOM": ["x"],
+            "USER_ADRES": ["y"],
+            "LAT": [47.0],
+            "LNG": [-0.5],
+            "MAIL": ["a@b.fr"],
+        }
+    )
     assert "MAIL" not in contract.check(df, "df").columns
     with pytest.raises(ValidationError, match=r"missing column\(s\) \['LNG'\]"):
         contract.check(df.drop(columns="LNG"), "df")
@@ -118,12 +131,15 @@ def test_contract_check_on_frames():
 
 # ----------------------------------------------------------------------------- frames in
 
+
 @pytest.fixture(scope="module")
 def inputs49(bundle):
     communes = territory.communes_from_cog("49", bundle)
     frames = {k: offer.READERS[k](bundle.file(k)) for k in KEYS}
-    cog = dict(cog_records=read_cog_records(bundle.file("cog_communes")),
-               code_map=territory.current_code_map(bundle))
+    cog = dict(
+        cog_records=read_cog_records(bundle.file("cog_communes")),
+        code_map=territory.current_code_map(bundle),
+    )
     return communes, frames, cog
 
 
@@ -142,8 +158,9 @@ def test_places_from_frames_caller_frames(inputs49):
     fs = frames["france_services"]
     fixed = ~fs["format_fs"].str.contains("bus|itin", case=False)
     part = {"france_services": fs[fixed].reset_index(drop=True)}
-    places, report = offer.places_from_frames(communes, part, **cog,
-                                              missing_reasons={"cnfs_permanences": "not asked"})
+    places, report = offer.places_from_frames(
+        communes, part, **cog, missing_reasons={"cnfs_permanences": "not asked"}
+    )
     counts = report.counts.set_index("source")
     assert counts.loc["france_services", "kept"] == len(places) == 27
     assert (counts.drop("france_services")["status"] == "missing").all()

@@ -31,8 +31,9 @@ def test_archive_members_are_the_departement_files(raw_dir):
     deps = polygons.archive_departements(archive)
     assert len(deps) == 101 and {"2A", "2B", "971", "976"} <= set(deps)
     a = polygons.read_polygons_archive(archive, ["49"])
-    f = polygons.read_polygons(raw_dir / "communes" /
-                               "communes-49-maine-et-loire_adminexpress-cog2018.geojson")
+    f = polygons.read_polygons(
+        raw_dir / "communes" / "communes-49-maine-et-loire_adminexpress-cog2018.geojson"
+    )
     assert list(a["code"]) == list(f["code"])
     assert a.geometry.geom_equals_exact(f.geometry, tolerance=0).all()
     assert a.attrs["source"].endswith("communes-49-maine-et-loire.geojson")

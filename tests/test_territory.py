@@ -45,10 +45,14 @@ def test_area_matches_polygon_union(communes):
 
 def test_points_inside_their_commune(communes):
     import geopandas as gpd
+
     rep = gpd.points_from_xy(communes.ref_x, communes.ref_y, crs=communes.crs)
     assert gpd.GeoSeries(rep, index=communes.index).within(communes.geometry).all()
-    cl = gpd.GeoSeries(gpd.points_from_xy(communes.chef_lieu_x, communes.chef_lieu_y),
-                       index=communes.index, crs=communes.crs)
+    cl = gpd.GeoSeries(
+        gpd.points_from_xy(communes.chef_lieu_x, communes.chef_lieu_y),
+        index=communes.index,
+        crs=communes.crs,
+    )
     assert cl.distance(communes.geometry).max() < 500
     assert (communes["chef_lieu_source"] == "chef-lieu (datas.fun)").sum() >= 170
 
@@ -137,9 +141,11 @@ def test_communes_from_frames_is_what_communes_from_cog_reads(bundle):
     frames = dict(
         cog=cog.read_cog_communes(bundle.file("cog_communes")),
         polygons=polygons.read_polygons(bundle.file("communes_2018_49")),
-        epci_members=epci.read_epci_members(bundle.file("cog_epci")))
-    c, rep = territory.communes_from_frames(**frames, departement="49",
-                                            chef_lieux=territory.chef_lieu_points("49", bundle))
+        epci_members=epci.read_epci_members(bundle.file("cog_epci")),
+    )
+    c, rep = territory.communes_from_frames(
+        **frames, departement="49", chef_lieux=territory.chef_lieu_points("49", bundle)
+    )
     assert c.equals(c_ref) and rep.summary() == rep_ref.summary()
     # without chef-lieu points every commune uses its representative point
     c2, _ = territory.communes_from_frames(**frames, departement="49")

@@ -65,9 +65,12 @@ def test_every_departement_matches_cog_2026(everything, current):
     for dep, (communes, report, _) in everything.items():
         cur = current[current["departement"] == dep]
         assert communes.index.tolist() == sorted(cur.index), dep
-        pd.testing.assert_series_equal(communes["population"],
-                                       cur["population"].astype(int).reindex(communes.index),
-                                       check_names=False, obj=f"population {dep}")
+        pd.testing.assert_series_equal(
+            communes["population"],
+            cur["population"].astype(int).reindex(communes.index),
+            check_names=False,
+            obj=f"population {dep}",
+        )
         assert report.n_communes == len(cur)
         assert report.population == int(cur["population"].sum())
         assert (communes["departement"] == dep).all()
@@ -80,8 +83,11 @@ def test_every_departement_matches_cog_2026(everything, current):
         # density 0 is real: the Meuse villages "morts pour la France" have no inhabitant
         assert (communes["area_km2"] > 0).all() and (communes["density"] >= 0).all()
         assert ((communes["density"] == 0) == (communes["population"] == 0)).all()
-        ref = gpd.GeoSeries(gpd.points_from_xy(communes.ref_x, communes.ref_y),
-                            index=communes.index, crs=communes.crs)
+        ref = gpd.GeoSeries(
+            gpd.points_from_xy(communes.ref_x, communes.ref_y),
+            index=communes.index,
+            crs=communes.crs,
+        )
         assert ref.within(geom).all(), dep
     # all of France but the COM: 34 875 communes (SOURCES.md section 0)
     assert sum(len(c) for c, _, _ in everything.values()) == len(current) == 34_875
@@ -101,14 +107,22 @@ def test_fusions_simples_all_assigned_by_the_cog_history(everything, cog):
     fused = pd.concat([r.fusions_simples for _, r, _ in everything.values()], ignore_index=True)
     # independent expectation: 2018 codes that are neither current nor délégué/associé
     known = set(cog.loc[cog["type"] != "arrondissement-municipal", "code"])
-    used = {c for comm, _, _ in everything.values() for s in comm["codes_2018"] if s
-            for c in s.split(",")}
+    used = {
+        c
+        for comm, _, _ in everything.values()
+        for s in comm["codes_2018"]
+        if s
+        for c in s.split(",")
+    }
     expected = sorted(used - known)
     assert sorted(fused["code_2018"]) == expected
     assert len(expected) == 85  # SOURCES.md section 1
     assert (fused["rule"] == territory.RULE_FORMER).all()
-    former = {old: row.code for row in cog.dropna(subset=["anciensCodes"]).itertuples()
-              for old in row.anciensCodes}
+    former = {
+        old: row.code
+        for row in cog.dropna(subset=["anciensCodes"]).itertuples()
+        for old in row.anciensCodes
+    }
     assert dict(zip(fused["code_2018"], fused["insee"])) == {c: former[c] for c in expected}
     for r in fused.itertuples():
         communes = everything[_dep(r.insee)][0]
@@ -142,8 +156,9 @@ def test_recreated_communes_share_their_parent_polygon(everything, current, nati
     shared = pd.concat([r.shared_polygons for _, r, _ in everything.values()], ignore_index=True)
     children = shared[shared["geometry_source"] == territory.GEOMETRY_SHARED_CHILD]
     # independent expectation: communes of the COG without any 2018 polygon
-    with_polygon = {i for comm, _, _ in everything.values()
-                    for i in comm.index[comm["codes_2018"] != ""]}
+    with_polygon = {
+        i for comm, _, _ in everything.values() for i in comm.index[comm["codes_2018"] != ""]
+    }
     expected = sorted(set(current.index) - with_polygon)
     assert sorted(children["insee"]) == expected
     assert len(expected) == 7  # SOURCES.md section 1
@@ -156,10 +171,15 @@ def test_recreated_communes_share_their_parent_polygon(everything, current, nati
         parent = grp[grp["geometry_source"] == territory.GEOMETRY_SHARED_PARENT]
         assert len(parent) == 1
         members = grp["insee"].tolist()
-        assert communes.loc[members, "geometry"].geom_equals(
-            communes.at[parent["insee"].iloc[0], "geometry"]).all()
-        assert communes.loc[members, "population"].tolist() == \
-            current.loc[members, "population"].astype(int).tolist()
+        assert (
+            communes.loc[members, "geometry"]
+            .geom_equals(communes.at[parent["insee"].iloc[0], "geometry"])
+            .all()
+        )
+        assert (
+            communes.loc[members, "population"].tolist()
+            == current.loc[members, "population"].astype(int).tolist()
+        )
         assert communes.loc[members, "epci"].nunique() == 1
         # the shared polygon is the territory of the whole group: its area matches the
         # official areas (datas.fun, COG 2024) of the group's members present in 2024
@@ -167,8 +187,10 @@ def test_recreated_communes_share_their_parent_polygon(everything, current, nati
         assert len(known) >= 1
         assert communes.at[members[0], "area_km2"] == pytest.approx(known.sum(), rel=0.02)
         for m in members:
-            assert communes.at[m, "geometry_source"] in (territory.GEOMETRY_SHARED_CHILD,
-                                                         territory.GEOMETRY_SHARED_PARENT)
+            assert communes.at[m, "geometry_source"] in (
+                territory.GEOMETRY_SHARED_CHILD,
+                territory.GEOMETRY_SHARED_PARENT,
+            )
             assert m in everything[dep][1].summary()
         # density is that of the shared territory, the same for every sharer
         assert communes.loc[members, "density"].nunique() == 1
@@ -187,8 +209,11 @@ def test_paris_lyon_marseille_are_one_commune(everything, cog):
 
 
 def test_communes_without_epci_are_reported(everything, national):
-    members = {m["code"] for e in json.loads(national.file("cog_epci").read_text("utf-8"))
-               for m in e["membres"]}
+    members = {
+        m["code"]
+        for e in json.loads(national.file("cog_epci").read_text("utf-8"))
+        for m in e["membres"]
+    }
     for dep, (communes, report, _) in everything.items():
         expected = sorted(set(communes.index) - members)
         assert report.no_epci["insee"].tolist() == expected, dep
@@ -212,6 +237,7 @@ def test_time_per_departement(everything):
 
 
 # --- explicit overrides (hand-made assignments, labelled as such) --------------------------
+
 
 def test_code_override_is_checked_first(national, tmp_path):
     # Hand-made override: Saint-Champ (01341, absorbed by Magnieu 01227) forced
@@ -248,9 +274,13 @@ def test_former_codes_in_current_code_map(national):
 def test_code_table_rules_are_exclusive(national):
     table = territory.code_table(national)
     assert table.index.is_unique
-    assert set(table["rule"]) == {territory.RULE_CURRENT, territory.RULE_DELEGUEE,
-                                  territory.RULE_ASSOCIEE, territory.RULE_ARRONDISSEMENT,
-                                  territory.RULE_FORMER}
+    assert set(table["rule"]) == {
+        territory.RULE_CURRENT,
+        territory.RULE_DELEGUEE,
+        territory.RULE_ASSOCIEE,
+        territory.RULE_ARRONDISSEMENT,
+        territory.RULE_FORMER,
+    }
     cur = table[table["rule"] == territory.RULE_CURRENT]
     assert (cur.index == cur["insee"]).all()
     assert table["insee"].isin(cur.index).all()

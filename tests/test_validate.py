@@ -23,6 +23,7 @@ def test_every_od_consumer_names_the_missing_column():
 
 # --- communes table -------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def communes49():
     from cnfs_geo import catalog, territory
@@ -33,8 +34,12 @@ def communes49():
 def test_communes_table_returns_the_departement(communes49):
     from cnfs_geo import _validate
 
-    assert _validate.communes_table(communes49, required=("nom", "population"),
-                                    crs="projected", one_departement=True) == "49"
+    assert (
+        _validate.communes_table(
+            communes49, required=("nom", "population"), crs="projected", one_departement=True
+        )
+        == "49"
+    )
     assert _validate.communes_table(communes49) is None
 
 
@@ -45,8 +50,12 @@ def test_communes_table_gathers_every_problem(communes49):
     bad = communes49.drop(columns=["nom", "epci"]).to_crs(4326)
     bad = pd.concat([bad, bad.iloc[:2]])
     with pytest.raises(MissingColumnError) as e:
-        _validate.communes_table(bad, required=("nom", "epci", "population"), crs="projected",
-                                 hint="cnfs_geo.need.need_from_sources")
+        _validate.communes_table(
+            bad,
+            required=("nom", "epci", "population"),
+            crs="projected",
+            hint="cnfs_geo.need.need_from_sources",
+        )
     text = str(e.value)
     assert e.value.source == "communes" and len(e.value.problems) == 5
     assert "missing column 'nom'" in text and "missing column 'epci'" in text
@@ -65,8 +74,11 @@ def test_communes_table_values_and_departements(communes49):
     c.loc[c.index[:3], "population"] = -1
     c.loc[c.index[-1], "departement"] = "44"
     with pytest.raises(ValidationError) as e:
-        _validate.communes_table(c, required=("population", "departement"),
-                                 nonnegative=("population",), one_departement=True)
+        _validate.communes_table(
+            c,
+            required=("population", "departement"),
+            nonnegative=("population",),
+            one_departement=True,
+        )
     assert len(e.value.problems) == 2
-    assert "3 missing, negative or non-numeric" in str(e.value) and "2 départements" in str(
-        e.value)
+    assert "3 missing, negative or non-numeric" in str(e.value) and "2 départements" in str(e.value)

@@ -26,9 +26,24 @@ from .rules import Rules
 from .scalable import SCALABLE_SOLVER, SCALABLE_TIE_BREAK, mclp_scalable_from_od
 
 __all__ = [
-    "PER", "SCALABLE_SOLVER", "SCALABLE_TIE_BREAK", "SOLVER", "TIE_BREAK", "EquityResult",
-    "PlacementResult", "Rules", "Solution", "equity_from_od", "equity_of_posts",
-    "lscp_from_geodataframes", "lscp_from_od", "mclp_from_geodataframes", "mclp_from_od",
-    "mclp_scalable_from_od", "milp_status", "pmedian_from_geodataframes", "pmedian_from_od",
+    "PER",
+    "SCALABLE_SOLVER",
+    "SCALABLE_TIE_BREAK",
+    "SOLVER",
+    "TIE_BREAK",
+    "EquityResult",
+    "PlacementResult",
+    "Rules",
+    "Solution",
+    "equity_from_od",
+    "equity_of_posts",
+    "lscp_from_geodataframes",
+    "lscp_from_od",
+    "mclp_from_geodataframes",
+    "mclp_from_od",
+    "mclp_scalable_from_od",
+    "milp_status",
+    "pmedian_from_geodataframes",
+    "pmedian_from_od",
     "solve_milp",
 ]

@@ -21,8 +21,19 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
-__all__ = ["ABS_TOL", "REL_TOL", "SOLVER", "STATUS", "TieBreak", "keep_objective", "n_rows",
-           "quiet_c_stdout", "solve", "status_name", "tie_break"]
+__all__ = [
+    "ABS_TOL",
+    "REL_TOL",
+    "SOLVER",
+    "STATUS",
+    "TieBreak",
+    "keep_objective",
+    "n_rows",
+    "quiet_c_stdout",
+    "solve",
+    "status_name",
+    "tie_break",
+]
 
 SOLVER = "HiGHS via scipy.optimize.milp"
 #: scipy's ``milp`` status codes → the names reported in ``Solution.status``.
@@ -79,7 +90,7 @@ def quiet_c_stdout() -> Iterator[None]:
             yield
         finally:
             try:
-                ctypes.CDLL(None).fflush(None)       # POSIX: flush every C stdio stream
+                ctypes.CDLL(None).fflush(None)  # POSIX: flush every C stdio stream
             except (OSError, TypeError, AttributeError):
                 pass
             os.dup2(saved, 1)
@@ -87,9 +98,15 @@ def quiet_c_stdout() -> Iterator[None]:
             os.close(devnull)
 
 
-def solve(c: np.ndarray, *, integrality: np.ndarray, lb: Any, ub: Any,
-          constraints: Sequence[LinearConstraint], time_limit_s: float
-          ) -> tuple[OptimizeResult, float]:
+def solve(
+    c: np.ndarray,
+    *,
+    integrality: np.ndarray,
+    lb: Any,
+    ub: Any,
+    constraints: Sequence[LinearConstraint],
+    time_limit_s: float,
+) -> tuple[OptimizeResult, float]:
     """Minimise ``c @ x`` with HiGHS, exactly (``mip_rel_gap = 0``), within a time limit.
 
     Parameters
@@ -114,15 +131,24 @@ def solve(c: np.ndarray, *, integrality: np.ndarray, lb: Any, ub: Any,
     """
     t0 = time.perf_counter()
     with quiet_c_stdout():
-        res = milp(c, integrality=integrality, bounds=Bounds(lb, ub),
-                   constraints=list(constraints),
-                   options={"time_limit": float(time_limit_s), "mip_rel_gap": 0.0,
-                            "disp": False, "presolve": True})
+        res = milp(
+            c,
+            integrality=integrality,
+            bounds=Bounds(lb, ub),
+            constraints=list(constraints),
+            options={
+                "time_limit": float(time_limit_s),
+                "mip_rel_gap": 0.0,
+                "disp": False,
+                "presolve": True,
+            },
+        )
     return res, time.perf_counter() - t0
 
 
-def keep_objective(c: np.ndarray, value: float, *, rel_tol: float = REL_TOL,
-                   abs_tol: float = ABS_TOL) -> LinearConstraint:
+def keep_objective(
+    c: np.ndarray, value: float, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL
+) -> LinearConstraint:
     """Row ``c @ x <= value + rel_tol · max(1, |value|) + abs_tol``: keep an optimum.
 
     The tolerance lets the solver re-find the optimum it proved despite floating point
@@ -136,16 +162,26 @@ def keep_objective(c: np.ndarray, value: float, *, rel_tol: float = REL_TOL,
 class TieBreak:
     """Outcome of :func:`tie_break`."""
 
-    x: np.ndarray                  # the tie-broken solution when accepted, else the first
-    accepted: bool                 # the second solve ran, found a solution and ``accept`` held
-    res: OptimizeResult            # result of the second solve
-    time_s: float                  # wall time of the second solve
+    x: np.ndarray  # the tie-broken solution when accepted, else the first
+    accepted: bool  # the second solve ran, found a solution and ``accept`` held
+    res: OptimizeResult  # result of the second solve
+    time_s: float  # wall time of the second solve
 
 
-def tie_break(c: np.ndarray, first: OptimizeResult, *, n_ranked: int, integrality: np.ndarray,
-              lb: Any, ub: Any, constraints: Sequence[LinearConstraint], time_limit_s: float,
-              rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL,
-              accept: Callable[[np.ndarray], bool] = lambda x: True) -> TieBreak:
+def tie_break(
+    c: np.ndarray,
+    first: OptimizeResult,
+    *,
+    n_ranked: int,
+    integrality: np.ndarray,
+    lb: Any,
+    ub: Any,
+    constraints: Sequence[LinearConstraint],
+    time_limit_s: float,
+    rel_tol: float = REL_TOL,
+    abs_tol: float = ABS_TOL,
+    accept: Callable[[np.ndarray], bool] = lambda x: True,
+) -> TieBreak:
     """Deterministic choice among optimal solutions: a second solve of smallest rank sum.
 
     Keeps ``c @ x`` at the optimum of ``first`` (:func:`keep_objective`) and minimises
@@ -170,7 +206,13 @@ def tie_break(c: np.ndarray, first: OptimizeResult, *, n_ranked: int, integralit
     ranks = np.zeros(len(c))
     ranks[:n_ranked] = np.arange(1, n_ranked + 1, dtype=float)
     cap = keep_objective(c, float(first.fun), rel_tol=rel_tol, abs_tol=abs_tol)
-    res, t = solve(ranks, integrality=integrality, lb=lb, ub=ub,
-                   constraints=[*constraints, cap], time_limit_s=time_limit_s)
+    res, t = solve(
+        ranks,
+        integrality=integrality,
+        lb=lb,
+        ub=ub,
+        constraints=[*constraints, cap],
+        time_limit_s=time_limit_s,
+    )
     ok = res.x is not None and res.status in (0, 1) and bool(accept(res.x))
     return TieBreak(x=res.x if ok else first.x, accepted=ok, res=res, time_s=t)

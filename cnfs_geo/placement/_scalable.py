@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -27,10 +28,12 @@ from ._base import CompiledRules, Instance, PlacementResult, Solution, build_res
 log = logging.getLogger(__name__)
 
 SCALABLE_SOLVER = "greedy+swap+LNS / Lagrangian bound"
-SCALABLE_TIE_BREAK = ("deterministic: greedy and swaps break ties by candidate rank (ids "
-                      "sorted); LNS windows are solved by HiGHS in a fixed order; identical "
-                      "when the search ends before time_limit_s")
-AUTO_EXACT_MAX = 2_000          # method="auto": exact up to this many candidates and rows
+SCALABLE_TIE_BREAK = (
+    "deterministic: greedy and swaps break ties by candidate rank (ids "
+    "sorted); LNS windows are solved by HiGHS in a fixed order; identical "
+    "when the search ends before time_limit_s"
+)
+AUTO_EXACT_MAX = 2_000  # method="auto": exact up to this many candidates and rows
 # LNS window size: open posts × candidates in a window (the window MILP's effort). Measured
 # on metropolitan France (p=4000/10 min and p=1000/20 min, 30 s of LNS from the same start):
 # 1000 → +0.39/+0.41 pt, 1600 → +0.41/+0.48 pt, 2500 → +0.34/+0.33 pt, 4000 → +0.22/+0.23 pt.
@@ -42,12 +45,12 @@ _LNS_MAX_CANDIDATES = 400
 class Reduced:
     """MCLP instance after exact reductions (see :func:`reduce_mclp`)."""
 
-    a: sparse.csr_array         # merged demand rows × kept candidates (0/1)
-    at: sparse.csr_array        # its transpose (kept candidates × rows)
-    w: np.ndarray               # weight of each merged row
-    cand: np.ndarray            # kept candidate positions (inst.cand order)
-    n_dominated: int            # candidates dropped as dominated
-    n_useless: int              # candidates covering no live unit
+    a: sparse.csr_array  # merged demand rows × kept candidates (0/1)
+    at: sparse.csr_array  # its transpose (kept candidates × rows)
+    w: np.ndarray  # weight of each merged row
+    cand: np.ndarray  # kept candidate positions (inst.cand order)
+    n_dominated: int  # candidates dropped as dominated
+    n_useless: int  # candidates covering no live unit
 
 
 def _csr_bool(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sparse.csr_array:
@@ -58,16 +61,18 @@ def _csr_bool(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> spa
     return a
 
 
-def _merge_identical_rows(a: sparse.csr_array, w: np.ndarray
-                          ) -> tuple[sparse.csr_array, np.ndarray]:
+def _merge_identical_rows(
+    a: sparse.csr_array, w: np.ndarray
+) -> tuple[sparse.csr_array, np.ndarray]:
     """Merge rows with the same column set (weights summed), in first-occurrence order."""
     ind, ptr = a.indices, a.indptr
     keys: dict[bytes, int] = {}
     grp = np.empty(a.shape[0], dtype=np.int64)
     for r in range(a.shape[0]):
-        grp[r] = keys.setdefault(ind[ptr[r]:ptr[r + 1]].tobytes(), len(keys))
-    g = sparse.csr_array((np.ones(len(grp)), (grp, np.arange(len(grp)))),
-                         shape=(len(keys), len(grp)))
+        grp[r] = keys.setdefault(ind[ptr[r] : ptr[r + 1]].tobytes(), len(keys))
+    g = sparse.csr_array(
+        (np.ones(len(grp)), (grp, np.arange(len(grp)))), shape=(len(keys), len(grp))
+    )
     merged = sparse.csr_array(g @ a)
     merged.data[:] = 1.0
     merged.sort_indices()
@@ -77,10 +82,10 @@ def _merge_identical_rows(a: sparse.csr_array, w: np.ndarray
 def _dominated_columns(at: sparse.csr_array) -> np.ndarray:
     """Candidates whose coverage set is inside another one's (equal sets: keep the first)."""
     deg = np.diff(at.indptr)
-    if np.square(deg.astype(float)).sum() > 5e8:     # guard: skip on pathological density
+    if np.square(deg.astype(float)).sum() > 5e8:  # guard: skip on pathological density
         return deg == 0
     c = sparse.coo_array(at @ at.T)
-    sub = (c.data >= deg[c.row] - 0.5) & (c.row != c.col)       # N(row) ⊆ N(col)
+    sub = (c.data >= deg[c.row] - 0.5) & (c.row != c.col)  # N(row) ⊆ N(col)
     eq = sub & (deg[c.col] == deg[c.row])
     dom = deg == 0
     dom[c.row[sub & ~eq]] = True
@@ -88,8 +93,7 @@ def _dominated_columns(at: sparse.csr_array) -> np.ndarray:
     return dom
 
 
-def reduce_mclp(inst: Instance, by_exist: np.ndarray, cu: np.ndarray, cj: np.ndarray
-                 ) -> Reduced:
+def reduce_mclp(inst: Instance, by_exist: np.ndarray, cu: np.ndarray, cj: np.ndarray) -> Reduced:
     """Exact reductions of the MCLP: the optimum value of the reduced instance is that of
     the full one (so a bound of the reduced instance bounds the full one).
 
@@ -116,8 +120,14 @@ def reduce_mclp(inst: Instance, by_exist: np.ndarray, cu: np.ndarray, cj: np.nda
     a.sort_indices()
     at = sparse.csr_array(a.T)
     at.sort_indices()
-    return Reduced(a=a, at=at, w=np.asarray(w, dtype=float), cand=keep,
-                    n_dominated=int((dom & (deg > 0)).sum()), n_useless=int((deg == 0).sum()))
+    return Reduced(
+        a=a,
+        at=at,
+        w=np.asarray(w, dtype=float),
+        cand=keep,
+        n_dominated=int((dom & (deg > 0)).sum()),
+        n_useless=int((deg == 0).sum()),
+    )
 
 
 def _coverage_value(a: sparse.csr_array, w: np.ndarray, x: np.ndarray) -> float:
@@ -136,21 +146,27 @@ def _greedy(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, p: int) ->
             break
         x[j] = True
         gain[j] = -np.inf
-        us = at.indices[at.indptr[j]:at.indptr[j + 1]]
+        us = at.indices[at.indptr[j] : at.indptr[j + 1]]
         new = us[~covered[us]]
         if len(new):
             covered[new] = True
             sub = a[new]
             np.subtract.at(gain, sub.indices, np.repeat(w[new], np.diff(sub.indptr)))
     short = min(p, n) - int(x.sum())
-    if short > 0:                      # nothing left to gain: lowest-ranked candidates
+    if short > 0:  # nothing left to gain: lowest-ranked candidates
         x[np.flatnonzero(~x)[:short]] = True
     return x
 
 
-def _swap_search(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np.ndarray,
-                 deadline: float, stop: Any = None, max_rounds: int = 10_000
-                 ) -> tuple[np.ndarray, int]:
+def _swap_search(
+    a: sparse.csr_array,
+    at: sparse.csr_array,
+    w: np.ndarray,
+    x: np.ndarray,
+    deadline: float,
+    stop: Any = None,
+    max_rounds: int = 10_000,
+) -> tuple[np.ndarray, int]:
     """Best-improvement swap (interchange) local search, vectorised on sparse products.
 
     Every swap (open ``k``, close ``j``) is valued exactly: gain(k) − loss(j) + E[k, j],
@@ -164,8 +180,11 @@ def _swap_search(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np
     rounds = 0
     if x.all() or not x.any():
         return x, rounds
-    while rounds < max_rounds and time.perf_counter() < deadline and \
-            not (stop is not None and stop.is_set()):
+    while (
+        rounds < max_rounds
+        and time.perf_counter() < deadline
+        and not (stop is not None and stop.is_set())
+    ):
         rounds += 1
         cnt = a @ x.astype(float)
         u0, u1 = cnt == 0, cnt == 1
@@ -204,8 +223,8 @@ def _swap_search(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np
             k, j = ks[o], js[o]
             if used_c[k] or used_c[j]:
                 continue
-            uk = at.indices[at.indptr[k]:at.indptr[k + 1]]
-            uj = at.indices[at.indptr[j]:at.indptr[j + 1]]
+            uk = at.indices[at.indptr[k] : at.indptr[k + 1]]
+            uj = at.indices[at.indptr[j] : at.indptr[j + 1]]
             if used_u[uk].any() or used_u[uj].any():
                 continue
             used_u[uk] = True
@@ -215,8 +234,15 @@ def _swap_search(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np
     return x, rounds
 
 
-def _window(a: sparse.csr_array, at: sparse.csr_array, x: np.ndarray, u: int, *,
-            work: int, max_candidates: int) -> np.ndarray:
+def _window(
+    a: sparse.csr_array,
+    at: sparse.csr_array,
+    x: np.ndarray,
+    u: int,
+    *,
+    work: int,
+    max_candidates: int,
+) -> np.ndarray:
     """Candidates around demand row ``u`` for one LNS move.
 
     Breadth-first over rows and candidates (a row's candidates, a candidate's rows) from
@@ -237,7 +263,7 @@ def _window(a: sparse.csr_array, at: sparse.csr_array, x: np.ndarray, u: int, *,
         opened = n_open + np.cumsum(x[cands])
         over = np.flatnonzero((opened * size >= work) | (size >= max_candidates))
         if len(over):
-            cands = cands[:over[0] + 1]
+            cands = cands[: over[0] + 1]
         seen_c[cands] = True
         found.append(cands)
         total += len(cands)
@@ -248,9 +274,15 @@ def _window(a: sparse.csr_array, at: sparse.csr_array, x: np.ndarray, u: int, *,
     return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
-def _solve_window(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np.ndarray,
-                  cnt: np.ndarray, cands: np.ndarray, time_limit: float
-                  ) -> tuple[float, np.ndarray | None]:
+def _solve_window(
+    a: sparse.csr_array,
+    at: sparse.csr_array,
+    w: np.ndarray,
+    x: np.ndarray,
+    cnt: np.ndarray,
+    cands: np.ndarray,
+    time_limit: float,
+) -> tuple[float, np.ndarray | None]:
     """Re-place optimally (HiGHS) the open posts among ``cands``, the others fixed.
 
     Returns the exact gain and the new open flags of ``cands`` (None if no gain).
@@ -262,10 +294,10 @@ def _solve_window(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: n
     if k == 0 or len(rows) == 0:
         return 0.0, None
     inside = np.asarray(sub[open_c][:, rows].sum(axis=0)).ravel()
-    free = rows[(cnt[rows] - inside) <= 0]         # rows no post outside the window covers
+    free = rows[(cnt[rows] - inside) <= 0]  # rows no post outside the window covers
     if len(free) == 0:
         return 0.0, None
-    m_full = sparse.csr_array(sub[:, free].T)      # free rows × window candidates
+    m_full = sparse.csr_array(sub[:, free].T)  # free rows × window candidates
     wf = w[free]
     current = float(wf[(m_full @ open_c.astype(float)) > 0].sum())
     m2, w2 = _merge_identical_rows(m_full, wf)
@@ -274,14 +306,22 @@ def _solve_window(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: n
     new = np.zeros(len(cands), dtype=bool)
     if nk <= k:
         new[keep] = True
-        new[np.flatnonzero(~new)[:k - nk]] = True
+        new[np.flatnonzero(~new)[: k - nk]] = True
     else:
         m3 = sparse.csr_array(m2[:, keep])
         c = np.r_[np.zeros(nk), -w2]
-        cons = [LinearConstraint(sparse.hstack([-m3, sparse.identity(nr)]).tocsr(), -np.inf, 0),
-                LinearConstraint(np.r_[np.ones(nk), np.zeros(nr)].reshape(1, -1), k, k)]
-        res, _ = _milp.solve(c, integrality=np.r_[np.ones(nk), np.zeros(nr)], lb=0, ub=1,
-                             constraints=cons, time_limit_s=max(time_limit, 0.05))
+        cons = [
+            LinearConstraint(sparse.hstack([-m3, sparse.identity(nr)]).tocsr(), -np.inf, 0),
+            LinearConstraint(np.r_[np.ones(nk), np.zeros(nr)].reshape(1, -1), k, k),
+        ]
+        res, _ = _milp.solve(
+            c,
+            integrality=np.r_[np.ones(nk), np.zeros(nr)],
+            lb=0,
+            ub=1,
+            constraints=cons,
+            time_limit_s=max(time_limit, 0.05),
+        )
         if res.x is None:
             return 0.0, None
         new[keep[res.x[:nk] > 0.5]] = True
@@ -291,10 +331,19 @@ def _solve_window(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: n
     return 0.0, None
 
 
-def _lns(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np.ndarray, *,
-         work: int, max_candidates: int, deadline: float, stop: Any,
-         on_improve: Callable[[float], None],
-         window_time_s: float = 2.0) -> tuple[np.ndarray, dict[str, int]]:
+def _lns(
+    a: sparse.csr_array,
+    at: sparse.csr_array,
+    w: np.ndarray,
+    x: np.ndarray,
+    *,
+    work: int,
+    max_candidates: int,
+    deadline: float,
+    stop: Any,
+    on_improve: Callable[[float], None],
+    window_time_s: float = 2.0,
+) -> tuple[np.ndarray, dict[str, int]]:
     """Large neighbourhood search: windows around uncovered rows re-solved exactly.
 
     Seeds are the uncovered demand rows, heaviest first (ties: row order); a seed is tried
@@ -317,14 +366,15 @@ def _lns(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, x: np.ndarray
         u = int(seeds[np.lexsort((seeds, -w[seeds]))[0]])
         tried[u] = True
         cands = _window(a, at, x, u, work=work, max_candidates=max_candidates)
-        gain, new = _solve_window(a, at, w, x, cnt, cands,
-                                  min(window_time_s, deadline - time.perf_counter()))
+        gain, new = _solve_window(
+            a, at, w, x, cnt, cands, min(window_time_s, deadline - time.perf_counter())
+        )
         stats["windows"] += 1
         if new is None:
             continue
         changed = cands[x[cands] != new]
         for j in changed:
-            us = at.indices[at.indptr[j]:at.indptr[j + 1]]
+            us = at.indices[at.indptr[j] : at.indptr[j + 1]]
             cnt[us] += 1.0 if new[np.searchsorted(cands, j)] else -1.0
         x[cands] = new
         tried[np.unique(at[changed].indices)] = False
@@ -339,13 +389,17 @@ def lagrangian_value(at: sparse.csr_array, w: np.ndarray, lam: np.ndarray, p: in
     """L(λ) = Σ_i max(0, w_i − λ_i) + (sum of the p largest Σ_i a_ij λ_i): for any λ ≥ 0 an
     upper bound of the MCLP (relaxing y_i ≤ Σ_j a_ij x_j with multipliers λ_i)."""
     s = at @ lam
-    top = np.partition(s, len(s) - p)[len(s) - p:].sum() if 0 < p < len(s) else \
-        (s.sum() if p >= len(s) else 0.0)
+    top = (
+        np.partition(s, len(s) - p)[len(s) - p :].sum()
+        if 0 < p < len(s)
+        else (s.sum() if p >= len(s) else 0.0)
+    )
     return float(np.maximum(w - lam, 0.0).sum() + top)
 
 
-def _dual_ascent(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, mu: float,
-                 iters: int = 30) -> np.ndarray:
+def _dual_ascent(
+    a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, mu: float, iters: int = 30
+) -> np.ndarray:
     """Raise the multipliers of every row together while no candidate exceeds ``mu``."""
     m = a.shape[0]
     lam = np.zeros(m)
@@ -369,8 +423,9 @@ def _dual_ascent(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, mu: f
     return np.minimum(lam, w)
 
 
-def _row_blocks(a: sparse.csr_array, at: sparse.csr_array, order: np.ndarray,
-                target_nnz: int) -> np.ndarray:
+def _row_blocks(
+    a: sparse.csr_array, at: sparse.csr_array, order: np.ndarray, target_nnz: int
+) -> np.ndarray:
     """Partition demand rows into connected blocks grown breadth-first from seeds taken in
     ``order`` until their coverage entries reach ``target_nnz``."""
     m = a.shape[0]
@@ -393,10 +448,21 @@ def _row_blocks(a: sparse.csr_array, at: sparse.csr_array, order: np.ndarray,
     return label
 
 
-def _bcd_bound(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, p: int, mu0: float, *,
-               deadline: float, stop: Any, on_bound: Callable[[float], None], seed: int,
-               target_nnz: int = 40_000, max_sweeps: int = 200, rel_tol: float = 2e-6
-               ) -> tuple[float, dict[str, Any]]:
+def _bcd_bound(
+    a: sparse.csr_array,
+    at: sparse.csr_array,
+    w: np.ndarray,
+    p: int,
+    mu0: float,
+    *,
+    deadline: float,
+    stop: Any,
+    on_bound: Callable[[float], None],
+    seed: int,
+    target_nnz: int = 40_000,
+    max_sweeps: int = 200,
+    rel_tol: float = 2e-6,
+) -> tuple[float, dict[str, Any]]:
     """Lagrangian bound min_λ L(λ) by block-coordinate descent on regional LPs.
 
     For a facility price μ, min_λ G(λ, μ) = pμ + Σ_i (w_i − λ_i) + Σ_j (s_j − μ)^+ (s = Aᵀλ,
@@ -429,9 +495,13 @@ def _bcd_bound(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, p: int,
         if first_rows is None:
             first_rows = nb
         # home block of each candidate: the block holding most of its rows
-        home = sparse.csr_array((np.ones(len(at.indices)),
-                                 (np.repeat(np.arange(n), np.diff(at.indptr)),
-                                  label[at.indices])), shape=(n, nb))
+        home = sparse.csr_array(
+            (
+                np.ones(len(at.indices)),
+                (np.repeat(np.arange(n), np.diff(at.indptr)), label[at.indices]),
+            ),
+            shape=(n, nb),
+        )
         home = np.asarray(home.argmax(axis=1)).ravel()
         xs = np.zeros(n)
         s = at @ lam
@@ -440,7 +510,7 @@ def _bcd_bound(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, p: int,
         for b in range(nb):
             if time.perf_counter() >= deadline or stop.is_set():
                 break
-            rows = members[cuts[b]:cuts[b + 1]]
+            rows = members[cuts[b] : cuts[b + 1]]
             ab = a[rows]
             cands = np.unique(ab.indices)
             if len(cands) == 0:
@@ -472,39 +542,70 @@ def _bcd_bound(a: sparse.csr_array, at: sparse.csr_array, w: np.ndarray, p: int,
         if len(history) >= 3 and history[-3] - history[-1] <= rel_tol * history[-1]:
             ended = "converged"
             break
-    return best, {"sweeps": sweeps, "blocks": first_rows or 0, "mu": mu, "ended": ended,
-                  "history": [float(h) for h in history]}
+    return best, {
+        "sweeps": sweeps,
+        "blocks": first_rows or 0,
+        "mu": mu,
+        "ended": ended,
+        "history": [float(h) for h in history],
+    }
 
 
-def check_scalable_args(time_limit_s: Any, target_gap: Any, seed: Any, threads: Any,
-                         window_work: Any) -> None:
+def check_scalable_args(
+    time_limit_s: Any, target_gap: Any, seed: Any, threads: Any, window_work: Any
+) -> None:
     problems = []
-    if isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float, np.number)) \
-            or not np.isfinite(time_limit_s) or time_limit_s <= 0:
-        problems.append(f"time_limit_s={time_limit_s!r}: must be a positive number of seconds; "
-                        "fix: e.g. time_limit_s=60")
-    if isinstance(target_gap, bool) or not isinstance(target_gap, (int, float, np.number)) \
-            or not 0 <= target_gap < 1:
-        problems.append(f"target_gap={target_gap!r}: must be a fraction in [0, 1); fix: e.g. "
-                        "target_gap=0.01 to stop at a proven 1 % gap, 0 to search until the "
-                        "time limit or convergence")
+    if (
+        isinstance(time_limit_s, bool)
+        or not isinstance(time_limit_s, (int, float, np.number))
+        or not np.isfinite(time_limit_s)
+        or time_limit_s <= 0
+    ):
+        problems.append(
+            f"time_limit_s={time_limit_s!r}: must be a positive number of seconds; "
+            "fix: e.g. time_limit_s=60"
+        )
+    if (
+        isinstance(target_gap, bool)
+        or not isinstance(target_gap, (int, float, np.number))
+        or not 0 <= target_gap < 1
+    ):
+        problems.append(
+            f"target_gap={target_gap!r}: must be a fraction in [0, 1); fix: e.g. "
+            "target_gap=0.01 to stop at a proven 1 % gap, 0 to search until the "
+            "time limit or convergence"
+        )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         problems.append(f"seed={seed!r}: must be an integer")
     if threads not in (1, 2):
-        problems.append(f"threads={threads!r}: must be 1 (sequential) or 2 (bound and search "
-                        "run side by side)")
-    if window_work is not None and (isinstance(window_work, bool)
-                                    or not isinstance(window_work, (int, np.integer))
-                                    or window_work < 1):
-        problems.append(f"window_work={window_work!r}: must be a whole number >= 1 (open posts "
-                        f"× candidates per LNS window), or None ({_LNS_WORK})")
+        problems.append(
+            f"threads={threads!r}: must be 1 (sequential) or 2 (bound and search run side by side)"
+        )
+    if window_work is not None and (
+        isinstance(window_work, bool)
+        or not isinstance(window_work, (int, np.integer))
+        or window_work < 1
+    ):
+        problems.append(
+            f"window_work={window_work!r}: must be a whole number >= 1 (open posts "
+            f"× candidates per LNS window), or None ({_LNS_WORK})"
+        )
     if problems:
         raise PlacementError("mclp_scalable", problems)
 
 
-def mclp_scalable(inst: Instance, rules: CompiledRules, threshold: float, *, t_start: float,
-                   time_limit_s: float, target_gap: float, seed: int, threads: int,
-                   window_work: int | None) -> PlacementResult:
+def mclp_scalable(
+    inst: Instance,
+    rules: CompiledRules,
+    threshold: float,
+    *,
+    t_start: float,
+    time_limit_s: float,
+    target_gap: float,
+    seed: int,
+    threads: int,
+    window_work: int | None,
+) -> PlacementResult:
     """Scalable MCLP on a prepared instance (see :func:`mclp_scalable_from_od`)."""
     deadline = t_start + float(time_limit_s)
     p = int(rules.p)
@@ -550,7 +651,7 @@ def mclp_scalable(inst: Instance, rules: CompiledRules, threshold: float, *, t_s
 
     if p == 0 or m == 0:
         x = np.zeros(n, dtype=bool)
-        x[:min(p, n)] = True
+        x[: min(p, n)] = True
         state["best"] = state["bound"] = w_live if (m and p) else 0.0
         state["stopped_by"] = "optimal"
     elif n <= p:
@@ -575,17 +676,36 @@ def mclp_scalable(inst: Instance, rules: CompiledRules, threshold: float, *, t_s
         target_nnz = int(np.clip(a.nnz / 60, 5_000, 40_000))
 
         def bound_job(until: float) -> tuple[float, dict[str, Any]]:
-            return _bcd_bound(a, at, w, p, mu0, deadline=until, stop=stop, on_bound=on_bound,
-                              seed=seed, target_nnz=target_nnz)
+            return _bcd_bound(
+                a,
+                at,
+                w,
+                p,
+                mu0,
+                deadline=until,
+                stop=stop,
+                on_bound=on_bound,
+                seed=seed,
+                target_nnz=target_nnz,
+            )
 
         def primal_job() -> tuple[np.ndarray, dict[str, Any]]:
             xx, totals = x, {"windows": 0, "improvements": 0, "passes": 0, "ended": "deadline"}
             k = work
-            for _ in range(3):                        # passes with growing windows
+            for _ in range(3):  # passes with growing windows
                 if time.perf_counter() >= deadline or stop.is_set():
                     break
-                xx, st = _lns(a, at, w, xx, work=k, max_candidates=_LNS_MAX_CANDIDATES,
-                              deadline=deadline, stop=stop, on_improve=on_improve)
+                xx, st = _lns(
+                    a,
+                    at,
+                    w,
+                    xx,
+                    work=k,
+                    max_candidates=_LNS_MAX_CANDIDATES,
+                    deadline=deadline,
+                    stop=stop,
+                    on_improve=on_improve,
+                )
                 totals["windows"] += st["windows"]
                 totals["improvements"] += st["improvements"]
                 totals["passes"] += 1
@@ -593,8 +713,11 @@ def mclp_scalable(inst: Instance, rules: CompiledRules, threshold: float, *, t_s
                 if st["improvements"] == 0 or st["ended"] != "exhausted":
                     break
                 k = int(k * 1.5)
-            xx, r2 = _swap_search(a, at, w, xx, deadline + 0.0, stop=None, max_rounds=50) \
-                if time.perf_counter() < deadline else (xx, 0)
+            xx, r2 = (
+                _swap_search(a, at, w, xx, deadline + 0.0, stop=None, max_rounds=50)
+                if time.perf_counter() < deadline
+                else (xx, 0)
+            )
             on_improve(_coverage_value(a, w, xx))
             totals["window_work"] = work
             return xx, totals
@@ -624,7 +747,7 @@ def mclp_scalable(inst: Instance, rules: CompiledRules, threshold: float, *, t_s
         chosen[np.flatnonzero(~chosen)[:short]] = True
     objective = _coverage_value(a, w, x)
     bound = float(min(state["bound"], w_live))
-    if bound < objective:       # float noise only: the bound is valid by construction
+    if bound < objective:  # float noise only: the bound is valid by construction
         bound = objective
     gap = 0.0 if bound <= objective + 1e-9 * max(1.0, bound) else (bound - objective) / bound
     elapsed = time.perf_counter() - t_start
@@ -642,25 +765,67 @@ def mclp_scalable(inst: Instance, rules: CompiledRules, threshold: float, *, t_s
         time_to[g] = round(min(hit), 3) if hit else None
     total = float(inst.w.sum())
     before = float(inst.w[by_exist].sum())
-    details = {"weight_total": total, "weight_covered_before": before,
-               "weight_covered_after": before + objective,
-               "weight_uncoverable": float(inst.w[uncoverable].sum()),
-               "units": inst.nd, "units_covered_before": int(by_exist.sum()),
-               "units_uncoverable": int(uncoverable.sum()), "model_rows_merged": m,
-               "candidates": nc, "candidates_in_model": n,
-               "candidates_dominated": red.n_dominated,
-               "candidates_covering_nothing": red.n_useless,
-               "existing_sites": len(inst.exist_ids), "threshold_min": threshold,
-               "rules": list(rules.labels), "time_reduction_s": round(t_reduced, 3),
-               "time_to_gap_s": time_to, "gap_definition": "(bound - objective) / bound",
-               "seed": seed, "threads": threads, "time_limit_s": float(time_limit_s),
-               "target_gap": float(target_gap), **info}
-    sol = Solution("mclp", objective, bound, gap, SCALABLE_SOLVER, status, round(elapsed, 4),
-                   n + m, m + 1, SCALABLE_TIE_BREAK, details)
-    log.info("mclp (scalable): %d posts among %d candidates (%d in the reduced model), %.0f "
-             "newly covered (%.2f %% → %.2f %% of weight at %g min), bound %.0f, gap %.3f %%, "
-             "%s, %.1f s", p, nc, n, objective, 100 * before / max(total, 1e-12),
-             100 * (before + objective) / max(total, 1e-12), threshold, bound, 100 * gap,
-             status, elapsed)
-    return build_result(inst, chosen, threshold=threshold, model="mclp", covered_before=by_exist,
-                    rules=rules, solution=sol, uncoverable=uncoverable)
+    details = {
+        "weight_total": total,
+        "weight_covered_before": before,
+        "weight_covered_after": before + objective,
+        "weight_uncoverable": float(inst.w[uncoverable].sum()),
+        "units": inst.nd,
+        "units_covered_before": int(by_exist.sum()),
+        "units_uncoverable": int(uncoverable.sum()),
+        "model_rows_merged": m,
+        "candidates": nc,
+        "candidates_in_model": n,
+        "candidates_dominated": red.n_dominated,
+        "candidates_covering_nothing": red.n_useless,
+        "existing_sites": len(inst.exist_ids),
+        "threshold_min": threshold,
+        "rules": list(rules.labels),
+        "time_reduction_s": round(t_reduced, 3),
+        "time_to_gap_s": time_to,
+        "gap_definition": "(bound - objective) / bound",
+        "seed": seed,
+        "threads": threads,
+        "time_limit_s": float(time_limit_s),
+        "target_gap": float(target_gap),
+        **info,
+    }
+    sol = Solution(
+        "mclp",
+        objective,
+        bound,
+        gap,
+        SCALABLE_SOLVER,
+        status,
+        round(elapsed, 4),
+        n + m,
+        m + 1,
+        SCALABLE_TIE_BREAK,
+        details,
+    )
+    log.info(
+        "mclp (scalable): %d posts among %d candidates (%d in the reduced model), %.0f "
+        "newly covered (%.2f %% → %.2f %% of weight at %g min), bound %.0f, gap %.3f %%, "
+        "%s, %.1f s",
+        p,
+        nc,
+        n,
+        objective,
+        100 * before / max(total, 1e-12),
+        100 * (before + objective) / max(total, 1e-12),
+        threshold,
+        bound,
+        100 * gap,
+        status,
+        elapsed,
+    )
+    return build_result(
+        inst,
+        chosen,
+        threshold=threshold,
+        model="mclp",
+        covered_before=by_exist,
+        rules=rules,
+        solution=sol,
+        uncoverable=uncoverable,
+    )

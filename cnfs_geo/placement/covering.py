@@ -40,14 +40,14 @@ from ._base import (
 from ._scalable import AUTO_EXACT_MAX, check_scalable_args, mclp_scalable
 from .rules import Rules
 
-__all__ = ["lscp_from_geodataframes", "lscp_from_od", "mclp_from_geodataframes",
-           "mclp_from_od"]
+__all__ = ["lscp_from_geodataframes", "lscp_from_od", "mclp_from_geodataframes", "mclp_from_od"]
 
 log = logging.getLogger(__name__)
 
 
-def _merge_rows(units: np.ndarray, cands: np.ndarray, weight: np.ndarray
-                ) -> tuple[list[tuple[int, ...]], np.ndarray]:
+def _merge_rows(
+    units: np.ndarray, cands: np.ndarray, weight: np.ndarray
+) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """Group units with identical candidate sets; returns sets and summed weights."""
     order = np.lexsort((cands, units))
     u, j = units[order], cands[order]
@@ -61,8 +61,9 @@ def _merge_rows(units: np.ndarray, cands: np.ndarray, weight: np.ndarray
     return keys, np.array([sets[k] for k in keys], dtype=float)
 
 
-def _rows_matrix(keys: list[tuple[int, ...]], nvars: int, *, offset_y: int | None
-                 ) -> sparse.csr_array:
+def _rows_matrix(
+    keys: list[tuple[int, ...]], nvars: int, *, offset_y: int | None
+) -> sparse.csr_array:
     """Coverage rows: −Σ x_j (+ y_r when ``offset_y`` is given)."""
     r = np.repeat(np.arange(len(keys)), [len(k) for k in keys])
     cidx = np.fromiter((j for k in keys for j in k), dtype=np.int64, count=len(r))
@@ -77,11 +78,20 @@ def _rows_matrix(keys: list[tuple[int, ...]], nvars: int, *, offset_y: int | Non
 # ----------------------------------------------------------------------------------------
 # MCLP
 # ----------------------------------------------------------------------------------------
-def mclp_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None, threshold: float,
-                 candidates: Sites = None, already_covered: pd.Series | None = None,
-                 demand: pd.DataFrame | None = None, rules: Rules | None = None,
-                 method: str = "auto", time_limit_s: float | None = None,
-                 settings: Settings = DEFAULT) -> PlacementResult:
+def mclp_from_od(
+    od: pd.DataFrame,
+    weights: pd.Series,
+    *,
+    p: int | None,
+    threshold: float,
+    candidates: Sites = None,
+    already_covered: pd.Series | None = None,
+    demand: pd.DataFrame | None = None,
+    rules: Rules | None = None,
+    method: str = "auto",
+    time_limit_s: float | None = None,
+    settings: Settings = DEFAULT,
+) -> PlacementResult:
     """Maximal covering location: ``p`` new posts maximising the weight newly covered.
 
     Parameters
@@ -142,32 +152,58 @@ def mclp_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None, thresho
     t_start = time.perf_counter()
     threshold = check_threshold(threshold)
     if method not in ("auto", "exact", "scalable"):
-        raise PlacementError("method", [f"method={method!r}: must be 'auto', 'exact' or "
-                                        "'scalable'"])
+        raise PlacementError(
+            "method", [f"method={method!r}: must be 'auto', 'exact' or 'scalable'"]
+        )
     if time_limit_s is not None:
         check_scalable_args(time_limit_s, 0.0, 0, 2, None)
     given = Rules() if rules is None else rules
-    inst = prepare(od, weights, candidates=candidates, existing=given.existing,
-                   eligible=given.eligible, demand=demand, already_covered=already_covered)
+    inst = prepare(
+        od,
+        weights,
+        candidates=candidates,
+        existing=given.existing,
+        eligible=given.eligible,
+        demand=demand,
+        already_covered=already_covered,
+    )
     rules = compile_rules(inst, given, model="mclp", p=p, settings=settings)
-    only_p = (rules.budget_eur is None and rules.p is not None and not rules.min_per_group
-              and not rules.max_per_group and rules.min_separation_min is None)
+    only_p = (
+        rules.budget_eur is None
+        and rules.p is not None
+        and not rules.min_per_group
+        and not rules.max_per_group
+        and rules.min_separation_min is None
+    )
     if method == "scalable" and not only_p:
-        raise PlacementError("method", ["method='scalable' supports p, rules.existing, "
-                                        "rules.eligible and already_covered only; budget_eur, "
-                                        "quotas and min_separation_min need method='exact' "
-                                        "(or 'auto')"])
+        raise PlacementError(
+            "method",
+            [
+                "method='scalable' supports p, rules.existing, "
+                "rules.eligible and already_covered only; budget_eur, "
+                "quotas and min_separation_min need method='exact' "
+                "(or 'auto')"
+            ],
+        )
     nc = inst.nc
     by_exist, cu, cj = coverage_sets(inst, threshold)
     live = ~by_exist[cu] & (inst.w[cu] > 0)
     if method == "auto" and only_p:
-        n_rows = len(np.unique(cu[live]))           # before merging: a cheap upper bound
+        n_rows = len(np.unique(cu[live]))  # before merging: a cheap upper bound
         if nc > AUTO_EXACT_MAX or n_rows > AUTO_EXACT_MAX:
             method = "scalable"
     if method == "scalable":
-        return mclp_scalable(inst, rules, threshold, t_start=t_start,
-                             time_limit_s=60.0 if time_limit_s is None else time_limit_s,
-                             target_gap=0.0, seed=0, threads=2, window_work=None)
+        return mclp_scalable(
+            inst,
+            rules,
+            threshold,
+            t_start=t_start,
+            time_limit_s=60.0 if time_limit_s is None else time_limit_s,
+            target_gap=0.0,
+            seed=0,
+            threads=2,
+            window_work=None,
+        )
     if time_limit_s is not None:
         settings = settings.replace(milp_time_limit_s=float(time_limit_s))
     keys, wsum = _merge_rows(cu[live], cj[live], inst.w)
@@ -190,35 +226,86 @@ def mclp_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None, thresho
         hit[cover_u[chosen[cover_j]]] = True
         return float(inst.w[hit].sum())
 
-    s = two_phase(c, integrality, lb, ub, constraints, nc=nc, sense=-1, true_objective=newly,
-                   rules=rules, model="mclp", settings=settings)
+    s = two_phase(
+        c,
+        integrality,
+        lb,
+        ub,
+        constraints,
+        nc=nc,
+        sense=-1,
+        true_objective=newly,
+        rules=rules,
+        model="mclp",
+        settings=settings,
+    )
     total = float(inst.w.sum())
     before = float(inst.w[by_exist].sum())
-    details = {"weight_total": total, "weight_covered_before": before,
-               "weight_covered_after": before + s.objective,
-               "weight_uncoverable": float(inst.w[uncoverable].sum()),
-               "units": inst.nd, "units_covered_before": int(by_exist.sum()),
-               "units_uncoverable": int(uncoverable.sum()), "model_rows_merged": m,
-               "candidates": nc, "existing_sites": len(inst.exist_ids),
-               "threshold_min": threshold, "rules": list(rules.labels)}
+    details = {
+        "weight_total": total,
+        "weight_covered_before": before,
+        "weight_covered_after": before + s.objective,
+        "weight_uncoverable": float(inst.w[uncoverable].sum()),
+        "units": inst.nd,
+        "units_covered_before": int(by_exist.sum()),
+        "units_uncoverable": int(uncoverable.sum()),
+        "model_rows_merged": m,
+        "candidates": nc,
+        "existing_sites": len(inst.exist_ids),
+        "threshold_min": threshold,
+        "rules": list(rules.labels),
+    }
     sol = Solution(
-        "mclp", s.objective, s.bound, relative_gap(s.objective, s.bound), SOLVER, s.status,
-        round(s.time_s, 4), s.n_variables, s.n_constraints, TIE_BREAK, details)
-    log.info("mclp: %d posts among %d candidates, %.0f newly covered (%.1f %% → %.1f %% of "
-             "weight at %g min), %s, %.2f s", int(s.chosen.sum()), nc, s.objective,
-             100 * before / max(total, 1e-12), 100 * (before + s.objective) / max(total, 1e-12),
-             threshold, s.status, s.time_s)
-    return build_result(inst, s.chosen, threshold=threshold, model="mclp", covered_before=by_exist,
-                    rules=rules, solution=sol, uncoverable=uncoverable)
+        "mclp",
+        s.objective,
+        s.bound,
+        relative_gap(s.objective, s.bound),
+        SOLVER,
+        s.status,
+        round(s.time_s, 4),
+        s.n_variables,
+        s.n_constraints,
+        TIE_BREAK,
+        details,
+    )
+    log.info(
+        "mclp: %d posts among %d candidates, %.0f newly covered (%.1f %% → %.1f %% of "
+        "weight at %g min), %s, %.2f s",
+        int(s.chosen.sum()),
+        nc,
+        s.objective,
+        100 * before / max(total, 1e-12),
+        100 * (before + s.objective) / max(total, 1e-12),
+        threshold,
+        s.status,
+        s.time_s,
+    )
+    return build_result(
+        inst,
+        s.chosen,
+        threshold=threshold,
+        model="mclp",
+        covered_before=by_exist,
+        rules=rules,
+        solution=sol,
+        uncoverable=uncoverable,
+    )
 
 
 # ----------------------------------------------------------------------------------------
 # LSCP
 # ----------------------------------------------------------------------------------------
-def lscp_from_od(od: pd.DataFrame, weights: pd.Series, *, threshold: float,
-                 candidates: Sites = None, already_covered: pd.Series | None = None,
-                 demand: pd.DataFrame | None = None, rules: Rules | None = None,
-                 settings: Settings = DEFAULT) -> PlacementResult:
+def lscp_from_od(
+    od: pd.DataFrame,
+    weights: pd.Series,
+    *,
+    threshold: float,
+    candidates: Sites = None,
+    already_covered: pd.Series | None = None,
+    demand: pd.DataFrame | None = None,
+    rules: Rules | None = None,
+    settings: Settings = DEFAULT,
+) -> PlacementResult:
     """Location set covering: the fewest new posts covering every unit within ``threshold``.
 
     Every demand unit with a positive weight that is not already covered must get a
@@ -241,8 +328,15 @@ def lscp_from_od(od: pd.DataFrame, weights: pd.Series, *, threshold: float,
     """
     threshold = check_threshold(threshold)
     given = Rules() if rules is None else rules
-    inst = prepare(od, weights, candidates=candidates, existing=given.existing,
-                   eligible=given.eligible, demand=demand, already_covered=already_covered)
+    inst = prepare(
+        od,
+        weights,
+        candidates=candidates,
+        existing=given.existing,
+        eligible=given.eligible,
+        demand=demand,
+        already_covered=already_covered,
+    )
     rules = compile_rules(inst, given, model="lscp", p=None, settings=settings)
     nc = inst.nc
     by_exist, cu, cj = coverage_sets(inst, threshold)
@@ -252,18 +346,26 @@ def lscp_from_od(od: pd.DataFrame, weights: pd.Series, *, threshold: float,
     reach[cu] = True
     uncoverable = ~by_exist & ~reach & (inst.w > 0)
     if uncoverable.any():
-        log.warning("lscp: %d demand unit(s) cannot be covered within %g min by any eligible "
-                    "site: %s", int(uncoverable.sum()), threshold,
-                    sample(inst.demand_ids[uncoverable]))
+        log.warning(
+            "lscp: %d demand unit(s) cannot be covered within %g min by any eligible site: %s",
+            int(uncoverable.sum()),
+            threshold,
+            sample(inst.demand_ids[uncoverable]),
+        )
     needed = len(keys) > 0 or rules.min_per_group
     if needed and nc == 0:
-        raise PlacementError("candidates", ["no eligible candidate site; fix: pass candidates "
-                                            "(town halls, places) and check the eligible filter"])
+        raise PlacementError(
+            "candidates",
+            [
+                "no eligible candidate site; fix: pass candidates "
+                "(town halls, places) and check the eligible filter"
+            ],
+        )
     constraints = []
     if keys:
         constraints.append(LinearConstraint(_rows_matrix(keys, nc, offset_y=None), -np.inf, -1))
     constraints += rules.constraints(nc)
-    if not constraints and nc:   # nothing to cover and no rule: one trivial row for HiGHS
+    if not constraints and nc:  # nothing to cover and no rule: one trivial row for HiGHS
         constraints.append(LinearConstraint(sparse.csr_array(np.ones((1, nc))), 0, np.inf))
     c = np.ones(nc)
 
@@ -273,37 +375,85 @@ def lscp_from_od(od: pd.DataFrame, weights: pd.Series, *, threshold: float,
     if nc == 0:
         s = Solved(np.zeros(0, bool), 0.0, 0.0, "optimal", 0.0, 0, 0, None)
     else:
-        s = two_phase(c, np.ones(nc), np.zeros(nc), np.ones(nc), constraints, nc=nc, sense=1,
-                       true_objective=count, rules=rules, model="lscp", settings=settings,
-                       hint=" (every coverable unit must be covered; mclp_from_od covers as "
-                            "much as the rules allow)")
+        s = two_phase(
+            c,
+            np.ones(nc),
+            np.zeros(nc),
+            np.ones(nc),
+            constraints,
+            nc=nc,
+            sense=1,
+            true_objective=count,
+            rules=rules,
+            model="lscp",
+            settings=settings,
+            hint=" (every coverable unit must be covered; mclp_from_od covers as "
+            "much as the rules allow)",
+        )
         s.bound = float(np.ceil(s.bound - 1e-6))
     total = float(inst.w.sum())
-    details = {"weight_total": total, "weight_covered_before": float(inst.w[by_exist].sum()),
-               "weight_uncoverable": float(inst.w[uncoverable].sum()),
-               "units": inst.nd, "units_covered_before": int(by_exist.sum()),
-               "units_uncoverable": int(uncoverable.sum()), "model_rows_merged": len(keys),
-               "candidates": nc, "existing_sites": len(inst.exist_ids),
-               "cost_eur": float(rules.cost[s.chosen].sum()) if nc else 0.0,
-               "threshold_min": threshold, "rules": list(rules.labels)}
+    details = {
+        "weight_total": total,
+        "weight_covered_before": float(inst.w[by_exist].sum()),
+        "weight_uncoverable": float(inst.w[uncoverable].sum()),
+        "units": inst.nd,
+        "units_covered_before": int(by_exist.sum()),
+        "units_uncoverable": int(uncoverable.sum()),
+        "model_rows_merged": len(keys),
+        "candidates": nc,
+        "existing_sites": len(inst.exist_ids),
+        "cost_eur": float(rules.cost[s.chosen].sum()) if nc else 0.0,
+        "threshold_min": threshold,
+        "rules": list(rules.labels),
+    }
     sol = Solution(
-        "lscp", s.objective, s.bound, relative_gap(s.objective, s.bound), SOLVER, s.status,
-        round(s.time_s, 4), s.n_variables, s.n_constraints, TIE_BREAK, details)
-    log.info("lscp: %d new posts cover every coverable unit at %g min (%d uncoverable), %s, "
-             "%.2f s", int(s.objective), threshold, int(uncoverable.sum()), s.status, s.time_s)
-    return build_result(inst, s.chosen, threshold=threshold, model="lscp", covered_before=by_exist,
-                    rules=rules, solution=sol, uncoverable=uncoverable)
+        "lscp",
+        s.objective,
+        s.bound,
+        relative_gap(s.objective, s.bound),
+        SOLVER,
+        s.status,
+        round(s.time_s, 4),
+        s.n_variables,
+        s.n_constraints,
+        TIE_BREAK,
+        details,
+    )
+    log.info(
+        "lscp: %d new posts cover every coverable unit at %g min (%d uncoverable), %s, %.2f s",
+        int(s.objective),
+        threshold,
+        int(uncoverable.sum()),
+        s.status,
+        s.time_s,
+    )
+    return build_result(
+        inst,
+        s.chosen,
+        threshold=threshold,
+        model="lscp",
+        covered_before=by_exist,
+        rules=rules,
+        solution=sol,
+        uncoverable=uncoverable,
+    )
 
 
 # ----------------------------------------------------------------------------------------
 # GeoDataFrame entry points
 # ----------------------------------------------------------------------------------------
-def mclp_from_geodataframes(demand_gdf: gpd.GeoDataFrame,
-                            candidates_gdf: gpd.GeoDataFrame, *,
-                            weight_col: str = "need", p: int | None = None,
-                            threshold: float | None = None, rules: Rules | None = None,
-                            method: str = "auto", time_limit_s: float | None = None,
-                            settings: Settings = DEFAULT) -> PlacementResult:
+def mclp_from_geodataframes(
+    demand_gdf: gpd.GeoDataFrame,
+    candidates_gdf: gpd.GeoDataFrame,
+    *,
+    weight_col: str = "need",
+    p: int | None = None,
+    threshold: float | None = None,
+    rules: Rules | None = None,
+    method: str = "auto",
+    time_limit_s: float | None = None,
+    settings: Settings = DEFAULT,
+) -> PlacementResult:
     """MCLP from GeoDataFrames: crow-fly OD (:func:`access.od_crowfly`), then :func:`mclp_from_od`.
 
     Parameters
@@ -340,19 +490,37 @@ def mclp_from_geodataframes(demand_gdf: gpd.GeoDataFrame,
     if p is None and rules.budget_eur is None:
         p = settings.posts
     od, weights, info, cand, exist_ids = gdf_inputs(
-        demand_gdf, candidates_gdf, weight_col=weight_col, existing=rules.existing,
-        max_minutes=threshold, settings=settings)
+        demand_gdf,
+        candidates_gdf,
+        weight_col=weight_col,
+        existing=rules.existing,
+        max_minutes=threshold,
+        settings=settings,
+    )
     rules = replace(rules, existing=exist_ids, groups=gdf_groups(cand, rules.groups))
-    return mclp_from_od(od, weights, p=p, threshold=threshold, candidates=cand, demand=info,
-                        rules=rules, method=method, time_limit_s=time_limit_s,
-                        settings=settings)
+    return mclp_from_od(
+        od,
+        weights,
+        p=p,
+        threshold=threshold,
+        candidates=cand,
+        demand=info,
+        rules=rules,
+        method=method,
+        time_limit_s=time_limit_s,
+        settings=settings,
+    )
 
 
-def lscp_from_geodataframes(demand_gdf: gpd.GeoDataFrame,
-                            candidates_gdf: gpd.GeoDataFrame, *,
-                            weight_col: str = "need", threshold: float | None = None,
-                            rules: Rules | None = None,
-                            settings: Settings = DEFAULT) -> PlacementResult:
+def lscp_from_geodataframes(
+    demand_gdf: gpd.GeoDataFrame,
+    candidates_gdf: gpd.GeoDataFrame,
+    *,
+    weight_col: str = "need",
+    threshold: float | None = None,
+    rules: Rules | None = None,
+    settings: Settings = DEFAULT,
+) -> PlacementResult:
     """LSCP from GeoDataFrames (crow-fly OD), delegating to :func:`lscp_from_od`.
 
     Parameters are those of :func:`mclp_from_geodataframes` and :func:`lscp_from_od`.
@@ -360,8 +528,20 @@ def lscp_from_geodataframes(demand_gdf: gpd.GeoDataFrame,
     threshold = check_threshold(settings.threshold_minutes if threshold is None else threshold)
     rules = Rules() if rules is None else rules
     od, weights, info, cand, exist_ids = gdf_inputs(
-        demand_gdf, candidates_gdf, weight_col=weight_col, existing=rules.existing,
-        max_minutes=threshold, settings=settings)
+        demand_gdf,
+        candidates_gdf,
+        weight_col=weight_col,
+        existing=rules.existing,
+        max_minutes=threshold,
+        settings=settings,
+    )
     rules = replace(rules, existing=exist_ids, groups=gdf_groups(cand, rules.groups))
-    return lscp_from_od(od, weights, threshold=threshold, candidates=cand, demand=info,
-                        rules=rules, settings=settings)
+    return lscp_from_od(
+        od,
+        weights,
+        threshold=threshold,
+        candidates=cand,
+        demand=info,
+        rules=rules,
+        settings=settings,
+    )

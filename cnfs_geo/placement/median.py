@@ -46,10 +46,18 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------
 # p-median
 # ----------------------------------------------------------------------------------------
-def pmedian_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None,
-                    candidates: Sites = None, demand: pd.DataFrame | None = None, k: int = 10,
-                    threshold: float | None = None, rules: Rules | None = None,
-                    settings: Settings = DEFAULT) -> PlacementResult:
+def pmedian_from_od(
+    od: pd.DataFrame,
+    weights: pd.Series,
+    *,
+    p: int | None,
+    candidates: Sites = None,
+    demand: pd.DataFrame | None = None,
+    k: int = 10,
+    threshold: float | None = None,
+    rules: Rules | None = None,
+    settings: Settings = DEFAULT,
+) -> PlacementResult:
     """p-median: ``p`` new posts minimising weight × minutes to the nearest open site.
 
     Every demand unit with a positive weight is assigned to its nearest open site
@@ -82,11 +90,19 @@ def pmedian_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None,
     """
     threshold = check_threshold(settings.threshold_minutes if threshold is None else threshold)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise PlacementError("k", [f"k={k!r}: must be a whole number >= 1 (initial nearest "
-                                   "sites per unit)"])
+        raise PlacementError(
+            "k", [f"k={k!r}: must be a whole number >= 1 (initial nearest sites per unit)"]
+        )
     given = Rules() if rules is None else rules
-    inst = prepare(od, weights, candidates=candidates, existing=given.existing,
-                   eligible=given.eligible, demand=demand, already_covered=None)
+    inst = prepare(
+        od,
+        weights,
+        candidates=candidates,
+        existing=given.existing,
+        eligible=given.eligible,
+        demand=demand,
+        already_covered=None,
+    )
     rules = compile_rules(inst, given, model="pmedian", p=p, settings=settings)
     nc = inst.nc
     # per unit: sorted sites up to and including the nearest existing one
@@ -102,7 +118,7 @@ def pmedian_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None,
             continue
         ex = np.flatnonzero(is_exist[a:b])
         end = a + ex[0] + 1 if len(ex) else b
-        if ex.size and ex[0] == 0:          # nearest site is existing: fixed cost
+        if ex.size and ex[0] == 0:  # nearest site is existing: fixed cost
             const += inst.w[i] * mm[a]
             continue
         lists[i] = (sj[a:end], mm[a:end])
@@ -110,10 +126,15 @@ def pmedian_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None,
     listed[np.unique(oi)] = True
     lost = (inst.w > 0) & ~listed
     if lost.any():
-        raise PlacementError("od", [f"{int(lost.sum())} demand unit(s) with positive weight have "
-                                    f"no site at all in the OD table: "
-                                    f"{sample(inst.demand_ids[lost])}; fix: build the OD table "
-                                    "with a larger max_minutes, or give them weight 0"])
+        raise PlacementError(
+            "od",
+            [
+                f"{int(lost.sum())} demand unit(s) with positive weight have "
+                f"no site at all in the OD table: "
+                f"{sample(inst.demand_ids[lost])}; fix: build the OD table "
+                "with a larger max_minutes, or give them weight 0"
+            ],
+        )
     units = np.array(sorted(lists), dtype=np.int64)
     kk = {int(i): int(k) for i in units}
 
@@ -150,57 +171,115 @@ def pmedian_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int | None,
         cand_pair = np.flatnonzero(zj < nc)
         nl = len(cand_pair)
         a_link = sparse.csr_array(
-            (np.r_[np.ones(nl), -np.ones(nl)],
-             (np.r_[np.arange(nl), np.arange(nl)], np.r_[nc + cand_pair, zj[cand_pair]])),
-            shape=(nl, nvars))
+            (
+                np.r_[np.ones(nl), -np.ones(nl)],
+                (np.r_[np.arange(nl), np.arange(nl)], np.r_[nc + cand_pair, zj[cand_pair]]),
+            ),
+            shape=(nl, nvars),
+        )
         constraints = [LinearConstraint(a_assign, 1, 1), LinearConstraint(a_link, -np.inf, 0)]
         constraints += rules.constraints(nvars)
         res, t1 = run(c, integrality, lb, ub, constraints, settings)
-        raise_if_failed(res, "pmedian", rules, settings,
-              hint=", or build the OD table with a larger cutoff (max_minutes) so that every "
-                   "unit can reach an open site")
+        raise_if_failed(
+            res,
+            "pmedian",
+            rules,
+            settings,
+            hint=", or build the OD table with a larger cutoff (max_minutes) so that every "
+            "unit can reach an open site",
+        )
         t_total += t1
-        used = np.flatnonzero(res.x[nc + nz:] > 1e-6) if ng else np.array([], int)
+        used = np.flatnonzero(res.x[nc + nz :] > 1e-6) if ng else np.array([], int)
         if len(used) == 0 or res.status != 0:
             break
         gi_arr = np.asarray(gi, np.int64)
         for r in gi_arr[used]:
             kk[int(units[r])] *= 2
-        log.debug("pmedian round %d: %d unit(s) need more than their k nearest sites",
-                  rounds, len(used))
+        log.debug(
+            "pmedian round %d: %d unit(s) need more than their k nearest sites", rounds, len(used)
+        )
     ub2 = ub.copy()
-    ub2[nc + nz:] = 0.0                      # phase 2: no placeholder
-    s = two_phase(c, integrality, lb, ub, constraints, nc=nc, sense=1, true_objective=cost_of,
-                   rules=rules, model="pmedian", settings=settings, ub_phase2=ub2,
-                   res1=res, t1=0.0)
+    ub2[nc + nz :] = 0.0  # phase 2: no placeholder
+    s = two_phase(
+        c,
+        integrality,
+        lb,
+        ub,
+        constraints,
+        nc=nc,
+        sense=1,
+        true_objective=cost_of,
+        rules=rules,
+        model="pmedian",
+        settings=settings,
+        ub_phase2=ub2,
+        res1=res,
+        t1=0.0,
+    )
     s.time_s += t_total
     s.bound = float(s.bound + const)
     total_w = float(inst.w.sum())
-    details = {"weight_total": total_w, "mean_minutes": s.objective / max(total_w, 1e-12),
-               "rounds": rounds, "initial_k": int(k), "max_k": max(kk.values(), default=int(k)),
-               "units_in_model": len(units), "units_fixed_to_existing": int(
-                   ((inst.w > 0).sum()) - len(units)),
-               "candidates": nc, "existing_sites": len(inst.exist_ids),
-               "rules": list(rules.labels)}
+    details = {
+        "weight_total": total_w,
+        "mean_minutes": s.objective / max(total_w, 1e-12),
+        "rounds": rounds,
+        "initial_k": int(k),
+        "max_k": max(kk.values(), default=int(k)),
+        "units_in_model": len(units),
+        "units_fixed_to_existing": int(((inst.w > 0).sum()) - len(units)),
+        "candidates": nc,
+        "existing_sites": len(inst.exist_ids),
+        "rules": list(rules.labels),
+    }
     sol = Solution(
-        "pmedian", s.objective, s.bound, relative_gap(s.objective, s.bound), SOLVER, s.status,
-        round(s.time_s, 4), s.n_variables, s.n_constraints, TIE_BREAK, details)
-    log.info("pmedian: %d posts among %d candidates, mean %.2f min per weight unit, %d "
-             "round(s), %s, %.2f s", int(s.chosen.sum()), nc, details["mean_minutes"], rounds,
-             s.status, s.time_s)
+        "pmedian",
+        s.objective,
+        s.bound,
+        relative_gap(s.objective, s.bound),
+        SOLVER,
+        s.status,
+        round(s.time_s, 4),
+        s.n_variables,
+        s.n_constraints,
+        TIE_BREAK,
+        details,
+    )
+    log.info(
+        "pmedian: %d posts among %d candidates, mean %.2f min per weight unit, %d "
+        "round(s), %s, %.2f s",
+        int(s.chosen.sum()),
+        nc,
+        details["mean_minutes"],
+        rounds,
+        s.status,
+        s.time_s,
+    )
     open_sites = np.r_[np.zeros(nc, bool), np.ones(len(inst.exist_ids), bool)]
     _, mins_before = nearest_open(inst, open_sites)
-    return build_result(inst, s.chosen, threshold=threshold, model="pmedian",
-                    covered_before=mins_before <= threshold, rules=rules, solution=sol,
-                    uncoverable=np.zeros(inst.nd, dtype=bool))
+    return build_result(
+        inst,
+        s.chosen,
+        threshold=threshold,
+        model="pmedian",
+        covered_before=mins_before <= threshold,
+        rules=rules,
+        solution=sol,
+        uncoverable=np.zeros(inst.nd, dtype=bool),
+    )
 
 
-def pmedian_from_geodataframes(demand_gdf: gpd.GeoDataFrame,
-                               candidates_gdf: gpd.GeoDataFrame, *,
-                               weight_col: str = "need", p: int | None = None, k: int = 10,
-                               max_minutes: float = 90.0, threshold: float | None = None,
-                               rules: Rules | None = None,
-                               settings: Settings = DEFAULT) -> PlacementResult:
+def pmedian_from_geodataframes(
+    demand_gdf: gpd.GeoDataFrame,
+    candidates_gdf: gpd.GeoDataFrame,
+    *,
+    weight_col: str = "need",
+    p: int | None = None,
+    k: int = 10,
+    max_minutes: float = 90.0,
+    threshold: float | None = None,
+    rules: Rules | None = None,
+    settings: Settings = DEFAULT,
+) -> PlacementResult:
     """p-median from GeoDataFrames (crow-fly OD cut at ``max_minutes``), see
     :func:`pmedian_from_od`.
 
@@ -214,8 +293,22 @@ def pmedian_from_geodataframes(demand_gdf: gpd.GeoDataFrame,
         p = settings.posts
     max_minutes = check_threshold(max_minutes, "max_minutes")
     od, weights, info, cand, exist_ids = gdf_inputs(
-        demand_gdf, candidates_gdf, weight_col=weight_col, existing=rules.existing,
-        max_minutes=max_minutes, settings=settings)
+        demand_gdf,
+        candidates_gdf,
+        weight_col=weight_col,
+        existing=rules.existing,
+        max_minutes=max_minutes,
+        settings=settings,
+    )
     rules = replace(rules, existing=exist_ids, groups=gdf_groups(cand, rules.groups))
-    return pmedian_from_od(od, weights, p=p, candidates=cand, demand=info, k=k,
-                           threshold=threshold, rules=rules, settings=settings)
+    return pmedian_from_od(
+        od,
+        weights,
+        p=p,
+        candidates=cand,
+        demand=info,
+        k=k,
+        threshold=threshold,
+        rules=rules,
+        settings=settings,
+    )

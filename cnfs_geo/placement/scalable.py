@@ -16,12 +16,23 @@ from .rules import Rules
 __all__ = ["SCALABLE_SOLVER", "SCALABLE_TIE_BREAK", "mclp_scalable_from_od"]
 
 
-def mclp_scalable_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int, threshold: float,
-                          candidates: Sites = None, already_covered: pd.Series | None = None,
-                          demand: pd.DataFrame | None = None, rules: Rules | None = None,
-                          time_limit_s: float = 60.0, target_gap: float = 0.0, seed: int = 0,
-                          threads: int = 2, window_work: int | None = None,
-                          settings: Settings = DEFAULT) -> PlacementResult:
+def mclp_scalable_from_od(
+    od: pd.DataFrame,
+    weights: pd.Series,
+    *,
+    p: int,
+    threshold: float,
+    candidates: Sites = None,
+    already_covered: pd.Series | None = None,
+    demand: pd.DataFrame | None = None,
+    rules: Rules | None = None,
+    time_limit_s: float = 60.0,
+    target_gap: float = 0.0,
+    seed: int = 0,
+    threads: int = 2,
+    window_work: int | None = None,
+    settings: Settings = DEFAULT,
+) -> PlacementResult:
     """MCLP at national scale: heuristic posts with a proven bound on the optimum.
 
     Same problem and inputs as :func:`mclp_from_od` (``p`` new posts maximising the
@@ -116,20 +127,48 @@ def mclp_scalable_from_od(od: pd.DataFrame, weights: pd.Series, *, p: int, thres
     threshold = check_threshold(threshold)
     check_scalable_args(time_limit_s, target_gap, seed, threads, window_work)
     if p is None:
-        raise PlacementError("p", ["mclp_scalable_from_od needs the number of new posts p "
-                                   "(e.g. p=8, settings.posts); for a euro budget use "
-                                   "mclp_from_od(method='exact', rules=Rules(budget_eur=...))"])
+        raise PlacementError(
+            "p",
+            [
+                "mclp_scalable_from_od needs the number of new posts p "
+                "(e.g. p=8, settings.posts); for a euro budget use "
+                "mclp_from_od(method='exact', rules=Rules(budget_eur=...))"
+            ],
+        )
     given = Rules() if rules is None else rules
-    extra = [f.name for f in fields(given) if f.name not in ("existing", "eligible")
-             and getattr(given, f.name) is not None]
+    extra = [
+        f.name
+        for f in fields(given)
+        if f.name not in ("existing", "eligible") and getattr(given, f.name) is not None
+    ]
     if extra:
-        raise PlacementError("rules", [f"mclp_scalable_from_od supports rules.existing and "
-                                       f"rules.eligible only, got {', '.join(extra)}; fix: use "
-                                       "mclp_from_od(method='exact') for budgets, quotas and "
-                                       "separation"])
-    inst = prepare(od, weights, candidates=candidates, existing=given.existing,
-                   eligible=given.eligible, demand=demand, already_covered=already_covered)
+        raise PlacementError(
+            "rules",
+            [
+                f"mclp_scalable_from_od supports rules.existing and "
+                f"rules.eligible only, got {', '.join(extra)}; fix: use "
+                "mclp_from_od(method='exact') for budgets, quotas and "
+                "separation"
+            ],
+        )
+    inst = prepare(
+        od,
+        weights,
+        candidates=candidates,
+        existing=given.existing,
+        eligible=given.eligible,
+        demand=demand,
+        already_covered=already_covered,
+    )
     rules = compile_rules(inst, Rules(), model="mclp", p=p, settings=settings)
-    return mclp_scalable(inst, rules, threshold, t_start=t_start, time_limit_s=time_limit_s,
-                         target_gap=target_gap, seed=int(seed), threads=threads,
-                         window_work=window_work)
+    return mclp_scalable(
+        inst,
+        rules,
+        threshold,
+        t_start=t_start,
+        time_limit_s=time_limit_s,
+        target_gap=target_gap,
+        seed=int(seed),
+        threads=threads,
+        window_work=window_work,
+    )

@@ -19,8 +19,20 @@ from .._errors import DataFileError, ValidationError
 
 # Contact fields dropped at ingest (published institutional contacts or advisors' names,
 # e-mails and phones: the tool needs none of them).
-CONTACT_FIELDS = frozenset({"Téléphone", "Courriel", "NUM_TEL", "MAIL_STRUC", "TELEPHONE", "MAIL",
-                            "mail", "telephone", "courriel", "aidants"})
+CONTACT_FIELDS = frozenset(
+    {
+        "Téléphone",
+        "Courriel",
+        "NUM_TEL",
+        "MAIL_STRUC",
+        "TELEPHONE",
+        "MAIL",
+        "mail",
+        "telephone",
+        "courriel",
+        "aidants",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -58,23 +70,33 @@ class Contract:
             ``source``, the missing columns and the expected format.
         """
         if not isinstance(df, pd.DataFrame):
-            raise ValidationError(source, [
-                f"expected a pandas DataFrame (source {self.key!r}), got {type(df).__name__}; "
-                f"expected format: {self.expected_format}"])
+            raise ValidationError(
+                source,
+                [
+                    f"expected a pandas DataFrame (source {self.key!r}), got {type(df).__name__}; "
+                    f"expected format: {self.expected_format}"
+                ],
+            )
         df = drop_contacts(df)
         missing = [c for c in self.required if c not in df.columns]
         if missing:
-            raise ValidationError(source, [
-                f"missing column(s) {missing} (source {self.key!r}); expected format: "
-                f"{self.expected_format}, with at least the columns {list(self.required)}"])
+            raise ValidationError(
+                source,
+                [
+                    f"missing column(s) {missing} (source {self.key!r}); expected format: "
+                    f"{self.expected_format}, with at least the columns {list(self.required)}"
+                ],
+            )
         return df
 
     def unreadable(self, path: Path, exc: Exception) -> DataFileError:
         """The error for a file of this source that cannot be parsed."""
         src = catalog.SOURCES[self.key]
-        return DataFileError(f"{path}: cannot be read ({exc}). Expected format: "
-                             f"{self.expected_format}. Fix: restore the file from "
-                             f"{src.url or src.producer}")
+        return DataFileError(
+            f"{path}: cannot be read ({exc}). Expected format: "
+            f"{self.expected_format}. Fix: restore the file from "
+            f"{src.url or src.producer}"
+        )
 
 
 def drop_contacts(df: pd.DataFrame) -> pd.DataFrame:
@@ -109,8 +131,12 @@ def read_json_records(path: Path, contract: Contract) -> pd.DataFrame:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise contract.unreadable(path, exc) from exc
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise ValidationError(str(path), [
-            f"expected a JSON list of objects (records); got {type(data).__name__}. "
-            f"Expected format: {contract.expected_format}"])
+        raise ValidationError(
+            str(path),
+            [
+                f"expected a JSON list of objects (records); got {type(data).__name__}. "
+                f"Expected format: {contract.expected_format}"
+            ],
+        )
     df = pd.DataFrame.from_records(data)
     return contract.check(df, str(path)).reset_index(drop=True)

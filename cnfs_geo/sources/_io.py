@@ -25,8 +25,10 @@ def _read_json(path: str, mtime_ns: int, size: int) -> Any:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataFileError(f"{path}: cannot be read as JSON ({exc}). Fix: restore the file "
-                            "from its source (see data/README.md).") from exc
+        raise DataFileError(
+            f"{path}: cannot be read as JSON ({exc}). Fix: restore the file "
+            "from its source (see data/README.md)."
+        ) from exc
 
 
 def read_json(path: Path) -> Any:
@@ -36,8 +38,10 @@ def read_json(path: Path) -> Any:
     try:
         key = file_key(path)
     except OSError as exc:
-        raise DataFileError(f"{path}: cannot be read as JSON ({exc}). Fix: restore the file "
-                            "from its source (see data/README.md).") from exc
+        raise DataFileError(
+            f"{path}: cannot be read as JSON ({exc}). Fix: restore the file "
+            "from its source (see data/README.md)."
+        ) from exc
     return _read_json(*key)
 
 
@@ -55,9 +59,15 @@ def read_csv_columns(path: Path, required: list[str], **kwargs: Any) -> pd.DataF
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, **kwargs)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValidationError(str(path), [f"cannot be read as CSV ({exc}); restore the file from "
-                                          "its source (data/README.md)"]) from exc
-    require_columns(df, required, str(path),
-                     expected=f"expected columns include {required}; is this the right file?")
+        raise ValidationError(
+            str(path),
+            [f"cannot be read as CSV ({exc}); restore the file from its source (data/README.md)"],
+        ) from exc
+    require_columns(
+        df,
+        required,
+        str(path),
+        expected=f"expected columns include {required}; is this the right file?",
+    )
     df.attrs["source"] = str(path)
     return df

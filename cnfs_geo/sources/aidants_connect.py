@@ -11,7 +11,8 @@ from ._contract import Contract, read_csv_strings
 CONTRACT = Contract(
     "aidants_connect",
     ("ID", "Name", "Is Active", "City Insee Code", "Zip Code", "Siret"),
-    "CSV of the Aidants Connect structures export (commune code, no coordinates)")
+    "CSV of the Aidants Connect structures export (commune code, no coordinates)",
+)
 
 
 def read_aidants_connect(path: str | Path) -> pd.DataFrame:

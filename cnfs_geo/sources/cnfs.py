@@ -12,7 +12,8 @@ CONTRACT = Contract(
     "cnfs_permanences",
     ("id", "nom", "pivot", "code_postal", "latitude", "longitude", "nb_aidants"),
     "JSON list of CNFS permanences (conseiller-numerique.gouv.fr export) with WGS84 "
-    "latitude/longitude and nb_aidants")
+    "latitude/longitude and nb_aidants",
+)
 
 
 def read_cnfs_permanences(path: str | Path) -> pd.DataFrame:

@@ -15,8 +15,17 @@ from .._errors import MissingColumnError
 from ._io import file_key, read_json
 
 # Columns of :func:`read_cog_communes`.
-COG_COLUMNS = ("code", "nom", "type", "departement", "population", "chefLieu", "zone",
-               "commune", "anciensCodes")
+COG_COLUMNS = (
+    "code",
+    "nom",
+    "type",
+    "departement",
+    "population",
+    "chefLieu",
+    "zone",
+    "commune",
+    "anciensCodes",
+)
 
 RECREATED_FILE = "recreated_communes.csv"
 RECREATED_COLUMNS = ("nom", "departement", "parent_code_2018", "parent_nom_2018", "reason")
@@ -37,8 +46,13 @@ def _cog_frame(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     df = pd.DataFrame(read_json(Path(path)))
     missing = {"code", "nom", "type", "departement"} - set(df.columns)
     if missing:
-        raise MissingColumnError(path, [f"missing field(s) {sorted(missing)}: expected the "
-                                        "@etalab/decoupage-administratif communes.json format"])
+        raise MissingColumnError(
+            path,
+            [
+                f"missing field(s) {sorted(missing)}: expected the "
+                "@etalab/decoupage-administratif communes.json format"
+            ],
+        )
     for col in ("population", "chefLieu", "zone", "commune", "anciensCodes"):
         if col not in df.columns:
             df[col] = np.nan
@@ -91,14 +105,18 @@ def read_recreated_communes(path: Path | None = None) -> pd.DataFrame:
         ``parent_nom_2018``, ``reason`` (evidence); all strings.
     """
     if path is None:
-        with resources.files("cnfs_geo").joinpath("data", RECREATED_FILE).open(
-                encoding="utf-8") as fh:
+        with (
+            resources.files("cnfs_geo")
+            .joinpath("data", RECREATED_FILE)
+            .open(encoding="utf-8") as fh
+        ):
             df = pd.DataFrame(list(csv.DictReader(fh)))
     else:
         with open(path, encoding="utf-8") as fh:
             df = pd.DataFrame(list(csv.DictReader(fh)))
     missing = [c for c in ("insee", *RECREATED_COLUMNS) if c not in df.columns]
     if missing:
-        raise MissingColumnError(str(path or RECREATED_FILE),
-                                 [f"missing column {c!r}" for c in missing])
+        raise MissingColumnError(
+            str(path or RECREATED_FILE), [f"missing column {c!r}" for c in missing]
+        )
     return df.set_index("insee")

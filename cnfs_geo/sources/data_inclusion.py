@@ -10,9 +10,19 @@ from ._contract import Contract, read_json_records
 
 CONTRACT = Contract(
     "data_inclusion",
-    ("id", "nom", "pivot", "code_insee", "code_postal", "latitude", "longitude", "source",
-     "services"),
-    "JSON list in the LieuMediationNumerique schema (data·inclusion)")
+    (
+        "id",
+        "nom",
+        "pivot",
+        "code_insee",
+        "code_postal",
+        "latitude",
+        "longitude",
+        "source",
+        "services",
+    ),
+    "JSON list in the LieuMediationNumerique schema (data·inclusion)",
+)
 
 
 def read_data_inclusion(path: str | Path) -> pd.DataFrame:

@@ -21,9 +21,18 @@ def read_epci(path: Path) -> pd.DataFrame:
         all départements).
     """
     recs = read_json(Path(path))
-    return pd.DataFrame([{"epci": e["code"], "nom": e["nom"], "type": e.get("type"),
-                          "population_municipale_epci": e.get("populationMunicipale"),
-                          "n_membres": len(e.get("membres", []))} for e in recs]).set_index("epci")
+    return pd.DataFrame(
+        [
+            {
+                "epci": e["code"],
+                "nom": e["nom"],
+                "type": e.get("type"),
+                "population_municipale_epci": e.get("populationMunicipale"),
+                "n_membres": len(e.get("membres", [])),
+            }
+            for e in recs
+        ]
+    ).set_index("epci")
 
 
 def read_epci_members(path: Path) -> pd.DataFrame:
@@ -40,11 +49,15 @@ def read_epci_members(path: Path) -> pd.DataFrame:
     ValidationError
         A commune listed in several EPCI (every such commune named).
     """
-    rows = [(m["code"], e["code"], e["nom"]) for e in read_json(Path(path))
-            for m in e.get("membres", [])]
+    rows = [
+        (m["code"], e["code"], e["nom"])
+        for e in read_json(Path(path))
+        for m in e.get("membres", [])
+    ]
     df = pd.DataFrame(rows, columns=["insee", "epci", "epci_nom"])
     dup = df[df["insee"].duplicated(keep=False)]
     if len(dup):
-        raise ValidationError(str(path), [f"commune {c} belongs to several EPCI"
-                                          for c in sorted(set(dup["insee"]))])
+        raise ValidationError(
+            str(path), [f"commune {c} belongs to several EPCI" for c in sorted(set(dup["insee"]))]
+        )
     return df.set_index("insee")

@@ -12,7 +12,8 @@ CONTRACT = Contract(
     "france_services",
     ("id_fs", "insee_dep", "lib_fs", "insee_com", "latitude", "longitude", "format_fs"),
     "CSV (comma, UTF-8) of the ANCT « Liste des structures France services », "
-    "WGS84 decimal latitude/longitude")
+    "WGS84 decimal latitude/longitude",
+)
 
 
 def read_france_services(path: str | Path) -> pd.DataFrame:

@@ -29,17 +29,18 @@ IRIS_COLUMNS = {
     "P16 Pop": "p16_pop",
     "SCORE GLOBAL departement 1": "score_mednum",
     "Part des personnes âgées de 65 ans / +": "part_65_plus",
-    "Part des non ou peu diplômés dans la population non scolarisée de 15 ans ou plus":
-        "part_peu_diplomes",
+    "Part des non ou peu diplômés dans la population non scolarisée de 15 ans ou plus": "part_peu_diplomes",
     "Geo Shape": "geometry",
 }
 # Identification columns also kept in the bundle (read by people, not by the code).
 IRIS_KEPT_EXTRA = ["Iris", "Insee Com", "Nom Com", "Nom Iris", "Insee Dep"]
 
 IRIS_RELPATH = "socio/mednum_indice-fragilite-numerique_iris_dep{dep}_2020.csv"
-IRIS_UPSTREAM = ("https://raw.githubusercontent.com/team-48/inr-indice-fragilite/"
-                 "4d86e8dedee8d0f07461d484f2240addc4431afd/infrastructure/cities/data/"
-                 "dept_list/{dep}.csv")
+IRIS_UPSTREAM = (
+    "https://raw.githubusercontent.com/team-48/inr-indice-fragilite/"
+    "4d86e8dedee8d0f07461d484f2240addc4431afd/infrastructure/cities/data/"
+    "dept_list/{dep}.csv"
+)
 
 
 def iris_path(departement: str, data_dir: catalog.DataDir) -> Path:
@@ -54,7 +55,8 @@ def iris_path(departement: str, data_dir: catalog.DataDir) -> Path:
             f"  La MedNum 2020 IRIS file, one per département; download "
             f"{IRIS_UPSTREAM.format(dep=departement)} and save it as {path} (with "
             f"{catalog.SOURCES['mednum_iris_headers'].relpath} beside it), or use "
-            "unit=\"commune\".")
+            'unit="commune".'
+        )
     return path
 
 
@@ -67,14 +69,20 @@ def read_iris_headers(path: Path) -> list[str]:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"{path}: cannot be read ({exc}); restore it from its source "
-                            "(data/README.md)") from exc
+        raise DataFileError(
+            f"{path}: cannot be read ({exc}); restore it from its source (data/README.md)"
+        ) from exc
     names = text.rstrip("\r\n").split(";")
     missing = [c for c in IRIS_COLUMNS if c not in names]
     if missing:
-        raise MissingColumnError(str(path), [f"missing column name {c!r}" for c in missing]
-                                 + ["expected the ';'-separated header line of the MedNum IRIS "
-                                    "files (152 names); is this the right file?"])
+        raise MissingColumnError(
+            str(path),
+            [f"missing column name {c!r}" for c in missing]
+            + [
+                "expected the ';'-separated header line of the MedNum IRIS "
+                "files (152 names); is this the right file?"
+            ],
+        )
     return names
 
 
@@ -110,12 +118,18 @@ def read_iris(path: Path, names: list[str]) -> gpd.GeoDataFrame:
     try:
         df = pd.read_csv(path, sep=";", header=None, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValidationError(str(path), [f"cannot be read as ';'-separated CSV ({exc}); "
-                                          "restore the file from its source"]) from exc
+        raise ValidationError(
+            str(path),
+            [f"cannot be read as ';'-separated CSV ({exc}); restore the file from its source"],
+        ) from exc
     if df.shape[1] != len(names):
-        raise ValidationError(str(path), [
-            f"{df.shape[1]} columns but the header file names {len(names)}; the IRIS file has "
-            "no header row and must have exactly the columns of the header file"])
+        raise ValidationError(
+            str(path),
+            [
+                f"{df.shape[1]} columns but the header file names {len(names)}; the IRIS file has "
+                "no header row and must have exactly the columns of the header file"
+            ],
+        )
     df.columns = names
     df = df[list(IRIS_COLUMNS)].rename(columns=IRIS_COLUMNS)
     df["iris"] = df["iris"].str.strip()
@@ -124,11 +138,15 @@ def read_iris(path: Path, names: list[str]) -> gpd.GeoDataFrame:
     dup = sorted(set(df.loc[df["iris"].duplicated(), "iris"]))
     problems += [f"IRIS {c}: appears more than once" for c in dup]
     bad_code = df[(df["iris"].str.len() != 9) | (df["iris"].str[:5] != df["com"])]
-    problems += [f"IRIS {r.iris!r}: not a 9-character code starting with its commune code "
-                 f"COM={r.com!r}" for r in bad_code.itertuples()]
+    problems += [
+        f"IRIS {r.iris!r}: not a 9-character code starting with its commune code COM={r.com!r}"
+        for r in bad_code.itertuples()
+    ]
     pop = pd.to_numeric(df["p16_pop"], errors="coerce")
-    problems += [f"IRIS {c}: P16 Pop {v!r} is not a number ≥ 0"
-                 for c, v in zip(df.loc[~(pop >= 0), "iris"], df.loc[~(pop >= 0), "p16_pop"])]
+    problems += [
+        f"IRIS {c}: P16 Pop {v!r} is not a number ≥ 0"
+        for c, v in zip(df.loc[~(pop >= 0), "iris"], df.loc[~(pop >= 0), "p16_pop"])
+    ]
     geoms = []
     for code, text in zip(df["iris"], df["geometry"]):
         try:
@@ -140,14 +158,19 @@ def read_iris(path: Path, names: list[str]) -> gpd.GeoDataFrame:
             g = None
         geoms.append(g)
     if problems:
-        raise ValidationError(str(path), problems + [
-            "fix these rows or restore the file from its source (data/README.md)"])
+        raise ValidationError(
+            str(path),
+            problems + ["fix these rows or restore the file from its source (data/README.md)"],
+        )
     df["p16_pop"] = pop
     for col in ("score_mednum", "part_65_plus", "part_peu_diplomes"):
         df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
     if df["score_mednum"].isna().any():
-        log.info("%s: %d IRIS without MedNum score (their commune's mean is used)", path.name,
-                 int(df["score_mednum"].isna().sum()))
+        log.info(
+            "%s: %d IRIS without MedNum score (their commune's mean is used)",
+            path.name,
+            int(df["score_mednum"].isna().sum()),
+        )
     out = gpd.GeoDataFrame(df.drop(columns="geometry"), geometry=geoms, crs=GEOGRAPHIC_CRS)
     out = out.set_index("iris").sort_index()
     out.attrs["source"] = str(path)

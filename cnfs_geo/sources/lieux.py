@@ -11,12 +11,14 @@ from ._contract import Contract, read_json_records
 CONTRACT_CD49_2022 = Contract(
     "lieux_cd49_2022",
     ("ID", "Nom", "Geo Point"),
-    "JSON list of the CD49 lieux de médiation export, 'Geo Point' = \"lat,lon\"")
+    "JSON list of the CD49 lieux de médiation export, 'Geo Point' = \"lat,lon\"",
+)
 
 CONTRACT_CD49_2020 = Contract(
     "lieux_cd49_2020",
     ("ID_LieuMed", "NOM_STRUCTURE", "AFFICHAGE", "x", "y"),
-    "JSON list of the CD49 lieux source 2020-2021, Lambert-93 x/y strings with decimal commas")
+    "JSON list of the CD49 lieux source 2020-2021, Lambert-93 x/y strings with decimal commas",
+)
 
 
 def read_lieux_cd49_2022(path: str | Path) -> pd.DataFrame:

@@ -30,15 +30,29 @@ DEPARTEMENT_GLOB = "communes-{dep}-*_adminexpress-cog2018.geojson"
 
 def _frame(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     """The column contract of :func:`read_polygons` applied to a frame as read."""
-    require_columns(raw, ["code"], source,
-                     expected="expected property 'code' (INSEE code of each 2018 polygon), "
-                              "as in the ADMIN EXPRESS COG 2018 files of france-geojson")
+    require_columns(
+        raw,
+        ["code"],
+        source,
+        expected="expected property 'code' (INSEE code of each 2018 polygon), "
+        "as in the ADMIN EXPRESS COG 2018 files of france-geojson",
+    )
     if raw.crs is not None and not raw.crs == GEOGRAPHIC_CRS:
-        raise CrsError(source, [f"CRS {raw.crs} is not {GEOGRAPHIC_CRS}; fix: give the "
-                                "france-geojson file (GeoJSON, longitude/latitude WGS 84)"])
-    out = gpd.GeoDataFrame({"code": raw["code"].astype(str),
-                            "nom": raw["nom"] if "nom" in raw.columns else "",
-                            }, geometry=raw.geometry.values, crs=GEOGRAPHIC_CRS)
+        raise CrsError(
+            source,
+            [
+                f"CRS {raw.crs} is not {GEOGRAPHIC_CRS}; fix: give the "
+                "france-geojson file (GeoJSON, longitude/latitude WGS 84)"
+            ],
+        )
+    out = gpd.GeoDataFrame(
+        {
+            "code": raw["code"].astype(str),
+            "nom": raw["nom"] if "nom" in raw.columns else "",
+        },
+        geometry=raw.geometry.values,
+        crs=GEOGRAPHIC_CRS,
+    )
     out.attrs["source"] = source
     return out
 
@@ -70,9 +84,11 @@ def read_polygons(path: str | Path) -> gpd.GeoDataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"{path}: no such file; fix: give a GeoJSON of COG 2018 commune "
-                            "polygons (e.g. communes/communes-pays-de-la-loire_adminexpress-"
-                            "cog2018.geojson in the data directory)")
+        raise DataFileError(
+            f"{path}: no such file; fix: give a GeoJSON of COG 2018 commune "
+            "polygons (e.g. communes/communes-pays-de-la-loire_adminexpress-"
+            "cog2018.geojson in the data directory)"
+        )
     return _frame(gpd.read_file(path), str(path))
 
 
@@ -95,8 +111,10 @@ def _archive_members(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str
                 if m and fh is not None:
                     out[m.group(1)] = (member.name, fh.read())
     except (OSError, tarfile.TarError, EOFError) as exc:
-        raise DataFileError(f"{path}: cannot be read as a tar.gz archive ({exc}). Fix: restore "
-                            "the file (see catalog source communes_2018_archive)") from exc
+        raise DataFileError(
+            f"{path}: cannot be read as a tar.gz archive ({exc}). Fix: restore "
+            "the file (see catalog source communes_2018_archive)"
+        ) from exc
     return out
 
 
@@ -105,8 +123,9 @@ def archive_departements(path: str | Path) -> list[str]:
     return sorted(_archive_members(*file_key(Path(path))))
 
 
-def read_polygons_archive(path: str | Path,
-                          departements: Iterable[str] | None = None) -> gpd.GeoDataFrame:
+def read_polygons_archive(
+    path: str | Path, departements: Iterable[str] | None = None
+) -> gpd.GeoDataFrame:
     """Commune polygons of départements of the national archive (tar.gz of GeoJSON).
 
     Parameters
@@ -138,10 +157,12 @@ def read_polygons_archive(path: str | Path,
     deps = sorted(members) if departements is None else list(departements)
     absent = [d for d in deps if d not in members]
     if absent:
-        raise DataFileError(f"{path}: no commune polygons for département(s) "
-                            f"{', '.join(absent)} (expected a member departements/<code>-<name>/"
-                            f"communes-<code>-<name>.geojson; the archive holds {len(members)} "
-                            "départements)")
+        raise DataFileError(
+            f"{path}: no commune polygons for département(s) "
+            f"{', '.join(absent)} (expected a member departements/<code>-<name>/"
+            f"communes-<code>-<name>.geojson; the archive holds {len(members)} "
+            "départements)"
+        )
     frames = []
     for dep in sorted(deps, key=lambda d: members[d][0]):
         name, data = members[dep]
@@ -150,8 +171,13 @@ def read_polygons_archive(path: str | Path,
         frames.append(frame)
     if not frames:
         raise DataFileError(f"{path}: no département asked for; give at least one code")
-    out = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(
-        pd.concat(frames, ignore_index=True), geometry="geometry", crs=GEOGRAPHIC_CRS)
+    out = (
+        frames[0]
+        if len(frames) == 1
+        else gpd.GeoDataFrame(
+            pd.concat(frames, ignore_index=True), geometry="geometry", crs=GEOGRAPHIC_CRS
+        )
+    )
     out = out[["code", "nom", "departement", "geometry"]]
     out.attrs["source"] = frames[0].attrs["source"] if len(frames) == 1 else str(path)
     return out

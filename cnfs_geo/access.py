@@ -6,8 +6,6 @@ Road travel times on the OpenStreetMap graph are in :mod:`cnfs_geo.roads`; the m
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
@@ -198,35 +196,3 @@ def nearest_crowfly(
     out["minutes"] = dist * settings.detour_factor / settings.speed_m_per_min
     out.attrs["travel_model"] = CROWFLY
     return out
-
-
-# Road names that used to live here; kept so that ``access.od_road`` etc. still work.
-# Deprecated: import them from cnfs_geo.roads. This lazy re-export is the one backward
-# edge access -> roads (listed in tests/test_architecture.py KNOWN until callers move).
-_ROAD_NAMES = frozenset(
-    {
-        "ROAD",
-        "OFF_NETWORK_SPEED_KMH",
-        "ROAD_SPEEDS_KMH",
-        "SNAP_EXCLUDED_HIGHWAYS",
-        "RoadNetwork",
-        "add_road_travel_times",
-        "nearest_road",
-        "od_road",
-        "road_graph_for_departement",
-        "road_graph_from_pbf",
-        "road_graph_from_polygon",
-        "road_graph_from_xml",
-        "road_network",
-        "road_snap",
-        "road_travel_model_label",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ROAD_NAMES:
-        from . import roads
-
-        return getattr(roads, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

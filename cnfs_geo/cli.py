@@ -33,7 +33,8 @@ def _fmt_pct(x: float) -> str:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from .plan import Scenario, run, write_outputs
+    from .outputs import write_outputs
+    from .plan import Scenario, run
 
     if str(args.departement).lower() in ("all", "france"):
         return _cmd_plan_national(args)
@@ -70,35 +71,39 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         )
     print(f"  temps de trajet : {s['travel_model']}")
     print(f"  unités de demande : {s['demand_unit']} ({s['units']} unités)")
+    pop_before = _fmt_int(s["population_covered_before"])
+    pop_after = _fmt_int(s["population_covered_after"])
+    pct_before = _fmt_pct(s["pct_population_covered_before"])
+    pct_after = _fmt_pct(s["pct_population_covered_after"])
     print(
-        f"  couverture à {s['threshold_min']:g} min : population "
-        f"{_fmt_int(s['population_covered_before'])} ({_fmt_pct(s['pct_population_covered_before'])})"
-        f" → {_fmt_int(s['population_covered_after'])} ({_fmt_pct(s['pct_population_covered_after'])})"
+        f"  couverture à {s['threshold_min']:g} min : population {pop_before} ({pct_before})"
+        f" → {pop_after} ({pct_after})"
         f" ; communes {s['communes_covered_before']} → {s['communes_covered_after']}"
     )
-    print(
-        f"  population pondérée par le besoin couverte : {_fmt_pct(s['pct_need_covered_before'])} → "
-        f"{_fmt_pct(s['pct_need_covered_after'])}"
+    need_before, need_after = (
+        _fmt_pct(s["pct_need_covered_before"]),
+        _fmt_pct(s["pct_need_covered_after"]),
     )
+    print(f"  population pondérée par le besoin couverte : {need_before} → {need_after}")
     print(f"  {s['posts']} nouveaux postes ({_fmt_int(s['cost_eur'])} €) :")
     for r in plan.posts.itertuples():
-        print(
-            f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{_fmt_int(r.covered_population)} hab."
-        )
+        gain = _fmt_int(r.covered_population)
+        print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{gain} hab.")
     for r in plan.circuits.itertuples():
         print(
             f"    circuit {r.circuit_id} basé à {r.base_nom} : {r.n_stops} arrêts "
             f"({r.stop_names.replace(';', ', ')}), {r.km_per_week:.0f} km/semaine, "
             f"{_fmt_int(r.population)} hab."
         )
-    for name, p in paths.items():
+    for p in paths.values():
         print(f"  écrit : {p}")
     print(f"  durée : {wall:.1f} s")
     return 0
 
 
 def _cmd_plan_national(args: argparse.Namespace) -> int:
-    from .plan import Scenario, national
+    from .national import national
+    from .plan import Scenario
 
     if args.data_dir is None and not os.environ.get(catalog.ENV_VAR):
         raise DataFileError(
@@ -184,7 +189,8 @@ def _add_scenario_options(p: argparse.ArgumentParser) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .plan import Scenario, compare_chart, compare_posts, compare_scenarios, standard_variants
+    from .figures import compare_chart
+    from .plan import Scenario, compare_posts, compare_scenarios, standard_variants
 
     scenario = Scenario(
         departement=args.departement,

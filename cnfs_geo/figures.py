@@ -378,3 +378,46 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
         title_fontsize=8,
     )
     return _png(fig)
+
+
+def compare_chart(table: pd.DataFrame, path: Any, *, title: str = "") -> None:
+    """PNG chart of a :func:`cnfs_geo.plan.compare_posts` table (French labels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ax.plot(
+        table["posts"],
+        table["pct_need_covered"],
+        marker="o",
+        color="#08519c",
+        label="population pondérée par le besoin couverte (%)",
+    )
+    ax.plot(
+        table["posts"],
+        table["pct_population_covered"],
+        marker="s",
+        color="#6baed6",
+        label="population couverte (%)",
+    )
+    ax.set_xlabel("nombre de nouveaux postes")
+    ax.set_ylabel("part couverte (%)")
+    ax2 = ax.twinx()
+    ax2.bar(
+        table["posts"],
+        table["marginal_need"].fillna(0),
+        alpha=0.25,
+        color="#fd8d3c",
+        label="gain par poste ajouté (besoin)",
+    )
+    ax2.set_ylabel("gain par poste ajouté")
+    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+    ax.legend(lines, labels, loc="center right", fontsize=8)
+    ax.set_title(title or "Couverture selon le nombre de nouveaux postes")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)

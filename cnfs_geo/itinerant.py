@@ -32,6 +32,7 @@ from shapely.geometry import LineString, Point
 
 from . import access
 from ._errors import PlacementError, ValidationError
+from ._validate import communes_table
 from .placement import solve_milp
 from .settings import DEFAULT, Settings
 
@@ -570,48 +571,29 @@ def _ids(values: Any, known: pd.Index, name: str) -> pd.Index:
 
 
 def _check_communes(communes: Any, covered: pd.Series | str) -> tuple[pd.DataFrame, pd.Series]:
-    if not isinstance(communes, pd.DataFrame):
-        raise ValidationError(
-            "communes",
-            [
-                f"expected the communes GeoDataFrame of a plan, got "
-                f"{type(communes).__name__}; fix: pass plan.communes"
-            ],
-        )
-    problems = [f"missing column {c!r}" for c in _REQUIRED if c not in communes.columns]
-    if isinstance(covered, str) and covered not in communes.columns:
-        problems.append(
-            f"missing column {covered!r} (coverage flags); fix: run the coverage "
-            "stage (cnfs_geo.plan.run) or pass covered= a boolean Series"
-        )
-    if problems:
-        raise ValidationError(
-            "communes",
-            problems
-            + ["fix: pass plan.communes from cnfs_geo.plan.run (territory + need + coverage)"],
-        )
-    if communes.index.has_duplicates:
-        dup = communes.index[communes.index.duplicated()].unique()
-        raise ValidationError(
-            "communes",
-            [f"duplicated INSEE codes in the index: {list(dup[:10])}; fix: one row per commune"],
-        )
+    hint = "cnfs_geo.plan.run (plan.communes: territory + need + coverage)"
+    required = [*_REQUIRED, *([covered] if isinstance(covered, str) else [])]
+    communes_table(
+        communes,
+        required=required,
+        hint=hint,
+        crs=None,
+        nonnegative=("population", "density", "need", "need_index"),
+    )
     c = pd.DataFrame(
         communes.drop(columns=communes.geometry.name)
         if isinstance(communes, gpd.GeoDataFrame)
         else communes
     )
     c.index = pd.Index(c.index.astype(str), name="insee")
+    problems = []
     for col in ("population", "density", "need", "need_index", "chef_lieu_x", "chef_lieu_y"):
         vals = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals)
-        if not col.startswith("chef_lieu"):
-            bad |= np.nan_to_num(vals) < 0
         if bad.any():
             problems.append(
-                f"column {col!r}: {int(bad.sum())} missing, negative or non-numeric "
-                f"value(s), e.g. {list(c.index[bad][:5])}; fix the input or drop "
-                "those communes"
+                f"column {col!r}: {int(bad.sum())} missing or non-numeric value(s), e.g. "
+                f"{list(c.index[bad][:5])}; fix the input or drop those communes"
             )
         c[col] = vals
     if problems:

@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from . import catalog, territory
 from ._errors import DataFileError, ValidationError
+from ._validate import communes_table
 from .settings import DEFAULT, GEOGRAPHIC_CRS, METROPOLE_CRS, Settings
 from .sources import aidants_connect, cnfs, conumm, data_inclusion, france_services, lieux
 from .sources._contract import CONTACT_FIELDS, Contract
@@ -1175,33 +1176,13 @@ PLACE_COLUMNS = [
 
 
 def _check_communes(communes: gpd.GeoDataFrame) -> str:
-    problems = []
-    if not isinstance(communes, gpd.GeoDataFrame):
-        raise ValidationError(
-            "communes", ["must be a GeoDataFrame from cnfs_geo.territory.communes_from_cog"]
-        )
-    for c in ("nom", "departement", "epci", "chef_lieu_x", "chef_lieu_y"):
-        if c not in communes.columns:
-            problems.append(
-                f"missing column {c!r}; build communes with cnfs_geo.territory.communes_from_cog"
-            )
-    if communes.crs is None or not communes.crs.is_projected:
-        problems.append(
-            f"CRS {communes.crs} is not projected (metres); use "
-            "communes.to_crs(cnfs_geo.settings.working_crs(dep))"
-        )
-    if problems:
-        raise ValidationError("communes", problems)
-    deps = sorted(communes["departement"].astype(str).unique())
-    if len(deps) != 1:
-        raise ValidationError(
-            "communes",
-            [
-                f"communes of {len(deps)} départements {deps[:5]}: "
-                "give the communes of one département"
-            ],
-        )
-    return deps[0]
+    dep = communes_table(
+        communes,
+        required=("nom", "departement", "epci", "chef_lieu_x", "chef_lieu_y"),
+        crs="projected",
+        one_departement=True,
+    )
+    return str(dep)
 
 
 def places_from_frames(

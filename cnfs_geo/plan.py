@@ -1,8 +1,10 @@
-"""One scenario (settings + inputs) → one plan (every frame and figure).
+"""One scenario (settings + inputs) → one plan (every frame and figure); comparisons.
 
 This is the only module that knows the whole pipeline::
 
-    territory → offer → need → access → coverage → gaps → placement
+    territory → offer → need → demand → access → coverage → gaps → placement → itinerant
+
+Writing a plan is :mod:`cnfs_geo.outputs`; all of France is :mod:`cnfs_geo.national`.
 
 Examples
 --------
@@ -24,7 +26,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import access, catalog, coverage, demand, gaps, itinerant, need, offer, placement, territory
+from . import (
+    access,
+    catalog,
+    coverage,
+    demand,
+    gaps,
+    itinerant,
+    need,
+    offer,
+    placement,
+    roads,
+    territory,
+)
 from ._errors import ValidationError
 from .settings import DEFAULT, Settings, working_crs
 
@@ -362,12 +376,12 @@ class _Travel:
             crs = working_crs(scenario.departement)
             path = str(scenario.osm_file)
             graph = (
-                access.road_graph_from_pbf(path, crs=crs)
+                roads.road_graph_from_pbf(path, crs=crs)
                 if path.endswith(".pbf")
-                else access.road_graph_from_xml(path, crs=crs)
+                else roads.road_graph_from_xml(path, crs=crs)
             )
-            self.net = access.road_network(graph)
-            self.label = access.road_travel_model_label(self.settings)
+            self.net = roads.road_network(graph)
+            self.label = roads.road_travel_model_label(self.settings)
         else:
             self.label = access.travel_model_label(self.settings)
 
@@ -378,14 +392,14 @@ class _Travel:
             return access.od_crowfly(
                 origins, destinations, max_minutes=max_minutes, settings=self.settings
             )
-        return access.od_road(
+        return roads.od_road(
             origins, destinations, self.net, max_minutes=max_minutes, settings=self.settings
         )
 
     def nearest(self, origins: pd.DataFrame, destinations: pd.DataFrame) -> pd.DataFrame:
         if self.net is None:
             return access.nearest_crowfly(origins, destinations, settings=self.settings)
-        return access.nearest_road(origins, destinations, self.net, settings=self.settings)
+        return roads.nearest_road(origins, destinations, self.net, settings=self.settings)
 
 
 def _to_communes(
@@ -764,152 +778,6 @@ def _posts_frame(result, candidates: pd.DataFrame, communes: gpd.GeoDataFrame) -
 
 
 # ----------------------------------------------------------------------------------------
-# Writing a plan
-# ----------------------------------------------------------------------------------------
-COMMUNE_COLUMNS = [
-    "insee",
-    "nom",
-    "departement",
-    "epci",
-    "epci_nom",
-    "population",
-    "area_km2",
-    "density",
-    "need_index",
-    "need",
-    "need_imputed",
-    "ifn_no_thd",
-    "ifn_no_4g",
-    "ifn_poverty",
-    "ifn_older_65",
-    "ifn_low_diploma",
-    "ifn_total",
-    "pct_fibre",
-    "nb_locaux",
-    "nb_locaux_fibre",
-    "minutes_before",
-    "nearest_place_before",
-    "nearest_place_name",
-    "pct_covered_before",
-    "covered_before",
-    "minutes_after",
-    "nearest_post",
-    "pct_covered_after",
-    "covered_after",
-    "gap",
-    "gap_rank",
-    "remaining_gap",
-    "accessibility",
-    "ratio_to_target",
-    "priority_score",
-    "priority_rank",
-    "priority_gap",
-    "gap_reasons",
-    "gap_cluster",
-    "itinerant_circuit",
-    "covered_with_itinerant",
-    "codes_2018",
-    "geometry",
-]
-# GeoPackages record a modification time in gpkg_contents; pin it so that the same
-# inputs give byte-identical files.
-_FIXED_GPKG_DATE = "2000-01-01T00:00:00.000Z"
-
-
-def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    out = gdf.copy()
-    for col in out.columns:
-        if col == out.geometry.name:
-            continue
-        if str(out[col].dtype) in ("Int64", "boolean"):
-            out[col] = out[col].astype("float64" if str(out[col].dtype) == "Int64" else "object")
-        if out[col].dtype == object or str(out[col].dtype).startswith("str"):
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
-    return out
-
-
-def scenario_table(plan: Plan) -> pd.DataFrame:
-    """What produced a plan, as ``key``/``value`` text rows (the GeoPackage's ``scenario``
-    table): département, threshold, posts, placement model, travel model, demand unit,
-    need options, data directory kind and every setting."""
-    sc = plan.scenario
-    rows = {
-        "departement": sc.departement,
-        "threshold_minutes": sc.threshold,
-        "fixed_posts": sc.p,
-        "itinerant_posts": sc.itinerant_posts,
-        "placement_model": sc.model,
-        "travel_model": plan.travel_model,
-        "demand_unit": plan.demand_unit,
-        "need_weights": sc.need_weights or "IFN composite",
-        "fibre_target_pct": sc.fibre_target_pct,
-        "data": plan.data_dir.origin,
-        "solver": plan.solution.get("solver"),
-        "objective": plan.solution.get("objective"),
-        "gap": plan.solution.get("gap"),
-    }
-    rows.update({f"settings.{k}": v for k, v in plan.settings.as_dict().items()})
-    return pd.DataFrame({"key": list(rows), "value": [str(v) for v in rows.values()]})
-
-
-def write_geopackage(plan: Plan, path) -> None:
-    """Write ``plan.gpkg`` with layers ``communes``, ``places``, ``posts``, ``epci``,
-    ``departement``, ``gap_clusters`` and, with itinerant posts, ``circuits`` (working
-    CRS); attribute tables ``scenario`` (:func:`scenario_table`: travel model, demand
-    unit, settings…), ``gap_communes`` and, with itinerant posts, ``timetable``.
-    Byte-deterministic for the same plan."""
-    from pathlib import Path
-
-    import pyogrio
-
-    path = Path(path)
-    if path.exists():
-        path.unlink()
-    communes = plan.communes.reset_index()
-    communes["minutes_before"] = communes["minutes_before"].replace(np.inf, np.nan)
-    layers = {
-        "communes": communes[[c for c in COMMUNE_COLUMNS if c in communes.columns]],
-        "places": plan.places,
-        "posts": plan.posts,
-        "epci": plan.epci.reset_index(),
-        "departement": plan.departement.reset_index(),
-        "gap_clusters": plan.gap_clusters,
-    }
-    if len(plan.circuits):
-        layers["circuits"] = plan.circuits
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})
-    try:
-        for name, gdf in layers.items():
-            _gpkg_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-        tables = {"scenario": scenario_table(plan), "gap_communes": plan.gap_communes}
-        if len(plan.timetable):
-            tables["timetable"] = plan.timetable
-        for name, df in tables.items():
-            pyogrio.write_dataframe(df.reset_index(drop=True), path, layer=name, driver="GPKG")
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
-
-
-def write_outputs(plan: Plan, out_dir) -> dict[str, Path]:
-    """Write every output of a plan into ``out_dir``; return their paths by name."""
-    from pathlib import Path
-
-    from . import maps, report
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "geopackage": out / "plan.gpkg",
-        "map": out / "carte_couverture.html",
-        "report": out / "rapport.html",
-    }
-    write_geopackage(plan, paths["geopackage"])
-    maps.coverage_map(plan, path=paths["map"])
-    report.write_report(plan, paths["report"])
-    return paths
-
-
-# ----------------------------------------------------------------------------------------
 # Comparing scenarios
 # ----------------------------------------------------------------------------------------
 def compare_posts(
@@ -959,49 +827,6 @@ def compare_posts(
     table["marginal_population"] = (table["population_covered"].diff() / step).round(1)
     table["marginal_need"] = (table["need_covered"].diff() / step).round(1)
     return table
-
-
-def compare_chart(table: pd.DataFrame, path, *, title: str = "") -> None:
-    """PNG chart of a :func:`compare_posts` table (French labels)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ax.plot(
-        table["posts"],
-        table["pct_need_covered"],
-        marker="o",
-        color="#08519c",
-        label="population pondérée par le besoin couverte (%)",
-    )
-    ax.plot(
-        table["posts"],
-        table["pct_population_covered"],
-        marker="s",
-        color="#6baed6",
-        label="population couverte (%)",
-    )
-    ax.set_xlabel("nombre de nouveaux postes")
-    ax.set_ylabel("part couverte (%)")
-    ax2 = ax.twinx()
-    ax2.bar(
-        table["posts"],
-        table["marginal_need"].fillna(0),
-        alpha=0.25,
-        color="#fd8d3c",
-        label="gain par poste ajouté (besoin)",
-    )
-    ax2.set_ylabel("gain par poste ajouté")
-    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
-    ax.legend(lines, labels, loc="center right", fontsize=8)
-    ax.set_title(title or "Couverture selon le nombre de nouveaux postes")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
 
 
 def compare_scenarios(scenarios: dict[str, Scenario]) -> pd.DataFrame:
@@ -1062,116 +887,3 @@ def standard_variants(
             scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct
         ),
     }
-
-
-# ----------------------------------------------------------------------------------------
-# All of France: one plan per département, posts allocated by need
-# ----------------------------------------------------------------------------------------
-def allocate_posts(need: pd.Series, total: int, *, cap: pd.Series | None = None) -> pd.Series:
-    """Share ``total`` posts among départements in proportion to ``need`` (largest remainder).
-
-    Ties of remainders go to the larger need, then to the smaller code (deterministic).
-    With ``cap`` (most useful posts per département, e.g. its uncovered demand units),
-    posts beyond a cap are shared again among the others. The result sums to ``total``
-    (or to the sum of the caps when that is smaller).
-    """
-    if cap is not None:
-        cap = cap.reindex(need.index).fillna(0).astype(int)
-        total = min(int(total), int(cap.sum()))
-        out = pd.Series(0, index=need.index, dtype=int)
-        open_ = cap > 0
-        left = total
-        while left > 0 and open_.any():
-            share = allocate_posts(need.where(open_, 0), left)
-            take = np.minimum(share, cap - out)
-            out += take
-            left = total - int(out.sum())
-            open_ = (cap - out) > 0
-            if take.sum() == 0:  # needs are all zero where room is left: fill by code
-                for code in out.index[open_][:left]:
-                    out[code] += 1
-                break
-        return out
-    need = need.astype(float).clip(lower=0)
-    if total < 0:
-        from ._errors import PlacementError
-
-        raise PlacementError("posts", [f"posts={total}: give a non-negative national budget"])
-    if need.sum() <= 0:
-        return pd.Series(0, index=need.index, dtype=int)
-    quota = need / need.sum() * total
-    base = np.floor(quota).astype(int)
-    rest = total - int(base.sum())
-    order = pd.DataFrame({"r": quota - base, "n": need, "code": need.index}).sort_values(
-        ["r", "n", "code"], ascending=[False, False, True], kind="stable"
-    )
-    base.loc[order.index[:rest]] += 1
-    return base
-
-
-def national(
-    scenario: Scenario, *, total_posts: int, out_dir=None, departements: list[str] | None = None
-) -> pd.DataFrame:
-    """Plans for every département (decomposition), with a national budget of posts.
-
-    Pass 1 measures, per département, the need-weighted population left uncovered at the
-    threshold; ``total_posts`` are shared in proportion to it (:func:`allocate_posts`);
-    pass 2 plans each département with its share and, when ``out_dir`` is given, writes
-    its outputs into ``out_dir/<code>/``. Coverage is measured within each département
-    (offer across a border is not counted).
-
-    Returns
-    -------
-    DataFrame
-        One row per département (sorted by code): ``departement``, ``communes``,
-        ``population``, ``places``, ``uncovered_need``, ``posts``, ``cost_eur``,
-        ``pct_population_covered_before`` / ``_after``, ``pct_need_covered_before`` /
-        ``_after``, ``priority_communes``, ``epci_without_project``, ``objective``, ``gap``.
-    """
-    from pathlib import Path
-
-    data_dir = catalog.resolve_data_dir(scenario.data_dir)
-    deps = departements or territory.departement_codes(data_dir)
-    uncovered, room = {}, {}
-    for dep in deps:
-        prep = prepare(dataclasses.replace(scenario, departement=dep, posts=0))
-        u = prep.units
-        uncovered[dep] = float(u.loc[~u["covered_before"], "need"].sum())
-        # more posts than uncovered units cannot cover more (and candidates bound it too)
-        room[dep] = min(int((~u["covered_before"]).sum()), len(prep.candidates))
-        log.info("national pass 1: %s uncovered need %.0f", dep, uncovered[dep])
-    shares = allocate_posts(pd.Series(uncovered), total_posts, cap=pd.Series(room))
-    if int(shares.sum()) < total_posts:
-        log.warning(
-            "national: only %d of %d posts are useful (every uncovered unit gets "
-            "one); the rest is not allocated",
-            int(shares.sum()),
-            total_posts,
-        )
-    rows = []
-    for dep in deps:
-        plan = run(dataclasses.replace(scenario, departement=dep, posts=int(shares[dep])))
-        if out_dir is not None:
-            write_outputs(plan, Path(out_dir) / dep)
-        sm = plan.summary()
-        rows.append(
-            {
-                "departement": dep,
-                "communes": sm["communes"],
-                "population": sm["population"],
-                "places": sm["places"],
-                "uncovered_need": round(uncovered[dep], 1),
-                "posts": sm["posts"],
-                "cost_eur": sm["cost_eur"],
-                "pct_population_covered_before": round(sm["pct_population_covered_before"], 3),
-                "pct_population_covered_after": round(sm["pct_population_covered_after"], 3),
-                "pct_need_covered_before": round(sm["pct_need_covered_before"], 3),
-                "pct_need_covered_after": round(sm["pct_need_covered_after"], 3),
-                "priority_communes": int(plan.communes["priority_gap"].sum()),
-                "epci_without_project": len(plan.epci_without_project),
-                "objective": plan.solution.get("objective"),
-                "gap": plan.solution.get("gap"),
-            }
-        )
-        log.info("national pass 2: %s %d posts", dep, sm["posts"])
-    return pd.DataFrame(rows).sort_values("departement", kind="stable").reset_index(drop=True)

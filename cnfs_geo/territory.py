@@ -28,7 +28,6 @@ from .sources import datasfun as _datasfun_source
 from .sources import epci as _epci_source
 from .sources import polygons as _polygon_source
 from .sources._io import file_key
-from .sources._io import read_json as _read_json  # noqa: F401  (tests clear its cache)
 
 log = logging.getLogger(__name__)
 

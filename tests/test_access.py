@@ -75,11 +75,11 @@ def test_bad_coordinates_are_named(points):
         access.nearest_crowfly(bad, d)
 
 
-def test_road_names_still_reachable_from_access():
+def test_road_routing_lives_in_roads_not_access():
+    """access is the crow-fly model and the OD contract; road routing is cnfs_geo.roads."""
     pytest.importorskip("osmnx")
     from cnfs_geo import roads
 
-    assert access.od_road is roads.od_road
-    assert access.road_network is roads.road_network
-    with pytest.raises(AttributeError):
-        access.no_such_name  # noqa: B018
+    assert callable(roads.od_road) and callable(roads.road_network)
+    for name in ("od_road", "road_network", "nearest_road", "RoadNetwork"):
+        assert not hasattr(access, name), name

@@ -516,7 +516,6 @@ def test_fetched_polygons_and_bundle_files_plan_49(server, tmp_path, monkeypatch
     )
     got = catalog.fetch([src.key], cache_dir=cache, base_urls=server.url, sources={src.key: src})
     assert got[src.key].read_bytes() == poly
-    territory._read_json.cache_clear()
     communes = territory.communes_from_cog("49", catalog.resolve_data_dir(cache))
     assert len(communes) == 176 and int(communes["population"].sum()) == 833_776
     # the CLI passes --departement through to the same download

@@ -36,24 +36,44 @@ def raw_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def plan49(bundle):
-    """The default Maine-et-Loire plan (8 posts, 10 min) on the embedded bundle, built once.
+def prepared49(bundle):
+    """Everything of the default Maine-et-Loire scenario that does not depend on the number
+    of posts (:func:`cnfs_geo.plan.prepare`), built once per session. Read-only."""
+    from cnfs_geo.plan import Scenario, prepare
 
-    test_plan, test_gaps, test_itinerant and test_maps_report each build this same plan in
-    a module fixture; pointing those fixtures here (``def plan(plan49): return plan49``)
-    builds it once per session. Treat it as read-only.
-    """
+    return prepare(Scenario(departement="49", data_dir=str(bundle.path)))
+
+
+@pytest.fixture(scope="session")
+def plan49(prepared49):
+    """The default Maine-et-Loire plan (8 fixed posts, 10 min; the first demo) on the
+    embedded bundle, built once per session. Read-only."""
     from cnfs_geo.plan import Scenario, run
 
-    return run(Scenario(departement="49", posts=8, threshold_minutes=10, data_dir=str(bundle.path)))
+    sc = Scenario(
+        departement="49", posts=8, threshold_minutes=10, data_dir=prepared49.scenario.data_dir
+    )
+    return run(sc, prepared=prepared49)
+
+
+@pytest.fixture(scope="session")
+def plan49_mixed(prepared49):
+    """Maine-et-Loire, 6 fixed + 2 itinerant posts (the second demo), built once per
+    session. Read-only."""
+    from cnfs_geo.plan import Scenario, run
+
+    sc = Scenario(
+        departement="49", posts=6, itinerant_posts=2, data_dir=prepared49.scenario.data_dir
+    )
+    return run(sc, prepared=prepared49)
 
 
 #: Tests over ~5 s that are neither national nor notebooks, by module (every test of it) or
 #: by node id without parameters (``module.py::test_name``). Measured with --durations.
 SLOW: frozenset[str] = frozenset(
     {
-        "test_placement.py::test_pmedian_k_expansion_is_exact_without_existing_sites",
-        "test_placement.py::test_pmedian_equals_spopt_with_existing_sites",
+        "test_placement_median.py::test_pmedian_k_expansion_is_exact_without_existing_sites",
+        "test_placement_median.py::test_pmedian_equals_spopt_with_existing_sites",
         "test_placement_scalable.py::test_bound_is_above_the_exact_optimum_and_the_posts_below",
         "test_placement_scalable.py::test_scalable_is_deterministic_when_it_converges",
         "test_plan.py::test_finer_demand_units",

@@ -397,7 +397,7 @@ def test_fetched_49_files_form_a_working_data_directory(server, tmp_path):
 
     # against the national catalog, only byte copies of national files check out
     report = catalog.verify(cache, keys=BUNDLE_KEYS)
-    for rel, entry in MANIFEST.items():
+    for entry in MANIFEST.values():
         same = entry["national_sha256"] == entry["bundle_sha256"]
         assert report.loc[entry["source"], "status"] == ("ok" if same else "checksum mismatch")
     assert (

@@ -6,17 +6,14 @@ import io
 
 import pytest
 
-from cnfs_geo import catalog, figures
-from cnfs_geo.plan import Scenario, run
+from cnfs_geo import figures
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def plan():
-    return run(
-        Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(catalog.bundle_dir()))
-    )
+def plan(plan49_mixed):
+    return plan49_mixed
 
 
 def _size(png: bytes) -> tuple[int, int]:

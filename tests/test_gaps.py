@@ -17,8 +17,8 @@ from cnfs_geo.settings import DEFAULT, Settings
 
 
 @pytest.fixture(scope="module")
-def plan(bundle):
-    return run(Scenario(departement="49", data_dir=str(bundle.path)))
+def plan(plan49):
+    return plan49
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from shapely.geometry import LineString
 from cnfs_geo import access, itinerant, placement
 from cnfs_geo._errors import PlacementError, ValidationError
 from cnfs_geo.itinerant import itinerant_circuits
-from cnfs_geo.plan import Scenario, run
 from cnfs_geo.settings import DEFAULT
 
 BUDGET = DEFAULT.weekly_hours * (1 - DEFAULT.coordination_share)  # 31.5 h
@@ -28,8 +27,8 @@ MIN_PER_M = DEFAULT.detour_factor / (DEFAULT.speed_kmh * 1000 / 60)  # minutes p
 
 
 @pytest.fixture(scope="module")
-def plan(bundle):
-    return run(Scenario(departement="49", data_dir=str(bundle.path)))
+def plan(plan49):
+    return plan49
 
 
 @pytest.fixture(scope="module")

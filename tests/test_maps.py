@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 import shapely
 
-from cnfs_geo import _fr, _map_style, catalog, maps
+from cnfs_geo import _fr, _map_style, maps
 from cnfs_geo._errors import ValidationError
-from cnfs_geo.plan import Scenario, run
 
 
 # ------------------------------------------------------------------ helpers (test-side)
@@ -65,9 +64,9 @@ def layer_keys(text: str) -> list[str]:
 
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def plan():
+def plan(plan49):
     """Maine-et-Loire, 8 fixed posts (the first demo)."""
-    return run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+    return plan49
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +77,9 @@ def map_html(plan, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def plan_itin():
+def plan_itin(plan49_mixed):
     """Maine-et-Loire, 6 fixed + 2 itinerant posts (real circuits from cnfs_geo.itinerant)."""
-    return run(
-        Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(catalog.bundle_dir()))
-    )
+    return plan49_mixed
 
 
 @pytest.fixture(scope="module")
@@ -304,7 +301,7 @@ def test_map_circuits_follow_the_tour(plan_itin, map_html_itin):
             assert p["icon"].endswith(f">{k}</div>")
     # itinerant posts are drawn at the base, in their circuit's colour
     order = list(circuits.sort_values("circuit_id")["circuit_id"])
-    for i, r in enumerate(plan_itin.posts.itertuples()):
+    for r in plan_itin.posts.itertuples():
         marker = (
             f"background:{_map_style.POST_COLOUR};"
             if r.kind == "fixed"

@@ -13,8 +13,8 @@ from cnfs_geo.plan import Scenario, run
 
 
 @pytest.fixture(scope="module")
-def plan(bundle):
-    return run(Scenario(departement="49", posts=8, threshold_minutes=10, data_dir=str(bundle.path)))
+def plan(plan49):
+    return plan49
 
 
 def test_communes_and_population(plan):

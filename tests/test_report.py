@@ -66,9 +66,9 @@ def layer_keys(text: str) -> list[str]:
 
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def plan():
+def plan(plan49):
     """Maine-et-Loire, 8 fixed posts (the first demo)."""
-    return run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+    return plan49
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +85,9 @@ def report_html(plan, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def plan_itin():
+def plan_itin(plan49_mixed):
     """Maine-et-Loire, 6 fixed + 2 itinerant posts (real circuits from cnfs_geo.itinerant)."""
-    return run(
-        Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(catalog.bundle_dir()))
-    )
+    return plan49_mixed
 
 
 @pytest.fixture(scope="module")
@@ -473,5 +471,5 @@ def test_gap_table_says_which_circuit_serves_a_commune(plan_itin, report_html_it
     served = c[c["gap"] & c["itinerant_circuit"].notna()]
     assert len(served), "the mixed 49 plan serves some uncovered communes by a circuit"
     text = section_text(report_html_itin, "zones-blanches")
-    for insee, r in served.iterrows():
+    for _insee, r in served.iterrows():
         assert f"desservie par le circuit {r['itinerant_circuit']}" in text

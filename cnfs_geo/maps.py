@@ -376,7 +376,8 @@ def _commune_props(plan: Any) -> pd.DataFrame:
                 _fr.percent(r["pct_fibre"]),
                 f"{int(n_places.get(insee, 0))} dont {int(n_acc.get(insee, 0))} d'accompagnement",
                 (
-                    f"{_fr.percent(r['pct_covered_before'])} → {_fr.percent(r['pct_covered_after'])}"
+                    f"{_fr.percent(r['pct_covered_before'])} → "
+                    f"{_fr.percent(r['pct_covered_after'])}"
                     if by_share
                     else None
                 ),

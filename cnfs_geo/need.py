@@ -289,7 +289,10 @@ def ifn_from_frame(
                         "source": "ifn",
                         "code": df.loc[blank, "code"],
                         "name": df.loc[blank, "name"],
-                        "reason": "row without any score (scores given elsewhere, e.g. per arrondissement)",
+                        "reason": (
+                            "row without any score "
+                            "(scores given elsewhere, e.g. per arrondissement)"
+                        ),
                     }
                 ),
             ],

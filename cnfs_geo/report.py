@@ -891,8 +891,10 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             "(docs/methods_placement_equity.md) ; la couverture au seuil est ensuite mesurée "
             "comme pour les autres scénarios."
             + (
-                f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
-                f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
+                f" Sites candidats : {_fr.integer(n_cand)}, "
+                "soit la mairie (chef-lieu) de chacune des "
+                f"{_fr.integer(n_town)} communes et les "
+                f"{_fr.integer(n_cand - n_town)} lieux existants."
                 if n_cand is not None
                 else ""
             )
@@ -903,16 +905,22 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             f"pondérée par le besoin nouvellement couverte à {tt} (problème de couverture "
             "maximale, MCLP) : "
             + (
-                f"une unité de demande ({unit['plural_lower']}) déjà couverte par l'offre existante "
-                "ne compte pas, une unité nouvellement couverte compte une seule fois même si "
+                f"une unité de demande ({unit['plural_lower']}) "
+                "déjà couverte par l'offre existante ne compte pas, une unité nouvellement "
+                "couverte compte une seule fois même si "
                 "plusieurs postes la desservent."
                 if by_share
-                else "une commune déjà couverte par l'offre existante ne compte pas, une commune "
-                "nouvellement couverte compte une seule fois même si plusieurs postes la desservent."
+                else (
+                    "une commune déjà couverte par l'offre existante ne compte pas, une commune "
+                    "nouvellement couverte compte une seule fois même si plusieurs postes la "
+                    "desservent."
+                )
             )
             + (
-                f" Sites candidats : {_fr.integer(n_cand)}, soit la mairie (chef-lieu) de chacune des "
-                f"{_fr.integer(n_town)} communes et les {_fr.integer(n_cand - n_town)} lieux existants."
+                f" Sites candidats : {_fr.integer(n_cand)}, "
+                "soit la mairie (chef-lieu) de chacune des "
+                f"{_fr.integer(n_town)} communes et les "
+                f"{_fr.integer(n_cand - n_town)} lieux existants."
                 if n_cand is not None
                 else ""
             )

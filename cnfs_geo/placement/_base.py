@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Union
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -30,7 +30,7 @@ TIE_BREAK = (
 )
 
 IdList = Sequence[str]
-Sites = Union[pd.DataFrame, IdList, None]
+Sites = pd.DataFrame | IdList | None
 
 
 # ----------------------------------------------------------------------------------------
@@ -409,7 +409,8 @@ def prepare(
                 "already_covered",
                 [
                     f"expected a bool Series with a value for every demand unit (missing: "
-                    f"{sample(absent)}, dtype {ac.dtype}); fix: pass e.g. communes['covered_before']"
+                    f"{sample(absent)}, dtype {ac.dtype}); "
+                    "fix: pass e.g. communes['covered_before']"
                 ],
             )
         pre = ac.reindex(info.index).to_numpy(dtype=bool)
@@ -584,15 +585,11 @@ def compile_rules(
             )
         budget_eur = float(budget_eur)
         labels.append(f"budget_eur={budget_eur:g}")
-    if model in ("mclp", "pmedian"):
-        if p is None and budget_eur is None:
-            raise PlacementError(
-                "p",
-                [
-                    f"{model}: give the number of new posts p (e.g. p=8, "
-                    "settings.posts) or a budget_eur"
-                ],
-            )
+    if model in ("mclp", "pmedian") and p is None and budget_eur is None:
+        raise PlacementError(
+            "p",
+            [f"{model}: give the number of new posts p (e.g. p=8, settings.posts) or a budget_eur"],
+        )
     # --- count checks
     if p is not None:
         labels.append(f"p={p} (exactly {p} new posts)")
@@ -653,11 +650,12 @@ def compile_rules(
             gs.index = gs.index.astype(str)
             gs = gs.reindex(inst.cand.index)
         glabels = np.array([None if pd.isna(g) else str(g) for g in gs], dtype=object)
-        if (glabels == None).any():  # noqa: E711
+        no_group = pd.isna(glabels)  # True where the label is None
+        if no_group.any():
             log.info(
                 "placement: %d candidate(s) without group are not subject to quotas",
-                int((glabels == None).sum()),
-            )  # noqa: E711
+                int(no_group.sum()),
+            )
         known = sorted({g for g in glabels if g is not None})
         mins = _per_group(min_per_group, known, "min_per_group")
         maxs = _per_group(max_per_group, known, "max_per_group")

@@ -27,7 +27,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -60,7 +60,7 @@ TIE_BREAK = (
 #: the package's one value (``_milp.REL_TOL`` relative + ``_milp.ABS_TOL``).
 _CAP_REL = _milp.REL_TOL
 
-Sites = Union[pd.DataFrame, Sequence[str], None]
+Sites = pd.DataFrame | Sequence[str] | None
 
 
 # ----------------------------------------------------------------------------------------

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import pandas as pd
 
 __all__ = ["Rules"]
 
-Sites = Union[pd.DataFrame, Sequence[str], None]
+Sites = pd.DataFrame | Sequence[str] | None
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,7 +29,9 @@ IRIS_COLUMNS = {
     "P16 Pop": "p16_pop",
     "SCORE GLOBAL departement 1": "score_mednum",
     "Part des personnes âgées de 65 ans / +": "part_65_plus",
-    "Part des non ou peu diplômés dans la population non scolarisée de 15 ans ou plus": "part_peu_diplomes",
+    "Part des non ou peu diplômés dans la population non scolarisée de 15 ans ou plus": (
+        "part_peu_diplomes"
+    ),
     "Geo Shape": "geometry",
 }
 # Identification columns also kept in the bundle (read by people, not by the code).

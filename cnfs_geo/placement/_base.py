@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -29,8 +29,8 @@ TIE_BREAK = (
     "(candidates sorted by identifier)"
 )
 
-IdList = Sequence[str]
-Sites = pd.DataFrame | IdList | None
+IdList: TypeAlias = Sequence[str]
+Sites: TypeAlias = pd.DataFrame | IdList | None
 
 
 # ----------------------------------------------------------------------------------------
@@ -478,15 +478,18 @@ class CompiledRules:
             out.append(LinearConstraint(row, -np.inf, self.budget_eur))
         if self.groups is not None and (self.min_per_group or self.max_per_group):
             labels = sorted(set(self.min_per_group) | set(self.max_per_group))
-            r, cidx, lo, hi = [], [], [], []
+            r: list[int] = []
+            cidx: list[int] = []
+            g_lo: list[float] = []
+            g_hi: list[float] = []
             for k, g in enumerate(labels):
                 members = np.flatnonzero(self.groups == g)
                 r.extend([k] * len(members))
                 cidx.extend(members.tolist())
-                lo.append(self.min_per_group.get(g, 0))
-                hi.append(self.max_per_group.get(g, np.inf))
+                g_lo.append(self.min_per_group.get(g, 0))
+                g_hi.append(self.max_per_group.get(g, np.inf))
             a = sparse.csr_array((np.ones(len(r)), (r, cidx)), shape=(len(labels), nvars))
-            out.append(LinearConstraint(a, lo, hi))
+            out.append(LinearConstraint(a, g_lo, g_hi))
         if len(self.sep_pairs):
             n = len(self.sep_pairs)
             rows = np.repeat(np.arange(n), 2)
@@ -496,8 +499,10 @@ class CompiledRules:
 
 
 def _count_arg(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
+    return None if value is None else _count(value, name)
+
+
+def _count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise PlacementError(
             name, [f"{name}={value!r}: must be a whole number of posts; fix: pass e.g. {name}=8"]
@@ -525,9 +530,9 @@ def _per_group(
                     "the candidates"
                 ],
             )
-        out = {str(k): _count_arg(v, f"{name}[{k!r}]") for k, v in value.items()}
+        out = {str(k): _count(v, f"{name}[{k!r}]") for k, v in value.items()}
     else:
-        n = _count_arg(value, name)
+        n = _count(value, name)
         out = {g: n for g in labels}
     return out
 

@@ -53,6 +53,15 @@ class Reduced:
     n_useless: int  # candidates covering no live unit
 
 
+@dataclass
+class _Progress:
+    """Best objective and bound found so far by the search threads, and why they stop."""
+
+    best: float = 0.0
+    bound: float = np.inf
+    stopped_by: str | None = None
+
+
 def _csr_bool(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sparse.csr_array:
     a = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=shape)
     a.sum_duplicates()
@@ -608,6 +617,7 @@ def mclp_scalable(
 ) -> PlacementResult:
     """Scalable MCLP on a prepared instance (see :func:`mclp_scalable_from_od`)."""
     deadline = t_start + float(time_limit_s)
+    assert rules.p is not None  # the callers pass rules with p set (only_p)
     p = int(rules.p)
     nc = inst.nc
     by_exist, cu, cj = coverage_sets(inst, threshold)
@@ -620,52 +630,52 @@ def mclp_scalable(
     w_live = float(w.sum())
     t_reduced = time.perf_counter() - t_start
     events: list[tuple[float, float, float]] = []
-    state = {"best": 0.0, "bound": np.inf, "stopped_by": None}
+    state = _Progress()
     lock = threading.Lock()
     stop = threading.Event()
     info: dict[str, Any] = {}
 
     def note() -> None:
-        events.append((time.perf_counter() - t_start, state["best"], state["bound"]))
-        bound, best = state["bound"], state["best"]
+        events.append((time.perf_counter() - t_start, state.best, state.bound))
+        bound, best = state.bound, state.best
         if not np.isfinite(bound):
             return
         if bound <= best + 1e-9 * max(1.0, bound):
-            state["stopped_by"] = state["stopped_by"] or "optimal"
+            state.stopped_by = state.stopped_by or "optimal"
             stop.set()
         elif target_gap > 0 and (bound - best) / bound <= target_gap:
-            state["stopped_by"] = state["stopped_by"] or "target_gap"
+            state.stopped_by = state.stopped_by or "target_gap"
             stop.set()
 
     def on_improve(value: float) -> None:
         with lock:
-            if value > state["best"]:
-                state["best"] = value
+            if value > state.best:
+                state.best = value
                 note()
 
     def on_bound(value: float) -> None:
         with lock:
-            if value < state["bound"]:
-                state["bound"] = value
+            if value < state.bound:
+                state.bound = value
                 note()
 
     if p == 0 or m == 0:
         x = np.zeros(n, dtype=bool)
         x[: min(p, n)] = True
-        state["best"] = state["bound"] = w_live if (m and p) else 0.0
-        state["stopped_by"] = "optimal"
+        state.best = state.bound = w_live if (m and p) else 0.0
+        state.stopped_by = "optimal"
     elif n <= p:
         x = np.ones(n, dtype=bool)
-        state["best"] = state["bound"] = w_live
-        state["stopped_by"] = "optimal"
+        state.best = state.bound = w_live
+        state.stopped_by = "optimal"
     else:
         x = _greedy(a, at, w, p)
         info["greedy_objective"] = _coverage_value(a, w, x)
         x, rounds = _swap_search(a, at, w, x, deadline)
         info["swap_rounds"] = rounds
         info["swap_objective"] = _coverage_value(a, w, x)
-        state["best"] = info["swap_objective"]
-        events.append((time.perf_counter() - t_start, state["best"], np.inf))
+        state.best = info["swap_objective"]
+        events.append((time.perf_counter() - t_start, state.best, np.inf))
         # first price of a post for the bound: a share of the best unopened candidate's gain
         cnt = a @ x.astype(float)
         gain = at @ (w * (cnt == 0))
@@ -690,7 +700,13 @@ def mclp_scalable(
             )
 
         def primal_job() -> tuple[np.ndarray, dict[str, Any]]:
-            xx, totals = x, {"windows": 0, "improvements": 0, "passes": 0, "ended": "deadline"}
+            xx = x
+            totals: dict[str, Any] = {
+                "windows": 0,
+                "improvements": 0,
+                "passes": 0,
+                "ended": "deadline",
+            }
             k = work
             for _ in range(3):  # passes with growing windows
                 if time.perf_counter() >= deadline or stop.is_set():
@@ -746,14 +762,14 @@ def mclp_scalable(
     if short > 0:
         chosen[np.flatnonzero(~chosen)[:short]] = True
     objective = _coverage_value(a, w, x)
-    bound = float(min(state["bound"], w_live))
+    bound = float(min(state.bound, w_live))
     if bound < objective:  # float noise only: the bound is valid by construction
         bound = objective
     gap = 0.0 if bound <= objective + 1e-9 * max(1.0, bound) else (bound - objective) / bound
     elapsed = time.perf_counter() - t_start
     if gap == 0.0:
         status = "optimal"
-    elif state["stopped_by"] == "target_gap":
+    elif state.stopped_by == "target_gap":
         status = "target_gap"
     elif "deadline" in (info.get("lns_ended"), info.get("bound_ended")):
         status = "time_limit"

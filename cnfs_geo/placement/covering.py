@@ -167,13 +167,13 @@ def mclp_from_od(
         demand=demand,
         already_covered=already_covered,
     )
-    rules = compile_rules(inst, given, model="mclp", p=p, settings=settings)
+    compiled = compile_rules(inst, given, model="mclp", p=p, settings=settings)
     only_p = (
-        rules.budget_eur is None
-        and rules.p is not None
-        and not rules.min_per_group
-        and not rules.max_per_group
-        and rules.min_separation_min is None
+        compiled.budget_eur is None
+        and compiled.p is not None
+        and not compiled.min_per_group
+        and not compiled.max_per_group
+        and compiled.min_separation_min is None
     )
     if method == "scalable" and not only_p:
         raise PlacementError(
@@ -195,7 +195,7 @@ def mclp_from_od(
     if method == "scalable":
         return mclp_scalable(
             inst,
-            rules,
+            compiled,
             threshold,
             t_start=t_start,
             time_limit_s=60.0 if time_limit_s is None else time_limit_s,
@@ -218,7 +218,7 @@ def mclp_from_od(
     constraints = []
     if m:
         constraints.append(LinearConstraint(_rows_matrix(keys, nvars, offset_y=nc), -np.inf, 0))
-    constraints += rules.constraints(nvars)
+    constraints += compiled.constraints(nvars)
     cover_u, cover_j = cu[~by_exist[cu]], cj[~by_exist[cu]]
 
     def newly(chosen: np.ndarray) -> float:
@@ -235,7 +235,7 @@ def mclp_from_od(
         nc=nc,
         sense=-1,
         true_objective=newly,
-        rules=rules,
+        rules=compiled,
         model="mclp",
         settings=settings,
     )
@@ -253,7 +253,7 @@ def mclp_from_od(
         "candidates": nc,
         "existing_sites": len(inst.exist_ids),
         "threshold_min": threshold,
-        "rules": list(rules.labels),
+        "rules": list(compiled.labels),
     }
     sol = Solution(
         "mclp",
@@ -286,7 +286,7 @@ def mclp_from_od(
         threshold=threshold,
         model="mclp",
         covered_before=by_exist,
-        rules=rules,
+        rules=compiled,
         solution=sol,
         uncoverable=uncoverable,
     )
@@ -337,7 +337,7 @@ def lscp_from_od(
         demand=demand,
         already_covered=already_covered,
     )
-    rules = compile_rules(inst, given, model="lscp", p=None, settings=settings)
+    compiled = compile_rules(inst, given, model="lscp", p=None, settings=settings)
     nc = inst.nc
     by_exist, cu, cj = coverage_sets(inst, threshold)
     live = ~by_exist[cu] & (inst.w[cu] > 0)
@@ -352,7 +352,7 @@ def lscp_from_od(
             threshold,
             sample(inst.demand_ids[uncoverable]),
         )
-    needed = len(keys) > 0 or rules.min_per_group
+    needed = len(keys) > 0 or compiled.min_per_group
     if needed and nc == 0:
         raise PlacementError(
             "candidates",
@@ -364,7 +364,7 @@ def lscp_from_od(
     constraints = []
     if keys:
         constraints.append(LinearConstraint(_rows_matrix(keys, nc, offset_y=None), -np.inf, -1))
-    constraints += rules.constraints(nc)
+    constraints += compiled.constraints(nc)
     if not constraints and nc:  # nothing to cover and no rule: one trivial row for HiGHS
         constraints.append(LinearConstraint(sparse.csr_array(np.ones((1, nc))), 0, np.inf))
     c = np.ones(nc)
@@ -384,7 +384,7 @@ def lscp_from_od(
             nc=nc,
             sense=1,
             true_objective=count,
-            rules=rules,
+            rules=compiled,
             model="lscp",
             settings=settings,
             hint=" (every coverable unit must be covered; mclp_from_od covers as "
@@ -402,9 +402,9 @@ def lscp_from_od(
         "model_rows_merged": len(keys),
         "candidates": nc,
         "existing_sites": len(inst.exist_ids),
-        "cost_eur": float(rules.cost[s.chosen].sum()) if nc else 0.0,
+        "cost_eur": float(compiled.cost[s.chosen].sum()) if nc else 0.0,
         "threshold_min": threshold,
-        "rules": list(rules.labels),
+        "rules": list(compiled.labels),
     }
     sol = Solution(
         "lscp",
@@ -433,7 +433,7 @@ def lscp_from_od(
         threshold=threshold,
         model="lscp",
         covered_before=by_exist,
-        rules=rules,
+        rules=compiled,
         solution=sol,
         uncoverable=uncoverable,
     )

@@ -27,7 +27,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeAlias, overload
 
 import geopandas as gpd
 import numpy as np
@@ -60,7 +60,7 @@ TIE_BREAK = (
 #: the package's one value (``_milp.REL_TOL`` relative + ``_milp.ABS_TOL``).
 _CAP_REL = _milp.REL_TOL
 
-Sites = pd.DataFrame | Sequence[str] | None
+Sites: TypeAlias = pd.DataFrame | Sequence[str] | None
 
 
 # ----------------------------------------------------------------------------------------
@@ -115,6 +115,10 @@ class EquityResult:
 # ----------------------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------------------
+@overload
+def _positive(value: Any, name: str, fix: str, *, allow_none: Literal[False] = False) -> float: ...
+@overload
+def _positive(value: Any, name: str, fix: str, *, allow_none: bool) -> float | None: ...
 def _positive(value: Any, name: str, fix: str, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -719,6 +723,7 @@ def equity_from_od(
     phases = ["shortfall"]
     cons = list(constraints)
     if nc and p:
+        assert res1 is not None  # solved above: nc > 0
         c_last, res_last, kept = c1, res1, list(constraints)
         cons.append(_cap(c1, float(res1.fun)))
         if m2:  # solve 2: least shortfall below the second target among optima

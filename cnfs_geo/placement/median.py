@@ -103,7 +103,7 @@ def pmedian_from_od(
         demand=demand,
         already_covered=None,
     )
-    rules = compile_rules(inst, given, model="pmedian", p=p, settings=settings)
+    compiled = compile_rules(inst, given, model="pmedian", p=p, settings=settings)
     nc = inst.nc
     # per unit: sorted sites up to and including the nearest existing one
     oi, sj, mm = inst.oi, inst.sj, inst.minutes
@@ -147,17 +147,21 @@ def pmedian_from_od(
     rounds, t_total = 0, 0.0
     while True:
         rounds += 1
-        zi, zj, zc, gi, gc = [], [], [], [], []
+        zi_list: list[int] = []
+        zj_list: list[int] = []
+        zc: list[float] = []
+        gi: list[int] = []
+        gc: list[float] = []
         for r, i in enumerate(units):
             js, ms = lists[int(i)]
             n = min(kk[int(i)], len(js))
-            zi.extend([r] * n)
-            zj.extend(js[:n].tolist())
+            zi_list.extend([r] * n)
+            zj_list.extend(js[:n].tolist())
             zc.extend((inst.w[i] * ms[:n]).tolist())
             if n < len(js):
                 gi.append(r)
                 gc.append(inst.w[i] * ms[n])
-        zi, zj = np.asarray(zi, np.int64), np.asarray(zj, np.int64)
+        zi, zj = np.asarray(zi_list, np.int64), np.asarray(zj_list, np.int64)
         nz, ng = len(zi), len(gi)
         nvars = nc + nz + ng
         c = np.r_[np.zeros(nc), np.asarray(zc, float), np.asarray(gc, float)]
@@ -178,12 +182,12 @@ def pmedian_from_od(
             shape=(nl, nvars),
         )
         constraints = [LinearConstraint(a_assign, 1, 1), LinearConstraint(a_link, -np.inf, 0)]
-        constraints += rules.constraints(nvars)
+        constraints += compiled.constraints(nvars)
         res, t1 = run(c, integrality, lb, ub, constraints, settings)
         raise_if_failed(
             res,
             "pmedian",
-            rules,
+            compiled,
             settings,
             hint=", or build the OD table with a larger cutoff (max_minutes) so that every "
             "unit can reach an open site",
@@ -209,7 +213,7 @@ def pmedian_from_od(
         nc=nc,
         sense=1,
         true_objective=cost_of,
-        rules=rules,
+        rules=compiled,
         model="pmedian",
         settings=settings,
         ub_phase2=ub2,
@@ -229,7 +233,7 @@ def pmedian_from_od(
         "units_fixed_to_existing": int(((inst.w > 0).sum()) - len(units)),
         "candidates": nc,
         "existing_sites": len(inst.exist_ids),
-        "rules": list(rules.labels),
+        "rules": list(compiled.labels),
     }
     sol = Solution(
         "pmedian",
@@ -262,7 +266,7 @@ def pmedian_from_od(
         threshold=threshold,
         model="pmedian",
         covered_before=mins_before <= threshold,
-        rules=rules,
+        rules=compiled,
         solution=sol,
         uncoverable=np.zeros(inst.nd, dtype=bool),
     )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import pandas as pd
 
 __all__ = ["Rules"]
 
-Sites = pd.DataFrame | Sequence[str] | None
+Sites: TypeAlias = pd.DataFrame | Sequence[str] | None
 
 
 @dataclass(frozen=True, eq=False)

@@ -160,10 +160,10 @@ def mclp_scalable_from_od(
         demand=demand,
         already_covered=already_covered,
     )
-    rules = compile_rules(inst, Rules(), model="mclp", p=p, settings=settings)
+    compiled = compile_rules(inst, Rules(), model="mclp", p=p, settings=settings)
     return mclp_scalable(
         inst,
-        rules,
+        compiled,
         threshold,
         t_start=t_start,
         time_limit_s=time_limit_s,

@@ -9,6 +9,8 @@ common cases have their own type, each also a :class:`ValueError` (as r5py's
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class CnfsGeoError(Exception):
     """Base class of every error cnfs_geo raises on purpose."""
@@ -46,6 +48,11 @@ class UnknownCodeError(ValidationError):
 
 class DataFileError(CnfsGeoError, FileNotFoundError):
     """A data file is missing or unreadable; the message says where it was looked for."""
+
+    # Set only by ``catalog.fetch`` when downloads fail: the message of each failed
+    # source key, and the files it did get (annotations only: no class attribute).
+    failures: dict[str, str]
+    fetched: dict[str, Path]
 
 
 class UnknownDepartementError(UnknownCodeError):

@@ -204,7 +204,7 @@ def value(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         if not math.isfinite(float(v)):
             return MISSING
-        if abs(v) >= 1000:
+        if abs(float(v)) >= 1000:
             return integer(v)
         return f"{float(v):.4g}".replace(".", ",")
     return str(v)

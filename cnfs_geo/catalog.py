@@ -39,7 +39,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from ._errors import DataFileError, ValidationError
 
@@ -328,6 +328,10 @@ class DataDir:
     is_bundle: bool
     origin: str
 
+    @overload
+    def file(self, key: str, *, required: Literal[True] = True) -> Path: ...
+    @overload
+    def file(self, key: str, *, required: bool) -> Path | None: ...
     def file(self, key: str, *, required: bool = True) -> Path | None:
         """Path of source ``key`` in this directory; DataFileError if missing and required."""
         src = SOURCES[key]
@@ -524,6 +528,7 @@ def source_url(
     """
     sources = SOURCES if sources is None else sources
     src = sources[key]
+    url: str | None
     if isinstance(base_urls, str):
         fields = {f for _, f, _, _ in string.Formatter().parse(base_urls) if f is not None}
         unknown = fields - {"relpath", "key", "repository", "commit", "path"}
@@ -756,7 +761,7 @@ def fetch(
         dest = cache / src.relpath
         url, usable = source_url(key, base_urls=base_urls, sources=sources)
         present = dest.is_file()
-        if not usable:
+        if not usable or url is None:  # no URL is never usable
             if present:
                 if src.sha256 and file_sha256(dest) != src.sha256:
                     log.warning(

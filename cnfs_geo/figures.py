@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from ._map_style import (
     priority_colour,
 )
 from ._plan_view import epci_without_project
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
 
 
 def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
@@ -128,7 +131,7 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
             fontweight="bold",
             zorder=5,
         )
-    handles = [
+    handles: list[Artist] = [
         Patch(facecolor=col, edgecolor="#666666", label=lab)
         for col, lab in zip(MINUTE_COLOURS, minute_class_labels())
     ]
@@ -259,7 +262,7 @@ def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
             )
     ax.set_axis_off()
     ax.set_aspect("equal")
-    handles = [
+    handles: list[Artist] = [
         Patch(facecolor=col, edgecolor="#888888", label=lab)
         for col, lab in zip(PRIORITY_COLOURS, priority_class_labels())
     ]

@@ -29,7 +29,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
+from branca.element import Figure, MacroElement
 from jinja2 import Template
 
 from . import _fr
@@ -478,6 +478,7 @@ def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
     """Priority territories: one polygon per cluster (dissolved from the simplified
     commune polygons, so borders match the commune layers) and one label point."""
     cl = gap_clusters_or_none(plan)
+    assert cl is not None  # the caller draws priority territories only when there are some
     feats = []
     labels = []
     for r in cl.sort_values("cluster_id").itertuples(index=False):
@@ -1285,8 +1286,10 @@ def coverage_map(
             [round(maxy, decimals), round(maxx, decimals)],
         ]
     )
-    fmap.get_root().title = f"Carte de couverture — {dep_name}"
-    _deterministic_ids(fmap.get_root())
+    root = fmap.get_root()
+    assert isinstance(root, Figure)  # a folium Map's root is always its Figure
+    root.title = f"Carte de couverture — {dep_name}"
+    _deterministic_ids(root)
 
     if path is not None:
         out = Path(path)

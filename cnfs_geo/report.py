@@ -412,7 +412,9 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
             )
             days += unknown
         halves = list(HALF_DAYS) + sorted(set(sub["half_day"].astype(str)) - set(HALF_DAYS))
-        cells = {(d, h): [] for d in days for h in halves}
+        cells: dict[tuple[str, str], list[dict[str, str]]] = {
+            (d, h): [] for d in days for h in halves
+        }
         for v in sub.itertuples(index=False):
             cells[(str(v.day), str(v.half_day))].append(
                 {
@@ -879,25 +881,23 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             + ", ".join(f"{a} → {b}" for a, b in pairs)
             + "."
         )
-    n_cand = len(plan.candidates) if getattr(plan, "candidates", None) is not None else None
-    n_town = (
-        int(plan.candidates.index.str.startswith("commune:").sum()) if n_cand is not None else None
-    )
+    candidates_text = ""
+    if getattr(plan, "candidates", None) is not None:
+        n_cand = len(plan.candidates)
+        n_town = int(plan.candidates.index.str.startswith("commune:").sum())
+        candidates_text = (
+            f" Sites candidats : {_fr.integer(n_cand)}, "
+            "soit la mairie (chef-lieu) de chacune des "
+            f"{_fr.integer(n_town)} communes et les "
+            f"{_fr.integer(n_cand - n_town)} lieux existants."
+        )
     placement_text = (
         (
             f"Les {len(fixed)} postes fixes sont placés par le modèle capacité / équité : il "
             "réduit le déficit d'accessibilité (indicateur 2SFCA, conseillers pour 10 000 "
             "habitants pondérés par le besoin) sous une cible, pondéré par le besoin "
             "(docs/methods_placement_equity.md) ; la couverture au seuil est ensuite mesurée "
-            "comme pour les autres scénarios."
-            + (
-                f" Sites candidats : {_fr.integer(n_cand)}, "
-                "soit la mairie (chef-lieu) de chacune des "
-                f"{_fr.integer(n_town)} communes et les "
-                f"{_fr.integer(n_cand - n_town)} lieux existants."
-                if n_cand is not None
-                else ""
-            )
+            "comme pour les autres scénarios." + candidates_text
         )
         if str(getattr(plan.scenario, "model", "mclp")) == "equity"
         else (
@@ -916,14 +916,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                     "desservent."
                 )
             )
-            + (
-                f" Sites candidats : {_fr.integer(n_cand)}, "
-                "soit la mairie (chef-lieu) de chacune des "
-                f"{_fr.integer(n_town)} communes et les "
-                f"{_fr.integer(n_cand - n_town)} lieux existants."
-                if n_cand is not None
-                else ""
-            )
+            + candidates_text
         )
     )
     if n_itin:

@@ -24,6 +24,9 @@ from .settings import METROPOLE_CRS, working_crs
 from .sources import iris as _iris_source
 from .sources import polygons as _polygon_source
 
+#: The kinds of demand unit (:data:`UNIT_TYPES`).
+DemandUnit = Literal["commune", "iris", "commune2018"]
+
 log = logging.getLogger(__name__)
 
 UNIT_TYPES = ("commune", "iris", "commune2018")
@@ -457,7 +460,7 @@ def demand_units(
     communes: gpd.GeoDataFrame,
     data_dir: catalog.DataDir,
     *,
-    unit: Literal["commune", "iris", "commune2018"] = "commune",
+    unit: DemandUnit = "commune",
     population_from: Literal["iris", "area"] = "iris",
     need_split: Literal["iris", "uniform"] | None = None,
 ) -> gpd.GeoDataFrame:
@@ -574,7 +577,7 @@ def _check_communes(communes: Any) -> str:
 def demand_units_from_frames(
     communes: gpd.GeoDataFrame,
     *,
-    unit: Literal["commune", "iris", "commune2018"] = "commune",
+    unit: DemandUnit = "commune",
     population_from: Literal["iris", "area"] = "iris",
     need_split: Literal["iris", "uniform"] | None = None,
     iris: gpd.GeoDataFrame | None = None,

@@ -452,7 +452,7 @@ def _day_routes(
         return out
 
     total, groups = best(0, k % 2 == 1)
-    days = [(v[i],) if j < 0 else (v[i], v[j]) for i, j in groups]
+    days: list[tuple[int, ...]] = [(v[i],) if j < 0 else (v[i], v[j]) for i, j in groups]
     return total, days
 
 

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -1665,7 +1665,7 @@ def places_from_sources(
     True
     """
     dep = _check_communes(communes)
-    cog_records = read_cog_records(cast(Path, data_dir.file("cog_communes")))
+    cog_records = read_cog_records(data_dir.file("cog_communes"))
     code_map = territory.current_code_map(data_dir)
     frames: dict[str, pd.DataFrame] = {}
     file_names: dict[str, str] = {}

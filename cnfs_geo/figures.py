@@ -52,7 +52,6 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     bytes
         PNG image.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -62,7 +61,8 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     places = plan.places
     acc = places["service_level"] == "accompaniment"
     fig = Figure(figsize=(10.0, 5.6))
-    FigureCanvasAgg(fig)
+    # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
+    # would render the whole figure every time on an attached Agg canvas
     axes = fig.subplots(1, 2)
 
     def colours(minutes: pd.Series) -> list[str]:
@@ -210,7 +210,6 @@ def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
         PNG image (no software version in its metadata: identical plans give
         identical bytes).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -218,7 +217,8 @@ def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     c = plan.communes
     epci = c[["epci", "geometry"]].dissolve(by="epci")
     fig = Figure(figsize=(8.0, 6.4), dpi=dpi)
-    FigureCanvasAgg(fig)
+    # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
+    # would render the whole figure every time on an attached Agg canvas
     ax = fig.add_axes((0.0, 0.16, 1.0, 0.84))
     c.plot(
         ax=ax,
@@ -310,7 +310,6 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     bytes
         PNG image.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -318,7 +317,8 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     circuits = plan.circuits.sort_values("circuit_id", kind="stable")
     epci = c[["epci", "geometry"]].dissolve(by="epci")
     fig = Figure(figsize=(8.0, 6.0), dpi=dpi)
-    FigureCanvasAgg(fig)
+    # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
+    # would render the whole figure every time on an attached Agg canvas
     ax = fig.add_axes((0.0, 0.1, 1.0, 0.9))
     c.plot(ax=ax, color="#f0f0f0", edgecolor="#bbbbbb", linewidth=0.2)
     epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.6)

@@ -16,9 +16,11 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +94,7 @@ class Scenario:
     posts: int | None = None
     threshold_minutes: float | None = None
     data_dir: str | None = None
-    demand_unit: str = "commune"
+    demand_unit: demand.DemandUnit = "commune"
     travel: str = "crow-fly"
     osm_file: str | None = None
     need_weights: Any = None
@@ -417,6 +419,60 @@ def _to_communes(
     return mean.reindex(communes.index), (100 * share.fillna(0)).reindex(communes.index)
 
 
+#: Territory, offer and need frames of the last few (département, data files, settings,
+#: need weights): a sweep, a comparison of variants or a robustness analysis re-plans the
+#: same département many times; the files are re-read when any of them changes.
+_BASE_CACHE: OrderedDict[tuple, tuple] = OrderedDict()
+_BASE_CACHE_SIZE = 4
+
+
+def _data_fingerprint(data_dir: catalog.DataDir) -> tuple:
+    """Path, size and modification time of every file of a data directory."""
+    root = data_dir.path
+    out = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            out.append((str(path.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return (str(root), tuple(out))
+
+
+def _base_frames(
+    scenario: Scenario, dep: str, data_dir: catalog.DataDir, lap: _Laps
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, Any, Any]:
+    """Communes (with need), EPCI, outline, places and the offer and need reports, built
+    once per département, data files, settings and need weights (copies are returned)."""
+    s = scenario.settings
+    key = (dep, _data_fingerprint(data_dir), repr(s.as_dict()), repr(scenario.need_weights))
+    hit = _BASE_CACHE.get(key)
+    if hit is None:
+        communes = territory.communes_from_cog(dep, data_dir)
+        epci = territory.epci_from_communes(communes, data_dir)
+        outline = territory.departement_outline(communes)
+        lap("territory")
+        places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
+        lap("offer")
+        communes, need_report = need.need_from_sources(
+            communes, data_dir, weights=scenario.need_weights
+        )
+        hit = (communes, epci, outline, places, offer_report, need_report)
+        _BASE_CACHE[key] = hit
+        while len(_BASE_CACHE) > _BASE_CACHE_SIZE:
+            _BASE_CACHE.popitem(last=False)
+    else:
+        _BASE_CACHE.move_to_end(key)
+        log.debug("prepare %s: territory, offer and need reused (same files and settings)", dep)
+    communes, epci, outline, places, offer_report, need_report = hit
+    return (
+        communes.copy(),
+        epci.copy(),
+        outline.copy(),
+        places.copy(),
+        copy.deepcopy(offer_report),
+        copy.deepcopy(need_report),
+    )
+
+
 def prepare(scenario: Scenario) -> Prepared:
     """Territory, offer, need, demand units, coverage before, gaps, candidates and OD."""
     s = scenario.settings
@@ -424,15 +480,8 @@ def prepare(scenario: Scenario) -> Prepared:
     lap = _Laps()
     data_dir = catalog.resolve_data_dir(scenario.data_dir)
     dep = territory.check_departement(scenario.departement, data_dir)
-    communes = territory.communes_from_cog(dep, data_dir)
-    epci = territory.epci_from_communes(communes, data_dir)
-    outline = territory.departement_outline(communes)
-    lap("territory")
-
-    places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
-    lap("offer")
-    communes, need_report = need.need_from_sources(
-        communes, data_dir, weights=scenario.need_weights
+    communes, epci, outline, places, offer_report, need_report = _base_frames(
+        scenario, dep, data_dir, lap
     )
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)

@@ -209,8 +209,8 @@ def test_bad_scenario_options():
         Scenario(fibre_target_pct=150)
 
 
-def test_fixed_plus_itinerant_plan(bundle, tmp_path):
-    p = run(Scenario(departement="49", posts=6, itinerant_posts=2, data_dir=str(bundle.path)))
+def test_fixed_plus_itinerant_plan(plan49_mixed, tmp_path):
+    p = plan49_mixed  # Scenario(departement="49", posts=6, itinerant_posts=2) on the bundle
     assert list(p.posts["kind"]) == ["fixed"] * 6 + ["itinerant"] * 2
     assert p.summary()["cost_eur"] == 8 * 50_000
     assert len(p.circuits) == 2 and len(p.timetable) > 0

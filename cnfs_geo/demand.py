@@ -290,10 +290,14 @@ def _iris_units(
         )
     iris = iris.set_geometry(geom)
 
+    # rows of each commune, in file order (one pass instead of a filter per commune)
+    iris_of = iris.groupby("insee", sort=False).indices
+    polys_of = polys.groupby("insee", sort=False).indices
+    no_rows = np.array([], dtype=int)
     rows = []
     for insee, c in communes.iterrows():
         pop_c, need_c = float(c["population"]), float(c["need"])
-        own = iris[iris["insee"] == insee]
+        own = iris.iloc[iris_of.get(insee, no_rows)]
         units = []  # (unit_id, unit_type, nom, geometry, weight, basis, score)
         if own.empty:
             units.append(
@@ -325,7 +329,7 @@ def _iris_units(
                     )
                 )
             rest = []
-            for code, p in polys[polys["insee"] == insee].iterrows():
+            for code, p in polys.iloc[polys_of.get(insee, no_rows)].iterrows():
                 share = p.geometry.intersection(covered).area / p.geometry.area
                 if share < MIN_COVERED_SHARE:
                     g = p.geometry.difference(covered)

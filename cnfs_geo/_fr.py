@@ -53,18 +53,6 @@ NO_PLACE = "aucun lieu d'accompagnement"
 # --------------------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------------------
-def _missing(x: Any) -> bool:
-    """None, NaN (float, numpy or pandas) or ±inf."""
-    if x is None:
-        return True
-    try:
-        if pd.isna(x):
-            return True
-        return not math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
 def integer(x: Any, *, sep: str = NNBSP, missing: str = MISSING) -> str:
     """Rounded integer with a thousands separator.
 

@@ -29,23 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from . import catalog
+from .sources._contract import CONTACT_FIELDS
 from .sources.iris import IRIS_COLUMNS, IRIS_KEPT_EXTRA
 
 DEP = catalog.BUNDLE_DEPARTEMENT
 
 # Contact fields dropped from every file (personal or not, the tool does not need them).
-CONTACT_FIELDS = {
-    "Téléphone",
-    "Courriel",
-    "NUM_TEL",
-    "MAIL_STRUC",
-    "TELEPHONE",
-    "MAIL",
-    "mail",
-    "telephone",
-    "courriel",
-    "aidants",
-}
 
 
 # E-mail addresses and French phone numbers inside free-text fields (e.g. France

@@ -30,10 +30,10 @@ from scipy import sparse
 from scipy.optimize import LinearConstraint
 from shapely.geometry import LineString, Point
 
-from . import access
+from . import _fr, access
 from ._errors import PlacementError, ValidationError
 from ._validate import communes_table
-from .placement import solve_milp
+from .placement import keep_objective, milp_status, solve_milp
 from .settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,8 @@ EXACT_TSP_MAX = 12
 PRIORITY = "uncovered"
 """Objective order: need of uncovered communes first, then all need (see *Circuits*)."""
 
-DAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-HALF_DAY_NAMES = ("matin", "après-midi")
+DAY_NAMES = _fr.DAYS  # French day and half-day names of the timetable
+HALF_DAY_NAMES = _fr.HALF_DAYS
 REASON_LABELS = {
     "out_of_reach": "aucune base retenue à moins du temps maximal",
     "circuit_full": "circuit complet (pas d'une demi-journée de plus dans la semaine)",
@@ -844,7 +844,7 @@ def _assign(
                         "max_stop_minutes or settings.milp_time_limit_s"
                     ],
                 )
-            if res.status == 1:
+            if milp_status(res) == "time_limit":
                 record["status"] = "time_limit"
                 log.warning(
                     "itinerant: HiGHS stopped at the time limit (%g s): circuits are the "
@@ -871,10 +871,8 @@ def _assign(
                 return res
 
     def keep(weights: np.ndarray, value: float) -> LinearConstraint:
-        floor = value - max(1e-7, 1e-9 * abs(value))
-        return LinearConstraint(
-            sparse.csr_matrix(np.r_[np.zeros(nb), weights][None, :]), floor, np.inf
-        )
+        # weights · y >= value (less the solver tolerance), as -weights · y <= -value
+        return keep_objective(-np.r_[np.zeros(nb), weights], -value)
 
     kept: list[LinearConstraint] = []
     if priority == "uncovered":

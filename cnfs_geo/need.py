@@ -163,18 +163,6 @@ def _premises(fibre: pd.DataFrame | None) -> pd.Series:
     return pd.to_numeric(fibre.set_index("code_insee")["nb_locaux"], errors="coerce")
 
 
-def fibre_from_arcep(
-    communes: pd.DataFrame, data_dir: catalog.DataDir, report: NeedReport | None = None
-) -> pd.DataFrame:
-    """FTTH eligibility per current commune, from the ARCEP file of ``data_dir``.
-
-    :func:`fibre_from_frame` on :func:`cnfs_geo.sources.arcep.read_fibre`.
-    """
-    return fibre_from_frame(
-        communes, read_fibre(data_dir.file("fibre")), code_table(data_dir), report
-    )
-
-
 def fibre_from_frame(
     communes: pd.DataFrame,
     fibre: pd.DataFrame,
@@ -225,22 +213,6 @@ def fibre_from_frame(
             report.missing_fibre,
         )
     return out
-
-
-def ifn_from_anct(
-    communes: pd.DataFrame, data_dir: catalog.DataDir, report: NeedReport | None = None
-) -> pd.DataFrame:
-    """IFN 2023 scores (0–10) per current commune, from the files of ``data_dir``.
-
-    :func:`ifn_from_frame` on :func:`cnfs_geo.sources.ifn.read_ifn`, weighted by the
-    premises of the ARCEP file when there is one.
-    """
-    ifn = read_ifn(data_dir.file("ifn_communes"))
-    path = data_dir.file("fibre", required=False)
-    fibre = (
-        None if path is None else pd.read_csv(path, dtype=str, usecols=["code_insee", "nb_locaux"])
-    )
-    return ifn_from_frame(communes, ifn, code_table(data_dir), fibre=fibre, report=report)
 
 
 def ifn_from_frame(

@@ -114,10 +114,6 @@ def road_travel_model_label(
     )
 
 
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and value else value
-
-
 def _drivable(data: Mapping[str, Any], speeds: Mapping[str, float]) -> bool:
     hwy = data.get("highway")
     hwys = hwy if isinstance(hwy, list) else [hwy]

@@ -920,11 +920,6 @@ def communes_from_cog(
     return communes
 
 
-def epci_membership(data_dir: catalog.DataDir) -> pd.DataFrame:
-    """Commune → EPCI (COG 2026). Index commune code; columns ``epci``, ``epci_nom``."""
-    return _epci_source.read_epci_members(data_dir.file("cog_epci"))
-
-
 def epci_table(data_dir: catalog.DataDir) -> pd.DataFrame:
     """Identity of every EPCI: ``epci`` (SIREN), ``nom``, ``type``, ``population_totale``,
     ``n_membres`` (whole EPCI, all départements)."""

@@ -17,6 +17,7 @@ Examples
 """
 
 from ._base import SOLVER, TIE_BREAK, PlacementResult, Solution
+from ._milp import keep_objective
 from ._milp import solve as solve_milp
 from ._milp import status_name as milp_status
 from .covering import lscp_from_geodataframes, lscp_from_od, mclp_from_geodataframes, mclp_from_od
@@ -37,6 +38,7 @@ __all__ = [
     "Solution",
     "equity_from_od",
     "equity_of_posts",
+    "keep_objective",
     "lscp_from_geodataframes",
     "lscp_from_od",
     "mclp_from_geodataframes",

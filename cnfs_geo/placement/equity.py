@@ -40,7 +40,7 @@ from .._errors import PlacementError, ValidationError
 from .._validate import nonnegative_series, require_od
 from ..settings import DEFAULT, Settings
 from . import _milp
-from ._base import Solution, sample
+from ._base import Solution, relative_gap, sample
 
 log = logging.getLogger(__name__)
 
@@ -792,8 +792,7 @@ def equity_from_od(
     objective = primary(x)
     dual = getattr(res1, "mip_dual_bound", None)
     bound = const if res1 is None else float((res1.fun if dual is None else dual) + const)
-    gap = abs(objective - bound)
-    gap = 0.0 if gap <= 1e-9 * max(1.0, abs(objective)) else gap / max(abs(objective), 1e-12)
+    gap = relative_gap(objective, bound)
 
     # shares of the shortfall reduction per site: unit i's reduction split by g_ij x_j
     red = d * (units["shortfall_before"].to_numpy() - units["shortfall_after"].to_numpy())

@@ -45,10 +45,6 @@ def read_json(path: Path) -> Any:
     return _read_json(*key)
 
 
-# kept for callers that cleared the former path-keyed cache (a changed file is now re-read)
-read_json.cache_clear = _read_json.cache_clear  # type: ignore[attr-defined]
-
-
 def read_csv_columns(path: Path, required: list[str], **kwargs: Any) -> pd.DataFrame:
     """A CSV read as strings (``dtype=str``, blanks kept as ``""``) with ``required`` columns.
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from ._errors import CnfsGeoError
 from ._fr import UNIT_NOUNS
+from .sources.cog import read_departement_names
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,10 @@ def departement_name(plan: Any) -> str:
         path = None
     if path is not None:
         try:
-            with open(path, encoding="utf-8") as fh:
-                for rec in json.load(fh):
-                    if str(rec.get("code")) == code:
-                        return str(rec.get("nom"))
-        except (OSError, ValueError) as exc:
+            names = read_departement_names(path)
+        except CnfsGeoError as exc:
             log.warning("%s: cannot read département names (%s)", path, exc)
+        else:
+            if code in names:
+                return names[code]
     return f"département {code}"

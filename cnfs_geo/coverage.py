@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ._errors import ValidationError
+from ._errors import MissingColumnError, ValidationError
 from ._validate import nonnegative_series, require_od
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def coverage_table(
     """
     missing = [c for c in ("population", "need") if c not in demand.columns]
     if missing:
-        raise ValidationError("demand", [f"missing column {c!r}" for c in missing])
+        raise MissingColumnError("demand", [f"missing column {c!r}" for c in missing])
     if not demand.index.equals(minutes.index):
         minutes = minutes.reindex(demand.index)
     rows = []

@@ -34,7 +34,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from . import _fr, access, coverage
-from ._errors import ValidationError
+from ._errors import CrsError, MissingColumnError, ValidationError
 from .settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,10 @@ def _access_steps(
 # --------------------------------------------------------------------------------------
 def _require(frame: object, columns: Sequence[str], name: str, hint: str) -> None:
     if not isinstance(frame, pd.DataFrame):
-        raise ValidationError(name, [f"expected a (Geo)DataFrame, got {type(frame).__name__}"])
+        raise MissingColumnError(name, [f"expected a (Geo)DataFrame, got {type(frame).__name__}"])
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValidationError(name, [f"missing column {c!r}: {hint}" for c in missing])
+        raise MissingColumnError(name, [f"missing column {c!r}: {hint}" for c in missing])
 
 
 def _require_projected(gdf: gpd.GeoDataFrame, name: str) -> None:
@@ -91,7 +91,7 @@ def _require_projected(gdf: gpd.GeoDataFrame, name: str) -> None:
             name, [f"expected a GeoDataFrame with polygon geometry, got {type(gdf).__name__}"]
         )
     if gdf.crs is None or not gdf.crs.is_projected:
-        raise ValidationError(
+        raise CrsError(
             name,
             [
                 f"CRS {gdf.crs!s} is not a projected CRS in metres: reproject with "

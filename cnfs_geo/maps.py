@@ -33,7 +33,7 @@ from branca.element import Figure, MacroElement
 from jinja2 import Template
 
 from . import _fr
-from ._errors import ValidationError
+from ._errors import CrsError, ValidationError
 from ._fr import (
     CIRCUIT_TIP_LABELS,
     CLUSTER_TIP_LABELS,
@@ -172,7 +172,7 @@ def simplified_communes(
         Same index, EPSG:4326.
     """
     if communes.crs is None or not communes.crs.is_projected:
-        raise ValidationError(
+        raise CrsError(
             "communes",
             [
                 f"geometry CRS is {communes.crs}: a projected CRS in "

@@ -48,3 +48,16 @@ def test_recreated_communes_missing_column(tmp_path):
     path.write_text("insee,nom,departement\n85165,L'Oie,85\n", encoding="utf-8")
     with pytest.raises(MissingColumnError, match="parent_code_2018"):
         cog.read_recreated_communes(path)
+
+
+def test_departement_names(bundle, tmp_path):
+    path = bundle.file("cog_departements")
+    names = cog.read_departement_names(path)
+    recs = json.loads(path.read_text(encoding="utf-8"))
+    assert len(names) == len(recs)
+    assert names["49"] == "Maine-et-Loire" and names["2A"] == "Corse-du-Sud"
+    assert all(isinstance(k, str) for k in names)
+    bad = tmp_path / "departements.json"
+    bad.write_text(json.dumps([{"code": "49"}]), encoding="utf-8")  # no "nom"
+    with pytest.raises(MissingColumnError, match="code, nom"):
+        cog.read_departement_names(bad)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import catalog
-from .._errors import DataFileError, ValidationError
+from .._errors import DataFileError, MissingColumnError, ValidationError
 
 # Contact fields dropped at ingest (published institutional contacts or advisors' names,
 # e-mails and phones: the tool needs none of them).
@@ -80,7 +80,7 @@ class Contract:
         df = drop_contacts(df)
         missing = [c for c in self.required if c not in df.columns]
         if missing:
-            raise ValidationError(
+            raise MissingColumnError(
                 source,
                 [
                     f"missing column(s) {missing} (source {self.key!r}); expected format: "

@@ -120,3 +120,29 @@ def read_recreated_communes(path: Path | None = None) -> pd.DataFrame:
             str(path or RECREATED_FILE), [f"missing column {c!r}" for c in missing]
         )
     return df.set_index("insee")
+
+
+def read_departement_names(path: Path) -> dict[str, str]:
+    """Département code → French name, from a COG ``departements.json``.
+
+    Returns
+    -------
+    dict
+        ``{"49": "Maine-et-Loire", "2A": "Corse-du-Sud", …}`` (codes as strings).
+
+    Raises
+    ------
+    DataFileError
+        The file cannot be read as JSON.
+    MissingColumnError
+        The file is not a list of ``{code, nom}`` records.
+    """
+    recs = read_json(Path(path))
+    if not isinstance(recs, list) or not all(
+        isinstance(r, dict) and "code" in r and "nom" in r for r in recs
+    ):
+        raise MissingColumnError(
+            str(path),
+            ["expected a JSON list of {code, nom} records (COG departements.json)"],
+        )
+    return {str(r["code"]): str(r["nom"]) for r in recs}

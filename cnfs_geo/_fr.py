@@ -250,6 +250,29 @@ DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 HALF_DAYS = ("matin", "après-midi")
 
 
+def crowfly_model(detour: float, speed_kmh: float) -> str:
+    """Sentence naming the crow-fly travel model.
+
+    >>> crowfly_model(1.3, 50)
+    "distance à vol d'oiseau × 1,3 (détour) à 50 km/h"
+    """
+    return f"distance à vol d'oiseau × {_g(detour)} (détour) à {_g(speed_kmh)} km/h"
+
+
+def road_model(detour: float, off_network_kmh: float) -> str:
+    """Sentence naming the road travel model (OSM graph plus off-network legs)."""
+    return (
+        f"temps de trajet en voiture sur le réseau routier OpenStreetMap (vitesse "
+        f"maxspeed, sinon par type de voie), plus l'accès au réseau à vol d'oiseau "
+        f"× {_g(detour)} à {_g(off_network_kmh)} km/h"
+    )
+
+
+def _g(x: float) -> str:
+    """Shortest decimal form (``:g``) with a decimal comma: 1.3 → "1,3", 50.0 → "50"."""
+    return f"{x:g}".replace(".", ",")
+
+
 def date(d: datetime.date) -> str:
     """``1er mars 2026``, ``30 novembre 2026``."""
     day = "1er" if d.day == 1 else str(d.day)

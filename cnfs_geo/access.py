@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from . import _fr
 from ._errors import ValidationError
 from .settings import DEFAULT, Settings
 
@@ -43,9 +44,7 @@ def travel_model_label(settings: Settings | None = None) -> str:
     "distance à vol d'oiseau × 1,3 (détour) à 50 km/h"
     """
     settings = DEFAULT if settings is None else settings
-    detour = f"{settings.detour_factor:g}".replace(".", ",")
-    speed = f"{settings.speed_kmh:g}".replace(".", ",")
-    return f"distance à vol d'oiseau × {detour} (détour) à {speed} km/h"
+    return _fr.crowfly_model(settings.detour_factor, settings.speed_kmh)
 
 
 def point_xy(points: pd.DataFrame, x: str, y: str, *, name: str) -> np.ndarray:

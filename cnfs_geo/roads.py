@@ -26,6 +26,7 @@ import scipy.sparse as _sp
 from scipy.sparse.csgraph import dijkstra as _dijkstra
 from scipy.spatial import cKDTree
 
+from . import _fr
 from ._errors import DataFileError, ValidationError
 from .access import empty_od, point_xy
 from .settings import DEFAULT, Settings
@@ -105,13 +106,7 @@ def road_travel_model_label(
     ``settings`` (``detour_factor`` of the off-network legs): ``None`` means the defaults.
     """
     settings = DEFAULT if settings is None else settings
-    detour = f"{settings.detour_factor:g}".replace(".", ",")
-    speed = f"{off_network_kmh:g}".replace(".", ",")
-    return (
-        f"temps de trajet en voiture sur le réseau routier OpenStreetMap (vitesse "
-        f"maxspeed, sinon par type de voie), plus l'accès au réseau à vol d'oiseau "
-        f"× {detour} à {speed} km/h"
-    )
+    return _fr.road_model(settings.detour_factor, off_network_kmh)
 
 
 def _drivable(data: Mapping[str, Any], speeds: Mapping[str, float]) -> bool:

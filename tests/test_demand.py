@@ -296,8 +296,15 @@ def test_demand_units_cog2018_pays_de_la_loire(raw_dir):
     left = units.attrs["communes_without_polygon"]
     assert set(left) == {"85165", "85212"}  # split after 2018
     assert units["population"].sum() + sum(left.values()) == pytest.approx(total, rel=1e-12)
+    # each current commune's population is shared by area among its 2018 pieces
     per = units.groupby("insee")["population"].sum()
     assert per.to_dict() == pytest.approx({c: cur[c] for c in per.index}, rel=1e-9)
+    pieces = units[units["insee"] == units["insee"].value_counts().index[0]]
+    assert len(pieces) > 1
+    assert (pieces["population"] / pieces["area_km2"]).nunique() == 1 or np.allclose(
+        pieces["population"] / pieces["area_km2"],
+        (pieces["population"] / pieces["area_km2"]).iloc[0],
+    )
     inside = gpd.points_from_xy(units["ref_x"], units["ref_y"], crs=units.crs)
     assert gpd.GeoSeries(inside, index=units.index).within(units.geometry).all()
 

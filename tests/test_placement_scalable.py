@@ -1,5 +1,5 @@
-"""Tests of the scalable MCLP solver (cnfs_geo.placement.mclp_scalable_from_od) and of the
-national demand units (cnfs_geo.demand.demand_units_cog2018).
+"""Tests of the scalable MCLP solver (cnfs_geo.placement.mclp_scalable_from_od); the national
+demand units it runs on (cnfs_geo.demand.demand_units_cog2018) are tested in test_demand.py.
 
 Real instances only:
 
@@ -17,9 +17,6 @@ what it reports is checked (bound ≥ exact optimum ≥ its objective, gap consi
 
 from __future__ import annotations
 
-import json
-
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -225,16 +222,6 @@ def test_single_thread_gives_a_valid_bound(inst49):
 # ----------------------------------------------------------------------------------------
 # National files: demand units, Pays de la Loire against the exact MILP
 # ----------------------------------------------------------------------------------------
-def _cog_population(raw_dir, deps: set[str]) -> tuple[float, dict[str, float]]:
-    recs = json.loads((raw_dir / "cog" / "communes.json").read_text(encoding="utf-8"))
-    cur = {
-        r["code"]: float(r.get("population") or 0)
-        for r in recs
-        if r["type"] == "commune-actuelle" and r["departement"] in deps
-    }
-    return sum(cur.values()), cur
-
-
 @pytest.fixture(scope="module")
 def pdl(raw_dir):
     units = demand.demand_units_cog2018(raw_dir, path=raw_dir / PDL_FILE)
@@ -242,28 +229,6 @@ def pdl(raw_dir):
     cand = xy.copy()
     cand.index = "site:" + cand.index
     return units, cand, access.od_crowfly(xy, cand, max_minutes=T)
-
-
-def test_demand_units_pays_de_la_loire(raw_dir, pdl):
-    units = pdl[0]
-    assert len(units) == 1272 and units.index.is_unique and units.index.is_monotonic_increasing
-    assert units.crs.to_epsg() == 2154
-    assert set(units["departement"]) == {"44", "49", "53", "72", "85"}
-    total, cur = _cog_population(raw_dir, set(units["departement"]))
-    left = units.attrs["communes_without_polygon"]
-    assert set(left) == {"85165", "85212"}  # split after 2018
-    assert units["population"].sum() + sum(left.values()) == pytest.approx(total, rel=1e-12)
-    # each current commune's population is shared by area among its 2018 pieces
-    per = units.groupby("insee")["population"].sum()
-    assert per.to_dict() == pytest.approx({c: cur[c] for c in per.index}, rel=1e-9)
-    pieces = units[units["insee"] == units["insee"].value_counts().index[0]]
-    assert len(pieces) > 1
-    assert (pieces["population"] / pieces["area_km2"]).nunique() == 1 or np.allclose(
-        pieces["population"] / pieces["area_km2"],
-        (pieces["population"] / pieces["area_km2"]).iloc[0],
-    )
-    inside = gpd.points_from_xy(units["ref_x"], units["ref_y"], crs=units.crs)
-    assert gpd.GeoSeries(inside, index=units.index).within(units.geometry).all()
 
 
 def test_pays_de_la_loire_scalable_against_exact(pdl):
@@ -280,20 +245,6 @@ def test_pays_de_la_loire_scalable_against_exact(pdl):
     assert s.details["units"] == len(units) and len(r.posts) == 120
     near = coverage.nearest_from_od(od[od["destination_id"].isin(r.posts["candidate_id"])], w.index)
     assert float(w[near["minutes"].le(T)].sum()) == pytest.approx(s.objective, rel=1e-12)
-
-
-def test_demand_units_metropolitan_france(raw_dir):
-    units = demand.demand_units_cog2018(raw_dir)
-    deps = set(units["departement"])
-    assert len(deps) == 96 and {"2A", "2B"} <= deps and not any(d.startswith("97") for d in deps)
-    assert len(units) == 35228
-    total, _ = _cog_population(raw_dir, deps)
-    left = units.attrs["communes_without_polygon"]
-    assert set(left) == {"14666", "15031", "15035", "15047", "15171", "85165", "85212"}
-    assert units["population"].sum() + units.attrs["population_left_out"] == pytest.approx(
-        total, rel=1e-12
-    )
-    assert (units["population"] >= 0).all() and units["insee"].notna().all()
 
 
 @pytest.mark.parametrize("p", [0, 1, 170])

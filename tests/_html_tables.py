@@ -1,7 +1,10 @@
-"""HTML table reader shared by the map/report tests."""
+"""HTML readers shared by the map/report tests (tables, JS variables, sections, French numbers)."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from html.parser import HTMLParser
 
 
@@ -45,3 +48,43 @@ def tables(text: str, section: str) -> list[list[list[str]]]:
     p = _Tables()
     p.feed(text)
     return [rows for sec, rows in p.tables if sec == section]
+
+
+def fr_int(x: float) -> str:
+    """French integer as the outputs print it: narrow no-break space every 3 digits."""
+    return f"{int(round(float(x))):,}".replace(",", "\u202f")
+
+
+def fr_pct(x: float) -> str:
+    return f"{float(x):.1f}".replace(".", ",") + "\u00a0%"
+
+
+def js_vars(text: str, prefix: str) -> dict[str, dict]:
+    """JSON values of ``var <prefix>_NNNN = {...};`` lines in the map HTML."""
+    out = {}
+    for name, body in re.findall(rf"var ({prefix}_\d+) = (\{{.*?\}});\n", text):
+        out[name] = json.loads(body.replace("<\\/", "</"))
+    return out
+
+
+def section_text(text: str, section: str) -> str:
+    """Unescaped text of ``<section id=...>`` (tags removed)."""
+    m = re.search(rf'<section id="{section}">(.*?)</section>', text, re.S)
+    assert m, section
+    return html.unescape(re.sub(r"<[^>]+>", " ", m.group(1)))
+
+
+def squash(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def one_var(text: str, prefix: str) -> dict:
+    data = js_vars(text, prefix)
+    assert len(data) == 1, (prefix, list(data))
+    return next(iter(data.values()))
+
+
+def layer_keys(text: str) -> list[str]:
+    block = text[text.index("overlays :") :]
+    block = block[: block.index("}")]
+    return [json.loads(k) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', block)]

@@ -10,58 +10,16 @@ without a digital project). The HTML outputs are parsed back (stdlib ``html.pars
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
 
 import numpy as np
 import pytest
-from _html_tables import tables
+from _html_tables import fr_int, fr_pct, layer_keys, one_var, section_text, squash, tables
 
 from cnfs_geo import _fr, _map_style, catalog, figures, maps, offer, report
 from cnfs_geo._errors import ValidationError
 from cnfs_geo.plan import Scenario, run
-
-
-# ------------------------------------------------------------------ helpers (test-side)
-def fr_int(x: float) -> str:
-    """French integer as the outputs print it: narrow no-break space every 3 digits."""
-    return f"{int(round(float(x))):,}".replace(",", "\u202f")
-
-
-def fr_pct(x: float) -> str:
-    return f"{float(x):.1f}".replace(".", ",") + "\u00a0%"
-
-
-def js_vars(text: str, prefix: str) -> dict[str, dict]:
-    """JSON values of ``var <prefix>_NNNN = {...};`` lines in the map HTML."""
-    out = {}
-    for name, body in re.findall(rf"var ({prefix}_\d+) = (\{{.*?\}});\n", text):
-        out[name] = json.loads(body.replace("<\\/", "</"))
-    return out
-
-
-def section_text(text: str, section: str) -> str:
-    """Unescaped text of ``<section id=...>`` (tags removed)."""
-    m = re.search(rf'<section id="{section}">(.*?)</section>', text, re.S)
-    assert m, section
-    return html.unescape(re.sub(r"<[^>]+>", " ", m.group(1)))
-
-
-def squash(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip()
-
-
-def one_var(text: str, prefix: str) -> dict:
-    data = js_vars(text, prefix)
-    assert len(data) == 1, (prefix, list(data))
-    return next(iter(data.values()))
-
-
-def layer_keys(text: str) -> list[str]:
-    block = text[text.index("overlays :") :]
-    block = block[: block.index("}")]
-    return [json.loads(k) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', block)]
 
 
 # ------------------------------------------------------------------ fixtures

@@ -136,6 +136,14 @@ def _sample(values: Iterable[Any], n: int = 10) -> list[Any]:
     return list(values)[:n]
 
 
+def sample_text(values: Iterable[Any], n: int = 10) -> str:
+    """The first ``n`` values joined by commas, with the total when there are more (for
+    error messages: ``"49001, 49002 … (12 in all)"``)."""
+    values = list(values)
+    more = f" … ({len(values)} in all)" if len(values) > n else ""
+    return ", ".join(map(str, values[:n])) + more
+
+
 def communes_table(
     communes: Any,
     *,

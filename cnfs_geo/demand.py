@@ -19,7 +19,7 @@ import shapely
 
 from . import catalog, territory
 from ._errors import UnknownCodeError, ValidationError
-from ._validate import communes_table
+from ._validate import communes_table, sample_text
 from .settings import METROPOLE_CRS, working_crs
 from .sources import iris as _iris_source
 from .sources import polygons as _polygon_source
@@ -691,12 +691,6 @@ def demand_units_from_frames(
 # ---------------------------------------------------------------------------
 
 
-def _sample(values: Any, n: int = 10) -> str:
-    values = list(values)
-    more = f" … ({len(values)} in all)" if len(values) > n else ""
-    return ", ".join(map(str, values[:n])) + more
-
-
 def _is_metropolitan(departement: str) -> bool:
     return len(departement) == 2 and (departement.isdigit() or departement in ("2A", "2B"))
 
@@ -768,7 +762,7 @@ def demand_units_cog2018(data_dir: Any = None, *, path: Any = None) -> gpd.GeoDa
         polys["departement"] = polys["code"].str[:2]
     dup = polys["code"][polys["code"].duplicated()]
     if len(dup):
-        raise ValidationError(str(source), [f"duplicated 2018 code(s) {_sample(dup.unique())}"])
+        raise ValidationError(str(source), [f"duplicated 2018 code(s) {sample_text(dup.unique())}"])
     polys = polys.to_crs(METROPOLE_CRS).sort_values("code").reset_index(drop=True)
     polys["geometry"] = polys.geometry.make_valid()
     return demand_units_from_polygons(
@@ -811,8 +805,8 @@ def demand_units_from_polygons(
             [
                 f"{len(unknown)} 2018 commune code(s) unknown to the COG 2026 "
                 f"(neither current, délégué/associé nor a former code of a current commune): "
-                f"{_sample(unknown)}; fix: use the COG 2026 communes.json with anciensCodes, or "
-                "add those codes to the code mapping (cnfs_geo.territory)"
+                f"{sample_text(unknown)}; fix: use the COG 2026 communes.json with "
+                "anciensCodes, or add those codes to the code mapping (cnfs_geo.territory)"
             ],
         )
     area = polys.geometry.area.to_numpy()
@@ -824,7 +818,7 @@ def demand_units_from_polygons(
         log.warning(
             "demand_units_cog2018: %d unit(s) map to a current commune without population: %s",
             int(no_pop.sum()),
-            _sample(polys["code"][no_pop]),
+            sample_text(polys["code"][no_pop]),
         )
     deps = set(polys["departement"])
     here = current[current["departement"].isin(deps)]
@@ -839,7 +833,7 @@ def demand_units_from_polygons(
             "after 2018); their %.0f inhabitants are left out: %s",
             len(left),
             sum(left.values()),
-            _sample(left),
+            sample_text(left),
         )
     rep = polys.geometry.representative_point()
     out = gpd.GeoDataFrame(

@@ -17,6 +17,7 @@ from scipy.optimize import LinearConstraint
 from .. import access
 from .._errors import PlacementError
 from .._validate import require_od
+from .._validate import sample_text as sample
 from ..settings import Settings
 from . import _milp
 from .rules import Rules
@@ -166,12 +167,6 @@ class Instance:
         return np.concatenate(
             [self.cand.index.to_numpy(dtype=object), self.exist_ids.astype(object)]
         )
-
-
-def sample(values, n: int = 10) -> str:
-    values = list(values)
-    more = f" … ({len(values)} in all)" if len(values) > n else ""
-    return ", ".join(map(str, values[:n])) + more
 
 
 def check_threshold(threshold: Any, name: str = "threshold") -> float:

@@ -804,6 +804,23 @@ class Solved:
     raw: Any  # phase-1 OptimizeResult
 
 
+def exact_solution(model: str, s: Solved, details: dict[str, Any]) -> Solution:
+    """The :class:`Solution` of an exact model solved by :func:`two_phase`."""
+    return Solution(
+        model,
+        s.objective,
+        s.bound,
+        relative_gap(s.objective, s.bound),
+        SOLVER,
+        s.status,
+        round(s.time_s, 4),
+        s.n_variables,
+        s.n_constraints,
+        TIE_BREAK,
+        details,
+    )
+
+
 def two_phase(
     c: np.ndarray,
     integrality: np.ndarray,

@@ -20,20 +20,17 @@ from scipy.optimize import LinearConstraint
 from .._errors import PlacementError
 from ..settings import DEFAULT, Settings
 from ._base import (
-    SOLVER,
-    TIE_BREAK,
     PlacementResult,
     Sites,
-    Solution,
     Solved,
     build_result,
     check_threshold,
     compile_rules,
     coverage_sets,
+    exact_solution,
     gdf_groups,
     gdf_inputs,
     prepare,
-    relative_gap,
     sample,
     two_phase,
 )
@@ -255,19 +252,7 @@ def mclp_from_od(
         "threshold_min": threshold,
         "rules": list(compiled.labels),
     }
-    sol = Solution(
-        "mclp",
-        s.objective,
-        s.bound,
-        relative_gap(s.objective, s.bound),
-        SOLVER,
-        s.status,
-        round(s.time_s, 4),
-        s.n_variables,
-        s.n_constraints,
-        TIE_BREAK,
-        details,
-    )
+    sol = exact_solution("mclp", s, details)
     log.info(
         "mclp: %d posts among %d candidates, %.0f newly covered (%.1f %% → %.1f %% of "
         "weight at %g min), %s, %.2f s",
@@ -406,19 +391,7 @@ def lscp_from_od(
         "threshold_min": threshold,
         "rules": list(compiled.labels),
     }
-    sol = Solution(
-        "lscp",
-        s.objective,
-        s.bound,
-        relative_gap(s.objective, s.bound),
-        SOLVER,
-        s.status,
-        round(s.time_s, 4),
-        s.n_variables,
-        s.n_constraints,
-        TIE_BREAK,
-        details,
-    )
+    sol = exact_solution("lscp", s, details)
     log.info(
         "lscp: %d new posts cover every coverable unit at %g min (%d uncoverable), %s, %.2f s",
         int(s.objective),

@@ -18,20 +18,17 @@ from scipy.optimize import LinearConstraint
 from .._errors import PlacementError
 from ..settings import DEFAULT, Settings
 from ._base import (
-    SOLVER,
-    TIE_BREAK,
     PlacementResult,
     Sites,
-    Solution,
     build_result,
     check_threshold,
     compile_rules,
+    exact_solution,
     gdf_groups,
     gdf_inputs,
     nearest_open,
     prepare,
     raise_if_failed,
-    relative_gap,
     run,
     sample,
     two_phase,
@@ -235,19 +232,7 @@ def pmedian_from_od(
         "existing_sites": len(inst.exist_ids),
         "rules": list(compiled.labels),
     }
-    sol = Solution(
-        "pmedian",
-        s.objective,
-        s.bound,
-        relative_gap(s.objective, s.bound),
-        SOLVER,
-        s.status,
-        round(s.time_s, 4),
-        s.n_variables,
-        s.n_constraints,
-        TIE_BREAK,
-        details,
-    )
+    sol = exact_solution("pmedian", s, details)
     log.info(
         "pmedian: %d posts among %d candidates, mean %.2f min per weight unit, %d "
         "round(s), %s, %.2f s",

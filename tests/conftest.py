@@ -36,6 +36,12 @@ def raw_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def national(raw_dir):
+    """The national raw data directory as a DataDir (skips when not set)."""
+    return catalog.resolve_data_dir(raw_dir)
+
+
+@pytest.fixture(scope="session")
 def prepared49(bundle):
     """Everything of the default Maine-et-Loire scenario that does not depend on the number
     of posts (:func:`cnfs_geo.plan.prepare`), built once per session. Read-only."""

@@ -483,11 +483,6 @@ def test_non_numeric_coordinates(tmp_path, communes49):
 # ----------------------------------------------------------------------------- national files
 
 
-@pytest.fixture(scope="module")
-def national(raw_dir):
-    return catalog.resolve_data_dir(raw_dir)
-
-
 def test_national_49_equals_bundle(national, offer49):
     communes = territory.communes_from_cog("49", national)
     places, report = offer.places_from_sources(communes, national)

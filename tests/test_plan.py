@@ -1,7 +1,5 @@
 """End-to-end plan on the embedded 49 bundle, checked against independent computations."""
 
-import hashlib
-
 import geopandas as gpd
 import numpy as np
 import pyogrio
@@ -88,41 +86,6 @@ def test_every_place_in_the_departement(plan):
     outline = plan.departement.geometry.iloc[0].buffer(plan.settings.coordinate_tolerance_m)
     assert plan.places.within(outline).all()
     assert plan.places["insee"].isin(plan.communes.index).all()
-
-
-def test_geopackage_layers_and_determinism(plan, tmp_path):
-    a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
-    write_geopackage(plan, a)
-    write_geopackage(plan, b)
-    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
-    layers = {name for name, _ in pyogrio.list_layers(a)}
-    assert {"communes", "places", "posts", "epci", "departement"} <= layers
-    communes = gpd.read_file(a, layer="communes")
-    assert len(communes) == 176 and int(communes["population"].sum()) == 833_776
-    for col in (
-        "insee",
-        "nom",
-        "epci",
-        "population",
-        "need_index",
-        "pct_fibre",
-        "minutes_before",
-        "covered_before",
-        "minutes_after",
-        "covered_after",
-        "gap",
-    ):
-        assert col in communes.columns, col
-    assert communes["insee"].str.len().eq(5).all()
-    assert len(gpd.read_file(a, layer="posts")) == 8
-    assert len(gpd.read_file(a, layer="epci")) == 10
-    meta = gpd.read_file(a, layer="scenario").set_index("key")["value"]
-    assert meta["travel_model"] == plan.travel_model and meta["demand_unit"] == plan.demand_unit
-    assert meta["settings.detour_factor"] == "1.3"
-    gc = gpd.read_file(a, layer="gap_communes")
-    assert set(gc.loc[gc["threshold_min"] == 10, "insee"]) == set(
-        plan.communes.index[plan.communes["minutes_before"] > 10]
-    )
 
 
 def test_other_threshold_changes_the_diagnosis(bundle):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from cnfs_geo import catalog, territory
+from cnfs_geo import territory
 from cnfs_geo._errors import UnknownDepartementError, ValidationError
 
 # Working CRS per département as fixed in DESIGN.md (not read from settings.py,
@@ -24,11 +24,6 @@ EXPECTED_EPSG = {"971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471
 
 def _dep(insee: str) -> str:
     return insee[:3] if insee.startswith("97") else insee[:2]
-
-
-@pytest.fixture(scope="module")
-def national(raw_dir):
-    return catalog.resolve_data_dir(raw_dir)
 
 
 @pytest.fixture(scope="module")

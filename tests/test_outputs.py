@@ -1,0 +1,44 @@
+"""Writing a plan (cnfs_geo.outputs): the GeoPackage, deterministic, with every layer."""
+
+import hashlib
+
+import geopandas as gpd
+import pyogrio
+
+from cnfs_geo.outputs import write_geopackage
+
+
+def test_geopackage_layers_and_determinism(plan49, tmp_path):
+    plan = plan49
+    a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
+    write_geopackage(plan, a)
+    write_geopackage(plan, b)
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    layers = {name for name, _ in pyogrio.list_layers(a)}
+    assert {"communes", "places", "posts", "epci", "departement"} <= layers
+    communes = gpd.read_file(a, layer="communes")
+    assert len(communes) == 176 and int(communes["population"].sum()) == 833_776
+    for col in (
+        "insee",
+        "nom",
+        "epci",
+        "population",
+        "need_index",
+        "pct_fibre",
+        "minutes_before",
+        "covered_before",
+        "minutes_after",
+        "covered_after",
+        "gap",
+    ):
+        assert col in communes.columns, col
+    assert communes["insee"].str.len().eq(5).all()
+    assert len(gpd.read_file(a, layer="posts")) == 8
+    assert len(gpd.read_file(a, layer="epci")) == 10
+    meta = gpd.read_file(a, layer="scenario").set_index("key")["value"]
+    assert meta["travel_model"] == plan.travel_model and meta["demand_unit"] == plan.demand_unit
+    assert meta["settings.detour_factor"] == "1.3"
+    gc = gpd.read_file(a, layer="gap_communes")
+    assert set(gc.loc[gc["threshold_min"] == 10, "insee"]) == set(
+        plan.communes.index[plan.communes["minutes_before"] > 10]
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeAlias
 
 import geopandas as gpd
@@ -1023,12 +1023,16 @@ def coverage_sets(inst: Instance, threshold: float) -> tuple[np.ndarray, np.ndar
 def gdf_inputs(
     demand_gdf: gpd.GeoDataFrame,
     candidates_gdf: gpd.GeoDataFrame,
+    rules: Rules,
     *,
     weight_col: str,
-    existing: gpd.GeoDataFrame | IdList | None,
     max_minutes: float,
     settings: Settings,
-):
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame, Rules]:
+    """Inputs of a ``*_from_od`` model from GeoDataFrames (the shared first half of every
+    ``*_from_geodataframes``): CRS checks, crow-fly OD, weights, demand info, candidates
+    and ``rules`` with the existing sites as ids and the group column checked."""
+    existing = rules.existing
     for name, g in (("demand_gdf", demand_gdf), ("candidates_gdf", candidates_gdf)):
         if not isinstance(g, gpd.GeoDataFrame):
             raise PlacementError(name, [f"expected a GeoDataFrame, got {type(g).__name__}"])
@@ -1126,7 +1130,13 @@ def gdf_inputs(
     od = access.od_crowfly(dxy, site_xy, max_minutes=max_minutes, settings=settings)
     info = demand_gdf[[c for c in ("population", "need") if c in demand_gdf.columns]].copy()
     info.index = info.index.astype(str)
-    return od, weights, info, cand, exist_ids
+    return (
+        od,
+        weights,
+        info,
+        cand,
+        replace(rules, existing=exist_ids, groups=gdf_groups(cand, rules.groups)),
+    )
 
 
 def gdf_groups(cand: pd.DataFrame, groups: pd.Series | str | None) -> pd.Series | str | None:

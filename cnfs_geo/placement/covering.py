@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +27,6 @@ from ._base import (
     compile_rules,
     coverage_sets,
     exact_solution,
-    gdf_groups,
     gdf_inputs,
     prepare,
     sample,
@@ -462,15 +460,14 @@ def mclp_from_geodataframes(
     rules = Rules() if rules is None else rules
     if p is None and rules.budget_eur is None:
         p = settings.posts
-    od, weights, info, cand, exist_ids = gdf_inputs(
+    od, weights, info, cand, rules = gdf_inputs(
         demand_gdf,
         candidates_gdf,
+        rules,
         weight_col=weight_col,
-        existing=rules.existing,
         max_minutes=threshold,
         settings=settings,
     )
-    rules = replace(rules, existing=exist_ids, groups=gdf_groups(cand, rules.groups))
     return mclp_from_od(
         od,
         weights,
@@ -500,15 +497,14 @@ def lscp_from_geodataframes(
     """
     threshold = check_threshold(settings.threshold_minutes if threshold is None else threshold)
     rules = Rules() if rules is None else rules
-    od, weights, info, cand, exist_ids = gdf_inputs(
+    od, weights, info, cand, rules = gdf_inputs(
         demand_gdf,
         candidates_gdf,
+        rules,
         weight_col=weight_col,
-        existing=rules.existing,
         max_minutes=threshold,
         settings=settings,
     )
-    rules = replace(rules, existing=exist_ids, groups=gdf_groups(cand, rules.groups))
     return lscp_from_od(
         od,
         weights,

@@ -7,7 +7,6 @@ exact over every pair of the OD table; method in ``docs/methods_placement.md``.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -24,7 +23,6 @@ from ._base import (
     check_threshold,
     compile_rules,
     exact_solution,
-    gdf_groups,
     gdf_inputs,
     nearest_open,
     prepare,
@@ -281,15 +279,14 @@ def pmedian_from_geodataframes(
     if p is None and rules.budget_eur is None:
         p = settings.posts
     max_minutes = check_threshold(max_minutes, "max_minutes")
-    od, weights, info, cand, exist_ids = gdf_inputs(
+    od, weights, info, cand, rules = gdf_inputs(
         demand_gdf,
         candidates_gdf,
+        rules,
         weight_col=weight_col,
-        existing=rules.existing,
         max_minutes=max_minutes,
         settings=settings,
     )
-    rules = replace(rules, existing=exist_ids, groups=gdf_groups(cand, rules.groups))
     return pmedian_from_od(
         od,
         weights,

@@ -34,6 +34,7 @@ ORDER: dict[str, int] = {
     "settings": 0,
     "_validate": 0,
     "_fr": 0,
+    "_progress": 0,
     "catalog": 0,
     "sources": 0,
     # stages, in pipeline order

@@ -290,52 +290,55 @@ def _iris_units(
         )
     iris = iris.set_geometry(geom)
 
-    # rows of each commune, in file order (one pass instead of a filter per commune)
+    # rows of each commune, in file order (one pass instead of a filter per commune); the
+    # loop reads plain arrays (pandas row access costs more than the geometry here)
     iris_of = iris.groupby("insee", sort=False).indices
     polys_of = polys.groupby("insee", sort=False).indices
     no_rows = np.array([], dtype=int)
+    i_code = iris.index.to_numpy()
+    i_nom = iris["nom"].to_numpy()
+    i_geom = iris.geometry.to_numpy()
+    i_p16 = iris["p16_pop"].to_numpy()
+    i_score = iris["score_mednum"].to_numpy()
+    i_whole = np.asarray(whole, dtype=bool)
+    p_code = polys.index.to_numpy()
+    p_nom = polys["nom"].to_numpy()
+    p_geom = polys.geometry.to_numpy()
     rows = []
-    for insee, c in communes.iterrows():
-        pop_c, need_c = float(c["population"]), float(c["need"])
-        own = iris.iloc[iris_of.get(insee, no_rows)]
+    for insee, nom_c, geom_c, pop_c, need_c in zip(
+        communes.index,
+        communes["nom"].to_numpy(),
+        cgeom.to_numpy(),
+        communes["population"].to_numpy(dtype=float),
+        communes["need"].to_numpy(dtype=float),
+    ):
+        pop_c, need_c = float(pop_c), float(need_c)
+        own = iris_of.get(insee, no_rows)
         units = []  # (unit_id, unit_type, nom, geometry, weight, basis, score)
-        if own.empty:
+        if len(own) == 0:
             units.append(
-                (
-                    insee,
-                    "commune",
-                    c["nom"],
-                    c.geometry,
-                    1.0,
-                    "commune entière (aucun IRIS)",
-                    np.nan,
-                )
+                (insee, "commune", nom_c, geom_c, 1.0, "commune entière (aucun IRIS)", np.nan)
             )
         else:
-            covered = shapely.union_all(own.geometry.to_numpy())
-            for code, r in own.iterrows():
+            covered = shapely.union_all(i_geom[own])
+            for k in own:
                 basis = (
-                    "P16 IRIS (commune non découpée, contour 2018)" if whole[code] else "P16 IRIS"
+                    "P16 IRIS (commune non découpée, contour 2018)" if i_whole[k] else "P16 IRIS"
                 )
                 units.append(
-                    (
-                        code,
-                        "iris",
-                        r["nom"],
-                        r.geometry,
-                        float(r["p16_pop"]),
-                        basis,
-                        r["score_mednum"],
-                    )
+                    (i_code[k], "iris", i_nom[k], i_geom[k], float(i_p16[k]), basis, i_score[k])
                 )
+            mine = polys_of.get(insee, no_rows)
+            shares = shapely.area(shapely.intersection(p_geom[mine], covered)) / shapely.area(
+                p_geom[mine]
+            )
             rest = []
-            for code, p in polys.iloc[polys_of.get(insee, no_rows)].iterrows():
-                share = p.geometry.intersection(covered).area / p.geometry.area
+            for k, share in zip(mine, shares):
                 if share < MIN_COVERED_SHARE:
-                    g = p.geometry.difference(covered)
-                    rest.append((code, p["nom"], g if g.area > 0 else p.geometry))
+                    g = p_geom[k].difference(covered)
+                    rest.append((p_code[k], p_nom[k], g if g.area > 0 else p_geom[k]))
             if rest:
-                p16 = float(own["p16_pop"].sum())
+                p16 = float(iris["p16_pop"].iloc[own].sum())
                 areas = np.array([g.area for _, _, g in rest])
                 residual = pop_c - p16
                 if residual > 0:
@@ -373,7 +376,7 @@ def _iris_units(
                     "insee": insee,
                     "unit_type": u[1],
                     "nom": u[2],
-                    "commune_nom": c["nom"],
+                    "commune_nom": nom_c,
                     "population": p_u,
                     "population_basis": u[5],
                     "score_mednum": u[6],
@@ -422,33 +425,40 @@ def _commune2018_units(
         polys["w"] = polys["area"]
         polys["n"] = polys["area"]
         basis_split = "surface"
+    # one pass over plain arrays, communes in code order, 2018 communes in file order
+    groups = polys.groupby("insee", sort=True).indices
+    p_code, p_nom, p_geom = polys.index.to_numpy(), polys["nom"].to_numpy(), polys.geometry.array
+    p_w, p_n = polys["w"].to_numpy(dtype=float), polys["n"].to_numpy(dtype=float)
+    p_area = polys["area"].to_numpy(dtype=float)
     rows = []
-    for insee, group in polys.groupby("insee", sort=True):
+    for insee in sorted(groups):
+        group = groups[insee]
         pop_c = float(communes.at[insee, "population"])
         need_c = float(communes.at[insee, "need"])
-        w = group["w"].to_numpy(dtype=float)
-        n = group["n"].to_numpy(dtype=float)
+        nom_c = communes.at[insee, "nom"]
+        w = p_w[group]
+        n = p_n[group]
         basis = basis_split if len(group) > 1 else "commune entière"
         if w.sum() <= 0:
-            w, basis = group["area"].to_numpy(dtype=float), "surface (population 2016 nulle)"
+            w, basis = p_area[group], "surface (population 2016 nulle)"
         pops = pop_c * (w / w.sum())
         if population_from == "area" or need_split == "uniform" or n.sum() <= 0:
             needs = need_c * pops / pop_c if pop_c > 0 else np.zeros(len(group))
         else:
             needs = _capped_split(need_c, n, pops)
-        for (code, p), p_u, n_u in zip(group.iterrows(), pops, needs):
+        for k, p_u, n_u in zip(group, pops, needs):
             rows.append(
                 {
-                    "unit_id": code,
+                    "unit_id": p_code[k],
                     "insee": insee,
                     "unit_type": "commune2018",
-                    "nom": p["nom"],
-                    "commune_nom": communes.at[insee, "nom"],
+                    "nom": p_nom[k],
+                    "commune_nom": nom_c,
                     "population": p_u,
                     "population_basis": basis,
                     "score_mednum": np.nan,
                     "need": n_u,
-                    "geometry": p.geometry,
+                    "geometry": p_geom[k],
                 }
             )
     missing = sorted(set(communes.index) - set(polys["insee"]))

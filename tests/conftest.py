@@ -74,6 +74,15 @@ def plan49_mixed(prepared49):
     return run(sc, prepared=prepared49)
 
 
+@pytest.fixture(scope="session")
+def plan49_iris(bundle):
+    """Maine-et-Loire, 8 fixed posts, IRIS demand units, built once per session (used by
+    test_plan and test_report). Read-only."""
+    from cnfs_geo.plan import Scenario, run
+
+    return run(Scenario(departement="49", posts=8, demand_unit="iris", data_dir=str(bundle.path)))
+
+
 #: Tests over ~5 s that are neither national nor notebooks, by module (every test of it) or
 #: by node id without parameters (``module.py::test_name``). Measured with --durations.
 SLOW: frozenset[str] = frozenset(
@@ -110,8 +119,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def fs49():
-    """The real 49 placement instance shared by the placement tests.
+def fs49(bundle):
+    """The real 49 placement instance shared by the placement tests (embedded bundle).
 
     176 communes (COG 2026 population, representative points), candidates = every
     chef-lieu, existing sites = the 28 France Services of 49 (ANCT 2024-08-01),
@@ -123,7 +132,7 @@ def fs49():
     from cnfs_geo import access, territory
 
     T = 10.0
-    data_dir = catalog.resolve_data_dir()
+    data_dir = bundle
     communes = territory.communes_from_cog("49", data_dir)
     fs = pd.read_csv(data_dir.file("france_services"), dtype={"id_fs": str, "insee_com": str})
     fs = fs[fs["insee_dep"].astype(str) == "49"]

@@ -19,7 +19,7 @@ import pytest
 from pyproj import Transformer
 
 from cnfs_geo import access as od_access
-from cnfs_geo import catalog, coverage, territory
+from cnfs_geo import coverage, territory
 from cnfs_geo._errors import ValidationError
 
 CATCHMENT = 20.0
@@ -33,14 +33,14 @@ LUO_QI_20 = [(5.0, 1.0), (10.0, 0.68), (15.0, 0.22), (20.0, 0.03)]
 
 
 @pytest.fixture(scope="module")
-def communes_49():
-    return territory.communes_from_cog("49", catalog.resolve_data_dir())
+def communes_49(bundle):
+    return territory.communes_from_cog("49", bundle)
 
 
 @pytest.fixture(scope="module")
-def fs_49() -> pd.DataFrame:
+def fs_49(bundle) -> pd.DataFrame:
     """France Services of 49 from the ANCT list, in Lambert-93, indexed by id_fs (str)."""
-    path = catalog.resolve_data_dir().file("france_services")
+    path = bundle.file("france_services")
     fs = pd.read_csv(path, dtype={"id_fs": str, "insee_dep": str, "insee_com": str})
     fs = fs[fs["insee_dep"] == "49"].copy()
     tr = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnfs_geo import access, catalog, coverage, placement
+from cnfs_geo import access, coverage, placement
 from cnfs_geo._errors import PlacementError
 
 T = 10.0
@@ -92,14 +92,14 @@ def test_mclp_equals_spopt_with_predefined_existing_sites(inst, mclp8):
     assert mclp8.solution.objective == pytest.approx(spopt_total - d["weight_covered_before"])
 
 
-def test_mclp_equals_spopt_on_residual_instance_need_weight(inst):
+def test_mclp_equals_spopt_on_residual_instance_need_weight(inst, bundle):
     """Need weights, residual instance: covered demand zeroed, candidates only in spopt."""
     pulp, solver = _spopt_solver()
     from spopt.locate import MCLP
 
     from cnfs_geo import need
 
-    communes, _ = need.need_from_sources(inst["communes"], catalog.resolve_data_dir())
+    communes, _ = need.need_from_sources(inst["communes"], bundle)
     ours = placement.mclp_from_od(
         inst["od"],
         communes["need"],

@@ -1,13 +1,14 @@
 """Tests of cnfs_geo.placement.equity (equity placement) on the real Maine-et-Loire plan.
 
-Instance: ``cnfs_geo.plan.prepare(Scenario())`` on the embedded 49 bundle — the
-176 communes (demand = need-weighted population ``communes["need"]``, travel from
-their representative point), the existing accompaniment places (supply = their
-``advisors``) and the plan's candidate sites (every commune's chef-lieu
-``commune:<insee>`` and every place ``place:<place_id>``). OD = crow-fly × 1.3 at
-50 km/h within the 20-minute catchment, from the communes to the existing places
-and the candidates. Every expected value is recomputed independently here with
-:func:`cnfs_geo.coverage.two_step_fca`, never copied from an output.
+Instance: ``cnfs_geo.plan.prepare(Scenario())`` on the embedded 49 bundle
+(conftest.prepared49) — the 176 communes (demand = need-weighted population
+``communes["need"]``, travel from their representative point), the existing
+accompaniment places (supply = their ``advisors``) and the plan's candidate sites
+(every commune's chef-lieu ``commune:<insee>`` and every place ``place:<place_id>``).
+OD = crow-fly × 1.3 at 50 km/h within the 20-minute catchment, from the communes to
+the existing places and the candidates. Every expected value is recomputed
+independently here with :func:`cnfs_geo.coverage.two_step_fca`, never copied from an
+output.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnfs_geo import access, coverage, placement, plan
+from cnfs_geo import access, coverage, placement
 from cnfs_geo._errors import PlacementError
 from cnfs_geo.placement import equity_from_od, equity_of_posts
 from cnfs_geo.settings import DEFAULT
@@ -28,8 +29,8 @@ P = 8
 
 
 @pytest.fixture(scope="module")
-def inst():
-    pr = plan.prepare(plan.Scenario())
+def inst(prepared49):
+    pr = prepared49  # plan.prepare(Scenario(departement="49")) on the bundle, shared
     places = pr.places
     acc = places[places["service_level"] == "accompaniment"]
     ex_ids = acc["place_id"].astype(str).to_numpy()

@@ -88,10 +88,13 @@ def test_every_place_in_the_departement(plan):
     assert plan.places["insee"].isin(plan.communes.index).all()
 
 
-def test_other_threshold_changes_the_diagnosis(bundle):
+def test_other_threshold_changes_the_diagnosis(bundle, prepared49):
     p15 = run(Scenario(departement="49", posts=2, threshold_minutes=15, data_dir=str(bundle.path)))
     p10_cov = (
-        run(Scenario(departement="49", posts=2, threshold_minutes=10, data_dir=str(bundle.path)))
+        run(
+            Scenario(departement="49", posts=2, threshold_minutes=10, data_dir=str(bundle.path)),
+            prepared=prepared49,  # the same département, 10 min and data: prepared once
+        )
         .communes["covered_before"]
         .sum()
     )
@@ -112,11 +115,11 @@ def test_plan_other_departements(raw_dir, dep):
     assert len(p.places) > 0 and len(p.posts) == 3
 
 
-def test_compare_posts_curve(bundle):
-    from cnfs_geo.plan import compare_posts, prepare
+def test_compare_posts_curve(bundle, prepared49):
+    from cnfs_geo.plan import compare_posts
 
     sc = Scenario(departement="49", threshold_minutes=10, data_dir=str(bundle.path))
-    prep = prepare(sc)
+    prep = prepared49  # prepare(sc), built once per session
     table = compare_posts(sc, [0, 2, 4, 8], prepared=prep)
     assert list(table["posts"]) == [0, 2, 4, 8]
     # 0 posts = the diagnosis; each exact solve can only cover more
@@ -137,8 +140,12 @@ def test_compare_posts_curve(bundle):
 
 
 @pytest.mark.parametrize("unit,n_units", [("iris", 367), ("commune2018", 183)])
-def test_finer_demand_units(bundle, plan, unit, n_units):
-    p = run(Scenario(departement="49", posts=8, demand_unit=unit, data_dir=str(bundle.path)))
+def test_finer_demand_units(bundle, plan, unit, n_units, request):
+    if unit == "iris":  # the same scenario as conftest.plan49_iris, built once per session
+        p = request.getfixturevalue("plan49_iris")
+    else:
+        p = run(Scenario(departement="49", posts=8, demand_unit=unit, data_dir=str(bundle.path)))
+    assert p.scenario.demand_unit == unit
     assert len(p.units) == n_units
     cov = p.coverage_before.set_index("threshold_min")
     assert cov.loc[10.0, "population"] == pytest.approx(833_776)  # totals always COG 2026
@@ -208,8 +215,11 @@ def test_compare_variants(bundle):
     assert (table.loc[mixed, "communes_served_itinerant"] > 0).all()
 
 
-def test_equity_model_plan(bundle, plan):
-    p = run(Scenario(departement="49", posts=8, model="equity", data_dir=str(bundle.path)))
+def test_equity_model_plan(bundle, plan, prepared49):
+    p = run(
+        Scenario(departement="49", posts=8, model="equity", data_dir=str(bundle.path)),
+        prepared=prepared49,  # the model is chosen after prepare()
+    )
     assert p.solution["model"] == "equity" and p.solution["gap"] == pytest.approx(0, abs=1e-6)
     assert len(p.posts) == 8
     # it chooses differently from maximal covering, which covers more within 10 min …

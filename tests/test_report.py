@@ -55,10 +55,9 @@ def report_html_itin(plan_itin, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def iris_plan():
-    return run(
-        Scenario(departement="49", posts=8, demand_unit="iris", data_dir=str(catalog.bundle_dir()))
-    )
+def iris_plan(plan49_iris):
+    """Maine-et-Loire, 8 fixed posts, IRIS demand units."""
+    return plan49_iris
 
 
 @pytest.fixture(scope="module")
@@ -303,8 +302,8 @@ def test_report_is_deterministic(plan_itin, report_html_itin, tmp_path):
     assert figures.circuits_map_png(plan_itin) == figures.circuits_map_png(plan_itin)
 
 
-def test_outputs_without_itinerant_posts(tmp_path):
-    p = run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+def test_outputs_without_itinerant_posts(plan, tmp_path):
+    p = plan  # Scenario(departement="49", posts=8): no itinerant post
     assert len(p.circuits) == 0
     text = report.render_report(p, with_map=False)
     assert "aucun poste itinérant" in section_text(text, "circuits")
@@ -417,8 +416,11 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
     )
 
 
-def test_report_names_the_placement_model():
-    p = run(Scenario(departement="49", posts=4, model="equity", data_dir=str(catalog.bundle_dir())))
+def test_report_names_the_placement_model(prepared49):
+    p = run(
+        Scenario(departement="49", posts=4, model="equity", data_dir=str(catalog.bundle_dir())),
+        prepared=prepared49,  # the model is chosen after prepare()
+    )
     text = squash(section_text(report.render_report(p, with_map=False), "methode"))
     assert "4 postes fixes sont placés par le modèle capacité / équité" in text
     assert "couverture maximale, MCLP" not in text

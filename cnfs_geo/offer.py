@@ -8,6 +8,7 @@ hands over to it. Rules and reasons: ``docs/methods_offer.md``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -431,6 +432,14 @@ def _yes(v: object) -> bool:
 # --------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=32)
+def _transformer(src_crs: Any, dst_crs: Any) -> Transformer:
+    """Transformer from ``src_crs`` to ``dst_crs`` (x = longitude/easting), built once per
+    pair of CRS: building one costs more than transforming a département's records, and
+    pyproj transformers are thread-safe (pyproj >= 3.1)."""
+    return Transformer.from_crs(src_crs, dst_crs, always_xy=True)
+
+
 @dataclass
 class _Context:
     dep: str
@@ -448,7 +457,7 @@ class _Context:
         return self.communes.crs
 
     def to_work(self, a: np.ndarray, b: np.ndarray, src_crs: str) -> tuple[np.ndarray, np.ndarray]:
-        tr = Transformer.from_crs(src_crs, self.crs, always_xy=True)
+        tr = _transformer(src_crs, self.crs)
         x, y = tr.transform(np.asarray(a, float), np.asarray(b, float), errcheck=False)
         x, y = np.asarray(x, float), np.asarray(y, float)
         bad = ~(np.isfinite(x) & np.isfinite(y))

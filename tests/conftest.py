@@ -42,6 +42,25 @@ def national(raw_dir):
 
 
 @pytest.fixture(scope="session")
+def cog49(bundle):
+    """The 176 communes of Maine-et-Loire from the embedded bundle
+    (:func:`cnfs_geo.territory.communes_from_cog`), built once per session. Read-only:
+    modules take a ``.copy()``."""
+    from cnfs_geo import territory
+
+    return territory.communes_from_cog("49", bundle)
+
+
+@pytest.fixture(scope="session")
+def offer49(cog49, bundle):
+    """Places and offer report of the bundle (:func:`cnfs_geo.offer.places_from_sources` on
+    :func:`cog49`), built once per session. Read-only."""
+    from cnfs_geo import offer
+
+    return offer.places_from_sources(cog49.copy(), bundle)
+
+
+@pytest.fixture(scope="session")
 def prepared49(bundle):
     """Everything of the default Maine-et-Loire scenario that does not depend on the number
     of posts (:func:`cnfs_geo.plan.prepare`), built once per session. Read-only."""
@@ -119,7 +138,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def fs49(bundle):
+def fs49(bundle, cog49):
     """The real 49 placement instance shared by the placement tests (embedded bundle).
 
     176 communes (COG 2026 population, representative points), candidates = every
@@ -129,11 +148,11 @@ def fs49(bundle):
     import geopandas as gpd
     import pandas as pd
 
-    from cnfs_geo import access, territory
+    from cnfs_geo import access
 
     T = 10.0
     data_dir = bundle
-    communes = territory.communes_from_cog("49", data_dir)
+    communes = cog49.copy()
     fs = pd.read_csv(data_dir.file("france_services"), dtype={"id_fs": str, "insee_com": str})
     fs = fs[fs["insee_dep"].astype(str) == "49"]
     existing = (

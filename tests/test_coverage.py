@@ -19,7 +19,7 @@ import pytest
 from pyproj import Transformer
 
 from cnfs_geo import access as od_access
-from cnfs_geo import coverage, territory
+from cnfs_geo import coverage
 from cnfs_geo._errors import ValidationError
 
 CATCHMENT = 20.0
@@ -33,8 +33,8 @@ LUO_QI_20 = [(5.0, 1.0), (10.0, 0.68), (15.0, 0.22), (20.0, 0.03)]
 
 
 @pytest.fixture(scope="module")
-def communes_49(bundle):
-    return territory.communes_from_cog("49", bundle)
+def communes_49(cog49):
+    return cog49.copy()  # territory.communes_from_cog("49", bundle)
 
 
 @pytest.fixture(scope="module")

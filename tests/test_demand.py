@@ -33,8 +33,8 @@ def _iris_rows(data_dir) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def communes(bundle):
-    c, _ = need.need_from_sources(territory.communes_from_cog("49", bundle), bundle)
+def communes(bundle, cog49):
+    c, _ = need.need_from_sources(cog49.copy(), bundle)
     return c
 
 

@@ -8,8 +8,8 @@ from cnfs_geo._errors import ValidationError
 
 
 @pytest.fixture(scope="module")
-def communes(bundle):
-    return territory.communes_from_cog("49", bundle)
+def communes(cog49):
+    return cog49.copy()  # territory.communes_from_cog("49", bundle)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnfs_geo import catalog, need, territory
+from cnfs_geo import catalog, need
 from cnfs_geo._errors import ValidationError
 
 DIMS = list(need.DIMENSIONS)
@@ -24,8 +24,8 @@ RAW_COLUMN = {
 
 
 @pytest.fixture(scope="module")
-def communes(bundle):
-    return territory.communes_from_cog("49", bundle)
+def communes(cog49):
+    return cog49.copy()  # territory.communes_from_cog("49", bundle)
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,8 @@ TOL = DEFAULT.coordinate_tolerance_m
 
 
 @pytest.fixture(scope="module")
-def communes49(bundle):
-    return territory.communes_from_cog("49", bundle)
-
-
-@pytest.fixture(scope="module")
-def offer49(communes49, bundle):
-    return offer.places_from_sources(communes49, bundle)
+def communes49(cog49):
+    return cog49.copy()  # territory.communes_from_cog("49", bundle)
 
 
 def _raw_json(data_dir, key):

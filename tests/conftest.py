@@ -94,6 +94,17 @@ def plan49_mixed(prepared49):
 
 
 @pytest.fixture(scope="session")
+def map49_html(plan49, tmp_path_factory):
+    """The coverage map of :func:`plan49` (``maps.coverage_map`` written to a file, read
+    back), built once per session for test_maps and test_report."""
+    from cnfs_geo import maps
+
+    path = tmp_path_factory.mktemp("map") / "carte_couverture.html"
+    maps.coverage_map(plan49, path=path)
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
 def plan49_iris(bundle):
     """Maine-et-Loire, 8 fixed posts, IRIS demand units, built once per session (used by
     test_plan and test_report). Read-only."""

@@ -30,10 +30,9 @@ def plan(plan49):
 
 
 @pytest.fixture(scope="module")
-def map_html(plan, tmp_path_factory):
-    path = tmp_path_factory.mktemp("map") / "carte_couverture.html"
-    maps.coverage_map(plan, path=path)
-    return path.read_text(encoding="utf-8")
+def map_html(map49_html):
+    """maps.coverage_map(plan, path=...) read back (built once in conftest.map49_html)."""
+    return map49_html
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -662,6 +663,13 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
 _SHARED_DATA = _template_text("map_shared_data.js.j2")
 
 
+@functools.cache
+def _compiled(text: str) -> Template:
+    """A jinja2 template compiled once and shared by the elements that render it
+    (compiling costs more than rendering a layer)."""
+    return Template(text)
+
+
 class _SharedData(MacroElement):
     """GeoJSON written once as a compact JS variable, drawn by several layers."""
 
@@ -669,7 +677,7 @@ class _SharedData(MacroElement):
         super().__init__()
         self._name = name
         self.json = _compact_json(data)
-        self._template = Template(_SHARED_DATA)
+        self._template = _compiled(_SHARED_DATA)
 
 
 _JSON_LAYER = _template_text("map_json_layer.js.j2")
@@ -722,7 +730,7 @@ class _JsonLayer(folium.map.Layer):
         self.styles = styles or {}
         self.point_icons = point_icons
         self.hatch = hatch
-        self._template = Template(_JSON_LAYER)
+        self._template = _compiled(_JSON_LAYER)
 
 
 def _commune_layer(
@@ -989,7 +997,7 @@ class _Overlay(MacroElement):
         self.title = html.escape(title)
         self.subtitle = html.escape(subtitle)
         self.legend = legend
-        self._template = Template(_OVERLAY)
+        self._template = _compiled(_OVERLAY)
 
 
 def _deterministic_ids(root: Any) -> None:

@@ -117,11 +117,8 @@ def plan49_iris(bundle):
 #: by node id without parameters (``module.py::test_name``). Measured with --durations.
 SLOW: frozenset[str] = frozenset(
     {
-        "test_placement_median.py::test_pmedian_k_expansion_is_exact_without_existing_sites",
-        "test_placement_median.py::test_pmedian_equals_spopt_with_existing_sites",
         "test_placement_scalable.py::test_bound_is_above_the_exact_optimum_and_the_posts_below",
         "test_placement_scalable.py::test_scalable_is_deterministic_when_it_converges",
-        "test_plan.py::test_finer_demand_units",
         "test_plan.py::test_compare_variants",
         "test_plan.py::test_settings_reach_the_gap_and_itinerant_stages",
         "test_plan.py::test_compare_posts_curve",
@@ -129,7 +126,6 @@ SLOW: frozenset[str] = frozenset(
         "test_plan.py::test_other_threshold_changes_the_diagnosis",
         "test_plan.py::test_fixed_plus_itinerant_plan",
         "test_plan.py::test_fibre_what_if_scenario",
-        "test_itinerant.py::test_one_circuit_is_best_by_enumeration",
         "test_cli.py::test_plan_49_writes_every_output",
     }
 )

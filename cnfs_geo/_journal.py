@@ -50,15 +50,18 @@ _STACK: list[list[Event]] = []
 
 
 @contextmanager
-def collect() -> Iterator[list[Event]]:
-    """Collect the events recorded inside the ``with`` block (nested blocks all receive them)."""
+def collect(*, isolated: bool = False) -> Iterator[list[Event]]:
+    """Collect the events recorded inside the ``with`` block; nested blocks all receive
+    them, unless ``isolated`` (a cached reader collecting events to :func:`replay` them)."""
     events: list[Event] = []
+    saved = _STACK[:]
+    if isolated:
+        _STACK.clear()
     _STACK.append(events)
     try:
         yield events
     finally:
-        # by identity: two empty lists are equal
-        del _STACK[next(i for i, e in enumerate(_STACK) if e is events)]
+        _STACK[:] = saved
 
 
 def _emit(event: Event) -> None:

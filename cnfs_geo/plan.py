@@ -507,8 +507,9 @@ def _base_frames(
     key = (dep, _data_fingerprint(data_dir), repr(s.as_dict()), repr(scenario.need_weights))
     hit = _BASE_CACHE.get(key)
     if hit is None:
-        with _journal.collect() as events:
+        with _journal.collect(isolated=True) as events:
             hit = _base_frames_uncached(scenario, dep, data_dir, lap)
+        _journal.replay(events)
         _BASE_CACHE[key] = hit
         _BASE_EVENTS[key] = events
         while len(_BASE_CACHE) > _BASE_CACHE_SIZE:

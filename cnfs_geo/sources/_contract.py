@@ -84,7 +84,9 @@ class Contract:
                 source,
                 [
                     f"missing column(s) {missing} (source {self.key!r}); expected format: "
-                    f"{self.expected_format}, with at least the columns {list(self.required)}"
+                    f"{self.expected_format}, with at least the columns {list(self.required)}",
+                    "correction : vérifier que c'est le bon fichier et le nom de ses colonnes "
+                    "(ou le restaurer depuis sa source)",
                 ],
             )
         return df

@@ -75,7 +75,8 @@ def load_json(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = exc.pos >= len(text.rstrip()) - 1
+        end = text.rstrip()
+        cut = exc.pos >= len(end) - 1 or not end.endswith(("]", "}"))
         what = "JSON tronqué (la fin du fichier manque)" if cut else "JSON invalide"
         raise FileFormatError(
             str(path),
@@ -205,7 +206,8 @@ def read_csv_columns(path: Path, required: list[str], **kwargs: Any) -> pd.DataF
         df,
         required,
         str(path),
-        expected=f"expected columns include {required}; is this the right file?",
+        expected=f"expected columns include {required}; is this the right file? "
+        f"Correction : vérifier le fichier et le nom de ses colonnes, ou {RESTORE}",
     )
     df.attrs["source"] = str(path)
     return df

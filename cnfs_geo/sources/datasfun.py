@@ -37,7 +37,7 @@ def _datasfun_frame(
     path: str, mtime_ns: int, size: int
 ) -> tuple[pd.DataFrame, list[_journal.Event]]:
     df = read_csv_columns(path, DATASFUN_COLUMNS)[DATASFUN_COLUMNS].copy()
-    with _journal.collect() as events:
+    with _journal.collect(isolated=True) as events:
         lat = pd.to_numeric(df["lat"], errors="coerce")
         lng = pd.to_numeric(df["lng"], errors="coerce")
         dep = df["insee_dep"].astype(str)

@@ -97,7 +97,8 @@ def _frame(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
         ["code"],
         source,
         expected="expected property 'code' (INSEE code of each 2018 polygon), "
-        "as in the ADMIN EXPRESS COG 2018 files of france-geojson",
+        "as in the ADMIN EXPRESS COG 2018 files of france-geojson; correction : "
+        f"{RESTORE}",
     )
     if raw.crs is not None and not raw.crs == GEOGRAPHIC_CRS:
         raise CrsError(

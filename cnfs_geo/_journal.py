@@ -122,8 +122,15 @@ def journal_table(
     def row(source: str, file: str = "") -> dict[str, Any]:
         r = rows.setdefault(
             source,
-            {"source": source, "file": file, "read": 0, "merged": 0, "rejected": 0,
-             "repaired": 0, "_reasons": []},
+            {
+                "source": source,
+                "file": file,
+                "read": 0,
+                "merged": 0,
+                "rejected": 0,
+                "repaired": 0,
+                "_reasons": [],
+            },
         )
         r["file"] = r["file"] or file
         return r

@@ -100,7 +100,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print(f"  durée : {wall:.1f} s")
     lines = _journal.summary_lines(plan.journal)
     if lines:
-        print("cnfs-geo : données réparées ou rejetées (table journal de plan.gpkg) :", file=sys.stderr)
+        print(
+            "cnfs-geo : données réparées ou rejetées (table journal de plan.gpkg) :",
+            file=sys.stderr,
+        )
         for line in lines:
             print(f"  {line}", file=sys.stderr)
     return 0
@@ -291,9 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnfs-geo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every stage")
-    p.add_argument(
-        "--debug", action="store_true", help="show the Python traceback of an error"
-    )
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
     pl = sub.add_parser("plan", help="coverage diagnosis and new posts for a département")
     pl.add_argument(

@@ -207,9 +207,7 @@ def write_outputs(plan: Any, out_dir: str | Path) -> dict[str, Path]:
         ``out_dir`` cannot be used (:func:`check_out_dir`).
     """
     if not isinstance(out_dir, (str, os.PathLike)):
-        raise ArgumentError(
-            "out_dir", [f"a folder path is expected, got {type(out_dir).__name__}"]
-        )
+        raise ArgumentError("out_dir", [f"a folder path is expected, got {type(out_dir).__name__}"])
     out = check_out_dir(out_dir)
     names = {
         "geopackage": "plan.gpkg",

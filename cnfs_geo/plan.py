@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    _journal,
     access,
     catalog,
     coverage,
@@ -42,7 +43,6 @@ from . import (
     roads,
     territory,
 )
-from . import _journal
 from ._errors import ArgumentError, ValidationError
 from .settings import DEFAULT, Settings, working_crs
 
@@ -553,8 +553,10 @@ def prepare(scenario: Scenario) -> Prepared:
     if not isinstance(scenario, Scenario):
         raise ArgumentError(
             "scenario",
-            [f"a cnfs_geo.plan.Scenario is expected, got {type(scenario).__name__}; fix: "
-             "prepare(Scenario(departement='49', posts=8))"],
+            [
+                f"a cnfs_geo.plan.Scenario is expected, got {type(scenario).__name__}; fix: "
+                "prepare(Scenario(departement='49', posts=8))"
+            ],
         )
     with _journal.collect() as events:
         prepared = _prepare(scenario)
@@ -698,8 +700,10 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
     if not isinstance(scenario, Scenario):
         raise ArgumentError(
             "scenario",
-            [f"a cnfs_geo.plan.Scenario is expected, got {type(scenario).__name__}; fix: "
-             "run(Scenario(departement='49', posts=8))"],
+            [
+                f"a cnfs_geo.plan.Scenario is expected, got {type(scenario).__name__}; fix: "
+                "run(Scenario(departement='49', posts=8))"
+            ],
         )
     s = scenario.settings
     if prepared is None:

@@ -184,7 +184,7 @@ def _run(args: list[str], capsys) -> tuple[int, str, str]:
 
 
 def _assert_clear(err: str, file_name: str, words: list[str]) -> None:
-    assert "Traceback" not in err and "File \"" not in err, err
+    assert "Traceback" not in err and 'File "' not in err, err
     assert err.startswith("cnfs-geo : erreur"), err
     assert file_name in err, err
     assert "correction" in err.lower(), err
@@ -269,7 +269,10 @@ def _repairs(data: Path) -> None:
     fc = json.loads(p.read_text(encoding="utf-8"))
     g = fc["features"][0]["geometry"]
     ring = g["coordinates"][0] if g["type"] == "Polygon" else g["coordinates"][0][0]
-    ring[1], ring[2] = ring[2], ring[1]  # a self-intersection
+    ring[1:1] = [ring[len(ring) // 2], ring[len(ring) // 3]]  # chords: self-intersection
+    import shapely.geometry
+
+    assert not shapely.geometry.shape(g).is_valid
     p.write_text(json.dumps(fc), encoding="utf-8")
 
 
@@ -285,9 +288,14 @@ def test_repairs_are_printed_journaled_and_accounted(data49, tmp_path, capsys):
     assert rc == 0, err
     assert "Traceback" not in err
     assert "49007 : lat/lng inversés" in err
-    assert "nb_aidants -3" in err and "nb_aidants 'abc'" in err
-    assert "polygone invalide" in err and "réparé (make_valid)" in err
+    lines = {ln.split(" (")[0].strip(): ln for ln in err.splitlines()[1:]}
+    assert "3 réparés" in lines["cnfs_permanences"] and "nb_aidants" in lines["cnfs_permanences"]
+    assert "polygone invalide" in lines["communes_2018"]
     journal = pyogrio.read_dataframe(out / "plan.gpkg", layer="journal")
+    reasons = journal.set_index("source")["reasons"]
+    assert "nb_aidants -3" in reasons["cnfs_permanences"]
+    assert "nb_aidants 'abc'" in reasons["cnfs_permanences"]
+    assert "réparé (make_valid)" in reasons["communes_2018"]
     assert (journal["read"] == journal["kept"] + journal["merged"] + journal["rejected"]).all()
     rep = journal.set_index("source")["repaired"]
     assert rep["datasfun_communes"] == 1 and rep["cnfs_permanences"] == 3

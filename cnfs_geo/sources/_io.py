@@ -80,14 +80,14 @@ def load_json(path: str | Path) -> Any:
         what = "JSON tronqué (la fin du fichier manque)" if cut else "JSON invalide"
         raise FileFormatError(
             str(path),
-            [f"{what} à la ligne {exc.lineno}, colonne {exc.colno} ({exc.msg}) ; "
-             f"correction : {RESTORE}"],
+            [
+                f"{what} à la ligne {exc.lineno}, colonne {exc.colno} ({exc.msg}) ; "
+                f"correction : {RESTORE}"
+            ],
         ) from exc
 
 
-def check_csv(
-    path: str | Path, *, sep: str = ",", n_fields: int | None = None
-) -> str:
+def check_csv(path: str | Path, *, sep: str = ",", n_fields: int | None = None) -> str:
     """Text of a CSV file whose every record has the same number of fields.
 
     Parameters
@@ -121,9 +121,7 @@ def check_csv(
             if len(row) != expected:
                 n_bad += 1
                 if len(problems) < 5:
-                    problems.append(
-                        f"ligne {line} : {len(row)} champs au lieu de {expected}"
-                    )
+                    problems.append(f"ligne {line} : {len(row)} champs au lieu de {expected}")
             last_line = line
     except csv.Error as exc:
         problems.append(f"ligne {rows.line_num} : CSV illisible ({exc})")
@@ -158,7 +156,9 @@ def check_unique(df: pd.DataFrame, columns: Sequence[str], path: str | Path, wha
     dup = df[df.duplicated(list(columns), keep=False)]
     if not len(dup):
         return
-    keys = sorted({" / ".join(str(v) for v in k) for k in dup[list(columns)].itertuples(index=False)})
+    keys = sorted(
+        {" / ".join(str(v) for v in k) for k in dup[list(columns)].itertuples(index=False)}
+    )
     raise FileFormatError(
         str(path),
         [
@@ -194,7 +194,7 @@ def read_json(path: Path) -> Any:
     return _read_json(*key)
 
 
-def read_csv_columns(path: Path, required: list[str], **kwargs: Any) -> pd.DataFrame:
+def read_csv_columns(path: str | Path, required: list[str], **kwargs: Any) -> pd.DataFrame:
     """A CSV read as strings (``dtype=str``, blanks kept as ``""``) with ``required`` columns.
 
     Raises :class:`~cnfs_geo._errors.ValidationError` when the file cannot be parsed and

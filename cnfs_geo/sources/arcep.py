@@ -28,7 +28,8 @@ def read_fibre(path: Path) -> pd.DataFrame:
     ------
     ValidationError
         Not a UTF-8 CSV with the same number of fields on every line, a duplicated
-        ``code_insee``, a count that is not a number ≥ 0 (FileFormatError); :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
+        ``code_insee``, a count that is not a number ≥ 0 (FileFormatError);
+        :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
     """
     df = read_csv_columns(path, ["code_insee", "commune", *FIBRE_COLUMNS])
     check_unique(df, ["code_insee"], path, "code commune (code_insee)")

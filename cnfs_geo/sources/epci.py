@@ -13,7 +13,10 @@ from ._io import RESTORE, check_unique, read_json
 def _epci_records(path: Path) -> list[dict]:
     recs = read_json(Path(path))
     if not isinstance(recs, list) or not all(
-        isinstance(e, dict) and "code" in e and "nom" in e and isinstance(e.get("membres", []), list)
+        isinstance(e, dict)
+        and "code" in e
+        and "nom" in e
+        and isinstance(e.get("membres", []), list)
         for e in recs
     ):
         raise FileFormatError(
@@ -67,9 +70,7 @@ def read_epci_members(path: Path) -> pd.DataFrame:
         A commune listed in several EPCI (every such commune named).
     """
     rows = [
-        (m["code"], e["code"], e["nom"])
-        for e in _epci_records(path)
-        for m in e.get("membres", [])
+        (m["code"], e["code"], e["nom"]) for e in _epci_records(path) for m in e.get("membres", [])
     ]
     df = pd.DataFrame(rows, columns=["insee", "epci", "epci_nom"])
     dup = df[df["insee"].duplicated(keep=False)]

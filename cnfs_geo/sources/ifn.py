@@ -35,7 +35,8 @@ def read_ifn(path: Path) -> pd.DataFrame:
     ------
     ValidationError
         Not a UTF-8 CSV with the same number of fields on every line, a duplicated
-        ``code``, a score outside 0–10 (FileFormatError); :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
+        ``code``, a score outside 0–10 (FileFormatError);
+        :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
     """
     df = read_csv_columns(path, ["code", "name", *IFN_COLUMNS])
     check_unique(df, ["code"], path, "code commune (code)")

@@ -62,7 +62,9 @@ def _geojson_frame(data: Any, source: str) -> gpd.GeoDataFrame:
             why = shapely.validation.explain_validity(g)
             fixed = shapely.make_valid(g)
             parts = [
-                q for q in getattr(fixed, "geoms", [fixed]) if q.geom_type in ("Polygon", "MultiPolygon")
+                q
+                for q in getattr(fixed, "geoms", [fixed])
+                if q.geom_type in ("Polygon", "MultiPolygon")
             ]
             g = shapely.union_all(parts) if parts else fixed
             _journal.record(
@@ -78,9 +80,11 @@ def _geojson_frame(data: Any, source: str) -> gpd.GeoDataFrame:
             source,
             problems[:10] + [f"correction : corriger ces géométries ou {RESTORE}"],
         )
-    crs = (data.get("crs") or {}).get("properties", {}).get("name") if isinstance(
-        data.get("crs"), dict
-    ) else None
+    crs = (
+        (data.get("crs") or {}).get("properties", {}).get("name")
+        if isinstance(data.get("crs"), dict)
+        else None
+    )
     out = gpd.GeoDataFrame(pd.DataFrame(props), geometry=geoms)
     if crs and not any(t in str(crs) for t in ("CRS84", "4326")):
         out = out.set_crs(crs, allow_override=True)

@@ -76,7 +76,8 @@ def load_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         end = text.rstrip()
-        cut = exc.pos >= len(end) - 1 or not end.endswith(("]", "}"))
+        starts = end.lstrip().startswith(("[", "{"))
+        cut = starts and (exc.pos >= len(end) - 1 or not end.endswith(("]", "}")))
         what = "JSON tronqué (la fin du fichier manque)" if cut else "JSON invalide"
         raise FileFormatError(
             str(path),

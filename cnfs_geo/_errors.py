@@ -31,7 +31,8 @@ class ValidationError(CnfsGeoError, ValueError):
         self.source = source
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+        n = len(self.problems)
+        super().__init__(f"{source} : {n} problème{'s' if n > 1 else ''}\n{lines}")
 
 
 class MissingColumnError(ValidationError):
@@ -65,3 +66,16 @@ class SettingsError(ValidationError):
 
 class PlacementError(ValidationError):
     """A placement problem is ill-posed (p too large, no eligible host, infeasible quota…)."""
+
+
+class FileFormatError(ValidationError):
+    """A data file has the wrong structure: encoding, empty, truncated, wrong field count,
+    duplicated key, value out of range, invalid geometry. ``source`` is the file path."""
+
+
+class ArgumentError(ValidationError, TypeError):
+    """A Python API argument of the wrong type (also a :class:`TypeError`)."""
+
+
+class OutputDirError(CnfsGeoError, OSError):
+    """The output folder cannot be used (a file, not creatable, not writable)."""

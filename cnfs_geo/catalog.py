@@ -1024,3 +1024,18 @@ def polygon_source(departement: str) -> DataSource:
         f"departements/{slug}/communes-{slug}.geojson",
         sha,
     )
+
+
+#: Sources without which ``plan`` cannot run (the offer sources and datas.fun are optional).
+PLAN_REQUIRED = ("cog_communes", "cog_epci", "fibre", "ifn_communes")
+
+
+def missing_for_plan(table: pd.DataFrame) -> list[str]:
+    """Keys of :data:`PLAN_REQUIRED` missing in a :func:`verify` table, plus
+    ``communes_2018_archive`` when no commune polygon file at all is present."""
+    status = table["status"]
+    out = [k for k in PLAN_REQUIRED if k in status.index and status[k] == "missing"]
+    polys = [k for k in status.index if k.startswith("communes_2018")]
+    if polys and all(status[k] == "missing" for k in polys):
+        out.append("communes_2018_archive")
+    return out

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import _fr, catalog
-from ._errors import CnfsGeoError, DataFileError
+from . import _fr, _journal, catalog
+from ._errors import CnfsGeoError, DataFileError, OutputDirError
 from .settings import DEFAULT
 
 
@@ -98,6 +98,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     for p in paths.values():
         print(f"  écrit : {p}")
     print(f"  durée : {wall:.1f} s")
+    lines = _journal.summary_lines(plan.journal)
+    if lines:
+        print(
+            "cnfs-geo : données réparées ou rejetées (table journal de plan.gpkg) :",
+            file=sys.stderr,
+        )
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
     return 0
 
 
@@ -264,6 +272,14 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 def _cmd_data_check(args: argparse.Namespace) -> int:
     table = catalog.verify(args.data_dir)
     print(table[["relpath", "status"]].to_string())
+    missing = catalog.missing_for_plan(table)
+    if missing:
+        raise DataFileError(
+            "fichiers requis par « plan » absents : "
+            + ", ".join(f"{k} ({table.at[k, 'relpath']})" for k in missing)
+            + f" ; correction : cnfs-geo data fetch {' '.join(missing)} (ou les copier dans "
+            "le dossier de données)"
+        )
     bad = table.index[table["status"] == "checksum mismatch"].tolist()
     if bad:
         print(
@@ -278,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnfs-geo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every stage")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
     pl = sub.add_parser("plan", help="coverage diagnosis and new posts for a département")
     pl.add_argument(
@@ -405,7 +422,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error_lines(exc: CnfsGeoError) -> str:
+    """One French message for a project error: what, where (file, row, field), fix."""
+    kind = "sortie" if isinstance(exc, OutputDirError) else "données d'entrée"
+    return f"cnfs-geo : erreur ({kind}) — {exc}"
+
+
+def _log_traceback() -> Path:
+    """Write the current exception's traceback to a log file; return its path."""
+    import tempfile
+    import traceback
+
+    fd, name = tempfile.mkstemp(prefix="cnfs-geo-erreur-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(traceback.format_exc())
+    return Path(name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 bad input or arguments,
+    1 internal error, 130 interrupted). Never lets a traceback reach the user unless
+    ``--debug``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -421,10 +458,34 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             args.out = args.out / "comparaison"
     try:
+        if getattr(args, "out", None) is not None:
+            from .outputs import check_out_dir
+
+            check_out_dir(args.out)
         return args.func(args)
     except CnfsGeoError as exc:
-        print(f"cnfs-geo: error: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(_error_lines(exc), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(
+            "cnfs-geo : interrompu (Ctrl-C) ; les sorties précédentes sont intactes.",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        log_path = _log_traceback()
+        print(
+            f"cnfs-geo : erreur interne ({type(exc).__name__} : {exc}) ; détails dans "
+            f"{log_path} (relancer avec --debug pour les afficher). Merci de la signaler.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

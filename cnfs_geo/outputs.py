@@ -1,7 +1,15 @@
-"""Write every output of a plan: GeoPackage, coverage map and report."""
+"""Write every output of a plan: GeoPackage, coverage map and report, atomically.
+
+Everything of a run is written into a temporary folder beside the output folder and moved
+into place only when complete; an interrupted or killed run leaves the previous outputs
+untouched, and its temporary folder is removed by the next run.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +18,19 @@ import numpy as np
 import pandas as pd
 
 from . import maps, report
+from ._errors import ArgumentError, OutputDirError
 
-__all__ = ["COMMUNE_COLUMNS", "scenario_table", "write_geopackage", "write_outputs"]
+__all__ = [
+    "COMMUNE_COLUMNS",
+    "TMP_PREFIX",
+    "check_out_dir",
+    "scenario_table",
+    "write_geopackage",
+    "write_outputs",
+]
+
+#: Prefix of the temporary folders written beside the output folder.
+TMP_PREFIX = ".cnfs-geo-tmp-"
 
 COMMUNE_COLUMNS = [
     "insee",
@@ -127,6 +146,9 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         for name, gdf in layers.items():
             _gpkg_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
         tables = {"scenario": scenario_table(plan), "gap_communes": plan.gap_communes}
+        journal = getattr(plan, "journal", None)
+        if journal is not None and len(journal):
+            tables["journal"] = journal
         if len(plan.timetable):
             tables["timetable"] = plan.timetable
         for name, df in tables.items():
@@ -135,16 +157,77 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
-def write_outputs(plan: Any, out_dir: str | Path) -> dict[str, Path]:
-    """Write every output of a plan into ``out_dir``; return their paths by name."""
+def check_out_dir(out_dir: str | Path) -> Path:
+    """Check, before computing, that ``out_dir`` can receive outputs.
+
+    It must be a folder or not exist yet with a creatable parent, and be writable.
+
+    Raises
+    ------
+    OutputDirError
+        ``out_dir`` is a file, cannot be created or is not writable (the message says
+        which and what to do).
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "geopackage": out / "plan.gpkg",
-        "map": out / "carte_couverture.html",
-        "report": out / "rapport.html",
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(
+            f"{out} : ce chemin est un fichier, pas un dossier ; correction : donner un "
+            "dossier avec --out (ou supprimer ce fichier)"
+        )
+    probe = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise OutputDirError(
+            f"{out} : le dossier ne peut pas être créé ({probe} est un fichier) ; correction : "
+            "donner un autre dossier avec --out"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputDirError(
+            f"{out} : pas de droit d'écriture dans {probe} ; correction : donner un dossier "
+            "où écrire avec --out, ou en changer les droits"
+        )
+    return out
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove the temporary folders left beside ``out`` by an interrupted or killed run."""
+    for p in out.parent.glob(f"{TMP_PREFIX}{out.name}-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def write_outputs(plan: Any, out_dir: str | Path) -> dict[str, Path]:
+    """Write every output of a plan into ``out_dir``, atomically; return their paths by name.
+
+    The GeoPackage, map and report are written into a temporary folder beside
+    ``out_dir``, then each moved into ``out_dir`` (``os.replace``, atomic on one file
+    system) only when all are complete. Other files of ``out_dir`` are left as they are.
+
+    Raises
+    ------
+    OutputDirError
+        ``out_dir`` cannot be used (:func:`check_out_dir`).
+    """
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise ArgumentError("out_dir", [f"a folder path is expected, got {type(out_dir).__name__}"])
+    out = check_out_dir(out_dir)
+    names = {
+        "geopackage": "plan.gpkg",
+        "map": "carte_couverture.html",
+        "report": "rapport.html",
     }
-    write_geopackage(plan, paths["geopackage"])
-    maps.coverage_map(plan, path=paths["map"])
-    report.write_report(plan, paths["report"])
-    return paths
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{out.name}-", dir=out.parent))
+    try:
+        write_geopackage(plan, tmp / names["geopackage"])
+        maps.coverage_map(plan, path=tmp / names["map"])
+        report.write_report(plan, tmp / names["report"])
+        out.mkdir(parents=True, exist_ok=True)
+        # the GeoPackage last: a run that stops between two moves leaves a new map and
+        # report beside the previous GeoPackage at worst, never a partial file
+        for key in ("map", "report", "geopackage"):
+            os.replace(tmp / names[key], out / names[key])
+        for extra in sorted(tmp.iterdir()):  # a PDF or CSVs written beside, if any
+            os.replace(extra, out / extra.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {key: out / name for key, name in names.items()}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    _journal,
     access,
     catalog,
     coverage,
@@ -41,7 +43,7 @@ from . import (
     roads,
     territory,
 )
-from ._errors import ValidationError
+from ._errors import ArgumentError, ValidationError
 from .settings import DEFAULT, Settings, working_crs
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ class Scenario:
     settings: Settings = DEFAULT
 
     def __post_init__(self) -> None:
+        _check_scenario_types(self)
         problems = []
         if self.demand_unit not in ("commune", "iris", "commune2018"):
             problems.append(
@@ -159,6 +162,60 @@ class Scenario:
             if self.threshold_minutes is None
             else self.threshold_minutes
         )
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
+        x, (bool, np.bool_)
+    )
+
+
+def _check_scenario_types(sc: Scenario) -> None:
+    """ArgumentError (a TypeError) or ValidationError (a ValueError) for a Scenario field of
+    the wrong type or value: ``posts=2.7`` is an error, not 2 posts."""
+    types: list[str] = []
+    values: list[str] = []
+    if not isinstance(sc.departement, str):
+        types.append(
+            f"departement={sc.departement!r}: give the INSEE code as a string, e.g. '49' or '2A'"
+        )
+    for name in ("posts", "itinerant_posts"):
+        v = getattr(sc, name)
+        if v is None and name == "posts":
+            continue
+        if _is_number(v) and not _is_int(v) and float(v).is_integer():
+            continue
+        if not _is_number(v):
+            types.append(f"{name}={v!r}: give a whole number of posts, e.g. 8")
+        elif not _is_int(v):
+            values.append(f"{name}={v!r}: posts are whole, give an integer (e.g. {int(v)})")
+        elif v < 0:
+            values.append(f"{name}={v!r}: give a number of posts >= 0")
+    for name in ("threshold_minutes", "fibre_target_pct"):
+        v = getattr(sc, name)
+        if v is None:
+            continue
+        if not _is_number(v):
+            types.append(f"{name}={v!r}: give a number, e.g. 10")
+        elif not np.isfinite(v) or (name == "threshold_minutes" and v <= 0):
+            values.append(f"{name}={v!r}: give a finite number > 0, e.g. 10")
+    for name in ("data_dir", "osm_file"):
+        v = getattr(sc, name)
+        if v is not None and not isinstance(v, (str, os.PathLike)):
+            types.append(f"{name}={v!r}: give a path (str or pathlib.Path) or None")
+    if not isinstance(sc.settings, Settings):
+        types.append(
+            f"settings={type(sc.settings).__name__}: give a cnfs_geo.settings.Settings "
+            "(e.g. DEFAULT.replace(...))"
+        )
+    if types:
+        raise ArgumentError("scenario", types + values)
+    if values:
+        raise ValidationError("scenario", values)
 
 
 @dataclass
@@ -238,6 +295,7 @@ class Plan:
     circuits: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timetable: pd.DataFrame = field(default_factory=pd.DataFrame)
     itinerant_dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
+    journal: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_communes: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
@@ -355,6 +413,7 @@ class Prepared:
     gap_communes: pd.DataFrame
     gap_clusters: gpd.GeoDataFrame
     timings: dict
+    journal_events: list = field(default_factory=list)
 
 
 class _Laps:
@@ -424,6 +483,8 @@ def _to_communes(
 #: same département many times; the files are re-read when any of them changes.
 _BASE_CACHE: OrderedDict[tuple, tuple] = OrderedDict()
 _BASE_CACHE_SIZE = 4
+# Reader events (repairs, rejections) of each cached entry, replayed on a cache hit.
+_BASE_EVENTS: dict[tuple, list] = {}
 
 
 def _data_fingerprint(data_dir: catalog.DataDir) -> tuple:
@@ -446,21 +507,17 @@ def _base_frames(
     key = (dep, _data_fingerprint(data_dir), repr(s.as_dict()), repr(scenario.need_weights))
     hit = _BASE_CACHE.get(key)
     if hit is None:
-        communes = territory.communes_from_cog(dep, data_dir)
-        epci = territory.epci_from_communes(communes, data_dir)
-        outline = territory.departement_outline(communes)
-        lap("territory")
-        places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
-        lap("offer")
-        communes, need_report = need.need_from_sources(
-            communes, data_dir, weights=scenario.need_weights
-        )
-        hit = (communes, epci, outline, places, offer_report, need_report)
+        with _journal.collect(isolated=True) as events:
+            hit = _base_frames_uncached(scenario, dep, data_dir, lap)
+        _journal.replay(events)
         _BASE_CACHE[key] = hit
+        _BASE_EVENTS[key] = events
         while len(_BASE_CACHE) > _BASE_CACHE_SIZE:
+            _BASE_EVENTS.pop(next(iter(_BASE_CACHE)), None)
             _BASE_CACHE.popitem(last=False)
     else:
         _BASE_CACHE.move_to_end(key)
+        _journal.replay(_BASE_EVENTS.get(key, []))
         log.debug("prepare %s: territory, offer and need reused (same files and settings)", dep)
     communes, epci, outline, places, offer_report, need_report = hit
     return (
@@ -473,8 +530,41 @@ def _base_frames(
     )
 
 
+def _base_frames_uncached(
+    scenario: Scenario, dep: str, data_dir: catalog.DataDir, lap: _Laps
+) -> tuple:
+    """What :func:`_base_frames` caches: territory, offer and need of a département."""
+    s = scenario.settings
+    communes = territory.communes_from_cog(dep, data_dir)
+    epci = territory.epci_from_communes(communes, data_dir)
+    outline = territory.departement_outline(communes)
+    lap("territory")
+    places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
+    lap("offer")
+    communes, need_report = need.need_from_sources(
+        communes, data_dir, weights=scenario.need_weights
+    )
+    return (communes, epci, outline, places, offer_report, need_report)
+
+
 def prepare(scenario: Scenario) -> Prepared:
-    """Territory, offer, need, demand units, coverage before, gaps, candidates and OD."""
+    """Territory, offer, need, demand units, coverage before, gaps, candidates and OD;
+    ``journal_events`` holds what the readers repaired or rejected."""
+    if not isinstance(scenario, Scenario):
+        raise ArgumentError(
+            "scenario",
+            [
+                f"a cnfs_geo.plan.Scenario is expected, got {type(scenario).__name__}; fix: "
+                "prepare(Scenario(departement='49', posts=8))"
+            ],
+        )
+    with _journal.collect() as events:
+        prepared = _prepare(scenario)
+    prepared.journal_events = list(events)
+    return prepared
+
+
+def _prepare(scenario: Scenario) -> Prepared:
     s = scenario.settings
     t = scenario.threshold
     lap = _Laps()
@@ -607,6 +697,14 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
     threshold, data and settings) skips the stages that do not depend on the number
     of posts.
     """
+    if not isinstance(scenario, Scenario):
+        raise ArgumentError(
+            "scenario",
+            [
+                f"a cnfs_geo.plan.Scenario is expected, got {type(scenario).__name__}; fix: "
+                "run(Scenario(departement='49', posts=8))"
+            ],
+        )
     s = scenario.settings
     if prepared is None:
         prepared = prepare(scenario)
@@ -711,6 +809,9 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         gap_communes=prepared.gap_communes,
         gap_clusters=prepared.gap_clusters,
         timings={**prepared.timings, **lap.timings},
+        journal=_journal.journal_table(
+            prepared.journal_events, prepared.offer_report, prepared.need_report
+        ),
     )
     sm = plan.summary()
     log.info(

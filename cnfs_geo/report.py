@@ -1006,8 +1006,27 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "cost_text": cost_text,
         "solver_rows": solver_rows,
         "sources": sources,
+        "journal_rows": _journal_rows(plan),
         "version": _version(),
     }
+
+
+def _journal_rows(plan: Any) -> list[dict[str, str]]:
+    """Rows of the « Journal des données » section: sources with repairs or rejections."""
+    journal = getattr(plan, "journal", None)
+    if journal is None or not len(journal):
+        return []
+    return [
+        {
+            "source": str(r.source),
+            "file": str(r.file),
+            **{k: _fr.integer(getattr(r, k)) for k in ("read", "kept", "merged", "rejected")},
+            "repaired": _fr.integer(r.repaired),
+            "reasons": str(r.reasons),
+        }
+        for r in journal.itertuples()
+        if r.rejected or r.repaired
+    ]
 
 
 @functools.lru_cache(maxsize=1)

@@ -36,6 +36,7 @@ ORDER: dict[str, int] = {
     "_validate": 0,
     "_fr": 0,
     "_progress": 0,
+    "_journal": 0,
     "catalog": 0,
     "sources": 0,
     # stages, in pipeline order

@@ -97,14 +97,14 @@ def test_missing_columns_named():
 def test_json_not_a_list_of_objects(tmp_path):
     path = tmp_path / "cd49.json"
     path.write_text(json.dumps({"ID": "LMN001"}), encoding="utf-8")
-    with pytest.raises(ValidationError, match="expected a JSON list of objects"):
+    with pytest.raises(ValidationError, match="une liste JSON d'objets"):
         lieux.read_lieux_cd49_2022(path)
 
 
 def test_unreadable_file(tmp_path):
     path = tmp_path / "cd49.json"
     path.write_text("[{", encoding="utf-8")
-    with pytest.raises(DataFileError, match="cannot be read.*Expected format.*Fix: restore"):
+    with pytest.raises(ValidationError, match="JSON tronqué.*correction : restaurer"):
         lieux.read_lieux_cd49_2020(path)
     with pytest.raises(DataFileError):
         lieux.read_lieux_cd49_2020(tmp_path / "absent.json")

@@ -8,14 +8,14 @@ calls the same check on frames given by a caller.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .. import catalog
-from .._errors import DataFileError, MissingColumnError, ValidationError
+from .. import _journal, catalog
+from .._errors import DataFileError, FileFormatError, MissingColumnError, ValidationError
+from ._io import RESTORE, load_json, read_csv_text
 
 # Contact fields dropped at ingest (published institutional contacts or advisors' names,
 # e-mails and phones: the tool needs none of them).
@@ -84,7 +84,9 @@ class Contract:
                 source,
                 [
                     f"missing column(s) {missing} (source {self.key!r}); expected format: "
-                    f"{self.expected_format}, with at least the columns {list(self.required)}"
+                    f"{self.expected_format}, with at least the columns {list(self.required)}",
+                    "correction : vérifier que c'est le bon fichier et le nom de ses colonnes "
+                    "(ou le restaurer depuis sa source)",
                 ],
             )
         return df
@@ -111,10 +113,8 @@ def read_csv_strings(path: Path, contract: Contract) -> pd.DataFrame:
     Returns a frame with a RangeIndex, one row per line of the file, in file order.
     """
     path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise contract.unreadable(path, exc) from exc
+    df = read_csv_text(path)
+    _journal.read_count(contract.key, path, len(df))
     return contract.check(df, str(path)).reset_index(drop=True)
 
 
@@ -125,18 +125,16 @@ def read_json_records(path: Path, contract: Contract) -> pd.DataFrame:
     a key absent from an object gives NaN in its column.
     """
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise contract.unreadable(path, exc) from exc
+    data = load_json(path)
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise ValidationError(
+        raise FileFormatError(
             str(path),
             [
-                f"expected a JSON list of objects (records); got {type(data).__name__}. "
-                f"Expected format: {contract.expected_format}"
+                f"une liste JSON d'objets (enregistrements) est attendue, trouvé : "
+                f"{type(data).__name__} ; format attendu : {contract.expected_format} ; "
+                f"correction : {RESTORE}"
             ],
         )
+    _journal.read_count(contract.key, path, len(data))
     df = pd.DataFrame.from_records(data)
     return contract.check(df, str(path)).reset_index(drop=True)

@@ -1,16 +1,174 @@
-"""File-format plumbing shared by the readers (JSON, CSV, cache keys)."""
+"""File-format plumbing shared by the readers (JSON, CSV, cache keys) and the structural
+checks every reader runs before reading content: file present and not empty, UTF-8 (with
+or without BOM), JSON that parses, CSV records with the header's number of fields (a cut
+last record is reported as a truncated file), unique keys."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .._errors import DataFileError, ValidationError
+from .._errors import DataFileError, FileFormatError
 from .._validate import require_columns
+
+RESTORE = "restaurer le fichier depuis sa source (voir data/README.md ou cnfs-geo data fetch)"
+
+
+def _guess_encoding(raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return "inconnu (ni UTF-8 ni Latin-1)"
+    return "Latin-1 / Windows-1252"
+
+
+def read_text(path: str | Path) -> str:
+    """Text of a data file, checked: present, readable, not empty, UTF-8 (BOM removed).
+
+    Raises
+    ------
+    DataFileError
+        No such file, or unreadable.
+    FileFormatError
+        Empty file, or an encoding other than UTF-8 (the message names the encoding found
+        and the byte, line where decoding failed).
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(
+            f"{path} : fichier absent ou illisible ({exc.strerror or exc}) ; correction : {RESTORE}"
+        ) from exc
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.strip():
+        raise FileFormatError(str(path), [f"fichier vide ; correction : {RESTORE}"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        enc = _guess_encoding(raw)
+        raise FileFormatError(
+            str(path),
+            [
+                f"encodage {enc} trouvé au lieu d'UTF-8 (octet {exc.start}, ligne {line}) ; "
+                "correction : réenregistrer le fichier en UTF-8 (par exemple "
+                f"iconv -f WINDOWS-1252 -t UTF-8 {path.name} > copie.csv) ou {RESTORE}"
+            ],
+        ) from exc
+
+
+def load_json(path: str | Path) -> Any:
+    """Parsed JSON of a data file, after :func:`read_text`; a file that does not parse (cut,
+    corrupted) is a :class:`~cnfs_geo._errors.FileFormatError` naming line and column."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        end = text.rstrip()
+        starts = end.lstrip().startswith(("[", "{"))
+        cut = starts and (exc.pos >= len(end) - 1 or not end.endswith(("]", "}")))
+        what = "JSON tronqué (la fin du fichier manque)" if cut else "JSON invalide"
+        raise FileFormatError(
+            str(path),
+            [
+                f"{what} à la ligne {exc.lineno}, colonne {exc.colno} ({exc.msg}) ; "
+                f"correction : {RESTORE}"
+            ],
+        ) from exc
+
+
+def check_csv(path: str | Path, *, sep: str = ",", n_fields: int | None = None) -> str:
+    """Text of a CSV file whose every record has the same number of fields.
+
+    Parameters
+    ----------
+    path : path
+    sep : str
+        Field separator.
+    n_fields : int, optional
+        Expected fields per record (file without header row); default the header's.
+
+    Raises
+    ------
+    FileFormatError
+        As :func:`read_text`, or records with another number of fields (the last one
+        cut: "fichier tronqué"), naming the line numbers.
+    """
+    text = read_text(path)
+    problems: list[str] = []
+    n_bad = 0
+    expected = n_fields
+    rows = csv.reader(io.StringIO(text), delimiter=sep)
+    last_line = 0
+    try:
+        for row in rows:
+            line = rows.line_num
+            if not row:
+                continue
+            if expected is None:
+                expected = len(row)
+                continue
+            if len(row) != expected:
+                n_bad += 1
+                if len(problems) < 5:
+                    problems.append(f"ligne {line} : {len(row)} champs au lieu de {expected}")
+            last_line = line
+    except csv.Error as exc:
+        problems.append(f"ligne {rows.line_num} : CSV illisible ({exc})")
+    if not problems:
+        return text
+    cut = not text.endswith(("\n", "\r")) and problems[-1].startswith(f"ligne {last_line} ")
+    head = (
+        "fichier tronqué : le dernier enregistrement est coupé"
+        if cut and n_bad == 1
+        else f"{n_bad} enregistrement{'s' if n_bad > 1 else ''} sans le bon nombre de champs"
+    )
+    raise FileFormatError(
+        str(path),
+        [head, *problems, f"correction : corriger ces lignes (séparateur {sep!r}) ou {RESTORE}"],
+    )
+
+
+def read_csv_text(path: str | Path, *, sep: str = ",", **kwargs: Any) -> pd.DataFrame:
+    """A CSV checked by :func:`check_csv`, read as strings (blanks kept as ``""``)."""
+    n_fields = kwargs.pop("n_fields", None)
+    text = check_csv(path, sep=sep, n_fields=n_fields)
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, **kwargs)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise FileFormatError(
+            str(path), [f"illisible en CSV ({exc}) ; correction : {RESTORE}"]
+        ) from exc
+
+
+def check_unique(df: pd.DataFrame, columns: Sequence[str], path: str | Path, what: str) -> None:
+    """FileFormatError naming every duplicated key (``columns``) of ``df`` read from ``path``."""
+    dup = df[df.duplicated(list(columns), keep=False)]
+    if not len(dup):
+        return
+    keys = sorted(
+        {" / ".join(str(v) for v in k) for k in dup[list(columns)].itertuples(index=False)}
+    )
+    raise FileFormatError(
+        str(path),
+        [
+            f"{what} en double : {', '.join(keys[:10])}"
+            + (f" (et {len(keys) - 10} autres)" if len(keys) > 10 else "")
+            + f" ; correction : garder une seule ligne par {what} (aucune moyenne n'est faite), "
+            f"ou {RESTORE}"
+        ],
+    )
 
 
 def file_key(path: Path) -> tuple[str, int, int]:
@@ -21,14 +179,7 @@ def file_key(path: Path) -> tuple[str, int, int]:
 
 @lru_cache(maxsize=4)
 def _read_json(path: str, mtime_ns: int, size: int) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataFileError(
-            f"{path}: cannot be read as JSON ({exc}). Fix: restore the file "
-            "from its source (see data/README.md)."
-        ) from exc
+    return load_json(path)
 
 
 def read_json(path: Path) -> Any:
@@ -39,31 +190,53 @@ def read_json(path: Path) -> Any:
         key = file_key(path)
     except OSError as exc:
         raise DataFileError(
-            f"{path}: cannot be read as JSON ({exc}). Fix: restore the file "
-            "from its source (see data/README.md)."
+            f"{path} : fichier absent ou illisible ({exc.strerror or exc}) ; correction : {RESTORE}"
         ) from exc
     return _read_json(*key)
 
 
-def read_csv_columns(path: Path, required: list[str], **kwargs: Any) -> pd.DataFrame:
+def read_csv_columns(path: str | Path, required: list[str], **kwargs: Any) -> pd.DataFrame:
     """A CSV read as strings (``dtype=str``, blanks kept as ``""``) with ``required`` columns.
 
     Raises :class:`~cnfs_geo._errors.ValidationError` when the file cannot be parsed and
     :class:`~cnfs_geo._errors.MissingColumnError` naming every missing column. The frame's
     ``attrs["source"]`` is the path.
     """
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, **kwargs)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValidationError(
-            str(path),
-            [f"cannot be read as CSV ({exc}); restore the file from its source (data/README.md)"],
-        ) from exc
+    df = read_csv_text(path, **kwargs)
     require_columns(
         df,
         required,
         str(path),
-        expected=f"expected columns include {required}; is this the right file?",
+        expected=f"expected columns include {required}; is this the right file? "
+        f"Correction : vérifier le fichier et le nom de ses colonnes, ou {RESTORE}",
     )
     df.attrs["source"] = str(path)
     return df
+
+
+def check_counts(
+    df: pd.DataFrame,
+    columns: Sequence[str],
+    path: str | Path,
+    key: str,
+    *,
+    upper: float | None = None,
+) -> None:
+    """FileFormatError naming each row (by ``key``) whose value in ``columns`` is not blank
+    and not a number ≥ 0 (and ≤ ``upper`` when given: a score on a bounded scale)."""
+    problems: list[str] = []
+    scale = f"entre 0 et {upper:g}" if upper is not None else "≥ 0"
+    for col in columns:
+        text = df[col].astype(str).str.strip()
+        num = pd.to_numeric(text, errors="coerce")
+        ok = (text == "") | ((num >= 0) & ((num <= upper) if upper is not None else True))
+        for k, v in zip(df.loc[~ok, key], text[~ok]):
+            problems.append(f"{key} {k}, champ {col} : {v!r} n'est pas un nombre {scale}")
+    if problems:
+        n = len(problems)
+        raise FileFormatError(
+            str(path),
+            problems[:10]
+            + ([f"et {n - 10} autres valeurs"] if n > 10 else [])
+            + [f"correction : corriger ces valeurs (vide = inconnu) ou {RESTORE}"],
+        )

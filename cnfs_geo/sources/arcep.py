@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._io import read_csv_columns
+from .. import _journal
+from ._io import check_counts, check_unique, read_csv_columns
 
 FIBRE_COLUMNS = ["nb_locaux", "nb_locaux_fibre"]
 
@@ -26,6 +27,12 @@ def read_fibre(path: Path) -> pd.DataFrame:
     Raises
     ------
     ValidationError
-        Not a CSV; :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
+        Not a UTF-8 CSV with the same number of fields on every line, a duplicated
+        ``code_insee``, a count that is not a number ≥ 0 (FileFormatError);
+        :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
     """
-    return read_csv_columns(path, ["code_insee", "commune", *FIBRE_COLUMNS])
+    df = read_csv_columns(path, ["code_insee", "commune", *FIBRE_COLUMNS])
+    check_unique(df, ["code_insee"], path, "code commune (code_insee)")
+    check_counts(df, FIBRE_COLUMNS, path, "code_insee")
+    _journal.read_count("fibre", path, len(df))
+    return df

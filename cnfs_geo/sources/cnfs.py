@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import _journal
 from ._contract import Contract, read_json_records
 
 CONTRACT = Contract(
@@ -30,7 +31,9 @@ def read_cnfs_permanences(path: str | Path) -> pd.DataFrame:
         RangeIndex, one row per permanence in file order; values as parsed from JSON
         (numbers stay numbers, a missing key is NaN). At least the columns ``id``
         (str), ``nom``, ``pivot`` (SIRET), ``code_postal``, ``latitude``,
-        ``longitude`` (WGS84), ``nb_aidants`` (number of advisors). No INSEE code.
+        ``longitude`` (WGS84), ``nb_aidants`` (number of advisors; a value that is not
+        a number > 0 is kept as written and recorded as repaired in the journal, the
+        offer stage using the default). No INSEE code.
         Contact fields (``aidants``, ``courriel``, ``telephone``…) are dropped.
 
     Raises
@@ -47,4 +50,15 @@ def read_cnfs_permanences(path: str | Path) -> pd.DataFrame:
     >>> int(cn["nb_aidants"].sum())
     46
     """
-    return read_json_records(Path(path), CONTRACT)
+    df = read_json_records(Path(path), CONTRACT)
+    for rid, v in zip(df["id"], df["nb_aidants"]):
+        num = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and num > 0):
+            _journal.record(
+                CONTRACT.key,
+                path,
+                "repaired",
+                f"permanence {rid} : nb_aidants {v!r} n'est pas un nombre > 0, remplacé par le "
+                "nombre de conseillers par défaut (settings.default_advisors)",
+            )
+    return df

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import MissingColumnError
-from ._io import file_key, read_json
+from .. import _journal
+from .._errors import FileFormatError, MissingColumnError
+from ._io import RESTORE, check_unique, file_key, read_json
 
 # Columns of :func:`read_cog_communes`.
 COG_COLUMNS = (
@@ -41,9 +42,48 @@ def read_cog_records(path: Path) -> list[dict]:
     return read_json(Path(path))
 
 
+# Largest plausible population of one commune (Paris: 2.1 million) and of the whole COG
+# (France: 68 million); a value above is a corrupted file, not a big commune.
+MAX_COMMUNE_POPULATION = 3_000_000
+MAX_TOTAL_POPULATION = 75_000_000
+
+
+def _check_cog(recs: object, path: str) -> pd.DataFrame:
+    if not isinstance(recs, list) or not all(isinstance(r, dict) for r in recs):
+        raise FileFormatError(
+            path,
+            [
+                "une liste JSON d'enregistrements {code, nom, type, departement…} est attendue "
+                f"(communes.json de @etalab/decoupage-administratif) ; correction : {RESTORE}"
+            ],
+        )
+    df = pd.DataFrame(recs)
+    if "code" in df.columns and "type" in df.columns:
+        check_unique(df, ["code", "type"], path, "commune (code / type)")
+    if "population" in df.columns:
+        pop = pd.to_numeric(df["population"], errors="coerce")
+        given = df["population"].notna()
+        bad = given & ~((pop >= 0) & (pop <= MAX_COMMUNE_POPULATION) & (pop == pop.round()))
+        problems = [
+            f"commune {c} : population {v!r} invalide (un entier entre 0 et "
+            f"{MAX_COMMUNE_POPULATION:_} est attendu)".replace("_", " ")
+            for c, v in zip(df.loc[bad, "code"], df.loc[bad, "population"])
+        ]
+        total = pop[given & ~bad & (df.get("type") == "commune-actuelle")].sum()
+        if total > MAX_TOTAL_POPULATION:
+            problems.append(
+                f"population totale des communes {total:.0f} invraisemblable (France : 68 millions)"
+            )
+        if problems:
+            raise FileFormatError(
+                path, problems[:10] + [f"correction : corriger ces valeurs ou {RESTORE}"]
+            )
+    return df
+
+
 @lru_cache(maxsize=2)
 def _cog_frame(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
-    df = pd.DataFrame(read_json(Path(path)))
+    df = _check_cog(read_json(Path(path)), path)
     missing = {"code", "nom", "type", "departement"} - set(df.columns)
     if missing:
         raise MissingColumnError(
@@ -85,7 +125,9 @@ def read_cog_communes(path: Path) -> pd.DataFrame:
     MissingColumnError
         ``code``, ``nom``, ``type`` or ``departement`` absent.
     """
-    return _cog_frame(*file_key(Path(path))).copy()
+    df = _cog_frame(*file_key(Path(path))).copy()
+    _journal.read_count("cog_communes", path, len(df))
+    return df
 
 
 def read_recreated_communes(path: Path | None = None) -> pd.DataFrame:

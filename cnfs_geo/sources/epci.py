@@ -6,8 +6,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import ValidationError
-from ._io import read_json
+from .._errors import FileFormatError, ValidationError
+from ._io import RESTORE, check_unique, read_json
+
+
+def _epci_records(path: Path) -> list[dict]:
+    recs = read_json(Path(path))
+    if not isinstance(recs, list) or not all(
+        isinstance(e, dict)
+        and "code" in e
+        and "nom" in e
+        and isinstance(e.get("membres", []), list)
+        for e in recs
+    ):
+        raise FileFormatError(
+            str(path),
+            [
+                "une liste JSON d'EPCI {code, nom, membres: [{code}…]} est attendue (epci.json de "
+                f"@etalab/decoupage-administratif) ; correction : {RESTORE}"
+            ],
+        )
+    check_unique(pd.DataFrame({"code": [e["code"] for e in recs]}), ["code"], path, "EPCI (code)")
+    return recs
 
 
 def read_epci(path: Path) -> pd.DataFrame:
@@ -20,7 +40,7 @@ def read_epci(path: Path) -> pd.DataFrame:
         ``population_municipale_epci`` (whole EPCI), ``n_membres`` (member communes,
         all départements).
     """
-    recs = read_json(Path(path))
+    recs = _epci_records(path)
     return pd.DataFrame(
         [
             {
@@ -50,9 +70,7 @@ def read_epci_members(path: Path) -> pd.DataFrame:
         A commune listed in several EPCI (every such commune named).
     """
     rows = [
-        (m["code"], e["code"], e["nom"])
-        for e in read_json(Path(path))
-        for m in e.get("membres", [])
+        (m["code"], e["code"], e["nom"]) for e in _epci_records(path) for m in e.get("membres", [])
     ]
     df = pd.DataFrame(rows, columns=["insee", "epci", "epci_nom"])
     dup = df[df["insee"].duplicated(keep=False)]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._contract import Contract, read_csv_strings
+from ._io import check_unique
 
 CONTRACT = Contract(
     "france_services",
@@ -50,4 +51,6 @@ def read_france_services(path: str | Path) -> pd.DataFrame:
     >>> len(fs), "mail" in fs.columns
     (28, False)
     """
-    return read_csv_strings(Path(path), CONTRACT)
+    df = read_csv_strings(Path(path), CONTRACT)
+    check_unique(df, ["id_fs"], path, "structure France services (id_fs)")
+    return df

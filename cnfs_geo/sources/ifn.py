@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._io import read_csv_columns
+from .. import _journal
+from ._io import check_counts, check_unique, read_csv_columns
 
 # File column → cnfs_geo column (0–10 scores, 10 = most fragile; not rates).
 IFN_COLUMNS = {
@@ -33,6 +34,12 @@ def read_ifn(path: Path) -> pd.DataFrame:
     Raises
     ------
     ValidationError
-        Not a CSV; :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
+        Not a UTF-8 CSV with the same number of fields on every line, a duplicated
+        ``code``, a score outside 0–10 (FileFormatError);
+        :class:`~cnfs_geo._errors.MissingColumnError` when a column is absent.
     """
-    return read_csv_columns(path, ["code", "name", *IFN_COLUMNS])
+    df = read_csv_columns(path, ["code", "name", *IFN_COLUMNS])
+    check_unique(df, ["code"], path, "code commune (code)")
+    check_counts(df, list(IFN_COLUMNS), path, "code", upper=10.0)
+    _journal.read_count("ifn_communes", path, len(df))
+    return df

@@ -15,6 +15,7 @@ from shapely.geometry import shape
 from .. import catalog
 from .._errors import DataFileError, MissingColumnError, ValidationError
 from ..settings import GEOGRAPHIC_CRS
+from ._io import read_csv_text
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +118,7 @@ def read_iris(path: Path, names: list[str]) -> gpd.GeoDataFrame:
         (every problem listed, naming the IRIS code).
     """
     path = Path(path)
-    try:
-        df = pd.read_csv(path, sep=";", header=None, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValidationError(
-            str(path),
-            [f"cannot be read as ';'-separated CSV ({exc}); restore the file from its source"],
-        ) from exc
+    df = read_csv_text(path, sep=";", header=None, n_fields=len(names))
     if df.shape[1] != len(names):
         raise ValidationError(
             str(path),

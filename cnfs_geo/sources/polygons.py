@@ -3,20 +3,24 @@ files and the national archive of the 101 départements. The one polygon reader.
 
 from __future__ import annotations
 
-import io
+import json
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import shapely
+import shapely.geometry
+import shapely.validation
 
-from .. import catalog
-from .._errors import CrsError, DataFileError
+from .. import _journal, catalog
+from .._errors import CrsError, DataFileError, FileFormatError
 from .._validate import require_columns
 from ..settings import GEOGRAPHIC_CRS
-from ._io import file_key
+from ._io import RESTORE, file_key, load_json
 
 # Columns of a polygon frame (the GeoJSON properties read, plus the geometry).
 POLYGON_COLUMNS = ("code", "nom", "geometry")
@@ -28,6 +32,68 @@ ARCHIVE_MEMBER = re.compile(r"departements/([0-9AB]{2,3})-[^/]+/communes-\1-[^/]
 DEPARTEMENT_GLOB = "communes-{dep}-*_adminexpress-cog2018.geojson"
 
 
+def _geojson_frame(data: Any, source: str) -> gpd.GeoDataFrame:
+    """Features of a parsed GeoJSON FeatureCollection, each geometry checked: one that
+    cannot be built (ring of fewer than 4 points, bad coordinates) is an error naming its
+    code; an invalid polygon (self-intersection…) is repaired (``make_valid``, polygon
+    parts kept) and the repair recorded in the journal."""
+    feats = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(feats, list) or not all(isinstance(f, dict) for f in feats):
+        raise FileFormatError(
+            source,
+            [
+                "une FeatureCollection GeoJSON est attendue (clé 'features') ; correction : "
+                f"{RESTORE}"
+            ],
+        )
+    problems: list[str] = []
+    props, geoms = [], []
+    for i, f in enumerate(feats):
+        p = f.get("properties") or {}
+        code = p.get("code", f"n° {i + 1}")
+        try:
+            g = shapely.geometry.shape(f["geometry"])
+            if g.is_empty or g.geom_type not in ("Polygon", "MultiPolygon"):
+                raise ValueError(f"géométrie {g.geom_type} vide ou non polygonale")
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            problems.append(f"commune {code} : géométrie illisible ({exc})")
+            continue
+        if not g.is_valid:
+            why = shapely.validation.explain_validity(g)
+            fixed = shapely.make_valid(g)
+            parts = [
+                q
+                for q in getattr(fixed, "geoms", [fixed])
+                if q.geom_type in ("Polygon", "MultiPolygon")
+            ]
+            g = shapely.union_all(parts) if parts else fixed
+            _journal.record(
+                "communes_2018",
+                source.split("!")[-1],
+                "repaired",
+                f"commune {code} : polygone invalide ({why}), réparé (make_valid)",
+            )
+        props.append(p)
+        geoms.append(g)
+    if problems:
+        raise FileFormatError(
+            source,
+            problems[:10] + [f"correction : corriger ces géométries ou {RESTORE}"],
+        )
+    crs = (
+        (data.get("crs") or {}).get("properties", {}).get("name")
+        if isinstance(data.get("crs"), dict)
+        else None
+    )
+    out = gpd.GeoDataFrame(pd.DataFrame(props), geometry=geoms)
+    if crs and not any(t in str(crs) for t in ("CRS84", "4326")):
+        out = out.set_crs(crs, allow_override=True)
+    elif len(out):
+        out = out.set_crs(GEOGRAPHIC_CRS)
+    _journal.read_count("communes_2018", source.split("!")[-1], len(out))
+    return out
+
+
 def _frame(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     """The column contract of :func:`read_polygons` applied to a frame as read."""
     require_columns(
@@ -35,7 +101,8 @@ def _frame(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
         ["code"],
         source,
         expected="expected property 'code' (INSEE code of each 2018 polygon), "
-        "as in the ADMIN EXPRESS COG 2018 files of france-geojson",
+        "as in the ADMIN EXPRESS COG 2018 files of france-geojson; correction : "
+        f"{RESTORE}",
     )
     if raw.crs is not None and not raw.crs == GEOGRAPHIC_CRS:
         raise CrsError(
@@ -89,7 +156,7 @@ def read_polygons(path: str | Path) -> gpd.GeoDataFrame:
             "polygons (e.g. communes/communes-pays-de-la-loire_adminexpress-"
             "cog2018.geojson in the data directory)"
         )
-    return _frame(gpd.read_file(path), str(path))
+    return _frame(_geojson_frame(load_json(path), str(path)), str(path))
 
 
 @lru_cache(maxsize=1)
@@ -166,7 +233,13 @@ def read_polygons_archive(
     frames = []
     for dep in sorted(deps, key=lambda d: members[d][0]):
         name, data = members[dep]
-        frame = _frame(gpd.read_file(io.BytesIO(data)), f"{path}!{name}")
+        try:
+            parsed = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FileFormatError(
+                f"{path}!{name}", [f"GeoJSON illisible ou tronqué ({exc}) ; correction : {RESTORE}"]
+            ) from exc
+        frame = _frame(_geojson_frame(parsed, f"{path}!{name}"), f"{path}!{name}")
         frame["departement"] = dep
         frames.append(frame)
     if not frames:

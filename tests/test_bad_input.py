@@ -1,0 +1,481 @@
+"""Bad input of every kind: a clear French error (exit 2) or a repair the user sees.
+
+Each case corrupts one file of a copy of the embedded ``data/49`` bundle (real files, one
+corruption per copy), runs ``cli.main`` in-process and asserts the exit code, that no
+traceback reaches the user, and that the message names the file and the fix. Repairs are
+checked on a full run: printed on stderr, in the ``journal`` table, and accounted for
+(read = kept + merged + rejected). A few runs go through a subprocess to prove that no
+traceback reaches the real stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cnfs_geo import _journal, catalog, cli, outputs
+from cnfs_geo._errors import ArgumentError, CnfsGeoError, FileFormatError, ValidationError
+from cnfs_geo.plan import Scenario
+from cnfs_geo.sources import france_services
+
+BUNDLE = catalog.bundle_dir()
+REL = {k: s.relpath for k, s in catalog.SOURCES.items()}
+POLY = "communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson"
+IRIS = "socio/mednum_indice-fragilite-numerique_iris_dep49_2020.csv"
+
+
+@pytest.fixture
+def data49(tmp_path) -> Path:
+    """A writable copy of the embedded bundle (one corruption per copy)."""
+    dst = tmp_path / "data"
+    shutil.copytree(BUNDLE, dst)
+    return dst
+
+
+# ----------------------------------------------------------------------------- corruptions
+
+
+def empty(p: Path) -> None:
+    p.write_bytes(b"")
+
+
+def latin1(p: Path) -> None:
+    p.write_bytes(p.read_text(encoding="utf-8").encode("cp1252", errors="replace"))
+
+
+def truncated(p: Path) -> None:
+    b = p.read_bytes()
+    p.write_bytes(b[: int(len(b) * 0.6)])
+
+
+def extra_field(p: Path) -> None:
+    lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[3] = lines[3].rstrip("\n") + ",en trop\n"
+    p.write_text("".join(lines), encoding="utf-8")
+
+
+def dup_row(p: Path) -> None:
+    lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
+    p.write_text("".join(lines[:3] + [lines[2]] + lines[3:]), encoding="utf-8")
+
+
+def not_json(p: Path) -> None:
+    p.write_text("<html>Not found</html>", encoding="utf-8")
+
+
+def json_edit(fn: Callable) -> Callable[[Path], None]:
+    def edit(p: Path) -> None:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        data = fn(data) or data
+        p.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+    return edit
+
+
+def csv_edit(fn: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[Path], None]:
+    def edit(p: Path) -> None:
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        fn(df).to_csv(p, index=False)
+
+    return edit
+
+
+def _set(df: pd.DataFrame, col: str, value: str) -> pd.DataFrame:
+    df.loc[1, col] = value
+    return df
+
+
+def _cog_dup(d: list) -> list:
+    return d + [d[5]]
+
+
+def _cog_pop(value):
+    def f(d: list) -> None:
+        next(r for r in d if r["type"] == "commune-actuelle")["population"] = value
+
+    return f
+
+
+def _ring2(d: dict) -> None:
+    d["features"][3]["geometry"] = {
+        "type": "Polygon",
+        "coordinates": [[[-0.5, 47.4], [-0.4, 47.5]]],
+    }
+
+
+OFFER_JSON = ["cnfs_permanences", "lieux_cd49_2022", "lieux_cd49_2020", "conumm_angers",
+              "data_inclusion"]  # fmt: skip
+OFFER_CSV = ["france_services", "aidants_connect"]
+
+CASES: list[tuple[str, str, Callable[[Path], None], list[str]]] = []
+for key in OFFER_JSON:
+    CASES += [
+        (f"{key}-empty", REL[key], empty, ["vide"]),
+        (f"{key}-latin1", REL[key], latin1, ["Latin-1", "UTF-8"]),
+        (f"{key}-truncated", REL[key], truncated, ["JSON tronqué"]),
+        (f"{key}-not-json", REL[key], not_json, ["JSON invalide"]),
+        (f"{key}-not-a-list", REL[key], json_edit(lambda d: {"records": d}), ["liste JSON"]),
+    ]
+for key in OFFER_CSV:
+    CASES += [
+        (f"{key}-empty", REL[key], empty, ["vide"]),
+        (f"{key}-latin1", REL[key], latin1, ["Latin-1"]),
+        (f"{key}-truncated", REL[key], truncated, ["tronqué"]),
+        (f"{key}-extra-field", REL[key], extra_field, ["ligne 4", "champs au lieu de"]),
+    ]
+CASES += [
+    ("france_services-dup-row", REL["france_services"], dup_row, ["en double", "276"]),
+    ("france_services-no-lat", REL["france_services"],
+     csv_edit(lambda df: df.rename(columns={"latitude": "lat"})), ["latitude"]),
+    # territory
+    ("cog-empty", REL["cog_communes"], empty, ["vide"]),
+    ("cog-latin1", REL["cog_communes"], latin1, ["Latin-1"]),
+    ("cog-truncated", REL["cog_communes"], truncated, ["JSON tronqué"]),
+    ("cog-dup-commune", REL["cog_communes"], json_edit(_cog_dup), ["en double"]),
+    ("cog-pop-1e12", REL["cog_communes"], json_edit(_cog_pop(10**12)), ["population"]),
+    ("cog-pop-negative", REL["cog_communes"], json_edit(_cog_pop(-5)), ["population"]),
+    ("cog-pop-text", REL["cog_communes"], json_edit(_cog_pop("beaucoup")), ["population"]),
+    ("cog-not-a-list", REL["cog_communes"], json_edit(lambda d: {"c": d}), ["liste JSON"]),
+    ("epci-empty", REL["cog_epci"], empty, ["vide"]),
+    ("epci-truncated", REL["cog_epci"], truncated, ["JSON tronqué"]),
+    ("epci-dup", REL["cog_epci"], json_edit(lambda d: d + [d[0]]), ["en double"]),
+    ("epci-no-code", REL["cog_epci"], json_edit(lambda d: [{"nom": "x"}] + d), ["liste JSON"]),
+    ("polygons-empty", POLY, empty, ["vide"]),
+    ("polygons-truncated", POLY, truncated, ["JSON tronqué"]),
+    ("polygons-ring-2-points", POLY, json_edit(_ring2), ["géométrie illisible"]),
+    ("polygons-not-fc", POLY, json_edit(lambda d: d["features"]), ["FeatureCollection"]),
+    ("datasfun-empty", REL["datasfun_communes"], empty, ["vide"]),
+    ("datasfun-latin1", REL["datasfun_communes"], latin1, ["Latin-1"]),
+    ("datasfun-truncated", REL["datasfun_communes"], truncated, ["tronqué"]),
+    ("datasfun-renamed-lat", REL["datasfun_communes"],
+     csv_edit(lambda df: df.rename(columns={"lat": "latitude"})), ["'lat'"]),
+    # need
+    ("fibre-empty", REL["fibre"], empty, ["vide"]),
+    ("fibre-latin1", REL["fibre"], latin1, ["Latin-1"]),
+    ("fibre-truncated", REL["fibre"], truncated, ["tronqué"]),
+    ("fibre-extra-field", REL["fibre"], extra_field, ["champs au lieu de"]),
+    ("fibre-dup-row", REL["fibre"], dup_row, ["en double", "49329"]),
+    ("fibre-negative-count", REL["fibre"], csv_edit(lambda df: _set(df, "nb_locaux", "-40")),
+     ["nb_locaux", "-40"]),
+    ("fibre-text-count", REL["fibre"],
+     csv_edit(lambda df: _set(df, "nb_locaux_fibre", "beaucoup")), ["nb_locaux_fibre"]),
+    ("ifn-empty", REL["ifn_communes"], empty, ["vide"]),
+    ("ifn-latin1", REL["ifn_communes"], latin1, ["Latin-1"]),
+    ("ifn-truncated", REL["ifn_communes"], truncated, ["tronqué"]),
+    ("ifn-dup-row", REL["ifn_communes"], dup_row, ["en double", "49003"]),
+    ("ifn-score-12", REL["ifn_communes"], csv_edit(lambda df: _set(df, "total", "12")),
+     ["total", "entre 0 et 10"]),
+    ("ifn-negative-score", REL["ifn_communes"],
+     csv_edit(lambda df: _set(df, "poverty_rate", "-1")), ["poverty_rate"]),
+]  # fmt: skip
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = cli.main(args)
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def _assert_clear(err: str, file_name: str, words: list[str]) -> None:
+    assert "Traceback" not in err and 'File "' not in err, err
+    assert err.startswith("cnfs-geo : erreur"), err
+    assert file_name in err, err
+    assert "correction" in err.lower(), err
+    for w in words:
+        assert w in err, (w, err)
+
+
+@pytest.mark.parametrize("rel, corrupt, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_corrupt_file_is_a_clear_error(data49, tmp_path, capsys, rel, corrupt, words):
+    corrupt(data49 / rel)
+    out = tmp_path / "out"
+    rc, _, err = _run(["plan", "--data-dir", str(data49), "--out", str(out)], capsys)
+    assert rc == 2
+    _assert_clear(err, Path(rel).name, words)
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize(
+    "corrupt, words",
+    [(truncated, ["tronqué"]), (extra_field, ["champs au lieu de"]), (empty, ["vide"])],
+    ids=["truncated", "extra-field", "empty"],
+)
+def test_iris_file_is_checked(data49, tmp_path, capsys, corrupt, words):
+    if corrupt is extra_field:
+
+        def corrupt(p: Path) -> None:  # the IRIS file is ';'-separated, without header
+            lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
+            lines[3] = lines[3].rstrip("\n") + ";en trop\n"
+            p.write_text("".join(lines), encoding="utf-8")
+
+    corrupt(data49 / IRIS)
+    rc, _, err = _run(
+        ["plan", "--data-dir", str(data49), "--demand-unit", "iris", "--out",
+         str(tmp_path / "o")], capsys)  # fmt: skip
+    assert rc == 2
+    _assert_clear(err, Path(IRIS).name, words)
+
+
+@pytest.mark.parametrize("key", ["cog_communes", "cog_epci", "fibre", "ifn_communes"])
+def test_missing_required_file_fails_plan_and_data_check(data49, tmp_path, capsys, key):
+    (data49 / REL[key]).unlink()
+    rc, _, err = _run(["data", "check", "--data-dir", str(data49)], capsys)
+    assert rc == 2
+    assert Path(REL[key]).name in err and "Traceback" not in err and "correction" in err
+    rc, _, err = _run(["plan", "--data-dir", str(data49), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2
+    assert Path(REL[key]).name in err and "Traceback" not in err
+
+
+def test_utf8_with_bom_is_read(data49):
+    path = data49 / REL["france_services"]
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    df = france_services.read_france_services(path)
+    assert len(df) == 28 and "id_fs" in df.columns
+
+
+def test_reader_error_is_a_valueerror_naming_the_file(data49):
+    path = data49 / REL["france_services"]
+    truncated(path)
+    with pytest.raises(FileFormatError) as e:
+        france_services.read_france_services(path)
+    assert isinstance(e.value, ValueError) and e.value.source == str(path)
+
+
+# ----------------------------------------------------------------------------- repairs
+
+
+def _repairs(data: Path) -> None:
+    """Three repairs in one copy: swapped chef-lieu, invalid advisor counts, a bow-tie
+    polygon (self-intersecting)."""
+    p = data / REL["datasfun_communes"]
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    i = df.index[df["insee_com"] == "49007"][0]
+    df.loc[i, ["lat", "lng"]] = df.loc[i, ["lng", "lat"]].to_numpy()
+    df.to_csv(p, index=False)
+    p = data / REL["cnfs_permanences"]
+    recs = json.loads(p.read_text(encoding="utf-8"))
+    for r, v in zip(recs[:3], [-3, "abc", None]):
+        r["nb_aidants"] = v
+    p.write_text(json.dumps(recs, ensure_ascii=False), encoding="utf-8")
+    p = data / POLY
+    fc = json.loads(p.read_text(encoding="utf-8"))
+    g = fc["features"][0]["geometry"]
+    ring = g["coordinates"][0] if g["type"] == "Polygon" else g["coordinates"][0][0]
+    ring[1:1] = [ring[len(ring) // 2], ring[len(ring) // 3]]  # chords: self-intersection
+    import shapely.geometry
+
+    assert not shapely.geometry.shape(g).is_valid
+    p.write_text(json.dumps(fc), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_repairs_are_printed_journaled_and_accounted(data49, tmp_path, capsys):
+    import pyogrio
+
+    _repairs(data49)
+    out = tmp_path / "out"
+    rc, text, err = _run(
+        ["plan", "--data-dir", str(data49), "--out", str(out), "--posts", "2"], capsys
+    )
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert "49007 : lat/lng inversés" in err
+    lines = {ln.split(" (")[0].strip(): ln for ln in err.splitlines()[1:]}
+    assert "3 réparés" in lines["cnfs_permanences"] and "nb_aidants" in lines["cnfs_permanences"]
+    assert "polygone invalide" in lines["communes_2018"]
+    journal = pyogrio.read_dataframe(out / "plan.gpkg", layer="journal")
+    reasons = journal.set_index("source")["reasons"]
+    assert "nb_aidants -3" in reasons["cnfs_permanences"]
+    assert "nb_aidants 'abc'" in reasons["cnfs_permanences"]
+    assert "réparé (make_valid)" in reasons["communes_2018"]
+    assert (journal["read"] == journal["kept"] + journal["merged"] + journal["rejected"]).all()
+    rep = journal.set_index("source")["repaired"]
+    assert rep["datasfun_communes"] == 1 and rep["cnfs_permanences"] == 3
+    assert rep["communes_2018"] >= 1
+    ac = journal.set_index("source").loc["aidants_connect"]
+    assert ac["read"] == 58  # every record of the file accounted for
+    html = (out / "rapport.html").read_text(encoding="utf-8")
+    assert "Journal des données" in html and "lat/lng inversés" in html
+
+
+def test_reader_repairs_are_recorded(data49):
+    from cnfs_geo.sources.datasfun import read_datasfun_communes
+
+    _repairs(data49)
+    with _journal.collect() as events:
+        df = read_datasfun_communes(data49 / REL["datasfun_communes"])
+    rep = [e for e in events if e.kind == "repaired"]
+    assert len(rep) == 1 and "49007" in rep[0].reason
+    row = df[df["insee_com"] == "49007"].iloc[0]
+    assert 47 < float(row["lat"]) < 48  # swapped back
+    table = _journal.journal_table(events)
+    line = _journal.summary_lines(table)[0]
+    assert "1 réparé" in line and "215 lus" in line
+
+
+# ----------------------------------------------------------------------------- CLI arguments
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--posts", "huit"],
+        ["plan", "--threshold", "dix"],
+        ["plan", "--demand-unit", "canton"],
+        ["plan", "--model", "random"],
+        ["nope"],
+        ["plan", "--itinerant", "-x"],
+    ],
+    ids=["posts-text", "threshold-text", "unit", "model", "command", "itinerant"],
+)
+def test_bad_arguments_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(args)
+    assert e.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["plan", "--posts", "-3"], ["posts=-3"]),
+        (["plan", "--threshold", "-5"], ["threshold_minutes=-5"]),
+        (["plan", "--threshold", "nan"], ["threshold_minutes=nan"]),
+        (["plan", "--itinerant", "-1"], ["itinerant_posts=-1"]),
+        (["plan", "--fibre-target", "150"], ["fibre_target_pct=150"]),
+        (["plan", "--departement", "99"], ["99"]),
+    ],
+    ids=["posts-negative", "threshold-negative", "threshold-nan", "itinerant-negative",
+         "fibre-150", "departement"],
+)  # fmt: skip
+def test_bad_values_are_clear_errors(args, words, tmp_path, capsys):
+    rc, _, err = _run([*args, "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "Traceback" not in err and err.startswith("cnfs-geo : erreur")
+    for w in words:
+        assert w in err
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    f = tmp_path / "fichier.txt"
+    f.write_text("x")
+    rc, _, err = _run(["plan", "--out", str(f)], capsys)
+    assert rc == 2 and "est un fichier" in err and "--out" in err and "Traceback" not in err
+    rc, _, err = _run(["plan", "--out", str(f / "sous-dossier")], capsys)
+    assert rc == 2 and "fichier" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_out_not_writable(tmp_path, capsys):
+    import os
+
+    if os.getuid() == 0:
+        pytest.skip("root writes everywhere")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        rc, _, err = _run(["plan", "--out", str(ro / "49")], capsys)
+    finally:
+        ro.chmod(0o700)
+    assert rc == 2 and "droit d'écriture" in err and "Traceback" not in err
+
+
+def test_internal_error_prints_one_line_and_a_log(monkeypatch, capsys):
+    def boom(*args, **kwargs):
+        raise RuntimeError("panne simulée")
+
+    monkeypatch.setattr(catalog, "verify", boom)
+    rc, _, err = _run(["data", "check"], capsys)
+    assert rc == 1 and "Traceback" not in err
+    assert err.count("\n") == 1 and "erreur interne" in err
+    log = Path(err.split("détails dans ")[1].split(" ")[0])
+    assert "RuntimeError: panne simulée" in log.read_text(encoding="utf-8")
+    log.unlink()
+    with pytest.raises(RuntimeError):
+        cli.main(["--debug", "data", "check"])
+
+
+def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catalog, "verify", interrupted)
+    rc, _, err = _run(["data", "check"], capsys)
+    assert rc == 130 and err.count("\n") == 1 and "interrompu" in err
+
+
+@pytest.mark.parametrize(
+    "corruption", ["fibre-dup-row", "cog-latin1"], ids=["fibre-dup", "cog-latin1"]
+)
+def test_subprocess_no_traceback_on_real_stderr(data49, tmp_path, corruption):
+    _, rel, corrupt, _ = next(c for c in CASES if c[0] == corruption)
+    corrupt(data49 / rel)
+    r = subprocess.run(
+        [sys.executable, "-m", "cnfs_geo.cli", "plan", "--data-dir", str(data49), "--out",
+         str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and Path(rel).name in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 4
+
+
+# ----------------------------------------------------------------------------- API misuse
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"posts": 2.7}, ValidationError),
+        ({"posts": "8"}, ArgumentError),
+        ({"posts": True}, ArgumentError),
+        ({"posts": -1}, ValidationError),
+        ({"threshold_minutes": "10"}, ArgumentError),
+        ({"threshold_minutes": 0}, ValidationError),
+        ({"departement": 49}, ArgumentError),
+        ({"data_dir": 3}, ArgumentError),
+        ({"itinerant_posts": 1.5}, ValidationError),
+        ({"settings": {"posts": 3}}, ArgumentError),
+    ],
+    ids=["posts-2.7", "posts-str", "posts-bool", "posts-neg", "threshold-str", "threshold-0",
+         "dep-int", "data_dir-int", "itinerant-1.5", "settings-dict"],
+)  # fmt: skip
+def test_scenario_misuse(kwargs, error):
+    with pytest.raises(error) as e:
+        Scenario(**kwargs)
+    assert isinstance(e.value, CnfsGeoError)
+    if error is ArgumentError:
+        assert isinstance(e.value, TypeError)
+    else:
+        assert isinstance(e.value, ValueError)
+
+
+def test_whole_float_posts_are_accepted():
+    assert Scenario(posts=8.0).p == 8
+
+
+def test_run_without_a_scenario_is_a_project_error():
+    from cnfs_geo.plan import prepare, run
+
+    with pytest.raises(ArgumentError):
+        run("49")  # was AttributeError
+    with pytest.raises(ArgumentError):
+        prepare({"departement": "49"})
+
+
+def test_write_outputs_into_a_file_is_a_project_error(tmp_path):
+    f = tmp_path / "plan.txt"
+    f.write_text("x")
+    with pytest.raises(CnfsGeoError) as e:
+        outputs.write_outputs(object(), f)  # was FileExistsError after writing nothing
+    assert isinstance(e.value, OSError)
+    with pytest.raises(ArgumentError):
+        outputs.write_outputs(object(), 42)  # was TypeError

@@ -650,3 +650,40 @@ def gaps_methods(
         w_fibre=_gaps_number(weights["fibre"]),
         min_border=min_border,
     )
+
+
+# --------------------------------------------------------------------------------------
+# Data directory: missing data, download errors, provenance (catalog, fetch, cli)
+# --------------------------------------------------------------------------------------
+def data_fetch_hint(departement: str, folder: str) -> str:
+    """The one sentence telling which command fills a data folder for a département."""
+    return (
+        f"Correctif : lancez `cnfs-geo data fetch --departement {departement} --data-dir "
+        f"{folder}` puis `cnfs-geo plan --departement {departement} --data-dir {folder}`."
+    )
+
+
+def data_missing_files(folder: str, n: int) -> str:
+    """Heading of the list of missing files of a data folder."""
+    return f"{plural(n, 'fichier de données manquant', 'fichiers de données manquants')} dans {folder} :"
+
+
+def data_no_departement(departement: str, folder: str, *, bundle: bool) -> str:
+    """One sentence: no data for a département in a folder, and the command to run."""
+    what = (
+        "les données intégrées ne couvrent que le Maine-et-Loire (49)"
+        if bundle
+        else "ce dossier n'en contient pas"
+    )
+    target = "DOSSIER" if bundle else folder
+    return (
+        f"Pas de données pour le département {departement} dans {folder} ({what}) : lancez "
+        f"`cnfs-geo data fetch --departement {departement} --data-dir {target}` puis "
+        f"`cnfs-geo plan --departement {departement} --data-dir {target}`."
+    )
+
+
+def download_error(source: str, url: str, problem: str, fix: str) -> str:
+    """A download error: which source, which address, what happened, what to do."""
+    return f"Téléchargement de « {source} » impossible ({url}) : {problem}. Correctif : {fix}"
+

@@ -36,6 +36,7 @@ ORDER: dict[str, int] = {
     "_fr": 0,
     "_progress": 0,
     "catalog": 0,
+    "fetch": 0,  # official downloads: catalog + sources readers
     "sources": 0,
     # stages, in pipeline order
     "territory": 1,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -665,7 +665,8 @@ def data_fetch_hint(departement: str, folder: str) -> str:
 
 def data_missing_files(folder: str, n: int) -> str:
     """Heading of the list of missing files of a data folder."""
-    return f"{plural(n, 'fichier de données manquant', 'fichiers de données manquants')} dans {folder} :"
+    what = plural(n, "fichier de données manquant", "fichiers de données manquants")
+    return f"{what} dans {folder} :"
 
 
 def data_no_departement(departement: str, folder: str, *, bundle: bool) -> str:
@@ -687,3 +688,13 @@ def download_error(source: str, url: str, problem: str, fix: str) -> str:
     """A download error: which source, which address, what happened, what to do."""
     return f"Téléchargement de « {source} » impossible ({url}) : {problem}. Correctif : {fix}"
 
+
+def source_vintage(row: Mapping[str, Any]) -> str:
+    """Vintage of a provenance row, with its retrieval date when known."""
+    v = str(row.get("vintage") or "millésime inconnu")
+    return f"{v}, récupéré le {row['retrieved']}" if row.get("retrieved") else v
+
+
+def sources_footer(rows: Iterable[Mapping[str, Any]]) -> str:
+    """One line naming every source with its vintage (map footer)."""
+    return "Sources : " + " ; ".join(f"{r['title']} ({source_vintage(r)})" for r in rows) + "."

@@ -1283,8 +1283,8 @@ def data_provenance(data_dir: DataDir | str | os.PathLike | None = None) -> list
     """Sources of a data directory with their vintage and retrieval date.
 
     From the lock file when the directory was filled by ``cnfs-geo data fetch``; else
-    from the bundle's ``MANIFEST.json`` and the catalog (retrieval date: the pinned
-    commit, not a date; ``None``); else the catalog entries of the files present.
+    (the embedded bundle, a raw or pinned directory) every source of the pinned catalog
+    (retrieval date ``None``: a pinned commit, not a date).
 
     Returns
     -------
@@ -1314,19 +1314,74 @@ def data_provenance(data_dir: DataDir | str | os.PathLike | None = None) -> list
                     "file": e.get("file"),
                 }
             )
-    else:
+    else:  # bundle or raw national files: the pinned catalog
         for key, src in SOURCES.items():
-            if (dd.path / src.relpath).is_file():
-                rows.append(
-                    {
-                        "key": key,
-                        "title": src.title,
-                        "producer": src.producer,
-                        "licence": src.licence,
-                        "vintage": src.vintage,
-                        "retrieved": None,
-                        "url": src.url,
-                        "file": src.relpath,
-                    }
-                )
+            rows.append(
+                {
+                    "key": key,
+                    "title": src.title,
+                    "producer": src.producer,
+                    "licence": src.licence,
+                    "vintage": src.vintage,
+                    "retrieved": None,
+                    "url": src.url,
+                    "file": src.relpath,
+                }
+            )
     return sorted(rows, key=lambda r: (str(r["title"]), r["key"]))
+
+
+#: Sources a plan cannot do without (any département), checked by ``cnfs-geo data check``.
+REQUIRED_KEYS = ("cog_communes", "cog_epci", "france_services", "fibre", "ifn_communes")
+
+
+def check_table(data_dir: DataDir, departement: str | None = None) -> pd.DataFrame:
+    """State of every file a plan reads in ``data_dir`` (``cnfs-geo data check``).
+
+    For a directory with a lock file: every file of the lock (size and sha256 as
+    recorded). Otherwise :func:`verify` (catalog or ``MANIFEST.json`` checksums), plus
+    the commune polygons of ``departement`` (or of the bundle, or the national archive).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``key``; columns ``file``, ``status`` (``ok``, ``missing``, ``checksum
+        mismatch``, ``size mismatch``, ``unchecked``), ``required`` (bool).
+    """
+    import pandas as pd
+
+    lock = read_lock(data_dir.path)
+    rows = []
+    if lock:
+        for key, e in sorted(lock.get("files", {}).items()):
+            p = data_dir.path / e["file"]
+            if not p.is_file():
+                status = "missing"
+            elif e.get("size") is not None and p.stat().st_size != e["size"]:
+                status = "size mismatch"
+            elif e.get("sha256") and file_sha256(p) != e["sha256"]:
+                status = "checksum mismatch"
+            else:
+                status = "ok"
+            rows.append({"key": key, "file": e["file"], "status": status, "required": True})
+    else:
+        table = verify(data_dir)
+        for key, r in table.iterrows():
+            rows.append(
+                {
+                    "key": key,
+                    "file": r["relpath"],
+                    "status": r["status"],
+                    "required": key in REQUIRED_KEYS,
+                }
+            )
+        poly = "communes_2018_49" if data_dir.is_bundle else "communes_2018_archive"
+        if departement is not None and not data_dir.is_bundle:
+            dep = normalise_departement(departement)
+            has_dep = any((data_dir.path / "communes").glob(f"communes-{dep}-*.geojson"))
+            if has_dep:
+                poly = ""
+        for r in rows:
+            if r["key"] == poly:
+                r["required"] = True
+    return pd.DataFrame(rows).set_index("key")

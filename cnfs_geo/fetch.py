@@ -238,9 +238,7 @@ def _api_url(root: str, endpoint: str, **params: str) -> str:
     return f"{root}/{endpoint}?{urllib.parse.urlencode(params, safe=',')}"
 
 
-def _requests(
-    deps: list[str], base_url: str | None
-) -> list[tuple[str, str, str, str]]:
+def _requests(deps: list[str], base_url: str | None) -> list[tuple[str, str, str, str]]:
     """(official source key, request id, url, staging file name) of every download."""
     geo = catalog.OFFICIAL["geo_api"].resolved_url(base_url)
     out = []
@@ -395,7 +393,7 @@ def fetch_official(
     staging = root / _STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    kw = {"timeout": timeout, "retries": retries, "backoff": backoff}
+    kw: dict[str, Any] = {"timeout": timeout, "retries": retries, "backoff": backoff}
     retrieved = (today or datetime.date.today()).isoformat()
     try:
         if isinstance(departements, str):
@@ -548,7 +546,11 @@ def _convert(result: FetchResult, staging: Path) -> dict:
         "vintage": str(fib.attrs.get("vintage") or "non datée"),
     }
     ifn_bytes = by_req["ifn_communes"].path.read_bytes()
-    writers[OFFICIAL_FILES["ifn_communes"]] = lambda p: p.write_bytes(ifn_bytes)
+
+    def write_ifn(p: Path) -> None:
+        p.write_bytes(ifn_bytes)
+
+    writers[OFFICIAL_FILES["ifn_communes"]] = write_ifn
     files["ifn_communes"] = {
         "file": OFFICIAL_FILES["ifn_communes"],
         "source": "ifn_communes",

@@ -939,11 +939,12 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
 
     # ---- sources
     sources = []
-    for p in catalog.provenance():
+    for p in catalog.data_provenance(plan.data_dir):
         url = p.get("url")
         sources.append(
             {
                 **{k: (v if v is not None else "—") for k, v in p.items()},
+                "vintage": _fr.source_vintage(p),
                 "url": url,
                 "url_short": (
                     url.split("/")[3] + "/" + url.split("/")[4]

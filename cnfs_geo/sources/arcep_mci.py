@@ -42,8 +42,7 @@ def read_commune_techno(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataFileError(
-            f"{path} : fichier ARCEP illisible ({exc}). Correctif : relancez "
-            "`cnfs-geo data fetch`."
+            f"{path} : fichier ARCEP illisible ({exc}). Correctif : relancez `cnfs-geo data fetch`."
         ) from exc
     missing = [c for c in MCI_COLUMNS if c not in df.columns]
     if missing:

@@ -169,6 +169,8 @@ def download(
         except requests.exceptions.HTTPError as exc:
             resp = exc.response
             status = resp.status_code if resp is not None else 0
+            if resp is not None:
+                resp.close()  # pooch leaves the failed response open
             if status in _RETRY_STATUS and attempt < retries:
                 wait = backoff * 2**attempt
                 ra = resp.headers.get("Retry-After", "") if resp is not None else ""
@@ -197,7 +199,11 @@ def download(
                     "relancez plus tard ; si l'erreur persiste, signalez-la au producteur",
                 )
             raise DataFileError(_fr.download_error(source, url, problem, fix)) from exc
-        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+        except (
+            requests.exceptions.Timeout,
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,  # body shorter than Content-Length
+        ) as exc:
             timed_out = isinstance(exc, requests.exceptions.Timeout)
             if attempt < retries:
                 wait = backoff * 2**attempt

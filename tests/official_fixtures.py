@@ -188,7 +188,7 @@ class FixtureServer:
     """HTTP server on 127.0.0.1 serving a fixture folder like the official hosts.
 
     ``faults[path]`` is a list of behaviours consumed one per request of that path
-    (``"404"``, ``"429"``, ``"500"``, ``"timeout"``, ``"truncate"``); ``hits`` counts
+    (an HTTP status such as ``"404"``, ``"429"``, ``"503"``; ``"timeout"``; ``"truncate"``); ``hits`` counts
     requests per path; ``overrides[path]`` replaces the body served.
     """
 
@@ -209,7 +209,7 @@ class FixtureServer:
                 server.hits[u.path] += 1
                 fault = server.faults.get(u.path, [])
                 behaviour = fault.pop(0) if fault else None
-                if behaviour in ("404", "429", "500"):
+                if behaviour is not None and behaviour.isdigit():  # an HTTP error status
                     self.send_response(int(behaviour))
                     if behaviour == "429":
                         self.send_header("Retry-After", "0")

@@ -1215,7 +1215,8 @@ def check_data_dir(data_dir: DataDir, departement: str | None = None) -> None:
       command to run;
     * every file listed by the lock (``data.lock.json``) must have its recorded size and
       sha256; the bundle's files their ``MANIFEST.json`` ``bundle_sha256``. A truncated
-      or edited file is refused, named, with the fix.
+      or edited file is refused, named, with the fix (an absent file is left to the
+      reader: the offer skips a missing optional source and says so).
 
     A directory with neither lock nor manifest (the raw national files) is not checked.
 
@@ -1262,15 +1263,15 @@ def check_data_dir(data_dir: DataDir, departement: str | None = None) -> None:
     if problems:
         raise DataFileError(
             f"{_fr.plural(len(problems), 'fichier ne correspond', 'fichiers ne correspondent')} "
-            f"pas au verrou de {data_dir.path} (fichier tronqué, modifié ou absent) :\n"
+            f"pas au verrou de {data_dir.path} (fichier tronqué ou modifié) :\n"
             + "\n".join(f"  - {p}" for p in problems)
             + f"\nCorrectif : {fix}."
         )
 
 
 def _file_problem(path: Path, sha256: str | None, size: int | None, key: str) -> list[str]:
-    if not path.is_file():
-        return [f"{path} ({key}) : absent"]
+    if not path.is_file():  # absent: the reader reports it (required or skipped source)
+        return []
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         return [f"{path} ({key}) : {actual_size} octets au lieu de {size}"]

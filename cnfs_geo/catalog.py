@@ -808,7 +808,7 @@ def fetch(
         try:
             _download(key, url, dest, src.sha256, timeout=timeout, opener=opener)
         except DataFileError as exc:
-            log.error("%s", exc)
+            log.info("%s", exc)  # raised below with every failure: printed once
             failures[key] = str(exc)
             continue
         fetched[key] = dest

@@ -202,3 +202,41 @@ def test_cli_fetch_with_base_url_env(server, tmp_path, monkeypatch, capsys):
     rc = cli.main(["data", "fetch", "--departement", "53", "--data-dir", str(dd)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("HTTP 404") == 1  # printed once
+
+
+def test_all_and_several_departements_in_one_directory(raw_dir, tmp_path):
+    fixtures = build(raw_dir, ["53", "2A"], tmp_path / "official")
+    dd = tmp_path / "donnees"
+    with FixtureServer(fixtures) as srv:
+        fetch.fetch_official(["2a"], dd, base_url=srv.url, **FAST)
+        # a second département joins the first: both fetched again, one consistent set
+        fetch.fetch_official(["53"], dd, base_url=srv.url, **FAST)
+        assert catalog.read_lock(dd)["departements"] == ["2A", "53"]
+        assert srv.hits["/geo/communes"] == 3
+        res = fetch.fetch_official("all", tmp_path / "tout", base_url=srv.url, **FAST)
+        assert res.departements == ["2A", "53"] and srv.hits["/geo/departements"] == 1
+    from cnfs_geo import territory
+
+    d = catalog.resolve_data_dir(dd)
+    for dep, n in (("2A", 124), ("53", 240)):
+        catalog.check_data_dir(d, dep)
+        assert len(territory.communes_from_cog(dep, d)) == n
+
+
+def test_pinned_fetch_error_printed_once(tmp_path, capsys):
+    with FixtureServer(tmp_path) as srv:  # an empty mirror: every file is a 404
+        rc = cli.main(
+            [
+                "data",
+                "fetch",
+                "--source",
+                "pinned",
+                "fibre",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--base-url",
+                srv.url + "/{relpath}",
+            ]
+        )
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("HTTP 404") == 1

@@ -1386,3 +1386,13 @@ def check_table(data_dir: DataDir, departement: str | None = None) -> pd.DataFra
             if r["key"] == poly:
                 r["required"] = True
     return pd.DataFrame(rows).set_index("key")
+
+
+def file_title(data_dir: DataDir, key: str) -> str:
+    """Title of the file a stage reads as ``key`` in ``data_dir``: the lock's official
+    source when the directory was fetched from the official sources, else the catalog's
+    (the key itself when unknown)."""
+    entry = read_lock(data_dir.path).get("files", {}).get(key)
+    if isinstance(entry, dict) and entry.get("title"):
+        return str(entry["title"])
+    return SOURCES[key].title if key in SOURCES else key

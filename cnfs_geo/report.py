@@ -784,7 +784,6 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     counts = orep.counts
     source_rows = []
     for r in counts.itertuples(index=False):
-        src = catalog.SOURCES.get(str(r.source))
         st = str(getattr(r, "status", "read") or "read")
         if st == "not applicable":
             dep_only = offer.LOCAL_SOURCES.get(str(r.source))
@@ -798,7 +797,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         source_rows.append(
             {
                 "source": str(r.source),
-                "title": src.title if src else str(r.source),
+                "title": catalog.file_title(plan.data_dir, str(r.source)),
                 "status": status_txt,
                 "read": _fr.integer(r.read),
                 "kept": _fr.integer(r.kept),

@@ -187,9 +187,9 @@ _ROUTES = {
 class FixtureServer:
     """HTTP server on 127.0.0.1 serving a fixture folder like the official hosts.
 
-    ``faults[path]`` is a list of behaviours consumed one per request of that path
-    (an HTTP status such as ``"404"``, ``"429"``, ``"503"``; ``"timeout"``; ``"truncate"``); ``hits`` counts
-    requests per path; ``overrides[path]`` replaces the body served.
+    ``faults[path]`` is a list of behaviours consumed one per request of that path (an
+    HTTP status such as ``"404"``, ``"429"``, ``"503"``; ``"timeout"``; ``"truncate"``);
+    ``hits`` counts requests per path; ``overrides[path]`` replaces the body served.
     """
 
     def __init__(self, root: Path, *, delay: float = 3.0):

@@ -9,11 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from official_fixtures import PLACEHOLDER_MAIL, PLACEHOLDER_PHONE, FixtureServer, build
 
 from cnfs_geo import catalog, cli, fetch
 from cnfs_geo._errors import DataFileError
-
-from official_fixtures import PLACEHOLDER_MAIL, PLACEHOLDER_PHONE, FixtureServer, build
 
 FAST = {"backoff": 0.01}
 
@@ -115,7 +114,9 @@ def test_locked_reproduces_and_refuses_a_changed_file(server, tmp_path):
         ("/geo/communes", ["429"] * 2, {"retries": 1}, "API Découpage", "HTTP 429"),
     ],
 )
-def test_download_errors_name_source_url_and_fix(server, tmp_path, path, faults, kwargs, source, words):
+def test_download_errors_name_source_url_and_fix(
+    server, tmp_path, path, faults, kwargs, source, words
+):
     server.faults[path] = list(faults)
     dd = tmp_path / "donnees"
     with pytest.raises(DataFileError) as exc:

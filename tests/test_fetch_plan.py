@@ -9,12 +9,11 @@ import sqlite3
 
 import numpy as np
 import pytest
+from official_fixtures import FixtureServer, build, pinned_subset
 
 from cnfs_geo import catalog, fetch
 from cnfs_geo.outputs import write_outputs
 from cnfs_geo.plan import Scenario, run
-
-from official_fixtures import FixtureServer, build, pinned_subset
 
 DEP = "53"
 

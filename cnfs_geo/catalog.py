@@ -1064,7 +1064,10 @@ class OfficialSource:
     mirror_name : str
         Path under ``$CNFS_GEO_FETCH_BASE_URL`` when that variable is set.
     env : str
-        Environment variable overriding this source's address alone.
+        Environment variable giving this source's file address directly.
+    dataset : str, optional
+        Slug of its data.gouv.fr dataset: the current file is the most recent CSV
+        resource the data.gouv.fr API lists for it.
     """
 
     key: str
@@ -1075,6 +1078,7 @@ class OfficialSource:
     url: str
     mirror_name: str
     env: str
+    dataset: str | None = None
 
     def resolved_url(self, base_url: str | None = None) -> str:
         """Address used now: per-source variable, then ``base_url`` or
@@ -1085,6 +1089,17 @@ class OfficialSource:
         if base:
             return f"{base.rstrip('/')}/{self.mirror_name}"
         return self.url
+
+    def dataset_api_url(self, base_url: str | None = None) -> str | None:
+        """For a source published on data.gouv.fr: the API description of its dataset
+        (``/api/1/datasets/<slug>/``, under ``<base>/datagouv`` for a mirror), which
+        lists its current file; None when the per-source variable gives the file or the
+        source is not a data.gouv.fr dataset."""
+        if self.dataset is None or os.environ.get(self.env):
+            return None
+        base = base_url or os.environ.get(FETCH_BASE_ENV)
+        root = f"{base.rstrip('/')}/datagouv" if base else "https://www.data.gouv.fr"
+        return f"{root}/api/1/datasets/{self.dataset}/"
 
 
 OFFICIAL: dict[str, OfficialSource] = {
@@ -1108,9 +1123,11 @@ OFFICIAL: dict[str, OfficialSource] = {
             "ANCT (Société Numérique) / La MedNum, data.gouv.fr",
             "Licence Ouverte 2.0",
             "quotidienne",
-            "https://www.data.gouv.fr/fr/datasets/r/lieux-de-mediation-numerique-csv",
+            "https://www.data.gouv.fr/fr/datasets/"
+            "cartographie-nationale-des-lieux-dinclusion-numerique/",
             "lieux-de-mediation-numerique.csv",
             "CNFS_GEO_LIEUX_URL",
+            "cartographie-nationale-des-lieux-dinclusion-numerique",
         ),
         OfficialSource(
             "france_services",
@@ -1118,9 +1135,10 @@ OFFICIAL: dict[str, OfficialSource] = {
             "ANCT, data.gouv.fr",
             "Licence Ouverte 2.0",
             "mensuelle",
-            "https://www.data.gouv.fr/fr/datasets/r/liste-des-structures-france-services-csv",
+            "https://www.data.gouv.fr/fr/datasets/liste-des-structures-france-services/",
             "liste-fs.csv",
             "CNFS_GEO_FRANCE_SERVICES_URL",
+            "liste-des-structures-france-services",
         ),
         OfficialSource(
             "arcep_mci",

@@ -32,6 +32,7 @@ from . import _fr, _progress, catalog
 from ._errors import DataFileError, ValidationError
 from .sources import geo_api
 from .sources.arcep_mci import read_commune_techno
+from .sources.datagouv import latest_resource, read_dataset_resources
 from .sources.france_services import read_france_services
 from .sources.mediation_num import read_lieux_mediation_num
 
@@ -72,6 +73,7 @@ class Download:
     path: Path
     sha256: str = ""
     size: int = 0
+    modified: str = ""  # last_modified of its data.gouv.fr resource, when known
 
 
 @dataclass
@@ -296,6 +298,30 @@ def _requests(deps: list[str], base_url: str | None) -> list[tuple[str, str, str
     return out
 
 
+def _current_file(
+    src_key: str, url: str, base_url: str | None, staging: Path, kw: dict[str, Any]
+) -> tuple[str, str]:
+    """(address, last_modified) of the current file of a source: for a data.gouv.fr
+    dataset, its most recent CSV resource as the data.gouv.fr API lists it."""
+    src = catalog.OFFICIAL[src_key]
+    api = src.dataset_api_url(base_url)
+    if api is None:
+        return url, ""
+    meta = download(src.title, api, staging, f"{src_key}_dataset.json", **kw)
+    res = latest_resource(read_dataset_resources(meta), "csv")
+    meta.unlink()
+    if res is None:
+        raise DataFileError(
+            _fr.download_error(
+                src.title,
+                api,
+                "le jeu de données ne liste aucun fichier CSV",
+                f"donnez l'adresse du fichier par la variable {src.env}",
+            )
+        )
+    return res["url"], res["last_modified"][:10]
+
+
 def _all_departements(base_url: str | None, staging: Path, **kw: Any) -> list[str]:
     geo = catalog.OFFICIAL["geo_api"].resolved_url(base_url)
     url = _api_url(geo, "departements", fields="code", format="json")
@@ -418,9 +444,10 @@ def fetch_official(
             reqs, desc="Téléchargement", total=len(reqs), unit="fichier"
         ):
             title = catalog.OFFICIAL[src_key].title
+            url, modified = _current_file(src_key, url, base_url, staging, kw)
             known = catalog.SOURCES["ifn_communes"].sha256 if src_key == "ifn_communes" else None
             path = download(title, url, staging, fname, known_hash=known, **kw)
-            d = Download(src_key, req, url, path, _sha256(path), path.stat().st_size)
+            d = Download(src_key, req, url, path, _sha256(path), path.stat().st_size, modified)
             if locked:
                 rec = old_up.get(req)
                 if rec is None or rec.get("sha256") != d.sha256:
@@ -535,14 +562,15 @@ def _convert(result: FetchResult, staging: Path) -> dict:
     files["data_inclusion"] = {
         "file": OFFICIAL_FILES["data_inclusion"],
         "source": "lieux_inclusion",
-        "vintage": f"mise à jour la plus récente {dates[-1]}" if dates else "non datée",
+        "vintage": (f"lieux mis à jour jusqu'au {dates[-1]}" if dates else "lieux non datés")
+        + _resource_date(by_req["lieux_inclusion"]),
     }
     fs = read_france_services(by_req["france_services"].path)
     writers[OFFICIAL_FILES["france_services"]] = _csv_writer(fs)
     files["france_services"] = {
         "file": OFFICIAL_FILES["france_services"],
         "source": "france_services",
-        "vintage": f"liste téléchargée ({_fr.plural(len(fs), 'structure')})",
+        "vintage": _fr.plural(len(fs), "structure") + _resource_date(by_req["france_services"]),
     }
     fib = read_commune_techno(by_req["arcep_mci"].path)
     writers[OFFICIAL_FILES["fibre"]] = _csv_writer(fib)
@@ -577,3 +605,7 @@ def _geojson_writer(gdf: Any) -> Callable[[Path], None]:
         p.write_text(gdf.to_json(drop_id=True, to_wgs84=False) + "\n", encoding="utf-8")
 
     return w
+
+
+def _resource_date(d: Download) -> str:
+    return f", fichier publié le {d.modified}" if d.modified else ""

@@ -14,6 +14,8 @@ local HTTP server on 127.0.0.1 that serves them like the official hosts.
   columns hold labelled placeholders (``fixture-contact@example.invalid``) so that the
   test can check they are dropped.
 * France services: the raw ANCT CSV rows of the départements (same published columns).
+* data.gouv.fr API: ``/api/1/datasets/<slug>/`` descriptions listing those two files
+  (:data:`DATASETS`).
 * ARCEP ``commune_techno.csv``: ``code_insee``, ``nom_com``, ``nbr``, ``elig_ftth``,
   ``date`` from the raw « Ma connexion internet » file.
 * IFN: the raw file as is (pinned upstream, sha256 of the catalog).
@@ -176,6 +178,17 @@ def build(raw: Path, deps: list[str], out: Path) -> Path:
     return out
 
 
+#: data.gouv.fr datasets served under ``/datagouv/api/1/datasets/<slug>/``: the file each
+#: lists (mirror name) with the date of the raw file it is built from as ``last_modified``,
+#: and an older CSV resource that must not be chosen.
+DATASETS = {
+    "liste-des-structures-france-services": ("liste-fs.csv", "2024-08-01T00:00:00"),
+    "cartographie-nationale-des-lieux-dinclusion-numerique": (
+        "lieux-de-mediation-numerique.csv",
+        "2023-02-01T00:00:00",
+    ),
+}
+
 _ROUTES = {
     "/geo/communes": "geo/communes_{dep}.json",
     "/geo/communes_associees_deleguees": "geo/deleguees_{dep}.json",
@@ -219,6 +232,22 @@ class FixtureServer:
                 if behaviour == "timeout":
                     time.sleep(server.delay)
                 body = server.overrides.get(u.path)
+                slug = u.path.removeprefix("/datagouv/api/1/datasets/").strip("/")
+                if body is None and slug in DATASETS:
+                    name, modified = DATASETS[slug]
+                    body = json.dumps(
+                        {
+                            "slug": slug,
+                            "resources": [
+                                {"url": f"{server.url}/old-{name}", "format": "csv",
+                                 "title": "ancienne version", "last_modified": "2020-01-01"},
+                                {"url": f"{server.url}/{name}", "format": "csv",
+                                 "title": name, "last_modified": modified},
+                                {"url": f"{server.url}/{name}.json", "format": "json",
+                                 "title": "autre format", "last_modified": "2030-01-01"},
+                            ],
+                        }
+                    ).encode()  # fmt: skip
                 if body is None:
                     q = dict(urllib.parse.parse_qsl(u.query))
                     rel = _ROUTES.get(u.path, u.path.lstrip("/")).format(

@@ -52,7 +52,10 @@ def test_full_fetch_of_one_departement(server, tmp_path):
         assert catalog.file_sha256(p) == e["sha256"] and p.stat().st_size == e["size"], key
         assert e["vintage"] and e["retrieved"] and e["licence"] and e["url"]
     # one request per endpoint: the API returns whole lists (no pagination)
-    assert all(n == 1 for n in server.hits.values()) and len(server.hits) == 7
+    assert all(n == 1 for n in server.hits.values()) and len(server.hits) == 9
+    # data.gouv.fr: the dataset description, then its most recent CSV resource only
+    assert "/old-liste-fs.csv" not in server.hits and server.hits["/liste-fs.csv"] == 1
+    assert lock["files"]["france_services"]["vintage"].endswith("fichier publié le 2024-08-01")
     assert set(lock["upstream"]) == {
         "communes:53",
         "deleguees:53",
@@ -88,7 +91,7 @@ def test_locked_reproduces_and_refuses_a_changed_file(server, tmp_path):
     before = _snapshot(dd)
     fetch.fetch_official(["53"], dd, base_url=server.url, locked=True, **FAST)
     assert _snapshot(dd) == before  # same set, same lock
-    body = (server.root / "liste-fs.csv").read_bytes()
+    body = (server.root / "liste-fs.csv").read_bytes()  # same dataset, the file changed
     server.overrides["/liste-fs.csv"] = body.replace(b"France services", b"France Services", 1)
     with pytest.raises(DataFileError) as exc:
         fetch.fetch_official(["53"], dd, base_url=server.url, locked=True, **FAST)
@@ -241,3 +244,17 @@ def test_pinned_fetch_error_printed_once(tmp_path, capsys):
         )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("HTTP 404") == 1
+
+
+def test_dataset_without_csv_resource(server, tmp_path, monkeypatch):
+    slug = "liste-des-structures-france-services"
+    server.overrides[f"/datagouv/api/1/datasets/{slug}/"] = b'{"resources": []}'
+    with pytest.raises(DataFileError) as exc:
+        fetch.fetch_official(["53"], tmp_path / "d", base_url=server.url, **FAST)
+    assert "aucun fichier CSV" in str(exc.value) and "CNFS_GEO_FRANCE_SERVICES_URL" in str(
+        exc.value
+    )
+    # the per-source variable gives the file directly (no dataset description asked)
+    monkeypatch.setenv("CNFS_GEO_FRANCE_SERVICES_URL", server.url + "/liste-fs.csv")
+    fetch.fetch_official(["53"], tmp_path / "d", base_url=server.url, **FAST)
+    assert server.hits[f"/datagouv/api/1/datasets/{slug}/"] == 1

@@ -136,3 +136,27 @@ def test_geo_api_errors(tmp_path):
     )
     with pytest.raises(ValidationError, match="commune 1: no contour"):
         geo_api.polygons_from_api(geo_api.read_api_json(r, "communes"))
+
+
+def test_datagouv_latest_csv_resource(tmp_path):
+    from cnfs_geo.sources.datagouv import latest_resource, read_dataset_resources
+
+    p = tmp_path / "dataset.json"
+    p.write_text(  # hand-made fixture in the shape of /api/1/datasets/<slug>/
+        json.dumps(
+            {
+                "resources": [
+                    {"url": "https://x/a.csv", "format": "CSV", "last_modified": "2025-01-02"},
+                    {"url": "https://x/b.csv", "format": "csv", "last_modified": "2025-03-01"},
+                    {"url": "https://x/c.json", "format": "json", "last_modified": "2026-01-01"},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    res = read_dataset_resources(p)
+    assert latest_resource(res, "csv")["url"] == "https://x/b.csv"
+    assert latest_resource(res, "xlsx") is None
+    p.write_text("<html>maintenance</html>", encoding="utf-8")
+    with pytest.raises(CnfsGeoError, match="data.gouv.fr illisible"):
+        read_dataset_resources(p)

@@ -280,6 +280,22 @@ def _requests(deps: list[str], base_url: str | None) -> list[tuple[str, str, str
                 f"deleguees_{dep}.json",
             )
         )
+        if dep in geo_api.ARRONDISSEMENT_PARENT:
+            out.append(
+                (
+                    "geo_api",
+                    f"arrondissements:{dep}",
+                    _api_url(
+                        geo,
+                        "communes",
+                        codeDepartement=dep,
+                        type="arrondissement-municipal",
+                        fields=geo_api.ARRONDISSEMENT_FIELDS,
+                        format="json",
+                    ),
+                    f"arrondissements_{dep}.json",
+                )
+            )
     out.append(
         (
             "geo_api",
@@ -520,6 +536,11 @@ def _convert(result: FetchResult, staging: Path) -> dict:
     deps = result.departements
     communes = []
     deleguees = []
+    arrondissements = [
+        geo_api.read_api_json(by_req[f"arrondissements:{dep}"].path, "arrondissements")
+        for dep in deps
+        if f"arrondissements:{dep}" in by_req
+    ]
     writers: dict[str, Callable[[Path], None]] = {}
     files: dict[str, dict] = {}
     for dep in deps:
@@ -547,7 +568,8 @@ def _convert(result: FetchResult, staging: Path) -> dict:
     alld = pd.concat(deleguees, ignore_index=True)
     n_cur = len(allc)
     geo_vintage = f"COG en vigueur ({_fr.plural(n_cur, 'commune')})"
-    cog = geo_api.cog_records_from_api(allc, alld)
+    arr = pd.concat(arrondissements, ignore_index=True) if arrondissements else None
+    cog = geo_api.cog_records_from_api(allc, alld, arr)
     writers[OFFICIAL_FILES["cog_communes"]] = _json_writer(cog)
     epcis = geo_api.read_api_json(by_req["epcis"].path, "epcis")
     writers[OFFICIAL_FILES["cog_epci"]] = _json_writer(geo_api.epci_records_from_api(epcis, allc))

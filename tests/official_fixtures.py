@@ -131,6 +131,19 @@ def build(raw: Path, deps: list[str], out: Path) -> Path:
             if r["type"] in ("commune-deleguee", "commune-associee") and r["departement"] == dep
         ]
         (geo / f"deleguees_{dep}.json").write_text(json.dumps(dl), "utf-8")
+        arr = [
+            {
+                "code": r["code"],
+                "nom": r["nom"],
+                "codeDepartement": r["departement"],
+                "codesPostaux": r.get("codesPostaux", []),
+                "population": r.get("population"),
+            }
+            for r in cog
+            if r["type"] == "arrondissement-municipal" and r["departement"] == dep
+        ]
+        if arr:
+            (geo / f"arrondissements_{dep}.json").write_text(json.dumps(arr), "utf-8")
     (geo / "epcis.json").write_text(
         json.dumps(
             [{"code": e["code"], "nom": e["nom"], "population": e.get("populationMunicipale")}
@@ -250,9 +263,10 @@ class FixtureServer:
                     ).encode()  # fmt: skip
                 if body is None:
                     q = dict(urllib.parse.parse_qsl(u.query))
-                    rel = _ROUTES.get(u.path, u.path.lstrip("/")).format(
-                        dep=q.get("codeDepartement", "")
-                    )
+                    route = _ROUTES.get(u.path, u.path.lstrip("/"))
+                    if q.get("type") == "arrondissement-municipal":
+                        route = "geo/arrondissements_{dep}.json"
+                    rel = route.format(dep=q.get("codeDepartement", ""))
                     f = server.root / rel
                     if not f.is_file():
                         body = json.dumps([]).encode() if u.path in _ROUTES else None

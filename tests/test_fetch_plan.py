@@ -84,3 +84,21 @@ def test_outputs_name_sources_with_vintage_and_retrieval(both_plans):
         vintage = f"{r['vintage']}, récupéré le {r['retrieved']}"
         assert r["title"] in report_text and vintage in report_text, r["key"]
         assert f"{r['title']} ({vintage})" in map_text, r["key"]
+
+
+def test_arrondissements_municipaux_same_places(raw_dir, tmp_path):
+    """Marseille: records coded by arrondissement (132xx) land in 13055 as with the COG."""
+    from cnfs_geo import offer, territory
+
+    fixtures = build(raw_dir, ["13"], tmp_path / "official")
+    with FixtureServer(fixtures) as srv:
+        fetch.fetch_official(["13"], tmp_path / "fetched", base_url=srv.url, backoff=0.01)
+        assert srv.hits["/geo/communes"] == 2  # communes, then arrondissements municipaux
+    got = []
+    for d in (tmp_path / "fetched", pinned_subset(raw_dir, tmp_path / "pinned")):
+        dd = catalog.resolve_data_dir(d)
+        places, _ = offer.places_from_sources(territory.communes_from_cog("13", dd), dd)
+        got.append(places)
+    a, b = got
+    assert a["place_id"].tolist() == b["place_id"].tolist() and len(a) == 109
+    assert a["insee"].tolist() == b["insee"].tolist() and "13055" in set(a["insee"])

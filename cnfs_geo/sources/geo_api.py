@@ -22,16 +22,23 @@ COMMUNE_FIELDS = (
 DELEGUEE_FIELDS = "code,nom,type,chefLieu,codeDepartement,centre"
 #: ``fields`` asked of ``/epcis``.
 EPCI_FIELDS = "code,nom,population"
+#: ``fields`` asked of ``/communes?type=arrondissement-municipal``.
+ARRONDISSEMENT_FIELDS = "code,nom,codeDepartement,codesPostaux,population"
+#: The communes divided into arrondissements municipaux (COG), by département: the parent
+#: of each arrondissement (the API does not give it).
+ARRONDISSEMENT_PARENT = {"13": "13055", "69": "69123", "75": "75056"}
 
 _REQUIRED = {
     "communes": ("code", "nom", "codeDepartement", "population", "contour"),
     "deleguees": ("code", "nom", "type", "chefLieu"),
     "epcis": ("code", "nom"),
+    "arrondissements": ("code", "nom", "codeDepartement"),
 }
 
 
 def read_api_json(path: str | Path, kind: str) -> pd.DataFrame:
-    """One JSON response of the API (``kind``: ``communes``, ``deleguees`` or ``epcis``).
+    """One JSON response of the API (``kind``: ``communes``, ``deleguees``, ``epcis`` or
+    ``arrondissements``).
 
     Returns
     -------
@@ -71,13 +78,19 @@ def read_api_json(path: str | Path, kind: str) -> pd.DataFrame:
     return df
 
 
-def cog_records_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> list[dict]:
+def cog_records_from_api(
+    communes: pd.DataFrame,
+    deleguees: pd.DataFrame,
+    arrondissements: pd.DataFrame | None = None,
+) -> list[dict]:
     """Records in the ``communes.json`` format of the COG reader (:mod:`.cog`).
 
     Current communes carry ``code``, ``nom``, ``type`` (``commune-actuelle``),
     ``departement``, ``region``, ``population``, ``codesPostaux``, ``siren``; communes
-    déléguées / associées carry ``chefLieu`` (their current commune). Sorted by type
-    then code, so the file is deterministic.
+    déléguées / associées carry ``chefLieu`` (their current commune); arrondissements
+    municipaux (Paris, Lyon, Marseille) carry ``commune`` (their commune,
+    :data:`ARRONDISSEMENT_PARENT`) and ``codesPostaux``. Sorted by type then code, so the
+    file is deterministic.
     """
     recs: list[dict] = []
     for r in communes.to_dict("records"):
@@ -108,6 +121,23 @@ def cog_records_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> lis
                 "chefLieu": chef,
             }
         )
+    arr = arrondissements if arrondissements is not None else pd.DataFrame()
+    for r in arr.to_dict("records"):
+        dep = str(r["codeDepartement"])
+        rec = {
+            "code": str(r["code"]),
+            "nom": r["nom"],
+            "type": "arrondissement-municipal",
+            "departement": dep,
+            "commune": ARRONDISSEMENT_PARENT.get(dep),
+            "codesPostaux": list(r["codesPostaux"])
+            if isinstance(r.get("codesPostaux"), list)
+            else [],
+        }
+        pop = r.get("population")
+        if pop is not None and not pd.isna(pop):
+            rec["population"] = int(pop)
+        recs.append(rec)
     return sorted(recs, key=lambda d: (d["type"] != "commune-actuelle", d["code"], d["type"]))
 
 

@@ -1252,6 +1252,9 @@ def check_data_dir(data_dir: DataDir, departement: str | None = None) -> None:
         deps = lock.get("departements")
         if lock and isinstance(deps, list) and dep not in deps:
             raise DataFileError(_fr.data_no_departement(dep, str(data_dir.path), bundle=False))
+        if not lock and not (data_dir.path / SOURCES["cog_communes"].relpath).is_file():
+            # neither fetched nor a pinned/raw layout (e.g. an empty folder)
+            raise DataFileError(_fr.data_no_departement(dep, str(data_dir.path), bundle=False))
     problems = []
     if lock:
         for key, entry in sorted(lock.get("files", {}).items()):

@@ -258,3 +258,12 @@ def test_dataset_without_csv_resource(server, tmp_path, monkeypatch):
     monkeypatch.setenv("CNFS_GEO_FRANCE_SERVICES_URL", server.url + "/liste-fs.csv")
     fetch.fetch_official(["53"], tmp_path / "d", base_url=server.url, **FAST)
     assert server.hits[f"/datagouv/api/1/datasets/{slug}/"] == 1
+
+
+def test_plan_on_an_empty_folder_says_which_command(tmp_path, capsys):
+    empty = tmp_path / "vide"
+    empty.mkdir()
+    rc = cli.main(["plan", "--departement", "2A", "--data-dir", str(empty), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert f"cnfs-geo data fetch --departement 2A --data-dir {empty}" in err

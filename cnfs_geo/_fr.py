@@ -698,3 +698,13 @@ def source_vintage(row: Mapping[str, Any]) -> str:
 def sources_footer(rows: Iterable[Mapping[str, Any]]) -> str:
     """One line naming every source with its vintage (map footer)."""
     return "Sources : " + " ; ".join(f"{r['title']} ({source_vintage(r)})" for r in rows) + "."
+
+
+#: State of a data file (``cnfs-geo data check``).
+DATA_FILE_STATUS = {
+    "ok": "ok",
+    "missing": "absent",
+    "checksum mismatch": "empreinte sha256 différente",
+    "size mismatch": "taille différente",
+    "unchecked": "présent, non vérifié",
+}

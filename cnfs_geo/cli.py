@@ -315,7 +315,10 @@ def _print_provenance(data_dir: catalog.DataDir) -> None:
 def _cmd_data_check(args: argparse.Namespace) -> int:
     data_dir = catalog.resolve_data_dir(args.data_dir)
     table = catalog.check_table(data_dir, args.departement)
-    print(table[["file", "status"]].to_string())
+    for key, r in table.iterrows():
+        need = "requis" if r["required"] else "facultatif"
+        state = _fr.DATA_FILE_STATUS.get(r["status"], r["status"])
+        print(f"  {key:<22} {need:<10} {state:<28} {r['file']}")
     bad = table.index[
         table["status"].isin(["checksum mismatch", "size mismatch"])
         | (table["required"] & (table["status"] == "missing"))

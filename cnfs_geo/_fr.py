@@ -708,3 +708,24 @@ DATA_FILE_STATUS = {
     "size mismatch": "taille différente",
     "unchecked": "présent, non vérifié",
 }
+
+
+#: Short name of the Cartographie nationale in report sentences.
+NATIONAL_MAP_SHORT = "Cartographie nationale des lieux d'inclusion numérique"
+
+
+def offer_covered(labels: Iterable[str]) -> str:
+    """Report sentence: separate offer files not needed, their lieux are in the national map."""
+    return (
+        f"{join(list(labels))} : pas de fichier séparé, ces lieux sont dans la "
+        f"{NATIONAL_MAP_SHORT} (labels nationaux)."
+    )
+
+
+def offer_from_national_map(local: Iterable[str], deps: Iterable[str]) -> str:
+    """Report sentence: local files not applicable, the lieux come from the national map."""
+    return (
+        f"Les fichiers locaux de lieux de médiation ({join(list(local))}) ne décrivent que le "
+        f"département {join(list(deps))} et ne s'appliquent pas ici. Les lieux de médiation "
+        f"numérique viennent de la {NATIONAL_MAP_SHORT}, export national courant."
+    )

@@ -1417,3 +1417,18 @@ def file_title(data_dir: DataDir, key: str) -> str:
     if isinstance(entry, dict) and entry.get("title"):
         return str(entry["title"])
     return SOURCES[key].title if key in SOURCES else key
+
+
+def offer_covered_by(data_dir: DataDir) -> dict[str, str]:
+    """Offer sources a fetched directory has no file for because another file holds them.
+
+    The Cartographie nationale (read as ``data_inclusion``) carries the lieux labelled
+    Conseillers numériques and Aidants Connect: in a directory fetched from the official
+    sources, the separate CNFS permanences and Aidants Connect files are not missing but
+    covered. Returns ``{key: title of the covering source}`` (empty otherwise).
+    """
+    entry = read_lock(data_dir.path).get("files", {}).get("data_inclusion", {})
+    if isinstance(entry, dict) and entry.get("source") == "lieux_inclusion":
+        title = str(entry.get("title") or OFFICIAL["lieux_inclusion"].title)
+        return {"cnfs_permanences": title, "aidants_connect": title}
+    return {}

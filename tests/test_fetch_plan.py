@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from official_fixtures import FixtureServer, build, pinned_subset
 
-from cnfs_geo import catalog, fetch
+from cnfs_geo import catalog, fetch, report
 from cnfs_geo.outputs import write_outputs
 from cnfs_geo.plan import Scenario, run
 
@@ -80,6 +80,11 @@ def test_outputs_name_sources_with_vintage_and_retrieval(both_plans):
     report_text = html.unescape(paths["report"].read_text(encoding="utf-8"))
     map_text = html.unescape(paths["map"].read_text(encoding="utf-8"))
     assert "Sources :" in map_text
+    # the report says where the offer comes from, and does not call CNFS/Aidants Connect missing
+    gaps = report.data_gaps(official)
+    assert any("viennent de la Cartographie nationale" in g for g in gaps)
+    assert any(g.startswith("CNFS et Aidants Connect : pas de fichier séparé") for g in gaps)
+    assert not any("absent" in g for g in gaps) and "incomplète" not in " ".join(gaps)
     for r in prov:
         vintage = f"{r['vintage']}, récupéré le {r['retrieved']}"
         assert r["title"] in report_text and vintage in report_text, r["key"]

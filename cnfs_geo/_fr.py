@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -649,4 +649,83 @@ def gaps_methods(
         w_need=_gaps_number(weights["need"]),
         w_fibre=_gaps_number(weights["fibre"]),
         min_border=min_border,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Data directory: missing data, download errors, provenance (catalog, fetch, cli)
+# --------------------------------------------------------------------------------------
+def data_fetch_hint(departement: str, folder: str) -> str:
+    """The one sentence telling which command fills a data folder for a département."""
+    return (
+        f"Correctif : lancez `cnfs-geo data fetch --departement {departement} --data-dir "
+        f"{folder}` puis `cnfs-geo plan --departement {departement} --data-dir {folder}`."
+    )
+
+
+def data_missing_files(folder: str, n: int) -> str:
+    """Heading of the list of missing files of a data folder."""
+    what = plural(n, "fichier de données manquant", "fichiers de données manquants")
+    return f"{what} dans {folder} :"
+
+
+def data_no_departement(departement: str, folder: str, *, bundle: bool) -> str:
+    """One sentence: no data for a département in a folder, and the command to run."""
+    what = (
+        "les données intégrées ne couvrent que le Maine-et-Loire (49)"
+        if bundle
+        else "ce dossier n'en contient pas"
+    )
+    target = "DOSSIER" if bundle else folder
+    return (
+        f"Pas de données pour le département {departement} dans {folder} ({what}) : lancez "
+        f"`cnfs-geo data fetch --departement {departement} --data-dir {target}` puis "
+        f"`cnfs-geo plan --departement {departement} --data-dir {target}`."
+    )
+
+
+def download_error(source: str, url: str, problem: str, fix: str) -> str:
+    """A download error: which source, which address, what happened, what to do."""
+    return f"Téléchargement de « {source} » impossible ({url}) : {problem}. Correctif : {fix}"
+
+
+def source_vintage(row: Mapping[str, Any]) -> str:
+    """Vintage of a provenance row, with its retrieval date when known."""
+    v = str(row.get("vintage") or "millésime inconnu")
+    return f"{v}, récupéré le {row['retrieved']}" if row.get("retrieved") else v
+
+
+def sources_footer(rows: Iterable[Mapping[str, Any]]) -> str:
+    """One line naming every source with its vintage (map footer)."""
+    return "Sources : " + " ; ".join(f"{r['title']} ({source_vintage(r)})" for r in rows) + "."
+
+
+#: State of a data file (``cnfs-geo data check``).
+DATA_FILE_STATUS = {
+    "ok": "ok",
+    "missing": "absent",
+    "checksum mismatch": "empreinte sha256 différente",
+    "size mismatch": "taille différente",
+    "unchecked": "présent, non vérifié",
+}
+
+
+#: Short name of the Cartographie nationale in report sentences.
+NATIONAL_MAP_SHORT = "Cartographie nationale des lieux d'inclusion numérique"
+
+
+def offer_covered(labels: Iterable[str]) -> str:
+    """Report sentence: separate offer files not needed, their lieux are in the national map."""
+    return (
+        f"{join(list(labels))} : pas de fichier séparé, ces lieux sont dans la "
+        f"{NATIONAL_MAP_SHORT} (labels nationaux)."
+    )
+
+
+def offer_from_national_map(local: Iterable[str], deps: Iterable[str]) -> str:
+    """Report sentence: local files not applicable, the lieux come from the national map."""
+    return (
+        f"Les fichiers locaux de lieux de médiation ({join(list(local))}) ne décrivent que le "
+        f"département {join(list(deps))} et ne s'appliquent pas ici. Les lieux de médiation "
+        f"numérique viennent de la {NATIONAL_MAP_SHORT}, export national courant."
     )

@@ -333,10 +333,20 @@ class DataDir:
     @overload
     def file(self, key: str, *, required: bool) -> Path | None: ...
     def file(self, key: str, *, required: bool = True) -> Path | None:
-        """Path of source ``key`` in this directory; DataFileError if missing and required."""
-        src = SOURCES[key]
-        p = self.path / src.relpath
-        if p.is_file():
+        """Path of source ``key`` in this directory; DataFileError if missing and required.
+
+        A directory filled by ``cnfs-geo data fetch`` names its files in its lock file
+        (:data:`LOCK_NAME`); a key the lock lists is read from there, others from the
+        catalog's ``relpath``.
+        """
+        entry = read_lock(self.path).get("files", {}).get(key)
+        if isinstance(entry, dict) and entry.get("file"):
+            p = self.path / entry["file"]
+        elif key in SOURCES:
+            p = self.path / SOURCES[key].relpath
+        else:
+            p = None
+        if p is not None and p.is_file():
             return p
         if not required:
             return None
@@ -374,15 +384,17 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> DataDir:
 
 def missing_files_message(keys: list[str], data_dir: DataDir) -> str:
     """Error text listing missing files with their upstream location and how to provide them."""
-    lines = [f"missing data file(s) in {data_dir.path}:"]
+    from . import _fr
+
+    lines = [_fr.data_missing_files(str(data_dir.path), len(keys))]
     for key in keys:
-        src = SOURCES[key]
+        src = SOURCES.get(key)
+        if src is None:
+            lines.append(f"  - {key}")
+            continue
         where = src.url or src.producer
-        lines.append(f"  - {src.relpath}  ({src.title}, {src.vintage}; from {where})")
-    lines.append(
-        "Fix: point --data-dir (or the environment variable "
-        f"{ENV_VAR}) at a folder holding these national files with this layout."
-    )
+        lines.append(f"  - {src.relpath}  ({src.title}, {src.vintage} ; {where})")
+    lines.append(_fr.data_fetch_hint("D", str(data_dir.path)))
     return "\n".join(lines)
 
 
@@ -796,7 +808,7 @@ def fetch(
         try:
             _download(key, url, dest, src.sha256, timeout=timeout, opener=opener)
         except DataFileError as exc:
-            log.error("%s", exc)
+            log.info("%s", exc)  # raised below with every failure: printed once
             failures[key] = str(exc)
             continue
         fetched[key] = dest
@@ -1039,3 +1051,397 @@ def missing_for_plan(table: pd.DataFrame) -> list[str]:
     if polys and all(status[k] == "missing" for k in polys):
         out.append("communes_2018_archive")
     return out
+# ----------------------------------------------------------------------------------------
+# Official current sources, lock file, provenance of a data directory
+# ----------------------------------------------------------------------------------------
+
+#: Name of the lock file ``cnfs-geo data fetch`` writes in a data directory.
+LOCK_NAME = "data.lock.json"
+#: Environment variable: root URL replacing every official host (a mirror or a test
+#: server laid out as ``<root>/<mirror_name>``, see :class:`OfficialSource`).
+FETCH_BASE_ENV = "CNFS_GEO_FETCH_BASE_URL"
+
+
+@dataclass(frozen=True)
+class OfficialSource:
+    """A current official source that ``cnfs-geo data fetch`` downloads.
+
+    Attributes
+    ----------
+    key : str
+        Identifier (lock file, logs).
+    title, producer, licence, refresh : str
+        What it is, who publishes it, its licence and how often it is refreshed (French).
+    url : str
+        Official address (an API root for the API Découpage administratif).
+    mirror_name : str
+        Path under ``$CNFS_GEO_FETCH_BASE_URL`` when that variable is set.
+    env : str
+        Environment variable giving this source's file address directly.
+    dataset : str, optional
+        Slug of its data.gouv.fr dataset: the current file is the most recent CSV
+        resource the data.gouv.fr API lists for it.
+    """
+
+    key: str
+    title: str
+    producer: str
+    licence: str
+    refresh: str
+    url: str
+    mirror_name: str
+    env: str
+    dataset: str | None = None
+
+    def resolved_url(self, base_url: str | None = None) -> str:
+        """Address used now: per-source variable, then ``base_url`` or
+        ``$CNFS_GEO_FETCH_BASE_URL`` (+ ``/<mirror_name>``), then the official one."""
+        if os.environ.get(self.env):
+            return os.environ[self.env].rstrip("/")
+        base = base_url or os.environ.get(FETCH_BASE_ENV)
+        if base:
+            return f"{base.rstrip('/')}/{self.mirror_name}"
+        return self.url
+
+    def dataset_api_url(self, base_url: str | None = None) -> str | None:
+        """For a source published on data.gouv.fr: the API description of its dataset
+        (``/api/1/datasets/<slug>/``, under ``<base>/datagouv`` for a mirror), which
+        lists its current file; None when the per-source variable gives the file or the
+        source is not a data.gouv.fr dataset."""
+        if self.dataset is None or os.environ.get(self.env):
+            return None
+        base = base_url or os.environ.get(FETCH_BASE_ENV)
+        root = f"{base.rstrip('/')}/datagouv" if base else "https://www.data.gouv.fr"
+        return f"{root}/api/1/datasets/{self.dataset}/"
+
+
+OFFICIAL: dict[str, OfficialSource] = {
+    s.key: s
+    for s in [
+        OfficialSource(
+            "geo_api",
+            "API Découpage administratif : communes (contour, mairie, population légale, "
+            "EPCI), communes déléguées et associées, EPCI",
+            "INSEE / IGN / DGCL via geo.api.gouv.fr (Etalab, DINUM)",
+            "Licence Ouverte 2.0",
+            "à chaque millésime du COG (annuel) ; contours ADMIN EXPRESS",
+            "https://geo.api.gouv.fr",
+            "geo",
+            "CNFS_GEO_GEO_API_URL",
+        ),
+        OfficialSource(
+            "lieux_inclusion",
+            "Cartographie nationale des lieux d'inclusion numérique (export national, "
+            "schéma standard-mediation-num)",
+            "ANCT (Société Numérique) / La MedNum, data.gouv.fr",
+            "Licence Ouverte 2.0",
+            "quotidienne",
+            "https://www.data.gouv.fr/fr/datasets/"
+            "cartographie-nationale-des-lieux-dinclusion-numerique/",
+            "lieux-de-mediation-numerique.csv",
+            "CNFS_GEO_LIEUX_URL",
+            "cartographie-nationale-des-lieux-dinclusion-numerique",
+        ),
+        OfficialSource(
+            "france_services",
+            "Liste des structures France services",
+            "ANCT, data.gouv.fr",
+            "Licence Ouverte 2.0",
+            "mensuelle",
+            "https://www.data.gouv.fr/fr/datasets/liste-des-structures-france-services/",
+            "liste-fs.csv",
+            "CNFS_GEO_FRANCE_SERVICES_URL",
+            "liste-des-structures-france-services",
+        ),
+        OfficialSource(
+            "arcep_mci",
+            "Ma connexion internet : éligibilité des locaux par technologie et par commune",
+            "ARCEP",
+            "Licence Ouverte 2.0",
+            "trimestrielle",
+            "https://data.arcep.fr/fixe/maconnexioninternet/statistiques/last/commune/"
+            "commune_techno.csv",
+            "commune_techno.csv",
+            "CNFS_GEO_ARCEP_URL",
+        ),
+        OfficialSource(
+            "ifn_communes",
+            "Indice de fragilité numérique par commune (scores 0–10), fichier épinglé : "
+            "pas de fichier officiel plus récent",
+            "La MedNum / ANCT",
+            "non précisée",
+            "aucune (édition 2023)",
+            SOURCES["ifn_communes"].url or "",
+            "ifn-city-all-variation.csv",
+            "CNFS_GEO_IFN_URL",
+        ),
+    ]
+}
+
+
+def read_lock(path: str | os.PathLike) -> dict:
+    """The lock file of a data directory (``{}`` when there is none).
+
+    Raises
+    ------
+    DataFileError
+        The lock exists but is not valid JSON.
+    """
+    p = Path(path) / LOCK_NAME
+    if not p.is_file():
+        return {}
+    st = p.stat()
+    return _read_lock_cached(str(p), st.st_mtime_ns, st.st_size)
+
+
+_LOCK_CACHE: dict[tuple[str, int, int], dict] = {}
+
+
+def _read_lock_cached(p: str, mtime_ns: int, size: int) -> dict:
+    key = (p, mtime_ns, size)
+    if key not in _LOCK_CACHE:
+        try:
+            data = json.loads(Path(p).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataFileError(
+                f"{p} : fichier de verrou illisible ({exc}). Correctif : relancez "
+                "`cnfs-geo data fetch` dans ce dossier."
+            ) from exc
+        if not isinstance(data, dict):
+            raise DataFileError(
+                f"{p} : fichier de verrou mal formé (objet JSON attendu). Correctif : relancez "
+                "`cnfs-geo data fetch` dans ce dossier."
+            )
+        _LOCK_CACHE.clear()
+        _LOCK_CACHE[key] = data
+    return _LOCK_CACHE[key]
+
+
+def write_lock(path: str | os.PathLike, lock: Mapping) -> Path:
+    """Write ``lock`` as the lock file of ``path`` (sorted keys, atomic)."""
+    target = Path(path) / LOCK_NAME
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{LOCK_NAME}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(lock, fh, ensure_ascii=False, indent=1, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def normalise_departement(code: str) -> str:
+    """``"2a"`` → ``"2A"``, ``"1"`` → ``"01"``; other codes stripped and upper-cased."""
+    code = str(code).strip().upper()
+    return "0" + code if len(code) == 1 and code.isdigit() else code
+
+
+def check_data_dir(data_dir: DataDir, departement: str | None = None) -> None:
+    """Refuse a data directory that cannot serve ``departement`` or whose files changed.
+
+    * the embedded bundle for a département other than 49, or a fetched directory whose
+      lock does not list the département: one French sentence naming the folder and the
+      command to run;
+    * every file listed by the lock (``data.lock.json``) must have its recorded size and
+      sha256; the bundle's files their ``MANIFEST.json`` ``bundle_sha256``. A truncated
+      or edited file is refused, named, with the fix (an absent file is left to the
+      reader: the offer skips a missing optional source and says so).
+
+    A directory with neither lock nor manifest (the raw national files) is not checked.
+
+    Raises
+    ------
+    DataFileError
+    """
+    from . import _fr
+
+    dep = normalise_departement(departement) if departement is not None else None
+    lock = read_lock(data_dir.path)
+    if dep is not None:
+        if data_dir.is_bundle and dep != BUNDLE_DEPARTEMENT:
+            raise DataFileError(_fr.data_no_departement(dep, str(data_dir.path), bundle=True))
+        deps = lock.get("departements")
+        if lock and isinstance(deps, list) and dep not in deps:
+            raise DataFileError(_fr.data_no_departement(dep, str(data_dir.path), bundle=False))
+        if not lock and not (data_dir.path / SOURCES["cog_communes"].relpath).is_file():
+            # neither fetched nor a pinned/raw layout (e.g. an empty folder)
+            raise DataFileError(_fr.data_no_departement(dep, str(data_dir.path), bundle=False))
+    problems = []
+    if lock:
+        for key, entry in sorted(lock.get("files", {}).items()):
+            p = data_dir.path / entry["file"]
+            problems += _file_problem(p, entry.get("sha256"), entry.get("size"), key)
+        fix = (
+            f"relancez `cnfs-geo data fetch --departement "
+            f"{' '.join(lock.get('departements', ['D']))} --data-dir {data_dir.path}`"
+        )
+    else:
+        mpath = data_dir.path / "MANIFEST.json"
+        if not mpath.is_file():
+            return
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataFileError(
+                f"{mpath} : illisible ({exc}). Correctif : reconstruisez les données avec "
+                "`python -m cnfs_geo.build_data RAW_DIR`."
+            ) from exc
+        for rel, entry in sorted(manifest.items()):
+            if isinstance(entry, dict) and entry.get("bundle_sha256"):
+                problems += _file_problem(
+                    data_dir.path / rel, entry["bundle_sha256"], entry.get("bundle_size"), rel
+                )
+        fix = "reconstruisez les données avec `python -m cnfs_geo.build_data RAW_DIR`"
+    if problems:
+        raise DataFileError(
+            f"{_fr.plural(len(problems), 'fichier ne correspond', 'fichiers ne correspondent')} "
+            f"pas au verrou de {data_dir.path} (fichier tronqué ou modifié) :\n"
+            + "\n".join(f"  - {p}" for p in problems)
+            + f"\nCorrectif : {fix}."
+        )
+
+
+def _file_problem(path: Path, sha256: str | None, size: int | None, key: str) -> list[str]:
+    if not path.is_file():  # absent: the reader reports it (required or skipped source)
+        return []
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        return [f"{path} ({key}) : {actual_size} octets au lieu de {size}"]
+    if sha256 and file_sha256(path) != sha256:
+        return [f"{path} ({key}) : empreinte sha256 différente de celle enregistrée"]
+    return []
+
+
+def data_provenance(data_dir: DataDir | str | os.PathLike | None = None) -> list[dict]:
+    """Sources of a data directory with their vintage and retrieval date.
+
+    From the lock file when the directory was filled by ``cnfs-geo data fetch``; else
+    (the embedded bundle, a raw or pinned directory) every source of the pinned catalog
+    (retrieval date ``None``: a pinned commit, not a date).
+
+    Returns
+    -------
+    list of dict
+        One dict per source, sorted by title: ``key``, ``title``, ``producer``,
+        ``licence``, ``vintage``, ``retrieved`` (ISO date or None), ``url``, ``file``.
+    """
+    dd = data_dir if isinstance(data_dir, DataDir) else resolve_data_dir(data_dir)
+    lock = read_lock(dd.path)
+    rows: list[dict] = []
+    if lock:
+        seen = set()
+        for key, e in sorted(lock.get("files", {}).items()):
+            sid = e.get("source", key)
+            if sid in seen:
+                continue
+            seen.add(sid)
+            rows.append(
+                {
+                    "key": sid,
+                    "title": e.get("title"),
+                    "producer": e.get("producer"),
+                    "licence": e.get("licence"),
+                    "vintage": e.get("vintage"),
+                    "retrieved": e.get("retrieved"),
+                    "url": e.get("url"),
+                    "file": e.get("file"),
+                }
+            )
+    else:  # bundle or raw national files: the pinned catalog
+        for key, src in SOURCES.items():
+            rows.append(
+                {
+                    "key": key,
+                    "title": src.title,
+                    "producer": src.producer,
+                    "licence": src.licence,
+                    "vintage": src.vintage,
+                    "retrieved": None,
+                    "url": src.url,
+                    "file": src.relpath,
+                }
+            )
+    return sorted(rows, key=lambda r: (str(r["title"]), r["key"]))
+
+
+#: Sources a plan cannot do without (any département), checked by ``cnfs-geo data check``.
+REQUIRED_KEYS = ("cog_communes", "cog_epci", "france_services", "fibre", "ifn_communes")
+
+
+def check_table(data_dir: DataDir, departement: str | None = None) -> pd.DataFrame:
+    """State of every file a plan reads in ``data_dir`` (``cnfs-geo data check``).
+
+    For a directory with a lock file: every file of the lock (size and sha256 as
+    recorded). Otherwise :func:`verify` (catalog or ``MANIFEST.json`` checksums), plus
+    the commune polygons of ``departement`` (or of the bundle, or the national archive).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``key``; columns ``file``, ``status`` (``ok``, ``missing``, ``checksum
+        mismatch``, ``size mismatch``, ``unchecked``), ``required`` (bool).
+    """
+    import pandas as pd
+
+    lock = read_lock(data_dir.path)
+    rows = []
+    if lock:
+        for key, e in sorted(lock.get("files", {}).items()):
+            p = data_dir.path / e["file"]
+            if not p.is_file():
+                status = "missing"
+            elif e.get("size") is not None and p.stat().st_size != e["size"]:
+                status = "size mismatch"
+            elif e.get("sha256") and file_sha256(p) != e["sha256"]:
+                status = "checksum mismatch"
+            else:
+                status = "ok"
+            rows.append({"key": key, "file": e["file"], "status": status, "required": True})
+    else:
+        table = verify(data_dir)
+        for key, r in table.iterrows():
+            rows.append(
+                {
+                    "key": key,
+                    "file": r["relpath"],
+                    "status": r["status"],
+                    "required": key in REQUIRED_KEYS,
+                }
+            )
+        poly = "communes_2018_49" if data_dir.is_bundle else "communes_2018_archive"
+        if departement is not None and not data_dir.is_bundle:
+            dep = normalise_departement(departement)
+            has_dep = any((data_dir.path / "communes").glob(f"communes-{dep}-*.geojson"))
+            if has_dep:
+                poly = ""
+        for r in rows:
+            if r["key"] == poly:
+                r["required"] = True
+    return pd.DataFrame(rows).set_index("key")
+
+
+def file_title(data_dir: DataDir, key: str) -> str:
+    """Title of the file a stage reads as ``key`` in ``data_dir``: the lock's official
+    source when the directory was fetched from the official sources, else the catalog's
+    (the key itself when unknown)."""
+    entry = read_lock(data_dir.path).get("files", {}).get(key)
+    if isinstance(entry, dict) and entry.get("title"):
+        return str(entry["title"])
+    return SOURCES[key].title if key in SOURCES else key
+
+
+def offer_covered_by(data_dir: DataDir) -> dict[str, str]:
+    """Offer sources a fetched directory has no file for because another file holds them.
+
+    The Cartographie nationale (read as ``data_inclusion``) carries the lieux labelled
+    Conseillers numériques and Aidants Connect: in a directory fetched from the official
+    sources, the separate CNFS permanences and Aidants Connect files are not missing but
+    covered. Returns ``{key: title of the covering source}`` (empty otherwise).
+    """
+    entry = read_lock(data_dir.path).get("files", {}).get("data_inclusion", {})
+    if isinstance(entry, dict) and entry.get("source") == "lieux_inclusion":
+        title = str(entry.get("title") or OFFICIAL["lieux_inclusion"].title)
+        return {"cnfs_permanences": title, "aidants_connect": title}
+    return {}

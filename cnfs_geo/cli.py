@@ -238,6 +238,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    if args.source == "official":
+        return _cmd_data_fetch_official(args)
     keys = args.sources or None
     sources = dict(catalog.SOURCES)
     for dep in args.departement or []:
@@ -245,10 +247,11 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
         sources[src.key] = src
         keys = keys or [k for k in catalog.SOURCES if k != "communes_2018_archive"]
         keys = keys + [src.key] if src.key not in keys else keys
+    target = args.data_dir or args.cache_dir
     try:
         got = catalog.fetch(
             keys,
-            cache_dir=args.cache_dir,
+            cache_dir=target,
             base_urls=args.base_url,
             force=args.force,
             sources=sources,
@@ -263,28 +266,89 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     wanted = keys or list(catalog.SOURCES)
     missing = [k for k in wanted if k not in got]
     if missing:
-        print(catalog.manual_instructions(missing, cache_dir=args.cache_dir, sources=sources))
-    cache = args.cache_dir or catalog.default_cache_dir()
+        print(catalog.manual_instructions(missing, cache_dir=target, sources=sources))
+    cache = target or catalog.default_cache_dir()
     print(f"Use it with: cnfs-geo plan --data-dir {cache} …  (or export {catalog.ENV_VAR}={cache})")
     return 0
 
 
-def _cmd_data_check(args: argparse.Namespace) -> int:
-    table = catalog.verify(args.data_dir)
-    print(table[["relpath", "status"]].to_string())
-    missing = catalog.missing_for_plan(table)
-    if missing:
+def _cmd_data_fetch_official(args: argparse.Namespace) -> int:
+    from .fetch import fetch_official
+
+    if args.sources:
         raise DataFileError(
-            "fichiers requis par « plan » absents : "
-            + ", ".join(f"{k} ({table.at[k, 'relpath']})" for k in missing)
-            + f" ; correction : cnfs-geo data fetch {' '.join(missing)} (ou les copier dans "
-            "le dossier de données)"
+            "--source official prend tout ce qu'un plan demande ; les clés de sources "
+            f"({' '.join(args.sources)}) ne valent qu'avec --source pinned."
         )
-    bad = table.index[table["status"] == "checksum mismatch"].tolist()
+    if not args.departement:
+        raise DataFileError(
+            "indiquez le département : `cnfs-geo data fetch --departement 53 --data-dir "
+            "DOSSIER` (ou --departement all)."
+        )
+    target = Path(args.data_dir or args.cache_dir or catalog.default_cache_dir())
+    t0 = time.perf_counter()
+    result = fetch_official(
+        args.departement,
+        target,
+        locked=args.locked,
+        base_url=args.base_url,
+        timeout=args.timeout,
+        retries=args.retries,
+    )
+    deps = result.departements
+    print(
+        f"cnfs-geo data fetch — {_fr.plural(len(deps), 'département')} "
+        f"({', '.join(deps)}) dans {result.data_dir}"
+        + (" (--locked : identique au verrou)" if args.locked else "")
+    )
+    print(
+        f"  {_fr.plural(len(result.downloads), 'téléchargement')}, "
+        f"{_fr.plural(len(result.files), 'fichier écrit', 'fichiers écrits')}, verrou "
+        f"{result.lock_path}"
+    )
+    _print_provenance(catalog.resolve_data_dir(result.data_dir))
+    print(f"  durée : {_fr.number(time.perf_counter() - t0)} s")
+    dep = deps[0] if len(deps) == 1 else "D"
+    print(f"Ensuite : cnfs-geo plan --departement {dep} --data-dir {result.data_dir}")
+    return 0
+
+
+def _print_provenance(data_dir: catalog.DataDir) -> None:
+    print("  sources :")
+    for r in catalog.data_provenance(data_dir):
+        got = f", récupéré le {r['retrieved']}" if r.get("retrieved") else ""
+        print(f"    - {r['title']} — {r['vintage']}{got}")
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    data_dir = catalog.resolve_data_dir(args.data_dir)
+    table = catalog.check_table(data_dir, args.departement)
+    for key, r in table.iterrows():
+        need = "requis" if r["required"] else "facultatif"
+        state = _fr.DATA_FILE_STATUS.get(r["status"], r["status"])
+        print(f"  {key:<22} {need:<10} {state:<28} {r['file']}")
+    bad = table.index[
+        table["status"].isin(["checksum mismatch", "size mismatch"])
+        | (table["required"] & (table["status"] == "missing"))
+    ].tolist()
+    if args.departement is not None:
+        try:
+            catalog.check_data_dir(data_dir, args.departement)
+        except DataFileError as exc:
+            print(f"cnfs-geo: {exc}", file=sys.stderr)
+            return 1
     if bad:
+        lock = catalog.read_lock(data_dir.path)
+        fix = (
+            f"cnfs-geo data fetch --departement {' '.join(lock.get('departements', ['D']))} "
+            f"--data-dir {data_dir.path}"
+            if lock
+            else f"cnfs-geo data fetch --source pinned --force {' '.join(bad)}"
+        )
+        what = _fr.plural(len(bad), "fichier manquant ou modifié", "fichiers manquants ou modifiés")
         print(
-            f"checksum mismatch: {', '.join(bad)} — fetch them again (cnfs-geo data fetch --force "
-            f"{' '.join(bad)})"
+            f"{what} : {', '.join(bad)} — correctif : {fix}",
+            file=sys.stderr,
         )
     return 1 if bad else 0
 
@@ -389,35 +453,61 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", required=True)
     fe = dsub.add_parser(
         "fetch",
-        help="download the national files (pinned URLs, sha256 "
-        "checked, atomic) into a cache usable as --data-dir",
+        help="download everything a plan needs for a département (official current "
+        "sources, or the pinned snapshots) into a data folder usable as --data-dir",
     )
     fe.add_argument(
-        "sources", nargs="*", help=f"source keys (default all): {', '.join(catalog.SOURCES)}"
+        "sources",
+        nargs="*",
+        help=f"with --source pinned: source keys (default all): {', '.join(catalog.SOURCES)}",
     )
     fe.add_argument(
-        "--cache-dir",
+        "--source",
+        choices=["official", "pinned"],
+        default="official",
+        help="official: current official sources (API Découpage administratif, "
+        "Cartographie nationale des lieux d'inclusion numérique, France services, ARCEP; "
+        "default); pinned: the pinned snapshots of the catalog (offline reproducibility)",
+    )
+    fe.add_argument(
+        "--data-dir",
         default=None,
-        help=f"target folder (default ${catalog.CACHE_ENV_VAR} or the user cache)",
+        help=f"target folder (default --cache-dir, ${catalog.CACHE_ENV_VAR} or the user cache)",
+    )
+    fe.add_argument("--cache-dir", default=None, help="same as --data-dir (older name)")
+    fe.add_argument(
+        "--base-url",
+        default=None,
+        help=f"mirror or test server: official root URL (default ${catalog.FETCH_BASE_ENV}), "
+        "or with --source pinned a template such as http://host/{relpath}",
     )
     fe.add_argument(
-        "--base-url", default=None, help="mirror URL template, e.g. http://host/{relpath}"
+        "--locked",
+        action="store_true",
+        help="reproduce exactly the set recorded in data.lock.json, or fail naming what changed",
     )
-    fe.add_argument("--force", action="store_true", help="download again even if present")
+    fe.add_argument("--timeout", type=float, default=60, help="seconds per request (default 60)")
+    fe.add_argument(
+        "--retries", type=int, default=3, help="new attempts after 429/5xx/timeout (default 3)"
+    )
+    fe.add_argument("--force", action="store_true", help="pinned: download again even if present")
     fe.add_argument(
         "--departement",
         "-d",
         action="append",
         default=None,
         metavar="CODE",
-        help="also fetch this département's commune polygons (repeatable); "
-        "instead of the national archive, which cannot be downloaded",
+        help="département to fetch (repeatable; 'all' for every one); with --source "
+        "pinned: also fetch its commune polygons",
     )
     fe.set_defaults(func=_cmd_data_fetch)
     ch = dsub.add_parser(
         "check", help="list which files of a data directory are present and intact"
     )
     ch.add_argument("--data-dir", default=None, help="folder to check (default as for plan)")
+    ch.add_argument(
+        "--departement", "-d", default=None, help="also check this département is covered"
+    )
     ch.set_defaults(func=_cmd_data_check)
     return p
 

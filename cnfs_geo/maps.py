@@ -33,7 +33,7 @@ import shapely
 from branca.element import Figure, MacroElement
 from jinja2 import Template
 
-from . import _fr
+from . import _fr, catalog
 from ._errors import CrsError, ValidationError
 from ._fr import (
     CIRCUIT_TIP_LABELS,
@@ -981,6 +981,8 @@ def _legend_html(plan: Any) -> str:
         "principal (France Services, puis conseiller numérique, médiation, Aidants "
         "Connect).</div>"
     )
+    prov = catalog.data_provenance(plan.data_dir)  # provenance footer (issue 8)
+    parts.append(f'<div class="cg-note">{html.escape(_fr.sources_footer(prov))}</div>')
     return "".join(parts)
 
 

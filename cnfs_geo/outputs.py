@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import maps, report
+from . import _fr, catalog, maps, report
 from ._errors import ArgumentError, OutputDirError
 
 __all__ = [
@@ -115,6 +115,8 @@ def scenario_table(plan: Any) -> pd.DataFrame:
         "gap": plan.solution.get("gap"),
     }
     rows.update({f"settings.{k}": v for k, v in plan.settings.as_dict().items()})
+    for p in catalog.data_provenance(plan.data_dir):  # provenance (issue 8)
+        rows[f"source.{p['key']}"] = f"{p['title']} — {_fr.source_vintage(p)}"
     return pd.DataFrame({"key": list(rows), "value": [str(v) for v in rows.values()]})
 
 

@@ -569,6 +569,7 @@ def _prepare(scenario: Scenario) -> Prepared:
     t = scenario.threshold
     lap = _Laps()
     data_dir = catalog.resolve_data_dir(scenario.data_dir)
+    catalog.check_data_dir(data_dir, scenario.departement)  # missing département, edited files
     dep = territory.check_departement(scenario.departement, data_dir)
     communes, epci, outline, places, offer_report, need_report = _base_frames(
         scenario, dep, data_dir, lap

@@ -183,6 +183,8 @@ def data_gaps(plan: Any) -> list[str]:
     if "status" not in counts.columns:
         return []
     status = {str(k): str(v) for k, v in zip(counts["source"], counts["status"])}
+    covered = catalog.offer_covered_by(plan.data_dir)  # fetched official data (issue 8)
+    short = {**SOURCE_SHORT, **({"data_inclusion": _fr.NATIONAL_MAP_SHORT} if covered else {})}
     out = []
     local = [k for k in offer.LOCAL_SOURCES if k in status]
     if local and not any(status[k] == "read" for k in local):
@@ -194,26 +196,33 @@ def data_gaps(plan: Any) -> list[str]:
         read += [k for k, v in status.items() if v == "read" and k not in read]
         out.append(
             "Pas de fichier départemental des lieux de médiation : l'offre provient de "
-            + _fr.join([SOURCE_SHORT.get(k, k) for k in read])
+            + _fr.join([short.get(k, k) for k in read])
             + "."
         )
         na = [k for k in local if status[k] == "not applicable"]
-        if na:
+        if na and covered:
+            deps = sorted({offer.LOCAL_SOURCES[k] for k in na})
+            out.append(_fr.offer_from_national_map([short.get(k, k) for k in na], deps))
+        elif na:
             deps = sorted({offer.LOCAL_SOURCES[k] for k in na})
             out.append(
                 "Les fichiers locaux de lieux de médiation "
-                f"({_fr.join([SOURCE_SHORT.get(k, k) for k in na])}) ne décrivent que le "
+                f"({_fr.join([short.get(k, k) for k in na])}) ne décrivent que le "
                 f"département {_fr.join(deps)} et ne s'appliquent pas ici. "
                 "Les lieux de médiation numérique connus viennent donc seulement de la base "
                 "nationale data·inclusion, incomplète : l'offre de médiation est probablement "
                 "sous-estimée, et les territoires prioritaires et EPCI sans projet numérique "
                 "sont à vérifier localement."
             )
-    missing = [k for k, v in status.items() if v == "missing"]
+    if covered:
+        labels = [short.get(k, k) for k in covered if status.get(k) == "missing"]
+        if labels:
+            out.append(_fr.offer_covered(labels))
+    missing = [k for k, v in status.items() if v == "missing" and k not in covered]
     if missing:
         out.append(
             "Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
-            "compte : " + ", ".join(f"{SOURCE_SHORT.get(k, k)} ({k})" for k in missing) + "."
+            "compte : " + ", ".join(f"{short.get(k, k)} ({k})" for k in missing) + "."
         )
     return out
 
@@ -785,7 +794,6 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     counts = orep.counts
     source_rows = []
     for r in counts.itertuples(index=False):
-        src = catalog.SOURCES.get(str(r.source))
         st = str(getattr(r, "status", "read") or "read")
         if st == "not applicable":
             dep_only = offer.LOCAL_SOURCES.get(str(r.source))
@@ -799,7 +807,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         source_rows.append(
             {
                 "source": str(r.source),
-                "title": src.title if src else str(r.source),
+                "title": catalog.file_title(plan.data_dir, str(r.source)),
                 "status": status_txt,
                 "read": _fr.integer(r.read),
                 "kept": _fr.integer(r.kept),
@@ -940,11 +948,12 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
 
     # ---- sources
     sources = []
-    for p in catalog.provenance():
+    for p in catalog.data_provenance(plan.data_dir):
         url = p.get("url")
         sources.append(
             {
                 **{k: (v if v is not None else "—") for k, v in p.items()},
+                "vintage": _fr.source_vintage(p),
                 "url": url,
                 "url_short": (
                     url.split("/")[3] + "/" + url.split("/")[4]

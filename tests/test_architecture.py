@@ -38,6 +38,7 @@ ORDER: dict[str, int] = {
     "_progress": 0,
     "_journal": 0,
     "catalog": 0,
+    "fetch": 0,  # official downloads: catalog + sources readers
     "sources": 0,
     # stages, in pipeline order
     "territory": 1,

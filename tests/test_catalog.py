@@ -523,6 +523,8 @@ def test_fetched_polygons_and_bundle_files_plan_49(server, tmp_path, monkeypatch
         [
             "data",
             "fetch",
+            "--source",
+            "pinned",
             src.key,
             "--departement",
             "49",

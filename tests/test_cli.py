@@ -3,7 +3,7 @@
 import geopandas as gpd
 import pytest
 
-from cnfs_geo import cli
+from cnfs_geo import catalog, cli
 
 
 def test_plan_49_writes_every_output(tmp_path, capsys, monkeypatch):
@@ -28,10 +28,10 @@ def test_other_departement_without_data_dir_says_what_is_needed(tmp_path, capsys
     rc = cli.main(["plan", "--departement", "44", "--out", str(tmp_path)])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "only holds Maine-et-Loire" in err
-    assert "--data-dir" in err and "CNFS_GEO_DATA_DIR" in err
-    assert "liste-fs-20240801.csv" in err and "cog/communes.json" in err
-    assert "Traceback" not in err
+    # one French sentence naming the folder and the command to run (issue 8)
+    assert "ne couvrent que le Maine-et-Loire (49)" in err and str(catalog.bundle_dir()) in err
+    assert "cnfs-geo data fetch --departement 44 --data-dir" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_unknown_departement(raw_dir, tmp_path, capsys):

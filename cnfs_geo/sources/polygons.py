@@ -273,6 +273,9 @@ def departement_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
         Columns ``code``, ``nom``, ``geometry`` (EPSG:4326), in file order, as
         :func:`read_polygons`; ``attrs["source"]`` names the file (``archive!member``).
     """
+    current = data_dir.file(f"contours_{departement}", required=False)
+    if current is not None:  # current contours of `cnfs-geo data fetch` (lock file)
+        return read_polygons(current)
     single = sorted((data_dir.path / "communes").glob(DEPARTEMENT_GLOB.format(dep=departement)))
     if single:
         return read_polygons(single[0])

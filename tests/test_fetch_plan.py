@@ -1,0 +1,109 @@
+"""A plan on data fetched from the official-format FIXTURES (tests/official_fixtures.py) equals
+a plan on the same data read through today's readers (pinned layout), for a département
+other than 49; and the outputs name every source with its vintage and retrieval date."""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+
+import numpy as np
+import pytest
+from official_fixtures import FixtureServer, build, pinned_subset
+
+from cnfs_geo import catalog, fetch, report
+from cnfs_geo.outputs import write_outputs
+from cnfs_geo.plan import Scenario, run
+
+DEP = "53"
+
+
+@pytest.fixture(scope="module")
+def both_plans(raw_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fetch_plan")
+    fixtures = build(raw_dir, [DEP], tmp / "official")
+    with FixtureServer(fixtures) as srv:
+        fetch.fetch_official([DEP], tmp / "fetched", base_url=srv.url, backoff=0.01)
+    pinned = pinned_subset(raw_dir, tmp / "pinned")
+    official = run(Scenario(departement=DEP, data_dir=tmp / "fetched"))
+    today = run(Scenario(departement=DEP, data_dir=pinned))
+    return official, today, tmp
+
+
+def test_same_communes(both_plans):
+    official, today, _ = both_plans
+    a, b = official.communes, today.communes
+    assert a.index.tolist() == b.index.tolist() and len(a) == 240
+    for col in ("nom", "population", "epci", "departement"):
+        assert a[col].tolist() == b[col].tolist(), col
+    # contours: same polygons (a round trip through WGS 84 in the fixture)
+    assert np.allclose(a.geometry.area, b.geometry.area, rtol=1e-6)
+    assert np.allclose(a["chef_lieu_x"], b["chef_lieu_x"], atol=0.01)
+
+
+def test_same_places_and_coverage(both_plans):
+    official, today, _ = both_plans
+    pa, pb = official.places, today.places
+    assert pa["place_id"].tolist() == pb["place_id"].tolist() and len(pa) == 31
+    assert pa["kinds"].tolist() == pb["kinds"].tolist()
+    assert pa["service_level"].tolist() == pb["service_level"].tolist()
+    assert np.allclose(pa.geometry.x, pb.geometry.x) and np.allclose(pa.geometry.y, pb.geometry.y)
+    sa, sb = official.summary(), today.summary()
+    for k in (
+        "population_covered_before",
+        "population_covered_after",
+        "communes_covered_before",
+        "communes_covered_after",
+        "pct_need_covered_before",
+        "pct_need_covered_after",
+    ):
+        assert sa[k] == pytest.approx(sb[k]), k
+    assert official.posts["insee"].tolist() == today.posts["insee"].tolist()
+
+
+def test_outputs_name_sources_with_vintage_and_retrieval(both_plans):
+    official, _, tmp = both_plans
+    paths = write_outputs(official, tmp / "out")
+    lock = catalog.read_lock(tmp / "fetched")
+    prov = catalog.data_provenance(official.data_dir)
+    assert {r["key"] for r in prov} == {
+        "geo_api",
+        "lieux_inclusion",
+        "france_services",
+        "arcep_mci",
+        "ifn_communes",
+    }
+    with sqlite3.connect(paths["geopackage"]) as db:
+        rows = dict(db.execute("select key, value from scenario where key like 'source.%'"))
+    assert len(rows) == 5
+    assert all(f"récupéré le {lock['retrieved']}" in v for v in rows.values())
+    report_text = html.unescape(paths["report"].read_text(encoding="utf-8"))
+    map_text = html.unescape(paths["map"].read_text(encoding="utf-8"))
+    assert "Sources :" in map_text
+    # the report says where the offer comes from, and does not call CNFS/Aidants Connect missing
+    gaps = report.data_gaps(official)
+    assert any("viennent de la Cartographie nationale" in g for g in gaps)
+    assert any(g.startswith("CNFS et Aidants Connect : pas de fichier séparé") for g in gaps)
+    assert not any("absent" in g for g in gaps) and "incomplète" not in " ".join(gaps)
+    for r in prov:
+        vintage = f"{r['vintage']}, récupéré le {r['retrieved']}"
+        assert r["title"] in report_text and vintage in report_text, r["key"]
+        assert f"{r['title']} ({vintage})" in map_text, r["key"]
+
+
+def test_arrondissements_municipaux_same_places(raw_dir, tmp_path):
+    """Marseille: records coded by arrondissement (132xx) land in 13055 as with the COG."""
+    from cnfs_geo import offer, territory
+
+    fixtures = build(raw_dir, ["13"], tmp_path / "official")
+    with FixtureServer(fixtures) as srv:
+        fetch.fetch_official(["13"], tmp_path / "fetched", base_url=srv.url, backoff=0.01)
+        assert srv.hits["/geo/communes"] == 2  # communes, then arrondissements municipaux
+    got = []
+    for d in (tmp_path / "fetched", pinned_subset(raw_dir, tmp_path / "pinned")):
+        dd = catalog.resolve_data_dir(d)
+        places, _ = offer.places_from_sources(territory.communes_from_cog("13", dd), dd)
+        got.append(places)
+    a, b = got
+    assert a["place_id"].tolist() == b["place_id"].tolist() and len(a) == 109
+    assert a["insee"].tolist() == b["insee"].tolist() and "13055" in set(a["insee"])

@@ -1,0 +1,162 @@
+"""Readers of the official formats of ``cnfs-geo data fetch`` (sources/geo_api.py,
+sources/mediation_num.py, sources/arcep_mci.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnfs_geo._errors import CnfsGeoError, MissingColumnError, ValidationError
+from cnfs_geo.sources import data_inclusion, geo_api
+from cnfs_geo.sources.arcep_mci import read_commune_techno
+from cnfs_geo.sources.mediation_num import read_lieux_mediation_num
+
+SAMPLE = Path(__file__).parent / "data" / "official" / "standard-mediation-num_exemple-valide.csv"
+
+
+def test_mediation_num_reads_the_schema_example_into_the_data_inclusion_contract():
+    df = read_lieux_mediation_num(SAMPLE)
+    assert len(df) >= 1
+    assert set(data_inclusion.CONTRACT.required) <= set(df.columns)
+    # contacts of the schema dropped at ingest
+    assert not {"telephone", "courriels", "site_web", "prise_rdv"} & set(df.columns)
+    assert "@" not in df.to_csv()
+    # multi-valued fields re-joined with ';', programmes as labels_nationaux
+    first = df.iloc[0]
+    assert "|" not in first["services"] and ";" in first["services"]
+    assert "Aidants Connect" in first["labels_nationaux"]
+
+
+def test_mediation_num_missing_column_names_file(tmp_path):
+    bad = tmp_path / "lieux.csv"
+    bad.write_text("id,nom\n1,Médiathèque\n", encoding="utf-8")
+    with pytest.raises(MissingColumnError) as exc:
+        read_lieux_mediation_num(bad)
+    assert str(bad) in str(exc.value) and "code_insee" in str(exc.value)
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_commune_techno_both_separators(tmp_path, sep):
+    p = tmp_path / "commune_techno.csv"
+    rows = [
+        ["code_insee", "nom_com", "nbr", "elig_ftth", "elig_cu_8", "date"],
+        ["53130", "Laval", "30000", "29500", "28000", "2025-09-30"],
+        ["2A004", "Ajaccio", "52000", "", "50000", "2025-09-30"],
+    ]
+    p.write_text("\n".join(sep.join(r) for r in rows) + "\n", encoding="utf-8")
+    df = read_commune_techno(p)
+    assert list(df.columns[:4]) == ["code_insee", "commune", "nb_locaux", "nb_locaux_fibre"]
+    assert df["code_insee"].tolist() == ["53130", "2A004"]  # letters and zeros kept
+    assert df["nb_locaux_fibre"].tolist() == ["29500", ""]
+    assert df.attrs["vintage"] == "2025-09-30"
+
+
+def test_commune_techno_missing_column(tmp_path):
+    p = tmp_path / "commune_techno.csv"
+    p.write_text("code_insee,nbr\n53130,1\n", encoding="utf-8")
+    with pytest.raises(MissingColumnError, match="elig_ftth"):
+        read_commune_techno(p)
+
+
+def _communes_json(tmp_path: Path) -> Path:
+    square = {"type": "Polygon", "coordinates": [[[0, 45], [0.1, 45], [0.1, 45.1], [0, 45]]]}
+    recs = [  # hand-made fixture, labelled: two communes as the API documents them
+        {
+            "code": "2A004",
+            "nom": "Ajaccio",
+            "codeDepartement": "2A",
+            "codeEpci": "242010056",
+            "population": 75000,
+            "codesPostaux": ["20000"],
+            "mairie": {"type": "Point", "coordinates": [8.73, 41.92]},
+            "contour": square,
+        },
+        {
+            "code": "2A001",
+            "nom": "Afa",
+            "codeDepartement": "2A",
+            "codeEpci": "242010056",
+            "population": 3000,
+            "contour": square,
+        },
+    ]
+    p = tmp_path / "communes.json"
+    p.write_text(json.dumps(recs), encoding="utf-8")
+    return p
+
+
+def test_geo_api_contracts(tmp_path):
+    c = geo_api.read_api_json(_communes_json(tmp_path), "communes")
+    poly = geo_api.polygons_from_api(c)
+    assert poly["code"].tolist() == ["2A001", "2A004"] and str(poly.crs) == "EPSG:4326"
+    mairies = geo_api.chef_lieux_from_api(c)
+    assert mairies["insee_com"].tolist() == ["2A004"]  # no mairie point: left out
+    recs = geo_api.cog_records_from_api(
+        c,
+        geo_api.pd.DataFrame(
+            [{"code": "2A999", "nom": "X", "type": "commune-deleguee", "chefLieu": "2A004"}]
+        ),
+    )
+    dl = [r for r in recs if r["type"] == "commune-deleguee"]
+    assert dl == [
+        {
+            "code": "2A999",
+            "nom": "X",
+            "type": "commune-deleguee",
+            "departement": "2A",
+            "chefLieu": "2A004",
+        }
+    ]
+    ep = geo_api.epci_records_from_api(
+        geo_api.pd.DataFrame([{"code": "242010056", "nom": "CA du Pays Ajaccien"}]), c
+    )
+    assert [m["code"] for m in ep[0]["membres"]] == ["2A001", "2A004"]
+
+
+def test_geo_api_errors(tmp_path):
+    p = tmp_path / "truncated.json"
+    p.write_text('[{"code": "2A004", "nom": "Ajac', encoding="utf-8")
+    with pytest.raises(CnfsGeoError, match="illisible"):
+        geo_api.read_api_json(p, "communes")
+    q = tmp_path / "nocontour.json"
+    q.write_text(
+        json.dumps([{"code": "1", "nom": "a", "codeDepartement": "01", "population": 1}]),
+        encoding="utf-8",
+    )
+    with pytest.raises(MissingColumnError, match="contour"):
+        geo_api.read_api_json(q, "communes")
+    r = tmp_path / "nullcontour.json"
+    r.write_text(
+        json.dumps(
+            [{"code": "1", "nom": "a", "codeDepartement": "01", "population": 1, "contour": None}]
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(ValidationError, match="commune 1: no contour"):
+        geo_api.polygons_from_api(geo_api.read_api_json(r, "communes"))
+
+
+def test_datagouv_latest_csv_resource(tmp_path):
+    from cnfs_geo.sources.datagouv import latest_resource, read_dataset_resources
+
+    p = tmp_path / "dataset.json"
+    p.write_text(  # hand-made fixture in the shape of /api/1/datasets/<slug>/
+        json.dumps(
+            {
+                "resources": [
+                    {"url": "https://x/a.csv", "format": "CSV", "last_modified": "2025-01-02"},
+                    {"url": "https://x/b.csv", "format": "csv", "last_modified": "2025-03-01"},
+                    {"url": "https://x/c.json", "format": "json", "last_modified": "2026-01-01"},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    res = read_dataset_resources(p)
+    assert latest_resource(res, "csv")["url"] == "https://x/b.csv"
+    assert latest_resource(res, "xlsx") is None
+    p.write_text("<html>maintenance</html>", encoding="utf-8")
+    with pytest.raises(CnfsGeoError, match="data.gouv.fr illisible"):
+        read_dataset_resources(p)

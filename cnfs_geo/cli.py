@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import _fr, catalog
 from ._errors import CnfsGeoError, DataFileError
-from .settings import DEFAULT
+from .settings import DEFAULT, DEMAND_UNITS
 
 
 def _fmt_int(x: float) -> str:
@@ -153,9 +153,11 @@ def _scenario_options(args: argparse.Namespace) -> dict:
 def _add_scenario_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--demand-unit",
-        choices=["commune", "iris", "commune2018"],
-        default="commune",
-        help="where people are counted (default commune)",
+        choices=list(DEMAND_UNITS),
+        default=None,
+        help="where people are counted: finest (default: IRIS, else communes "
+        "déléguées, else the whole commune, village units at their chef-lieu), "
+        "commune (one point per commune), iris or commune2018",
     )
     p.add_argument(
         "--osm",

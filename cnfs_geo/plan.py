@@ -61,9 +61,11 @@ class Scenario:
         Coverage threshold (``settings.threshold_minutes`` when None).
     data_dir : str or None
         Data directory (see :func:`cnfs_geo.catalog.resolve_data_dir`).
-    demand_unit : {"commune", "iris", "commune2018"}
-        Where people are counted (:func:`cnfs_geo.demand.demand_units`): one point per
-        commune, per IRIS, or per 2018 commune (old villages of communes nouvelles).
+    demand_unit : {"finest", "commune", "iris", "commune2018"} or None
+        Where people are counted (:func:`cnfs_geo.demand.demand_units`): the finest
+        unit the data gives (``settings.demand_unit``, ``"finest"``, when None), one
+        point per commune, per IRIS, or per 2018 commune (old villages of communes
+        nouvelles).
     travel : {"crow-fly", "road"}
         Travel model: crow-fly × detour (offline default) or the OSM road network
         (needs ``osm_file``).
@@ -94,7 +96,7 @@ class Scenario:
     posts: int | None = None
     threshold_minutes: float | None = None
     data_dir: str | None = None
-    demand_unit: demand.DemandUnit = "commune"
+    demand_unit: demand.DemandUnit | None = None
     travel: str = "crow-fly"
     osm_file: str | None = None
     need_weights: Any = None
@@ -105,9 +107,11 @@ class Scenario:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.demand_unit not in ("commune", "iris", "commune2018"):
+        if self.demand_unit is None:
+            object.__setattr__(self, "demand_unit", self.settings.demand_unit)
+        if self.demand_unit not in demand.UNIT_TYPES:
             problems.append(
-                f"demand_unit={self.demand_unit!r}: use 'commune', 'iris' or 'commune2018'"
+                f"demand_unit={self.demand_unit!r}: use one of {list(demand.UNIT_TYPES)}"
             )
         if self.travel not in ("crow-fly", "road"):
             problems.append(f"travel={self.travel!r}: use 'crow-fly' or 'road'")

@@ -520,7 +520,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             "after": _fr.integer(s["communes_covered_after"]),
             "sub": f"sur {_fr.integer(s['communes'])} communes"
             + (
-                f" · {unit['plural_lower']} couverts : "
+                f" · {unit['covered_heading'][0].lower() + unit['covered_heading'][1:]} : "
                 f"{_fr.integer(s['units_covered_before'])} → "
                 f"{_fr.integer(s['units_covered_after'])} sur {_fr.integer(s['units'])}"
                 if by_share and "units" in s

@@ -34,7 +34,7 @@ def _fmt_pct(x: float) -> str:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .outputs import write_outputs
-    from .plan import Scenario, run
+    from .plan import Scenario, compare_demand_units, run
 
     if str(args.departement).lower() in ("all", "france"):
         return _cmd_plan_national(args)
@@ -51,6 +51,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         settings=settings,
     )
     plan = run(scenario)
+    if plan.scenario.demand_unit != "commune":
+        plan.unit_comparison = compare_demand_units(plan)
     paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
     s = plan.summary()

@@ -214,6 +214,9 @@ class Plan:
         ``covered_with_itinerant`` (covered by a fixed place/post or served by a circuit).
     itinerant_dropped : DataFrame
         Eligible communes no circuit serves, with the reason.
+    unit_comparison : DataFrame
+        The same scenario counted at one point per commune (:func:`compare_demand_units`);
+        empty until computed.
     offer_report, need_report
         What the ingest stages read, kept, merged, rejected.
     solution : dict
@@ -245,6 +248,7 @@ class Plan:
     gap_communes: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
+    unit_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def epci_without_project(self) -> gpd.GeoDataFrame:
@@ -940,3 +944,70 @@ def standard_variants(
             scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct
         ),
     }
+
+
+def compare_demand_units(plan: Plan, *, unit: str = "commune") -> pd.DataFrame:
+    """The plan's figures beside the same scenario with another demand unit.
+
+    Re-plans ``plan.scenario`` with ``demand_unit=unit`` (territory, offer and need are
+    reused from the cache of :func:`prepare`) and lines up the figures that change
+    with the unit: population covered before and after, communes covered, the posts
+    chosen, and the posts whose main covered population is a representative-point
+    artefact (:func:`cnfs_geo.coverage.point_artefacts`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``figure`` (key), ``plan`` and ``other`` (values: int, float or str);
+        ``attrs``: ``unit`` (the other unit's key), ``plan_unit``, ``other_label`` (its
+        French label), ``seconds`` (time of the other run).
+    """
+    t0 = time.perf_counter()
+    other = run(dataclasses.replace(plan.scenario, demand_unit=unit))
+    rows = []
+    a_plan, a_other = (
+        coverage.point_artefacts(
+            p.units,
+            p.communes,
+            p.places,
+            p.posts,
+            threshold=p.scenario.threshold,
+            settings=p.settings,
+        )
+        for p in (plan, other)
+    )
+    sp, so = plan.summary(), other.summary()
+    for key in (
+        "units",
+        "population_covered_before",
+        "pct_population_covered_before",
+        "population_covered_after",
+        "pct_population_covered_after",
+        "communes_covered_before",
+        "communes_covered_after",
+    ):
+        rows.append({"figure": key, "plan": sp[key], "other": so[key]})
+    fixed_p = plan.posts[plan.posts["kind"] == "fixed"]
+    fixed_o = other.posts[other.posts["kind"] == "fixed"]
+    for i in range(max(len(fixed_p), len(fixed_o))):
+        rows.append(
+            {
+                "figure": f"post_{i + 1}",
+                "plan": fixed_p["commune"].iloc[i] if i < len(fixed_p) else "",
+                "other": fixed_o["commune"].iloc[i] if i < len(fixed_o) else "",
+            }
+        )
+    common = len(set(fixed_p["candidate_id"]) & set(fixed_o["candidate_id"]))
+    rows.append({"figure": "posts_in_common", "plan": common, "other": common})
+    rows.append({"figure": "point_artefacts", "plan": len(a_plan), "other": len(a_other)})
+    out = pd.DataFrame(rows)
+    out.attrs.update(
+        {
+            "unit": unit,
+            "plan_unit": plan.scenario.demand_unit,
+            "other_label": other.demand_unit,
+            "artefacts_other": a_other,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    )
+    return out

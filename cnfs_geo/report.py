@@ -464,6 +464,73 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
     return {"intro": intro, "circuits": rows, "total": total}
 
 
+_COMPARISON_LABELS = {
+    "units": "Unités de demande",
+    "population_covered_before": "Population couverte avant les nouveaux postes",
+    "pct_population_covered_before": "Part de la population couverte avant",
+    "population_covered_after": "Population couverte après les nouveaux postes",
+    "pct_population_covered_after": "Part de la population couverte après",
+    "communes_covered_before": "Communes couvertes avant (au moins la moitié de la population)",
+    "communes_covered_after": "Communes couvertes après",
+    "posts_in_common": "Postes choisis dans les deux plans",
+    "point_artefacts": "Postes dont la population principale est un artefact du point "
+    "représentatif",
+}
+
+
+def unit_comparison_context(plan: Any) -> dict[str, Any] | None:
+    """The table comparing the plan with its commune-point variant
+    (``plan.unit_comparison``, :func:`cnfs_geo.plan.compare_demand_units`); None
+    when it was not computed."""
+    table = getattr(plan, "unit_comparison", None)
+    if table is None or len(table) == 0:
+        return None
+    rows = []
+    for r in table.itertuples(index=False):
+        key = str(r.figure)
+        if key.startswith("post_"):
+            label = f"Poste fixe n° {key.split('_')[1]} (commune)"
+        else:
+            label = _COMPARISON_LABELS.get(key, key)
+
+        def fmt(v: Any, key: str = key) -> str:
+            if key.startswith("pct_"):
+                return _fr.percent(v)
+            if isinstance(v, (int, float, np.integer, np.floating)):
+                return _fr.integer(v)
+            return str(v) or "—"
+
+        rows.append({"label": label, "plan": fmt(r.plan), "other": fmt(r.other)})
+    art = table.attrs.get("artefacts_other")
+    artefacts = ""
+    if art is not None and len(art):
+        parts = [
+            f"{a.post_id} ({a.post_commune}) couvre surtout {a.unit_nom} "
+            f"({_fr.integer(a.unit_population)} hab., {_fr.minutes(a.unit_minutes_before)} "
+            f"depuis son point représentatif), dont le chef-lieu est à "
+            f"{_fr.minutes(a.chef_lieu_minutes)} de « {a.chef_lieu_place} »"
+            for a in art.itertuples(index=False)
+        ]
+        artefacts = (
+            "Avec un point par commune : " + " ; ".join(parts) + ". Ces postes ne servent "
+            "qu'à rapprocher un point où personne n'habite plus qu'au chef-lieu."
+        )
+    secs = table.attrs.get("seconds")
+    return {
+        "intro": (
+            f"Ce plan compte les habitants par {demand_unit_short(plan).lower()} "
+            "(unité la plus fine que donnent les données pour chaque commune). Le même "
+            "scénario, calculé avec un seul point par commune (point représentatif de son "
+            "contour), donne les chiffres de la colonne de droite"
+            + (f" (recalcul en {_fr.number(secs, 1)} s)." if secs is not None else ".")
+        ),
+        "plan_heading": "Ce plan",
+        "other_heading": "Un point par commune",
+        "rows": rows,
+        "artefacts": artefacts,
+    }
+
+
 def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     """Every value shown in the report, formatted in French.
 
@@ -980,6 +1047,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "map_png": (base64.b64encode(static_map_png(plan)).decode("ascii") if with_map else ""),
         "n_posts": len(posts),
         "coverage_rows": coverage_rows,
+        "unit_comparison": unit_comparison_context(plan),
         "posts": post_rows,
         "posts_total": posts_total,
         "posts_intro": posts_intro,

@@ -1151,6 +1151,11 @@ _LOADERS: dict[str, Callable] = {
     "aidants_connect": _records_aidants_connect,
 }
 
+#: ``advisors_basis`` values: where a place's advisor count comes from.
+ADVISORS_SOURCE = "source"
+ADVISORS_RULE = "rule"
+ADVISORS_DEFAULT = "default"
+
 PLACE_COLUMNS = [
     "place_id",
     "name",
@@ -1165,6 +1170,7 @@ PLACE_COLUMNS = [
     "service_basis",
     "advisors",
     "advisors_assumed",
+    "advisors_basis",
     "itinerant",
     "located",
     "is_lieu_mediation",
@@ -1248,7 +1254,10 @@ def places_from_frames(
           ``service_basis`` (str): ``"[source:record_id] rule"`` entries joined by
           ``" | "``: the records that make the place accompaniment (or, for access,
           every record with its fields).
-        - ``advisors`` (float), ``advisors_assumed`` (bool).
+        - ``advisors`` (float), ``advisors_assumed`` (bool: a default value),
+          ``advisors_basis``: ``"source"`` (CNFS ``nb_aidants``), ``"rule"`` (France
+          Services charter: two agents at least) or ``"default"``
+          (``settings.default_advisors``).
         - ``itinerant`` (bool): a bus / itinerant France Services (point = home base).
         - ``located`` (``"address"`` | ``"commune"``): ``commune`` = chef-lieu point.
         - ``is_lieu_mediation``, ``is_france_services``, ``is_cnfs``,
@@ -1573,9 +1582,13 @@ def _aggregate(
         )
         cn = [r["advisors"] for r in g if r["kind"] == "cnfs" and pd.notna(r["advisors"])]
         if cn:
-            advisors, assumed = float(sum(cn)), False
+            advisors, basis_adv = float(sum(cn)), ADVISORS_SOURCE
         else:
-            advisors, assumed = float(max(settings.default_advisors[k] for k in kinds)), True
+            advisors = float(max(settings.default_advisors[k] for k in kinds))
+            # the France Services charter staffs every site with two agents at least: a
+            # documented rule, not a guess
+            basis_adv = ADVISORS_RULE if "france_services" in kinds else ADVISORS_DEFAULT
+        assumed = basis_adv == ADVISORS_DEFAULT
         sirets = [r["siret"] for r in g if isinstance(r["siret"], str) and r["siret"]]
         insee = anchor["insee"]
         rows.append(
@@ -1593,6 +1606,7 @@ def _aggregate(
                 "service_basis": basis,
                 "advisors": advisors,
                 "advisors_assumed": assumed,
+                "advisors_basis": basis_adv,
                 "itinerant": any(bool(r["itinerant"]) for r in g),
                 "located": geo[pid]["located"],
                 "is_lieu_mediation": "lieu_mediation" in kinds,

@@ -214,6 +214,10 @@ class Plan:
         ``covered_with_itinerant`` (covered by a fixed place/post or served by a circuit).
     itinerant_dropped : DataFrame
         Eligible communes no circuit serves, with the reason.
+    advisor_defaults : dict
+        How many advisor counts are defaults and the factors of the sensitivity
+        columns ``priority_rank_low``/``_high``, ``priority_gap_low``/``_high`` of
+        ``communes`` (:func:`cnfs_geo.gaps.default_advisors_sensitivity`).
     unit_comparison : DataFrame
         The same scenario counted at one point per commune (:func:`compare_demand_units`);
         empty until computed.
@@ -249,6 +253,7 @@ class Plan:
     gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
     unit_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    advisor_defaults: dict = field(default_factory=dict)
 
     @property
     def epci_without_project(self) -> gpd.GeoDataFrame:
@@ -363,6 +368,7 @@ class Prepared:
     gap_communes: pd.DataFrame
     gap_clusters: gpd.GeoDataFrame
     timings: dict
+    advisor_defaults: dict = field(default_factory=dict)
 
 
 class _Laps:
@@ -493,7 +499,7 @@ def prepare(scenario: Scenario) -> Prepared:
     )
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)
-    units = demand.demand_units(communes, data_dir, unit=scenario.demand_unit)
+    units = demand.demand_units(communes, data_dir, unit=scenario.demand_unit or s.demand_unit)
     lap("need")
 
     travel = _Travel(scenario)
@@ -571,6 +577,8 @@ def prepare(scenario: Scenario) -> Prepared:
             ]
         ].rename(columns={"is_gap": "priority_gap"})
     )
+    sens = gaps.default_advisors_sensitivity(communes, places, settings=s, threshold=t, od=acc_od)
+    communes = communes.join(sens.drop(columns=["priority_rank", "priority_gap"]))
     communes["gap_cluster"] = gaps.gap_cluster_ids(communes, is_gap=communes["priority_gap"])
     clusters = gaps.gap_clusters(
         communes, is_gap=communes["priority_gap"], places=places, settings=s
@@ -605,6 +613,7 @@ def prepare(scenario: Scenario) -> Prepared:
         gap_communes=gap_communes,
         gap_clusters=clusters,
         timings=lap.timings,
+        advisor_defaults=dict(sens.attrs),
     )
 
 
@@ -719,6 +728,7 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         gap_communes=prepared.gap_communes,
         gap_clusters=prepared.gap_clusters,
         timings={**prepared.timings, **lap.timings},
+        advisor_defaults=dict(prepared.advisor_defaults),
     )
     sm = plan.summary()
     log.info(
@@ -946,7 +956,7 @@ def standard_variants(
     }
 
 
-def compare_demand_units(plan: Plan, *, unit: str = "commune") -> pd.DataFrame:
+def compare_demand_units(plan: Plan, *, unit: demand.DemandUnit = "commune") -> pd.DataFrame:
     """The plan's figures beside the same scenario with another demand unit.
 
     Re-plans ``plan.scenario`` with ``demand_unit=unit`` (territory, offer and need are

@@ -478,6 +478,88 @@ _COMPARISON_LABELS = {
 }
 
 
+def advisor_defaults_context(plan: Any, *, top: int = 10) -> dict[str, Any] | None:
+    """How many advisor counts are defaults, and the priority list when they move
+    (columns ``priority_rank_low``/``_high`` of ``plan.communes``,
+    :func:`cnfs_geo.gaps.default_advisors_sensitivity`); None without them."""
+    info = getattr(plan, "advisor_defaults", None) or {}
+    c = plan.communes
+    cols = ["priority_rank", "priority_rank_low", "priority_rank_high"]
+    if not info or not set(cols) <= set(c.columns):
+        return None
+    places = plan.places
+    acc = places["service_level"] == "accompaniment"
+    basis = places.get("advisors_basis", pd.Series("default", index=places.index))
+    n_source = int((acc & (basis == "source")).sum())
+    n_rule = int((acc & (basis == "rule")).sum())
+    n_default, n_counts = int(info["n_default"]), int(info["n_counts"])
+    low, high = info["factors"]
+    flag = {True: "oui", False: "non"}
+    rows = []
+    for insee, r in c.sort_values("priority_rank", kind="stable").head(top).iterrows():
+        rows.append(
+            {
+                "commune": f"{r['nom']} ({insee})",
+                "rank": _fr.integer(r["priority_rank"]),
+                "rank_low": _fr.integer(r["priority_rank_low"]),
+                "rank_high": _fr.integer(r["priority_rank_high"]),
+                "gaps": " / ".join(
+                    flag[bool(r[k])]
+                    for k in ("priority_gap", "priority_gap_low", "priority_gap_high")
+                ),
+            }
+        )
+    base = set(c.index[c["priority_gap"].astype(bool)])
+    moves = []
+    for label, col in (
+        (f"× {_fr.number(low, 1, trim=True)}", "priority_gap_low"),
+        (f"× {_fr.number(high, 1, trim=True)}", "priority_gap_high"),
+    ):
+        other = set(c.index[c[col].astype(bool)])
+        moves.append(
+            f"défauts {label} : "
+            + _fr.plural(
+                len(other), "commune prioritaire", "communes prioritaires", fmt=_fr.integer
+            )
+            + " "
+            f"({_fr.plural(len(other - base), 'entrée', fmt=_fr.integer)}, "
+            f"{_fr.plural(len(base - other), 'sortie', fmt=_fr.integer)})"
+        )
+    top_base = set(c.sort_values("priority_rank").head(top).index)
+    same = [
+        len(top_base & set(c.sort_values(col).head(top).index))
+        for col in ("priority_rank_low", "priority_rank_high")
+    ]
+    return {
+        "intro": (
+            "L'accessibilité (E2SFCA) qui fonde le critère « offre d'aide mince » compte les "
+            "conseillers de "
+            + _fr.plural(
+                n_counts, "lieu d’accompagnement", "lieux d’accompagnement", fmt=_fr.integer
+            )
+            + ". "
+            f"{_fr.integer(n_source)} comptes viennent de la source (permanences des conseillers "
+            f"numériques), {_fr.integer(n_rule)} de la règle de la charte France Services "
+            f"(deux agents au moins) et {_fr.integer(n_default)} sont des valeurs par défaut "
+            f"({_fr.number(info['advisors_default'], 0)} conseillers sur "
+            f"{_fr.number(info['advisors_total'], 0)}). Le tableau montre le classement des "
+            f"{_fr.integer(top)} premières communes quand ces valeurs par défaut sont "
+            f"multipliées par {_fr.number(low, 1, trim=True)} ou par "
+            f"{_fr.number(high, 1, trim=True)}, toutes choses égales par ailleurs."
+        ),
+        "low": f"× {_fr.number(low, 1, trim=True)}",
+        "high": f"× {_fr.number(high, 1, trim=True)}",
+        "rows": rows,
+        "summary": (
+            f"Communes prioritaires avec les valeurs actuelles : {_fr.integer(len(base))} ; "
+            + " ; ".join(moves)
+            + f". Parmi les {_fr.integer(top)} premières, {_fr.integer(same[0])} restent dans "
+            f"les {_fr.integer(top)} premières avec les défauts bas et {_fr.integer(same[1])} "
+            "avec les défauts hauts."
+        ),
+    }
+
+
 def unit_comparison_context(plan: Any) -> dict[str, Any] | None:
     """The table comparing the plan with its commune-point variant
     (``plan.unit_comparison``, :func:`cnfs_geo.plan.compare_demand_units`); None
@@ -512,14 +594,15 @@ def unit_comparison_context(plan: Any) -> dict[str, Any] | None:
             for a in art.itertuples(index=False)
         ]
         artefacts = (
-            "Avec un point par commune : " + " ; ".join(parts) + ". Ces postes ne servent "
-            "qu'à rapprocher un point où personne n'habite plus qu'au chef-lieu."
+            "Avec un point par commune : " + " ; ".join(parts) + ". Ces postes rapprochent "
+            "surtout un point arbitraire du contour de la commune, alors que son chef-lieu, "
+            "où vit la plupart de ses habitants, est déjà couvert."
         )
     secs = table.attrs.get("seconds")
     return {
         "intro": (
-            f"Ce plan compte les habitants par {demand_unit_short(plan).lower()} "
-            "(unité la plus fine que donnent les données pour chaque commune). Le même "
+            f"Unité de demande de ce plan : {demand_unit_short(plan).lower()} (pour chaque "
+            "commune, l'unité la plus fine que donnent les données). Le même "
             "scénario, calculé avec un seul point par commune (point représentatif de son "
             "contour), donne les chiffres de la colonne de droite"
             + (f" (recalcul en {_fr.number(secs, 1)} s)." if secs is not None else ".")
@@ -1048,6 +1131,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "n_posts": len(posts),
         "coverage_rows": coverage_rows,
         "unit_comparison": unit_comparison_context(plan),
+        "advisor_defaults": advisor_defaults_context(plan),
         "posts": post_rows,
         "posts_total": posts_total,
         "posts_intro": posts_intro,

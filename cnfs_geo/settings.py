@@ -46,12 +46,14 @@ def working_crs(departement: str) -> str:
     return OVERSEAS_CRS.get(str(departement), METROPOLE_CRS)
 
 
-# Default number of advisors assumed per place when the source does not say.
-# CNFS permanences give `nb_aidants`; other sources do not. A France Services
-# must employ at least two trained agents (charte France Services), so 2 is the
-# floor the label guarantees; a lieu de médiation or Aidants Connect structure is
-# counted as one person helping. Places using these values carry
-# `advisors_assumed = True`.
+# Number of advisors per place when the source does not say.
+# CNFS permanences give `nb_aidants` (`advisors_basis = "source"`); other sources do
+# not. A France Services must employ at least two trained agents (charte France
+# Services): 2 is the floor the label guarantees, a documented rule
+# (`advisors_basis = "rule"`), not a guess. A lieu de médiation or Aidants Connect
+# structure is counted as one person helping: a default (`advisors_basis = "default"`,
+# `advisors_assumed = True`), whose weight on the priority list the report measures
+# with `default_advisors_factors`.
 _DEFAULT_ADVISORS = {
     "cnfs": 1.0,
     "france_services": 2.0,

@@ -499,7 +499,9 @@ def prepare(scenario: Scenario) -> Prepared:
     )
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)
-    units = demand.demand_units(communes, data_dir, unit=cast(demand.DemandUnit, scenario.demand_unit or s.demand_unit)
+    units = demand.demand_units(
+        communes, data_dir, unit=cast(demand.DemandUnit, scenario.demand_unit or s.demand_unit)
+    )
     lap("need")
 
     travel = _Travel(scenario)

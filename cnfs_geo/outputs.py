@@ -11,7 +11,13 @@ import pandas as pd
 
 from . import maps, report
 
-__all__ = ["COMMUNE_COLUMNS", "scenario_table", "write_geopackage", "write_outputs"]
+__all__ = [
+    "COMMUNE_COLUMNS",
+    "UNIT_COLUMNS",
+    "scenario_table",
+    "write_geopackage",
+    "write_outputs",
+]
 
 COMMUNE_COLUMNS = [
     "insee",
@@ -62,6 +68,27 @@ COMMUNE_COLUMNS = [
     "codes_2018",
     "geometry",
 ]
+#: Columns of the ``units`` layer (demand units: where people are counted).
+UNIT_COLUMNS = [
+    "unit_id",
+    "insee",
+    "unit_type",
+    "nom",
+    "commune_nom",
+    "population",
+    "population_basis",
+    "need",
+    "point_basis",
+    "x",
+    "y",
+    "minutes_before",
+    "nearest_place_before",
+    "covered_before",
+    "minutes_after",
+    "nearest_post",
+    "covered_after",
+    "geometry",
+]
 # GeoPackages record a modification time in gpkg_contents; pin it so that the same
 # inputs give byte-identical files.
 _FIXED_GPKG_DATE = "2000-01-01T00:00:00.000Z"
@@ -105,7 +132,8 @@ def scenario_table(plan: Any) -> pd.DataFrame:
 
 def write_geopackage(plan: Any, path: str | Path) -> None:
     """Write ``plan.gpkg`` with layers ``communes``, ``places``, ``posts``, ``epci``,
-    ``departement``, ``gap_clusters`` and, with itinerant posts, ``circuits`` (working
+    ``departement``, ``gap_clusters``, ``units`` (demand units, :data:`UNIT_COLUMNS`:
+    every coverage figure is their sum) and, with itinerant posts, ``circuits`` (working
     CRS); attribute tables ``scenario`` (:func:`scenario_table`: travel model, demand
     unit, settings…), ``gap_communes`` and, with itinerant posts, ``timetable``.
     Byte-deterministic for the same plan."""
@@ -124,6 +152,14 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         "departement": plan.departement.reset_index(),
         "gap_clusters": plan.gap_clusters,
     }
+    units = getattr(plan, "units", None)
+    if units is not None and len(units) and "geometry" in units.columns:
+        cols = [c for c in UNIT_COLUMNS if c in units.columns or c == "unit_id"]
+        u = units.reset_index()
+        u["minutes_before"] = u["minutes_before"].replace(np.inf, np.nan)
+        if "minutes_after" in u.columns:
+            u["minutes_after"] = u["minutes_after"].replace(np.inf, np.nan)
+        layers["units"] = u[[c for c in cols if c in u.columns]]
     if len(plan.circuits):
         layers["circuits"] = plan.circuits
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})

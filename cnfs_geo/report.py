@@ -854,6 +854,18 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     post_epci = (
         posts["epci"] if "epci" in posts.columns else posts["insee"].map(c["epci"])
     ).astype(str)
+    # population covered per EPCI: the demand units' (as the department's figures)
+    units = getattr(plan, "units", None)
+    if units is not None and len(units) and "covered_after" in units.columns:
+        u_epci = units["insee"].map(c["epci"])
+        u_pop = units["population"].astype(float)
+        cov_b = u_pop.where(units["covered_before"].astype(bool), 0.0).groupby(u_epci).sum()
+        cov_a = u_pop.where(units["covered_after"].astype(bool), 0.0).groupby(u_epci).sum()
+    else:
+        cov_b = (
+            c["population"].where(c["covered_before"].astype(bool), 0.0).groupby(c["epci"]).sum()
+        )
+        cov_a = c["population"].where(c["covered_after"].astype(bool), 0.0).groupby(c["epci"]).sum()
     epci_rows = []
     for e in ep.index:
         m = c[c["epci"] == e]
@@ -867,12 +879,8 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                 "population": _fr.integer(pop),
                 "places": _fr.integer((place_epci == e).sum()),
                 "accompaniment": _fr.integer(((place_epci == e) & acc).sum()),
-                "covered_before": _fr.population_share(
-                    m.loc[m["covered_before"].astype(bool), "population"].sum(), pop
-                ),
-                "covered_after": _fr.population_share(
-                    m.loc[m["covered_after"].astype(bool), "population"].sum(), pop
-                ),
+                "covered_before": _fr.population_share(float(cov_b.get(e, 0.0)), pop),
+                "covered_after": _fr.population_share(float(cov_a.get(e, 0.0)), pop),
                 "posts": _fr.integer((post_epci == str(e)).sum()),
                 "project": (bool(ep.at[e, "has_project"]) if "has_project" in ep.columns else None),
             }

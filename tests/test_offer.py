@@ -167,7 +167,7 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
         report.rejected.loc[report.rejected["source"] == "cnfs_permanences", "record_id"]
     )
     expected = sum(v for k, v in raw.items() if k not in rejected)
-    measured = places.loc[~places["advisors_assumed"], "advisors"].sum()
+    measured = places.loc[places["advisors_basis"] == "source", "advisors"].sum()
     assert measured == expected
     # every CNFS permanence is in one place whose advisors are its nb_aidants
     where = _record_place(places)
@@ -177,13 +177,18 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
             continue
         row = by_id.loc[where[f"cnfs_permanences:{rid}"]]
         assert row["is_cnfs"] and not row["advisors_assumed"] and row["advisors"] == nb
-    # other places: the largest default of their kinds
-    other = places[places["advisors_assumed"]]
+    # other places: the largest default of their kinds; France Services without a CNFS
+    # count carry the charter's two agents as a rule, not as a default
+    other = places[places["advisors_basis"] != "source"]
     expect = [
         max(DEFAULT.default_advisors[k] for k in kinds.split(";")) for kinds in other["kinds"]
     ]
     assert other["advisors"].tolist() == expect
     assert not other["is_cnfs"].any()
+    rule = other["advisors_basis"] == "rule"
+    assert (rule == other["is_france_services"]).all() and (other.loc[rule, "advisors"] == 2).all()
+    assert (other["advisors_assumed"] == (other["advisors_basis"] == "default")).all()
+    assert rule.sum() == 26 and (~rule).sum() == 312  # 49: 28 France Services, 2 with CNFS
 
 
 def test_cd49_files_merged_on_id(offer49, bundle):

@@ -47,6 +47,11 @@ LABELS = {
     ),
     "commune2018": "Communes de 2018 (ADMIN EXPRESS COG 2018) : population COG 2026 répartie",
 }
+_FINEST_NO_IRIS = (
+    "Unités les plus fines disponibles : communes déléguées (communes de 2018) au "
+    "chef-lieu quand il s'y trouve, commune entière à son chef-lieu à défaut (pas de "
+    "fichier IRIS pour ce département)"
+)
 _SPLIT_LABELS = {"iris": "par les IRIS (population 2016)", "area": "par la surface"}
 _NEED_LABELS = {
     "finest": (
@@ -837,7 +842,9 @@ def demand_units_from_frames(
         if iris is None:
             split = "uniform"
         out = finest_units(communes, iris, polygons_2018, code_map or {}, dep, split)
-        label = f"{LABELS['finest']} ; {_NEED_LABELS[split]}"
+        label = (
+            f"{LABELS['finest'] if iris is not None else _FINEST_NO_IRIS} ; {_NEED_LABELS[split]}"
+        )
     else:
         out = _commune2018_units(
             communes, polygons_2018, iris, code_map or {}, dep, population_from, split

@@ -167,6 +167,7 @@ def unit_context(plan: Any) -> dict[str, str]:
         "plural": cap,
         "plural_lower": plural,
         "covered_heading": f"{cap} couvert{'s' if key == 'iris' else 'es'}",
+        "covered_lower": f"{plural} couvert{'s' if key == 'iris' else 'es'}",
     }
 
 
@@ -670,7 +671,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             "after": _fr.integer(s["communes_covered_after"]),
             "sub": f"sur {_fr.integer(s['communes'])} communes"
             + (
-                f" · {unit['covered_heading'][0].lower() + unit['covered_heading'][1:]} : "
+                f" · {unit['covered_lower']} : "
                 f"{_fr.integer(s['units_covered_before'])} → "
                 f"{_fr.integer(s['units_covered_after'])} sur {_fr.integer(s['units'])}"
                 if by_share and "units" in s

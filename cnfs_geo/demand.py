@@ -1,5 +1,5 @@
-"""Demand units finer than the commune (IRIS, communes of 2018) and the national demand
-units of the 2018 polygons.
+"""Demand units finer than the commune (IRIS, communes of 2018, the finest of both — the
+default) and the national demand units of the 2018 polygons.
 
 Transforms of the frames read by :mod:`cnfs_geo.sources.iris` and
 :mod:`cnfs_geo.sources.polygons` (:func:`demand_units_from_frames`); :func:`demand_units`
@@ -647,8 +647,11 @@ def demand_units(
         ``need``, ``geometry`` (working CRS); ``ref_x``/``ref_y`` used when present.
     data_dir : DataDir
         From :func:`cnfs_geo.catalog.resolve_data_dir`.
-    unit : {"commune", "iris", "commune2018"}, keyword-only
-        Which units (module docstring).
+    unit : {"finest", "commune", "iris", "commune2018"}, keyword-only
+        Which units (``docs/methods_demand.md``): ``"finest"`` (the default of
+        :class:`cnfs_geo.settings.Settings`: :func:`finest_units`, village-level units at
+        their chef-lieu, :func:`chef_lieu_points`; the IRIS file is used when the data
+        directory has one), one point per commune, IRIS or 2018 communes.
     population_from : {"iris", "area"}, keyword-only
         For ``unit="commune2018"``: split the population by the IRIS (default) or by
         area (no IRIS file needed). Ignored otherwise.
@@ -668,8 +671,10 @@ def demand_units(
         obtained, French), ``score_mednum`` (IRIS units; NaN otherwise), ``need``
         (need-weighted population; sums to the commune's ``need``; ≤ population),
         ``need_index`` (10 × need / population; the commune's where population is 0),
-        ``area_km2``, ``x``/``y`` (representative point of the unit, working CRS:
-        EPSG:2154 in metropolitan France), ``geometry`` (polygon, working CRS).
+        ``area_km2``, ``x``/``y`` (point the unit travels from, working CRS:
+        EPSG:2154 in metropolitan France), ``point_basis`` (``"point représentatif"``
+        or the chef-lieu's source, see :func:`chef_lieu_points`), ``geometry``
+        (polygon, working CRS).
         ``attrs["demand_unit"]`` is a French label of the units and of how
         population and need were split; ``attrs["demand_unit_key"]`` is ``unit``.
 

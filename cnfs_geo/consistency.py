@@ -81,19 +81,27 @@ def figures_from_geopackage(path: str | Path) -> dict[str, Any]:
         ``circuits`` (circuit id → figures, with the timetable's half-days and hours).
     """
     path = Path(path)
-    layers = {
+    read = {
         n: _read(path, n)
-        for n in ("scenario", "units", "communes", "posts", "places", "epci", "circuits")
+        for n in (
+            "scenario",
+            "units",
+            "communes",
+            "posts",
+            "places",
+            "epci",
+            "circuits",
+            "timetable",
+        )
     }
-    layers["timetable"] = _read(path, "timetable")
-    missing = [
-        n for n in ("scenario", "units", "communes", "posts", "places", "epci") if layers[n] is None
-    ]
+    required = ("scenario", "units", "communes", "posts", "places", "epci")
+    missing = [n for n in required if read[n] is None]
     if missing:
         raise ConsistencyError(
             str(path),
             [f"layer {n!r} missing; rewrite the plan with cnfs-geo plan" for n in missing],
         )
+    layers: dict[str, pd.DataFrame] = {n: v for n, v in read.items() if v is not None}
     sc = dict(zip(layers["scenario"]["key"], layers["scenario"]["value"]))
     t = float(sc["threshold_minutes"])
     thresholds = sorted(
@@ -178,8 +186,8 @@ def figures_from_geopackage(path: str | Path) -> dict[str, Any]:
     priority = [{"rank": int(r.priority_rank), "insee": str(i)} for i, r in prio.iterrows()]
 
     circuits = {}
-    if layers["circuits"] is not None and len(layers["circuits"]):
-        tt = layers["timetable"] if layers["timetable"] is not None else pd.DataFrame()
+    if len(layers.get("circuits", ())):
+        tt = layers.get("timetable", pd.DataFrame())
         for r in layers["circuits"].itertuples(index=False):
             sub = tt[tt["circuit_id"].astype(str) == str(r.circuit_id)] if len(tt) else tt
             circuits[str(r.circuit_id)] = {
@@ -347,7 +355,7 @@ def report_differences(figures: dict[str, Any], report_html: str) -> list[str]:
         if r is None:
             out.append(f"couverture: no row {key!r}")
             continue
-        wanted = [
+        cells = [
             f"{_i(v['units_before'])} / {_i(v['units'])}",
             f"{_i(v['units_after'])} / {_i(v['units'])}",
             f"{_i(v['pop_before'])} ({_p(v['pct_pop_before'])})",
@@ -355,7 +363,7 @@ def report_differences(figures: dict[str, Any], report_html: str) -> list[str]:
             f"{_i(v['need_before'])} ({_p(v['pct_need_before'])})",
             f"{_i(v['need_after'])} ({_p(v['pct_need_after'])})",
         ]
-        for col, (shown, w) in enumerate(zip(r[1:7], wanted)):
+        for col, (shown, w) in enumerate(zip(r[1:7], cells)):
             expect(f"couverture {key} column {col + 2}", shown, w)
 
     # posts

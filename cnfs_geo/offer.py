@@ -884,6 +884,14 @@ def _records_data_inclusion(df: pd.DataFrame, ctx: _Context, cnfs_ids: set[str])
     return _frame(rows)
 
 
+def _aidants_count(value: object) -> float:
+    """The export's ``Nombre d'aidants`` (habilitated aidants of the structure) as a
+    count of advisors; NaN when blank, not a number or 0 (no active aidant: the count
+    says nothing of who helps)."""
+    n = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return float(n) if pd.notna(n) and n > 0 else np.nan
+
+
 def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     codes = [ctx.current_code(v) for v in df["City Insee Code"]]
     in_dep_code = np.array([c in ctx.communes.index for c in codes], bool)
@@ -943,7 +951,7 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
                 code=code,
                 service_level="accompaniment",
                 service_basis="Aidants Connect (habilitated aidants do démarches for people)",
-                advisors=np.nan,
+                advisors=_aidants_count(r.get("Nombre d'aidants")),
                 itinerant=False,
                 ca=None,
                 cb=None,
@@ -1255,7 +1263,8 @@ def places_from_frames(
           ``" | "``: the records that make the place accompaniment (or, for access,
           every record with its fields).
         - ``advisors`` (float), ``advisors_assumed`` (bool: a default value),
-          ``advisors_basis``: ``"source"`` (CNFS ``nb_aidants``), ``"rule"`` (France
+          ``advisors_basis``: ``"source"`` (CNFS ``nb_aidants``, else the Aidants
+          Connect ``Nombre d'aidants``), ``"rule"`` (France
           Services charter: two agents at least) or ``"default"``
           (``settings.default_advisors``).
         - ``itinerant`` (bool): a bus / itinerant France Services (point = home base).
@@ -1581,8 +1590,17 @@ def _aggregate(
             f"[{r['source']}:{r['record_id']}] {r['service_basis']}" for r in deciding
         )
         cn = [r["advisors"] for r in g if r["kind"] == "cnfs" and pd.notna(r["advisors"])]
+        ac = [
+            r["advisors"] for r in g if r["kind"] == "aidants_connect" and pd.notna(r["advisors"])
+        ]
+        floor = settings.default_advisors["france_services"] if "france_services" in kinds else 0
         if cn:
             advisors, basis_adv = float(sum(cn)), ADVISORS_SOURCE
+        elif ac and max(ac) >= floor:
+            # Aidants Connect gives its number of habilitated aidants
+            advisors, basis_adv = float(max(ac)), ADVISORS_SOURCE
+        elif ac:
+            advisors, basis_adv = float(floor), ADVISORS_RULE
         else:
             advisors = float(max(settings.default_advisors[k] for k in kinds))
             # the France Services charter staffs every site with two agents at least: a

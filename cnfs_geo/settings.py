@@ -48,8 +48,9 @@ def working_crs(departement: str) -> str:
 
 # Number of advisors per place when the source does not say.
 # CNFS permanences give `nb_aidants`, Aidants Connect structures their « Nombre
-# d'aidants » (`advisors_basis = "source"`); other sources do not. A France Services must employ at least two trained agents (charte France
-# Services): 2 is the floor the label guarantees, a documented rule
+# d'aidants » (`advisors_basis = "source"`); other sources do not. A France Services
+# must employ at least two trained agents (charte France Services): 2 is the floor the
+# label guarantees, a documented rule
 # (`advisors_basis = "rule"`), not a guess. A lieu de médiation or Aidants Connect
 # structure is counted as one person helping: a default (`advisors_basis = "default"`,
 # `advisors_assumed = True`), whose weight on the priority list the report measures

@@ -298,6 +298,7 @@ SERVICE_LABELS = {
 LOCATED_LABELS = {"address": "à l'adresse", "commune": "au centre de la commune"}
 #: Demand units: (singular, plural) French nouns by ``Scenario.demand_unit`` key.
 UNIT_NOUNS: dict[str, tuple[str, str]] = {
+    "finest": ("unité de demande", "unités de demande"),
     "commune": ("commune", "communes"),
     "iris": ("IRIS", "IRIS"),
     "commune2018": ("commune de 2018", "communes de 2018"),

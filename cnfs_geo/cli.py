@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import _fr, _journal, catalog
 from ._errors import CnfsGeoError, DataFileError, OutputDirError
-from .settings import DEFAULT
+from .settings import DEFAULT, DEMAND_UNITS
 
 
 def _fmt_int(x: float) -> str:
@@ -34,7 +34,7 @@ def _fmt_pct(x: float) -> str:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .outputs import write_outputs
-    from .plan import Scenario, run
+    from .plan import Scenario, compare_demand_units, run
 
     if str(args.departement).lower() in ("all", "france"):
         return _cmd_plan_national(args)
@@ -51,6 +51,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         settings=settings,
     )
     plan = run(scenario)
+    if plan.scenario.demand_unit != "commune":
+        plan.unit_comparison = compare_demand_units(plan)
     paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
     s = plan.summary()
@@ -161,9 +163,11 @@ def _scenario_options(args: argparse.Namespace) -> dict:
 def _add_scenario_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--demand-unit",
-        choices=["commune", "iris", "commune2018"],
-        default="commune",
-        help="where people are counted (default commune)",
+        choices=list(DEMAND_UNITS),
+        default=None,
+        help="where people are counted: finest (default: IRIS, else communes "
+        "déléguées, else the whole commune, village units at their chef-lieu), "
+        "commune (one point per commune), iris or commune2018",
     )
     p.add_argument(
         "--osm",

@@ -16,10 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import shapely
 from scipy import sparse
 
 from ._errors import MissingColumnError, ValidationError
 from ._validate import nonnegative_series, require_od
+from .access import nearest_crowfly
+from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -540,3 +543,111 @@ def two_step_fca(
     return _fca_core(
         od, demand, supply, catchment=catchment, weights=weights, steps=steps, sigma=sigma, per=per
     )[0]
+
+
+#: Columns of :func:`point_artefacts`.
+ARTEFACT_COLUMNS = [
+    "post_id",
+    "post_commune",
+    "unit_id",
+    "unit_nom",
+    "insee",
+    "unit_population",
+    "unit_minutes_before",
+    "chef_lieu_minutes",
+    "chef_lieu_place",
+]
+
+
+def point_artefacts(
+    units: pd.DataFrame,
+    communes: pd.DataFrame,
+    places: pd.DataFrame,
+    posts: pd.DataFrame,
+    *,
+    threshold: float,
+    settings: Settings | None = None,
+    tolerance_m: float = 500.0,
+) -> pd.DataFrame:
+    """Proposed posts whose main covered population is a representative-point artefact.
+
+    The named check of issue 9: a new post is an artefact when the demand unit it
+    covers most (largest population among the units it newly brings within the
+    threshold) is the unit holding its commune's chef-lieu, travels from an arbitrary
+    point of its polygon (``point_basis`` = representative point), and its commune
+    already has an accompaniment place within the threshold of that chef-lieu — the
+    post then only "covers" a point that nobody lives at more than at the chef-lieu.
+
+    Parameters
+    ----------
+    units : DataFrame
+        Demand units of a plan (``plan.units``): index ``unit_id``; ``insee``, ``nom``,
+        ``population``, ``point_basis``, ``minutes_before``, ``covered_before``,
+        ``covered_after``, ``nearest_post``, ``geometry``.
+    communes : DataFrame
+        Index ``insee``; ``nom``, ``chef_lieu_x``, ``chef_lieu_y`` (working CRS).
+    places : DataFrame
+        Existing offer: ``place_id``, ``name``, ``service_level``, ``geometry`` (points).
+    posts : DataFrame
+        New posts: ``post_id``, ``commune``, ``kind``.
+    threshold : float, keyword-only
+        Coverage threshold (minutes).
+    settings : Settings, optional, keyword-only
+        Crow-fly travel model from the chef-lieu (detour, speed).
+    tolerance_m : float, keyword-only
+        A unit holds the chef-lieu when it lies within this distance of it (simplified
+        polygons).
+
+    Returns
+    -------
+    DataFrame
+        One row per artefact post, columns :data:`ARTEFACT_COLUMNS`; empty when none.
+    """
+    need_cols = ["insee", "population", "point_basis", "covered_before", "covered_after"]
+    missing = [c for c in need_cols + ["nearest_post"] if c not in units.columns]
+    if missing:
+        raise MissingColumnError("units", [f"missing column {c!r}" for c in missing])
+    fixed = posts[posts["kind"].astype(str) == "fixed"] if "kind" in posts.columns else posts
+    newly = units[units["covered_after"].astype(bool) & ~units["covered_before"].astype(bool)]
+    newly = newly[newly["nearest_post"].isin(set(fixed["post_id"]))]
+    if newly.empty:
+        return pd.DataFrame(columns=ARTEFACT_COLUMNS)
+    main = newly.sort_values(
+        ["nearest_post", "population"], ascending=[True, False]
+    ).drop_duplicates("nearest_post")
+    main = main[main["point_basis"].astype(str) == "point représentatif"]
+    if main.empty:
+        return pd.DataFrame(columns=ARTEFACT_COLUMNS)
+    cx = main["insee"].map(communes["chef_lieu_x"]).to_numpy(dtype=float)
+    cy = main["insee"].map(communes["chef_lieu_y"]).to_numpy(dtype=float)
+    holds = shapely.distance(main.geometry.to_numpy(), shapely.points(cx, cy)) <= tolerance_m
+    main, cx, cy = main[holds], cx[holds], cy[holds]
+    acc = places[places["service_level"] == "accompaniment"]
+    if main.empty or acc.empty:
+        return pd.DataFrame(columns=ARTEFACT_COLUMNS)
+    dest = pd.DataFrame(
+        {"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
+        index=pd.Index(acc["place_id"].astype(str), name="place_id"),
+    )
+    origins = pd.DataFrame({"x": cx, "y": cy}, index=main.index)
+    near = nearest_crowfly(origins, dest, settings=settings)
+    names = acc.set_index(acc["place_id"].astype(str))["name"]
+    post_commune = fixed.set_index("post_id")["commune"]
+    rows = []
+    for uid, r in main.iterrows():
+        minutes = float(near.at[uid, "minutes"])
+        if minutes <= threshold:
+            rows.append(
+                {
+                    "post_id": r["nearest_post"],
+                    "post_commune": post_commune.get(r["nearest_post"]),
+                    "unit_id": uid,
+                    "unit_nom": r.get("nom"),
+                    "insee": r["insee"],
+                    "unit_population": float(r["population"]),
+                    "unit_minutes_before": float(r.get("minutes_before", np.nan)),
+                    "chef_lieu_minutes": minutes,
+                    "chef_lieu_place": names.get(near.at[uid, "nearest_id"]),
+                }
+            )
+    return pd.DataFrame(rows, columns=ARTEFACT_COLUMNS)

@@ -1,5 +1,5 @@
-"""Demand units finer than the commune (IRIS, communes of 2018) and the national demand
-units of the 2018 polygons.
+"""Demand units finer than the commune (IRIS, communes of 2018, the finest of both — the
+default) and the national demand units of the 2018 polygons.
 
 Transforms of the frames read by :mod:`cnfs_geo.sources.iris` and
 :mod:`cnfs_geo.sources.polygons` (:func:`demand_units_from_frames`); :func:`demand_units`
@@ -18,24 +18,28 @@ import pandas as pd
 import shapely
 
 from . import catalog, territory
-from ._errors import UnknownCodeError, ValidationError
+from ._errors import DataFileError, UnknownCodeError, ValidationError
 from ._validate import communes_table, sample_text
 from .settings import METROPOLE_CRS, working_crs
 from .sources import iris as _iris_source
 from .sources import polygons as _polygon_source
 
 #: The kinds of demand unit (:data:`UNIT_TYPES`).
-DemandUnit = Literal["commune", "iris", "commune2018"]
+DemandUnit = Literal["finest", "commune", "iris", "commune2018"]
 
 log = logging.getLogger(__name__)
 
-UNIT_TYPES = ("commune", "iris", "commune2018")
+UNIT_TYPES = ("finest", "commune", "iris", "commune2018")
 
 # A 2018 commune whose polygon is less than this share covered by the IRIS units of
 # its current commune has no IRIS of its own and becomes a unit.
 MIN_COVERED_SHARE = 0.5
 
 LABELS = {
+    "finest": (
+        "Unités les plus fines disponibles : IRIS, communes déléguées (communes de 2018) "
+        "au chef-lieu quand il s'y trouve, commune entière à son chef-lieu à défaut"
+    ),
     "commune": "Communes (COG 2026) : population légale, point représentatif",
     "iris": (
         "IRIS 2016 (La MedNum 2020) : population COG 2026 répartie au prorata de la "
@@ -43,8 +47,17 @@ LABELS = {
     ),
     "commune2018": "Communes de 2018 (ADMIN EXPRESS COG 2018) : population COG 2026 répartie",
 }
+_FINEST_NO_IRIS = (
+    "Unités les plus fines disponibles : communes déléguées (communes de 2018) au "
+    "chef-lieu quand il s'y trouve, commune entière à son chef-lieu à défaut (pas de "
+    "fichier IRIS pour ce département)"
+)
 _SPLIT_LABELS = {"iris": "par les IRIS (population 2016)", "area": "par la surface"}
 _NEED_LABELS = {
+    "finest": (
+        "Unités les plus fines disponibles : IRIS, communes déléguées (communes de 2018) "
+        "au chef-lieu quand il s'y trouve, commune entière à son chef-lieu à défaut"
+    ),
     "iris": "besoin réparti selon le score MedNum 2020 des IRIS",
     "uniform": "besoin = population × indice de la commune / 10",
 }
@@ -62,8 +75,15 @@ COLUMNS = [
     "area_km2",
     "x",
     "y",
+    "point_basis",
     "geometry",
 ]
+#: ``point_basis`` values: where a unit's inhabitants travel from.
+POINT_REPRESENTATIVE = "point représentatif"
+POINT_CHEF_LIEU = "chef-lieu"
+# Distance within which a unit holds its commune's chef-lieu point (the polygons are
+# simplified to about 1 m; territory uses the same tolerance for the chef-lieu itself).
+CHEF_LIEU_TOLERANCE_M = 500.0
 
 
 # ---------------------------------------------------------------------------
@@ -393,6 +413,155 @@ def _iris_units(
     return out
 
 
+# ---------------------------------------------------------------------------
+# Finest units (the default): IRIS, 2018 communes, whole communes at their chef-lieu
+# ---------------------------------------------------------------------------
+
+
+def finest_units(
+    communes: gpd.GeoDataFrame,
+    iris: gpd.GeoDataFrame | None,
+    polys: gpd.GeoDataFrame,
+    mapping: dict[str, str],
+    dep: str,
+    need_split: str,
+) -> gpd.GeoDataFrame:
+    """The finest demand units the data gives, commune by commune.
+
+    IRIS where the commune has IRIS (with its 2018 communes that no IRIS covers, as for
+    ``unit="iris"``); otherwise its 2018 communes (communes déléguées of a commune
+    nouvelle merged since 2018) when it has several, the population split by area; the
+    whole commune only when nothing finer exists. Points are placed by
+    :func:`chef_lieu_points`.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        As for :func:`demand_units`.
+    iris : GeoDataFrame or None
+        :func:`iris_from_mednum` (None: no IRIS file for the département).
+    polys : GeoDataFrame
+        :func:`commune2018_from_frame`.
+    mapping : dict
+        Any commune code → current code.
+    dep : str
+        Département code (messages).
+    need_split : {"iris", "uniform"}
+        How need is split (``"uniform"`` without IRIS).
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``unit_id``, ``insee``, ``unit_type``, ``nom``, ``commune_nom``,
+        ``population``, ``population_basis``, ``score_mednum``, ``need``, ``geometry``.
+    """
+    if iris is not None:
+        base = _iris_units(communes, iris, polys, mapping, dep, need_split)
+    else:
+        base = gpd.GeoDataFrame(
+            {
+                "unit_id": communes.index.astype(str),
+                "insee": communes.index.astype(str),
+                "unit_type": "commune",
+                "nom": communes["nom"].to_numpy(),
+                "commune_nom": communes["nom"].to_numpy(),
+                "population": communes["population"].astype(float).to_numpy(),
+                "population_basis": "population légale COG 2026",
+                "score_mednum": np.nan,
+                "need": communes["need"].astype(float).to_numpy(),
+            },
+            geometry=communes.geometry.to_numpy(),
+            crs=communes.crs,
+        )
+    pieces = polys.to_crs(communes.crs)
+    n_pieces = pieces.groupby("insee").size()
+    whole = base["unit_type"].eq("commune") & base["insee"].map(n_pieces).fillna(0).gt(1)
+    if not whole.any():
+        return base
+    rows = []
+    for insee in base.loc[whole, "insee"]:
+        group = pieces[pieces["insee"] == insee]
+        area = group.geometry.area.to_numpy(dtype=float)
+        share = area / area.sum()
+        pop_c = float(communes.at[insee, "population"])
+        need_c = float(communes.at[insee, "need"])
+        for (code, p), sh in zip(group.iterrows(), share):
+            rows.append(
+                {
+                    "unit_id": code,
+                    "insee": insee,
+                    "unit_type": "commune2018",
+                    "nom": p["nom"],
+                    "commune_nom": communes.at[insee, "nom"],
+                    "population": pop_c * sh,
+                    "population_basis": "commune déléguée : population COG 2026 répartie par "
+                    "la surface (ni IRIS ni population propre)",
+                    "score_mednum": np.nan,
+                    "need": need_c * sh,
+                    "geometry": p.geometry,
+                }
+            )
+    split = gpd.GeoDataFrame(rows, geometry="geometry", crs=communes.crs)
+    log.info("finest units %s: %d communes split into their 2018 communes", dep, int(whole.sum()))
+    return pd.concat([base[~whole], split], ignore_index=True)
+
+
+def chef_lieu_points(units: gpd.GeoDataFrame, communes: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Put a village-level unit's inhabitants at its commune's chef-lieu when it holds it.
+
+    A whole commune, a 2018 commune (commune déléguée) or an IRIS « commune non
+    découpée » that contains its commune's chef-lieu point (``communes`` columns
+    ``chef_lieu_x``/``chef_lieu_y``, :func:`cnfs_geo.territory.communes_from_cog`)
+    travels from that point, where the town hall and most of its inhabitants are,
+    instead of an arbitrary point inside its polygon (``point_basis`` says which).
+    Split IRIS of towns keep their representative point.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+        Demand units with ``insee``, ``unit_type``, ``x``, ``y``, ``point_basis``,
+        ``geometry``; ids in column or index ``unit_id``.
+    communes : DataFrame
+        Index ``insee``; ``chef_lieu_x``/``chef_lieu_y`` (working CRS). Without those
+        columns the units are returned unchanged.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``units`` with ``x``, ``y`` and ``point_basis`` updated.
+    """
+    if not {"chef_lieu_x", "chef_lieu_y"} <= set(communes.columns):
+        return units
+    out = units.copy()
+    ids = pd.Series(out["unit_id"] if "unit_id" in out.columns else out.index, index=out.index)
+    village = out["unit_type"].ne("iris") | ids.astype(str).str.endswith("0000")
+    cx = out["insee"].map(communes["chef_lieu_x"]).to_numpy(dtype=float)
+    cy = out["insee"].map(communes["chef_lieu_y"]).to_numpy(dtype=float)
+    ok = np.isfinite(cx) & np.isfinite(cy) & village.to_numpy()
+    dist = np.full(len(out), np.inf)
+    dist[ok] = shapely.distance(out.geometry.to_numpy()[ok], shapely.points(cx[ok], cy[ok]))
+    # the unit holding the chef-lieu (500 m tolerance: simplified polygons), one per commune
+    near = pd.Series(dist, index=np.arange(len(out)))
+    best = (
+        near[near < CHEF_LIEU_TOLERANCE_M]
+        .groupby(out["insee"].to_numpy()[near < CHEF_LIEU_TOLERANCE_M])
+        .idxmin()
+    )
+    at = np.zeros(len(out), dtype=bool)
+    at[best.to_numpy(dtype=int)] = True
+    out.loc[at, "x"] = cx[at]
+    out.loc[at, "y"] = cy[at]
+    source = (
+        communes["chef_lieu_source"].reindex(out["insee"]).to_numpy()
+        if "chef_lieu_source" in communes.columns
+        else np.full(len(out), POINT_CHEF_LIEU, dtype=object)
+    )
+    out.loc[at, "point_basis"] = [
+        POINT_CHEF_LIEU if s == POINT_REPRESENTATIVE else str(s) for s in source[at]
+    ]
+    return out
+
+
 def _commune2018_units(
     communes: gpd.GeoDataFrame,
     all_polys: gpd.GeoDataFrame,
@@ -488,8 +657,11 @@ def demand_units(
         ``need``, ``geometry`` (working CRS); ``ref_x``/``ref_y`` used when present.
     data_dir : DataDir
         From :func:`cnfs_geo.catalog.resolve_data_dir`.
-    unit : {"commune", "iris", "commune2018"}, keyword-only
-        Which units (module docstring).
+    unit : {"finest", "commune", "iris", "commune2018"}, keyword-only
+        Which units (``docs/methods_demand.md``): ``"finest"`` (the default of
+        :class:`cnfs_geo.settings.Settings`: :func:`finest_units`, village-level units at
+        their chef-lieu, :func:`chef_lieu_points`; the IRIS file is used when the data
+        directory has one), one point per commune, IRIS or 2018 communes.
     population_from : {"iris", "area"}, keyword-only
         For ``unit="commune2018"``: split the population by the IRIS (default) or by
         area (no IRIS file needed). Ignored otherwise.
@@ -509,8 +681,10 @@ def demand_units(
         obtained, French), ``score_mednum`` (IRIS units; NaN otherwise), ``need``
         (need-weighted population; sums to the commune's ``need``; ≤ population),
         ``need_index`` (10 × need / population; the commune's where population is 0),
-        ``area_km2``, ``x``/``y`` (representative point of the unit, working CRS:
-        EPSG:2154 in metropolitan France), ``geometry`` (polygon, working CRS).
+        ``area_km2``, ``x``/``y`` (point the unit travels from, working CRS:
+        EPSG:2154 in metropolitan France), ``point_basis`` (``"point représentatif"``
+        or the chef-lieu's source, see :func:`chef_lieu_points`), ``geometry``
+        (polygon, working CRS).
         ``attrs["demand_unit"]`` is a French label of the units and of how
         population and need were split; ``attrs["demand_unit_key"]`` is ``unit``.
 
@@ -539,7 +713,9 @@ def demand_units(
     iris = polys = mapping = None
     if unit != "commune":
         mapping = territory.current_code_map(data_dir)
-        if uses_iris:
+        if unit == "finest":
+            iris = _iris_if_any(dep, data_dir, need_split)
+        elif uses_iris:
             iris = iris_from_mednum(dep, data_dir)
         polys = commune2018_from_frame(
             _polygon_source.departement_polygons(dep, data_dir), mapping, crs=working_crs(dep)
@@ -555,6 +731,21 @@ def demand_units(
     )
 
 
+def _iris_if_any(
+    dep: str, data_dir: catalog.DataDir, need_split: str | None
+) -> gpd.GeoDataFrame | None:
+    """The IRIS of ``dep`` for the finest units, or None when the data directory has no
+    IRIS file for it (the finest units are then the 2018 communes and communes)."""
+    try:
+        _iris_source.iris_path(dep, data_dir)
+    except DataFileError:
+        if need_split == "iris":
+            raise
+        log.info("finest demand units %s: no IRIS file, 2018 communes and communes only", dep)
+        return None
+    return iris_from_mednum(dep, data_dir)
+
+
 def _check_options(unit: str, population_from: str, need_split: str | None) -> tuple[str, bool]:
     """Check the options of :func:`demand_units`; return the need split and whether the
     IRIS are read."""
@@ -565,7 +756,7 @@ def _check_options(unit: str, population_from: str, need_split: str | None) -> t
         problems.append(f"population_from={population_from!r}: use 'iris' or 'area'")
     if need_split not in (None, "iris", "uniform"):
         problems.append(f"need_split={need_split!r}: use 'iris', 'uniform' or None")
-    uses_iris = unit == "iris" or (unit == "commune2018" and population_from == "iris")
+    uses_iris = unit in ("iris", "finest") or (unit == "commune2018" and population_from == "iris")
     if need_split == "iris" and not uses_iris:
         problems.append(
             f"need_split='iris' needs the IRIS file, not read for unit={unit!r}, "
@@ -629,7 +820,11 @@ def demand_units_from_frames(
             f"polygons_2018 is needed for unit={unit!r}; fix: pass "
             "commune2018_from_frame(...) or use demand_units(communes, data_dir)"
         )
-    if uses_iris and (iris is None or code_map is None):
+    if unit == "finest" and iris is not None and code_map is None:
+        missing.append("code_map is needed with iris; fix: pass territory.current_code_map(...)")
+    if unit == "finest" and iris is None and need_split == "iris":
+        missing.append("need_split='iris' needs iris; fix: pass iris_from_mednum(...)")
+    if uses_iris and unit != "finest" and (iris is None or code_map is None):
         missing.append(
             f"iris and code_map are needed for unit={unit!r}, population_from="
             f"{population_from!r}; fix: pass iris_from_mednum(...) and "
@@ -658,6 +853,13 @@ def demand_units_from_frames(
     elif unit == "iris":
         out = _iris_units(communes, iris, polygons_2018, code_map or {}, dep, split)
         label = f"{LABELS['iris']} ; {_NEED_LABELS[split]}"
+    elif unit == "finest":
+        if iris is None:
+            split = "uniform"
+        out = finest_units(communes, iris, polygons_2018, code_map or {}, dep, split)
+        label = (
+            f"{LABELS['finest'] if iris is not None else _FINEST_NO_IRIS} ; {_NEED_LABELS[split]}"
+        )
     else:
         out = _commune2018_units(
             communes, polygons_2018, iris, code_map or {}, dep, population_from, split
@@ -678,9 +880,12 @@ def demand_units_from_frames(
     out["area_km2"] = out.geometry.area / 1e6
     rep = out.geometry.representative_point()
     out["x"], out["y"] = rep.x.to_numpy(), rep.y.to_numpy()
+    out["point_basis"] = POINT_REPRESENTATIVE
     if unit == "commune" and {"ref_x", "ref_y"} <= set(communes.columns):
         out["x"] = communes["ref_x"].to_numpy(dtype=float)
         out["y"] = communes["ref_y"].to_numpy(dtype=float)
+    if unit == "finest":
+        out = chef_lieu_points(out, communes)
     out = out.sort_values(["insee", "unit_id"]).set_index("unit_id")[COLUMNS]
     out.attrs["demand_unit"] = label
     out.attrs["demand_unit_key"] = unit

@@ -700,6 +700,80 @@ def priority_scores(
     return out
 
 
+def default_advisors_sensitivity(
+    communes: pd.DataFrame,
+    places: pd.DataFrame,
+    *,
+    settings: Settings | None = None,
+    threshold: float | None = None,
+    od: pd.DataFrame | None = None,
+    factors: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """How the priority list moves when the defaulted advisor counts move.
+
+    The advisors of the places whose count is a default (``advisors_assumed``; not
+    the CNFS counts of the source nor the France Services charter's two agents) are
+    multiplied by the low and high factor, and the accessibility
+    (:func:`need_accessibility`) and priority (:func:`priority_scores`) are computed
+    again with every other input unchanged.
+
+    Parameters
+    ----------
+    communes : DataFrame
+        As for :func:`need_accessibility` and :func:`priority_scores`.
+    places : DataFrame
+        ``place_id``, ``service_level``, ``advisors``, ``advisors_assumed`` (and point
+        ``geometry`` without ``od``).
+    settings : Settings, optional, keyword-only
+        Defaults of both stages and ``default_advisors_factors`` (0.5, 2).
+    threshold : float, optional, keyword-only
+        "Far" threshold (``settings.threshold_minutes`` when None).
+    od : DataFrame, optional, keyword-only
+        As for :func:`need_accessibility`.
+    factors : (low, high), optional, keyword-only
+        Multipliers (``settings.default_advisors_factors`` when None).
+
+    Returns
+    -------
+    DataFrame
+        Index ``insee``; ``priority_rank``, ``priority_gap`` (defaults as they are),
+        ``priority_rank_low``, ``priority_gap_low``, ``priority_rank_high``,
+        ``priority_gap_high``. ``attrs``: ``factors``, ``n_default`` (accompaniment
+        places whose count is a default), ``n_counts`` (accompaniment places),
+        ``advisors_default`` / ``advisors_total`` (their advisors).
+    """
+    _require(
+        places,
+        ["place_id", "service_level", "advisors", "advisors_assumed"],
+        "places",
+        "pass plan.places (cnfs_geo.offer.places_from_sources)",
+    )
+    settings = _settings(settings)
+    low, high = tuple(settings.default_advisors_factors if factors is None else factors)
+    assumed = places["advisors_assumed"].astype(bool)
+    adv = pd.to_numeric(places["advisors"], errors="coerce").astype(float)
+    out = {}
+    for suffix, factor in (("", 1.0), ("_low", float(low)), ("_high", float(high))):
+        moved = places.assign(advisors=adv.where(~assumed, adv * factor))
+        acc = need_accessibility(communes, moved, od=od, settings=settings)
+        sc = priority_scores(communes, acc, settings=settings, threshold=threshold)
+        out[f"priority_rank{suffix}"] = sc["priority_rank"]
+        out[f"priority_gap{suffix}"] = sc["is_gap"].astype(bool)
+    table = pd.DataFrame(out)
+    table.index.name = "insee"
+    acc_places = places["service_level"] == "accompaniment"
+    table.attrs.update(
+        {
+            "factors": (float(low), float(high)),
+            "n_default": int((acc_places & assumed).sum()),
+            "n_counts": int(acc_places.sum()),
+            "advisors_default": float(adv[acc_places & assumed].sum()),
+            "advisors_total": float(adv[acc_places].sum()),
+        }
+    )
+    return table
+
+
 def methods_fr(
     scores: pd.DataFrame | None = None,
     *,

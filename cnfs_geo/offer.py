@@ -893,6 +893,14 @@ def _records_data_inclusion(df: pd.DataFrame, ctx: _Context, cnfs_ids: set[str])
     return _frame(rows)
 
 
+def _aidants_count(value: object) -> float:
+    """The export's ``Nombre d'aidants`` (habilitated aidants of the structure) as a
+    count of advisors; NaN when blank, not a number or 0 (no active aidant: the count
+    says nothing of who helps)."""
+    n = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return float(n) if pd.notna(n) and n > 0 else np.nan
+
+
 def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     codes = [ctx.current_code(v) for v in df["City Insee Code"]]
     in_dep_code = np.array([c in ctx.communes.index for c in codes], bool)
@@ -952,7 +960,7 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
                 code=code,
                 service_level="accompaniment",
                 service_basis="Aidants Connect (habilitated aidants do démarches for people)",
-                advisors=np.nan,
+                advisors=_aidants_count(r.get("Nombre d'aidants")),
                 itinerant=False,
                 ca=None,
                 cb=None,
@@ -1160,6 +1168,11 @@ _LOADERS: dict[str, Callable] = {
     "aidants_connect": _records_aidants_connect,
 }
 
+#: ``advisors_basis`` values: where a place's advisor count comes from.
+ADVISORS_SOURCE = "source"
+ADVISORS_RULE = "rule"
+ADVISORS_DEFAULT = "default"
+
 PLACE_COLUMNS = [
     "place_id",
     "name",
@@ -1174,6 +1187,7 @@ PLACE_COLUMNS = [
     "service_basis",
     "advisors",
     "advisors_assumed",
+    "advisors_basis",
     "itinerant",
     "located",
     "is_lieu_mediation",
@@ -1257,7 +1271,11 @@ def places_from_frames(
           ``service_basis`` (str): ``"[source:record_id] rule"`` entries joined by
           ``" | "``: the records that make the place accompaniment (or, for access,
           every record with its fields).
-        - ``advisors`` (float), ``advisors_assumed`` (bool).
+        - ``advisors`` (float), ``advisors_assumed`` (bool: a default value),
+          ``advisors_basis``: ``"source"`` (CNFS ``nb_aidants``, else the Aidants
+          Connect ``Nombre d'aidants``), ``"rule"`` (France
+          Services charter: two agents at least) or ``"default"``
+          (``settings.default_advisors``).
         - ``itinerant`` (bool): a bus / itinerant France Services (point = home base).
         - ``located`` (``"address"`` | ``"commune"``): ``commune`` = chef-lieu point.
         - ``is_lieu_mediation``, ``is_france_services``, ``is_cnfs``,
@@ -1581,10 +1599,23 @@ def _aggregate(
             f"[{r['source']}:{r['record_id']}] {r['service_basis']}" for r in deciding
         )
         cn = [r["advisors"] for r in g if r["kind"] == "cnfs" and pd.notna(r["advisors"])]
+        ac = [
+            r["advisors"] for r in g if r["kind"] == "aidants_connect" and pd.notna(r["advisors"])
+        ]
+        floor = settings.default_advisors["france_services"] if "france_services" in kinds else 0
         if cn:
-            advisors, assumed = float(sum(cn)), False
+            advisors, basis_adv = float(sum(cn)), ADVISORS_SOURCE
+        elif ac and max(ac) >= floor:
+            # Aidants Connect gives its number of habilitated aidants
+            advisors, basis_adv = float(max(ac)), ADVISORS_SOURCE
+        elif ac:
+            advisors, basis_adv = float(floor), ADVISORS_RULE
         else:
-            advisors, assumed = float(max(settings.default_advisors[k] for k in kinds)), True
+            advisors = float(max(settings.default_advisors[k] for k in kinds))
+            # the France Services charter staffs every site with two agents at least: a
+            # documented rule, not a guess
+            basis_adv = ADVISORS_RULE if "france_services" in kinds else ADVISORS_DEFAULT
+        assumed = basis_adv == ADVISORS_DEFAULT
         sirets = [r["siret"] for r in g if isinstance(r["siret"], str) and r["siret"]]
         insee = anchor["insee"]
         rows.append(
@@ -1602,6 +1633,7 @@ def _aggregate(
                 "service_basis": basis,
                 "advisors": advisors,
                 "advisors_assumed": assumed,
+                "advisors_basis": basis_adv,
                 "itinerant": any(bool(r["itinerant"]) for r in g),
                 "located": geo[pid]["located"],
                 "is_lieu_mediation": "lieu_mediation" in kinds,

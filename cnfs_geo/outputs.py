@@ -24,6 +24,7 @@ __all__ = [
     "COMMUNE_COLUMNS",
     "TMP_PREFIX",
     "check_out_dir",
+    "UNIT_COLUMNS",
     "scenario_table",
     "write_geopackage",
     "write_outputs",
@@ -70,11 +71,36 @@ COMMUNE_COLUMNS = [
     "priority_score",
     "priority_rank",
     "priority_gap",
+    "priority_rank_low",
+    "priority_rank_high",
+    "priority_gap_low",
+    "priority_gap_high",
     "gap_reasons",
     "gap_cluster",
     "itinerant_circuit",
     "covered_with_itinerant",
     "codes_2018",
+    "geometry",
+]
+#: Columns of the ``units`` layer (demand units: where people are counted).
+UNIT_COLUMNS = [
+    "unit_id",
+    "insee",
+    "unit_type",
+    "nom",
+    "commune_nom",
+    "population",
+    "population_basis",
+    "need",
+    "point_basis",
+    "x",
+    "y",
+    "minutes_before",
+    "nearest_place_before",
+    "covered_before",
+    "minutes_after",
+    "nearest_post",
+    "covered_after",
     "geometry",
 ]
 # GeoPackages record a modification time in gpkg_contents; pin it so that the same
@@ -122,7 +148,8 @@ def scenario_table(plan: Any) -> pd.DataFrame:
 
 def write_geopackage(plan: Any, path: str | Path) -> None:
     """Write ``plan.gpkg`` with layers ``communes``, ``places``, ``posts``, ``epci``,
-    ``departement``, ``gap_clusters`` and, with itinerant posts, ``circuits`` (working
+    ``departement``, ``gap_clusters``, ``units`` (demand units, :data:`UNIT_COLUMNS`:
+    every coverage figure is their sum) and, with itinerant posts, ``circuits`` (working
     CRS); attribute tables ``scenario`` (:func:`scenario_table`: travel model, demand
     unit, settings…), ``gap_communes`` and, with itinerant posts, ``timetable``.
     Byte-deterministic for the same plan."""
@@ -141,6 +168,14 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         "departement": plan.departement.reset_index(),
         "gap_clusters": plan.gap_clusters,
     }
+    units = getattr(plan, "units", None)
+    if units is not None and len(units) and "geometry" in units.columns:
+        cols = [c for c in UNIT_COLUMNS if c in units.columns or c == "unit_id"]
+        u = units.reset_index()
+        u["minutes_before"] = u["minutes_before"].replace(np.inf, np.nan)
+        if "minutes_after" in u.columns:
+            u["minutes_after"] = u["minutes_after"].replace(np.inf, np.nan)
+        layers["units"] = u[[c for c in cols if c in u.columns]]
     if len(plan.circuits):
         layers["circuits"] = plan.circuits
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})

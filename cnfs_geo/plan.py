@@ -23,7 +23,7 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -63,9 +63,11 @@ class Scenario:
         Coverage threshold (``settings.threshold_minutes`` when None).
     data_dir : str or None
         Data directory (see :func:`cnfs_geo.catalog.resolve_data_dir`).
-    demand_unit : {"commune", "iris", "commune2018"}
-        Where people are counted (:func:`cnfs_geo.demand.demand_units`): one point per
-        commune, per IRIS, or per 2018 commune (old villages of communes nouvelles).
+    demand_unit : {"finest", "commune", "iris", "commune2018"} or None
+        Where people are counted (:func:`cnfs_geo.demand.demand_units`): the finest
+        unit the data gives (``settings.demand_unit``, ``"finest"``, when None), one
+        point per commune, per IRIS, or per 2018 commune (old villages of communes
+        nouvelles).
     travel : {"crow-fly", "road"}
         Travel model: crow-fly × detour (offline default) or the OSM road network
         (needs ``osm_file``).
@@ -96,7 +98,7 @@ class Scenario:
     posts: int | None = None
     threshold_minutes: float | None = None
     data_dir: str | None = None
-    demand_unit: demand.DemandUnit = "commune"
+    demand_unit: demand.DemandUnit | None = None
     travel: str = "crow-fly"
     osm_file: str | None = None
     need_weights: Any = None
@@ -108,9 +110,11 @@ class Scenario:
     def __post_init__(self) -> None:
         _check_scenario_types(self)
         problems = []
-        if self.demand_unit not in ("commune", "iris", "commune2018"):
+        if self.demand_unit is None:
+            object.__setattr__(self, "demand_unit", self.settings.demand_unit)
+        if self.demand_unit not in demand.UNIT_TYPES:
             problems.append(
-                f"demand_unit={self.demand_unit!r}: use 'commune', 'iris' or 'commune2018'"
+                f"demand_unit={self.demand_unit!r}: use one of {list(demand.UNIT_TYPES)}"
             )
         if self.travel not in ("crow-fly", "road"):
             problems.append(f"travel={self.travel!r}: use 'crow-fly' or 'road'")
@@ -267,6 +271,13 @@ class Plan:
         ``covered_with_itinerant`` (covered by a fixed place/post or served by a circuit).
     itinerant_dropped : DataFrame
         Eligible communes no circuit serves, with the reason.
+    advisor_defaults : dict
+        How many advisor counts are defaults and the factors of the sensitivity
+        columns ``priority_rank_low``/``_high``, ``priority_gap_low``/``_high`` of
+        ``communes`` (:func:`cnfs_geo.gaps.default_advisors_sensitivity`).
+    unit_comparison : DataFrame
+        The same scenario counted at one point per commune (:func:`compare_demand_units`);
+        empty until computed.
     offer_report, need_report
         What the ingest stages read, kept, merged, rejected.
     solution : dict
@@ -299,6 +310,8 @@ class Plan:
     gap_communes: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
+    unit_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    advisor_defaults: dict = field(default_factory=dict)
 
     @property
     def epci_without_project(self) -> gpd.GeoDataFrame:
@@ -414,6 +427,7 @@ class Prepared:
     gap_clusters: gpd.GeoDataFrame
     timings: dict
     journal_events: list = field(default_factory=list)
+    advisor_defaults: dict = field(default_factory=dict)
 
 
 class _Laps:
@@ -576,7 +590,9 @@ def _prepare(scenario: Scenario) -> Prepared:
     )
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)
-    units = demand.demand_units(communes, data_dir, unit=scenario.demand_unit)
+    units = demand.demand_units(
+        communes, data_dir, unit=cast(demand.DemandUnit, scenario.demand_unit or s.demand_unit)
+    )
     lap("need")
 
     travel = _Travel(scenario)
@@ -654,6 +670,8 @@ def _prepare(scenario: Scenario) -> Prepared:
             ]
         ].rename(columns={"is_gap": "priority_gap"})
     )
+    sens = gaps.default_advisors_sensitivity(communes, places, settings=s, threshold=t, od=acc_od)
+    communes = communes.join(sens.drop(columns=["priority_rank", "priority_gap"]))
     communes["gap_cluster"] = gaps.gap_cluster_ids(communes, is_gap=communes["priority_gap"])
     clusters = gaps.gap_clusters(
         communes, is_gap=communes["priority_gap"], places=places, settings=s
@@ -688,6 +706,7 @@ def _prepare(scenario: Scenario) -> Prepared:
         gap_communes=gap_communes,
         gap_clusters=clusters,
         timings=lap.timings,
+        advisor_defaults=dict(sens.attrs),
     )
 
 
@@ -813,6 +832,7 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         journal=_journal.journal_table(
             prepared.journal_events, prepared.offer_report, prepared.need_report
         ),
+        advisor_defaults=dict(prepared.advisor_defaults),
     )
     sm = plan.summary()
     log.info(
@@ -1038,3 +1058,70 @@ def standard_variants(
             scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct
         ),
     }
+
+
+def compare_demand_units(plan: Plan, *, unit: demand.DemandUnit = "commune") -> pd.DataFrame:
+    """The plan's figures beside the same scenario with another demand unit.
+
+    Re-plans ``plan.scenario`` with ``demand_unit=unit`` (territory, offer and need are
+    reused from the cache of :func:`prepare`) and lines up the figures that change
+    with the unit: population covered before and after, communes covered, the posts
+    chosen, and the posts whose main covered population is a representative-point
+    artefact (:func:`cnfs_geo.coverage.point_artefacts`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``figure`` (key), ``plan`` and ``other`` (values: int, float or str);
+        ``attrs``: ``unit`` (the other unit's key), ``plan_unit``, ``other_label`` (its
+        French label), ``seconds`` (time of the other run).
+    """
+    t0 = time.perf_counter()
+    other = run(dataclasses.replace(plan.scenario, demand_unit=unit))
+    rows = []
+    a_plan, a_other = (
+        coverage.point_artefacts(
+            p.units,
+            p.communes,
+            p.places,
+            p.posts,
+            threshold=p.scenario.threshold,
+            settings=p.settings,
+        )
+        for p in (plan, other)
+    )
+    sp, so = plan.summary(), other.summary()
+    for key in (
+        "units",
+        "population_covered_before",
+        "pct_population_covered_before",
+        "population_covered_after",
+        "pct_population_covered_after",
+        "communes_covered_before",
+        "communes_covered_after",
+    ):
+        rows.append({"figure": key, "plan": sp[key], "other": so[key]})
+    fixed_p = plan.posts[plan.posts["kind"] == "fixed"]
+    fixed_o = other.posts[other.posts["kind"] == "fixed"]
+    for i in range(max(len(fixed_p), len(fixed_o))):
+        rows.append(
+            {
+                "figure": f"post_{i + 1}",
+                "plan": fixed_p["commune"].iloc[i] if i < len(fixed_p) else "",
+                "other": fixed_o["commune"].iloc[i] if i < len(fixed_o) else "",
+            }
+        )
+    common = len(set(fixed_p["candidate_id"]) & set(fixed_o["candidate_id"]))
+    rows.append({"figure": "posts_in_common", "plan": common, "other": common})
+    rows.append({"figure": "point_artefacts", "plan": len(a_plan), "other": len(a_other)})
+    out = pd.DataFrame(rows)
+    out.attrs.update(
+        {
+            "unit": unit,
+            "plan_unit": plan.scenario.demand_unit,
+            "other_label": other.demand_unit,
+            "artefacts_other": a_other,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    )
+    return out

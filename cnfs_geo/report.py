@@ -168,6 +168,7 @@ def unit_context(plan: Any) -> dict[str, str]:
         "plural": cap,
         "plural_lower": plural,
         "covered_heading": f"{cap} couvert{'s' if key == 'iris' else 'es'}",
+        "covered_lower": f"{plural} couvert{'s' if key == 'iris' else 'es'}",
     }
 
 
@@ -474,6 +475,156 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
     return {"intro": intro, "circuits": rows, "total": total}
 
 
+_COMPARISON_LABELS = {
+    "units": "Unités de demande",
+    "population_covered_before": "Population couverte avant les nouveaux postes",
+    "pct_population_covered_before": "Part de la population couverte avant",
+    "population_covered_after": "Population couverte après les nouveaux postes",
+    "pct_population_covered_after": "Part de la population couverte après",
+    "communes_covered_before": "Communes couvertes avant (au moins la moitié de la population)",
+    "communes_covered_after": "Communes couvertes après",
+    "posts_in_common": "Postes choisis dans les deux plans",
+    "point_artefacts": "Postes dont la population principale est un artefact du point "
+    "représentatif",
+}
+
+
+def advisor_defaults_context(plan: Any, *, top: int = 10) -> dict[str, Any] | None:
+    """How many advisor counts are defaults, and the priority list when they move
+    (columns ``priority_rank_low``/``_high`` of ``plan.communes``,
+    :func:`cnfs_geo.gaps.default_advisors_sensitivity`); None without them."""
+    info = getattr(plan, "advisor_defaults", None) or {}
+    c = plan.communes
+    cols = ["priority_rank", "priority_rank_low", "priority_rank_high"]
+    if not info or not set(cols) <= set(c.columns):
+        return None
+    places = plan.places
+    acc = places["service_level"] == "accompaniment"
+    basis = places.get("advisors_basis", pd.Series("default", index=places.index))
+    n_source = int((acc & (basis == "source")).sum())
+    n_rule = int((acc & (basis == "rule")).sum())
+    n_default, n_counts = int(info["n_default"]), int(info["n_counts"])
+    low, high = info["factors"]
+    flag = {True: "oui", False: "non"}
+    rows = []
+    for insee, r in c.sort_values("priority_rank", kind="stable").head(top).iterrows():
+        rows.append(
+            {
+                "commune": f"{r['nom']} ({insee})",
+                "rank": _fr.integer(r["priority_rank"]),
+                "rank_low": _fr.integer(r["priority_rank_low"]),
+                "rank_high": _fr.integer(r["priority_rank_high"]),
+                "gaps": " / ".join(
+                    flag[bool(r[k])]
+                    for k in ("priority_gap", "priority_gap_low", "priority_gap_high")
+                ),
+            }
+        )
+    base = set(c.index[c["priority_gap"].astype(bool)])
+    moves = []
+    for label, col in (
+        (f"× {_fr.number(low, 1, trim=True)}", "priority_gap_low"),
+        (f"× {_fr.number(high, 1, trim=True)}", "priority_gap_high"),
+    ):
+        other = set(c.index[c[col].astype(bool)])
+        moves.append(
+            f"défauts {label} : "
+            + _fr.plural(
+                len(other), "commune prioritaire", "communes prioritaires", fmt=_fr.integer
+            )
+            + " "
+            f"({_fr.plural(len(other - base), 'entrée', fmt=_fr.integer)}, "
+            f"{_fr.plural(len(base - other), 'sortie', fmt=_fr.integer)})"
+        )
+    top_base = set(c.sort_values("priority_rank").head(top).index)
+    same = [
+        len(top_base & set(c.sort_values(col).head(top).index))
+        for col in ("priority_rank_low", "priority_rank_high")
+    ]
+    return {
+        "intro": (
+            "L'accessibilité (E2SFCA) qui fonde le critère « offre d'aide mince » compte les "
+            "conseillers de "
+            + _fr.plural(
+                n_counts, "lieu d’accompagnement", "lieux d’accompagnement", fmt=_fr.integer
+            )
+            + ". "
+            f"{_fr.integer(n_source)} comptes viennent de la source (permanences des conseillers "
+            f"numériques), {_fr.integer(n_rule)} de la règle de la charte France Services "
+            f"(deux agents au moins) et {_fr.integer(n_default)} sont des valeurs par défaut "
+            f"({_fr.number(info['advisors_default'], 0)} conseillers sur "
+            f"{_fr.number(info['advisors_total'], 0)}). Le tableau montre le classement des "
+            f"{_fr.integer(top)} premières communes quand ces valeurs par défaut sont "
+            f"multipliées par {_fr.number(low, 1, trim=True)} ou par "
+            f"{_fr.number(high, 1, trim=True)}, toutes choses égales par ailleurs."
+        ),
+        "low": f"× {_fr.number(low, 1, trim=True)}",
+        "high": f"× {_fr.number(high, 1, trim=True)}",
+        "rows": rows,
+        "summary": (
+            f"Communes prioritaires avec les valeurs actuelles : {_fr.integer(len(base))} ; "
+            + " ; ".join(moves)
+            + f". Parmi les {_fr.integer(top)} premières, {_fr.integer(same[0])} restent dans "
+            f"les {_fr.integer(top)} premières avec les défauts bas et {_fr.integer(same[1])} "
+            "avec les défauts hauts."
+        ),
+    }
+
+
+def unit_comparison_context(plan: Any) -> dict[str, Any] | None:
+    """The table comparing the plan with its commune-point variant
+    (``plan.unit_comparison``, :func:`cnfs_geo.plan.compare_demand_units`); None
+    when it was not computed."""
+    table = getattr(plan, "unit_comparison", None)
+    if table is None or len(table) == 0:
+        return None
+    rows = []
+    for r in table.itertuples(index=False):
+        key = str(r.figure)
+        if key.startswith("post_"):
+            label = f"Poste fixe n° {key.split('_')[1]} (commune)"
+        else:
+            label = _COMPARISON_LABELS.get(key, key)
+
+        def fmt(v: Any, key: str = key) -> str:
+            if key.startswith("pct_"):
+                return _fr.percent(v)
+            if isinstance(v, (int, float, np.integer, np.floating)):
+                return _fr.integer(v)
+            return str(v) or "—"
+
+        rows.append({"label": label, "plan": fmt(r.plan), "other": fmt(r.other)})
+    art = table.attrs.get("artefacts_other")
+    artefacts = ""
+    if art is not None and len(art):
+        parts = [
+            f"{a.post_id} ({a.post_commune}) couvre surtout {a.unit_nom} "
+            f"({_fr.integer(a.unit_population)} hab., {_fr.minutes(a.unit_minutes_before)} "
+            f"depuis son point représentatif), dont le chef-lieu est à "
+            f"{_fr.minutes(a.chef_lieu_minutes)} de « {a.chef_lieu_place} »"
+            for a in art.itertuples(index=False)
+        ]
+        artefacts = (
+            "Avec un point par commune : " + " ; ".join(parts) + ". Ces postes rapprochent "
+            "surtout un point arbitraire du contour de la commune, alors que son chef-lieu, "
+            "où vit la plupart de ses habitants, est déjà couvert."
+        )
+    secs = table.attrs.get("seconds")
+    return {
+        "intro": (
+            f"Unité de demande de ce plan : {demand_unit_short(plan).lower()} (pour chaque "
+            "commune, l'unité la plus fine que donnent les données). Le même "
+            "scénario, calculé avec un seul point par commune (point représentatif de son "
+            "contour), donne les chiffres de la colonne de droite"
+            + (f" (recalcul en {_fr.number(secs, 1)} s)." if secs is not None else ".")
+        ),
+        "plan_heading": "Ce plan",
+        "other_heading": "Un point par commune",
+        "rows": rows,
+        "artefacts": artefacts,
+    }
+
+
 def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     """Every value shown in the report, formatted in French.
 
@@ -530,7 +681,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             "after": _fr.integer(s["communes_covered_after"]),
             "sub": f"sur {_fr.integer(s['communes'])} communes"
             + (
-                f" · {unit['plural_lower']} couverts : "
+                f" · {unit['covered_lower']} : "
                 f"{_fr.integer(s['units_covered_before'])} → "
                 f"{_fr.integer(s['units_covered_after'])} sur {_fr.integer(s['units'])}"
                 if by_share and "units" in s
@@ -714,6 +865,18 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     post_epci = (
         posts["epci"] if "epci" in posts.columns else posts["insee"].map(c["epci"])
     ).astype(str)
+    # population covered per EPCI: the demand units' (as the department's figures)
+    units = getattr(plan, "units", None)
+    if units is not None and len(units) and "covered_after" in units.columns:
+        u_epci = units["insee"].map(c["epci"])
+        u_pop = units["population"].astype(float)
+        cov_b = u_pop.where(units["covered_before"].astype(bool), 0.0).groupby(u_epci).sum()
+        cov_a = u_pop.where(units["covered_after"].astype(bool), 0.0).groupby(u_epci).sum()
+    else:
+        cov_b = (
+            c["population"].where(c["covered_before"].astype(bool), 0.0).groupby(c["epci"]).sum()
+        )
+        cov_a = c["population"].where(c["covered_after"].astype(bool), 0.0).groupby(c["epci"]).sum()
     epci_rows = []
     for e in ep.index:
         m = c[c["epci"] == e]
@@ -727,12 +890,8 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
                 "population": _fr.integer(pop),
                 "places": _fr.integer((place_epci == e).sum()),
                 "accompaniment": _fr.integer(((place_epci == e) & acc).sum()),
-                "covered_before": _fr.population_share(
-                    m.loc[m["covered_before"].astype(bool), "population"].sum(), pop
-                ),
-                "covered_after": _fr.population_share(
-                    m.loc[m["covered_after"].astype(bool), "population"].sum(), pop
-                ),
+                "covered_before": _fr.population_share(float(cov_b.get(e, 0.0)), pop),
+                "covered_after": _fr.population_share(float(cov_a.get(e, 0.0)), pop),
                 "posts": _fr.integer((post_epci == str(e)).sum()),
                 "project": (bool(ep.at[e, "has_project"]) if "has_project" in ep.columns else None),
             }
@@ -990,6 +1149,8 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "map_png": (base64.b64encode(static_map_png(plan)).decode("ascii") if with_map else ""),
         "n_posts": len(posts),
         "coverage_rows": coverage_rows,
+        "unit_comparison": unit_comparison_context(plan),
+        "advisor_defaults": advisor_defaults_context(plan),
         "posts": post_rows,
         "posts_total": posts_total,
         "posts_intro": posts_intro,

@@ -46,18 +46,25 @@ def working_crs(departement: str) -> str:
     return OVERSEAS_CRS.get(str(departement), METROPOLE_CRS)
 
 
-# Default number of advisors assumed per place when the source does not say.
-# CNFS permanences give `nb_aidants`; other sources do not. A France Services
-# must employ at least two trained agents (charte France Services), so 2 is the
-# floor the label guarantees; a lieu de médiation or Aidants Connect structure is
-# counted as one person helping. Places using these values carry
-# `advisors_assumed = True`.
+# Number of advisors per place when the source does not say.
+# CNFS permanences give `nb_aidants`, Aidants Connect structures their « Nombre
+# d'aidants » (`advisors_basis = "source"`); other sources do not. A France Services
+# must employ at least two trained agents (charte France Services): 2 is the floor the
+# label guarantees, a documented rule
+# (`advisors_basis = "rule"`), not a guess. A lieu de médiation or Aidants Connect
+# structure is counted as one person helping: a default (`advisors_basis = "default"`,
+# `advisors_assumed = True`), whose weight on the priority list the report measures
+# with `default_advisors_factors`.
 _DEFAULT_ADVISORS = {
     "cnfs": 1.0,
     "france_services": 2.0,
     "aidants_connect": 1.0,
     "lieu_mediation": 1.0,
 }
+
+
+#: Demand units (:func:`cnfs_geo.demand.demand_units`); the first is the default.
+DEMAND_UNITS = ("finest", "commune", "iris", "commune2018")
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,16 @@ class Settings:
         Least weekly time at a stop: one half-day (3.5 h).
     itinerant_days_per_week : int
         Working days of a full-time post (5, lundi … vendredi).
+    demand_unit : {"finest", "commune", "iris", "commune2018"}
+        Where people are counted (:func:`cnfs_geo.demand.demand_units`). ``"finest"``:
+        the finest unit the data gives for each commune (IRIS, else its communes
+        déléguées as 2018 communes, else the whole commune), a village-level unit
+        travelling from its chef-lieu. One point per commune nouvelle (up to 320 km² in
+        Maine-et-Loire) counts a whole population at an arbitrary point inside it.
+    default_advisors_factors : tuple of float
+        Low and high multipliers of the defaulted advisor counts for the sensitivity of
+        the priority list (0.5 and 2: half a person — a volunteer or part-time helper —
+        and a team of two).
     """
 
     detour_factor: float = 1.3
@@ -152,6 +169,8 @@ class Settings:
     itinerant_max_stop_minutes: float = 25.0
     itinerant_min_stop_hours: float = 3.5
     itinerant_days_per_week: int = 5
+    demand_unit: str = "finest"
+    default_advisors_factors: tuple[float, ...] = (0.5, 2.0)
 
     def __post_init__(self) -> None:
         problems = []
@@ -197,6 +216,14 @@ class Settings:
             problems.append(f"posts={self.posts!r}: must be a non-negative integer")
         if self.cost_per_post_eur <= 0:
             problems.append(f"cost_per_post_eur={self.cost_per_post_eur!r}: must be positive")
+        if self.demand_unit not in DEMAND_UNITS:
+            problems.append(f"demand_unit={self.demand_unit!r}: use one of {list(DEMAND_UNITS)}")
+        factors = tuple(self.default_advisors_factors)
+        if len(factors) != 2 or not all(isinstance(f, (int, float)) and f > 0 for f in factors):
+            problems.append(
+                f"default_advisors_factors={self.default_advisors_factors!r}: give two "
+                "positive multipliers (low, high), e.g. (0.5, 2.0)"
+            )
         unknown_kinds = set(self.default_advisors) - set(_DEFAULT_ADVISORS)
         if unknown_kinds:
             problems.append(
@@ -207,6 +234,7 @@ class Settings:
             raise SettingsError("settings", problems)
         # normalise numeric types so equal settings compare and hash equal
         object.__setattr__(self, "threshold_minutes", float(self.threshold_minutes))
+        object.__setattr__(self, "default_advisors_factors", tuple(float(f) for f in factors))
         object.__setattr__(
             self, "report_thresholds", tuple(float(t) for t in self.report_thresholds)
         )

@@ -82,6 +82,18 @@ def plan49(prepared49):
 
 
 @pytest.fixture(scope="session")
+def plan49_commune(bundle):
+    """The default Maine-et-Loire plan counted at one representative point per commune
+    (``demand_unit="commune"``, the default before issue 9), built once per session.
+    Read-only."""
+    from cnfs_geo.plan import Scenario, run
+
+    return run(
+        Scenario(departement="49", posts=8, demand_unit="commune", data_dir=str(bundle.path))
+    )
+
+
+@pytest.fixture(scope="session")
 def plan49_mixed(prepared49):
     """Maine-et-Loire, 6 fixed + 2 itinerant posts (the second demo), built once per
     session. Read-only."""

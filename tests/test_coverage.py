@@ -374,3 +374,46 @@ def test_missing_demand_value():
             HAND_OD, HAND_DEMAND.replace(3000.0, np.nan), HAND_SUPPLY, catchment=20
         )
     assert e.value.source == "demand" and "['b']" in _problems(e)
+
+
+# ---------------------------------------------------------------------------
+# Issue 9: posts whose main covered population is a representative-point artefact
+# ---------------------------------------------------------------------------
+
+
+def _artefacts(plan):
+    from cnfs_geo.coverage import point_artefacts
+
+    return point_artefacts(
+        plan.units,
+        plan.communes,
+        plan.places,
+        plan.posts,
+        threshold=plan.scenario.threshold,
+        settings=plan.settings,
+    )
+
+
+def test_commune_points_put_the_first_post_on_ombree_danjous_representative_point(
+    plan49_commune,
+):
+    """Before issue 9 (one point per commune), P01 at Bourg-l'Évêque mainly covered the
+    representative point of Ombrée d'Anjou, whose chef-lieu already has its France
+    Services within 10 min: the named check finds it."""
+    a = _artefacts(plan49_commune).set_index("post_id")
+    assert "P01" in a.index
+    r = a.loc["P01"]
+    assert r["post_commune"] == "Bourg-l'Évêque" and r["insee"] == "49248"
+    assert r["unit_population"] == 8813
+    assert r["unit_minutes_before"] > 10 >= r["chef_lieu_minutes"]
+    assert r["chef_lieu_place"] == "France services Ombrée d'Anjou"
+    assert not plan49_commune.communes.at["49248", "covered_before"]
+
+
+def test_default_plan_has_no_representative_point_artefact(plan49):
+    """Done-when of issue 9 on the default (finest units) plan."""
+    assert plan49.scenario.demand_unit == "finest"
+    assert _artefacts(plan49).empty
+    assert "Bourg-l'Évêque" not in set(plan49.posts["commune"])
+    c = plan49.communes.loc["49248"]
+    assert c["covered_before"] and c["minutes_before"] <= 10

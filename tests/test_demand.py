@@ -341,3 +341,77 @@ def test_demand_units_from_frames_is_what_demand_units_reads(
     assert u.equals(c2018_units)
     with pytest.raises(ValidationError, match="polygons_2018 is needed"):
         demand.demand_units_from_frames(communes, unit="commune2018", population_from="area")
+
+
+# ---------------------------------------------------------------------------
+# Finest units (the default)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finest_units(communes, bundle):
+    return demand.demand_units(communes, bundle, unit="finest")
+
+
+def test_finest_units_are_the_iris_units_with_village_units_at_their_chef_lieu(
+    finest_units, iris_units, communes
+):
+    u = finest_units
+    assert u.attrs["demand_unit_key"] == "finest"
+    assert u.attrs["demand_unit"].startswith("Unités les plus fines disponibles")
+    # in 49 the IRIS units are the finest everywhere: same units, same populations
+    assert list(u.index) == list(iris_units.index)
+    assert np.allclose(u["population"], iris_units["population"])
+    assert np.allclose(u["need"], iris_units["need"])
+    pop = u.groupby("insee")["population"].sum()
+    assert np.allclose(pop.reindex(communes.index), communes["population"])
+    # the 4 communes without any IRIS and one 2018 polygon each stay whole, at their chef-lieu
+    whole = u[u["unit_type"] == "commune"]
+    assert set(whole["insee"]) == NO_IRIS
+    assert (whole["point_basis"] == "chef-lieu (datas.fun)").all()
+    assert np.allclose(whole["x"], communes.loc[whole["insee"], "chef_lieu_x"])
+    assert np.allclose(whole["y"], communes.loc[whole["insee"], "chef_lieu_y"])
+    # one unit at most per commune sits at the chef-lieu; split IRIS of towns never do
+    at = u[u["point_basis"] != demand.POINT_REPRESENTATIVE]
+    assert at["insee"].is_unique
+    split_iris = (u["unit_type"] == "iris") & ~u.index.str.endswith("0000")
+    assert (u.loc[split_iris, "point_basis"] == demand.POINT_REPRESENTATIVE).all()
+    assert len(at) > 100  # most 2016 communes of 49 are one IRIS « commune non découpée »
+    # every other unit keeps its representative point, inside its polygon
+    rep = u[u["point_basis"] == demand.POINT_REPRESENTATIVE]
+    inside = gpd.points_from_xy(rep["x"], rep["y"]).within(rep.geometry.to_numpy())
+    assert inside.all()
+
+
+def test_ombree_danjou_travels_from_its_chef_lieu(finest_units, communes):
+    """Issue 9: a 205 km² commune nouvelle without IRIS nor 2018 split is counted at its
+    chef-lieu, not at the representative point of its outline."""
+    r = finest_units.loc["49248"]
+    c = communes.loc["49248"]
+    assert r["unit_type"] == "commune" and r["population"] == c["population"] == 8813
+    assert (r["x"], r["y"]) == (c["chef_lieu_x"], c["chef_lieu_y"])
+    assert np.hypot(r["x"] - c["ref_x"], r["y"] - c["ref_y"]) > 2000
+
+
+def test_finest_units_without_iris_split_communes_nouvelles_by_their_2018_communes(
+    communes, bundle, mapping
+):
+    polys = demand.commune2018_polygons("49", bundle)
+    u = demand.demand_units_from_frames(
+        communes, unit="finest", polygons_2018=polys, code_map=mapping
+    )
+    assert u.attrs["need_split"] == "uniform" and "pas de fichier IRIS" in u.attrs["demand_unit"]
+    n_pieces = polys.groupby("insee").size()
+    several = set(n_pieces[n_pieces > 1].index)
+    assert set(u.loc[u["unit_type"] == "commune2018", "insee"]) == several
+    assert len(u) == len(polys)  # 183 units: one per 2018 polygon
+    assert set(u.loc[u["unit_type"] == "commune", "insee"]) == set(communes.index) - several
+    pop = u.groupby("insee")["population"].sum()
+    assert np.allclose(pop.reindex(communes.index), communes["population"])
+    # the piece holding the chef-lieu travels from it; one per commune
+    at = u[u["point_basis"] != demand.POINT_REPRESENTATIVE]
+    assert at["insee"].is_unique and len(at) == len(communes)
+    with pytest.raises(ValidationError, match="need_split='iris' needs iris"):
+        demand.demand_units_from_frames(
+            communes, unit="finest", polygons_2018=polys, code_map=mapping, need_split="iris"
+        )

@@ -354,3 +354,32 @@ def test_epci_without_project_national_data(raw_dir):
     assert (np.diff(out["need"].to_numpy()) <= 0).all()
     for e, row in out.iterrows():
         assert row["n_communes"] == int((p.communes["epci"] == e).sum())
+
+
+def test_default_advisor_counts_are_flagged_and_their_sensitivity_measured(plan49):
+    """Issue 9: which advisor counts are defaults, and how the priority list moves when
+    they are halved or doubled (columns of plan.communes, recomputed here)."""
+    from cnfs_geo import gaps
+
+    places, c = plan49.places, plan49.communes
+    acc = places["service_level"] == "accompaniment"
+    info = plan49.advisor_defaults
+    assert info["n_counts"] == int(acc.sum())
+    assert info["n_default"] == int((acc & places["advisors_assumed"]).sum())
+    assert 0 < info["n_default"] < info["n_counts"]
+    assert info["factors"] == plan49.settings.default_advisors_factors == (0.5, 2.0)
+    # the France Services charter and the CNFS counts are not defaults
+    assert not places.loc[places["advisors_basis"] != "default", "advisors_assumed"].any()
+    # with factor 1 the ranks are the plan's own; low and high factors move some ranks
+    sens = gaps.default_advisors_sensitivity(
+        c, places, settings=plan49.settings, threshold=plan49.scenario.threshold
+    )
+    assert (sens["priority_rank"] == c["priority_rank"]).all()
+    assert (sens["priority_rank_low"] == c["priority_rank_low"]).all()
+    assert (sens["priority_rank_high"] == c["priority_rank_high"]).all()
+    assert (c["priority_rank_low"] != c["priority_rank"]).any()
+    assert (c["priority_rank_high"] != c["priority_rank"]).any()
+    # factor 1 for both: nothing moves
+    same = gaps.default_advisors_sensitivity(c, places, settings=plan49.settings, factors=(1, 1))
+    assert (same["priority_rank_low"] == same["priority_rank"]).all()
+    assert (same["priority_gap_high"] == same["priority_gap"]).all()

@@ -164,13 +164,14 @@ def test_map_layers_follow_the_plan(plan_itin, map_html_itin):
     # Maine-et-Loire: every EPCI has a lieu de médiation or a CNFS
     assert len(plan_itin.epci_without_project) == 0
     assert _fr.LAYER_NO_PROJECT not in keys
-    assert not any(k.startswith(_fr.LAYER_UNITS_BEFORE) for k in keys)  # commune units
+    # the default demand units are finer than communes (issue 9): their layers are drawn
+    assert any(k.startswith(_fr.LAYER_UNITS_BEFORE) for k in keys)
     text = html.unescape(map_html_itin)
     assert "Aucun EPCI sans projet numérique" in text
     assert "Score de priorité (0 à 100)" in text
     for label in _map_style.priority_class_labels():
         assert label in text
-    assert "unité de demande : Communes (COG 2026)" in text
+    assert "unité de demande : Unités les plus fines disponibles" in text
 
 
 def test_map_priority_layer_colours_and_tooltips(plan_itin, map_html_itin):

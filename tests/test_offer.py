@@ -162,8 +162,8 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
         report.rejected.loc[report.rejected["source"] == "cnfs_permanences", "record_id"]
     )
     expected = sum(v for k, v in raw.items() if k not in rejected)
-    measured = places.loc[~places["advisors_assumed"], "advisors"].sum()
-    assert measured == expected
+    measured = places.loc[places["is_cnfs"] & (places["advisors_basis"] == "source"), "advisors"]
+    assert measured.sum() == expected
     # every CNFS permanence is in one place whose advisors are its nb_aidants
     where = _record_place(places)
     by_id = places.set_index("place_id")
@@ -172,13 +172,42 @@ def test_cnfs_advisors_match_nb_aidants(offer49, bundle):
             continue
         row = by_id.loc[where[f"cnfs_permanences:{rid}"]]
         assert row["is_cnfs"] and not row["advisors_assumed"] and row["advisors"] == nb
-    # other places: the largest default of their kinds
-    other = places[places["advisors_assumed"]]
+    # without a CNFS count, an Aidants Connect structure's « Nombre d'aidants » (> 0) is the
+    # count (at least the France Services charter's two agents when it is one)
+    ac = {
+        r["ID"]: float(r["Nombre d'aidants"])
+        for r in _raw_csv(bundle, "aidants_connect").to_dict("records")
+        if str(r["Nombre d'aidants"]).strip() not in ("", "0")
+    }
+    by_ac = places[~places["is_cnfs"] & (places["advisors_basis"] == "source")]
+    assert len(by_ac) > 20
+    for r in by_ac.itertuples():
+        counts = [
+            ac.get(i.split(":", 1)[1], 0.0)
+            for i in r.source_ids.split(";")
+            if i.startswith("aidants_connect:")
+        ]
+        assert r.is_aidants_connect and r.advisors == max(counts) >= (
+            2 if r.is_france_services else 1
+        )
+    # other places: the largest default of their kinds; France Services without a count
+    # carry the charter's two agents as a rule, not as a default
+    other = places[places["advisors_basis"] != "source"]
     expect = [
         max(DEFAULT.default_advisors[k] for k in kinds.split(";")) for kinds in other["kinds"]
     ]
     assert other["advisors"].tolist() == expect
     assert not other["is_cnfs"].any()
+    rule = other["advisors_basis"] == "rule"
+    assert (rule == other["is_france_services"]).all() and (other.loc[rule, "advisors"] == 2).all()
+    assert (other["advisors_assumed"] == (other["advisors_basis"] == "default")).all()
+    ids_default = {
+        i.split(":", 1)[1]
+        for ids in other.loc[~rule, "source_ids"]
+        for i in ids.split(";")
+        if i.startswith("aidants_connect:")
+    }
+    assert not ids_default & set(ac)
 
 
 def test_cd49_files_merged_on_id(offer49, bundle):

@@ -26,15 +26,28 @@ def _brute_force_minutes(points: gpd.GeoSeries, targets: gpd.GeoSeries, settings
     return d * settings.detour_factor / (settings.speed_kmh * 1000 / 60)
 
 
-def test_nearest_times_match_a_brute_force_check(plan):
-    c = plan.communes
-    pts = gpd.GeoSeries(gpd.points_from_xy(c.ref_x, c.ref_y), index=c.index, crs=c.crs)
+def test_nearest_times_match_a_brute_force_check(plan, plan49_commune):
+    # the default plan counts people at its demand units (finest units, issue 9): every
+    # unit's time is checked from its own point …
+    u = plan.units
+    pts = gpd.GeoSeries(gpd.points_from_xy(u.x, u.y), index=u.index, crs=u.crs)
     acc = plan.places[plan.places.service_level == "accompaniment"].geometry
+    assert np.allclose(
+        u["minutes_before"].to_numpy(), _brute_force_minutes(pts, acc, plan.settings)
+    )
+    # … and a commune's time is the population-weighted mean of its units'
+    w = u["population"].where(u["population"] > 0, 1e-9)
+    mean = (u["minutes_before"] * w).groupby(u["insee"]).sum() / w.groupby(u["insee"]).sum()
+    assert np.allclose(plan.communes["minutes_before"], mean.reindex(plan.communes.index))
+    # one point per commune: the commune's representative point
+    c = plan49_commune.communes
+    pts = gpd.GeoSeries(gpd.points_from_xy(c.ref_x, c.ref_y), index=c.index, crs=c.crs)
     expected = _brute_force_minutes(pts, acc, plan.settings)
     assert np.allclose(c["minutes_before"].to_numpy(), expected)
     # access-only places never cover: the nearest place is always an accompaniment place
     kinds = plan.places.set_index("place_id")["service_level"]
-    assert (c["nearest_place_before"].map(kinds) == "accompaniment").all()
+    for p in (plan, plan49_commune):
+        assert (p.communes["nearest_place_before"].map(kinds) == "accompaniment").all()
 
 
 def test_hand_checked_communes(plan):
@@ -61,17 +74,19 @@ def test_result_is_not_vacuous(plan):
     assert s["cost_eur"] == 8 * 50_000
 
 
-def test_posts_cover_what_they_claim(plan):
-    c = plan.communes
-    pts = gpd.GeoSeries(gpd.points_from_xy(c.ref_x, c.ref_y), index=c.index, crs=c.crs)
-    to_posts = _brute_force_minutes(pts, plan.posts.geometry, plan.settings)
-    newly = (to_posts <= 10) & ~c["covered_before"].to_numpy()
-    assert newly.sum() == (c["covered_after"] & ~c["covered_before"]).sum()
-    assert plan.posts["covered_population"].sum() == pytest.approx(c.loc[newly, "population"].sum())
-    assert plan.posts["covered_need"].sum() == pytest.approx(c.loc[newly, "need"].sum())
+@pytest.mark.parametrize("which", ["finest", "commune"])
+def test_posts_cover_what_they_claim(plan, plan49_commune, which):
+    p = plan if which == "finest" else plan49_commune
+    u = p.units
+    pts = gpd.GeoSeries(gpd.points_from_xy(u.x, u.y), index=u.index, crs=u.crs)
+    to_posts = _brute_force_minutes(pts, p.posts.geometry, p.settings)
+    newly = (to_posts <= 10) & ~u["covered_before"].to_numpy()
+    assert newly.sum() == (u["covered_after"] & ~u["covered_before"]).sum()
+    assert p.posts["covered_population"].sum() == pytest.approx(u.loc[newly, "population"].sum())
+    assert p.posts["covered_need"].sum() == pytest.approx(u.loc[newly, "need"].sum())
     # the solver's objective is that newly covered need
-    assert plan.solution["objective"] == pytest.approx(c.loc[newly, "need"].sum())
-    assert plan.solution["gap"] == pytest.approx(0, abs=1e-6)
+    assert p.solution["objective"] == pytest.approx(u.loc[newly, "need"].sum())
+    assert p.solution["gap"] == pytest.approx(0, abs=1e-6)
 
 
 def test_gap_ranking(plan):
@@ -226,9 +241,10 @@ def test_equity_model_plan(bundle, plan, prepared49):
     assert set(p.posts["candidate_id"]) != set(plan.posts["candidate_id"])
     assert p.summary()["need_covered_after"] <= plan.summary()["need_covered_after"]
     # … and credits to each post exactly the need it newly brings within the threshold
-    c = p.communes
+    # (counted on the demand units: finest units by default since issue 9)
+    u = p.units
     assert p.posts["covered_need"].sum() == pytest.approx(
-        c.loc[c["covered_after"] & ~c["covered_before"], "need"].sum()
+        u.loc[u["covered_after"] & ~u["covered_before"], "need"].sum()
     )
 
 

@@ -91,9 +91,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{gain} hab.")
     for r in plan.circuits.itertuples():
         print(
-            f"    circuit {r.circuit_id} basé à {r.base_nom} : {r.n_stops} arrêts "
-            f"({r.stop_names.replace(';', ', ')}), {r.km_per_week:.0f} km/semaine, "
-            f"{_fmt_int(r.population)} hab."
+            f"    circuit {r.circuit_id} basé à {r.base_nom} : "
+            f"{_fr.plural(r.n_stops, 'arrêt')} ({r.stop_names.replace(';', ', ')}), "
+            f"{_fr.hours(r.hours_at_stops)} sur place + {_fr.hours(r.minutes_per_week / 60)} "
+            f"de route, {_fmt_int(r.km_per_week)} km/semaine, "
+            f"{_fmt_int(r.population)} hab. desservis"
+        )
+        if r.empty_days_reason:
+            print(f"      {r.empty_days_reason}")
+    if len(plan.circuits):
+        served = _fr.SERVED_DEFINITION.format(threshold=_fr.number(s["threshold_min"], trim=True))
+        print(
+            f"  couverture avec les circuits : +{_fmt_int(s['population_served_itinerant'])} hab. "
+            f"({served})"
         )
     for p in paths.values():
         print(f"  écrit : {p}")

@@ -98,6 +98,7 @@ from ._plan_view import (
     has_units_layer,
     is_itinerant_post,
     posts_with_coverage,
+    stop_points,
     timetable_slots,
 )
 from .settings import GEOGRAPHIC_CRS
@@ -382,7 +383,8 @@ def _commune_props(plan: Any) -> pd.DataFrame:
                     else None
                 ),
                 (
-                    f"arrêt du circuit {circuit.get(insee)} (permanence hebdomadaire)"
+                    f"desservie par le circuit {circuit.get(insee)} (permanence "
+                    f"hebdomadaire à moins de {t})"
                     if isinstance(circuit.get(insee), str)
                     else None
                 ),
@@ -571,7 +573,8 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
     its stops (numbered in tour order), coloured by circuit."""
     circuits = plan.circuits.sort_values("circuit_id", kind="stable")
     c = plan.communes
-    names = c["nom"]
+    sp = stop_points(plan)
+    names = sp["nom"]
     slots = timetable_slots(plan)
     tt = plan.timetable
     hours = (
@@ -615,8 +618,8 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
         xy = _round_coords(
             gpd.GeoSeries(
                 gpd.points_from_xy(
-                    c.loc[[str(r.base_insee)] + stops, "chef_lieu_x"],
-                    c.loc[[str(r.base_insee)] + stops, "chef_lieu_y"],
+                    [c.at[str(r.base_insee), "chef_lieu_x"], *sp.loc[stops, "x"]],
+                    [c.at[str(r.base_insee), "chef_lieu_y"], *sp.loc[stops, "y"]],
                 ),
                 crs=c.crs,
             ).to_crs(GEOGRAPHIC_CRS),
@@ -640,7 +643,7 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
                 f"{names.get(insee, insee)} ({insee})",
                 f"{cid} (base : {r.base_nom})",
                 f"{k} sur {len(stops)}",
-                _fr.integer(c.at[insee, "population"]) + " hab.",
+                _fr.integer(sp.at[insee, "population"]) + " hab.",
                 ", ".join(sl) if sl else "—",
                 _fr.hours(hours.get((cid, insee), float("nan"))),
             ]

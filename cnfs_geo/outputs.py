@@ -54,6 +54,8 @@ COMMUNE_COLUMNS = [
     "gap_reasons",
     "gap_cluster",
     "itinerant_circuit",
+    "population_served_itinerant",
+    "pct_covered_with_itinerant",
     "covered_with_itinerant",
     "codes_2018",
     "geometry",
@@ -122,6 +124,11 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
     }
     if len(plan.circuits):
         layers["circuits"] = plan.circuits
+        # served by a circuit: a weekly permanence within the threshold (demand units)
+        u = plan.units.reset_index()
+        cols = ["unit_id", "insee", "nom", "population", "need", "covered_after"]
+        cols += ["served_itinerant", "itinerant_circuit", "itinerant_stop", "geometry"]
+        layers["units_served"] = u.loc[u["served_itinerant"].astype(bool), cols]
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})
     try:
         for name, gdf in layers.items():

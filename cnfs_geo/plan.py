@@ -206,8 +206,14 @@ class Plan:
         Itinerant circuits and their weekly timetable
         (:class:`cnfs_geo.itinerant.ItinerantResult`); empty without itinerant posts.
         ``posts`` then also lists one ``kind = "itinerant"`` post per circuit, at its
-        base, and ``communes`` gains ``itinerant_circuit`` and
-        ``covered_with_itinerant`` (covered by a fixed place/post or served by a circuit).
+        base, credited with the population it newly serves and counted in the EPCI
+        where most of it lives. *Served by a circuit* means a weekly permanence within
+        the threshold; ``units`` gains ``served_itinerant``, ``itinerant_circuit``
+        (the circuit serving it), ``itinerant_stop`` (circuit when the unit is a stop)
+        and ``covered_with_itinerant``; ``communes`` gains ``itinerant_circuit`` (the
+        circuit newly serving its largest unit), ``population_served_itinerant``,
+        ``pct_covered_with_itinerant`` and ``covered_with_itinerant`` (≥ 50 % of its
+        population covered by a fixed place/post or served by a circuit).
     itinerant_dropped : DataFrame
         Eligible communes no circuit serves, with the reason.
     offer_report, need_report
@@ -217,6 +223,9 @@ class Plan:
     travel_model : str
     timings : dict
         Seconds per stage.
+    robustness : Robustness or None
+        How often each fixed post is chosen again under changed assumptions
+        (:func:`cnfs_geo.robustness.with_robustness`); None when not run.
     """
 
     scenario: Scenario
@@ -241,6 +250,7 @@ class Plan:
     gap_communes: pd.DataFrame = field(default_factory=pd.DataFrame)
     gap_clusters: gpd.GeoDataFrame = field(default_factory=gpd.GeoDataFrame)
     timings: dict = field(default_factory=dict)
+    robustness: Any = None  # cnfs_geo.robustness.Robustness when the analysis was run
 
     @property
     def epci_without_project(self) -> gpd.GeoDataFrame:
@@ -250,6 +260,12 @@ class Plan:
     @property
     def settings(self) -> Settings:
         return self.scenario.settings
+
+    def _newly_served(self) -> pd.DataFrame:
+        u = self.units
+        if "served_itinerant" not in u.columns:
+            return u.iloc[0:0]
+        return u[u["served_itinerant"].astype(bool) & ~u["covered_after"].astype(bool)]
 
     def summary(self) -> dict:
         """Key figures at the scenario threshold (for stdout and the report)."""
@@ -287,6 +303,10 @@ class Plan:
             "communes_covered_with_itinerant": int(
                 self.communes.get("covered_with_itinerant", self.communes["covered_after"]).sum()
             ),
+            # served by a circuit = a weekly permanence within the threshold, counted
+            # on the demand units not covered after the fixed posts
+            "units_served_itinerant": int(self._newly_served()["population"].size),
+            "population_served_itinerant": int(round(self._newly_served()["population"].sum())),
             "travel_model": self.travel_model,
         }
 
@@ -667,16 +687,14 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         posts["covered_population"] = posts["post_id"].map(by_post["population"]).fillna(0.0)
         posts["covered_need"] = posts["post_id"].map(by_post["need"]).fillna(0.0)
 
-    circuits, timetable, dropped = _itinerant(scenario, communes, list(posts["insee"]))
+    near_new_post = (to_post["minutes"].reindex(units.index) <= t).to_numpy(bool)
+    circuits, timetable, dropped, served = _itinerant(scenario, communes, units, near_new_post)
     if len(circuits):
         posts = pd.concat(
-            [posts, _itinerant_posts(circuits, communes, len(posts))], ignore_index=True
+            [posts, _itinerant_posts(circuits, communes, units, served, len(posts))],
+            ignore_index=True,
         )
-    stop_of = {c: r.circuit_id for r in circuits.itertuples() for c in r.stops.split(";")}
-    communes["itinerant_circuit"] = communes.index.map(stop_of)
-    communes["covered_with_itinerant"] = (
-        communes["covered_after"] | communes["itinerant_circuit"].notna()
-    )
+    _served_columns(scenario, communes, units, circuits, served)
     lap("itinerant")
     communes["gap"] = ~communes["covered_before"]
     communes["gap_rank"] = (
@@ -755,9 +773,17 @@ def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
 
 
 def _itinerant(
-    scenario: Scenario, communes: gpd.GeoDataFrame, fixed_hosts: list[str]
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
-    """Circuits serving what the fixed posts leave uncovered (empty frames when none)."""
+    scenario: Scenario,
+    communes: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    near_new_post: np.ndarray,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Circuits serving the demand units the fixed posts leave beyond the threshold
+    (or in a priority territory with no new fixed post within the threshold: a new
+    post answers its reasons, far or thin), based in the EPCI or gap
+    cluster they serve (empty frames when none). Returns circuits, timetable, dropped
+    units and the ``served`` table of :class:`cnfs_geo.itinerant.ItinerantResult`
+    (index ``unit_id``)."""
     if scenario.itinerant_posts == 0:
         empty = gpd.GeoDataFrame(
             {c: [] for c in itinerant.CIRCUIT_COLUMNS if c != "geometry"},
@@ -768,30 +794,165 @@ def _itinerant(
             empty,
             pd.DataFrame(columns=itinerant.TIMETABLE_COLUMNS),
             pd.DataFrame(columns=["insee", "reason"]),
+            pd.DataFrame(columns=itinerant.SERVED_COLUMNS),
         )
     s = scenario.settings
+    frame, base_sites, groups, reasons = itinerant_inputs(communes, units)
+    # a new fixed post within the threshold answers the priority reasons of a unit
+    reasons = reasons.where(~near_new_post, "")
     # density, reach, stop hours and week length: the settings' itinerant_* values
     res = itinerant.itinerant_circuits(
-        communes,
+        frame,
         n_posts=scenario.itinerant_posts,
         settings=s,
         covered="covered_after",
-        exclude=sorted(set(fixed_hosts)),
+        threshold=scenario.threshold,
+        priority_reasons=reasons,
+        base_sites=base_sites,
+        groups=groups,
+        minutes=units["minutes_after"],
     )
-    return res.circuits, res.timetable, res.dropped
+    return res.circuits, res.timetable, res.dropped, res.served
+
+
+def itinerant_inputs(
+    communes: gpd.GeoDataFrame, units: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """The demand units as :func:`cnfs_geo.itinerant.itinerant_circuits` reads them.
+
+    Returns
+    -------
+    frame : GeoDataFrame
+        Index ``unit_id``; ``nom``, ``population``, ``need``, ``need_index``,
+        ``density`` (the unit's population / area, its commune's where the area is
+        unknown), ``chef_lieu_x``/``chef_lieu_y`` (the unit's point: where its people
+        are counted and where a permanence is held), ``covered_after``, ``geometry``.
+    base_sites : DataFrame
+        Possible bases: the communes' chef-lieux (index ``insee``; ``nom``, ``x``,
+        ``y``, ``groups``).
+    groups : Series
+        Territories of each unit: ``("epci:<siren>", "cluster:<id>")``.
+    reasons : Series
+        ``gap_reasons`` of the units whose commune is a priority gap ("" otherwise).
+    """
+    com = communes.loc[units["insee"].astype(str)]
+    area = pd.to_numeric(units.get("area_km2"), errors="coerce")
+    density = (units["population"] / area).where(area > 0, com["density"].to_numpy())
+    frame = gpd.GeoDataFrame(
+        {
+            "nom": units["nom"].astype(str),
+            "population": units["population"].astype(float),
+            "need": units["need"].astype(float),
+            "need_index": units["need_index"].astype(float),
+            "density": density.astype(float),
+            "chef_lieu_x": units["x"].astype(float),
+            "chef_lieu_y": units["y"].astype(float),
+            "covered_after": units["covered_after"].astype(bool),
+        },
+        geometry=units.geometry,
+        crs=units.crs,
+    )
+    frame.index = units.index.astype(str)
+
+    def terr(epci: Any, cluster: Any) -> tuple[str, ...]:
+        out = [f"epci:{epci}"] if pd.notna(epci) else []
+        return (*out, *([f"cluster:{cluster}"] if pd.notna(cluster) else []))
+
+    cl = communes["gap_cluster"] if "gap_cluster" in communes.columns else None
+    commune_groups = pd.Series(
+        [
+            terr(e, None if cl is None else cl.get(i))
+            for i, e in zip(communes.index, communes["epci"])
+        ],
+        index=communes.index,
+        dtype=object,
+    )
+    groups = pd.Series(
+        commune_groups.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index
+    )
+    base_sites = pd.DataFrame(
+        {
+            "nom": communes["nom"].astype(str),
+            "x": communes["chef_lieu_x"].astype(float),
+            "y": communes["chef_lieu_y"].astype(float),
+            "groups": commune_groups,
+        },
+        index=communes.index.astype(str),
+    )
+    if "priority_gap" in communes.columns:
+        gr = communes.get("gap_reasons", pd.Series("", index=communes.index)).fillna("")
+        prio = gr.where(communes["priority_gap"].fillna(False).astype(bool), "")
+    else:
+        prio = pd.Series("", index=communes.index)
+    reasons = pd.Series(prio.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index)
+    return frame, base_sites, groups, reasons
+
+
+def _served_columns(
+    scenario: Scenario,
+    communes: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    circuits: gpd.GeoDataFrame,
+    served: pd.DataFrame,
+) -> None:
+    """``itinerant_circuit``, ``itinerant_stop``, ``served_itinerant`` and
+    ``covered_with_itinerant`` on units and communes (one definition: a weekly
+    permanence within the threshold)."""
+    sv = served.reindex(units.index.astype(str))
+    units["served_itinerant"] = sv["served"].fillna(False).astype(bool).to_numpy()
+    units["itinerant_circuit"] = sv["circuit_id"].to_numpy(dtype=object)
+    stop_of = {x: r.circuit_id for r in circuits.itertuples() for x in str(r.stops).split(";")}
+    units["itinerant_stop"] = units.index.astype(str).map(stop_of).to_numpy(dtype=object)
+    units["covered_with_itinerant"] = units["covered_after"] | units["served_itinerant"]
+    pop = units["population"].astype(float)
+    by = units.groupby("insee")
+    share = (pop * units["covered_with_itinerant"]).groupby(units["insee"]).sum() / by[
+        "population"
+    ].sum().replace(0, np.nan)
+    communes["pct_covered_with_itinerant"] = (100 * share.fillna(0)).reindex(communes.index)
+    communes["covered_with_itinerant"] = communes["pct_covered_with_itinerant"] >= 50.0
+    if scenario.demand_unit == "commune":
+        communes["covered_with_itinerant"] = (
+            units["covered_with_itinerant"].reindex(communes.index).astype(bool)
+        )
+    newly = units[units["served_itinerant"] & ~units["covered_after"]]
+    main = (
+        newly.sort_values(["insee", "population"], ascending=[True, False], kind="stable")
+        .drop_duplicates("insee")
+        .set_index("insee")["itinerant_circuit"]
+    )
+    communes["itinerant_circuit"] = main.reindex(communes.index)
+    communes["population_served_itinerant"] = (
+        newly.groupby("insee")["population"].sum().reindex(communes.index).fillna(0.0)
+    )
 
 
 def _itinerant_posts(
-    circuits: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, start: int
+    circuits: gpd.GeoDataFrame,
+    communes: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    served: pd.DataFrame,
+    start: int,
 ) -> gpd.GeoDataFrame:
+    """One post per circuit, at its base, credited with the people it newly serves and
+    counted in the EPCI where most of them live (the base's EPCI when none)."""
     base = communes.loc[circuits["base_insee"]]
+    sv = served.reindex(units.index.astype(str))
+    newly = units.assign(cid=sv["circuit_id"].to_numpy(dtype=object))[
+        sv["newly_served"].fillna(False).astype(bool).to_numpy()
+    ]
+    newly = newly.assign(epci=newly["insee"].map(communes["epci"]))
+    by = newly.groupby(["cid", "epci"])["population"].sum().reset_index()
+    by = by.sort_values(["cid", "population", "epci"], ascending=[True, False, True])
+    epci_of = by.drop_duplicates("cid").set_index("cid")["epci"]
+    epci = [epci_of.get(cid, e) for cid, e in zip(circuits["circuit_id"], base["epci"])]
     return gpd.GeoDataFrame(
         {
             "post_id": [f"P{start + i + 1:02d}" for i in range(len(circuits))],
             "candidate_id": ("commune:" + circuits["base_insee"]).to_numpy(),
             "insee": circuits["base_insee"].to_numpy(),
             "commune": circuits["base_nom"].to_numpy(),
-            "epci": base["epci"].to_numpy(),
+            "epci": epci,
             "host": ("Médiateur itinérant basé à " + circuits["base_nom"]).to_numpy(),
             "host_kind": "itinerant",
             "kind": "itinerant",

@@ -551,3 +551,126 @@ def test_bad_communes_and_codes(communes):
         )
     with pytest.raises(ValidationError):
         itinerant.tsp_order(np.zeros((2, 3)))
+
+
+# ----------------------------------------------------------------------------------------
+# In the plan: `--posts 6 --itinerant 2` on 49 (the issue's "done when")
+# ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mixed(plan49_mixed):
+    return plan49_mixed
+
+
+def _stops(plan) -> list[str]:
+    return [x for r in plan.circuits.itertuples() for x in str(r.stops).split(";")]
+
+
+def test_plan_stops_are_uncovered_after_fixed_posts_or_priority(mixed):
+    """Every stop is beyond the threshold after the fixed posts (or a priority unit with no
+    new fixed post within the threshold), and the timetable says why."""
+    u, c, tt, t = mixed.units, mixed.communes, mixed.timetable, mixed.scenario.threshold
+    stops = _stops(mixed)
+    assert len(mixed.circuits) == 2 and stops
+    for x in stops:
+        reasons = set(tt.loc[tt["insee"] == x, "reason"])
+        assert len(reasons) == 1
+        why = reasons.pop()
+        if bool(u.loc[x, "covered_after"]):
+            assert why.startswith("territoire prioritaire"), (x, why)
+            assert bool(c.loc[u.loc[x, "insee"], "priority_gap"])
+        else:
+            assert u.loc[x, "minutes_after"] > t
+            assert why.startswith(f"sans lieu ni poste fixe à moins de {t:g} min"), (x, why)
+        assert "itinerant_serve_covered" not in why  # the setting is off by default
+    # sparse rural: the unit's density below the setting
+    from cnfs_geo.plan import itinerant_inputs
+
+    frame = itinerant_inputs(c, u)[0]
+    assert (frame.loc[stops, "density"] < mixed.settings.itinerant_density_max).all()
+
+
+def test_plan_week_is_35h_less_coordination_including_travel(mixed):
+    s = mixed.settings
+    cap = 35 * (1 - s.coordination_share)
+    tt = mixed.timetable
+    for r in mixed.circuits.itertuples():
+        g = tt[tt["circuit_id"] == r.circuit_id]
+        assert r.hours_at_stops + r.minutes_per_week / 60 <= cap + 1e-9
+        assert g["hours"].sum() + g["travel_minutes"].sum() / 60 <= cap + 1e-9
+        assert g["hours"].sum() + g["travel_minutes"].sum() / 60 == pytest.approx(cap)
+        assert (g["hours"] >= s.itinerant_min_stop_hours - 1e-9).all()
+        days = set(g["day"])
+        if r.empty_days:
+            assert r.empty_days_reason and len(days) == 5 - r.empty_days
+        else:
+            assert days == {"lundi", "mardi", "mercredi", "jeudi", "vendredi"}
+
+
+def test_plan_bases_lie_in_the_territory_they_serve(mixed):
+    """Base and every stop share an EPCI or a gap cluster."""
+    c, u = mixed.communes, mixed.units
+    for r in mixed.circuits.itertuples():
+        base = c.loc[r.base_insee]
+        for x in str(r.stops).split(";"):
+            com = c.loc[u.loc[x, "insee"]]
+            same_cluster = (
+                pd.notna(base["gap_cluster"]) and base["gap_cluster"] == com["gap_cluster"]
+            )
+            assert base["epci"] == com["epci"] or same_cluster, (r.circuit_id, x)
+
+
+def test_plan_served_has_one_definition_everywhere(mixed, tmp_path):
+    """Served = a stop within the threshold, recomputed here from the stop points; the
+    circuits, posts, summary, GeoPackage and report all give the same population."""
+    import pyogrio
+
+    from cnfs_geo import outputs, report
+
+    u, t = mixed.units, mixed.scenario.threshold
+    pts = u[["x", "y"]].to_numpy(float)
+    sp = u.loc[_stops(mixed), ["x", "y"]].to_numpy(float)
+    d = np.hypot(pts[:, None, 0] - sp[None, :, 0], pts[:, None, 1] - sp[None, :, 1]) * MIN_PER_M
+    served = d.min(axis=1) <= t
+    assert (u["served_itinerant"].to_numpy(bool) == served).all()
+    newly = u[served & ~u["covered_after"].to_numpy(bool)]
+    total = float(newly["population"].sum())
+    assert total > 0
+    circ = mixed.circuits
+    assert circ["population"].sum() == pytest.approx(total, abs=len(circ))
+    for r in circ.itertuples():
+        mine = newly[newly["itinerant_circuit"] == r.circuit_id]
+        assert r.population == pytest.approx(mine["population"].sum(), abs=0.5)
+    itin = mixed.posts[mixed.posts["kind"] == "itinerant"]
+    assert itin["covered_population"].sum() == circ["population"].sum()
+    sm = mixed.summary()
+    assert sm["population_served_itinerant"] == round(total)
+    assert sm["units_served_itinerant"] == len(newly)
+    path = tmp_path / "plan.gpkg"
+    outputs.write_geopackage(mixed, path)
+    com = pyogrio.read_dataframe(path, layer="communes")
+    assert com["population_served_itinerant"].sum() == pytest.approx(total)
+    layer = pyogrio.read_dataframe(path, layer="units_served")
+    assert set(layer["unit_id"]) == set(u.index[served])
+    ctx = report.report_context(mixed, with_map=False)
+    assert _fr_integer(circ["population"].sum()) in ctx["synthesis"]
+    assert "non comptées ci-dessus comme couvertes" not in ctx["synthesis"]
+
+
+def _fr_integer(x) -> str:
+    from cnfs_geo import _fr
+
+    return _fr.integer(x)
+
+
+def test_plan_circuit_counted_in_the_epci_of_the_people_it_serves(mixed):
+    u, c = mixed.units, mixed.communes
+    newly = u[u["served_itinerant"].astype(bool) & ~u["covered_after"].astype(bool)]
+    by = (
+        newly.assign(epci=newly["insee"].map(c["epci"]))
+        .groupby(["itinerant_circuit", "epci"])["population"]
+        .sum()
+    )
+    for p in mixed.posts[mixed.posts["kind"] == "itinerant"].itertuples():
+        mine = by.loc[p.circuit_id]
+        assert p.epci == mine.idxmax()
+        assert mine.max() > 0

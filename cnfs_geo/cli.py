@@ -34,7 +34,7 @@ def _fmt_pct(x: float) -> str:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .outputs import write_outputs
-    from .plan import Scenario, run
+    from .plan import Scenario, prepare, run
 
     if str(args.departement).lower() in ("all", "france"):
         return _cmd_plan_national(args)
@@ -50,7 +50,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         **_scenario_options(args),
         settings=settings,
     )
-    plan = run(scenario)
+    prepared = prepare(scenario)
+    plan = run(scenario, prepared=prepared)
+    if getattr(args, "robustness", False):
+        from .robustness import with_robustness
+
+        plan = with_robustness(plan, prepared)
     paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
     s = plan.summary()
@@ -105,6 +110,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             f"  couverture avec les circuits : +{_fmt_int(s['population_served_itinerant'])} hab. "
             f"({served})"
         )
+    rob = getattr(plan, "robustness", None)
+    if rob is not None:
+        print(
+            f"  robustesse ({_fr.plural(len(rob.perturbations), 'variante')} des hypothèses, "
+            f"{rob.seconds:.1f} s) :"
+        )
+        for r in rob.posts.itertuples():
+            print(
+                f"    {r.post_id}  {r.commune:<32} choisi à nouveau {r.chosen_again}/{r.runs} "
+                f"fois : {r.label}"
+            )
     for p in paths.values():
         print(f"  écrit : {p}")
     print(f"  durée : {wall:.1f} s")
@@ -328,6 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="also K mutualised itinerant posts (médiateur volant) for the sparse "
         "rural communes the fixed posts leave uncovered",
+    )
+    pl.add_argument(
+        "--robustesse",
+        "--robustness",
+        dest="robustness",
+        action="store_true",
+        help="re-solve the fixed posts under changed assumptions (speed 40/60 km/h, detour "
+        "1.2/1.5, threshold ± 2 min, commune-point unit) and mark each post robust or "
+        "fragile (about one placement solve per variant: several seconds)",
     )
     pl.set_defaults(func=_cmd_plan)
 

@@ -856,13 +856,25 @@ def _post_tooltip(row: Any, plan: Any, number: int) -> str:
             ("Population nouvellement couverte", _fr.integer(row.covered_population) + " hab."),
             ("Population pondérée nouvellement couverte", _fr.integer(row.covered_need) + " hab."),
             ("Communes nouvellement couvertes", ", ".join(newly) if newly else "—"),
+            *_robustness_tip(row, plan),
         ],
         f"Nouveau poste n° {number}",
     )
 
 
+def _robustness_tip(row: Any, plan: Any) -> list[tuple[str, str]]:
+    """Tooltip row of the robustness analysis (none when it was not run)."""
+    rob = getattr(plan, "robustness", None)
+    label = str(getattr(row, "robustness", "") or "")
+    if rob is None or not label:
+        return []
+    hit = rob.posts[rob.posts["post_id"] == str(row.post_id)]
+    n = f" (choisi à nouveau {hit.iloc[0]['chosen_again']} fois sur {hit.iloc[0]['runs']})"
+    return [("Robustesse", label + (n if len(hit) else ""))]
+
+
 _POST_ICON = (
-    '<div style="background:{colour};color:#fff;border:2px solid #fff;'
+    '<div style="background:{colour};color:#fff;border:2px {border};'
     "box-shadow:0 0 3px #000;width:18px;height:18px;text-align:center;"
     'font:bold 11px/18px Arial,sans-serif;">{label}</div>'
 )
@@ -967,6 +979,12 @@ def _legend_html(plan: Any) -> str:
         f'<div class="cg-row"><span class="cg-post" style="background:{POST_COLOUR}">'
         f"1</span>nouveau poste proposé (numéro)</div>"
     )
+    if getattr(plan, "robustness", None) is not None:
+        parts.append(
+            f'<div class="cg-row"><span class="cg-post" style="background:{POST_COLOUR};'
+            f'border:2px dashed #000">1</span>{_fr.FRAGILE_POST} : rarement choisi à nouveau '
+            "quand les hypothèses changent (voir le rapport)</div>"
+        )
     parts.append(
         f'<div class="cg-row"><span class="cg-line" style="border-color:{EPCI_COLOUR}">'
         "</span>limite d'EPCI</div>"
@@ -1258,7 +1276,16 @@ def coverage_map(
         folium.Marker(
             location=[pt.y, pt.x],
             icon=folium.DivIcon(
-                html=_POST_ICON.format(colour=colour, label=label),
+                html=_POST_ICON.format(
+                    colour=colour,
+                    label=label,
+                    # robustness: a fragile post gets a dashed black border
+                    border=(
+                        "dashed #000"
+                        if str(getattr(row, "robustness", "")) == _fr.FRAGILE_POST
+                        else "solid #fff"
+                    ),
+                ),
                 icon_size=(22, 22),
                 icon_anchor=(11, 11),
                 class_name="cg-post-icon",

@@ -490,6 +490,40 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
     return {"intro": intro, "circuits": rows, "total": total}
 
 
+def robustness_context(plan: Any) -> dict[str, Any] | None:
+    """The robustness table (``plan.robustness``, :mod:`cnfs_geo.robustness`), or None
+    when the analysis was not run."""
+    rob = getattr(plan, "robustness", None)
+    if rob is None:
+        return None
+    runs = len(rob.perturbations)
+    rows = [
+        {
+            "post": str(r.post_id),
+            "commune": f"{r.commune} ({r.insee})",
+            "again": f"{r.chosen_again} / {r.runs}",
+            "same": f"{r.same_commune} / {r.runs}",
+            "label": str(r.label),
+            "robust": bool(r.robust),
+        }
+        for r in rob.posts.itertuples(index=False)
+    ]
+    variants = _fr.join(str(x) for x in rob.perturbations["label"])
+    n_robust = int(rob.posts["robust"].sum())
+    intro = (
+        f"Le placement des postes fixes a été recalculé "
+        f"{_fr.plural(runs, 'fois', 'fois')}, une par variante des hypothèses ({variants}), "
+        "à partir des mêmes données préparées. Un poste est « choisi à nouveau » quand la "
+        "variante place un poste dans la même commune ou à moins de "
+        f"{_fr.minutes(rob.near_minutes, fixed=False)} ; il est « {_fr.ROBUST_POST} » quand "
+        f"c'est le cas dans au moins {_fr.percent(100 * rob.robust_share, 0)} des variantes, "
+        f"« {_fr.FRAGILE_POST} » sinon. {_fr.integer(n_robust)} sur "
+        f"{_fr.integer(len(rows))} sont robustes. Durée de l'analyse : "
+        f"{_fr.number(rob.seconds, 1)} s."
+    )
+    return {"intro": intro, "rows": rows}
+
+
 def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     """Every value shown in the report, formatted in French.
 
@@ -997,6 +1031,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "data_gaps": gaps_data,
         "priority": priority_context(plan),
         "circuits": circ,
+        "robustness": robustness_context(plan),
         "priority_png": (
             base64.b64encode(priority_map_png(plan)).decode("ascii") if with_map else ""
         ),

@@ -66,8 +66,9 @@ class Robustness:
         One row per fixed post of the plan (plan order): ``post_id``, ``insee``,
         ``commune``, ``same_commune`` (perturbed solves with a new post in the same
         commune), ``chosen_again`` (… with a new post within :data:`NEAR_MINUTES` of
-        it, same commune included), ``runs`` (perturbed solves), ``share`` (0–1), ``robust`` (share ≥
-        :data:`ROBUST_SHARE`), ``label`` ("poste robuste" | "poste fragile").
+        it, same commune included), ``runs`` (perturbed solves), ``share`` (0–1),
+        ``robust`` (share ≥ :data:`ROBUST_SHARE`), ``label`` ("poste robuste" |
+        "poste fragile").
     perturbations : DataFrame
         One row per perturbed solve: ``key`` (e.g. ``speed_kmh=40``), ``label``
         (French), ``hosts`` (";"-joined INSEE codes of its posts), ``kept`` (how many
@@ -76,12 +77,16 @@ class Robustness:
         Wall time of the whole analysis.
     skipped : list of str
         Perturbations not run, with the reason (English, for the log).
+    near_minutes, robust_share : float
+        :data:`NEAR_MINUTES` and :data:`ROBUST_SHARE` as used.
     """
 
     posts: pd.DataFrame
     perturbations: pd.DataFrame
     seconds: float
     skipped: list[str] = field(default_factory=list)
+    near_minutes: float = NEAR_MINUTES
+    robust_share: float = ROBUST_SHARE
 
 
 def _perturbations(plan: Plan) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]]:

@@ -112,6 +112,7 @@ STOP_COLUMNS = [
     "high_need",
     "priority",
     "reason",
+    "need_served",
     "minutes_from_base",
     "km_from_base",
     "visits",
@@ -175,7 +176,9 @@ class ItinerantResult:
         base): ``circuit_id``, ``order``, ``insee``, ``nom``, ``population``,
         ``density``, ``need``, ``need_index``, ``covered``, ``high_need``,
         ``priority``, ``reason`` (French: beyond the threshold after the fixed posts,
-        or priority territory with its reasons), ``minutes_from_base``,
+        or priority territory with its reasons), ``need_served`` (need of the rows
+        this stop serves, nearest of its circuit's stops: the weight of its visits),
+        ``minutes_from_base``,
         ``km_from_base``, ``visits``, ``hours``, ``geometry`` (stop point).
     served : DataFrame
         Every row of the input (index as the input): ``minutes_to_stop`` (to the
@@ -1368,7 +1371,17 @@ def itinerant_circuits(
     serve = access.od_crowfly(
         xy.loc[target_ids], xy.loc[eligible_ids], max_minutes=threshold, settings=settings
     ).rename(columns={"origin_id": "unit", "destination_id": "stop"})
-    serve = serve.loc[serve["minutes"] <= threshold, ["unit", "stop"]]
+    serve_m = serve.loc[serve["minutes"] <= threshold, ["unit", "stop", "minutes"]]
+    serve_m = serve_m.assign(need=targets["need"].reindex(serve_m["unit"]).to_numpy(float))
+    serve = serve_m[["unit", "stop"]]
+
+    def served_need(stops: list[str]) -> list[float]:
+        """Need of the targets each stop serves (nearest of the circuit's stops): visits
+        follow the people a permanence serves, not only those of its own unit."""
+        sub = serve_m[serve_m["stop"].isin(stops)]
+        sub = sub.sort_values(["unit", "minutes", "stop"], kind="stable").drop_duplicates("unit")
+        by = sub.groupby("stop")["need"].sum()
+        return [max(float(by.get(x, 0.0)), _TOL) for x in stops]
 
     cache: dict[
         tuple[str, tuple[str, ...]], tuple[list[str], np.ndarray, float, WeekPlan | None]
@@ -1387,7 +1400,7 @@ def itinerant_circuits(
             mo = m[np.ix_(perm, perm)]
             wp = week_plan(
                 mo,
-                c.loc[ordered, "need"].tolist(),
+                served_need(ordered),
                 budget_hours=budget,
                 min_stop_hours=min_stop_hours,
                 days_per_week=days_per_week,
@@ -1458,6 +1471,7 @@ def itinerant_circuits(
         for s in ordered:
             circuit_of[s] = cid
         hours = [v * wp.hours_per_visit for v in wp.visits]
+        weights = served_need(ordered)
         pts = [bxy.loc[base]] + [xy.loc[s] for s in ordered] + [bxy.loc[base]]
         geoms.append(LineString([(p["x"], p["y"]) for p in pts]))
         mine = newly & (served["circuit_id"] == cid).to_numpy()
@@ -1511,6 +1525,7 @@ def itinerant_circuits(
                     "high_need": bool(info.loc[s, "high_need"]),
                     "priority": bool(info.loc[s, "priority"]),
                     "reason": stop_reason(s),
+                    "need_served": weights[pos],
                     "minutes_from_base": float(mo[0, pos + 1]),
                     "km_from_base": float(mo[0, pos + 1]) * speed,
                     "visits": int(wp.visits[pos]),

@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
-	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo plan --departement 49 --posts 8 --threshold 10 --robustesse --out maps/49
+	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo plan --departement 49 --posts 8 --threshold 10 --out maps/49
 	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo plan --departement 49 --posts 6 --itinerant 2 --threshold 10 --out maps/49_mutualise
 	env -u CNFS_GEO_DATA_DIR $(BIN)/cnfs-geo compare --departement 49 --threshold 10 --out maps/49/comparaison
 	@echo "Outputs in maps/49/ (8 fixed posts) and maps/49_mutualise/ (6 fixed + 2 itinerant posts):"

@@ -52,7 +52,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     prepared = prepare(scenario)
     plan = run(scenario, prepared=prepared)
-    if getattr(args, "robustness", False):
+    # on by default: 2–6 s on a département (docs/methods_robustness.md)
+    if getattr(args, "robustness", True) and scenario.model == "mclp":
         from .robustness import with_robustness
 
         plan = with_robustness(plan, prepared)
@@ -346,13 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
         "rural communes the fixed posts leave uncovered",
     )
     pl.add_argument(
-        "--robustesse",
-        "--robustness",
+        "--sans-robustesse",
+        "--no-robustness",
         dest="robustness",
-        action="store_true",
-        help="re-solve the fixed posts under changed assumptions (speed 40/60 km/h, detour "
-        "1.2/1.5, threshold ± 2 min, commune-point unit) and mark each post robust or "
-        "fragile (about one placement solve per variant: several seconds)",
+        action="store_false",
+        help="skip the robustness analysis (by default the fixed posts are re-solved under "
+        "changed assumptions — speed 40/60 km/h, detour 1.2/1.5, threshold ± 2 min, "
+        "commune-point unit — and each is marked robust or fragile; 2–6 s)",
     )
     pl.set_defaults(func=_cmd_plan)
 

@@ -126,3 +126,23 @@ def test_bad_inputs(plan49, prepared49):
     eq = dataclasses.replace(plan49, scenario=dataclasses.replace(plan49.scenario, model="equity"))
     with pytest.raises(ValidationError, match="mclp"):
         robustness.robustness(eq, prepared49)
+
+
+@pytest.mark.parametrize("flag", [[], ["--sans-robustesse"]], ids=["default", "sans"])
+def test_cli_runs_it_by_default(tmp_path, capsys, monkeypatch, flag):
+    from cnfs_geo import cli
+
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    out = tmp_path / "49"
+    rc = cli.main(["plan", "--departement", "49", "--posts", "4", "--out", str(out), *flag])
+    assert rc == 0
+    text = capsys.readouterr().out
+    posts = pyogrio.read_dataframe(out / "plan.gpkg", layer="posts")
+    html = (out / "rapport.html").read_text(encoding="utf-8")
+    if flag:
+        assert "robustesse (" not in text and "robustness" not in posts.columns
+        assert 'id="robustesse"' not in html
+    else:
+        assert "robustesse (" in text and "poste " in text
+        assert set(posts["robustness"]) <= {"poste robuste", "poste fragile"}
+        assert 'id="robustesse"' in html and "Durée de l" in html

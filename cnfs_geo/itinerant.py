@@ -1629,6 +1629,132 @@ def itinerant_circuits(
 
 
 # --------------------------------------------------------------------------------------
+# In a plan: demand units in, served columns out
+# --------------------------------------------------------------------------------------
+def units_inputs(
+    communes: gpd.GeoDataFrame, units: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """The demand units of a plan as :func:`itinerant_circuits` reads them.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        ``plan.communes`` (``nom``, ``epci``, ``density``, ``chef_lieu_x``/``_y``,
+        ``gap_cluster``, ``priority_gap``, ``gap_reasons``).
+    units : GeoDataFrame
+        ``plan.units`` with ``covered_after``.
+
+    Returns
+    -------
+    frame : GeoDataFrame
+        Index ``unit_id``; ``nom``, ``population``, ``need``, ``need_index``,
+        ``density`` (the unit's population / area, its commune's where the area is
+        unknown), ``chef_lieu_x``/``chef_lieu_y`` (the unit's point: where its people
+        are counted and where a permanence is held), ``covered_after``, ``geometry``.
+    base_sites : DataFrame
+        Possible bases: the communes' chef-lieux (index ``insee``; ``nom``, ``x``,
+        ``y``, ``groups``).
+    groups : Series
+        Territories of each unit: ``("epci:<siren>", "cluster:<id>")``.
+    reasons : Series
+        ``gap_reasons`` of the units whose commune is a priority gap ("" otherwise).
+    """
+    com = communes.loc[units["insee"].astype(str)]
+    area = pd.to_numeric(units.get("area_km2"), errors="coerce")
+    density = (units["population"] / area).where(area > 0, com["density"].to_numpy())
+    frame = gpd.GeoDataFrame(
+        {
+            "nom": units["nom"].astype(str),
+            "population": units["population"].astype(float),
+            "need": units["need"].astype(float),
+            "need_index": units["need_index"].astype(float),
+            "density": density.astype(float),
+            "chef_lieu_x": units["x"].astype(float),
+            "chef_lieu_y": units["y"].astype(float),
+            "covered_after": units["covered_after"].astype(bool),
+        },
+        geometry=units.geometry,
+        crs=units.crs,
+    )
+    frame.index = units.index.astype(str)
+
+    def terr(epci: Any, cluster: Any) -> tuple[str, ...]:
+        out = [f"epci:{epci}"] if pd.notna(epci) else []
+        return (*out, *([f"cluster:{cluster}"] if pd.notna(cluster) else []))
+
+    cl = communes["gap_cluster"] if "gap_cluster" in communes.columns else None
+    commune_groups = pd.Series(
+        [
+            terr(e, None if cl is None else cl.get(i))
+            for i, e in zip(communes.index, communes["epci"])
+        ],
+        index=communes.index,
+        dtype=object,
+    )
+    groups = pd.Series(
+        commune_groups.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index
+    )
+    base_sites = pd.DataFrame(
+        {
+            "nom": communes["nom"].astype(str),
+            "x": communes["chef_lieu_x"].astype(float),
+            "y": communes["chef_lieu_y"].astype(float),
+            "groups": commune_groups,
+        },
+        index=communes.index.astype(str),
+    )
+    if "priority_gap" in communes.columns:
+        gr = communes.get("gap_reasons", pd.Series("", index=communes.index)).fillna("")
+        prio = gr.where(communes["priority_gap"].fillna(False).astype(bool), "")
+    else:
+        prio = pd.Series("", index=communes.index)
+    reasons = pd.Series(prio.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index)
+    return frame, base_sites, groups, reasons
+
+
+def served_columns(
+    communes: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    circuits: gpd.GeoDataFrame,
+    served: pd.DataFrame,
+    *,
+    commune_units: bool,
+) -> None:
+    """``itinerant_circuit``, ``itinerant_stop``, ``served_itinerant`` and
+    ``covered_with_itinerant`` on units and communes (one definition: a weekly
+    permanence within the threshold), set in place. ``served`` is
+    :attr:`ItinerantResult.served` on the units; ``commune_units``: the units are the
+    communes (their flags are the communes' flags)."""
+    sv = served.reindex(units.index.astype(str))
+    units["served_itinerant"] = sv["served"].fillna(False).astype(bool).to_numpy()
+    units["itinerant_circuit"] = sv["circuit_id"].to_numpy(dtype=object)
+    stop_of = {x: r.circuit_id for r in circuits.itertuples() for x in str(r.stops).split(";")}
+    units["itinerant_stop"] = units.index.astype(str).map(stop_of).to_numpy(dtype=object)
+    units["covered_with_itinerant"] = units["covered_after"] | units["served_itinerant"]
+    pop = units["population"].astype(float)
+    by = units.groupby("insee")
+    share = (pop * units["covered_with_itinerant"]).groupby(units["insee"]).sum() / by[
+        "population"
+    ].sum().replace(0, np.nan)
+    communes["pct_covered_with_itinerant"] = (100 * share.fillna(0)).reindex(communes.index)
+    communes["covered_with_itinerant"] = communes["pct_covered_with_itinerant"] >= 50.0
+    if commune_units:
+        communes["covered_with_itinerant"] = (
+            units["covered_with_itinerant"].reindex(communes.index).astype(bool)
+        )
+    newly = units[units["served_itinerant"] & ~units["covered_after"]]
+    main = (
+        newly.sort_values(["insee", "population"], ascending=[True, False], kind="stable")
+        .drop_duplicates("insee")
+        .set_index("insee")["itinerant_circuit"]
+    )
+    communes["itinerant_circuit"] = main.reindex(communes.index)
+    communes["population_served_itinerant"] = (
+        newly.groupby("insee")["population"].sum().reindex(communes.index).fillna(0.0)
+    )
+
+
+# --------------------------------------------------------------------------------------
 # Fixed + itinerant under one budget
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)

@@ -694,7 +694,9 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
             [posts, _itinerant_posts(circuits, communes, units, served, len(posts))],
             ignore_index=True,
         )
-    _served_columns(scenario, communes, units, circuits, served)
+    itinerant.served_columns(
+        communes, units, circuits, served, commune_units=scenario.demand_unit == "commune"
+    )
     lap("itinerant")
     communes["gap"] = ~communes["covered_before"]
     communes["gap_rank"] = (
@@ -797,7 +799,7 @@ def _itinerant(
             pd.DataFrame(columns=itinerant.SERVED_COLUMNS),
         )
     s = scenario.settings
-    frame, base_sites, groups, reasons = itinerant_inputs(communes, units)
+    frame, base_sites, groups, reasons = itinerant.units_inputs(communes, units)
     # a new fixed post within the threshold answers the priority reasons of a unit
     reasons = reasons.where(~near_new_post, "")
     # density, reach, stop hours and week length: the settings' itinerant_* values
@@ -813,118 +815,6 @@ def _itinerant(
         minutes=units["minutes_after"],
     )
     return res.circuits, res.timetable, res.dropped, res.served
-
-
-def itinerant_inputs(
-    communes: gpd.GeoDataFrame, units: gpd.GeoDataFrame
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.Series, pd.Series]:
-    """The demand units as :func:`cnfs_geo.itinerant.itinerant_circuits` reads them.
-
-    Returns
-    -------
-    frame : GeoDataFrame
-        Index ``unit_id``; ``nom``, ``population``, ``need``, ``need_index``,
-        ``density`` (the unit's population / area, its commune's where the area is
-        unknown), ``chef_lieu_x``/``chef_lieu_y`` (the unit's point: where its people
-        are counted and where a permanence is held), ``covered_after``, ``geometry``.
-    base_sites : DataFrame
-        Possible bases: the communes' chef-lieux (index ``insee``; ``nom``, ``x``,
-        ``y``, ``groups``).
-    groups : Series
-        Territories of each unit: ``("epci:<siren>", "cluster:<id>")``.
-    reasons : Series
-        ``gap_reasons`` of the units whose commune is a priority gap ("" otherwise).
-    """
-    com = communes.loc[units["insee"].astype(str)]
-    area = pd.to_numeric(units.get("area_km2"), errors="coerce")
-    density = (units["population"] / area).where(area > 0, com["density"].to_numpy())
-    frame = gpd.GeoDataFrame(
-        {
-            "nom": units["nom"].astype(str),
-            "population": units["population"].astype(float),
-            "need": units["need"].astype(float),
-            "need_index": units["need_index"].astype(float),
-            "density": density.astype(float),
-            "chef_lieu_x": units["x"].astype(float),
-            "chef_lieu_y": units["y"].astype(float),
-            "covered_after": units["covered_after"].astype(bool),
-        },
-        geometry=units.geometry,
-        crs=units.crs,
-    )
-    frame.index = units.index.astype(str)
-
-    def terr(epci: Any, cluster: Any) -> tuple[str, ...]:
-        out = [f"epci:{epci}"] if pd.notna(epci) else []
-        return (*out, *([f"cluster:{cluster}"] if pd.notna(cluster) else []))
-
-    cl = communes["gap_cluster"] if "gap_cluster" in communes.columns else None
-    commune_groups = pd.Series(
-        [
-            terr(e, None if cl is None else cl.get(i))
-            for i, e in zip(communes.index, communes["epci"])
-        ],
-        index=communes.index,
-        dtype=object,
-    )
-    groups = pd.Series(
-        commune_groups.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index
-    )
-    base_sites = pd.DataFrame(
-        {
-            "nom": communes["nom"].astype(str),
-            "x": communes["chef_lieu_x"].astype(float),
-            "y": communes["chef_lieu_y"].astype(float),
-            "groups": commune_groups,
-        },
-        index=communes.index.astype(str),
-    )
-    if "priority_gap" in communes.columns:
-        gr = communes.get("gap_reasons", pd.Series("", index=communes.index)).fillna("")
-        prio = gr.where(communes["priority_gap"].fillna(False).astype(bool), "")
-    else:
-        prio = pd.Series("", index=communes.index)
-    reasons = pd.Series(prio.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index)
-    return frame, base_sites, groups, reasons
-
-
-def _served_columns(
-    scenario: Scenario,
-    communes: gpd.GeoDataFrame,
-    units: gpd.GeoDataFrame,
-    circuits: gpd.GeoDataFrame,
-    served: pd.DataFrame,
-) -> None:
-    """``itinerant_circuit``, ``itinerant_stop``, ``served_itinerant`` and
-    ``covered_with_itinerant`` on units and communes (one definition: a weekly
-    permanence within the threshold)."""
-    sv = served.reindex(units.index.astype(str))
-    units["served_itinerant"] = sv["served"].fillna(False).astype(bool).to_numpy()
-    units["itinerant_circuit"] = sv["circuit_id"].to_numpy(dtype=object)
-    stop_of = {x: r.circuit_id for r in circuits.itertuples() for x in str(r.stops).split(";")}
-    units["itinerant_stop"] = units.index.astype(str).map(stop_of).to_numpy(dtype=object)
-    units["covered_with_itinerant"] = units["covered_after"] | units["served_itinerant"]
-    pop = units["population"].astype(float)
-    by = units.groupby("insee")
-    share = (pop * units["covered_with_itinerant"]).groupby(units["insee"]).sum() / by[
-        "population"
-    ].sum().replace(0, np.nan)
-    communes["pct_covered_with_itinerant"] = (100 * share.fillna(0)).reindex(communes.index)
-    communes["covered_with_itinerant"] = communes["pct_covered_with_itinerant"] >= 50.0
-    if scenario.demand_unit == "commune":
-        communes["covered_with_itinerant"] = (
-            units["covered_with_itinerant"].reindex(communes.index).astype(bool)
-        )
-    newly = units[units["served_itinerant"] & ~units["covered_after"]]
-    main = (
-        newly.sort_values(["insee", "population"], ascending=[True, False], kind="stable")
-        .drop_duplicates("insee")
-        .set_index("insee")["itinerant_circuit"]
-    )
-    communes["itinerant_circuit"] = main.reindex(communes.index)
-    communes["population_served_itinerant"] = (
-        newly.groupby("insee")["population"].sum().reindex(communes.index).fillna(0.0)
-    )
 
 
 def _itinerant_posts(

@@ -583,9 +583,7 @@ def test_plan_stops_are_uncovered_after_fixed_posts_or_priority(mixed):
             assert why.startswith(f"sans lieu ni poste fixe à moins de {t:g} min"), (x, why)
         assert "itinerant_serve_covered" not in why  # the setting is off by default
     # sparse rural: the unit's density below the setting
-    from cnfs_geo.plan import itinerant_inputs
-
-    frame = itinerant_inputs(c, u)[0]
+    frame = itinerant.units_inputs(c, u)[0]
     assert (frame.loc[stops, "density"] < mixed.settings.itinerant_density_max).all()
 
 

@@ -249,6 +249,27 @@ MONTHS = (
 DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 HALF_DAYS = ("matin", "après-midi")
 
+#: Why a unit is an itinerant stop (column ``reason`` of the stops and the timetable).
+STOP_REASON_UNCOVERED = "sans lieu ni poste fixe à moins de {threshold} min{minutes}"
+STOP_REASON_PRIORITY = "territoire prioritaire ({reasons}), déjà à moins de {threshold} min"
+STOP_REASON_COVERED = (
+    "déjà à moins de {threshold} min, fragilité dans le quart supérieur "
+    "(réglage itinerant_serve_covered)"
+)
+#: Why a day of an itinerant week has no visit.
+EMPTY_DAY_REASON = (
+    "{days} sans permanence : au-delà de {visits} demi-journées, le trajet de la semaine "
+    "laisserait moins de {min_hours} sur place par permanence"
+)
+#: Labels of the robustness analysis (cnfs_geo.robustness).
+ROBUST_POST = "poste robuste"
+FRAGILE_POST = "poste fragile"
+#: Definition of "served by a circuit", the same in the GeoPackage, summary, map and report.
+SERVED_DEFINITION = (
+    "desservi par un circuit : une permanence hebdomadaire d'un médiateur itinérant "
+    "à moins de {threshold} min"
+)
+
 
 def crowfly_model(detour: float, speed_kmh: float) -> str:
     """Sentence naming the crow-fly travel model.

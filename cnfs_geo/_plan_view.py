@@ -92,6 +92,30 @@ def posts_with_coverage(plan: Any) -> gpd.GeoDataFrame:
     return posts
 
 
+def stop_points(plan: Any) -> pd.DataFrame:
+    """Where the circuits stop: index stop id (demand unit id, INSEE code for commune
+    units); ``x``, ``y`` (working CRS), ``nom``, ``population``. From ``plan.units``
+    (the unit's point) when it holds the ids, else the communes' chef-lieux."""
+    ids = sorted(
+        {x for r in plan.circuits.itertuples(index=False) for x in str(r.stops).split(";") if x}
+    )
+    u = getattr(plan, "units", None)
+    out = pd.DataFrame(index=pd.Index(ids, dtype=object), columns=["x", "y", "nom", "population"])
+    if isinstance(u, pd.DataFrame) and {"x", "y", "nom", "population"} <= set(u.columns):
+        ui = u.set_axis(u.index.astype(str))
+        hit = [i for i in ids if i in ui.index]
+        out.loc[hit, ["x", "y", "nom", "population"]] = ui.loc[
+            hit, ["x", "y", "nom", "population"]
+        ].to_numpy()
+    c = plan.communes
+    rest = [i for i in ids if pd.isna(out.at[i, "x"]) and i in c.index]
+    if rest:
+        out.loc[rest, ["x", "y", "nom", "population"]] = c.loc[
+            rest, ["chef_lieu_x", "chef_lieu_y", "nom", "population"]
+        ].to_numpy()
+    return out.astype({"x": float, "y": float, "population": float})
+
+
 def timetable_slots(plan: Any) -> dict[tuple[str, str], list[str]]:
     """``(circuit_id, insee)`` → French slots ``["lundi matin", …]`` in week order."""
     tt = getattr(plan, "timetable", None)

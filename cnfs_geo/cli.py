@@ -34,7 +34,7 @@ def _fmt_pct(x: float) -> str:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .outputs import write_outputs
-    from .plan import Scenario, compare_demand_units, run
+    from .plan import Scenario, compare_demand_units, prepare, run
 
     if str(args.departement).lower() in ("all", "france"):
         return _cmd_plan_national(args)
@@ -50,9 +50,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         **_scenario_options(args),
         settings=settings,
     )
-    plan = run(scenario)
+    prepared = prepare(scenario)
+    plan = run(scenario, prepared=prepared)
     if plan.scenario.demand_unit != "commune":
         plan.unit_comparison = compare_demand_units(plan)
+    # on by default: 2–6 s on a département (docs/methods_robustness.md)
+    if getattr(args, "robustness", True) and scenario.model == "mclp":
+        from .robustness import with_robustness
+
+        plan = with_robustness(plan, prepared)
     paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
     s = plan.summary()
@@ -93,10 +99,31 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{gain} hab.")
     for r in plan.circuits.itertuples():
         print(
-            f"    circuit {r.circuit_id} basé à {r.base_nom} : {r.n_stops} arrêts "
-            f"({r.stop_names.replace(';', ', ')}), {r.km_per_week:.0f} km/semaine, "
-            f"{_fmt_int(r.population)} hab."
+            f"    circuit {r.circuit_id} basé à {r.base_nom} : "
+            f"{_fr.plural(r.n_stops, 'arrêt')} ({r.stop_names.replace(';', ', ')}), "
+            f"{_fr.hours(r.hours_at_stops)} sur place + {_fr.hours(r.minutes_per_week / 60)} "
+            f"de route, {_fmt_int(r.km_per_week)} km/semaine, "
+            f"{_fmt_int(r.population)} hab. desservis"
         )
+        if r.empty_days_reason:
+            print(f"      {r.empty_days_reason}")
+    if len(plan.circuits):
+        served = _fr.SERVED_DEFINITION.format(threshold=_fr.number(s["threshold_min"], trim=True))
+        print(
+            f"  couverture avec les circuits : +{_fmt_int(s['population_served_itinerant'])} hab. "
+            f"({served})"
+        )
+    rob = getattr(plan, "robustness", None)
+    if rob is not None:
+        print(
+            f"  robustesse ({_fr.plural(len(rob.perturbations), 'variante')} des hypothèses, "
+            f"{rob.seconds:.1f} s) :"
+        )
+        for r in rob.posts.itertuples():
+            print(
+                f"    {r.post_id}  {r.commune:<32} choisi à nouveau {r.chosen_again}/{r.runs} "
+                f"fois : {r.label}"
+            )
     for p in paths.values():
         print(f"  écrit : {p}")
     print(f"  durée : {wall:.1f} s")
@@ -403,6 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="also K mutualised itinerant posts (médiateur volant) for the sparse "
         "rural communes the fixed posts leave uncovered",
+    )
+    pl.add_argument(
+        "--sans-robustesse",
+        "--no-robustness",
+        dest="robustness",
+        action="store_false",
+        help="skip the robustness analysis (by default the fixed posts are re-solved under "
+        "changed assumptions — speed 40/60 km/h, detour 1.2/1.5, threshold ± 2 min, "
+        "commune-point unit — and each is marked robust or fragile; 2–6 s)",
     )
     pl.set_defaults(func=_cmd_plan)
 

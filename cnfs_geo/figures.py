@@ -27,7 +27,7 @@ from ._map_style import (
     priority_class_labels,
     priority_colour,
 )
-from ._plan_view import epci_without_project
+from ._plan_view import epci_without_project, stop_points
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -315,6 +315,7 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
 
     c = plan.communes
     circuits = plan.circuits.sort_values("circuit_id", kind="stable")
+    sp = stop_points(plan)
     epci = c[["epci", "geometry"]].dissolve(by="epci")
     fig = Figure(figsize=(8.0, 6.0), dpi=dpi)
     # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
@@ -332,7 +333,7 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
         bx, by = c.at[str(r.base_insee), "chef_lieu_x"], c.at[str(r.base_insee), "chef_lieu_y"]
         ax.scatter([bx], [by], marker="s", s=70, c=col, edgecolors="white", zorder=5)
         for k, insee in enumerate(stops, start=1):
-            sx, sy = c.at[insee, "chef_lieu_x"], c.at[insee, "chef_lieu_y"]
+            sx, sy = sp.at[insee, "x"], sp.at[insee, "y"]
             ax.scatter(
                 [sx], [sy], marker="o", s=75, c="white", edgecolors=col, linewidths=1.4, zorder=5
             )
@@ -357,11 +358,9 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
             )
         )
     # zoom on the circuits (15 km around their bases and stops), within the département
-    ids = sorted(
-        {str(r.base_insee) for r in circuits.itertuples(index=False)}
-        | {x for r in circuits.itertuples(index=False) for x in str(r.stops).split(";") if x}
-    )
-    xs, ys = c.loc[ids, "chef_lieu_x"].astype(float), c.loc[ids, "chef_lieu_y"].astype(float)
+    ids = sorted({str(r.base_insee) for r in circuits.itertuples(index=False)})
+    xs = pd.concat([c.loc[ids, "chef_lieu_x"].astype(float), sp["x"]])
+    ys = pd.concat([c.loc[ids, "chef_lieu_y"].astype(float), sp["y"]])
     bx0, by0, bx1, by1 = c.total_bounds
     pad = 15_000.0
     x0, x1 = max(bx0, xs.min() - pad), min(bx1, xs.max() + pad)

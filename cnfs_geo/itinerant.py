@@ -10,7 +10,7 @@ Examples
 >>> from cnfs_geo.itinerant import itinerant_circuits
 >>> plan = run(Scenario(departement="49"))
 >>> r = itinerant_circuits(plan.communes, n_posts=2)
->>> len(r.circuits), bool((r.stops["hours"] >= 3.5).all())
+>>> len(r.circuits), bool((r.stops["hours"] >= 2.5).all())
 (2, True)
 """
 
@@ -57,6 +57,7 @@ HALF_DAY_NAMES = _fr.HALF_DAYS
 REASON_LABELS = {
     "out_of_reach": "aucune base retenue à moins du temps maximal",
     "circuit_full": "circuit complet (pas d'une demi-journée de plus dans la semaine)",
+    "other_territory": "aucune base retenue dans son EPCI ou son territoire prioritaire",
     "no_post": "aucun poste itinérant",
 }
 _REQUIRED = ("nom", "population", "density", "need", "need_index", "chef_lieu_x", "chef_lieu_y")
@@ -71,6 +72,8 @@ CIRCUIT_COLUMNS = [
     "n_stops",
     "population",
     "need",
+    "units_served",
+    "population_stops",
     "visits",
     "hours_per_visit",
     "hours_at_stops",
@@ -80,6 +83,8 @@ CIRCUIT_COLUMNS = [
     "tour_minutes",
     "tour_km",
     "max_minutes_from_base",
+    "empty_days",
+    "empty_days_reason",
     "geometry",
 ]
 TIMETABLE_COLUMNS = [
@@ -92,6 +97,7 @@ TIMETABLE_COLUMNS = [
     "hours",
     "travel_minutes",
     "travel_km",
+    "reason",
 ]
 STOP_COLUMNS = [
     "circuit_id",
@@ -104,12 +110,17 @@ STOP_COLUMNS = [
     "need_index",
     "covered",
     "high_need",
+    "priority",
+    "reason",
+    "need_served",
     "minutes_from_base",
     "km_from_base",
     "visits",
     "hours",
     "geometry",
 ]
+SERVED_COLUMNS = ["minutes_to_stop", "nearest_stop", "circuit_id", "served", "newly_served"]
+"""Columns of :attr:`ItinerantResult.served` (one row per row of the input frame)."""
 DROPPED_COLUMNS = [
     "insee",
     "nom",
@@ -139,28 +150,42 @@ class ItinerantResult:
         columns :data:`CIRCUIT_COLUMNS`: ``circuit_id`` (``I01``, ``I02``…),
         ``base_insee``, ``base_nom``, ``stops`` (";"-joined INSEE codes in tour order),
         ``stop_names`` (";"-joined names, same order), ``n_stops``, ``population`` and
-        ``need`` (sums over the stops), ``visits`` (half-day visits a week),
+        ``need`` (inhabitants and need **newly served**: rows not covered before the
+        circuits and *served* by this circuit, see ``served``), ``units_served`` (how
+        many such rows), ``population_stops`` (inhabitants of the stops themselves),
+        ``visits`` (half-day visits a week),
         ``hours_per_visit``, ``hours_at_stops``, ``minutes_per_week`` and
         ``km_per_week`` (driving along the day routes), ``budget_hours``
         (``settings.advisor_hours_per_post``), ``tour_minutes`` / ``tour_km`` (the
-        closed tour base → stops → base), ``max_minutes_from_base``, ``geometry``
-        (LineString base → stops in tour order → base through the chef-lieu points,
-        CRS of ``communes``).
+        closed tour base → stops → base), ``max_minutes_from_base``, ``empty_days``
+        (working days without a visit, 0 unless the travel leaves too little time)
+        and ``empty_days_reason`` (French, "" when none), ``geometry`` (LineString
+        base → stops in tour order → base, CRS of ``communes``).
     timetable : DataFrame
         One row per visit, sorted by ``circuit_id``, ``day_index``, half-day:
         ``circuit_id``, ``day_index`` (1 = lundi), ``day`` (``lundi`` … ``vendredi``),
         ``half_day`` (``matin`` | ``après-midi``), ``insee``, ``nom``, ``hours`` (at the
         stop), ``travel_minutes`` / ``travel_km`` (the morning row carries base →
         morning stop; the afternoon row morning stop → afternoon stop → base; a day
-        with one visit puts the return trip on its only row). Per circuit, the sum of
+        with one visit puts the return trip on its only row), ``reason`` (why the
+        stop is one: French, see ``stops``). Per circuit, the sum of
         ``travel_minutes`` is ``minutes_per_week`` and the sum of ``hours`` is
         ``hours_at_stops``.
     stops : GeoDataFrame
         One row per stop, sorted by ``circuit_id`` and ``order`` (1 = first after the
         base): ``circuit_id``, ``order``, ``insee``, ``nom``, ``population``,
         ``density``, ``need``, ``need_index``, ``covered``, ``high_need``,
-        ``minutes_from_base``, ``km_from_base``, ``visits``, ``hours``, ``geometry``
-        (chef-lieu point).
+        ``priority``, ``reason`` (French: beyond the threshold after the fixed posts,
+        or priority territory with its reasons), ``need_served`` (need of the rows
+        this stop serves, nearest of its circuit's stops: the weight of its visits),
+        ``minutes_from_base``,
+        ``km_from_base``, ``visits``, ``hours``, ``geometry`` (stop point).
+    served : DataFrame
+        Every row of the input (index as the input): ``minutes_to_stop`` (to the
+        nearest stop of any circuit), ``nearest_stop``, ``circuit_id`` (of that stop
+        when served, else None), ``served`` (a weekly permanence within ``threshold``
+        minutes: **the** definition of "served by a circuit") and ``newly_served``
+        (served and not covered).
     dropped : DataFrame
         Eligible communes served by no circuit, sorted by ``need`` (descending) then
         ``insee``: ``insee``, ``nom``, ``population``, ``density``, ``need``,
@@ -169,9 +194,9 @@ class ItinerantResult:
         ``nearest_base`` (circuit id of the nearest chosen base, None if none) and
         ``minutes_to_nearest_base``.
     eligibility : DataFrame
-        Every commune of the input (index ``insee``): ``density``, ``sparse``,
-        ``covered``, ``high_need``, ``excluded``, ``eligible``, ``circuit_id`` (None when
-        not a stop).
+        Every row of the input (index as the input): ``density``, ``sparse``,
+        ``covered``, ``high_need``, ``priority``, ``excluded``, ``eligible``,
+        ``reason``, ``circuit_id`` (None when not a stop).
     parameters : dict
         Every option and derived value used (thresholds, budget, slots, counts).
     solution : dict
@@ -186,6 +211,7 @@ class ItinerantResult:
     stops: gpd.GeoDataFrame
     dropped: pd.DataFrame
     eligibility: pd.DataFrame
+    served: pd.DataFrame = field(default_factory=pd.DataFrame)
     parameters: dict = field(default_factory=dict)
     solution: dict = field(default_factory=dict)
 
@@ -637,9 +663,15 @@ def eligible_communes(
     density_max: float | None = None,
     need_quantile_min: float | None = NEED_QUANTILE_MIN,
     exclude: Sequence[str] | None = None,
+    priority: pd.Series | None = None,
+    serve_covered: bool | None = None,
     settings: Settings = DEFAULT,
 ) -> pd.DataFrame:
-    """Which communes an itinerant post may serve (*Eligibility* in docs/methods_itinerant.md).
+    """Which communes (or demand units) an itinerant post may serve.
+
+    *Eligibility* in docs/methods_itinerant.md: sparse, not excluded, and beyond the
+    threshold (``covered`` False) or in a priority territory (``priority``); covered
+    units of high need only when ``serve_covered``.
 
     Parameters
     ----------
@@ -656,9 +688,15 @@ def eligible_communes(
         ``settings.itinerant_density_max``, 60 inhabitants/km²).
     need_quantile_min : float in (0, 1) or None
         High need: ``need_index >= quantile(need_index, need_quantile_min)`` over the
-        communes given; None: uncovered communes only.
+        communes given (used only with ``serve_covered``); None: never.
     exclude : list of str, optional
         Communes that must not be stops.
+    priority : Series of str, optional
+        Reasons (French, e.g. the ``gap_reasons`` of a priority gap commune) indexed
+        like ``communes``; a non-empty reason makes a covered row eligible.
+    serve_covered : bool, optional
+        Also covered rows of high need (default ``settings.itinerant_serve_covered``,
+        False).
     settings : Settings
         Source of the defaults.
 
@@ -666,7 +704,9 @@ def eligible_communes(
     -------
     DataFrame
         Index ``insee`` (input order); ``density``, ``sparse``, ``covered``,
-        ``high_need``, ``excluded``, ``eligible`` (bool).
+        ``high_need``, ``priority``, ``excluded``, ``eligible`` (bool), ``reason``
+        (why an eligible row is: ``uncovered`` | ``priority`` | ``covered``; ""
+        when not eligible), ``priority_reasons`` (the ``priority`` text or "").
     """
     c, flags = _check_communes(communes, covered)
     if density_max is None:
@@ -689,6 +729,14 @@ def eligible_communes(
             ],
         )
     excl = _ids(exclude, c.index, "exclude")
+    if serve_covered is None:
+        serve_covered = settings.itinerant_serve_covered
+    prio = pd.Series("", index=c.index, dtype=object)
+    if priority is not None:
+        pr = priority.copy()
+        pr.index = pr.index.astype(str)
+        pr = pr.reindex(c.index)
+        prio = pr.where(pr.notna() & (pr.astype(str) != ""), "").astype(str)
     out = pd.DataFrame(index=c.index)
     out["density"] = c["density"]
     out["sparse"] = c["density"] < density_max
@@ -698,8 +746,17 @@ def eligible_communes(
     else:
         cut = float(c["need_index"].quantile(need_quantile_min))
         out["high_need"] = c["need_index"] >= cut - _TOL
+    out["priority"] = prio != ""
     out["excluded"] = out.index.isin(excl)
-    out["eligible"] = out["sparse"] & ~out["excluded"] & (~out["covered"] | out["high_need"])
+    extra = out["priority"] | (out["high_need"] if serve_covered else False)
+    out["eligible"] = out["sparse"] & ~out["excluded"] & (~out["covered"] | extra)
+    reason = np.where(
+        ~out["covered"],
+        "uncovered",
+        np.where(out["priority"], "priority", np.where(out["high_need"], "covered", "")),
+    )
+    out["reason"] = np.where(out["eligible"], reason, "")
+    out["priority_reasons"] = prio
     return out
 
 
@@ -731,29 +788,43 @@ def _solve(
 def _assign(
     elig: pd.DataFrame,
     pairs: pd.DataFrame,
+    serve: pd.DataFrame,
+    targets: pd.DataFrame,
     *,
     n_posts: int,
     fits: Callable[[str, list[str]], bool],
     budget: float,
     min_stop_hours: float,
     slots: int,
-    uncovered: np.ndarray,
     priority: str,
     settings: Settings,
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """Capacitated maximal covering with lazy cuts (*Circuits* in docs/methods_itinerant.md).
 
-    Returns ``{base_insee: [stop insee…]}`` and the solver record.
+    ``pairs`` (``stop``, ``base``, ``minutes``): allowed assignments; ``serve``
+    (``unit``, ``stop``): a stop within the threshold of a target unit; ``targets``
+    (index unit id; ``need``, ``uncovered``): the rows whose service is counted.
+    Returns ``{base_id: [stop id…]}`` and the solver record.
     """
     bases = pd.Index(sorted(pairs["base"].unique()))
     ei = pd.Index(elig.index)
-    nb, npair = len(bases), len(pairs)
+    ti = pd.Index(targets.index)
+    nb, npair, nt = len(bases), len(pairs), len(ti)
     bpos = bases.get_indexer(pairs["base"])
     spos = ei.get_indexer(pairs["stop"])
-    w = elig["need"].to_numpy(dtype=float)[spos]
     mins = pairs["minutes"].to_numpy(dtype=float)
-    nv = nb + npair
+    nv = nb + npair + nt
     yi = nb + np.arange(npair)
+    zi = nb + npair + np.arange(nt)
+    w_t = targets["need"].to_numpy(dtype=float)
+    u_t = targets["uncovered"].to_numpy(dtype=bool)
+    # cover[t, p] = 1 when the stop of pair p is within the threshold of target t
+    sp = pd.DataFrame({"stop": pairs["stop"].to_numpy(), "p": np.arange(npair)})
+    link = serve.merge(sp, on="stop")
+    cover = sparse.csr_matrix(
+        (np.ones(len(link)), (ti.get_indexer(link["unit"]), link["p"].to_numpy())),
+        shape=(nt, npair),
+    )
     rows: list[sparse.csr_matrix] = []
     lows: list[np.ndarray] = []
     highs: list[np.ndarray] = []
@@ -802,11 +873,21 @@ def _assign(
     )
     # at most n_posts bases
     block(np.zeros(nb, dtype=int), np.arange(nb), np.ones(nb), 1, -np.inf, n_posts)
+    # a target is served only when a chosen stop lies within the threshold of it
+    cl = cover.tocoo()
+    block(
+        np.r_[cl.row, np.arange(nt)],
+        np.r_[nb + cl.col, zi],
+        np.r_[-np.ones(cl.nnz), np.ones(nt)],
+        nt,
+        -np.inf,
+        0,
+    )
     base_cons = LinearConstraint(
         sparse.vstack(rows).tocsr(), np.concatenate(lows), np.concatenate(highs)
     )
     cuts: list[np.ndarray] = []
-    integrality = np.ones(nv)
+    integrality = np.r_[np.ones(nb + npair), np.zeros(nt)]  # z = min(1, cover · y)
     record: dict[str, Any] = {
         "solves": 0,
         "cuts": 0,
@@ -851,7 +932,7 @@ def _assign(
                     "best found, not proven optimal",
                     settings.milp_time_limit_s,
                 )
-            y = np.round(res.x[nb:]).astype(bool)
+            y = np.round(res.x[nb : nb + npair]).astype(bool)
             new_cuts = 0
             for j in np.unique(bpos[y]):
                 sel = np.flatnonzero(y & (bpos == j))
@@ -871,31 +952,175 @@ def _assign(
                 return res
 
     def keep(weights: np.ndarray, value: float) -> LinearConstraint:
-        # weights · y >= value (less the solver tolerance), as -weights · y <= -value
-        return keep_objective(-np.r_[np.zeros(nb), weights], -value)
+        # weights · z >= value (less the solver tolerance), as -weights · z <= -value
+        return keep_objective(-np.r_[np.zeros(nb + npair), weights], -value)
+
+    def served(res: Any) -> np.ndarray:
+        y = np.round(res.x[nb : nb + npair])
+        return np.minimum(1.0, cover @ y)
 
     kept: list[LinearConstraint] = []
+    wu = np.where(u_t, w_t, 0.0)
     if priority == "uncovered":
-        # phase 1: most need of uncovered communes served
-        wu = np.where(uncovered[spos], w, 0.0)
-        r = run(np.r_[np.zeros(nb), -wu], kept)
-        z0 = float(wu @ np.round(r.x[nb:]))
-        record["objective_uncovered"] = z0
+        # phase 1: most need of uncovered rows served
+        r = run(np.r_[np.zeros(nb + npair), -wu], kept)
+        z0 = float(wu @ served(r))
         kept.append(keep(wu, z0))
     # phase 2: most need served (within phase 1's optimum)
-    r1 = run(np.r_[np.zeros(nb), -w], kept)
-    z1 = float(w @ np.round(r1.x[nb:]))
+    r1 = run(np.r_[np.zeros(nb + npair), -w_t], kept)
+    z1 = float(w_t @ served(r1))
     record["objective"] = z1
-    kept.append(keep(w, z1))
-    # phase 3: same need, least base→stop minutes, then earliest bases
+    record["objective_uncovered"] = float(wu @ served(r1))
+    kept.append(keep(w_t, z1))
+    # phase 3: same need, least base→stop minutes (+ 0.01 min a stop: no idle stop),
+    # then earliest bases
     rank = np.arange(nb, dtype=float) / max(nb, 1)
-    r2 = run(np.r_[1e-3 * rank, mins], kept)
+    r2 = run(np.r_[1e-3 * rank, mins + 0.01, np.zeros(nt)], kept)
     x = np.round(r2.x)
-    y = x[nb:].astype(bool)
+    y = x[nb : nb + npair].astype(bool)
     circuits: dict[str, list[str]] = {}
     for j in np.unique(bpos[y]):
         circuits[str(bases[j])] = sorted(pairs["stop"].iloc[np.flatnonzero(y & (bpos == j))])
     return circuits, record
+
+
+def _base_table(
+    c: pd.DataFrame,
+    xy: pd.DataFrame,
+    bases: Sequence[str] | None,
+    base_sites: pd.DataFrame | None,
+    groups: pd.Series | None,
+) -> tuple[pd.Index, pd.DataFrame, pd.Series, pd.Series | None, pd.Series | None]:
+    """Base ids, points, names and territories; territories of the rows (None when the
+    bases are not restricted to the territory of their stops)."""
+    if base_sites is None:
+        base_ids = c.index if bases is None else _ids(bases, c.index, "bases")
+        bxy = xy.loc[base_ids]
+        base_names = c.loc[base_ids, "nom"]
+        base_groups = None if groups is None else groups.reindex(base_ids)
+    else:
+        missing_cols = [k for k in ("nom", "x", "y") if k not in base_sites.columns]
+        if missing_cols:
+            raise ValidationError(
+                "base_sites", [f"missing column(s) {missing_cols}; fix: index id; nom, x, y"]
+            )
+        bs = base_sites.copy()
+        bs.index = bs.index.astype(str)
+        base_ids = bs.index if bases is None else _ids(bases, bs.index, "bases")
+        bxy = bs.loc[base_ids, ["x", "y"]].astype(float)
+        base_names = bs.loc[base_ids, "nom"]
+        base_groups = bs.loc[base_ids, "groups"] if "groups" in bs.columns else None
+    stop_groups = None
+    if groups is not None and base_groups is not None:
+        stop_groups = groups.copy()
+        stop_groups.index = stop_groups.index.astype(str)
+        stop_groups = stop_groups.reindex(c.index)
+    return base_ids, bxy, base_names, base_groups, stop_groups
+
+
+def _same_territory(
+    stops: Sequence[str], bases: Sequence[str], sg: pd.Series | None, bg: pd.Series | None
+) -> np.ndarray:
+    """True where stop and base share a territory (all True without territories)."""
+    if sg is None or bg is None:
+        return np.ones(len(stops), dtype=bool)
+    sd, bd = sg.to_dict(), bg.to_dict()
+    return np.array(
+        [bool(set(sd.get(a) or ()) & set(bd.get(b) or ())) for a, b in zip(stops, bases)],
+        dtype=bool,
+    )
+
+
+def _stop_reason(info: pd.DataFrame, s: str, thr_txt: str, minutes: pd.Series | None) -> str:
+    """French reason why row ``s`` is a stop (beyond the threshold, priority, covered)."""
+    code = info.loc[s, "reason"]
+    if code == "uncovered":
+        m = None if minutes is None else minutes.get(s)
+        return _fr.STOP_REASON_UNCOVERED.format(
+            threshold=thr_txt, minutes="" if m is None else f" ({_fr.minutes(m)})"
+        )
+    if code == "priority":
+        return _fr.STOP_REASON_PRIORITY.format(
+            reasons=info.loc[s, "priority_reasons"], threshold=thr_txt
+        )
+    return _fr.STOP_REASON_COVERED.format(threshold=thr_txt)
+
+
+def _served_table(
+    xy: pd.DataFrame,
+    stop_ids: list[str],
+    covered: pd.Series,
+    threshold: float,
+    settings: Settings,
+) -> pd.DataFrame:
+    """Nearest stop of every row and whether it is served (a stop within the threshold)."""
+    served = pd.DataFrame(index=xy.index, columns=SERVED_COLUMNS)
+    if stop_ids:
+        near_stop = access.nearest_crowfly(xy, xy.loc[stop_ids], settings=settings)
+        served["minutes_to_stop"] = near_stop["minutes"].reindex(xy.index).astype(float)
+        served["nearest_stop"] = near_stop["nearest_id"].reindex(xy.index).astype(str)
+    else:
+        served["minutes_to_stop"] = np.inf
+        served["nearest_stop"] = None
+    served["served"] = served["minutes_to_stop"].astype(float) <= threshold
+    served["newly_served"] = served["served"] & ~covered.reindex(xy.index).astype(bool)
+    return served
+
+
+def _dropped_table(
+    c: pd.DataFrame,
+    info: pd.DataFrame,
+    drop_ids: list[str],
+    *,
+    xy: pd.DataFrame,
+    cxy: pd.DataFrame,
+    base_of: dict[str, str],
+    territories: tuple[pd.Series | None, pd.Series | None],
+    max_stop_minutes: float,
+    settings: Settings,
+) -> pd.DataFrame:
+    """Eligible rows no circuit serves, with the reason (see :data:`REASON_LABELS`)."""
+    drows = []
+    near = pd.DataFrame()
+    if drop_ids and base_of:
+        od_b = access.od_crowfly(xy.loc[drop_ids], cxy, max_minutes=1e9, settings=settings)
+        ok = _same_territory(
+            list(od_b["origin_id"]),
+            [base_of[k] for k in od_b["destination_id"]],
+            *territories,
+        )
+        od_b = od_b[ok].sort_values(["origin_id", "minutes", "destination_id"], kind="stable")
+        near = od_b.drop_duplicates("origin_id").set_index("origin_id")
+    for s in drop_ids:
+        if not base_of:
+            reason, nb, nm = "no_post", None, np.nan
+        elif s not in near.index:
+            reason, nb, nm = "other_territory", None, np.nan
+        else:
+            nb = str(near.loc[s, "destination_id"])
+            nm = float(near.loc[s, "minutes"])
+            reason = "circuit_full" if nm <= max_stop_minutes + _TOL else "out_of_reach"
+        drows.append(
+            {
+                "insee": s,
+                "nom": c.loc[s, "nom"],
+                "population": int(round(float(c.loc[s, "population"]))),
+                "density": c.loc[s, "density"],
+                "need": c.loc[s, "need"],
+                "need_index": c.loc[s, "need_index"],
+                "covered": bool(info.loc[s, "covered"]),
+                "high_need": bool(info.loc[s, "high_need"]),
+                "reason": reason,
+                "nearest_base": nb,
+                "minutes_to_nearest_base": nm,
+            }
+        )
+    dropped = pd.DataFrame(drows, columns=DROPPED_COLUMNS)
+    if len(dropped):
+        dropped = dropped.sort_values(
+            ["need", "insee"], ascending=[False, True], kind="stable"
+        ).reset_index(drop=True)
+    return dropped
 
 
 # --------------------------------------------------------------------------------------
@@ -916,6 +1141,12 @@ def itinerant_circuits(
     days_per_week: int | None = None,
     half_days_per_day: int = HALF_DAYS_PER_DAY,
     priority: str = PRIORITY,
+    threshold: float | None = None,
+    priority_reasons: pd.Series | None = None,
+    serve_covered: bool | None = None,
+    base_sites: pd.DataFrame | None = None,
+    groups: pd.Series | None = None,
+    minutes: pd.Series | None = None,
 ) -> ItinerantResult:
     """Circuits, stop order and weekly timetable of ``n_posts`` itinerant posts.
 
@@ -946,14 +1177,30 @@ def itinerant_circuits(
     density_max, need_quantile_min
         Eligibility (see :func:`eligible_communes`).
     min_stop_hours : float
-        Least weekly hours at each stop (default ``settings.itinerant_min_stop_hours``,
-        3.5: a half-day).
+        Least hours on site of one visit (default ``settings.itinerant_min_stop_hours``,
+        2.5 h of a 3.5 h half-day).
     days_per_week, half_days_per_day : int
         Slots of the week (defaults ``settings.itinerant_days_per_week``, 5, and 2;
         ``half_days_per_day`` is 1 or 2).
     priority : {"uncovered", "need"}
         ``uncovered`` (default :data:`PRIORITY`): first the most need of *uncovered*
         eligible communes, then the most need in all; ``need``: the most need in all.
+    threshold : float, optional
+        Coverage threshold (default ``settings.threshold_minutes``): a row is
+        *served* when a stop lies within it (see ``ItinerantResult.served``).
+    priority_reasons, serve_covered
+        Eligibility of covered rows (see :func:`eligible_communes`).
+    base_sites : DataFrame, optional
+        Possible bases when they are not rows of ``communes`` (e.g. commune
+        chef-lieux for demand units): index id; ``nom``, ``x``, ``y`` (working CRS)
+        and optionally ``groups``. Default: the rows of ``communes`` (``bases``).
+    groups : Series of tuple of str, optional
+        Territories of each row (e.g. ``("epci:200071165", "cluster:G01")``); with a
+        ``groups`` column in ``base_sites`` a stop may only go to a base sharing one
+        of them (the base lies in the EPCI or gap cluster it serves).
+    minutes : Series of float, optional
+        Minutes to the nearest place or fixed post of each row, shown in the stop
+        reasons.
 
     Returns
     -------
@@ -1015,15 +1262,26 @@ def itinerant_circuits(
                 f"fix: lower min_stop_hours (a half-day is {DEFAULT.itinerant_min_stop_hours:g} h)"
             ],
         )
+    threshold = _positive(
+        settings.threshold_minutes if threshold is None else threshold,
+        "threshold",
+        f"coverage threshold in minutes, e.g. {DEFAULT.threshold_minutes:g}",
+    )
     elig_table = eligible_communes(
         communes,
         covered=covered,
         density_max=density_max,
         need_quantile_min=need_quantile_min,
         exclude=exclude,
+        priority=priority_reasons,
+        serve_covered=serve_covered,
+        settings=settings,
     )
     c, _ = _check_communes(communes, covered)
-    base_ids = c.index if bases is None else _ids(bases, c.index, "bases")
+    xy = c[["chef_lieu_x", "chef_lieu_y"]].set_axis(["x", "y"], axis=1)
+    base_ids, bxy, base_names, base_groups, stop_groups = _base_table(
+        c, xy, bases, base_sites, groups
+    )
     if len(base_ids) == 0:
         raise PlacementError(
             "bases",
@@ -1048,8 +1306,11 @@ def itinerant_circuits(
         )
     slots = days_per_week * half_days_per_day
     crs = communes.crs if isinstance(communes, gpd.GeoDataFrame) else None
-    xy = c[["chef_lieu_x", "chef_lieu_y"]].set_axis(["x", "y"], axis=1)
-    info = c.join(elig_table[["covered", "high_need"]])
+    info = c.join(elig_table[["covered", "high_need", "priority", "reason", "priority_reasons"]])
+    thr_txt = _fr.number(threshold, trim=True)
+
+    def stop_reason(s: str) -> str:
+        return _stop_reason(info, s, thr_txt, minutes)
 
     parameters = {
         "n_posts": n_posts,
@@ -1064,6 +1325,12 @@ def itinerant_circuits(
         ),
         "covered": covered if isinstance(covered, str) else (covered.name or "series"),
         "priority": priority,
+        "threshold_minutes": threshold,
+        "served_definition": _fr.SERVED_DEFINITION.format(threshold=thr_txt),
+        "serve_covered": bool(
+            settings.itinerant_serve_covered if serve_covered is None else serve_covered
+        ),
+        "bases_restricted_to_territory": stop_groups is not None,
         "min_stop_hours": min_stop_hours,
         "days_per_week": days_per_week,
         "half_days_per_day": half_days_per_day,
@@ -1082,12 +1349,39 @@ def itinerant_circuits(
         "eligible_need": float(c.loc[eligible_ids, "need"].sum()),
     }
 
-    # ---- reach: eligible stop within max_stop_minutes of a base
+    # ---- reach: eligible stop within max_stop_minutes of a base (of its territory)
     pairs = access.od_crowfly(
-        xy.loc[eligible_ids], xy.loc[base_ids], max_minutes=max_stop_minutes, settings=settings
+        xy.loc[eligible_ids], bxy, max_minutes=max_stop_minutes, settings=settings
     )
     pairs = pairs.rename(columns={"origin_id": "stop", "destination_id": "base"})
+    pairs = pairs[
+        _same_territory(list(pairs["stop"]), list(pairs["base"]), stop_groups, base_groups)
+    ]
     pairs = pairs.sort_values(["base", "stop"], kind="stable").reset_index(drop=True)
+    # ---- service: targets (uncovered rows, and eligible ones) within the threshold
+    is_target = (~elig_table["covered"] & ~elig_table["excluded"]) | elig_table["eligible"]
+    target_ids = elig_table.index[is_target].sort_values()
+    targets = pd.DataFrame(
+        {
+            "need": c.loc[target_ids, "need"].to_numpy(float),
+            "uncovered": ~elig_table.loc[target_ids, "covered"].to_numpy(bool),
+        },
+        index=target_ids,
+    )
+    serve = access.od_crowfly(
+        xy.loc[target_ids], xy.loc[eligible_ids], max_minutes=threshold, settings=settings
+    ).rename(columns={"origin_id": "unit", "destination_id": "stop"})
+    serve_m = serve.loc[serve["minutes"] <= threshold, ["unit", "stop", "minutes"]]
+    serve_m = serve_m.assign(need=targets["need"].reindex(serve_m["unit"]).to_numpy(float))
+    serve = serve_m[["unit", "stop"]]
+
+    def served_need(stops: list[str]) -> list[float]:
+        """Need of the targets each stop serves (nearest of the circuit's stops): visits
+        follow the people a permanence serves, not only those of its own unit."""
+        sub = serve_m[serve_m["stop"].isin(stops)]
+        sub = sub.sort_values(["unit", "minutes", "stop"], kind="stable").drop_duplicates("unit")
+        by = sub.groupby("stop")["need"].sum()
+        return [max(float(by.get(x, 0.0)), _TOL) for x in stops]
 
     cache: dict[
         tuple[str, tuple[str, ...]], tuple[list[str], np.ndarray, float, WeekPlan | None]
@@ -1096,9 +1390,9 @@ def itinerant_circuits(
     def circuit(base: str, stops: list[str]):
         key = (base, tuple(sorted(stops)))
         if key not in cache:
-            nodes = [base, *key[1]]
+            pts = pd.concat([bxy.loc[[base]], xy.loc[list(key[1])]])
             m = _minutes_matrix(
-                xy.loc[nodes].set_axis([f"{i}:{s}" for i, s in enumerate(nodes)]), settings
+                pts.set_axis([f"{i}:{s}" for i, s in enumerate([base, *key[1]])]), settings
             )
             order, tour = tsp_order(m)
             ordered = [key[1][k - 1] for k in order]
@@ -1106,7 +1400,7 @@ def itinerant_circuits(
             mo = m[np.ix_(perm, perm)]
             wp = week_plan(
                 mo,
-                c.loc[ordered, "need"].tolist(),
+                served_need(ordered),
                 budget_hours=budget,
                 min_stop_hours=min_stop_hours,
                 days_per_week=days_per_week,
@@ -1133,6 +1427,8 @@ def itinerant_circuits(
         chosen, record = _assign(
             c.loc[eligible_ids],
             pairs,
+            serve,
+            targets,
             n_posts=n_posts,
             fits=fits,
             budget=budget,
@@ -1140,16 +1436,32 @@ def itinerant_circuits(
             slots=slots,
             priority=priority,
             settings=settings,
-            uncovered=~elig_table.loc[eligible_ids, "covered"].to_numpy(bool),
         )
 
     # ---- outputs
-    circ_rows, stop_rows, tt_rows = [], [], []
+    circ_rows = []
     for base, stops in chosen.items():
         ordered, mo, tour, wp = circuit(base, stops)
         assert wp is not None  # checked by the model's cuts
         circ_rows.append((base, ordered, mo, tour, wp))
-    circ_rows.sort(key=lambda r: (-float(c.loc[r[1], "need"].sum()), r[0]))
+    # ---- served: a weekly permanence within the threshold (one definition everywhere)
+    stop_ids = [s for r in circ_rows for s in r[1]]
+    served = _served_table(xy, stop_ids, elig_table["covered"], threshold, settings)
+    # circuits sorted by the need they newly serve, then base: ids follow that order
+    stop_circuit_base = {s: r[0] for r in circ_rows for s in r[1]}
+    base_of_row = served["nearest_stop"].map(stop_circuit_base)
+    newly = served["newly_served"].to_numpy(bool)
+
+    def new_need(base: str) -> float:
+        return float(c.loc[newly & (base_of_row == base).to_numpy(), "need"].sum())
+
+    circ_rows.sort(key=lambda r: (-new_need(r[0]), -float(c.loc[r[1], "need"].sum()), r[0]))
+    cid_of_base = {r[0]: f"I{k:02d}" for k, r in enumerate(circ_rows, start=1)}
+    served["circuit_id"] = base_of_row.map(cid_of_base).where(served["served"], None)
+    served["circuit_id"] = (
+        served["circuit_id"].astype(object).where(served["circuit_id"].notna(), None)
+    )
+    stop_rows, tt_rows = [], []
     speed = settings.speed_kmh / 60.0  # km per minute of driving
     circuit_of: dict[str, str] = {}
     geoms = []
@@ -1159,18 +1471,30 @@ def itinerant_circuits(
         for s in ordered:
             circuit_of[s] = cid
         hours = [v * wp.hours_per_visit for v in wp.visits]
-        pts = [xy.loc[base]] + [xy.loc[s] for s in ordered] + [xy.loc[base]]
+        weights = served_need(ordered)
+        pts = [bxy.loc[base]] + [xy.loc[s] for s in ordered] + [bxy.loc[base]]
         geoms.append(LineString([(p["x"], p["y"]) for p in pts]))
+        mine = newly & (served["circuit_id"] == cid).to_numpy()
+        n_empty = days_per_week - len(wp.days)
+        empty_reason = ""
+        if n_empty > 0:
+            empty_reason = _fr.EMPTY_DAY_REASON.format(
+                days=_fr.join(DAY_NAMES[len(wp.days) : days_per_week]).capitalize(),
+                visits=int(sum(wp.visits)),
+                min_hours=_fr.hours(min_stop_hours),
+            )
         records.append(
             {
                 "circuit_id": cid,
                 "base_insee": base,
-                "base_nom": c.loc[base, "nom"],
+                "base_nom": base_names.loc[base],
                 "stops": ";".join(ordered),
                 "stop_names": ";".join(c.loc[ordered, "nom"]),
                 "n_stops": len(ordered),
-                "population": int(c.loc[ordered, "population"].sum()),
-                "need": float(c.loc[ordered, "need"].sum()),
+                "population": int(round(float(c.loc[mine, "population"].sum()))),
+                "need": float(c.loc[mine, "need"].sum()),
+                "units_served": int(mine.sum()),
+                "population_stops": int(round(float(c.loc[ordered, "population"].sum()))),
                 "visits": int(sum(wp.visits)),
                 "hours_per_visit": wp.hours_per_visit,
                 "hours_at_stops": float(sum(hours)),
@@ -1180,8 +1504,12 @@ def itinerant_circuits(
                 "tour_minutes": tour,
                 "tour_km": tour * speed,
                 "max_minutes_from_base": float(mo[0, 1:].max()),
+                "empty_days": int(n_empty),
+                "empty_days_reason": empty_reason,
             }
         )
+        if n_empty > 0:
+            log.warning("itinerant %s: %s", cid, empty_reason)
         for pos, s in enumerate(ordered):
             stop_rows.append(
                 {
@@ -1189,12 +1517,15 @@ def itinerant_circuits(
                     "order": pos + 1,
                     "insee": s,
                     "nom": c.loc[s, "nom"],
-                    "population": int(c.loc[s, "population"]),
+                    "population": int(round(float(c.loc[s, "population"]))),
                     "density": c.loc[s, "density"],
                     "need": c.loc[s, "need"],
                     "need_index": c.loc[s, "need_index"],
                     "covered": bool(info.loc[s, "covered"]),
                     "high_need": bool(info.loc[s, "high_need"]),
+                    "priority": bool(info.loc[s, "priority"]),
+                    "reason": stop_reason(s),
+                    "need_served": weights[pos],
                     "minutes_from_base": float(mo[0, pos + 1]),
                     "km_from_base": float(mo[0, pos + 1]) * speed,
                     "visits": int(wp.visits[pos]),
@@ -1221,6 +1552,7 @@ def itinerant_circuits(
                         "hours": wp.hours_per_visit,
                         "travel_minutes": float(leg),
                         "travel_km": float(leg) * speed,
+                        "reason": stop_reason(s),
                     }
                 )
 
@@ -1234,42 +1566,19 @@ def itinerant_circuits(
     )
     timetable = pd.DataFrame(tt_rows, columns=TIMETABLE_COLUMNS)
 
-    # ---- dropped eligible communes, with the reason
-    base_of = {
-        cid: base for base, cid in ((r[0], f"I{k:02d}") for k, r in enumerate(circ_rows, start=1))
-    }
-    drop_ids = [s for s in eligible_ids if s not in circuit_of]
-    drows = []
-    if drop_ids:
-        if base_of:
-            bxy = xy.loc[list(base_of.values())].set_axis(list(base_of.keys()))
-            near = access.nearest_crowfly(xy.loc[drop_ids], bxy, settings=settings)
-        for s in drop_ids:
-            if not base_of:
-                reason, nb, nm = "no_post", None, np.nan
-            else:
-                nb, nm = str(near.loc[s, "nearest_id"]), float(near.loc[s, "minutes"])
-                reason = "circuit_full" if nm <= max_stop_minutes + _TOL else "out_of_reach"
-            drows.append(
-                {
-                    "insee": s,
-                    "nom": c.loc[s, "nom"],
-                    "population": int(c.loc[s, "population"]),
-                    "density": c.loc[s, "density"],
-                    "need": c.loc[s, "need"],
-                    "need_index": c.loc[s, "need_index"],
-                    "covered": bool(info.loc[s, "covered"]),
-                    "high_need": bool(info.loc[s, "high_need"]),
-                    "reason": reason,
-                    "nearest_base": nb,
-                    "minutes_to_nearest_base": nm,
-                }
-            )
-    dropped = pd.DataFrame(drows, columns=DROPPED_COLUMNS)
-    if len(dropped):
-        dropped = dropped.sort_values(
-            ["need", "insee"], ascending=[False, True], kind="stable"
-        ).reset_index(drop=True)
+    # ---- dropped: eligible rows no circuit serves, with the reason
+    base_of = {f"I{k:02d}": r[0] for k, r in enumerate(circ_rows, start=1)}
+    dropped = _dropped_table(
+        c,
+        info,
+        [s for s in eligible_ids if not bool(served.loc[s, "served"])],
+        xy=xy,
+        cxy=bxy.loc[list(base_of.values())].set_axis(list(base_of.keys())),
+        base_of=base_of,
+        territories=(stop_groups, base_groups),
+        max_stop_minutes=max_stop_minutes,
+        settings=settings,
+    )
     eligibility = elig_table.copy()
     eligibility["circuit_id"] = pd.Series(circuit_of, dtype=object).reindex(eligibility.index)
     eligibility["circuit_id"] = (
@@ -1313,8 +1622,135 @@ def itinerant_circuits(
         stops=stops_gdf,
         dropped=dropped,
         eligibility=eligibility,
+        served=served,
         parameters=parameters,
         solution=dict(record),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# In a plan: demand units in, served columns out
+# --------------------------------------------------------------------------------------
+def units_inputs(
+    communes: gpd.GeoDataFrame, units: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """The demand units of a plan as :func:`itinerant_circuits` reads them.
+
+    Parameters
+    ----------
+    communes : GeoDataFrame
+        ``plan.communes`` (``nom``, ``epci``, ``density``, ``chef_lieu_x``/``_y``,
+        ``gap_cluster``, ``priority_gap``, ``gap_reasons``).
+    units : GeoDataFrame
+        ``plan.units`` with ``covered_after``.
+
+    Returns
+    -------
+    frame : GeoDataFrame
+        Index ``unit_id``; ``nom``, ``population``, ``need``, ``need_index``,
+        ``density`` (the unit's population / area, its commune's where the area is
+        unknown), ``chef_lieu_x``/``chef_lieu_y`` (the unit's point: where its people
+        are counted and where a permanence is held), ``covered_after``, ``geometry``.
+    base_sites : DataFrame
+        Possible bases: the communes' chef-lieux (index ``insee``; ``nom``, ``x``,
+        ``y``, ``groups``).
+    groups : Series
+        Territories of each unit: ``("epci:<siren>", "cluster:<id>")``.
+    reasons : Series
+        ``gap_reasons`` of the units whose commune is a priority gap ("" otherwise).
+    """
+    com = communes.loc[units["insee"].astype(str)]
+    area = pd.to_numeric(units.get("area_km2"), errors="coerce")
+    density = (units["population"] / area).where(area > 0, com["density"].to_numpy())
+    frame = gpd.GeoDataFrame(
+        {
+            "nom": units["nom"].astype(str),
+            "population": units["population"].astype(float),
+            "need": units["need"].astype(float),
+            "need_index": units["need_index"].astype(float),
+            "density": density.astype(float),
+            "chef_lieu_x": units["x"].astype(float),
+            "chef_lieu_y": units["y"].astype(float),
+            "covered_after": units["covered_after"].astype(bool),
+        },
+        geometry=units.geometry,
+        crs=units.crs,
+    )
+    frame.index = units.index.astype(str)
+
+    def terr(epci: Any, cluster: Any) -> tuple[str, ...]:
+        out = [f"epci:{epci}"] if pd.notna(epci) else []
+        return (*out, *([f"cluster:{cluster}"] if pd.notna(cluster) else []))
+
+    cl = communes["gap_cluster"] if "gap_cluster" in communes.columns else None
+    commune_groups = pd.Series(
+        [
+            terr(e, None if cl is None else cl.get(i))
+            for i, e in zip(communes.index, communes["epci"])
+        ],
+        index=communes.index,
+        dtype=object,
+    )
+    groups = pd.Series(
+        commune_groups.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index
+    )
+    base_sites = pd.DataFrame(
+        {
+            "nom": communes["nom"].astype(str),
+            "x": communes["chef_lieu_x"].astype(float),
+            "y": communes["chef_lieu_y"].astype(float),
+            "groups": commune_groups,
+        },
+        index=communes.index.astype(str),
+    )
+    if "priority_gap" in communes.columns:
+        gr = communes.get("gap_reasons", pd.Series("", index=communes.index)).fillna("")
+        prio = gr.where(communes["priority_gap"].fillna(False).astype(bool), "")
+    else:
+        prio = pd.Series("", index=communes.index)
+    reasons = pd.Series(prio.reindex(units["insee"].astype(str)).to_numpy(), index=frame.index)
+    return frame, base_sites, groups, reasons
+
+
+def served_columns(
+    communes: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    circuits: gpd.GeoDataFrame,
+    served: pd.DataFrame,
+    *,
+    commune_units: bool,
+) -> None:
+    """``itinerant_circuit``, ``itinerant_stop``, ``served_itinerant`` and
+    ``covered_with_itinerant`` on units and communes (one definition: a weekly
+    permanence within the threshold), set in place. ``served`` is
+    :attr:`ItinerantResult.served` on the units; ``commune_units``: the units are the
+    communes (their flags are the communes' flags)."""
+    sv = served.reindex(units.index.astype(str))
+    units["served_itinerant"] = sv["served"].fillna(False).astype(bool).to_numpy()
+    units["itinerant_circuit"] = sv["circuit_id"].to_numpy(dtype=object)
+    stop_of = {x: r.circuit_id for r in circuits.itertuples() for x in str(r.stops).split(";")}
+    units["itinerant_stop"] = units.index.astype(str).map(stop_of).to_numpy(dtype=object)
+    units["covered_with_itinerant"] = units["covered_after"] | units["served_itinerant"]
+    pop = units["population"].astype(float)
+    by = units.groupby("insee")
+    share = (pop * units["covered_with_itinerant"]).groupby(units["insee"]).sum() / by[
+        "population"
+    ].sum().replace(0, np.nan)
+    communes["pct_covered_with_itinerant"] = (100 * share.fillna(0)).reindex(communes.index)
+    communes["covered_with_itinerant"] = communes["pct_covered_with_itinerant"] >= 50.0
+    if commune_units:
+        communes["covered_with_itinerant"] = (
+            units["covered_with_itinerant"].reindex(communes.index).astype(bool)
+        )
+    newly = units[units["served_itinerant"] & ~units["covered_after"]]
+    main = (
+        newly.sort_values(["insee", "population"], ascending=[True, False], kind="stable")
+        .drop_duplicates("insee")
+        .set_index("insee")["itinerant_circuit"]
+    )
+    communes["itinerant_circuit"] = main.reindex(communes.index)
+    communes["population_served_itinerant"] = (
+        newly.groupby("insee")["population"].sum().reindex(communes.index).fillna(0.0)
     )
 
 

@@ -99,6 +99,7 @@ from ._plan_view import (
     has_units_layer,
     is_itinerant_post,
     posts_with_coverage,
+    stop_points,
     timetable_slots,
 )
 from .settings import GEOGRAPHIC_CRS
@@ -383,7 +384,8 @@ def _commune_props(plan: Any) -> pd.DataFrame:
                     else None
                 ),
                 (
-                    f"arrêt du circuit {circuit.get(insee)} (permanence hebdomadaire)"
+                    f"desservie par le circuit {circuit.get(insee)} (permanence "
+                    f"hebdomadaire à moins de {t})"
                     if isinstance(circuit.get(insee), str)
                     else None
                 ),
@@ -572,7 +574,8 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
     its stops (numbered in tour order), coloured by circuit."""
     circuits = plan.circuits.sort_values("circuit_id", kind="stable")
     c = plan.communes
-    names = c["nom"]
+    sp = stop_points(plan)
+    names = sp["nom"]
     slots = timetable_slots(plan)
     tt = plan.timetable
     hours = (
@@ -616,8 +619,8 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
         xy = _round_coords(
             gpd.GeoSeries(
                 gpd.points_from_xy(
-                    c.loc[[str(r.base_insee)] + stops, "chef_lieu_x"],
-                    c.loc[[str(r.base_insee)] + stops, "chef_lieu_y"],
+                    [c.at[str(r.base_insee), "chef_lieu_x"], *sp.loc[stops, "x"]],
+                    [c.at[str(r.base_insee), "chef_lieu_y"], *sp.loc[stops, "y"]],
                 ),
                 crs=c.crs,
             ).to_crs(GEOGRAPHIC_CRS),
@@ -641,7 +644,7 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
                 f"{names.get(insee, insee)} ({insee})",
                 f"{cid} (base : {r.base_nom})",
                 f"{k} sur {len(stops)}",
-                _fr.integer(c.at[insee, "population"]) + " hab.",
+                _fr.integer(sp.at[insee, "population"]) + " hab.",
                 ", ".join(sl) if sl else "—",
                 _fr.hours(hours.get((cid, insee), float("nan"))),
             ]
@@ -861,13 +864,25 @@ def _post_tooltip(row: Any, plan: Any, number: int) -> str:
             ("Population nouvellement couverte", _fr.integer(row.covered_population) + " hab."),
             ("Population pondérée nouvellement couverte", _fr.integer(row.covered_need) + " hab."),
             ("Communes nouvellement couvertes", ", ".join(newly) if newly else "—"),
+            *_robustness_tip(row, plan),
         ],
         f"Nouveau poste n° {number}",
     )
 
 
+def _robustness_tip(row: Any, plan: Any) -> list[tuple[str, str]]:
+    """Tooltip row of the robustness analysis (none when it was not run)."""
+    rob = getattr(plan, "robustness", None)
+    label = str(getattr(row, "robustness", "") or "")
+    if rob is None or not label:
+        return []
+    hit = rob.posts[rob.posts["post_id"] == str(row.post_id)]
+    n = f" (choisi à nouveau {hit.iloc[0]['chosen_again']} fois sur {hit.iloc[0]['runs']})"
+    return [("Robustesse", label + (n if len(hit) else ""))]
+
+
 _POST_ICON = (
-    '<div style="background:{colour};color:#fff;border:2px solid #fff;'
+    '<div style="background:{colour};color:#fff;border:2px {border};'
     "box-shadow:0 0 3px #000;width:18px;height:18px;text-align:center;"
     'font:bold 11px/18px Arial,sans-serif;">{label}</div>'
 )
@@ -972,6 +987,12 @@ def _legend_html(plan: Any) -> str:
         f'<div class="cg-row"><span class="cg-post" style="background:{POST_COLOUR}">'
         f"1</span>nouveau poste proposé (numéro)</div>"
     )
+    if getattr(plan, "robustness", None) is not None:
+        parts.append(
+            f'<div class="cg-row"><span class="cg-post" style="background:{POST_COLOUR};'
+            f'border:2px dashed #000">1</span>{_fr.FRAGILE_POST} : rarement choisi à nouveau '
+            "quand les hypothèses changent (voir le rapport)</div>"
+        )
     parts.append(
         f'<div class="cg-row"><span class="cg-line" style="border-color:{EPCI_COLOUR}">'
         "</span>limite d'EPCI</div>"
@@ -1265,7 +1286,16 @@ def coverage_map(
         folium.Marker(
             location=[pt.y, pt.x],
             icon=folium.DivIcon(
-                html=_POST_ICON.format(colour=colour, label=label),
+                html=_POST_ICON.format(
+                    colour=colour,
+                    label=label,
+                    # robustness: a fragile post gets a dashed black border
+                    border=(
+                        "dashed #000"
+                        if str(getattr(row, "robustness", "")) == _fr.FRAGILE_POST
+                        else "solid #fff"
+                    ),
+                ),
                 icon_size=(22, 22),
                 icon_anchor=(11, 11),
                 class_name="cg-post-icon",

@@ -78,6 +78,8 @@ COMMUNE_COLUMNS = [
     "gap_reasons",
     "gap_cluster",
     "itinerant_circuit",
+    "population_served_itinerant",
+    "pct_covered_with_itinerant",
     "covered_with_itinerant",
     "codes_2018",
     "geometry",
@@ -178,6 +180,11 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         layers["units"] = u[[c for c in cols if c in u.columns]]
     if len(plan.circuits):
         layers["circuits"] = plan.circuits
+        # served by a circuit: a weekly permanence within the threshold (demand units)
+        u = plan.units.reset_index()
+        cols = ["unit_id", "insee", "nom", "population", "need", "covered_after"]
+        cols += ["served_itinerant", "itinerant_circuit", "itinerant_stop", "geometry"]
+        layers["units_served"] = u.loc[u["served_itinerant"].astype(bool), cols]
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})
     try:
         for name, gdf in layers.items():

@@ -267,8 +267,14 @@ class Plan:
         Itinerant circuits and their weekly timetable
         (:class:`cnfs_geo.itinerant.ItinerantResult`); empty without itinerant posts.
         ``posts`` then also lists one ``kind = "itinerant"`` post per circuit, at its
-        base, and ``communes`` gains ``itinerant_circuit`` and
-        ``covered_with_itinerant`` (covered by a fixed place/post or served by a circuit).
+        base, credited with the population it newly serves and counted in the EPCI
+        where most of it lives. *Served by a circuit* means a weekly permanence within
+        the threshold; ``units`` gains ``served_itinerant``, ``itinerant_circuit``
+        (the circuit serving it), ``itinerant_stop`` (circuit when the unit is a stop)
+        and ``covered_with_itinerant``; ``communes`` gains ``itinerant_circuit`` (the
+        circuit newly serving its largest unit), ``population_served_itinerant``,
+        ``pct_covered_with_itinerant`` and ``covered_with_itinerant`` (≥ 50 % of its
+        population covered by a fixed place/post or served by a circuit).
     itinerant_dropped : DataFrame
         Eligible communes no circuit serves, with the reason.
     advisor_defaults : dict
@@ -285,6 +291,9 @@ class Plan:
     travel_model : str
     timings : dict
         Seconds per stage.
+    robustness : Robustness or None
+        How often each fixed post is chosen again under changed assumptions
+        (:func:`cnfs_geo.robustness.with_robustness`); None when not run.
     """
 
     scenario: Scenario
@@ -312,6 +321,7 @@ class Plan:
     timings: dict = field(default_factory=dict)
     unit_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
     advisor_defaults: dict = field(default_factory=dict)
+    robustness: Any = None  # cnfs_geo.robustness.Robustness when the analysis was run
 
     @property
     def epci_without_project(self) -> gpd.GeoDataFrame:
@@ -321,6 +331,12 @@ class Plan:
     @property
     def settings(self) -> Settings:
         return self.scenario.settings
+
+    def _newly_served(self) -> pd.DataFrame:
+        u = self.units
+        if "served_itinerant" not in u.columns:
+            return u.iloc[0:0]
+        return u[u["served_itinerant"].astype(bool) & ~u["covered_after"].astype(bool)]
 
     def summary(self) -> dict:
         """Key figures at the scenario threshold (for stdout and the report)."""
@@ -358,6 +374,10 @@ class Plan:
             "communes_covered_with_itinerant": int(
                 self.communes.get("covered_with_itinerant", self.communes["covered_after"]).sum()
             ),
+            # served by a circuit = a weekly permanence within the threshold, counted
+            # on the demand units not covered after the fixed posts
+            "units_served_itinerant": int(self._newly_served()["population"].size),
+            "population_served_itinerant": int(round(self._newly_served()["population"].sum())),
             "travel_model": self.travel_model,
         }
 
@@ -785,15 +805,15 @@ def run(scenario: Scenario, *, prepared: Prepared | None = None) -> Plan:
         posts["covered_population"] = posts["post_id"].map(by_post["population"]).fillna(0.0)
         posts["covered_need"] = posts["post_id"].map(by_post["need"]).fillna(0.0)
 
-    circuits, timetable, dropped = _itinerant(scenario, communes, list(posts["insee"]))
+    near_new_post = (to_post["minutes"].reindex(units.index) <= t).to_numpy(bool)
+    circuits, timetable, dropped, served = _itinerant(scenario, communes, units, near_new_post)
     if len(circuits):
         posts = pd.concat(
-            [posts, _itinerant_posts(circuits, communes, len(posts))], ignore_index=True
+            [posts, _itinerant_posts(circuits, communes, units, served, len(posts))],
+            ignore_index=True,
         )
-    stop_of = {c: r.circuit_id for r in circuits.itertuples() for c in r.stops.split(";")}
-    communes["itinerant_circuit"] = communes.index.map(stop_of)
-    communes["covered_with_itinerant"] = (
-        communes["covered_after"] | communes["itinerant_circuit"].notna()
+    itinerant.served_columns(
+        communes, units, circuits, served, commune_units=scenario.demand_unit == "commune"
     )
     lap("itinerant")
     communes["gap"] = ~communes["covered_before"]
@@ -877,9 +897,17 @@ def _equity(scenario: Scenario, prepared: Prepared, units: gpd.GeoDataFrame):
 
 
 def _itinerant(
-    scenario: Scenario, communes: gpd.GeoDataFrame, fixed_hosts: list[str]
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
-    """Circuits serving what the fixed posts leave uncovered (empty frames when none)."""
+    scenario: Scenario,
+    communes: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    near_new_post: np.ndarray,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Circuits serving the demand units the fixed posts leave beyond the threshold
+    (or in a priority territory with no new fixed post within the threshold: a new
+    post answers its reasons, far or thin), based in the EPCI or gap
+    cluster they serve (empty frames when none). Returns circuits, timetable, dropped
+    units and the ``served`` table of :class:`cnfs_geo.itinerant.ItinerantResult`
+    (index ``unit_id``)."""
     if scenario.itinerant_posts == 0:
         empty = gpd.GeoDataFrame(
             {c: [] for c in itinerant.CIRCUIT_COLUMNS if c != "geometry"},
@@ -890,30 +918,53 @@ def _itinerant(
             empty,
             pd.DataFrame(columns=itinerant.TIMETABLE_COLUMNS),
             pd.DataFrame(columns=["insee", "reason"]),
+            pd.DataFrame(columns=itinerant.SERVED_COLUMNS),
         )
     s = scenario.settings
+    frame, base_sites, groups, reasons = itinerant.units_inputs(communes, units)
+    # a new fixed post within the threshold answers the priority reasons of a unit
+    reasons = reasons.where(~near_new_post, "")
     # density, reach, stop hours and week length: the settings' itinerant_* values
     res = itinerant.itinerant_circuits(
-        communes,
+        frame,
         n_posts=scenario.itinerant_posts,
         settings=s,
         covered="covered_after",
-        exclude=sorted(set(fixed_hosts)),
+        threshold=scenario.threshold,
+        priority_reasons=reasons,
+        base_sites=base_sites,
+        groups=groups,
+        minutes=units["minutes_after"],
     )
-    return res.circuits, res.timetable, res.dropped
+    return res.circuits, res.timetable, res.dropped, res.served
 
 
 def _itinerant_posts(
-    circuits: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, start: int
+    circuits: gpd.GeoDataFrame,
+    communes: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    served: pd.DataFrame,
+    start: int,
 ) -> gpd.GeoDataFrame:
+    """One post per circuit, at its base, credited with the people it newly serves and
+    counted in the EPCI where most of them live (the base's EPCI when none)."""
     base = communes.loc[circuits["base_insee"]]
+    sv = served.reindex(units.index.astype(str))
+    newly = units.assign(cid=sv["circuit_id"].to_numpy(dtype=object))[
+        sv["newly_served"].fillna(False).astype(bool).to_numpy()
+    ]
+    newly = newly.assign(epci=newly["insee"].map(communes["epci"]))
+    by = newly.groupby(["cid", "epci"])["population"].sum().reset_index()
+    by = by.sort_values(["cid", "population", "epci"], ascending=[True, False, True])
+    epci_of = by.drop_duplicates("cid").set_index("cid")["epci"]
+    epci = [epci_of.get(cid, e) for cid, e in zip(circuits["circuit_id"], base["epci"])]
     return gpd.GeoDataFrame(
         {
             "post_id": [f"P{start + i + 1:02d}" for i in range(len(circuits))],
             "candidate_id": ("commune:" + circuits["base_insee"]).to_numpy(),
             "insee": circuits["base_insee"].to_numpy(),
             "commune": circuits["base_nom"].to_numpy(),
-            "epci": base["epci"].to_numpy(),
+            "epci": epci,
             "host": ("Médiateur itinérant basé à " + circuits["base_nom"]).to_numpy(),
             "host_kind": "itinerant",
             "kind": "itinerant",

@@ -414,7 +414,16 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
     for i, r in enumerate(circuits.itertuples(index=False)):
         cid = str(r.circuit_id)
         stops = [x for x in str(r.stops).split(";") if x]
+        stop_names = str(getattr(r, "stop_names", "") or "").split(";")
+        if len(stop_names) != len(stops):
+            stop_names = [str(names.get(x, x)) for x in stops]
         sub = tt[tt["circuit_id"].astype(str) == cid]
+        first = sub.drop_duplicates("insee")
+        why = (
+            pd.Series(first["reason"].to_numpy(), index=first["insee"].astype(str))
+            if "reason" in sub.columns
+            else pd.Series(dtype=object)
+        )
         days = [d for d in DAYS[:5]] + [d for d in DAYS[5:] if d in set(sub["day"])]
         unknown = sorted(set(sub["day"].astype(str)) - set(DAYS))
         if unknown:
@@ -440,7 +449,11 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
                 "id": cid,
                 "colour": circuit_colour(i),
                 "base": f"{r.base_nom} ({r.base_insee})",
-                "stops": [f"{names.get(x, x)} ({x})" for x in stops],
+                "stops": [
+                    f"{n} ({x})" + (f" — {why[x]}" if x in why.index and why[x] else "")
+                    for n, x in zip(stop_names, stops)
+                ],
+                "empty_days": str(getattr(r, "empty_days_reason", "") or ""),
                 "n_stops": _fr.integer(r.n_stops),
                 "km": _fr.integer(r.km_per_week),
                 "drive": _fr.hours(float(r.minutes_per_week) / 60.0),
@@ -454,15 +467,28 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
             }
         )
     if rows:
+        thr = _fr.number(plan.scenario.threshold, trim=True)
+        s = plan.settings
         intro = (
-            f"{_fr.integer(len(rows))} poste(s) itinérant(s) (« médiateur volant ») : un "
-            "conseiller part chaque jour de sa base et tient une permanence d'une "
-            "demi-journée dans de petites communes, selon le planning hebdomadaire "
-            f"ci-dessous. Ensemble, les circuits desservent "
-            f"{_fr.integer(circuits['population'].sum())} habitants "
+            f"{_fr.plural(len(rows), 'poste itinérant', 'postes itinérants')} "
+            "(« médiateur volant ») : un conseiller part chaque jour de sa base et tient "
+            "une permanence d'une demi-journée, selon le planning hebdomadaire ci-dessous, "
+            "là où les postes fixes laissent des habitants au-delà du seuil (ou dans un "
+            "territoire prioritaire, motif indiqué). Sa semaine : "
+            f"{_fr.hours(s.weekly_hours)} moins {_fr.percent(100 * s.coordination_share, 0)} "
+            "de coordination, moins la route, sur cinq jours. "
+            f"{_fr.SERVED_DEFINITION.format(threshold=thr).capitalize()}. Ensemble, les "
+            f"circuits desservent {_fr.integer(circuits['population'].sum())} habitants "
             f"({_fr.integer(circuits['need'].sum())} en population pondérée par le besoin) "
-            f"dans {_fr.integer(circuits['n_stops'].sum())} communes."
+            f"qui restaient au-delà de {thr} min après les postes fixes, avec "
+            f"{_fr.plural(int(circuits['n_stops'].sum()), 'arrêt')}."
         )
+        if s.itinerant_serve_covered:
+            intro += (
+                " Le réglage itinerant_serve_covered autorise aussi des arrêts dans des "
+                "unités déjà à moins du seuil dont la fragilité est dans le quart "
+                "supérieur : ces arrêts sont signalés par leur motif."
+            )
     else:
         intro = (
             "Le scénario ne comporte aucun poste itinérant (médiateur volant) : voir "
@@ -625,6 +651,40 @@ def unit_comparison_context(plan: Any) -> dict[str, Any] | None:
     }
 
 
+def robustness_context(plan: Any) -> dict[str, Any] | None:
+    """The robustness table (``plan.robustness``, :mod:`cnfs_geo.robustness`), or None
+    when the analysis was not run."""
+    rob = getattr(plan, "robustness", None)
+    if rob is None:
+        return None
+    runs = len(rob.perturbations)
+    rows = [
+        {
+            "post": str(r.post_id),
+            "commune": f"{r.commune} ({r.insee})",
+            "again": f"{r.chosen_again} / {r.runs}",
+            "same": f"{r.same_commune} / {r.runs}",
+            "label": str(r.label),
+            "robust": bool(r.robust),
+        }
+        for r in rob.posts.itertuples(index=False)
+    ]
+    variants = _fr.join(str(x) for x in rob.perturbations["label"])
+    n_robust = int(rob.posts["robust"].sum())
+    intro = (
+        f"Le placement des postes fixes a été recalculé "
+        f"{_fr.plural(runs, 'fois', 'fois')}, une par variante des hypothèses ({variants}), "
+        "à partir des mêmes données préparées. Un poste est « choisi à nouveau » quand la "
+        "variante place un poste dans la même commune ou à moins de "
+        f"{_fr.minutes(rob.near_minutes, fixed=False)} ; il est « {_fr.ROBUST_POST} » quand "
+        f"c'est le cas dans au moins {_fr.percent(100 * rob.robust_share, 0)} des variantes, "
+        f"« {_fr.FRAGILE_POST} » sinon. {_fr.integer(n_robust)} sur "
+        f"{_fr.integer(len(rows))} sont robustes. Durée de l'analyse : "
+        f"{_fr.number(rob.seconds, 1)} s."
+    )
+    return {"intro": intro, "rows": rows}
+
+
 def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     """Every value shown in the report, formatted in French.
 
@@ -729,12 +789,16 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     )
     if n_itin and has_circuits(plan):
         circ = plan.circuits
+        served_pop = float(circ["population"].sum())
         synthesis += (
             f" Parmi ces postes, {_fr.integer(n_itin)} sont itinérants (« médiateur "
-            f"volant ») : ils tiennent des permanences hebdomadaires dans "
-            f"{_fr.integer(circ['n_stops'].sum())} communes peu denses "
-            f"({_fr.integer(circ['population'].sum())} habitants), non comptées "
-            "ci-dessus comme couvertes."
+            f"volant ») : leurs permanences hebdomadaires "
+            f"({_fr.plural(int(circ['n_stops'].sum()), 'arrêt')}) desservent "
+            f"{_fr.integer(served_pop)} de ces habitants restés au-delà de {tt} "
+            f"({_fr.SERVED_DEFINITION.format(threshold=_fr.number(t, trim=True))}) ; ils "
+            "ne sont pas comptés ci-dessus comme couverts par un lieu fixe. Avec les "
+            f"circuits, {_fr.integer(max(out_a - served_pop, 0))} habitants restent "
+            "sans lieu ni permanence à portée."
         )
 
     # ---- coverage table
@@ -796,8 +860,10 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     if n_itin:
         posts_intro += (
             f" S'y ajoutent {_fr.integer(n_itin)} postes itinérants (section "
-            "« Circuits itinérants ») : pour eux, la population indiquée est celle des "
-            "communes desservies par leur circuit."
+            "« Circuits itinérants ») : pour eux, la population indiquée est celle que "
+            "leur circuit dessert (une permanence hebdomadaire à moins du seuil) parmi "
+            "les habitants restés au-delà du seuil après les postes fixes ; leur EPCI "
+            "est celui de ces habitants."
         )
 
     # ---- gap communes
@@ -1134,6 +1200,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "data_gaps": gaps_data,
         "priority": priority_context(plan),
         "circuits": circ,
+        "robustness": robustness_context(plan),
         "priority_png": (
             base64.b64encode(priority_map_png(plan)).decode("ascii") if with_map else ""
         ),

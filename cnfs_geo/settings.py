@@ -131,7 +131,15 @@ class Settings:
         Longest drive from an itinerant advisor's base to a stop (25 min each way keeps
         a half-day's return trip under an hour).
     itinerant_min_stop_hours : float
-        Least weekly time at a stop: one half-day (3.5 h).
+        Least time on site of one half-day permanence (2.5 h): a half-day slot is
+        3.5 h (35 h / 10), less its share of coordination (0.35 h) and of a typical
+        30–40 min drive; with 3.5 h the 31.5 h budget could never fill the tenth
+        half-day and Friday stayed empty.
+    itinerant_serve_covered : bool
+        Let itinerant circuits also stop in units already within the threshold when
+        their fragility is in the top quarter (False: circuits serve only the units
+        the fixed offer leaves beyond the threshold, or priority territories; the
+        report says so when True).
     itinerant_days_per_week : int
         Working days of a full-time post (5, lundi … vendredi).
     demand_unit : {"finest", "commune", "iris", "commune2018"}
@@ -167,7 +175,8 @@ class Settings:
     low_fibre_pct: float = 80.0
     itinerant_density_max: float = 60.0
     itinerant_max_stop_minutes: float = 25.0
-    itinerant_min_stop_hours: float = 3.5
+    itinerant_min_stop_hours: float = 2.5
+    itinerant_serve_covered: bool = False
     itinerant_days_per_week: int = 5
     demand_unit: str = "finest"
     default_advisors_factors: tuple[float, ...] = (0.5, 2.0)

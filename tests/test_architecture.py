@@ -52,6 +52,7 @@ ORDER: dict[str, int] = {
     "placement": 9,
     "itinerant": 10,
     "plan": 11,
+    "robustness": 11,  # re-solves a plan's placement under perturbations (imports plan)
     # outputs: they present a Plan (duck-typed), never import plan
     "_map_style": 12,
     "_plan_view": 12,

@@ -23,6 +23,7 @@ from cnfs_geo.itinerant import itinerant_circuits
 from cnfs_geo.settings import DEFAULT
 
 BUDGET = DEFAULT.weekly_hours * (1 - DEFAULT.coordination_share)  # 31.5 h
+MIN_VISIT = DEFAULT.itinerant_min_stop_hours  # 2.5 h on site per half-day
 MIN_PER_M = DEFAULT.detour_factor / (DEFAULT.speed_kmh * 1000 / 60)  # minutes per crow-fly metre
 
 
@@ -38,14 +39,24 @@ def communes(plan):
 
 @pytest.fixture(scope="module")
 def r2(communes):
-    """Two itinerant posts with every default."""
-    return itinerant_circuits(communes, n_posts=2)
+    """Two itinerant posts, covered communes of high need allowed (the setting
+    itinerant_serve_covered; the plan's default is off) so the capacity binds."""
+    return itinerant_circuits(communes, n_posts=2, serve_covered=True)
 
 
 @pytest.fixture(scope="module")
 def r_cuts(communes):
-    """Need-only objective, 30 min reach: the exact week check cuts circuits off."""
-    return itinerant_circuits(communes, n_posts=2, max_stop_minutes=30, priority="need")
+    """Need-only objective, 30 min reach, 3.5 h visits and a 0.5 min threshold (a commune
+    is served by its own stop only): the exact week check cuts circuits off."""
+    return itinerant_circuits(
+        communes,
+        n_posts=2,
+        max_stop_minutes=30,
+        priority="need",
+        serve_covered=True,
+        min_stop_hours=3.5,
+        threshold=0.5,
+    )
 
 
 _XY: dict[int, pd.DataFrame] = {}
@@ -106,26 +117,32 @@ def test_eligibility_recomputed(communes, r2):
     got = r2.eligibility["eligible"]
     assert got.sum() > 0
     pd.testing.assert_series_equal(got, expected.rename("eligible"), check_names=False)
-    # every stop is eligible, every eligible commune is a stop or reported as dropped
+    # every stop is eligible, every eligible commune is served (a stop within the
+    # threshold) or reported as dropped
     stops, dropped = set(r2.stops["insee"]), set(r2.dropped["insee"])
-    assert stops <= set(expected.index[expected])
-    assert not stops & dropped
-    assert stops | dropped == set(expected.index[expected])
+    served = set(r2.served.index[r2.served["served"]])
+    assert stops <= set(expected.index[expected]) and stops <= served
+    assert not served & dropped
+    assert (served & set(expected.index[expected])) | dropped == set(expected.index[expected])
     assert r2.parameters["eligible"] == int(expected.sum())
+    # without the setting only uncovered communes are eligible
+    off = itinerant.eligible_communes(c)
+    assert (off["eligible"] == (expected & ~c["covered_before"])).all()
 
 
 def test_priority_is_lexicographic(communes, r2, r_cuts):
     """Default priority: at least as much uncovered need as the need-only objective, which
     in turn serves at least as much need in all (same posts, reach)."""
-    r_need = itinerant_circuits(communes, n_posts=2, priority="need")
+    r_need = itinerant_circuits(communes, n_posts=2, priority="need", serve_covered=True)
 
     def uncovered(r):
-        return float(r.stops.loc[~r.stops["covered"], "need"].sum())
+        return float(communes.loc[r.served["newly_served"].astype(bool), "need"].sum())
 
     assert uncovered(r2) >= uncovered(r_need) - 1e-6
-    assert r_need.circuits["need"].sum() >= r2.circuits["need"].sum() - 1e-6
+    assert r_need.solution["objective"] >= r2.solution["objective"] - 1e-6
     assert uncovered(r2) > 0
     assert r2.solution["objective_uncovered"] == pytest.approx(uncovered(r2))
+    assert r2.circuits["need"].sum() == pytest.approx(uncovered(r2))
 
 
 # ----------------------------------------------------------------------------------------
@@ -143,10 +160,11 @@ def test_stops_within_max_time_of_base(communes, r2, r_cuts, which):
 
 
 @pytest.mark.parametrize("which", ["default", "cuts"])
-def test_hours_and_weekly_budget(r2, r_cuts, which):
+def test_hours_and_weekly_budget(communes, r2, r_cuts, which):
     r = dict(results(r2, r_cuts))[which]
     assert len(r.circuits) == 2
-    assert (r.stops["hours"] >= 3.5 - 1e-9).all()
+    low = r.parameters["min_stop_hours"]
+    assert (r.stops["hours"] >= low - 1e-9).all()
     assert (r.stops["visits"] >= 1).all()
     for circ in r.circuits.itertuples():
         st = r.stops[r.stops["circuit_id"] == circ.circuit_id]
@@ -154,9 +172,11 @@ def test_hours_and_weekly_budget(r2, r_cuts, which):
         assert circ.hours_at_stops == pytest.approx(st["hours"].sum())
         assert circ.hours_at_stops + circ.minutes_per_week / 60 <= BUDGET + 1e-9
         assert circ.visits <= 10 and circ.visits == st["visits"].sum()
-        assert circ.hours_per_visit >= 3.5 - 1e-9
-        assert circ.population == st["population"].sum()
-        assert circ.need == pytest.approx(st["need"].sum())
+        assert circ.hours_per_visit >= low - 1e-9
+        assert circ.population_stops == st["population"].sum()
+        mine = r.served["newly_served"].astype(bool) & (r.served["circuit_id"] == circ.circuit_id)
+        assert circ.population == communes.loc[mine, "population"].sum()
+        assert circ.need == pytest.approx(communes.loc[mine, "need"].sum())
         assert circ.km_per_week == pytest.approx(circ.minutes_per_week / 60 * DEFAULT.speed_kmh)
 
 
@@ -174,9 +194,9 @@ def test_visits_follow_need(r2, r_cuts):
     extra_seen = 0
     for r in (r2, r_cuts):
         for _, st in r.stops.groupby("circuit_id"):
-            final = st["need"] / st["visits"]
+            final = st["need_served"] / st["visits"]
             for s in st[st["visits"] > 1].itertuples():
-                assert s.need / (s.visits - 1) >= final.drop(s.Index).max() - 1e-9
+                assert s.need_served / (s.visits - 1) >= final.drop(s.Index).max() - 1e-9
                 extra_seen += 1
     assert extra_seen >= 1
 
@@ -261,7 +281,7 @@ def test_timetable_consistent_with_circuits(communes, r2, r_cuts, which):
         assert (
             g["insee"].value_counts().sort_index().equals(st["visits"].sort_index().rename("count"))
         )
-        assert g.groupby("insee")["hours"].sum().min() >= 3.5 - 1e-9
+        assert g.groupby("insee")["hours"].sum().min() >= r.parameters["min_stop_hours"] - 1e-9
         assert g["hours"].sum() == pytest.approx(circ["hours_at_stops"])
         assert g["travel_minutes"].sum() == pytest.approx(circ["minutes_per_week"])
         assert g["hours"].sum() + g["travel_minutes"].sum() / 60 <= BUDGET + 1e-9
@@ -307,7 +327,11 @@ def test_circuit_full_claims_are_true(communes, r2, r_cuts):
                 order, _ = itinerant.tsp_order(m)
                 perm = [0, *order]
                 need = [communes.loc[stops[k - 1], "need"] for k in order]
-                assert itinerant.week_plan(m[np.ix_(perm, perm)], need, budget_hours=BUDGET) is None
+                low = r.parameters["min_stop_hours"]
+                wp = itinerant.week_plan(
+                    m[np.ix_(perm, perm)], need, budget_hours=BUDGET, min_stop_hours=low
+                )
+                assert wp is None
                 seen += 1
         for s in r.dropped[r.dropped["reason"] == "out_of_reach"].itertuples():
             assert min(minutes(communes, b, s.insee) for b in r.circuits["base_insee"]) > limit
@@ -317,25 +341,37 @@ def test_circuit_full_claims_are_true(communes, r2, r_cuts):
 # ----------------------------------------------------------------------------------------
 # Optimality of the circuit model on checkable instances
 # ----------------------------------------------------------------------------------------
-def _fits(communes, base: str, stops: list[str]) -> bool:
+def _fits(communes, base: str, stops: list[str], low: float = 3.5) -> bool:
     m = matrix(communes, [base, *stops])
     order, _ = itinerant.tsp_order(m)
     perm = [0, *order]
     need = [communes.loc[stops[k - 1], "need"] for k in order]
-    return itinerant.week_plan(m[np.ix_(perm, perm)], need, budget_hours=BUDGET) is not None
+    wp = itinerant.week_plan(m[np.ix_(perm, perm)], need, budget_hours=BUDGET, min_stop_hours=low)
+    return wp is not None
 
 
 def test_one_circuit_is_best_by_enumeration(communes):
     """n_posts=1 on bases whose reachable eligible communes do *not* all fit in one week
     (the capacity binds): the model's circuit has the most need among every feasible
     subset, found by enumeration (week feasibility from week_plan, whose day pairing is
-    checked against brute force above)."""
-    elig = itinerant.eligible_communes(communes)
+    checked against brute force above). Visits of 3.5 h and a 0.5 min threshold (each
+    commune served by its own stop) make the capacity bind."""
+    elig = itinerant.eligible_communes(communes, serve_covered=True)
     ids = elig.index[elig["eligible"]]
-    # every pair at once: the same minutes as minutes(communes, b, s), element by element
-    pos = {c: k for k, c in enumerate(communes.index)}
-    m_all = matrix(communes, list(communes.index))
-    reach = {b: [s for s in ids if m_all[pos[b], pos[s]] <= 25] for b in communes.index}
+    t = 0.5
+    opts = {"priority": "need", "serve_covered": True, "min_stop_hours": 3.5, "threshold": t}
+    targets = list(elig.index[elig["eligible"] | ~elig["covered"]])
+
+    pts = _xy(communes)
+    need = communes["need"]
+
+    def served_need(sub) -> float:
+        a = pts.loc[targets].to_numpy()
+        b = pts.loc[list(sub)].to_numpy()
+        d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1]) * MIN_PER_M
+        return float(need.loc[targets][(d <= t).any(axis=1)].sum())
+
+    reach = {b: [s for s in ids if minutes(communes, b, s) <= 25] for b in communes.index}
     bases = [
         b for b in sorted(reach) if 9 <= len(reach[b]) <= 10 and not _fits(communes, b, reach[b])
     ][:3]
@@ -346,27 +382,28 @@ def test_one_circuit_is_best_by_enumeration(communes):
         subsets = [
             sub for k in range(1, len(reach[b]) + 1) for sub in itertools.combinations(reach[b], k)
         ]
-        subsets.sort(key=lambda sub: -float(need[[pos[c] for c in sub]].sum()))
+        value = {sub: served_need(sub) for sub in subsets}
+        subsets.sort(key=lambda sub: -value[sub])
         top = next(sub for sub in subsets if _fits(communes, b, list(sub)))
-        best[b] = float(communes.loc[list(top), "need"].sum())
-        assert best[b] < float(communes.loc[reach[b], "need"].sum())  # capacity binds
-        r = itinerant_circuits(communes, n_posts=1, bases=[b], priority="need")
-        assert r.circuits["need"].sum() == pytest.approx(best[b], rel=1e-9)
+        best[b] = value[top]
+        assert best[b] < served_need(reach[b])  # capacity binds
+        r = itinerant_circuits(communes, n_posts=1, bases=[b], **opts)
+        assert r.solution["objective"] == pytest.approx(best[b], rel=1e-9)
         assert (r.dropped["reason"] == "circuit_full").any()
-    r = itinerant_circuits(communes, n_posts=1, bases=bases, priority="need")
-    assert r.circuits["need"].sum() == pytest.approx(max(best.values()), rel=1e-9)
+    r = itinerant_circuits(communes, n_posts=1, bases=bases, **opts)
+    assert r.solution["objective"] == pytest.approx(max(best.values()), rel=1e-9)
 
 
 def test_more_posts_never_serve_less_need(communes, r2):
-    r1 = itinerant_circuits(communes, n_posts=1)
-    r3 = itinerant_circuits(communes, n_posts=3)
-    u = [(~r.stops["covered"] * r.stops["need"]).sum() for r in (r1, r2, r3)]
+    r1 = itinerant_circuits(communes, n_posts=1, serve_covered=True)
+    r3 = itinerant_circuits(communes, n_posts=3, serve_covered=True)
+    u = [r.circuits["need"].sum() for r in (r1, r2, r3)]
     assert u[0] <= u[1] + 1e-6 <= u[2] + 2e-6
     assert len(r3.circuits) == 3
 
 
 def test_zero_posts_reports_every_eligible_commune(communes, r2):
-    r0 = itinerant_circuits(communes, n_posts=0)
+    r0 = itinerant_circuits(communes, n_posts=0, serve_covered=True)
     assert r0.circuits.empty and r0.timetable.empty and r0.stops.empty
     assert len(r0.dropped) == r2.parameters["eligible"]
     assert set(r0.dropped["reason"]) == {"no_post"}
@@ -375,13 +412,18 @@ def test_zero_posts_reports_every_eligible_commune(communes, r2):
 
 def test_exclude_and_covered_series(communes, r2):
     first = r2.stops["insee"].iloc[0]
-    r = itinerant_circuits(communes, n_posts=2, exclude=[first])
+    r = itinerant_circuits(communes, n_posts=2, exclude=[first], serve_covered=True)
     assert first not in set(r.stops["insee"]) and first not in set(r.dropped["insee"])
     assert bool(r.eligibility.loc[first, "excluded"])
     # coverage given as a Series (e.g. after fixed posts): all covered → only high need
     everything = pd.Series(True, index=communes.index)
-    r_cov = itinerant_circuits(communes, n_posts=2, covered=everything)
+    r_cov = itinerant_circuits(communes, n_posts=2, covered=everything, serve_covered=True)
     assert r_cov.stops["covered"].all() and r_cov.stops["high_need"].all()
+    assert r_cov.stops["reason"].str.contains("itinerant_serve_covered").all()
+    assert r_cov.circuits["population"].sum() == 0  # nobody newly served
+    # without the setting, covered communes are never stops
+    with pytest.raises(PlacementError, match="no eligible commune"):
+        itinerant_circuits(communes, n_posts=2, covered=everything)
 
 
 # ----------------------------------------------------------------------------------------
@@ -389,7 +431,7 @@ def test_exclude_and_covered_series(communes, r2):
 # ----------------------------------------------------------------------------------------
 def test_deterministic_and_row_order_independent(communes, r2):
     shuffled = communes.sample(frac=1.0, random_state=7)
-    again = itinerant_circuits(shuffled, n_posts=2)
+    again = itinerant_circuits(shuffled, n_posts=2, serve_covered=True)
     pd.testing.assert_frame_equal(
         again.circuits.drop(columns="geometry"), r2.circuits.drop(columns="geometry")
     )
@@ -456,11 +498,16 @@ def test_split_budget_with_mclp(plan, communes):
 def test_week_plan_small_handmade_case():
     """Hand-made: base + 2 stops 10 min away and 10 min apart, needs 3 : 1."""
     m = np.array([[0, 10, 10], [10, 0, 10], [10, 10, 0]], float)
-    wp = itinerant.week_plan(m, [3.0, 1.0], budget_hours=31.5)
-    # 8 visits: 6 + 2 by D'Hondt; 4 days; hours + travel = budget
+    wp = itinerant.week_plan(m, [3.0, 1.0], budget_hours=31.5, min_stop_hours=3.5)
+    # 3.5 h a visit: 8 visits: 6 + 2 by D'Hondt; 4 days; hours + travel = budget
     assert sum(wp.visits) == 8 and wp.visits == (6, 2)
     assert wp.travel_minutes == pytest.approx(brute_days(m, [1] * 6 + [2] * 2))
     assert sum(wp.visits) * wp.hours_per_visit + wp.travel_minutes / 60 == pytest.approx(31.5)
+    # the default 2.5 h a visit: 10 visits (7 + 3) on the five days; 3 × 20 + 30 + 20 min
+    wp = itinerant.week_plan(m, [3.0, 1.0], budget_hours=31.5)
+    assert wp.visits == (7, 3) and len(wp.days) == 5
+    assert wp.travel_minutes == pytest.approx(brute_days(m, [1] * 7 + [2] * 3)) == 110.0
+    assert wp.hours_per_visit == pytest.approx((31.5 - 110 / 60) / 10)
     assert itinerant.week_plan(np.zeros((12, 12)), [1.0] * 11, budget_hours=31.5) is None
 
 
@@ -505,3 +552,124 @@ def test_bad_communes_and_codes(communes):
         )
     with pytest.raises(ValidationError):
         itinerant.tsp_order(np.zeros((2, 3)))
+
+
+# ----------------------------------------------------------------------------------------
+# In the plan: `--posts 6 --itinerant 2` on 49 (the issue's "done when")
+# ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mixed(plan49_mixed):
+    return plan49_mixed
+
+
+def _stops(plan) -> list[str]:
+    return [x for r in plan.circuits.itertuples() for x in str(r.stops).split(";")]
+
+
+def test_plan_stops_are_uncovered_after_fixed_posts_or_priority(mixed):
+    """Every stop is beyond the threshold after the fixed posts (or a priority unit with no
+    new fixed post within the threshold), and the timetable says why."""
+    u, c, tt, t = mixed.units, mixed.communes, mixed.timetable, mixed.scenario.threshold
+    stops = _stops(mixed)
+    assert len(mixed.circuits) == 2 and stops
+    for x in stops:
+        reasons = set(tt.loc[tt["insee"] == x, "reason"])
+        assert len(reasons) == 1
+        why = reasons.pop()
+        if bool(u.loc[x, "covered_after"]):
+            assert why.startswith("territoire prioritaire"), (x, why)
+            assert bool(c.loc[u.loc[x, "insee"], "priority_gap"])
+        else:
+            assert u.loc[x, "minutes_after"] > t
+            assert why.startswith(f"sans lieu ni poste fixe à moins de {t:g} min"), (x, why)
+        assert "itinerant_serve_covered" not in why  # the setting is off by default
+    # sparse rural: the unit's density below the setting
+    frame = itinerant.units_inputs(c, u)[0]
+    assert (frame.loc[stops, "density"] < mixed.settings.itinerant_density_max).all()
+
+
+def test_plan_week_is_35h_less_coordination_including_travel(mixed):
+    s = mixed.settings
+    cap = 35 * (1 - s.coordination_share)
+    tt = mixed.timetable
+    for r in mixed.circuits.itertuples():
+        g = tt[tt["circuit_id"] == r.circuit_id]
+        assert r.hours_at_stops + r.minutes_per_week / 60 <= cap + 1e-9
+        assert g["hours"].sum() + g["travel_minutes"].sum() / 60 <= cap + 1e-9
+        assert g["hours"].sum() + g["travel_minutes"].sum() / 60 == pytest.approx(cap)
+        assert (g["hours"] >= s.itinerant_min_stop_hours - 1e-9).all()
+        days = set(g["day"])
+        if r.empty_days:
+            assert r.empty_days_reason and len(days) == 5 - r.empty_days
+        else:
+            assert days == {"lundi", "mardi", "mercredi", "jeudi", "vendredi"}
+
+
+def test_plan_bases_lie_in_the_territory_they_serve(mixed):
+    """Base and every stop share an EPCI or a gap cluster."""
+    c, u = mixed.communes, mixed.units
+    for r in mixed.circuits.itertuples():
+        base = c.loc[r.base_insee]
+        for x in str(r.stops).split(";"):
+            com = c.loc[u.loc[x, "insee"]]
+            same_cluster = (
+                pd.notna(base["gap_cluster"]) and base["gap_cluster"] == com["gap_cluster"]
+            )
+            assert base["epci"] == com["epci"] or same_cluster, (r.circuit_id, x)
+
+
+def test_plan_served_has_one_definition_everywhere(mixed, tmp_path):
+    """Served = a stop within the threshold, recomputed here from the stop points; the
+    circuits, posts, summary, GeoPackage and report all give the same population."""
+    import pyogrio
+
+    from cnfs_geo import outputs, report
+
+    u, t = mixed.units, mixed.scenario.threshold
+    pts = u[["x", "y"]].to_numpy(float)
+    sp = u.loc[_stops(mixed), ["x", "y"]].to_numpy(float)
+    d = np.hypot(pts[:, None, 0] - sp[None, :, 0], pts[:, None, 1] - sp[None, :, 1]) * MIN_PER_M
+    served = d.min(axis=1) <= t
+    assert (u["served_itinerant"].to_numpy(bool) == served).all()
+    newly = u[served & ~u["covered_after"].to_numpy(bool)]
+    total = float(newly["population"].sum())
+    assert total > 0
+    circ = mixed.circuits
+    assert circ["population"].sum() == pytest.approx(total, abs=len(circ))
+    for r in circ.itertuples():
+        mine = newly[newly["itinerant_circuit"] == r.circuit_id]
+        assert r.population == pytest.approx(mine["population"].sum(), abs=0.5)
+    itin = mixed.posts[mixed.posts["kind"] == "itinerant"]
+    assert itin["covered_population"].sum() == circ["population"].sum()
+    sm = mixed.summary()
+    assert sm["population_served_itinerant"] == round(total)
+    assert sm["units_served_itinerant"] == len(newly)
+    path = tmp_path / "plan.gpkg"
+    outputs.write_geopackage(mixed, path)
+    com = pyogrio.read_dataframe(path, layer="communes")
+    assert com["population_served_itinerant"].sum() == pytest.approx(total)
+    layer = pyogrio.read_dataframe(path, layer="units_served")
+    assert set(layer["unit_id"]) == set(u.index[served])
+    ctx = report.report_context(mixed, with_map=False)
+    assert _fr_integer(circ["population"].sum()) in ctx["synthesis"]
+    assert "non comptées ci-dessus comme couvertes" not in ctx["synthesis"]
+
+
+def _fr_integer(x) -> str:
+    from cnfs_geo import _fr
+
+    return _fr.integer(x)
+
+
+def test_plan_circuit_counted_in_the_epci_of_the_people_it_serves(mixed):
+    u, c = mixed.units, mixed.communes
+    newly = u[u["served_itinerant"].astype(bool) & ~u["covered_after"].astype(bool)]
+    by = (
+        newly.assign(epci=newly["insee"].map(c["epci"]))
+        .groupby(["itinerant_circuit", "epci"])["population"]
+        .sum()
+    )
+    for p in mixed.posts[mixed.posts["kind"] == "itinerant"].itertuples():
+        mine = by.loc[p.circuit_id]
+        assert p.epci == mine.idxmax()
+        assert mine.max() > 0

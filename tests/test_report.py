@@ -262,10 +262,12 @@ def test_report_circuits_and_weekly_grids(plan_itin, report_html_itin):
     for row, grid, c in zip(summary, tabs[1:], circuits.itertuples()):
         assert row[1] == f"{c.base_nom} ({c.base_insee})"
         assert row[4] == fr_int(c.km_per_week) and row[7] == fr_int(c.population)
+        # each stop in tour order with the reason it is one (as in the timetable)
+        why = tt.drop_duplicates("insee").set_index("insee")["reason"]
         stops = " → ".join(
-            f"{k}. {names[x]} ({x})" for k, x in enumerate(c.stops.split(";"), start=1)
+            f"{k}. {names[x]} ({x}) — {why[x]}" for k, x in enumerate(c.stops.split(";"), start=1)
         )
-        assert f"{stops} → retour à la base" in text
+        assert squash(f"{stops} → retour à la base") in text
         # day × half-day grid
         assert grid[0] == ["Planning", "lundi", "mardi", "mercredi", "jeudi", "vendredi"]
         assert [g[0] for g in grid[1:]] == ["matin", "après-midi"]

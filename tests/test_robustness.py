@@ -1,0 +1,148 @@
+"""Tests of cnfs_geo.robustness on the real Maine-et-Loire plan (embedded bundle).
+
+The perturbed solves reuse the prepared frames; here each kind of perturbation is
+checked against a full, independent pipeline run (``plan.prepare`` + ``plan.run``) with
+the changed assumption, so the shortcut must give the very same posts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyogrio
+import pytest
+
+from cnfs_geo import maps, outputs, report, robustness
+from cnfs_geo._errors import ValidationError
+from cnfs_geo.plan import Scenario, prepare, run
+
+
+@pytest.fixture(scope="module")
+def rob(plan49, prepared49):
+    return robustness.with_robustness(plan49, prepared49)
+
+
+def _hosts(plan) -> list[str]:
+    return sorted(plan.posts.loc[plan.posts["kind"] == "fixed", "insee"].astype(str))
+
+
+def _row(r, key: str):
+    hit = r.perturbations[r.perturbations["key"] == key]
+    assert len(hit) == 1, key
+    return hit.iloc[0]
+
+
+def test_perturbations_of_a_commune_unit_plan(rob, plan49):
+    r = rob.robustness
+    keys = list(r.perturbations["key"])
+    t = plan49.scenario.threshold
+    assert keys == [
+        "speed_kmh=40",
+        "speed_kmh=60",
+        "detour_factor=1.2",
+        "detour_factor=1.5",
+        f"threshold_minutes={t - 2:g}",
+        f"threshold_minutes={t + 2:g}",
+    ]
+    # the plan already counts people at the commune point: no unit variant, said why
+    assert any("demand unit" in s for s in r.skipped)
+    assert r.seconds > 0 and (r.perturbations["seconds"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    "key, change",
+    [
+        ("threshold_minutes=12", {"threshold_minutes": 12.0}),
+        ("speed_kmh=60", {"speed_kmh": 60.0}),
+    ],
+)
+def test_shortcut_equals_a_full_pipeline_run(rob, plan49, key, change):
+    """The re-solve from the prepared frames chooses the same hosts as a plan built
+    from scratch with the changed assumption."""
+    sc = plan49.scenario
+    if "speed_kmh" in change:
+        other = dataclasses.replace(sc, settings=sc.settings.replace(**change))
+    else:
+        other = dataclasses.replace(sc, **change)
+    full = run(other, prepared=prepare(other))
+    assert _row(rob.robustness, key)["hosts"].split(";") == _hosts(full)
+
+
+def test_counts_labels_and_cut_off(rob, plan49):
+    r = rob.robustness
+    fixed = plan49.posts[plan49.posts["kind"] == "fixed"]
+    assert list(r.posts["post_id"]) == list(fixed["post_id"])
+    hosts = [h.split(";") for h in r.perturbations["hosts"]]
+    for p in r.posts.itertuples():
+        assert p.same_commune == sum(p.insee in h for h in hosts)
+        assert p.same_commune <= p.chosen_again <= p.runs == len(hosts)
+        assert p.share == pytest.approx(p.chosen_again / p.runs)
+        assert p.robust == (p.share >= robustness.ROBUST_SHARE - 1e-12)
+        assert p.label == ("poste robuste" if p.robust else "poste fragile")
+    # kept per perturbation = posts chosen again by it, summed over the posts
+    assert r.perturbations["kept"].sum() == r.posts["chosen_again"].sum()
+    # both verdicts occur on this plan: the analysis discriminates
+    assert set(r.posts["label"]) == {"poste robuste", "poste fragile"}
+
+
+def test_posts_column_map_report_and_geopackage(rob, plan49, tmp_path):
+    assert "robustness" not in plan49.posts.columns  # the input plan is unchanged
+    posts = rob.posts
+    fixed = posts["kind"] == "fixed"
+    assert set(posts.loc[fixed, "robustness"]) <= {"poste robuste", "poste fragile"}
+    path = tmp_path / "plan.gpkg"
+    outputs.write_geopackage(rob, path)
+    back = pyogrio.read_dataframe(path, layer="posts")
+    assert back["robustness"].tolist() == posts["robustness"].tolist()
+    assert back["robustness_share"].tolist() == pytest.approx(posts["robustness_share"].tolist())
+    ctx = report.report_context(rob, with_map=False)
+    rows = ctx["robustness"]["rows"]
+    assert [x["label"] for x in rows] == list(rob.robustness.posts["label"])
+    assert "Durée de l'analyse" in ctx["robustness"]["intro"]
+    html = report.render_report(rob, with_map=False)
+    assert "Robustesse des postes proposés" in html
+    maps.coverage_map(rob, path=tmp_path / "carte.html")
+    text = (tmp_path / "carte.html").read_text(encoding="utf-8")
+    assert "dashed #000" in text and "Robustesse" in text
+
+
+def test_unit_perturbation_equals_a_commune_point_plan(prepared49):
+    """A plan on the 2018 communes: the commune-point variant gives the hosts of a plan
+    built from scratch on the commune point."""
+    sc = Scenario(
+        departement="49", posts=8, demand_unit="commune2018", data_dir=prepared49.scenario.data_dir
+    )
+    prep = prepare(sc)
+    r = robustness.robustness(run(sc, prepared=prep), prep)
+    assert "demand_unit=commune" in set(r.perturbations["key"])
+    commune = run(dataclasses.replace(sc, demand_unit="commune"), prepared=prepared49)
+    assert _row(r, "demand_unit=commune")["hosts"].split(";") == _hosts(commune)
+
+
+def test_bad_inputs(plan49, prepared49):
+    other = prepare(dataclasses.replace(plan49.scenario, threshold_minutes=15.0))
+    with pytest.raises(ValidationError, match="another scenario"):
+        robustness.robustness(plan49, other)
+    eq = dataclasses.replace(plan49, scenario=dataclasses.replace(plan49.scenario, model="equity"))
+    with pytest.raises(ValidationError, match="mclp"):
+        robustness.robustness(eq, prepared49)
+
+
+@pytest.mark.parametrize("flag", [[], ["--sans-robustesse"]], ids=["default", "sans"])
+def test_cli_runs_it_by_default(tmp_path, capsys, monkeypatch, flag):
+    from cnfs_geo import cli
+
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    out = tmp_path / "49"
+    rc = cli.main(["plan", "--departement", "49", "--posts", "4", "--out", str(out), *flag])
+    assert rc == 0
+    text = capsys.readouterr().out
+    posts = pyogrio.read_dataframe(out / "plan.gpkg", layer="posts")
+    html = (out / "rapport.html").read_text(encoding="utf-8")
+    if flag:
+        assert "robustesse (" not in text and "robustness" not in posts.columns
+        assert 'id="robustesse"' not in html
+    else:
+        assert "robustesse (" in text and "poste " in text
+        assert set(posts["robustness"]) <= {"poste robuste", "poste fragile"}
+        assert 'id="robustesse"' in html and "Durée de l" in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import maps, report
+from . import maps, pdf, report
+
+log = logging.getLogger(__name__)
 
 __all__ = ["COMMUNE_COLUMNS", "scenario_table", "write_geopackage", "write_outputs"]
 
@@ -135,8 +138,13 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
-def write_outputs(plan: Any, out_dir: str | Path) -> dict[str, Path]:
-    """Write every output of a plan into ``out_dir``; return their paths by name."""
+def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> dict[str, Path]:
+    """Write every output of a plan into ``out_dir``; return their paths by name.
+
+    With ``with_pdf``, also ``rapport.pdf`` (:func:`cnfs_geo.pdf.write_pdf`, dated by
+    ``$SOURCE_DATE_EPOCH`` or today; about as long to make as the plan itself), left
+    out with a warning when WeasyPrint's system libraries are missing.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -147,4 +155,9 @@ def write_outputs(plan: Any, out_dir: str | Path) -> dict[str, Path]:
     write_geopackage(plan, paths["geopackage"])
     maps.coverage_map(plan, path=paths["map"])
     report.write_report(plan, paths["report"])
+    if with_pdf:
+        try:
+            paths["pdf"] = pdf.write_pdf(plan, out / pdf.PDF_FILENAME)
+        except pdf.PdfUnavailableError as exc:
+            log.warning("%s", exc)
     return paths

@@ -216,7 +216,9 @@ def synthesis_map_png(plan: Any, *, dpi: int = 130) -> bytes:
     c = plan.communes
     before = c["covered_before"].astype(bool).to_numpy()
     after = c["covered_after"].astype(bool).to_numpy()
-    fill = np.where(before, COVERED_COLOUR, np.where(after, GAP_SOLVED_COLOUR, GAP_REMAINING_COLOUR))
+    fill = np.where(
+        before, COVERED_COLOUR, np.where(after, GAP_SOLVED_COLOUR, GAP_REMAINING_COLOUR)
+    )
     fig = Figure(figsize=(7.0, 5.4), dpi=dpi)
     ax = fig.subplots()
     c.plot(ax=ax, color=list(fill), edgecolor="#9a9a9a", linewidth=0.2)

@@ -1162,8 +1162,8 @@ def coverage_map(
             (IGN_TILES, ign_name, ATTRIBUTION_IGN),
         )
     ]
-    for layer in basemaps:
-        layer.add_to(fmap)
+    for tiles in basemaps:
+        tiles.add_to(fmap)
 
     names = iter(layer_names(plan))
     shared = _SharedData(data)

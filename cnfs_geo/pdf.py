@@ -62,7 +62,8 @@ def production_date(date: datetime.date | None = None) -> datetime.date:
         except (ValueError, OverflowError, OSError) as exc:
             raise CnfsGeoError(
                 f"variable d'environnement {DATE_ENV_VAR}={epoch!r} : un nombre entier de "
-                "secondes depuis le 1er janvier 1970 est attendu (par exemple 1795996800 pour le 30 novembre 2026) ; "
+                "secondes depuis le 1er janvier 1970 est attendu (par exemple 1795996800 "
+                "pour le 30 novembre 2026) ; "
                 "corrigez-la ou retirez-la pour dater le rapport d'aujourd'hui"
             ) from exc
     return datetime.datetime.now(datetime.UTC).date()
@@ -130,8 +131,7 @@ def pdf_context(plan: Any, *, date: datetime.date | None = None) -> dict[str, An
     posts_label = _fr.plural(len(posts), "nouveau poste", "nouveaux postes")
     if n_itin:
         posts_label += (
-            f" ({_fr.plural(len(posts) - n_itin, 'fixe')}, "
-            f"{_fr.plural(n_itin, 'itinérant')})"
+            f" ({_fr.plural(len(posts) - n_itin, 'fixe')}, {_fr.plural(n_itin, 'itinérant')})"
         )
     return {
         "date": _fr.date(d),

@@ -1140,6 +1140,7 @@ def coverage_map(
         tiles=None,
         control_scale=False,
         prefer_canvas=True,
+        zoom_control=False,  # added in French by the overlay (templates/map_overlay.html.j2)
     )
     # Leaflet inlined; none of folium's CDN links (jQuery, Bootstrap, Font Awesome…)
     fmap.default_js = []

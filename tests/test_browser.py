@@ -12,6 +12,7 @@ when no Chromium is installed (Debian package ``chromium``; ``.ci/run`` installs
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -52,7 +53,9 @@ _DRAWN = f"""(function() {{
         posts: document.querySelectorAll(".leaflet-marker-pane .cg-post-icon").length,
         legend_height: legend.height, legend_width: legend.width,
         legend_text: document.getElementById("legende").innerText,
-        message_shown: !document.getElementById("cg-basemap-msg").hidden
+        message_shown: !document.getElementById("cg-basemap-msg").hidden,
+        titles: Array.from(document.querySelectorAll("[title]")).map(function(e) {{
+            return e.title; }})
     }};
 }})()"""
 # Click the base-map radio button whose label is `name`.
@@ -117,6 +120,9 @@ def test_map_renders_offline(demos, browser, demo, tmp_path):
     assert drawn["legend_height"] > 200 and drawn["legend_width"] > 150
     assert drawn["legend_text"].startswith("Légende")
     assert not drawn["message_shown"]
+    # Leaflet's own tooltips in French too (its defaults are "Zoom in", "Zoom out"…)
+    assert "Zoom avant" in drawn["titles"] and "Zoom arrière" in drawn["titles"]
+    assert not [t for t in drawn["titles"] if re.search(r"\b(Zoom in|Zoom out|library)\b", t)]
     assert paths["map"].stat().st_size <= 3 * 1024 * 1024
 
 

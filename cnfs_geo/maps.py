@@ -2,8 +2,10 @@
 
 :func:`coverage_map` draws the plan's layers (:func:`layer_names`) with a legend and writes
 one deterministic HTML file. Styles are in :mod:`cnfs_geo._map_style`, French texts in
-:mod:`cnfs_geo._fr`, CSS/JS in ``templates/map_*.j2``; what the map shows and how the file
-is kept small and reproducible: ``docs/methods_outputs.md``.
+:mod:`cnfs_geo._fr`, CSS/JS in ``templates/map_*.j2``, Leaflet inlined from
+``cnfs_geo/static`` (the page needs no network; base maps are optional layers, off by
+default); what the map shows and how the file is kept small, offline and reproducible:
+``docs/methods_outputs.md``.
 
 Examples
 --------

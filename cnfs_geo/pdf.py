@@ -133,20 +133,31 @@ def pdf_context(plan: Any, *, date: datetime.date | None = None) -> dict[str, An
         posts_label += (
             f" ({_fr.plural(len(posts) - n_itin, 'fixe')}, {_fr.plural(n_itin, 'itinérant')})"
         )
+    if len(posts) == 0:
+        with_posts = "Sans nouveau poste"
+    elif len(posts) == 1:
+        with_posts = "Avec le nouveau poste" + posts_label[len("1 nouveau poste") :]
+    else:
+        with_posts = f"Avec les {posts_label}"
+
+    def people(n: float) -> str:
+        return _fr.plural(n, "habitant", fmt=_fr.integer)
+
     return {
         "date": _fr.date(d),
+        "with_posts": with_posts,
         "iso_date": d.isoformat(),
         "threshold": t,
         "posts_label": posts_label,
         "population": _fr.integer(pop),
         "communes": _fr.plural(s["communes"], "commune"),
-        "out_before": _fr.integer(out_before),
+        "out_before": people(out_before),
         "out_before_pct": _fr.percent(100 * out_before / pop),
         "communes_out_before": _fr.plural(n_out_before, "commune"),
-        "out_after": _fr.integer(out_after),
+        "out_after": people(out_after),
         "out_after_pct": _fr.percent(100 * out_after / pop),
         "communes_out_after": _fr.plural(n_out_after, "commune"),
-        "gained": _fr.integer(gained),
+        "gained": people(gained),
         "communes_gained": _fr.plural(n_out_before - n_out_after, "commune"),
         "covered_before_pct": _fr.percent(s["pct_population_covered_before"]),
         "covered_after_pct": _fr.percent(s["pct_population_covered_after"]),

@@ -368,6 +368,15 @@ LAYER_CLUSTERS = "Territoires prioritaires (grappes)"
 LAYER_CIRCUITS = "Circuits itinérants (médiateur volant)"
 LAYER_POSTS = "Nouveaux postes proposés"
 LAYER_BASEMAP = "Fond de carte OpenStreetMap"
+# Base maps: none by default (the map works offline); the two others need internet.
+LAYER_NO_BASEMAP = "Sans fond de carte"
+LAYER_BASEMAP_IGN = "Fond de carte Plan IGN (Géoplateforme)"
+ATTRIBUTION_OSM = "© les contributeurs d'OpenStreetMap"
+ATTRIBUTION_IGN = "© IGN – Plan IGN, Géoplateforme"
+BASEMAP_UNAVAILABLE = (
+    "Le fond de carte n'a pas pu être chargé (pas d'accès à internet ou serveur "
+    "indisponible). Les couches de la carte restent utilisables sans fond de carte."
+)
 
 # Tooltip row labels; each map feature carries ``t`` = [title, value 1, value 2 …] and
 # the browser builds the table: labels are written once.

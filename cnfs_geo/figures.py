@@ -14,6 +14,8 @@ from ._fr import KIND_LABELS
 from ._map_style import (
     CLUSTER_COLOUR,
     EPCI_COLOUR,
+    GAP_REMAINING_COLOUR,
+    GAP_SOLVED_COLOUR,
     KIND_COLOURS,
     MINUTE_BREAKS,
     MINUTE_COLOURS,
@@ -182,6 +184,81 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
+
+
+#: Fill of the communes already within the threshold on the synthesis map.
+COVERED_COLOUR = "#e5e5e5"
+
+
+def synthesis_map_png(plan: Any, *, dpi: int = 130) -> bytes:
+    """One-panel PNG for the elected officials' summary: who is left out, what the posts change.
+
+    Communes within the threshold before the new posts in light grey, those the posts
+    bring within it in orange, those still beyond it in red; EPCI boundaries; the new
+    posts as numbered squares (numbers as in the report's table of posts).
+
+    Parameters
+    ----------
+    plan : cnfs_geo.plan.Plan
+        ``communes`` (``covered_before``, ``covered_after``, ``epci``, polygons) and
+        ``posts`` (points), in the working CRS.
+    dpi : int
+
+    Returns
+    -------
+    bytes
+        PNG image (no software version in its metadata: same plan, same bytes).
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    c = plan.communes
+    before = c["covered_before"].astype(bool).to_numpy()
+    after = c["covered_after"].astype(bool).to_numpy()
+    fill = np.where(
+        before, COVERED_COLOUR, np.where(after, GAP_SOLVED_COLOUR, GAP_REMAINING_COLOUR)
+    )
+    fig = Figure(figsize=(7.0, 5.4), dpi=dpi)
+    ax = fig.subplots()
+    c.plot(ax=ax, color=list(fill), edgecolor="#9a9a9a", linewidth=0.2)
+    c[["epci", "geometry"]].dissolve(by="epci").boundary.plot(
+        ax=ax, color=EPCI_COLOUR, linewidth=0.8
+    )
+    for i, g in enumerate(plan.posts.geometry):
+        ax.scatter([g.x], [g.y], marker="s", s=110, c=POST_COLOUR, edgecolors="white", zorder=4)
+        ax.annotate(
+            str(i + 1),
+            (g.x, g.y),
+            color="white",
+            fontsize=7,
+            ha="center",
+            va="center",
+            fontweight="bold",
+            zorder=5,
+        )
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    t = _fr.number(plan.scenario.threshold)
+    handles: list[Artist] = [
+        Patch(facecolor=COVERED_COLOUR, edgecolor="#9a9a9a", label=f"déjà à ≤ {t} min"),
+        Patch(facecolor=GAP_SOLVED_COLOUR, edgecolor="#9a9a9a", label="couverte grâce aux postes"),
+        Patch(facecolor=GAP_REMAINING_COLOUR, edgecolor="#9a9a9a", label="toujours à l'écart"),
+        Line2D(
+            [],
+            [],
+            marker="s",
+            linestyle="",
+            markerfacecolor=POST_COLOUR,
+            markeredgecolor="white",
+            markersize=9,
+            label="nouveau poste (numéro)",
+        ),
+        Line2D([], [], color=EPCI_COLOUR, label="limite d'EPCI"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.0, right=1.0, top=1.0, bottom=0.12)
+    return _png(fig)
 
 
 def _png(fig: Any) -> bytes:

@@ -2,8 +2,10 @@
 
 :func:`coverage_map` draws the plan's layers (:func:`layer_names`) with a legend and writes
 one deterministic HTML file. Styles are in :mod:`cnfs_geo._map_style`, French texts in
-:mod:`cnfs_geo._fr`, CSS/JS in ``templates/map_*.j2``; what the map shows and how the file
-is kept small and reproducible: ``docs/methods_outputs.md``.
+:mod:`cnfs_geo._fr`, CSS/JS in ``templates/map_*.j2``, Leaflet inlined from
+``cnfs_geo/static`` (the page needs no network; base maps are optional layers, off by
+default); what the map shows and how the file is kept small, offline and reproducible:
+``docs/methods_outputs.md``.
 
 Examples
 --------
@@ -16,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import json
@@ -36,6 +39,9 @@ from jinja2 import Template
 from . import _fr, catalog
 from ._errors import CrsError, ValidationError
 from ._fr import (
+    ATTRIBUTION_IGN,
+    ATTRIBUTION_OSM,
+    BASEMAP_UNAVAILABLE,
     CIRCUIT_TIP_LABELS,
     CLUSTER_TIP_LABELS,
     COMMUNE_TIP_LABELS,
@@ -44,12 +50,14 @@ from ._fr import (
     KIND_LABELS,
     LAYER_AFTER,
     LAYER_BASEMAP,
+    LAYER_BASEMAP_IGN,
     LAYER_BEFORE,
     LAYER_CIRCUITS,
     LAYER_CLUSTERS,
     LAYER_EPCI,
     LAYER_GAPS,
     LAYER_NEED,
+    LAYER_NO_BASEMAP,
     LAYER_NO_PROJECT,
     LAYER_POSTS,
     LAYER_PRIORITY,
@@ -111,6 +119,14 @@ MAP_FILENAME = "carte_couverture.html"
 # coarser than the communes to keep the file small: 100 m tolerance, 4 decimals (~10 m).
 UNITS_SIMPLIFY_M = 100.0
 UNITS_DECIMALS = 4
+# Base maps (off by default: the map needs no network); the Géoplateforme serves the
+# Plan IGN as WMTS in Web Mercator (tile matrix set PM), addressed like XYZ tiles.
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+IGN_TILES = (
+    "https://data.geopf.fr/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2&STYLE=normal&TILEMATRIXSET=PM"
+    "&FORMAT=image/png&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+)
 
 
 def _template_text(name: str) -> str:
@@ -118,6 +134,36 @@ def _template_text(name: str) -> str:
     return (
         resources.files("cnfs_geo").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
     )
+
+
+def base_layer_names() -> list[str]:
+    """Names of the map's base layers (radio buttons), the first one checked: no base
+    map (works offline), OpenStreetMap, Plan IGN (both need internet)."""
+    return [LAYER_NO_BASEMAP, LAYER_BASEMAP, LAYER_BASEMAP_IGN]
+
+
+def _static_bytes(*parts: str) -> bytes:
+    """Bytes of a vendored file of the package (``cnfs_geo/static``)."""
+    node = resources.files("cnfs_geo").joinpath("static")
+    for part in parts:
+        node = node.joinpath(part)
+    return node.read_bytes()
+
+
+def _data_uri(*parts: str) -> str:
+    return "data:image/png;base64," + base64.b64encode(_static_bytes(*parts)).decode("ascii")
+
+
+def leaflet_assets() -> tuple[str, str]:
+    """Leaflet's CSS (images as ``data:`` URIs) and JavaScript, vendored from the npm
+    package ``leaflet@1.9.4`` (``cnfs_geo/static/leaflet``, BSD-2-Clause), ready to inline."""
+    css = _static_bytes("leaflet", "leaflet.css").decode("utf-8")
+    for name in ("layers.png", "layers-2x.png", "marker-icon.png"):
+        css = css.replace(f"url(images/{name})", f"url({_data_uri('leaflet', 'images', name)})")
+    js = _static_bytes("leaflet", "leaflet.js").decode("utf-8")
+    js = "\n".join(ln for ln in js.splitlines() if not ln.startswith("//# sourceMappingURL"))
+    licence = "/* Leaflet 1.9.4, https://leafletjs.com, BSD-2-Clause (see its LICENSE) */\n"
+    return licence + css, licence + js
 
 
 def layer_names(plan: Any) -> list[str]:
@@ -1010,12 +1056,51 @@ def _legend_html(plan: Any) -> str:
 _OVERLAY = _template_text("map_overlay.html.j2")
 
 
+_ASSETS = _template_text("map_assets.html.j2")
+
+
+class _OfflineAssets(MacroElement):
+    """Leaflet inlined in the page header (replaces folium's CDN links)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "Leaflet"
+        self.css, self.js = leaflet_assets()
+        self.icons = {
+            "iconUrl": _data_uri("leaflet", "images", "marker-icon.png"),
+            "iconRetinaUrl": _data_uri("leaflet", "images", "marker-icon-2x.png"),
+            "shadowUrl": _data_uri("leaflet", "images", "marker-shadow.png"),
+        }
+        self._template = Template(_ASSETS)
+
+
+_FIGURE_TEMPLATE = Template(
+    "<!DOCTYPE html>\n"
+    '<html lang="fr">\n'
+    "<head>\n"
+    "{% if this.title %}<title>{{this.title}}</title>{% endif %}"
+    "    {{this.header.render(**kwargs)}}\n"
+    "</head>\n"
+    "<body>\n"
+    "    {{this.html.render(**kwargs)}}\n"
+    "</body>\n"
+    "<script>\n"
+    "    {{this.script.render(**kwargs)}}\n"
+    "</script>\n"
+    "</html>\n",
+)
+
+
 class _Overlay(MacroElement):
     """Title box and legend (fixed HTML over the map)."""
 
-    def __init__(self, title: str, subtitle: str, legend: str, front: list):
+    def __init__(
+        self, title: str, subtitle: str, legend: str, front: list, basemaps: list | None = None
+    ):
         super().__init__()
         self.front = front
+        self.basemaps = basemaps or []
+        self.basemap_message = BASEMAP_UNAVAILABLE
         self._name = "Legende"
         self.title = html.escape(title)
         self.subtitle = html.escape(subtitle)
@@ -1088,8 +1173,31 @@ def coverage_map(
         tiles=None,
         control_scale=False,
         prefer_canvas=True,
+        zoom_control=False,  # added in French by the overlay (templates/map_overlay.html.j2)
     )
-    folium.TileLayer("OpenStreetMap", name=LAYER_BASEMAP, control=True).add_to(fmap)
+    # Leaflet inlined; none of folium's CDN links (jQuery, Bootstrap, Font Awesome…)
+    fmap.default_js = []
+    fmap.default_css = []
+    fmap.add_child(_OfflineAssets())
+    no_base, osm_name, ign_name = base_layer_names()
+    folium.FeatureGroup(name=no_base, overlay=False, control=True, show=True).add_to(fmap)
+    basemaps = [
+        folium.TileLayer(
+            tiles=url,
+            name=name,
+            attr=attr,
+            overlay=False,
+            control=True,
+            show=False,
+            max_zoom=18,
+        )
+        for url, name, attr in (
+            (OSM_TILES, osm_name, ATTRIBUTION_OSM),
+            (IGN_TILES, ign_name, ATTRIBUTION_IGN),
+        )
+    ]
+    for tiles in basemaps:
+        tiles.add_to(fmap)
 
     names = iter(layer_names(plan))
     shared = _SharedData(data)
@@ -1319,7 +1427,7 @@ def coverage_map(
         f"unité de demande : {demand_unit_short(plan)} · "
         f"temps de trajet : {plan.travel_model}"
     )
-    fmap.add_child(_Overlay(title, subtitle, _legend_html(plan), front))
+    fmap.add_child(_Overlay(title, subtitle, _legend_html(plan), front, basemaps))
     fmap.fit_bounds(
         [
             [round(miny, decimals), round(minx, decimals)],
@@ -1329,6 +1437,7 @@ def coverage_map(
     root = fmap.get_root()
     assert isinstance(root, Figure)  # a folium Map's root is always its Figure
     root.title = f"Carte de couverture — {dep_name}"
+    root._template = _FIGURE_TEMPLATE  # lang="fr" on the page
     _deterministic_ids(root)
 
     if path is not None:

@@ -7,6 +7,7 @@ untouched, and its temporary folder is removed by the next run.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -17,8 +18,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import _fr, catalog, maps, report
+from . import _fr, catalog, maps, pdf, report
 from ._errors import ArgumentError, OutputDirError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "COMMUNE_COLUMNS",
@@ -238,8 +241,12 @@ def _clean_stale(out: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def write_outputs(plan: Any, out_dir: str | Path) -> dict[str, Path]:
+def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> dict[str, Path]:
     """Write every output of a plan into ``out_dir``, atomically; return their paths by name.
+
+    With ``with_pdf``, also ``rapport.pdf`` (:func:`cnfs_geo.pdf.write_pdf`, dated by
+    ``$SOURCE_DATE_EPOCH`` or today), left out with a warning when WeasyPrint's system
+    libraries are missing.
 
     The GeoPackage, map and report are written into a temporary folder beside
     ``out_dir``, then each moved into ``out_dir`` (``os.replace``, atomic on one file
@@ -265,12 +272,19 @@ def write_outputs(plan: Any, out_dir: str | Path) -> dict[str, Path]:
         write_geopackage(plan, tmp / names["geopackage"])
         maps.coverage_map(plan, path=tmp / names["map"])
         report.write_report(plan, tmp / names["report"])
+        if with_pdf:
+            try:
+                pdf.write_pdf(plan, tmp / pdf.PDF_FILENAME)
+                names["pdf"] = pdf.PDF_FILENAME
+            except pdf.PdfUnavailableError as exc:
+                log.warning("%s", exc)
         out.mkdir(parents=True, exist_ok=True)
         # the GeoPackage last: a run that stops between two moves leaves a new map and
         # report beside the previous GeoPackage at worst, never a partial file
-        for key in ("map", "report", "geopackage"):
-            os.replace(tmp / names[key], out / names[key])
-        for extra in sorted(tmp.iterdir()):  # a PDF or CSVs written beside, if any
+        for key in ("map", "report", "pdf", "geopackage"):
+            if key in names:
+                os.replace(tmp / names[key], out / names[key])
+        for extra in sorted(tmp.iterdir()):  # CSVs written beside, if any
             os.replace(extra, out / extra.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1281,7 +1281,13 @@ def _environment() -> Environment:
 
 def render_report(plan: Any, *, with_map: bool = True) -> str:
     """The report's HTML text (see :func:`report_context`)."""
-    return _environment().get_template(TEMPLATE).render(**report_context(plan, with_map=with_map))
+    return render_context(report_context(plan, with_map=with_map))
+
+
+def render_context(context: dict[str, Any]) -> str:
+    """The report's HTML text from a :func:`report_context` dict; a ``pdf`` entry
+    (:func:`cnfs_geo.pdf.pdf_context`) adds the PDF's print-only pages."""
+    return _environment().get_template(TEMPLATE).render(**context)
 
 
 def write_report(plan: Any, path: str | Path, *, with_map: bool = True) -> Path:

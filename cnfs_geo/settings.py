@@ -90,6 +90,9 @@ class Settings:
         Default number of new posts to place (8: the Anjou programme).
     cost_per_post_eur : float
         State funding per CNFS post (50 000 €).
+    programme_years : float
+        Years over which :attr:`cost_per_post_eur` is paid (2: the CNFS programme
+        funded each post 50 000 € for two years), for the yearly cost in the report.
     weekly_hours : float
         Full-time CNFS post (35 h/week).
     coordination_share : float
@@ -160,6 +163,7 @@ class Settings:
     report_thresholds: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0)
     posts: int = 8
     cost_per_post_eur: float = 50_000.0
+    programme_years: float = 2.0
     weekly_hours: float = 35.0
     coordination_share: float = 0.10
     default_advisors: Mapping[str, float] = field(
@@ -188,6 +192,7 @@ class Settings:
             "speed_kmh",
             "threshold_minutes",
             "weekly_hours",
+            "programme_years",
             "dedup_distance_m",
             "milp_time_limit_s",
             "access_catchment_minutes",

@@ -139,6 +139,7 @@ SLOW: frozenset[str] = frozenset(
         "test_plan.py::test_fixed_plus_itinerant_plan",
         "test_plan.py::test_fibre_what_if_scenario",
         "test_cli.py::test_plan_49_writes_every_output",
+        "test_pdf.py",  # WeasyPrint lays out ~20 A4 pages per PDF
     }
 )
 

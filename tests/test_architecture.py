@@ -59,6 +59,7 @@ ORDER: dict[str, int] = {
     "maps": 13,
     "figures": 13,
     "report": 14,
+    "pdf": 14,  # the report as PDF (WeasyPrint), from report's template
     "outputs": 15,  # writes a plan's GeoPackage, map and report
     "consistency": 16,  # recomputes the report's and summary's figures from plan.gpkg
     "national": 16,  # every département: plans and writes each one's outputs

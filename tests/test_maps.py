@@ -288,3 +288,25 @@ def test_map_rejects_a_plan_without_priority_columns(plan_itin):
     bad = dataclasses.replace(plan_itin, timetable=plan_itin.timetable.drop(columns=["half_day"]))
     with pytest.raises(ValidationError, match="timetable: missing column 'half_day'"):
         maps.coverage_map(bad)
+
+
+def test_map_is_self_contained_with_base_maps_off(map_html):
+    """Leaflet is inlined (no <script src>, no <link>), no CDN library is left, the page
+    is in French, and the three base layers exist with "no base map" checked."""
+    assert map_html.startswith('<!DOCTYPE html>\n<html lang="fr">')
+    assert not re.search(r"<script[^>]+src=", map_html)
+    assert not re.search(r"<link[^>]+stylesheet", map_html)
+    for gone in ("jquery", "bootstrap", "fontawesome", "awesome-markers", "jsdelivr", "cdnjs"):
+        assert gone not in map_html.lower()
+    assert "Leaflet 1.9.4" in map_html and "L.Icon.Default.mergeOptions" in map_html
+    block = map_html[map_html.index("base_layers :") :]
+    block = block[: block.index("}")]
+    keys = [json.loads(k) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', block)]
+    assert keys == maps.base_layer_names()
+    # tile layers are defined but not added to the map; attribution of each source
+    assert maps.OSM_TILES in map_html and "PLANIGNV2" in map_html
+    assert len(re.findall(r"L\.tileLayer\(", map_html)) == 2
+    assert not re.search(r"tile_layer_\d+\.addTo", map_html)
+    assert json.dumps(_fr.ATTRIBUTION_OSM)[1:-1].replace("'", "\\u0027") in map_html
+    assert json.dumps(_fr.ATTRIBUTION_IGN)[1:-1] in map_html
+    assert _fr.BASEMAP_UNAVAILABLE in html.unescape(map_html)

@@ -36,8 +36,9 @@ def test_integer_map_and_report(x, out):
     assert _fr.integer(x) == out
 
 
-def test_integer_cli_uses_ordinary_spaces():
-    assert _fr.integer(676_019.4, sep=" ") == "676 019"
+def test_integer_one_format_for_every_output():
+    # the CLI, the map and the report share it: narrow no-break space between thousands
+    assert _fr.integer(676_019.4) == "676\u202f019"
 
 
 @pytest.mark.parametrize(
@@ -80,8 +81,8 @@ def test_percent():
     assert _fr.percent(12.345) == f"12,3{NBSP}%"
     assert _fr.percent(100) == f"100,0{NBSP}%"
     assert _fr.percent(None) == _fr.percent(np.nan) == "inconnu"
-    assert _fr.percent(5.05, space=" ") == "5,0 %"  # 5.05 is 5.0499… in binary
-    assert _fr.percent(81.25, space=" ") == "81,2 %"
+    assert _fr.percent(5.05) == f"5,0{NBSP}%"  # 5.05 is 5.0499… in binary
+    assert _fr.percent(81.25) == f"81,2{NBSP}%"
 
 
 def test_minutes_fixed_and_short():

@@ -636,6 +636,27 @@ def gaps_methods(
     )
 
 
+#: Stages of ``cnfs-geo plan`` as the progress lines name them (``plan._Laps`` keys).
+PLAN_STAGES = {
+    "territory": "communes et EPCI lus",
+    "offer": "offre existante lue et dédoublonnée",
+    "need": "indice de fragilité numérique",
+    "coverage": "temps d'accès et couverture actuelle",
+    "gaps": "communes non couvertes et territoires prioritaires",
+    "candidates": "sites candidats",
+    "placement": "placement des nouveaux postes",
+    "itinerant": "circuits itinérants",
+    "outputs": "tableaux du plan",
+}
+
+PROGRESS_READ = "Lecture des données, temps d'accès et placement"
+PROGRESS_WRITE = "Écriture de la carte, du rapport et du GeoPackage"
+PROGRESS_COMPARE = "Comparaison des nombres de postes"
+PROGRESS_VARIANTS = "Comparaison des variantes"
+PROGRESS_NATIONAL = "Départements"
+PROGRESS_ROAD_OD = "Temps de trajet par la route"
+
+
 # --------------------------------------------------------------------------------------
 # Report: cost, de-duplication rule, import warnings, solver diagnostics
 # --------------------------------------------------------------------------------------
@@ -727,3 +748,100 @@ def solver_result(status: Any, gap: Any) -> str:
             f"{percent(100.0 * g)} de l'optimum"
         )
     return SOLVER_STATUS_LABELS.get(str(status), "résultat non précisé")
+
+
+# --------------------------------------------------------------------------------------
+# Command line: help, argparse errors, spreadsheet columns
+# --------------------------------------------------------------------------------------
+CLI_HELP_HELP = "affiche cette aide et quitte"
+CLI_DESCRIPTION = """\
+Diagnostic de couverture et placement de conseillers numériques France Services.
+
+Exemples :
+  cnfs-geo plan --departement 49 --posts 8 --threshold 10 --out maps/49
+      diagnostic et placement de 8 nouveaux postes ; écrit plan.gpkg (QGIS),
+      carte_couverture.html (carte) et rapport.html (rapport) dans --out
+  cnfs-geo compare --departement 49 --out maps/49/comparaison
+      couverture gagnée selon le nombre de postes (comparaison.csv, comparaison.png)
+  cnfs-geo data fetch
+      télécharge les fichiers nationaux (pour les autres départements)
+
+Une erreur dans les données est signalée par un message (fichier, ligne ou champ,
+correction) et la commande s'arrête avec le code 2."""
+CLI_PLAN_DESCRIPTION = (
+    "Diagnostic de couverture et placement de nouveaux postes pour un département ; "
+    "écrit plan.gpkg, carte_couverture.html et rapport.html dans le dossier de sortie."
+)
+CLI_COMPARE_DESCRIPTION = (
+    "Compare plusieurs nombres de postes (comparaison.csv, comparaison.png) et, pour un "
+    "budget donné, les variantes avec postes itinérants et hypothèse fibre (variantes.csv)."
+)
+
+_ARGPARSE_ERRORS: list[tuple[str, str]] = [
+    (r"^the following arguments are required: (?P<a>.*)$", "arguments obligatoires : {a}"),
+    (r"^unrecognized arguments: (?P<a>.*)$", "arguments inconnus : {a}"),
+    (
+        r"^argument (?P<o>\S+): invalid (?:int|float) value: (?P<v>.*)$",
+        "option {o} : {v} n'est pas un nombre valide",
+    ),
+    (
+        r"^argument (?P<o>\S+): invalid choice: (?P<v>.*?) \(choose from (?P<c>.*)\)$",
+        "option {o} : choix {v} inconnu (choix possibles : {c})",
+    ),
+    (r"^argument (?P<o>\S+): expected one argument$", "option {o} : une valeur est attendue"),
+    (
+        r"^argument (?P<o>\S+): expected at least one argument$",
+        "option {o} : au moins une valeur est attendue",
+    ),
+]
+
+
+def argparse_error(message: str) -> str:
+    """French wording of an argparse usage error (the message itself when unknown).
+
+    >>> argparse_error("argument --posts/-n: invalid int value: 'huit'")
+    "option --posts/-n : 'huit' n'est pas un nombre valide"
+    """
+    import re
+
+    for pattern, template in _ARGPARSE_ERRORS:
+        m = re.match(pattern, message)
+        if m:
+            return template.format(**m.groupdict())
+    return message
+
+
+#: Status of ``catalog.verify`` as ``cnfs-geo data check`` prints it.
+CHECK_STATUS = {
+    "ok": "intact",
+    "missing": "absent",
+    "checksum mismatch": "empreinte différente",
+    "unchecked": "non vérifié",
+}
+
+#: French headers of the comparison tables written for spreadsheets.
+SPREADSHEET_COLUMNS = {
+    "scenario": "Scénario",
+    "posts": "Postes",
+    "fixed_posts": "Postes fixes",
+    "itinerant_posts": "Postes itinérants",
+    "cost_eur": "Coût (€)",
+    "fibre_target_pct": "Fibre visée (%)",
+    "need_total": "Population pondérée totale",
+    "communes_covered": "Communes couvertes",
+    "communes_served_itinerant": "Communes desservies par un circuit",
+    "population_covered": "Population couverte",
+    "pct_population_covered": "Population couverte (%)",
+    "need_covered": "Population pondérée couverte",
+    "pct_need_covered": "Population pondérée couverte (%)",
+    "pct_need_covered_with_itinerant": "Population pondérée couverte ou desservie (%)",
+    "marginal_population": "Population gagnée par poste ajouté",
+    "marginal_need": "Population pondérée gagnée par poste ajouté",
+    "gap": "Écart à l'optimum",
+    "hosts": "Communes des postes",
+}
+
+
+def spreadsheet_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with French column headers (``SPREADSHEET_COLUMNS``; others unchanged)."""
+    return frame.rename(columns=SPREADSHEET_COLUMNS)

@@ -19,17 +19,52 @@ import sys
 import time
 from pathlib import Path
 
-from . import _fr, catalog
+from . import _fr, _progress, catalog
 from ._errors import CnfsGeoError, DataFileError
 from .settings import DEFAULT
 
 
 def _fmt_int(x: float) -> str:
-    return _fr.integer(x, sep=" ")
+    return _fr.integer(x)
 
 
 def _fmt_pct(x: float) -> str:
-    return _fr.percent(x, space=" ")
+    return _fr.percent(x)
+
+
+class _FrenchHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help, with the French "utilisation :" prefix."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+        if prefix is None:
+            prefix = "utilisation : "
+        super().add_usage(usage, actions, groups, prefix=prefix)
+
+
+class _FrenchParser(argparse.ArgumentParser):
+    """ArgumentParser whose help and errors read in French (subcommands inherit it)."""
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", _FrenchHelpFormatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "arguments"
+        self._optionals.title = "options"
+        self.add_argument("-h", "--help", action="help", help=_fr.CLI_HELP_HELP)
+
+    def error(self, message: str):  # type: ignore[no-untyped-def]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog} : erreur : {_fr.argparse_error(message)}\n")
+
+
+def _write_spreadsheet_csv(frame, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """CSV for a French spreadsheet: French headers, ``;`` separator, decimal comma,
+    UTF-8 with BOM; written atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    _fr.spreadsheet_columns(frame).to_csv(
+        tmp, index=False, sep=";", decimal=",", encoding="utf-8-sig", lineterminator="\n"
+    )
+    os.replace(tmp, path)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -50,8 +85,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         **_scenario_options(args),
         settings=settings,
     )
-    plan = run(scenario)
-    paths = write_outputs(plan, args.out)
+    with _progress.stage(_fr.PROGRESS_READ):
+        plan = run(scenario)
+    with _progress.stage(_fr.PROGRESS_WRITE):
+        paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
     s = plan.summary()
     counts = plan.offer_report.counts
@@ -85,19 +122,20 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         _fmt_pct(s["pct_need_covered_after"]),
     )
     print(f"  population pondérée par le besoin couverte : {need_before} → {need_after}")
-    print(f"  {s['posts']} nouveaux postes ({_fmt_int(s['cost_eur'])} €) :")
+    n_posts = _fr.plural(s["posts"], "nouveau poste", "nouveaux postes")
+    print(f"  {n_posts} ({_fr.euros(s['cost_eur'])} pour {_fr.plural(_fr.COST_YEARS, 'an')}) :")
     for r in plan.posts.itertuples():
         gain = _fmt_int(r.covered_population)
         print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{gain} hab.")
     for r in plan.circuits.itertuples():
         print(
-            f"    circuit {r.circuit_id} basé à {r.base_nom} : {r.n_stops} arrêts "
+            f"    circuit {r.circuit_id} basé à {r.base_nom} : {_fr.plural(r.n_stops, 'arrêt')} "
             f"({r.stop_names.replace(';', ', ')}), {r.km_per_week:.0f} km/semaine, "
             f"{_fmt_int(r.population)} hab."
         )
     for p in paths.values():
         print(f"  écrit : {p}")
-    print(f"  durée : {wall:.1f} s")
+    print(f"  durée : {_fr.number(wall, 1)} s")
     return 0
 
 
@@ -107,7 +145,7 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
 
     if args.data_dir is None and not os.environ.get(catalog.ENV_VAR):
         raise DataFileError(
-            "--departement all needs the national files: "
+            "--departement all demande les fichiers nationaux : "
             + catalog.missing_files_message(
                 ["cog_communes", "cog_epci", "communes_2018_archive"], catalog.resolve_data_dir()
             )
@@ -135,7 +173,7 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
     )
     print(f"  couverture à {scenario.threshold:g} min : {_fmt_pct(before)} → {_fmt_pct(after)}")
     print(f"  écrit : {path} et un dossier par département dans {out}")
-    print(f"  durée : {time.perf_counter() - t0:.0f} s")
+    print(f"  durée : {_fr.integer(time.perf_counter() - t0)} s")
     return 0
 
 
@@ -155,34 +193,35 @@ def _add_scenario_options(p: argparse.ArgumentParser) -> None:
         "--demand-unit",
         choices=["commune", "iris", "commune2018"],
         default="commune",
-        help="where people are counted (default commune)",
+        help="où la population est comptée (défaut : commune)",
     )
     p.add_argument(
         "--osm",
         default=None,
-        metavar="FILE",
-        help="OSM extract (.osm or .osm.pbf) for road travel times (default: crow-fly × detour)",
+        metavar="FICHIER",
+        help="extrait OpenStreetMap (.osm ou .osm.pbf) pour des temps de trajet par la route "
+        "(défaut : distance à vol d'oiseau × détour)",
     )
     p.add_argument(
         "--need-weights",
         choices=["equal"],
         default=None,
-        help="need index from the five IFN dimensions with equal weights "
-        "(default: the official IFN composite)",
+        help="indice de besoin : les cinq dimensions de l'IFN à poids égaux "
+        "(défaut : l'indice composite officiel)",
     )
     p.add_argument(
         "--model",
         choices=["mclp", "equity"],
         default="mclp",
-        help="placement model: maximal covering within the threshold (default) or "
-        "capacity/equity (shortfall below a target 2SFCA accessibility)",
+        help="modèle de placement : couverture maximale au seuil (mclp, défaut) ou "
+        "capacité / équité (equity : déficit d'accessibilité sous une cible)",
     )
     p.add_argument(
         "--fibre-target",
         type=float,
         default=None,
         metavar="PCT",
-        help="fibre what-if: FTTH rollout raised to PCT %% in every commune",
+        help="hypothèse fibre : déploiement porté à PCT %% dans chaque commune",
     )
 
 
@@ -202,17 +241,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = out / "comparaison.csv", out / "comparaison.png"
-    table.to_csv(csv_path, index=False, lineterminator="\n")
+    _write_spreadsheet_csv(table, csv_path)
     compare_chart(
         table,
         png_path,
         title=f"Département {scenario.departement} — seuil {scenario.threshold:g} min",
     )
-    print(
-        table[
-            ["posts", "cost_eur", "pct_population_covered", "pct_need_covered", "marginal_need"]
-        ].to_string(index=False)
-    )
+    shown = ["posts", "cost_eur", "pct_population_covered", "pct_need_covered", "marginal_need"]
+    print(_fr.spreadsheet_columns(table[shown]).to_string(index=False))
     print(f"  écrit : {csv_path}\n  écrit : {png_path}")
     if args.budget:
         variants = compare_scenarios(
@@ -223,8 +259,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             )
         )
         var_path = out / "variantes.csv"
-        variants.to_csv(var_path, index=False, lineterminator="\n")
-        print(variants.drop(columns=["fibre_target_pct"]).to_string(index=False))
+        _write_spreadsheet_csv(variants, var_path)
+        print(
+            _fr.spreadsheet_columns(variants.drop(columns=["fibre_target_pct"])).to_string(
+                index=False
+            )
+        )
         print(f"  écrit : {var_path}")
     return 0
 
@@ -248,67 +288,91 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     except CnfsGeoError as exc:
         got = getattr(exc, "fetched", {})
         for key, path in got.items():
-            print(f"  ok       {key:<24} {path}")
+            print(f"  présent  {key:<24} {path}")
         raise
     for key, path in got.items():
-        print(f"  ok       {key:<24} {path}")
+        print(f"  présent  {key:<24} {path}")
     wanted = keys or list(catalog.SOURCES)
     missing = [k for k in wanted if k not in got]
     if missing:
         print(catalog.manual_instructions(missing, cache_dir=args.cache_dir, sources=sources))
     cache = args.cache_dir or catalog.default_cache_dir()
-    print(f"Use it with: cnfs-geo plan --data-dir {cache} …  (or export {catalog.ENV_VAR}={cache})")
+    print(
+        f"À utiliser avec : cnfs-geo plan --data-dir {cache} …  "
+        f"(ou export {catalog.ENV_VAR}={cache})"
+    )
     return 0
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
     table = catalog.verify(args.data_dir)
-    print(table[["relpath", "status"]].to_string())
+    shown = table[["relpath", "status"]].rename(columns={"relpath": "fichier", "status": "état"})
+    shown["état"] = shown["état"].map(lambda v: _fr.CHECK_STATUS.get(str(v), str(v)))
+    print(shown.to_string())
     bad = table.index[table["status"] == "checksum mismatch"].tolist()
     if bad:
         print(
-            f"checksum mismatch: {', '.join(bad)} — fetch them again (cnfs-geo data fetch --force "
-            f"{' '.join(bad)})"
+            f"empreinte sha256 différente : {', '.join(bad)} — à télécharger de nouveau "
+            f"(cnfs-geo data fetch --force {' '.join(bad)})"
         )
     return 1 if bad else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cnfs-geo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = _FrenchParser(prog="cnfs-geo", description=_fr.CLI_DESCRIPTION)
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="journal détaillé de chaque étape (en anglais)"
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log every stage")
-    sub = p.add_subparsers(dest="command", required=True)
-    pl = sub.add_parser("plan", help="coverage diagnosis and new posts for a département")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="sans barre de progression (jamais affichée hors d'un terminal)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, title="commandes", metavar="COMMANDE")
+    pl = sub.add_parser(
+        "plan",
+        help="diagnostic de couverture et nouveaux postes pour un département",
+        description=_fr.CLI_PLAN_DESCRIPTION,
+    )
     pl.add_argument(
         "--departement",
         "-d",
         default=catalog.BUNDLE_DEPARTEMENT,
-        help="INSEE département code (49, 2A, 974…), or 'all' for every "
-        "département with --posts shared by need; default 49",
+        metavar="CODE",
+        help="code INSEE du département (49, 2A, 974…), ou « all » pour tous les "
+        "départements, --posts étant réparti selon le besoin ; défaut : 49",
     )
     pl.add_argument(
         "--posts",
         "-n",
         type=int,
         default=None,
-        help=f"new posts to place (default {DEFAULT.posts})",
+        metavar="N",
+        help=f"nombre de nouveaux postes à placer (défaut : {DEFAULT.posts})",
     )
     pl.add_argument(
         "--threshold",
         "-t",
         type=float,
         default=None,
-        help=f"coverage threshold in minutes (default {DEFAULT.threshold_minutes:g})",
+        metavar="MINUTES",
+        help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
     )
     pl.add_argument(
-        "--out", "-o", type=Path, default=None, help="output folder (default maps/<département>)"
+        "--out",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="DOSSIER",
+        help="dossier de sortie (défaut : maps/<département>)",
     )
     pl.add_argument(
         "--data-dir",
         default=None,
-        help=f"folder of national data files (default ${catalog.ENV_VAR}, "
-        "else the embedded Maine-et-Loire bundle)",
+        metavar="DOSSIER",
+        help=f"dossier des fichiers de données nationaux (défaut : ${catalog.ENV_VAR}, "
+        "sinon le jeu de Maine-et-Loire fourni avec le logiciel)",
     )
     _add_scenario_options(pl)
     pl.add_argument(
@@ -316,91 +380,135 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="K",
-        help="also K mutualised itinerant posts (médiateur volant) for the sparse "
-        "rural communes the fixed posts leave uncovered",
+        help="dont K postes itinérants mutualisés (médiateur volant) pour les communes "
+        "rurales peu denses que les postes fixes laissent sans offre",
     )
     pl.set_defaults(func=_cmd_plan)
 
     cp = sub.add_parser(
         "compare",
-        help="sweep the number of posts: coverage gained per added post (CSV table + PNG chart)",
+        help="compare plusieurs nombres de postes : couverture gagnée par poste ajouté "
+        "(tableau CSV et graphique PNG)",
+        description=_fr.CLI_COMPARE_DESCRIPTION,
     )
-    cp.add_argument("--departement", "-d", default=catalog.BUNDLE_DEPARTEMENT)
+    cp.add_argument(
+        "--departement",
+        "-d",
+        default=catalog.BUNDLE_DEPARTEMENT,
+        metavar="CODE",
+        help="code INSEE du département (défaut : 49)",
+    )
     cp.add_argument(
         "--posts",
         "-n",
         type=int,
         nargs="+",
         default=list(range(0, 21, 2)),
-        help="numbers of posts to compare (default 0 2 4 … 20)",
+        metavar="N",
+        help="nombres de postes à comparer (défaut : 0 2 4 … 20)",
     )
-    cp.add_argument("--threshold", "-t", type=float, default=None)
+    cp.add_argument(
+        "--threshold",
+        "-t",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
+    )
     cp.add_argument(
         "--out",
         "-o",
         type=Path,
         default=None,
-        help="output folder (default maps/<département>/comparaison)",
+        metavar="DOSSIER",
+        help="dossier de sortie (défaut : maps/<département>/comparaison)",
     )
-    cp.add_argument("--data-dir", default=None)
+    cp.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DOSSIER",
+        help="dossier des fichiers de données (comme pour plan)",
+    )
     _add_scenario_options(cp)
     cp.add_argument(
         "--budget",
         type=int,
         default=8,
         metavar="N",
-        help="also compare, for N posts, fixed only vs fixed + itinerant, with and "
-        "without the fibre what-if (variantes.csv; 0 to skip; default 8)",
+        help="compare aussi, pour N postes, postes fixes seuls ou fixes et itinérants, "
+        "avec et sans l'hypothèse fibre (variantes.csv ; 0 pour ne pas le faire ; défaut : 8)",
     )
     cp.add_argument(
         "--itinerant",
         type=int,
         default=2,
         metavar="K",
-        help="itinerant posts in the mixed variants (default 2)",
+        help="postes itinérants des variantes mixtes (défaut : 2)",
     )
     cp.add_argument(
         "--fibre-what-if",
         type=float,
         default=100.0,
         metavar="PCT",
-        help="fibre rollout of the what-if variants (default 100)",
+        help="déploiement de la fibre, en %%, des variantes « hypothèse fibre » (défaut : 100)",
     )
     cp.set_defaults(func=_cmd_compare)
 
-    data = sub.add_parser("data", help="download or check the national data files")
-    dsub = data.add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser(
+        "data",
+        help="télécharge ou vérifie les fichiers de données nationaux",
+        description="Téléchargement et vérification des fichiers de données nationaux.",
+    )
+    dsub = data.add_subparsers(
+        dest="data_command", required=True, title="commandes", metavar="COMMANDE"
+    )
     fe = dsub.add_parser(
         "fetch",
-        help="download the national files (pinned URLs, sha256 "
-        "checked, atomic) into a cache usable as --data-dir",
+        help="télécharge les fichiers nationaux (adresses fixées, empreinte sha256 "
+        "vérifiée, écriture atomique) dans un cache utilisable comme --data-dir",
+        description="Télécharge les fichiers nationaux dans un cache utilisable comme --data-dir.",
     )
     fe.add_argument(
-        "sources", nargs="*", help=f"source keys (default all): {', '.join(catalog.SOURCES)}"
+        "sources",
+        nargs="*",
+        help=f"sources à télécharger (défaut : toutes) : {', '.join(catalog.SOURCES)}",
     )
     fe.add_argument(
         "--cache-dir",
         default=None,
-        help=f"target folder (default ${catalog.CACHE_ENV_VAR} or the user cache)",
+        metavar="DOSSIER",
+        help=f"dossier cible (défaut : ${catalog.CACHE_ENV_VAR} ou le cache de l'utilisateur)",
     )
     fe.add_argument(
-        "--base-url", default=None, help="mirror URL template, e.g. http://host/{relpath}"
+        "--base-url",
+        default=None,
+        metavar="ADRESSE",
+        help="modèle d'adresse d'un miroir, par exemple http://hote/{relpath}",
     )
-    fe.add_argument("--force", action="store_true", help="download again even if present")
+    fe.add_argument(
+        "--force", action="store_true", help="télécharge de nouveau même si le fichier est là"
+    )
     fe.add_argument(
         "--departement",
         "-d",
         action="append",
         default=None,
         metavar="CODE",
-        help="also fetch this département's commune polygons (repeatable); "
-        "instead of the national archive, which cannot be downloaded",
+        help="télécharge aussi les contours des communes de ce département (option "
+        "répétable), à la place de l'archive nationale, qui ne se télécharge pas",
     )
     fe.set_defaults(func=_cmd_data_fetch)
     ch = dsub.add_parser(
-        "check", help="list which files of a data directory are present and intact"
+        "check",
+        help="liste les fichiers d'un dossier de données présents et intacts",
+        description="Liste les fichiers d'un dossier de données présents et intacts.",
     )
-    ch.add_argument("--data-dir", default=None, help="folder to check (default as for plan)")
+    ch.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DOSSIER",
+        help="dossier à vérifier (défaut : comme pour plan)",
+    )
     ch.set_defaults(func=_cmd_data_check)
     return p
 
@@ -408,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _progress.configure(quiet=True if args.quiet else None)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -423,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CnfsGeoError as exc:
-        print(f"cnfs-geo: error: {exc}", file=sys.stderr)
+        print(f"cnfs-geo : erreur : {exc}", file=sys.stderr)
         return 2
 
 

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    _fr,
+    _progress,
     access,
     catalog,
     coverage,
@@ -365,6 +367,7 @@ class _Laps:
     def __call__(self, name: str) -> None:
         now = time.perf_counter()
         self.timings[name] = round(now - self._t0, 3)
+        _progress.step(_fr.PLAN_STAGES.get(name, name), now - self._t0)
         self._t0 = now
 
 
@@ -855,8 +858,9 @@ def compare_posts(
         )
     prepared = prepared or prepare(scenario)
     rows = []
-    for n in ns:
-        plan = run(dataclasses.replace(scenario, posts=n), prepared=prepared)
+    for n in _progress.bar(ns, desc=_fr.PROGRESS_COMPARE, unit="scénario"):
+        with _progress.muted_steps():
+            plan = run(dataclasses.replace(scenario, posts=n), prepared=prepared)
         sm = plan.summary()
         rows.append(
             {
@@ -892,11 +896,14 @@ def compare_scenarios(scenarios: dict[str, Scenario]) -> pd.DataFrame:
         by a circuit; commune level).
     """
     rows, cache = [], {}
-    for name, sc in scenarios.items():
+    for name, sc in _progress.bar(
+        scenarios.items(), desc=_fr.PROGRESS_VARIANTS, total=len(scenarios), unit="variante"
+    ):
         key = repr(sc.key)
-        if key not in cache:
-            cache[key] = prepare(sc)
-        plan = run(sc, prepared=cache[key])
+        with _progress.muted_steps():
+            if key not in cache:
+                cache[key] = prepare(sc)
+            plan = run(sc, prepared=cache[key])
         sm, c = plan.summary(), plan.communes
         rows.append(
             {

@@ -724,7 +724,7 @@ def import_warning(text: str) -> str:
     """French wording of one warning of the offer import (the module writes English).
 
     >>> import_warning("x.json: record s:1: longitude/latitude missing; relocated at "
-    ...                "the chef-lieu of its commune 49007 (Angers), located='commune'")[:52]
+    ...                "the chef-lieu of its commune 49007 (Angers), located='commune'")[:53]
     'x.json, fiche s:1 : coordonnées absentes ; lieu placé'
     """
     import re

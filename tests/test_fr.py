@@ -186,3 +186,42 @@ def test_gaps_methods_text():
     assert "inférieure à la cible de 1,5 conseillers" in two
     assert "dépassée par 25 % des communes du département, soit 6,25" in two
     assert "2SFCA, Luo et Wang 2003" in two and "rayon de 30 min" in two
+
+
+def test_plural_formats_the_number_with_the_one_format():
+    assert _fr.plural(1234, "commune") == "1\u202f234 communes"
+    assert _fr.plural(1, "poste itinérant", "postes itinérants") == "1 poste itinérant"
+
+
+def test_cost_per_post_states_its_period():
+    text = _fr.cost_per_post(50_000)
+    assert text == f"50\u202f000{NBSP}€ par poste pour 2 ans (25\u202f000{NBSP}€ par an)"
+
+
+def test_import_warnings_in_french_and_unknown_ones_not_in_english():
+    w = (
+        "aidants_connect 5147 (CCAS X): blank City Insee Code; commune 49271 "
+        "(Saint-Clément-de-la-Place) found from Zip Code 49370 or City 'X'"
+    )
+    assert _fr.import_warning(w) == (
+        "aidants_connect, fiche 5147 (CCAS X) : code INSEE de la commune absent ; commune "
+        "Saint-Clément-de-la-Place (49271) retrouvée par le code postal ou le nom de la ville."
+    )
+    other = _fr.import_warning("lieux_cd49_2022 12: something else happened to the record")
+    assert other == f"lieux_cd49_2022 12 : {_fr.WARNING_OTHER}" and "happened" not in other
+
+
+def test_solver_result_in_plain_french():
+    assert _fr.solver_result("optimal", 0.0) == "solution optimale prouvée"
+    assert _fr.solver_result("time_limit", 0.0123) == (
+        f"meilleure solution trouvée dans le temps de calcul imparti, à au plus 1,2{NBSP}% "
+        "de l'optimum"
+    )
+
+
+def test_argparse_errors_in_french():
+    assert _fr.argparse_error("unrecognized arguments: --foo") == "arguments inconnus : --foo"
+    assert (
+        _fr.argparse_error("argument --model: invalid choice: 'x' (choose from mclp, equity)")
+        == "option --model : choix 'x' inconnu (choix possibles : mclp, equity)"
+    )

@@ -18,10 +18,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _fr, _progress, catalog
 from ._errors import CnfsGeoError, DataFileError
 from .settings import DEFAULT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _fmt_int(x: float) -> str:
@@ -35,7 +39,7 @@ def _fmt_pct(x: float) -> str:
 class _FrenchHelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's help, with the French "utilisation :" prefix."""
 
-    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
         if prefix is None:
             prefix = "utilisation : "
         super().add_usage(usage, actions, groups, prefix=prefix)
@@ -44,7 +48,7 @@ class _FrenchHelpFormatter(argparse.RawDescriptionHelpFormatter):
 class _FrenchParser(argparse.ArgumentParser):
     """ArgumentParser whose help and errors read in French (subcommands inherit it)."""
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _FrenchHelpFormatter)
         kwargs["add_help"] = False
         super().__init__(*args, **kwargs)
@@ -52,12 +56,12 @@ class _FrenchParser(argparse.ArgumentParser):
         self._optionals.title = "options"
         self.add_argument("-h", "--help", action="help", help=_fr.CLI_HELP_HELP)
 
-    def error(self, message: str):  # type: ignore[no-untyped-def]
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog} : erreur : {_fr.argparse_error(message)}\n")
 
 
-def _write_spreadsheet_csv(frame, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _write_spreadsheet_csv(frame: pd.DataFrame, path: Path) -> None:
     """CSV for a French spreadsheet: French headers, ``;`` separator, decimal comma,
     UTF-8 with BOM; written atomically."""
     tmp = path.with_name(path.name + ".tmp")
@@ -513,14 +517,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _CountingHandler(logging.Handler):
+    """Counts the developer log's warnings instead of printing them (no ``-v``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.quiet:
         _progress.configure(quiet=True)
+    # developer log (English) only with -v; otherwise its warnings are counted and the
+    # count is said in French at the end (their content is in the report or with -v)
+    counted = _CountingHandler()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
+        handlers=None if args.verbose else [counted],
     )
     if getattr(args, "out", "unset") is None:
         args.out = Path("maps") / (
@@ -535,6 +554,10 @@ def main(argv: list[str] | None = None) -> int:
     except CnfsGeoError as exc:
         print(f"cnfs-geo : erreur : {exc}", file=sys.stderr)
         return 2
+    finally:
+        if counted.count:
+            n = _fr.plural(counted.count, "avertissement technique", "avertissements techniques")
+            print(f"  {n} ; détail (en anglais) avec cnfs-geo -v", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -811,6 +811,13 @@ def argparse_error(message: str) -> str:
     return message
 
 
+#: Where the data directory comes from (``catalog.DataDir.origin``), as the CLI says it.
+DATA_ORIGIN = {
+    "bundle": "jeu de Maine-et-Loire fourni avec le logiciel",
+    "argument": "option --data-dir",
+    "environment": "variable CNFS_GEO_DATA_DIR",
+}
+
 #: Status of ``catalog.verify`` as ``cnfs-geo data check`` prints it.
 CHECK_STATUS = {
     "ok": "intact",

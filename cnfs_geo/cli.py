@@ -100,7 +100,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         f"cnfs-geo plan — département {s['departement']} ({s['communes']} communes, "
         f"{_fmt_int(s['population'])} habitants)"
     )
-    print(f"  données : {plan.data_dir.path} ({plan.data_dir.origin})")
+    origin = _fr.DATA_ORIGIN.get(plan.data_dir.origin, plan.data_dir.origin)
+    print(f"  données : {plan.data_dir.path} ({origin})")
     print(
         f"  offre existante : {s['places']} lieux, dont {s['accompaniment_places']} "
         f"d'accompagnement"

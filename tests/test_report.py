@@ -163,7 +163,10 @@ def test_report_sources_method_and_solver(plan, report_html):
         assert p["title"] in text and p["vintage"] in text
     assert plan.travel_model in text
     assert "population × IFN / 10" in text
-    assert plan.solution["solver"] in text
+    # solver diagnostics: in the appendix, in plain French (no solver name, no model size)
+    assert plan.solution["solver"] not in text and "HiGHS" not in text
+    appendix = section_text(report_html, "annexe-calcul")
+    assert "solution optimale prouvée" in appendix and "Écart à l'optimum" in appendix
     assert "couverture maximale (MCLP)" in text
 
 

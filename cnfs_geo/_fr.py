@@ -649,7 +649,6 @@ PLAN_STAGES = {
     "outputs": "tableaux du plan",
 }
 
-PROGRESS_READ = "Lecture des données, temps d'accès et placement"
 PROGRESS_WRITE = "Écriture de la carte, du rapport et du GeoPackage"
 PROGRESS_COMPARE = "Comparaison des nombres de postes"
 PROGRESS_VARIANTS = "Comparaison des variantes"

@@ -89,8 +89,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         **_scenario_options(args),
         settings=settings,
     )
-    with _progress.stage(_fr.PROGRESS_READ):
-        plan = run(scenario)
+    plan = run(scenario)  # one progress line per stage (plan._Laps)
     with _progress.stage(_fr.PROGRESS_WRITE):
         paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0

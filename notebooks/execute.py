@@ -60,7 +60,7 @@ def execute(path: Path) -> None:
 def main(argv: list[str]) -> int:
     os.environ.pop("CNFS_GEO_DATA_DIR", None)  # the narrative is about the embedded bundle
     os.environ["PYTHONHASHSEED"] = "0"
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend stores the figures
     paths = [Path(a) for a in argv] or sorted(HERE.glob("*.ipynb"))
     for path in paths:
         print(f"exécution de {path.name}…", flush=True)

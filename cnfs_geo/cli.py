@@ -61,6 +61,10 @@ class _FrenchParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog} : erreur : {_fr.argparse_error(message)}\n")
 
 
+def _fr_float(x: float) -> str:
+    return _fr.number(x, 1)
+
+
 def _write_spreadsheet_csv(frame: pd.DataFrame, path: Path) -> None:
     """CSV for a French spreadsheet: French headers, ``;`` separator, decimal comma,
     UTF-8 with BOM; written atomically."""
@@ -252,7 +256,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         title=f"Département {scenario.departement} — seuil {scenario.threshold:g} min",
     )
     shown = ["posts", "cost_eur", "pct_population_covered", "pct_need_covered", "marginal_need"]
-    print(_fr.spreadsheet_columns(table[shown]).to_string(index=False))
+    print(_fr.spreadsheet_columns(table[shown]).to_string(index=False, float_format=_fr_float))
     print(f"  écrit : {csv_path}\n  écrit : {png_path}")
     if args.budget:
         variants = compare_scenarios(
@@ -266,7 +270,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         _write_spreadsheet_csv(variants, var_path)
         print(
             _fr.spreadsheet_columns(variants.drop(columns=["fibre_target_pct"])).to_string(
-                index=False
+                index=False, float_format=_fr_float
             )
         )
         print(f"  écrit : {var_path}")

@@ -933,13 +933,16 @@ def standard_variants(
     p = scenario.p
     k = min(itinerant_posts, p)
     rep = dataclasses.replace
+    fixed = _fr.plural(p, "poste fixe", "postes fixes")
+    mixed = f"{_fr.plural(p - k, 'fixe')} + {_fr.plural(k, 'itinérant')}"
+    fibre = f"fibre {_fr.number(fibre_target_pct, 1)}\u00a0%"
     return {
-        f"{p} postes fixes": rep(scenario, posts=p, itinerant_posts=0),
-        f"{p - k} fixes + {k} itinérants": rep(scenario, posts=p - k, itinerant_posts=k),
-        f"{p} postes fixes, fibre {fibre_target_pct:g} %": rep(
+        fixed: rep(scenario, posts=p, itinerant_posts=0),
+        mixed: rep(scenario, posts=p - k, itinerant_posts=k),
+        f"{fixed}, {fibre}": rep(
             scenario, posts=p, itinerant_posts=0, fibre_target_pct=fibre_target_pct
         ),
-        f"{p - k} fixes + {k} itinérants, fibre {fibre_target_pct:g} %": rep(
+        f"{mixed}, {fibre}": rep(
             scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct
         ),
     }

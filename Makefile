@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 RAW    ?= $(wildcard ../shared/data/raw)
 export CNFS_GEO_DATA_DIR ?= $(if $(RAW),$(abspath $(RAW)),)
 
-.PHONY: demo test test-fast lint install install-test data clean
+.PHONY: demo test test-fast lint install install-test data clean lab notebooks wheel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,23 @@ lint: install-test
 	$(BIN)/ruff check cnfs_geo tests benchmarks
 	$(BIN)/ruff format --check cnfs_geo tests benchmarks
 	$(BIN)/mypy cnfs_geo
+
+# JupyterLab on the notebooks (installs the `lab` extra on first use).
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	touch $@
+
+lab: $(VENV)/.installed-lab
+	env -u CNFS_GEO_DATA_DIR $(BIN)/jupyter lab notebooks
+
+# Execute the notebooks in place and store them with their outputs (deterministic:
+# embedded data, volatile metadata stripped).
+notebooks: install-test
+	$(BIN)/python notebooks/execute.py
+
+# The wheel (with the embedded 49 bundle) in dist/.
+wheel: $(BIN)/python
+	$(BIN)/python -m pip wheel --quiet --no-deps . -w dist
 
 # Rebuild the embedded 49 bundle from the raw national files: make data RAW=../shared/data/raw
 data: install

@@ -1,20 +1,17 @@
 """French formatting (numbers, percents, durations, euros, dates, plurals) and user-facing texts.
 
 The one home of the French shown by the map, the report, the gap methods text and the CLI.
-Where two outputs formatted the same kind of value differently, the difference is an explicit
-parameter (``sep``, ``space``, ``missing``, ``fixed``, ``trim``) so that every output keeps its
-exact bytes; a later change may unify them.
+One number format everywhere: narrow no-break space between thousands, decimal comma,
+no-break space before a unit (``%``, ``min``, ``€``).
 
 >>> integer(12345.4)
 '12\\u202f345'
->>> integer(12345.4, sep=" ")
-'12 345'
 >>> number(7.25), number(10.0), number(0.123, 2), number(float("nan"))
 ('7,2', '10', '0,12', '—')
 >>> number(0.50, 2, trim=True), number(float("inf"), trim=True, missing="–")
 ('0,5', '–')
->>> percent(12.345), percent(None), percent(5, space=" ")
-('12,3\\xa0%', 'inconnu', '5,0 %')
+>>> percent(12.345), percent(None), percent(5)
+('12,3\\xa0%', 'inconnu', '5,0\\xa0%')
 >>> minutes(7.25), minutes(float("inf")), minutes(10.0, fixed=False)
 ('7,2\\xa0min', "aucun lieu d'accompagnement", '10\\xa0min')
 >>> hours(3.25), hours(2.0), euros(50000)
@@ -53,15 +50,13 @@ NO_PLACE = "aucun lieu d'accompagnement"
 # --------------------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------------------
-def integer(x: Any, *, sep: str = NNBSP, missing: str = MISSING) -> str:
+def integer(x: Any, *, missing: str = MISSING) -> str:
     """Rounded integer with a thousands separator.
 
     Parameters
     ----------
     x : number
         None or a non-finite float gives ``missing``.
-    sep : str
-        Thousands separator: narrow no-break space (map, report) or ``" "`` (CLI).
     missing : str
         Text for a missing value.
 
@@ -72,7 +67,7 @@ def integer(x: Any, *, sep: str = NNBSP, missing: str = MISSING) -> str:
     """
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return missing
-    return f"{int(round(float(x))):,}".replace(",", sep)
+    return f"{int(round(float(x))):,}".replace(",", NNBSP)
 
 
 def number(x: Any, digits: int = 1, *, trim: bool = False, missing: str = MISSING) -> str:
@@ -112,7 +107,7 @@ def number(x: Any, digits: int = 1, *, trim: bool = False, missing: str = MISSIN
     return f"{x:.{digits}f}".replace(".", ",")
 
 
-def percent(x: Any, digits: int = 1, *, space: str = NBSP, missing: str = "inconnu") -> str:
+def percent(x: Any, digits: int = 1, *, missing: str = "inconnu") -> str:
     """Percentage (``x`` already in %) with one decimal: ``12,3 %``.
 
     Parameters
@@ -121,14 +116,12 @@ def percent(x: Any, digits: int = 1, *, space: str = NBSP, missing: str = "incon
         Percent value; None or NaN gives ``missing`` (±inf prints as ``inf``).
     digits : int
         Decimals kept (always written).
-    space : str
-        Between the number and ``%``: no-break space (map, report) or ``" "`` (CLI).
     missing : str
         Text for a missing value.
     """
     if x is None or pd.isna(x):
         return missing
-    return f"{float(x):.{digits}f}".replace(".", ",") + space + "%"
+    return f"{float(x):.{digits}f}".replace(".", ",") + NBSP + "%"
 
 
 def minutes(x: Any, digits: int = 1, *, fixed: bool = True, missing: str = NO_PLACE) -> str:
@@ -216,10 +209,10 @@ def plural(n: Any, singular: str, plural_form: str | None = None, *, fmt: Any = 
         Irregular plural (``("poste itinérant", "postes itinérants")``, ``"IRIS"``);
         default ``singular + "s"``.
     fmt : callable, optional
-        Formats ``n`` (default ``str`` of the integer; e.g. :func:`integer`).
+        Formats ``n`` (default :func:`integer` for a whole number).
     """
     word = singular if abs(float(n)) < 2 else (plural_form or singular + "s")
-    shown = fmt(n) if fmt is not None else str(int(n)) if float(n) == int(n) else str(n)
+    shown = fmt(n) if fmt is not None else integer(n) if float(n) == int(n) else number(n)
     return f"{shown} {word}"
 
 
@@ -498,17 +491,12 @@ SOLVER_LABELS = {
     "model": "Modèle",
     "objective": "Objectif atteint (population pondérée nouvellement couverte)",
     "bound": "Borne supérieure de l'objectif",
-    "gap": "Écart relatif entre objectif et borne",
-    "solver": "Solveur",
-    "method": "Méthode",
-    "status": "Statut",
+    "gap": "Écart à l'optimum (objectif rapporté à la borne)",
+    "status": "Résultat du calcul",
     "p": "Nombre de postes",
     "threshold": "Seuil (min)",
     "n_candidates": "Sites candidats",
     "n_demand": "Communes (points de demande)",
-    "n_variables": "Variables du programme linéaire",
-    "n_constraints": "Contraintes du programme linéaire",
-    "tie_break": "Départage des solutions optimales (texte du module de placement)",
     "weight_total": "Population pondérée totale",
     "weight_covered_before": "Population pondérée couverte avant",
     "weight_covered_after": "Population pondérée couverte après",
@@ -516,12 +504,8 @@ SOLVER_LABELS = {
     "units": "Communes",
     "units_covered_before": "Communes couvertes avant",
     "units_uncoverable": "Communes hors d'atteinte des sites candidats",
-    "model_rows_merged": "Contraintes de couverture (communes à couvrir regroupées par "
-    "ensemble de sites à portée)",
     "candidates": "Sites candidats dans le modèle (à portée d'au moins une commune)",
-    "existing_sites": "Sites existants passés au modèle",
     "threshold_min": "Seuil (min)",
-    "rules": "Règles (texte du module de placement)",
 }
 MODEL_LABELS = {
     "mclp": "couverture maximale (MCLP)",
@@ -760,3 +744,218 @@ def offer_from_national_map(local: Iterable[str], deps: Iterable[str]) -> str:
         f"département {join(list(deps))} et ne s'appliquent pas ici. Les lieux de médiation "
         f"numérique viennent de la {NATIONAL_MAP_SHORT}, export national courant."
     )
+#: Stages of ``cnfs-geo plan`` as the progress lines name them (``plan._Laps`` keys).
+PLAN_STAGES = {
+    "territory": "communes et EPCI lus",
+    "offer": "offre existante lue et dédoublonnée",
+    "need": "indice de fragilité numérique",
+    "coverage": "temps d'accès et couverture actuelle",
+    "gaps": "communes non couvertes et territoires prioritaires",
+    "candidates": "sites candidats",
+    "placement": "placement des nouveaux postes",
+    "itinerant": "circuits itinérants",
+    "outputs": "tableaux du plan",
+}
+
+PROGRESS_WRITE = "Écriture de la carte, du rapport et du GeoPackage"
+PROGRESS_COMPARE = "Comparaison des nombres de postes"
+PROGRESS_VARIANTS = "Comparaison des variantes"
+PROGRESS_NATIONAL = "Départements"
+PROGRESS_ROAD_OD = "Temps de trajet par la route"
+
+
+# --------------------------------------------------------------------------------------
+# Report: cost, de-duplication rule, import warnings, solver diagnostics
+# --------------------------------------------------------------------------------------
+#: Years covered by the State funding of one post (``Settings.cost_per_post_eur``).
+COST_YEARS = 2
+
+
+def cost_per_post(each: float) -> str:
+    """``50 000 € par poste pour 2 ans (25 000 € par an)``: the funding with its period."""
+    return (
+        f"{euros(each)} par poste pour {plural(COST_YEARS, 'an')} "
+        f"({euros(each / COST_YEARS)} par an)"
+    )
+
+
+#: The offer module's de-duplication rule, for the report (``{d}``: distance in metres).
+DEDUP_RULE = (
+    "1) Même identifiant : les fiches des deux exports du Département (2022 et 2020-2021) "
+    "qui portent le même identifiant de lieu désignent un seul lieu (l'export 2022 "
+    "d'abord) ; une fiche data·inclusion issue du dispositif conseiller numérique rejoint la "
+    "permanence de même identifiant. 2) Entre sources, dans l'ordre France Services, "
+    "permanences des conseillers numériques, Département, Ville d'Angers, data·inclusion, "
+    "Aidants Connect, une fiche rejoint un lieu d'une autre source quand les deux sont "
+    "localisés à l'adresse à moins de {d} m l'un de l'autre, ou, si l'un n'est localisé "
+    "qu'à la commune, quand ils sont dans la même commune ; il faut en outre le même SIRET "
+    "ou des noms concordants (mêmes mots une fois retirés les accents, les articles et les "
+    "mots génériques comme « mairie » ou « médiathèque »). Chaque lieu reçoit au plus une "
+    "fiche par source ; les rapprochements les plus sûrs (nom, puis SIRET, puis distance) "
+    "passent d'abord. 3) Deux fiches d'une même source ne sont jamais fusionnées. "
+    "Pourquoi : le SIRET seul fusionnerait les permanences qu'une structure tient dans "
+    "plusieurs communes, la distance seule des lieux voisins mais distincts."
+)
+
+_WARNING_PATTERNS: list[tuple[str, str]] = [
+    (
+        r"^(?P<src>.+?): record (?P<id>\S+): longitude/latitude missing; relocated at the "
+        r"chef-lieu of its commune (?P<code>\w+) \((?P<nom>[^)]*)\).*$",
+        "{src}, fiche {id} : coordonnées absentes ; lieu placé au chef-lieu de sa commune, "
+        "{nom} ({code}).",
+    ),
+    (
+        r"^(?P<src>\S+) (?P<id>\S+) \((?P<nom>.*)\): AFFICHAGE=INACTIF in the 2020-2021 "
+        r"source but published in the 2022-12 export.*$",
+        "{src}, fiche {id} ({nom}) : marquée inactive dans la source 2020-2021 mais publiée "
+        "dans l'export 2022-12 ; le lieu est gardé d'après la fiche 2022.",
+    ),
+    (
+        r"^(?P<src>\S+) (?P<id>\S+): USER_NOM '(?P<v>.*)' is an address, not a name.*$",
+        "{src}, fiche {id} : le nom « {v} » est une adresse ; lieu nommé « Lieu sans nom » "
+        "et non utilisé pour rapprocher les noms.",
+    ),
+    (
+        r"^(?P<src>\S+) (?P<id>\S+) \((?P<nom>.*)\): blank City Insee Code; commune "
+        r"(?P<code>\w+) \((?P<cnom>.*?)\) found from .*$",
+        "{src}, fiche {id} ({nom}) : code INSEE de la commune absent ; commune {cnom} "
+        "({code}) retrouvée par le code postal ou le nom de la ville.",
+    ),
+]
+
+#: An import warning with no French wording yet (its English text is in the ``-v`` log).
+WARNING_OTHER = "fiche corrigée à l'import (détail technique : cnfs-geo plan -v)"
+
+
+def import_warning(text: str) -> str:
+    """French wording of one warning of the offer import (the module writes English).
+
+    >>> import_warning("x.json: record s:1: longitude/latitude missing; relocated at "
+    ...                "the chef-lieu of its commune 49007 (Angers), located='commune'")[:53]
+    'x.json, fiche s:1 : coordonnées absentes ; lieu placé'
+    """
+    import re
+
+    for pattern, template in _WARNING_PATTERNS:
+        m = re.match(pattern, str(text))
+        if m:
+            return template.format(**m.groupdict())
+    source = str(text).split(":", 1)[0].strip()
+    return f"{source} : {WARNING_OTHER}" if source and len(source) < 80 else WARNING_OTHER
+
+
+def solver_result(status: Any, gap: Any) -> str:
+    """Plain-French outcome of the placement computation (status and relative gap)."""
+    g = float(gap) if isinstance(gap, (int, float)) and math.isfinite(float(gap)) else None
+    if str(status) == "optimal" and (g is None or g <= 1e-9):
+        return "solution optimale prouvée"
+    if str(status) in ("optimal", "time_limit", "feasible") and g is not None:
+        return (
+            "meilleure solution trouvée dans le temps de calcul imparti, à au plus "
+            f"{percent(100.0 * g)} de l'optimum"
+        )
+    return SOLVER_STATUS_LABELS.get(str(status), "résultat non précisé")
+
+
+# --------------------------------------------------------------------------------------
+# Command line: help, argparse errors, spreadsheet columns
+# --------------------------------------------------------------------------------------
+CLI_HELP_HELP = "affiche cette aide et quitte"
+CLI_DESCRIPTION = """\
+Diagnostic de couverture et placement de conseillers numériques France Services.
+
+Exemples :
+  cnfs-geo plan --departement 49 --posts 8 --threshold 10 --out maps/49
+      diagnostic et placement de 8 nouveaux postes ; écrit plan.gpkg (QGIS),
+      carte_couverture.html (carte) et rapport.html (rapport) dans --out
+  cnfs-geo compare --departement 49 --out maps/49/comparaison
+      couverture gagnée selon le nombre de postes (comparaison.csv, comparaison.png)
+  cnfs-geo data fetch
+      télécharge les fichiers nationaux (pour les autres départements)
+
+Une erreur dans les données est signalée par un message (fichier, ligne ou champ,
+correction) et la commande s'arrête avec le code 2."""
+CLI_PLAN_DESCRIPTION = (
+    "Diagnostic de couverture et placement de nouveaux postes pour un département ; "
+    "écrit plan.gpkg, carte_couverture.html et rapport.html dans le dossier de sortie."
+)
+CLI_COMPARE_DESCRIPTION = (
+    "Compare plusieurs nombres de postes (comparaison.csv, comparaison.png) et, pour un "
+    "budget donné, les variantes avec postes itinérants et hypothèse fibre (variantes.csv)."
+)
+
+_ARGPARSE_ERRORS: list[tuple[str, str]] = [
+    (r"^the following arguments are required: (?P<a>.*)$", "arguments obligatoires : {a}"),
+    (r"^unrecognized arguments: (?P<a>.*)$", "arguments inconnus : {a}"),
+    (
+        r"^argument (?P<o>\S+): invalid (?:int|float) value: (?P<v>.*)$",
+        "option {o} : {v} n'est pas un nombre valide",
+    ),
+    (
+        r"^argument (?P<o>\S+): invalid choice: (?P<v>.*?) \(choose from (?P<c>.*)\)$",
+        "option {o} : choix {v} inconnu (choix possibles : {c})",
+    ),
+    (r"^argument (?P<o>\S+): expected one argument$", "option {o} : une valeur est attendue"),
+    (
+        r"^argument (?P<o>\S+): expected at least one argument$",
+        "option {o} : au moins une valeur est attendue",
+    ),
+]
+
+
+def argparse_error(message: str) -> str:
+    """French wording of an argparse usage error (the message itself when unknown).
+
+    >>> argparse_error("argument --posts/-n: invalid int value: 'huit'")
+    "option --posts/-n : 'huit' n'est pas un nombre valide"
+    """
+    import re
+
+    for pattern, template in _ARGPARSE_ERRORS:
+        m = re.match(pattern, message)
+        if m:
+            return template.format(**m.groupdict())
+    return message
+
+
+#: Where the data directory comes from (``catalog.DataDir.origin``), as the CLI says it.
+DATA_ORIGIN = {
+    "bundle": "jeu de Maine-et-Loire fourni avec le logiciel",
+    "argument": "option --data-dir",
+    "environment": "variable CNFS_GEO_DATA_DIR",
+}
+
+#: Status of ``catalog.verify`` as ``cnfs-geo data check`` prints it.
+CHECK_STATUS = {
+    "ok": "intact",
+    "missing": "absent",
+    "checksum mismatch": "empreinte différente",
+    "unchecked": "non vérifié",
+}
+
+#: French headers of the comparison tables written for spreadsheets.
+SPREADSHEET_COLUMNS = {
+    "scenario": "Scénario",
+    "posts": "Postes",
+    "fixed_posts": "Postes fixes",
+    "itinerant_posts": "Postes itinérants",
+    "cost_eur": "Coût (€)",
+    "fibre_target_pct": "Fibre visée (%)",
+    "need_total": "Population pondérée totale",
+    "communes_covered": "Communes couvertes",
+    "communes_served_itinerant": "Communes desservies par un circuit",
+    "population_covered": "Population couverte",
+    "pct_population_covered": "Population couverte (%)",
+    "need_covered": "Population pondérée couverte",
+    "pct_need_covered": "Population pondérée couverte (%)",
+    "pct_need_covered_with_itinerant": "Population pondérée couverte ou desservie (%)",
+    "marginal_population": "Population gagnée par poste ajouté",
+    "marginal_need": "Population pondérée gagnée par poste ajouté",
+    "gap": "Écart à l'optimum",
+    "hosts": "Communes des postes",
+}
+
+
+def spreadsheet_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with French column headers (``SPREADSHEET_COLUMNS``; others unchanged)."""
+    return frame.rename(columns=SPREADSHEET_COLUMNS)

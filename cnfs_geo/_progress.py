@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
-_STATE: dict[str, bool | None] = {"quiet": None}
+_STATE: dict[str, bool | None] = {"quiet": None, "steps_muted": False}
 
 
 def configure(quiet: bool | None) -> None:
@@ -74,6 +74,25 @@ class _NoBar:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+def step(label: str, seconds: float) -> None:
+    """Print one finished stage, ``  label : 1,2 s``, on stderr (nothing when progress is off)."""
+    if not enabled() or _STATE["steps_muted"]:
+        return
+    sys.stderr.write(f"  {label} : {seconds:.1f} s\n".replace(".", ","))
+    sys.stderr.flush()
+
+
+@contextmanager
+def muted_steps() -> Iterator[None]:
+    """No :func:`step` lines inside (a loop with its own bar runs many staged computations)."""
+    before = _STATE["steps_muted"]
+    _STATE["steps_muted"] = True
+    try:
+        yield
+    finally:
+        _STATE["steps_muted"] = before
 
 
 @contextmanager

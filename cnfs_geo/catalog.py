@@ -354,8 +354,15 @@ class DataDir:
 
 
 def bundle_dir() -> Path:
-    """Folder of the embedded Maine-et-Loire bundle (``data/49`` in the repository)."""
-    return Path(__file__).resolve().parent.parent / "data" / BUNDLE_DEPARTEMENT
+    """Folder of the embedded Maine-et-Loire bundle (``data/49`` in the repository).
+
+    An installed wheel carries it as ``cnfs_geo/_bundle49`` (pyproject's package-dir mapping).
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / f"_bundle{BUNDLE_DEPARTEMENT}"
+    if installed.is_dir():
+        return installed
+    return here.parent / "data" / BUNDLE_DEPARTEMENT
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> DataDir:

@@ -18,18 +18,61 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import _fr, _journal, catalog
+from . import _fr, _journal, _progress, catalog
 from ._errors import CnfsGeoError, DataFileError, OutputDirError
 from .settings import DEFAULT, DEMAND_UNITS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _fmt_int(x: float) -> str:
-    return _fr.integer(x, sep=" ")
+    return _fr.integer(x)
 
 
 def _fmt_pct(x: float) -> str:
-    return _fr.percent(x, space=" ")
+    return _fr.percent(x)
+
+
+class _FrenchHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help, with the French "utilisation :" prefix."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        if prefix is None:
+            prefix = "utilisation : "
+        super().add_usage(usage, actions, groups, prefix=prefix)
+
+
+class _FrenchParser(argparse.ArgumentParser):
+    """ArgumentParser whose help and errors read in French (subcommands inherit it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _FrenchHelpFormatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "arguments"
+        self._optionals.title = "options"
+        self.add_argument("-h", "--help", action="help", help=_fr.CLI_HELP_HELP)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog} : erreur : {_fr.argparse_error(message)}\n")
+
+
+def _fr_float(x: float) -> str:
+    return _fr.number(x, 1)
+
+
+def _write_spreadsheet_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV for a French spreadsheet: French headers, ``;`` separator, decimal comma,
+    UTF-8 with BOM; written atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    _fr.spreadsheet_columns(frame).to_csv(
+        tmp, index=False, sep=";", decimal=",", encoding="utf-8-sig", lineterminator="\n"
+    )
+    os.replace(tmp, path)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -59,7 +102,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         from .robustness import with_robustness
 
         plan = with_robustness(plan, prepared)
-    paths = write_outputs(plan, args.out)
+    with _progress.stage(_fr.PROGRESS_WRITE):
+        paths = write_outputs(plan, args.out)
     wall = time.perf_counter() - t0
     s = plan.summary()
     counts = plan.offer_report.counts
@@ -67,7 +111,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         f"cnfs-geo plan — département {s['departement']} ({s['communes']} communes, "
         f"{_fmt_int(s['population'])} habitants)"
     )
-    print(f"  données : {plan.data_dir.path} ({plan.data_dir.origin})")
+    origin = _fr.DATA_ORIGIN.get(plan.data_dir.origin, plan.data_dir.origin)
+    print(f"  données : {plan.data_dir.path} ({origin})")
     print(
         f"  offre existante : {s['places']} lieux, dont {s['accompaniment_places']} "
         f"d'accompagnement"
@@ -93,7 +138,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         _fmt_pct(s["pct_need_covered_after"]),
     )
     print(f"  population pondérée par le besoin couverte : {need_before} → {need_after}")
-    print(f"  {s['posts']} nouveaux postes ({_fmt_int(s['cost_eur'])} €) :")
+    n_posts = _fr.plural(s["posts"], "nouveau poste", "nouveaux postes")
+    print(f"  {n_posts} ({_fr.euros(s['cost_eur'])} pour {_fr.plural(_fr.COST_YEARS, 'an')}) :")
     for r in plan.posts.itertuples():
         gain = _fmt_int(r.covered_population)
         print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{gain} hab.")
@@ -126,7 +172,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             )
     for p in paths.values():
         print(f"  écrit : {p}")
-    print(f"  durée : {wall:.1f} s")
+    print(f"  durée : {_fr.number(wall, 1)} s")
     lines = _journal.summary_lines(plan.journal)
     if lines:
         print(
@@ -144,7 +190,7 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
 
     if args.data_dir is None and not os.environ.get(catalog.ENV_VAR):
         raise DataFileError(
-            "--departement all needs the national files: "
+            "--departement all demande les fichiers nationaux : "
             + catalog.missing_files_message(
                 ["cog_communes", "cog_epci", "communes_2018_archive"], catalog.resolve_data_dir()
             )
@@ -172,7 +218,7 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
     )
     print(f"  couverture à {scenario.threshold:g} min : {_fmt_pct(before)} → {_fmt_pct(after)}")
     print(f"  écrit : {path} et un dossier par département dans {out}")
-    print(f"  durée : {time.perf_counter() - t0:.0f} s")
+    print(f"  durée : {_fr.integer(time.perf_counter() - t0)} s")
     return 0
 
 
@@ -192,36 +238,37 @@ def _add_scenario_options(p: argparse.ArgumentParser) -> None:
         "--demand-unit",
         choices=list(DEMAND_UNITS),
         default=None,
-        help="where people are counted: finest (default: IRIS, else communes "
-        "déléguées, else the whole commune, village units at their chef-lieu), "
-        "commune (one point per commune), iris or commune2018",
+        help="où la population est comptée : finest (défaut : IRIS, sinon communes de 2018, "
+        "sinon la commune entière ; unités de village à leur chef-lieu), commune (un point "
+        "par commune), iris ou commune2018",
     )
     p.add_argument(
         "--osm",
         default=None,
-        metavar="FILE",
-        help="OSM extract (.osm or .osm.pbf) for road travel times (default: crow-fly × detour)",
+        metavar="FICHIER",
+        help="extrait OpenStreetMap (.osm ou .osm.pbf) pour des temps de trajet par la route "
+        "(défaut : distance à vol d'oiseau × détour)",
     )
     p.add_argument(
         "--need-weights",
         choices=["equal"],
         default=None,
-        help="need index from the five IFN dimensions with equal weights "
-        "(default: the official IFN composite)",
+        help="indice de besoin : les cinq dimensions de l'IFN à poids égaux "
+        "(défaut : l'indice composite officiel)",
     )
     p.add_argument(
         "--model",
         choices=["mclp", "equity"],
         default="mclp",
-        help="placement model: maximal covering within the threshold (default) or "
-        "capacity/equity (shortfall below a target 2SFCA accessibility)",
+        help="modèle de placement : couverture maximale au seuil (mclp, défaut) ou "
+        "capacité / équité (equity : déficit d'accessibilité sous une cible)",
     )
     p.add_argument(
         "--fibre-target",
         type=float,
         default=None,
         metavar="PCT",
-        help="fibre what-if: FTTH rollout raised to PCT %% in every commune",
+        help="hypothèse fibre : déploiement porté à PCT %% dans chaque commune",
     )
 
 
@@ -241,17 +288,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = out / "comparaison.csv", out / "comparaison.png"
-    table.to_csv(csv_path, index=False, lineterminator="\n")
+    _write_spreadsheet_csv(table, csv_path)
     compare_chart(
         table,
         png_path,
         title=f"Département {scenario.departement} — seuil {scenario.threshold:g} min",
     )
-    print(
-        table[
-            ["posts", "cost_eur", "pct_population_covered", "pct_need_covered", "marginal_need"]
-        ].to_string(index=False)
-    )
+    shown = ["posts", "cost_eur", "pct_population_covered", "pct_need_covered", "marginal_need"]
+    print(_fr.spreadsheet_columns(table[shown]).to_string(index=False, float_format=_fr_float))
     print(f"  écrit : {csv_path}\n  écrit : {png_path}")
     if args.budget:
         variants = compare_scenarios(
@@ -262,8 +306,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             )
         )
         var_path = out / "variantes.csv"
-        variants.to_csv(var_path, index=False, lineterminator="\n")
-        print(variants.drop(columns=["fibre_target_pct"]).to_string(index=False))
+        _write_spreadsheet_csv(variants, var_path)
+        print(
+            _fr.spreadsheet_columns(variants.drop(columns=["fibre_target_pct"])).to_string(
+                index=False, float_format=_fr_float
+            )
+        )
         print(f"  écrit : {var_path}")
     return 0
 
@@ -290,16 +338,19 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     except CnfsGeoError as exc:
         got = getattr(exc, "fetched", {})
         for key, path in got.items():
-            print(f"  ok       {key:<24} {path}")
+            print(f"  présent  {key:<24} {path}")
         raise
     for key, path in got.items():
-        print(f"  ok       {key:<24} {path}")
+        print(f"  présent  {key:<24} {path}")
     wanted = keys or list(catalog.SOURCES)
     missing = [k for k in wanted if k not in got]
     if missing:
         print(catalog.manual_instructions(missing, cache_dir=target, sources=sources))
     cache = target or catalog.default_cache_dir()
-    print(f"Use it with: cnfs-geo plan --data-dir {cache} …  (or export {catalog.ENV_VAR}={cache})")
+    print(
+        f"À utiliser avec : cnfs-geo plan --data-dir {cache} …  "
+        f"(ou export {catalog.ENV_VAR}={cache})"
+    )
     return 0
 
 
@@ -385,42 +436,61 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cnfs-geo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = _FrenchParser(prog="cnfs-geo", description=_fr.CLI_DESCRIPTION)
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="journal détaillé de chaque étape (en anglais)"
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log every stage")
-    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
-    sub = p.add_subparsers(dest="command", required=True)
-    pl = sub.add_parser("plan", help="coverage diagnosis and new posts for a département")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="sans barre de progression (jamais affichée hors d'un terminal)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, title="commandes", metavar="COMMANDE")
+    pl = sub.add_parser(
+        "plan",
+        help="diagnostic de couverture et nouveaux postes pour un département",
+        description=_fr.CLI_PLAN_DESCRIPTION,
+    )
+    p.add_argument("--debug", action="store_true", help="affiche la trace Python d'une erreur")
     pl.add_argument(
         "--departement",
         "-d",
         default=catalog.BUNDLE_DEPARTEMENT,
-        help="INSEE département code (49, 2A, 974…), or 'all' for every "
-        "département with --posts shared by need; default 49",
+        metavar="CODE",
+        help="code INSEE du département (49, 2A, 974…), ou « all » pour tous les "
+        "départements, --posts étant réparti selon le besoin ; défaut : 49",
     )
     pl.add_argument(
         "--posts",
         "-n",
         type=int,
         default=None,
-        help=f"new posts to place (default {DEFAULT.posts})",
+        metavar="N",
+        help=f"nombre de nouveaux postes à placer (défaut : {DEFAULT.posts})",
     )
     pl.add_argument(
         "--threshold",
         "-t",
         type=float,
         default=None,
-        help=f"coverage threshold in minutes (default {DEFAULT.threshold_minutes:g})",
+        metavar="MINUTES",
+        help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
     )
     pl.add_argument(
-        "--out", "-o", type=Path, default=None, help="output folder (default maps/<département>)"
+        "--out",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="DOSSIER",
+        help="dossier de sortie (défaut : maps/<département>)",
     )
     pl.add_argument(
         "--data-dir",
         default=None,
-        help=f"folder of national data files (default ${catalog.ENV_VAR}, "
-        "else the embedded Maine-et-Loire bundle)",
+        metavar="DOSSIER",
+        help=f"dossier des fichiers de données nationaux (défaut : ${catalog.ENV_VAR}, "
+        "sinon le jeu de Maine-et-Loire fourni avec le logiciel)",
     )
     _add_scenario_options(pl)
     pl.add_argument(
@@ -428,8 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="K",
-        help="also K mutualised itinerant posts (médiateur volant) for the sparse "
-        "rural communes the fixed posts leave uncovered",
+        help="dont K postes itinérants mutualisés (médiateur volant) pour les communes "
+        "rurales peu denses que les postes fixes laissent sans offre",
     )
     pl.add_argument(
         "--sans-robustesse",
@@ -444,62 +514,92 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser(
         "compare",
-        help="sweep the number of posts: coverage gained per added post (CSV table + PNG chart)",
+        help="compare plusieurs nombres de postes : couverture gagnée par poste ajouté "
+        "(tableau CSV et graphique PNG)",
+        description=_fr.CLI_COMPARE_DESCRIPTION,
     )
-    cp.add_argument("--departement", "-d", default=catalog.BUNDLE_DEPARTEMENT)
+    cp.add_argument(
+        "--departement",
+        "-d",
+        default=catalog.BUNDLE_DEPARTEMENT,
+        metavar="CODE",
+        help="code INSEE du département (défaut : 49)",
+    )
     cp.add_argument(
         "--posts",
         "-n",
         type=int,
         nargs="+",
         default=list(range(0, 21, 2)),
-        help="numbers of posts to compare (default 0 2 4 … 20)",
+        metavar="N",
+        help="nombres de postes à comparer (défaut : 0 2 4 … 20)",
     )
-    cp.add_argument("--threshold", "-t", type=float, default=None)
+    cp.add_argument(
+        "--threshold",
+        "-t",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
+    )
     cp.add_argument(
         "--out",
         "-o",
         type=Path,
         default=None,
-        help="output folder (default maps/<département>/comparaison)",
+        metavar="DOSSIER",
+        help="dossier de sortie (défaut : maps/<département>/comparaison)",
     )
-    cp.add_argument("--data-dir", default=None)
+    cp.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DOSSIER",
+        help="dossier des fichiers de données (comme pour plan)",
+    )
     _add_scenario_options(cp)
     cp.add_argument(
         "--budget",
         type=int,
         default=8,
         metavar="N",
-        help="also compare, for N posts, fixed only vs fixed + itinerant, with and "
-        "without the fibre what-if (variantes.csv; 0 to skip; default 8)",
+        help="compare aussi, pour N postes, postes fixes seuls ou fixes et itinérants, "
+        "avec et sans l'hypothèse fibre (variantes.csv ; 0 pour ne pas le faire ; défaut : 8)",
     )
     cp.add_argument(
         "--itinerant",
         type=int,
         default=2,
         metavar="K",
-        help="itinerant posts in the mixed variants (default 2)",
+        help="postes itinérants des variantes mixtes (défaut : 2)",
     )
     cp.add_argument(
         "--fibre-what-if",
         type=float,
         default=100.0,
         metavar="PCT",
-        help="fibre rollout of the what-if variants (default 100)",
+        help="déploiement de la fibre, en %%, des variantes « hypothèse fibre » (défaut : 100)",
     )
     cp.set_defaults(func=_cmd_compare)
 
-    data = sub.add_parser("data", help="download or check the national data files")
-    dsub = data.add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser(
+        "data",
+        help="télécharge ou vérifie les fichiers de données nationaux",
+        description="Téléchargement et vérification des fichiers de données nationaux.",
+    )
+    dsub = data.add_subparsers(
+        dest="data_command", required=True, title="commandes", metavar="COMMANDE"
+    )
     fe = dsub.add_parser(
         "fetch",
-        help="download everything a plan needs for a département (official current "
-        "sources, or the pinned snapshots) into a data folder usable as --data-dir",
+        help="télécharge tout ce qu'un plan demande pour un département (sources officielles "
+        "courantes, ou instantanés épinglés) dans un dossier utilisable comme --data-dir",
+        description="Télécharge les données d'un plan dans un dossier utilisable comme --data-dir.",
     )
     fe.add_argument(
         "sources",
         nargs="*",
-        help=f"with --source pinned: source keys (default all): {', '.join(catalog.SOURCES)}",
+        help=f"avec --source pinned : sources à télécharger (défaut : toutes) : "
+        f"{', '.join(catalog.SOURCES)}",
     )
     fe.add_argument(
         "--source",
@@ -512,41 +612,71 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument(
         "--data-dir",
         default=None,
-        help=f"target folder (default --cache-dir, ${catalog.CACHE_ENV_VAR} or the user cache)",
+        metavar="DOSSIER",
+        help=f"dossier cible (défaut : --cache-dir, ${catalog.CACHE_ENV_VAR} ou le cache de "
+        "l'utilisateur)",
     )
-    fe.add_argument("--cache-dir", default=None, help="same as --data-dir (older name)")
+    fe.add_argument(
+        "--cache-dir", default=None, metavar="DOSSIER", help="comme --data-dir (ancien nom)"
+    )
     fe.add_argument(
         "--base-url",
         default=None,
-        help=f"mirror or test server: official root URL (default ${catalog.FETCH_BASE_ENV}), "
-        "or with --source pinned a template such as http://host/{relpath}",
+        metavar="ADRESSE",
+        help=f"miroir ou serveur de test : adresse racine officielle (défaut "
+        f"${catalog.FETCH_BASE_ENV}), ou avec --source pinned un modèle comme "
+        "http://hote/{relpath}",
     )
     fe.add_argument(
         "--locked",
         action="store_true",
-        help="reproduce exactly the set recorded in data.lock.json, or fail naming what changed",
+        help="reproduit exactement l'ensemble noté dans data.lock.json, ou échoue en disant ce "
+        "qui a changé",
     )
-    fe.add_argument("--timeout", type=float, default=60, help="seconds per request (default 60)")
+    fe.add_argument("--timeout", type=float, default=60, help="secondes par requête (défaut : 60)")
     fe.add_argument(
-        "--retries", type=int, default=3, help="new attempts after 429/5xx/timeout (default 3)"
+        "--retries",
+        type=int,
+        default=3,
+        help="nouvelles tentatives après 429, 5xx ou délai dépassé (défaut : 3)",
     )
-    fe.add_argument("--force", action="store_true", help="pinned: download again even if present")
+    fe.add_argument(
+        "--force",
+        action="store_true",
+        help="instantanés épinglés : télécharge de nouveau même si le fichier est là",
+    )
     fe.add_argument(
         "--departement",
         "-d",
         action="append",
         default=None,
         metavar="CODE",
-        help="département to fetch (repeatable; 'all' for every one); with --source "
-        "pinned: also fetch its commune polygons",
+        help="département à télécharger (option répétable ; « all » pour tous) ; avec "
+        "--source pinned : télécharge aussi les contours de ses communes",
     )
     fe.set_defaults(func=_cmd_data_fetch)
     ch = dsub.add_parser(
-        "check", help="list which files of a data directory are present and intact"
+        "check",
+        help="liste les fichiers d'un dossier de données présents et intacts",
+        description="Liste les fichiers d'un dossier de données présents et intacts.",
     )
-    ch.add_argument("--data-dir", default=None, help="folder to check (default as for plan)")
     ch.add_argument(
-        "--departement", "-d", default=None, help="also check this département is covered"
+        "--data-dir",
+        default=None,
+        metavar="DOSSIER",
+        help="dossier à vérifier (défaut : comme pour plan)",
+    )
+    ch.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DOSSIER",
+        help="dossier à vérifier (défaut : comme pour plan)",
+    )
+    ch.add_argument(
+        "--departement",
+        "-d",
+        default=None,
+        help="vérifie aussi que ce département est couvert",
     )
     ch.set_defaults(func=_cmd_data_check)
     return p
@@ -569,15 +699,32 @@ def _log_traceback() -> Path:
     return Path(name)
 
 
+class _CountingHandler(logging.Handler):
+    """Counts the developer log's warnings instead of printing them (no ``-v``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 bad input or arguments,
     1 internal error, 130 interrupted). Never lets a traceback reach the user unless
     ``--debug``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quiet:
+        _progress.configure(quiet=True)
+    # developer log (English) only with -v; otherwise its warnings are counted and the
+    # count is said in French at the end (their content is in the report or with -v)
+    counted = _CountingHandler()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
+        handlers=None if args.verbose else [counted],
     )
     if getattr(args, "out", "unset") is None:
         args.out = Path("maps") / (
@@ -616,6 +763,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if counted.count:
+            n = _fr.plural(counted.count, "avertissement technique", "avertissements techniques")
+            print(f"  {n} ; détail (en anglais) avec cnfs-geo -v", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 
 from . import (
+    _fr,
     _journal,
+    _progress,
     access,
     catalog,
     coverage,
@@ -458,6 +460,7 @@ class _Laps:
     def __call__(self, name: str) -> None:
         now = time.perf_counter()
         self.timings[name] = round(now - self._t0, 3)
+        _progress.step(_fr.PLAN_STAGES.get(name, name), now - self._t0)
         self._t0 = now
 
 
@@ -1028,8 +1031,9 @@ def compare_posts(
         )
     prepared = prepared or prepare(scenario)
     rows = []
-    for n in ns:
-        plan = run(dataclasses.replace(scenario, posts=n), prepared=prepared)
+    for n in _progress.bar(ns, desc=_fr.PROGRESS_COMPARE, unit="scénario"):
+        with _progress.muted_steps():
+            plan = run(dataclasses.replace(scenario, posts=n), prepared=prepared)
         sm = plan.summary()
         rows.append(
             {
@@ -1065,11 +1069,14 @@ def compare_scenarios(scenarios: dict[str, Scenario]) -> pd.DataFrame:
         by a circuit; commune level).
     """
     rows, cache = [], {}
-    for name, sc in scenarios.items():
+    for name, sc in _progress.bar(
+        scenarios.items(), desc=_fr.PROGRESS_VARIANTS, total=len(scenarios), unit="variante"
+    ):
         key = repr(sc.key)
-        if key not in cache:
-            cache[key] = prepare(sc)
-        plan = run(sc, prepared=cache[key])
+        with _progress.muted_steps():
+            if key not in cache:
+                cache[key] = prepare(sc)
+            plan = run(sc, prepared=cache[key])
         sm, c = plan.summary(), plan.communes
         rows.append(
             {
@@ -1099,13 +1106,16 @@ def standard_variants(
     p = scenario.p
     k = min(itinerant_posts, p)
     rep = dataclasses.replace
+    fixed = _fr.plural(p, "poste fixe", "postes fixes")
+    mixed = f"{_fr.plural(p - k, 'fixe')} + {_fr.plural(k, 'itinérant')}"
+    fibre = f"fibre {_fr.number(fibre_target_pct, 1)}\u00a0%"
     return {
-        f"{p} postes fixes": rep(scenario, posts=p, itinerant_posts=0),
-        f"{p - k} fixes + {k} itinérants": rep(scenario, posts=p - k, itinerant_posts=k),
-        f"{p} postes fixes, fibre {fibre_target_pct:g} %": rep(
+        fixed: rep(scenario, posts=p, itinerant_posts=0),
+        mixed: rep(scenario, posts=p - k, itinerant_posts=k),
+        f"{fixed}, {fibre}": rep(
             scenario, posts=p, itinerant_posts=0, fibre_target_pct=fibre_target_pct
         ),
-        f"{p - k} fixes + {k} itinérants, fibre {fibre_target_pct:g} %": rep(
+        f"{mixed}, {fibre}": rep(
             scenario, posts=p - k, itinerant_posts=k, fibre_target_pct=fibre_target_pct
         ),
     }

@@ -36,7 +36,6 @@ from ._fr import (
     NO_PROJECT_CRITERION,
     REPORT_TITLE,
     SOLVER_LABELS,
-    SOLVER_STATUS_LABELS,
     SOURCE_SHORT,
     SOURCE_STATUS,
     UNIT_NOUNS,
@@ -89,14 +88,16 @@ def _solver_rows(
         if isinstance(v, dict):
             rows += _solver_rows(v, prefix=prefix, units=units)
             continue
-        label = SOLVER_LABELS.get(k, k)
+        if k not in SOLVER_LABELS:  # developer diagnostics (solver, sizes, rules): -v log
+            continue
+        label = SOLVER_LABELS[k]
         if units != "Communes" and k in _UNIT_KEYS:
             label = label.replace("Communes", units).replace("communes", units)
         label = prefix + label
         if k == "model":
             v = MODEL_LABELS.get(str(v), v)
         elif k == "status":
-            v = SOLVER_STATUS_LABELS.get(str(v), v)
+            v = _fr.solver_result(v, solution.get("gap"))
         elif k == "gap" and isinstance(v, (int, float)) and math.isfinite(v):
             v = _fr.percent(100.0 * v)
         rows.append({"label": label, "value": _fr.value(v)})
@@ -222,8 +223,12 @@ def data_gaps(plan: Any) -> list[str]:
     missing = [k for k, v in status.items() if v == "missing" and k not in covered]
     if missing:
         out.append(
-            "Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
-            "compte : " + ", ".join(f"{short.get(k, k)} ({k})" for k in missing) + "."
+            ("Fichier absent" if len(missing) == 1 else "Fichiers absents")
+            + " du répertoire de données, "
+            + ("source non prise" if len(missing) == 1 else "sources non prises")
+            + " en compte : "
+            + ", ".join(f"{short.get(k, k)} ({k})" for k in missing)
+            + "."
         )
     return out
 
@@ -257,12 +262,14 @@ def priority_context(plan: Any) -> dict[str, Any]:
     pg = c[c["priority_gap"].astype(bool)].sort_values("priority_rank", kind="stable")
     n_total = len(c)
     intro = (
-        f"{_fr.integer(len(pg))} commune(s) sur {_fr.integer(n_total)} remplissent la "
-        f"règle de priorité ({_fr.integer(pg['population'].sum())} habitants, "
+        f"{_fr.plural(len(pg), 'commune')} sur {_fr.integer(n_total)} "
+        f"{'remplit' if len(pg) < 2 else 'remplissent'} la règle de priorité "
+        f"({_fr.integer(pg['population'].sum())} habitants, "
         f"{_fr.integer(pg['need'].sum())} en population pondérée par le besoin)"
         + (
-            f", regroupées en {_fr.integer(len(cl))} territoire(s) prioritaire(s) de communes "
-            "contiguës."
+            f", {'regroupée' if len(pg) < 2 else 'regroupées'} en "
+            f"{_fr.plural(len(cl), 'territoire prioritaire', 'territoires prioritaires')} "
+            "de communes contiguës."
             if len(cl)
             else "."
         )
@@ -293,11 +300,11 @@ def priority_context(plan: Any) -> dict[str, Any]:
             }
         )
     communes = []
-    for insee, r in pg.head(TOP_PRIORITY).iterrows():
+    for k, (insee, r) in enumerate(pg.head(TOP_PRIORITY).iterrows()):
         ratio = r["ratio_to_target"]
         communes.append(
             {
-                "rank": _fr.integer(r["priority_rank"]),
+                "rank": _fr.integer(k + 1),  # among the priority communes (consecutive)
                 "commune": f"{r['nom']} ({insee})",
                 "epci": str(r["epci_nom"]) if pd.notna(r["epci_nom"]) else "—",
                 "population": _fr.integer(r["population"]),
@@ -385,6 +392,10 @@ def priority_context(plan: Any) -> dict[str, Any]:
         "clusters": clusters,
         "communes": communes,
         "more": more,
+        "more_text": (
+            f"{_fr.plural(more, 'autre commune prioritaire', 'autres communes prioritaires')} "
+            + ("n'est pas listée" if more < 2 else "ne sont pas listées")
+        ),
         "n_priority": len(pg),
         "beyond": beyond,
         "no_project": no_project,
@@ -492,7 +503,7 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
     else:
         intro = (
             "Le scénario ne comporte aucun poste itinérant (médiateur volant) : voir "
-            "l'option itinerant_posts du scénario (cnfs-geo plan --itinerant)."
+            "l'option --itinerant de cnfs-geo plan."
         )
     total = {
         "km": _fr.integer(circuits["km_per_week"].sum()) if rows else "0",
@@ -771,8 +782,12 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             "label": "Nouveaux postes proposés",
             "before": "",
             "after": _fr.integer(s["posts"]),
-            "sub": (f"dont {_fr.integer(n_itin)} itinérant(s) · " if n_itin else "")
-            + f"coût {_fr.euros(s['cost_eur'])} "
+            "sub": (
+                f"dont {_fr.integer(n_itin)} {'itinérant' if n_itin < 2 else 'itinérants'} · "
+                if n_itin
+                else ""
+            )
+            + f"coût {_fr.euros(s['cost_eur'])} pour {_fr.plural(_fr.COST_YEARS, 'an')} "
             f"({_fr.integer(s['posts'])} × {_fr.euros(plan.settings.cost_per_post_eur)})",
             "delta": "",
         },
@@ -1060,7 +1075,9 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     if len(rej) == 0:
         rejected_intro = "Aucun enregistrement n'a été écarté."
     elif len(rej) <= MAX_REJECTED_ROWS:
-        rejected_intro = f"{_fr.integer(len(rej))} enregistrement(s) écarté(s)."
+        rejected_intro = (
+            f"{_fr.plural(len(rej), 'enregistrement écarté', 'enregistrements écartés')}."
+        )
     else:
         rejected_intro = (
             f"{_fr.integer(len(rej))} enregistrements écartés ; seuls les "
@@ -1078,10 +1095,8 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             + "."
         )
 
-    # the offer module's texts are in English; a French version is used when it gives one
-    dedup_fr = getattr(orep, "dedup_rule_fr", None)
-    dedup_rule = str(dedup_fr or getattr(orep, "dedup_rule", None) or "—")
-    dedup_rule_en = not dedup_fr
+    # the offer module writes its rule and warnings in English (developer log): French here
+    dedup_rule = _fr.DEDUP_RULE.format(d=_fr.integer(plan.settings.dedup_distance_m))
 
     # ---- method
     nr = plan.need_report
@@ -1090,19 +1105,21 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     if imputed:
         names = ", ".join(f"{c.at[i, 'nom']} ({i})" if i in c.index else str(i) for i in imputed)
         need_notes.append(
-            f"Sans indice IFN, {len(imputed)} commune(s) reçoivent la médiane "
+            f"Sans indice IFN, {_fr.plural(len(imputed), 'commune')} "
+            f"{'reçoit' if len(imputed) < 2 else 'reçoivent'} la médiane "
             f"départementale : {names}."
         )
     missing_fibre = list(getattr(nr, "missing_fibre", []) or [])
     if missing_fibre:
         need_notes.append(
-            f"{len(missing_fibre)} commune(s) sans donnée fibre : "
+            f"{_fr.plural(len(missing_fibre), 'commune')} sans donnée fibre : "
             f"{', '.join(map(str, missing_fibre))}."
         )
     unmatched = getattr(nr, "unmatched", None)
     if unmatched is not None and len(unmatched):
         need_notes.append(
-            f"{len(unmatched)} ligne(s) des fichiers IFN/fibre ne correspondent à "
+            f"{_fr.plural(len(unmatched), 'ligne')} des fichiers IFN/fibre "
+            f"{'ne correspond' if len(unmatched) < 2 else 'ne correspondent'} à "
             "aucune commune actuelle : "
             + ", ".join(f"{r.code} ({r.source})" for r in unmatched.itertuples())
             + "."
@@ -1166,8 +1183,9 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "commun."
     )
     cost_text = (
-        f"{_fr.euros(cost_each)} par poste (financement de l'État par poste de "
-        f"conseiller numérique France Services), soit {cost}."
+        f"{_fr.cost_per_post(cost_each)} : subvention de l'État par poste de "
+        f"conseiller numérique France Services ; soit {cost} pour "
+        f"{_fr.plural(_fr.COST_YEARS, 'an')}."
     )
     solver_rows = _solver_rows(plan.solution, units=unit["plural"])
 
@@ -1232,9 +1250,10 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         "source_rows": source_rows,
         "source_total": source_total,
         "dedup_rule": dedup_rule,
-        "dedup_rule_en": dedup_rule_en,
         "missing_sources": missing_sources,
-        "offer_warnings": [str(w) for w in (getattr(orep, "warnings", []) or [])],
+        "offer_warnings": [
+            _fr.import_warning(str(w)) for w in (getattr(orep, "warnings", []) or [])
+        ],
         "rejected": rejected,
         "rejected_intro": rejected_intro,
         "need_notes": need_notes,

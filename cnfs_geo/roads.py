@@ -26,7 +26,7 @@ import scipy.sparse as _sp
 from scipy.sparse.csgraph import dijkstra as _dijkstra
 from scipy.spatial import cKDTree
 
-from . import _fr
+from . import _fr, _progress
 from ._errors import DataFileError, ValidationError
 from .access import empty_od, point_xy
 from .settings import DEFAULT, Settings
@@ -807,7 +807,8 @@ def _od_core(
     chunk = max(1, int(chunk_cells // max(n, 1)))
     min_dleg = float(d_leg.min())
     out_i, out_j, out_t, out_km = [], [], [], []
-    for start in range(0, len(src), chunk):
+    chunks = range(0, len(src), chunk)
+    for start in _progress.bar(chunks, desc=_fr.PROGRESS_ROAD_OD, total=len(chunks), unit="lot"):
         stop = min(start + chunk, len(src))
         o_in = np.flatnonzero((src_inv >= start) & (src_inv < stop))
         budget = max_minutes - float(o_leg[o_in].min()) - min_dleg

@@ -3,21 +3,31 @@
 import geopandas as gpd
 import pytest
 
-from cnfs_geo import catalog, cli
+from cnfs_geo import _fr, _progress, catalog, cli
+
+NNBSP = "\u202f"
 
 
 def test_plan_49_writes_every_output(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    monkeypatch.setitem(_progress._STATE, "quiet", False)  # progress forced on (not a tty)
     out = tmp_path / "49"
     rc = cli.main(
         ["plan", "--departement", "49", "--posts", "8", "--threshold", "10", "--out", str(out)]
     )
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    # progress on stderr: one line per stage of plan (reading the files may come from the
+    # process cache, then it has no line), then the writing stage
+    for stage in ("need", "coverage", "gaps", "placement", "itinerant", "outputs"):
+        assert _fr.PLAN_STAGES[stage] in captured.err, stage
+    assert _fr.PROGRESS_WRITE in captured.err
     for name in ("plan.gpkg", "carte_couverture.html", "rapport.html"):
         assert (out / name).stat().st_size > 10_000, name
         assert name in text
-    assert "833 776 habitants" in text and "8 nouveaux postes (400 000 €)" in text
+    assert f"833{NNBSP}776 habitants" in text
+    assert f"8 nouveaux postes (400{NNBSP}000\u00a0€ pour 2 ans)" in text
     assert "couverture à 10 min" in text
     communes = gpd.read_file(out / "plan.gpkg", layer="communes")
     assert len(communes) == 176 and communes["population"].sum() == 833_776
@@ -53,7 +63,7 @@ def test_data_check_on_bundle(capsys, monkeypatch):
     monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
     assert cli.main(["data", "check"]) == 0
     out = capsys.readouterr().out
-    assert "france_services" in out and "ok" in out
+    assert "france_services" in out and "intact" in out and "fichier" in out
 
 
 def test_bad_arguments_exit_nonzero():
@@ -62,9 +72,19 @@ def test_bad_arguments_exit_nonzero():
     assert exc.value.code == 2
 
 
+def test_quiet_switches_progress_off(capsys, monkeypatch):
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    monkeypatch.setitem(_progress._STATE, "quiet", False)
+    assert _progress.enabled()
+    assert cli.main(["--quiet", "data", "check"]) == 0
+    assert not _progress.enabled()
+    assert capsys.readouterr().err == ""
+
+
 def test_all_france_needs_national_files(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
     rc = cli.main(["plan", "--departement", "all", "--posts", "100", "--out", str(tmp_path)])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "national files" in err and "--data-dir" in err and "Traceback" not in err
+    assert "fichiers nationaux" in err and "--data-dir" in err and "Traceback" not in err
+    assert err.startswith("cnfs-geo : erreur : ")

@@ -36,8 +36,9 @@ def test_integer_map_and_report(x, out):
     assert _fr.integer(x) == out
 
 
-def test_integer_cli_uses_ordinary_spaces():
-    assert _fr.integer(676_019.4, sep=" ") == "676 019"
+def test_integer_one_format_for_every_output():
+    # the CLI, the map and the report share it: narrow no-break space between thousands
+    assert _fr.integer(676_019.4) == "676\u202f019"
 
 
 @pytest.mark.parametrize(
@@ -80,8 +81,8 @@ def test_percent():
     assert _fr.percent(12.345) == f"12,3{NBSP}%"
     assert _fr.percent(100) == f"100,0{NBSP}%"
     assert _fr.percent(None) == _fr.percent(np.nan) == "inconnu"
-    assert _fr.percent(5.05, space=" ") == "5,0 %"  # 5.05 is 5.0499… in binary
-    assert _fr.percent(81.25, space=" ") == "81,2 %"
+    assert _fr.percent(5.05) == f"5,0{NBSP}%"  # 5.05 is 5.0499… in binary
+    assert _fr.percent(81.25) == f"81,2{NBSP}%"
 
 
 def test_minutes_fixed_and_short():
@@ -185,3 +186,42 @@ def test_gaps_methods_text():
     assert "inférieure à la cible de 1,5 conseillers" in two
     assert "dépassée par 25 % des communes du département, soit 6,25" in two
     assert "2SFCA, Luo et Wang 2003" in two and "rayon de 30 min" in two
+
+
+def test_plural_formats_the_number_with_the_one_format():
+    assert _fr.plural(1234, "commune") == "1\u202f234 communes"
+    assert _fr.plural(1, "poste itinérant", "postes itinérants") == "1 poste itinérant"
+
+
+def test_cost_per_post_states_its_period():
+    text = _fr.cost_per_post(50_000)
+    assert text == f"50\u202f000{NBSP}€ par poste pour 2 ans (25\u202f000{NBSP}€ par an)"
+
+
+def test_import_warnings_in_french_and_unknown_ones_not_in_english():
+    w = (
+        "aidants_connect 5147 (CCAS X): blank City Insee Code; commune 49271 "
+        "(Saint-Clément-de-la-Place) found from Zip Code 49370 or City 'X'"
+    )
+    assert _fr.import_warning(w) == (
+        "aidants_connect, fiche 5147 (CCAS X) : code INSEE de la commune absent ; commune "
+        "Saint-Clément-de-la-Place (49271) retrouvée par le code postal ou le nom de la ville."
+    )
+    other = _fr.import_warning("lieux_cd49_2022 12: something else happened to the record")
+    assert other == f"lieux_cd49_2022 12 : {_fr.WARNING_OTHER}" and "happened" not in other
+
+
+def test_solver_result_in_plain_french():
+    assert _fr.solver_result("optimal", 0.0) == "solution optimale prouvée"
+    assert _fr.solver_result("time_limit", 0.0123) == (
+        f"meilleure solution trouvée dans le temps de calcul imparti, à au plus 1,2{NBSP}% "
+        "de l'optimum"
+    )
+
+
+def test_argparse_errors_in_french():
+    assert _fr.argparse_error("unrecognized arguments: --foo") == "arguments inconnus : --foo"
+    assert (
+        _fr.argparse_error("argument --model: invalid choice: 'x' (choose from mclp, equity)")
+        == "option --model : choix 'x' inconnu (choix possibles : mclp, equity)"
+    )

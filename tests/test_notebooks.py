@@ -25,3 +25,19 @@ def test_notebook_runs(path, monkeypatch):
     ]
     assert not errors
     assert NOTEBOOKS, "no notebook found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_with_outputs_and_parameters(path):
+    """As `make notebooks` stores it: a `parameters` cell first, figures and tables kept,
+    no volatile metadata (so that running it again gives the same file)."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    for name in ("DEPARTEMENT", "POSTS", "THRESHOLD"):
+        assert f"{name} = " in code[0].source, name
+    kinds = {k for c in code for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert {"image/png", "text/html"} <= kinds, kinds  # a figure and a table at least
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    assert not any("execution" in c.metadata for c in nb.cells)
+    assert set(nb.metadata.get("language_info", {})) <= {"name"}

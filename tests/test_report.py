@@ -146,7 +146,9 @@ def test_report_offer_sources_and_rejections(plan, report_html):
     assert [r[0].split("\n")[-1] for r in rows] == list(counts["source"])
     for r, c in zip(rows, counts.itertuples()):
         assert r[1:] == [fr_int(c.read), fr_int(c.kept), fr_int(c.merged), fr_int(c.rejected)]
-    assert plan.offer_report.dedup_rule in text
+    # the offer module's English rule is not shown: its French wording, with the distance
+    assert plan.offer_report.dedup_rule not in text
+    assert _fr.DEDUP_RULE.format(d=fr_int(plan.settings.dedup_distance_m)) in text
     rej = plan.offer_report.rejected
     if len(rej) <= report.MAX_REJECTED_ROWS:
         for rid in rej["record_id"]:
@@ -159,7 +161,10 @@ def test_report_sources_method_and_solver(plan, report_html):
         assert p["title"] in text and p["vintage"] in text
     assert plan.travel_model in text
     assert "population × IFN / 10" in text
-    assert plan.solution["solver"] in text
+    # solver diagnostics: in the appendix, in plain French (no solver name, no model size)
+    assert plan.solution["solver"] not in text and "HiGHS" not in text
+    appendix = section_text(report_html, "annexe-calcul")
+    assert "solution optimale prouvée" in appendix and "Écart à l'optimum" in appendix
     assert "couverture maximale (MCLP)" in text
 
 
@@ -217,8 +222,8 @@ def test_report_priority_communes_with_reasons(plan_itin, report_html_itin):
     c = plan_itin.communes
     pg = c[c["priority_gap"]].sort_values("priority_rank").head(report.TOP_PRIORITY)
     assert len(rows) == len(pg) > 0
-    for row, (insee, r) in zip(rows, pg.iterrows()):
-        assert row[0] == fr_int(r["priority_rank"])
+    for k, (row, (insee, r)) in enumerate(zip(rows, pg.iterrows())):
+        assert row[0] == fr_int(k + 1)  # consecutive ranks among the priority communes
         assert row[1].split("\n")[0] == f"{r['nom']} ({insee})"
         assert row[3] == f"{r['priority_score']:.1f}".replace(".", ",")
         assert row[9] == r["gap_cluster"]
@@ -291,7 +296,7 @@ def test_report_posts_split_fixed_and_itinerant(plan_itin, report_html_itin):
         fixed_total - (s["population_covered_after"] - s["population_covered_before"])
     ) <= int((~itin).sum())
     assert foot[1][1] == fr_int(plan_itin.posts.loc[itin, "covered_population"].sum())
-    assert "dont 2 itinérant(s)" in html.unescape(report_html_itin)
+    assert "dont 2 itinérants" in html.unescape(report_html_itin)
 
 
 def test_report_is_deterministic(plan_itin, report_html_itin, tmp_path):
@@ -358,7 +363,7 @@ def test_missing_national_file_is_named(tmp_path):
     assert st["data_inclusion"] == "missing" and st["lieux_cd49_2022"] == "read"
     gaps = report.data_gaps(p)
     assert gaps == [
-        "Fichier(s) absent(s) du répertoire de données, source(s) non prise(s) en "
+        "Fichier absent du répertoire de données, source non prise en "
         "compte : data·inclusion (data_inclusion)."
     ]
     text = html.unescape(report.render_report(p, with_map=False))

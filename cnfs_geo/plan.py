@@ -371,7 +371,7 @@ class _Laps:
 class _Travel:
     """The scenario's travel model: OD tables and nearest destinations."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, area: Any = None) -> None:
         self.settings = scenario.settings
         self.net = None
         if scenario.travel == "road":
@@ -382,6 +382,8 @@ class _Travel:
                 if path.endswith(".pbf")
                 else roads.road_graph_from_xml(path, crs=crs)
             )
+            if area is not None:
+                graph = roads.clip_road_graph(graph, area)
             self.net = roads.road_network(graph)
             self.label = roads.road_travel_model_label(self.settings)
         else:
@@ -473,22 +475,36 @@ def _base_frames(
     )
 
 
-def prepare(scenario: Scenario) -> Prepared:
-    """Territory, offer, need, demand units, coverage before, gaps, candidates and OD."""
+def prepare(
+    scenario: Scenario, *, base: tuple | None = None, road_buffer_m: float | None = None
+) -> Prepared:
+    """Territory, offer, need, demand units, coverage before, gaps, candidates and OD.
+
+    ``base`` (communes with need, EPCI, outline, places, offer report, need report), when
+    given, replaces the reading of the files: :mod:`cnfs_geo.national` builds it from the
+    national frames read once (``scenario.departement`` must then be a normalised code).
+    ``road_buffer_m``: with road travel, keep only the road graph within this distance of
+    the département (:func:`cnfs_geo.roads.clip_road_graph`; a regional extract then
+    costs one département's graph).
+    """
     s = scenario.settings
     t = scenario.threshold
     lap = _Laps()
     data_dir = catalog.resolve_data_dir(scenario.data_dir)
-    dep = territory.check_departement(scenario.departement, data_dir)
-    communes, epci, outline, places, offer_report, need_report = _base_frames(
-        scenario, dep, data_dir, lap
-    )
+    if base is None:
+        dep = territory.check_departement(scenario.departement, data_dir)
+        communes, epci, outline, places, offer_report, need_report = _base_frames(
+            scenario, dep, data_dir, lap
+        )
+    else:
+        communes, epci, outline, places, offer_report, need_report = base
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)
     units = demand.demand_units(communes, data_dir, unit=scenario.demand_unit)
     lap("need")
 
-    travel = _Travel(scenario)
+    area = None if road_buffer_m is None else outline.geometry.union_all().buffer(road_buffer_m)
+    travel = _Travel(scenario, area=area)
     origins = units[["x", "y"]]
     acc = places[places["service_level"] == "accompaniment"]
     acc_xy = pd.DataFrame(

@@ -458,6 +458,53 @@ def road_graph_for_departement(
     )
 
 
+def clip_road_graph(G: nx.MultiDiGraph, area: BaseGeometry) -> nx.MultiDiGraph:
+    """The part of a projected road graph within ``area`` (its largest weakly connected piece).
+
+    Used by the national run to build each département's graph from a regional extract
+    within a buffer of the département (:data:`cnfs_geo.national.ROAD_BUFFER_M`).
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        From :func:`road_graph_from_xml` / :func:`road_graph_from_pbf` (nodes ``x``,
+        ``y`` in the graph's projected CRS).
+    area : shapely geometry
+        Polygon in the same CRS (e.g. the département outline buffered by 20 km).
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        A copy; ``graph["cnfs_geo_source"]`` notes the clip.
+
+    Raises
+    ------
+    ValidationError
+        No road node lies within ``area`` (the extract does not cover the département).
+    """
+    import networkx as nx
+    import shapely
+
+    nodes = list(G.nodes)
+    xy = np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in nodes], dtype=float)
+    inside = shapely.contains_xy(area, xy[:, 0], xy[:, 1]) if len(xy) else np.zeros(0, dtype=bool)
+    source = str(G.graph.get("cnfs_geo_source", "road graph"))
+    keep = [n for n, ok in zip(nodes, inside, strict=True) if ok]
+    if not keep:
+        raise ValidationError(
+            source,
+            [
+                "no road of the extract lies within the département and its buffer: give "
+                "the extract of this département (or of its region)"
+            ],
+        )
+    sub = G.subgraph(keep)
+    largest = max(nx.weakly_connected_components(sub), key=len)
+    out = G.subgraph(largest).copy()
+    out.graph["cnfs_geo_source"] = f"{source}, clipped to the area ({len(out)} of {len(G)} nodes)"
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # graph → sparse matrix
 # --------------------------------------------------------------------------------------

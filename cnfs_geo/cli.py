@@ -36,7 +36,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from .outputs import write_outputs
     from .plan import Scenario, run
 
-    if str(args.departement).lower() in ("all", "france"):
+    if str(args.departement).lower() in ("all", "france") or "," in str(args.departement):
         return _cmd_plan_national(args)
 
     settings = DEFAULT
@@ -128,6 +128,9 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
         out_dir=out,
         workers=args.workers,
         scheduler=args.scheduler,
+        departements=None
+        if str(args.departement).lower() in ("all", "france")
+        else [d.strip().upper().zfill(2) for d in str(args.departement).split(",") if d.strip()],
     )
     path = write_national(result, out)["table"]
     table = result.table
@@ -309,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-d",
         default=catalog.BUNDLE_DEPARTEMENT,
         help="INSEE département code (49, 2A, 974…), or 'all' for every "
-        "département with --posts shared by need; default 49",
+        "département with --posts shared by need (or a list: 2A,2B,48); default 49",
     )
     pl.add_argument(
         "--posts",

@@ -35,6 +35,7 @@ ORDER: dict[str, int] = {
     "_validate": 0,
     "_fr": 0,
     "_progress": 0,
+    "_dask": 0,  # optional Dask client and task plumbing of the national run
     "catalog": 0,
     "sources": 0,
     # stages, in pipeline order

@@ -486,11 +486,11 @@ def clip_road_graph(G: nx.MultiDiGraph, area: BaseGeometry) -> nx.MultiDiGraph:
     import shapely
 
     nodes = list(G.nodes)
-    xy = np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in nodes], dtype=float)
-    inside = shapely.contains_xy(area, xy[:, 0], xy[:, 1]) if len(xy) else np.zeros(0, dtype=bool)
+    x = np.fromiter((d["x"] for _, d in G.nodes(data=True)), dtype=float, count=len(nodes))
+    y = np.fromiter((d["y"] for _, d in G.nodes(data=True)), dtype=float, count=len(nodes))
+    inside = shapely.contains_xy(area, x, y)
     source = str(G.graph.get("cnfs_geo_source", "road graph"))
-    keep = [n for n, ok in zip(nodes, inside, strict=True) if ok]
-    if not keep:
+    if not inside.any():
         raise ValidationError(
             source,
             [
@@ -498,9 +498,12 @@ def clip_road_graph(G: nx.MultiDiGraph, area: BaseGeometry) -> nx.MultiDiGraph:
                 "the extract of this département (or of its region)"
             ],
         )
-    sub = G.subgraph(keep)
-    largest = max(nx.weakly_connected_components(sub), key=len)
-    out = G.subgraph(largest).copy()
+    out = G.copy()
+    out.remove_nodes_from(n for n, ok in zip(nodes, inside, strict=True) if not ok)
+    parts = list(nx.weakly_connected_components(out))
+    if len(parts) > 1:
+        largest = max(parts, key=len)
+        out.remove_nodes_from([n for part in parts if part is not largest for n in part])
     out.graph["cnfs_geo_source"] = f"{source}, clipped to the area ({len(out)} of {len(G)} nodes)"
     return out
 

@@ -31,6 +31,7 @@ from .settings import GEOGRAPHIC_CRS
 from .sources import cog as cog_source
 from .sources import datasfun as datasfun_source
 from .sources import epci as epci_source
+from .sources import polygons as polygons_source
 from .sources.arcep import read_fibre
 from .sources.ifn import read_ifn
 
@@ -192,7 +193,7 @@ def _base(inputs: NationalInputs, dep: str, scenario: Scenario) -> tuple:
                 for r in bad.itertuples()
             ],
         )
-    polygons = territory.polygons_2018(dep, d)
+    polygons = polygons_source.departement_polygons(dep, d)
     chef_lieux = (
         territory.chef_lieu_points(dep, d, inputs.code_map)
         if inputs.datasfun is None

@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import math
 from pathlib import Path
@@ -1009,7 +1010,10 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> Environment:
+    # one per process: its template cache keeps the report compiled (a national run renders
+    # one report per département)
     return Environment(
         loader=PackageLoader("cnfs_geo", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -420,15 +420,17 @@ def national(
     NationalResult
         A département that fails is in ``failures`` (the others complete).
     """
+    n = _dask.default_workers() if workers is None else int(workers)
+    if workers is None and scheduler is None and n > 1 and not _dask.available():
+        log.warning("national: Dask is not installed (pip install 'cnfs_geo[dask]'): serial run")
+        n = 1
+    if scheduler is not None or n > 1:
+        _dask.distributed()  # a clear message before any reading when Dask is missing
     if inputs is None:
         with _progress.stage("Lecture des fichiers nationaux"):
             inputs = read_inputs(scenario.data_dir)
     deps = list(departements or inputs.departements)
     out = None if out_dir is None else str(Path(out_dir).resolve())
-    n = _dask.default_workers() if workers is None else int(workers)
-    if workers is None and scheduler is None and n > 1 and not _dask.available():
-        log.warning("national: Dask is not installed (pip install 'cnfs_geo[dask]'): serial run")
-        n = 1
     if scheduler is None and n <= 1:
         return _serial(scenario, inputs, deps, total_posts, out)
     with _dask.open_client(workers=n, scheduler=scheduler) as client:

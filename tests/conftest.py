@@ -92,6 +92,7 @@ SLOW: frozenset[str] = frozenset(
         "test_plan.py::test_fibre_what_if_scenario",
         "test_itinerant.py::test_one_circuit_is_best_by_enumeration",
         "test_cli.py::test_plan_49_writes_every_output",
+        "test_national.py::test_national_road_run_builds_the_graph_inside_the_task",
     }
 )
 

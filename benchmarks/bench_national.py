@@ -14,8 +14,10 @@ département's outputs written):
   timed region, driven through its scheduler address (the ``--scheduler`` path), so that each
   worker's peak resident memory (``ru_maxrss``) can be read before the cluster closes.
 
-Printed: wall time of each mode, the ratio, peak memory of the serial process, of the Dask
-client and of each worker, the machine load (``os.getloadavg``) before and after, and whether
+Printed: wall time of each mode (with the 1-minute load average at its end: on a shared
+machine the ratio is only honest when both loads are alike), the ratio, peak memory of the
+serial process, of the Dask client and of each worker, the machine load
+(``os.getloadavg``) before and after, and whether
 the two output folders are byte-identical (every file).
 """
 
@@ -73,6 +75,7 @@ def _run_mode(mode: str, out: str, deps: list[str] | None, posts: int, workers: 
         cluster.close()
     write_national(res, out)
     info["wall_s"] = round(time.perf_counter() - t0, 1)
+    info["load_1min_end"] = round(os.getloadavg()[0], 2)
     info["peak_gb"] = round(_peak_gb(), 2)
     info["departements"] = len(res.table)
     info["failures"] = res.failures
@@ -126,10 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     s, d = results["serial"], results["dask"]
     scope = args.departements or "all of France"
     print(f"scope: {scope}, {s['departements']} départements planned, {s['posts']} posts")
-    print(f"serial (in-process, no Dask): {s['wall_s']:.1f} s, peak memory {s['peak_gb']:.2f} GB")
+    print(
+        f"serial (in-process, no Dask): {s['wall_s']:.1f} s, peak memory {s['peak_gb']:.2f} GB"
+        f" (1-min load at its end {s['load_1min_end']:.2f})"
+    )
     print(
         f"dask, {args.workers} local workers: {d['wall_s']:.1f} s "
         f"(cluster start {d['cluster_start_s']:.1f} s), client peak {d['peak_gb']:.2f} GB"
+        f" (1-min load at its end {d['load_1min_end']:.2f})"
     )
     print(f"peak memory per worker: {', '.join(f'{g:.2f} GB' for g in d['worker_peak_gb'])}")
     print(f"ratio serial / dask: {s['wall_s'] / d['wall_s']:.2f}x")

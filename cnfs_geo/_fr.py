@@ -744,6 +744,8 @@ def offer_from_national_map(local: Iterable[str], deps: Iterable[str]) -> str:
         f"département {join(list(deps))} et ne s'appliquent pas ici. Les lieux de médiation "
         f"numérique viennent de la {NATIONAL_MAP_SHORT}, export national courant."
     )
+
+
 #: Stages of ``cnfs-geo plan`` as the progress lines name them (``plan._Laps`` keys).
 PLAN_STAGES = {
     "territory": "communes et EPCI lus",

@@ -1058,6 +1058,8 @@ def missing_for_plan(table: pd.DataFrame) -> list[str]:
     if polys and all(status[k] == "missing" for k in polys):
         out.append("communes_2018_archive")
     return out
+
+
 # ----------------------------------------------------------------------------------------
 # Official current sources, lock file, provenance of a data directory
 # ----------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from .outputs import write_outputs
     from .plan import Scenario, compare_demand_units, prepare, run
 
-    if str(args.departement).lower() in ("all", "france"):
+    if str(args.departement).lower() in ("all", "france") or "," in str(args.departement):
         return _cmd_plan_national(args)
 
     settings = DEFAULT
@@ -185,7 +185,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan_national(args: argparse.Namespace) -> int:
-    from .national import national
+    from .national import national, write_national
     from .plan import Scenario
 
     if args.data_dir is None and not os.environ.get(catalog.ENV_VAR):
@@ -205,20 +205,47 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
     )
     total = args.posts if args.posts is not None else 0
     out = Path(args.out)
-    table = national(scenario, total_posts=total, out_dir=out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "synthese_nationale.csv"
-    table.to_csv(path, index=False, lineterminator="\n")
-    pop = table["population"].sum()
-    before = (table["pct_population_covered_before"] * table["population"]).sum() / pop
-    after = (table["pct_population_covered_after"] * table["population"]).sum() / pop
-    print(
-        f"cnfs-geo plan — {len(table)} départements, {_fmt_int(pop)} habitants, "
-        f"{int(table['posts'].sum())} postes répartis selon le besoin non couvert"
+    result = national(
+        scenario,
+        total_posts=total,
+        out_dir=out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        departements=None
+        if str(args.departement).lower() in ("all", "france")
+        else [d.strip().upper().zfill(2) for d in str(args.departement).split(",") if d.strip()],
     )
-    print(f"  couverture à {scenario.threshold:g} min : {_fmt_pct(before)} → {_fmt_pct(after)}")
-    print(f"  écrit : {path} et un dossier par département dans {out}")
-    print(f"  durée : {_fr.integer(time.perf_counter() - t0)} s")
+    path = write_national(result, out)["table"]
+    table = result.table
+    pop = table["population"].sum() if len(table) else 0
+    if pop:
+        before = (table["pct_population_covered_before"] * table["population"]).sum() / pop
+        after = (table["pct_population_covered_after"] * table["population"]).sum() / pop
+    print(
+        f"cnfs-geo plan — {_fr.plural(len(table), 'département')}, {_fmt_int(pop)} habitants, "
+        f"{_fr.plural(int(table['posts'].sum()) if len(table) else 0, 'poste')} répartis "
+        "selon le besoin non couvert"
+    )
+    if pop:
+        print(f"  couverture à {scenario.threshold:g} min : {_fmt_pct(before)} → {_fmt_pct(after)}")
+    print(f"  écrit : {path}, communes_france.parquet et un dossier par département dans {out}")
+    calc = (
+        f"cluster Dask {args.scheduler}"
+        if args.scheduler
+        else "sans Dask"
+        if result.workers <= 1
+        else f"{_fr.plural(result.workers, 'processus', 'processus')} Dask locaux"
+    )
+    print(f"  durée : {time.perf_counter() - t0:.0f} s ({calc})")
+    if result.failures:
+        print(
+            f"cnfs-geo : {_fr.plural(len(result.failures), 'département')} en échec "
+            "(les autres sont écrits) :",
+            file=sys.stderr,
+        )
+        for dep, reason in result.failures.items():
+            print(f"  {dep} : {reason}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -459,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=catalog.BUNDLE_DEPARTEMENT,
         metavar="CODE",
         help="code INSEE du département (49, 2A, 974…), ou « all » pour tous les "
-        "départements, --posts étant réparti selon le besoin ; défaut : 49",
+        "départements, --posts étant réparti selon le besoin (ou une liste : 2A,2B,48) ; "
+        "défaut : 49",
     )
     pl.add_argument(
         "--posts",
@@ -509,6 +537,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the robustness analysis (by default the fixed posts are re-solved under "
         "changed assumptions — speed 40/60 km/h, detour 1.2/1.5, threshold ± 2 min, "
         "commune-point unit — and each is marked robust or fragile; 2–6 s)",
+    )
+    pl.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --departement all: a local Dask cluster of N processes (default: one per "
+        "core; 1 = in this process, without Dask; needs pip install 'cnfs_geo[dask]')",
+    )
+    pl.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="with --departement all: run on an existing Dask cluster (tcp://host:8786); its "
+        "workers need the data directory and --out at the same paths (README)",
     )
     pl.set_defaults(func=_cmd_plan)
 

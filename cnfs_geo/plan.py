@@ -467,7 +467,7 @@ class _Laps:
 class _Travel:
     """The scenario's travel model: OD tables and nearest destinations."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, area: Any = None) -> None:
         self.settings = scenario.settings
         self.net = None
         if scenario.travel == "road":
@@ -478,6 +478,8 @@ class _Travel:
                 if path.endswith(".pbf")
                 else roads.road_graph_from_xml(path, crs=crs)
             )
+            if area is not None:
+                graph = roads.clip_road_graph(graph, area)
             self.net = roads.road_network(graph)
             self.label = roads.road_travel_model_label(self.settings)
         else:
@@ -584,9 +586,19 @@ def _base_frames_uncached(
     return (communes, epci, outline, places, offer_report, need_report)
 
 
-def prepare(scenario: Scenario) -> Prepared:
+def prepare(
+    scenario: Scenario, *, base: tuple | None = None, road_buffer_m: float | None = None
+) -> Prepared:
     """Territory, offer, need, demand units, coverage before, gaps, candidates and OD;
-    ``journal_events`` holds what the readers repaired or rejected."""
+    ``journal_events`` holds what the readers repaired or rejected.
+
+    ``base`` (communes with need, EPCI, outline, places, offer report, need report), when
+    given, replaces the reading of the files: :mod:`cnfs_geo.national` builds it from the
+    national frames read once (``scenario.departement`` must then be a normalised code).
+    ``road_buffer_m``: with road travel, keep only the road graph within this distance of
+    the département (:func:`cnfs_geo.roads.clip_road_graph`; a regional extract then
+    costs one département's graph).
+    """
     if not isinstance(scenario, Scenario):
         raise ArgumentError(
             "scenario",
@@ -596,21 +608,26 @@ def prepare(scenario: Scenario) -> Prepared:
             ],
         )
     with _journal.collect() as events:
-        prepared = _prepare(scenario)
+        prepared = _prepare(scenario, base=base, road_buffer_m=road_buffer_m)
     prepared.journal_events = list(events)
     return prepared
 
 
-def _prepare(scenario: Scenario) -> Prepared:
+def _prepare(
+    scenario: Scenario, *, base: tuple | None = None, road_buffer_m: float | None = None
+) -> Prepared:
     s = scenario.settings
     t = scenario.threshold
     lap = _Laps()
     data_dir = catalog.resolve_data_dir(scenario.data_dir)
-    catalog.check_data_dir(data_dir, scenario.departement)  # missing département, edited files
-    dep = territory.check_departement(scenario.departement, data_dir)
-    communes, epci, outline, places, offer_report, need_report = _base_frames(
-        scenario, dep, data_dir, lap
-    )
+    if base is None:
+        catalog.check_data_dir(data_dir, scenario.departement)  # missing dép., edited files
+        dep = territory.check_departement(scenario.departement, data_dir)
+        communes, epci, outline, places, offer_report, need_report = _base_frames(
+            scenario, dep, data_dir, lap
+        )
+    else:
+        communes, epci, outline, places, offer_report, need_report = base
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)
     units = demand.demand_units(
@@ -618,7 +635,8 @@ def _prepare(scenario: Scenario) -> Prepared:
     )
     lap("need")
 
-    travel = _Travel(scenario)
+    area = None if road_buffer_m is None else outline.geometry.union_all().buffer(road_buffer_m)
+    travel = _Travel(scenario, area=area)
     origins = units[["x", "y"]]
     acc = places[places["service_level"] == "accompaniment"]
     acc_xy = pd.DataFrame(

@@ -458,6 +458,56 @@ def road_graph_for_departement(
     )
 
 
+def clip_road_graph(G: nx.MultiDiGraph, area: BaseGeometry) -> nx.MultiDiGraph:
+    """The part of a projected road graph within ``area`` (its largest weakly connected piece).
+
+    Used by the national run to build each département's graph from a regional extract
+    within a buffer of the département (:data:`cnfs_geo.national.ROAD_BUFFER_M`).
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        From :func:`road_graph_from_xml` / :func:`road_graph_from_pbf` (nodes ``x``,
+        ``y`` in the graph's projected CRS).
+    area : shapely geometry
+        Polygon in the same CRS (e.g. the département outline buffered by 20 km).
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        A copy; ``graph["cnfs_geo_source"]`` notes the clip.
+
+    Raises
+    ------
+    ValidationError
+        No road node lies within ``area`` (the extract does not cover the département).
+    """
+    import networkx as nx
+    import shapely
+
+    nodes = list(G.nodes)
+    x = np.fromiter((d["x"] for _, d in G.nodes(data=True)), dtype=float, count=len(nodes))
+    y = np.fromiter((d["y"] for _, d in G.nodes(data=True)), dtype=float, count=len(nodes))
+    inside = shapely.contains_xy(area, x, y)
+    source = str(G.graph.get("cnfs_geo_source", "road graph"))
+    if not inside.any():
+        raise ValidationError(
+            source,
+            [
+                "no road of the extract lies within the département and its buffer: give "
+                "the extract of this département (or of its region)"
+            ],
+        )
+    out = G.copy()
+    out.remove_nodes_from(n for n, ok in zip(nodes, inside, strict=True) if not ok)
+    parts = list(nx.weakly_connected_components(out))
+    if len(parts) > 1:
+        largest = max(parts, key=len)
+        out.remove_nodes_from([n for part in parts if part is not largest for n in part])
+    out.graph["cnfs_geo_source"] = f"{source}, clipped to the area ({len(out)} of {len(G)} nodes)"
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # graph → sparse matrix
 # --------------------------------------------------------------------------------------

@@ -140,6 +140,7 @@ SLOW: frozenset[str] = frozenset(
         "test_plan.py::test_fibre_what_if_scenario",
         "test_cli.py::test_plan_49_writes_every_output",
         "test_pdf.py",  # WeasyPrint lays out ~20 A4 pages per PDF
+        "test_national.py::test_national_road_run_builds_the_graph_inside_the_task",
     }
 )
 

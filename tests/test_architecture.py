@@ -37,6 +37,7 @@ ORDER: dict[str, int] = {
     "_fr": 0,
     "_progress": 0,
     "_journal": 0,
+    "_dask": 0,  # optional Dask client and task plumbing of the national run
     "catalog": 0,
     "fetch": 0,  # official downloads: catalog + sources readers
     "sources": 0,

@@ -294,11 +294,11 @@ def _section_text(text: str, section: str) -> str:
 
 
 def _i(x: float) -> str:
-    return _fr.integer(x, sep=" ")
+    return _plain(_fr.integer(x))
 
 
 def _p(x: float) -> str:
-    return _fr.percent(x, space=" ")
+    return _plain(_fr.percent(x))
 
 
 def _share(value: float, total: float) -> str:

@@ -717,7 +717,7 @@ def sources_footer(rows: Iterable[Mapping[str, Any]]) -> str:
 
 #: State of a data file (``cnfs-geo data check``).
 DATA_FILE_STATUS = {
-    "ok": "ok",
+    "ok": "intact",
     "missing": "absent",
     "checksum mismatch": "empreinte sha256 différente",
     "size mismatch": "taille différente",

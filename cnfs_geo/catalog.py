@@ -1274,7 +1274,13 @@ def check_data_dir(data_dir: DataDir, departement: str | None = None) -> None:
         deps = lock.get("departements")
         if lock and isinstance(deps, list) and dep not in deps:
             raise DataFileError(_fr.data_no_departement(dep, str(data_dir.path), bundle=False))
-        if not lock and not (data_dir.path / SOURCES["cog_communes"].relpath).is_file():
+        cog = data_dir.path / SOURCES["cog_communes"].relpath
+        if not lock and not cog.is_file():
+            if (data_dir.path / "MANIFEST.json").is_file():  # a bundle copy lacking its COG
+                raise DataFileError(
+                    f"{cog} : fichier requis absent (communes du COG) ; correction : restaurer "
+                    f"ce fichier, ou {_fr.data_fetch_hint(dep, str(data_dir.path)).lower()}"
+                )
             # neither fetched nor a pinned/raw layout (e.g. an empty folder)
             raise DataFileError(_fr.data_no_departement(dep, str(data_dir.path), bundle=False))
     problems = []

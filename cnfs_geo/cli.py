@@ -432,6 +432,7 @@ def _print_provenance(data_dir: catalog.DataDir) -> None:
 def _cmd_data_check(args: argparse.Namespace) -> int:
     data_dir = catalog.resolve_data_dir(args.data_dir)
     table = catalog.check_table(data_dir, args.departement)
+    print(f"  {'source':<22} {'':<10} {'état':<28} fichier")
     for key, r in table.iterrows():
         need = "requis" if r["required"] else "facultatif"
         state = _fr.DATA_FILE_STATUS.get(r["status"], r["status"])
@@ -441,11 +442,7 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
         | (table["required"] & (table["status"] == "missing"))
     ].tolist()
     if args.departement is not None:
-        try:
-            catalog.check_data_dir(data_dir, args.departement)
-        except DataFileError as exc:
-            print(f"cnfs-geo: {exc}", file=sys.stderr)
-            return 1
+        catalog.check_data_dir(data_dir, args.departement)  # DataFileError: exit 2
     if bad:
         lock = catalog.read_lock(data_dir.path)
         fix = (
@@ -455,11 +452,9 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
             else f"cnfs-geo data fetch --source pinned --force {' '.join(bad)}"
         )
         what = _fr.plural(len(bad), "fichier manquant ou modifié", "fichiers manquants ou modifiés")
-        print(
-            f"{what} : {', '.join(bad)} — correctif : {fix}",
-            file=sys.stderr,
-        )
-    return 1 if bad else 0
+        files = ", ".join(f"{k} ({table.at[k, 'file']})" for k in bad)
+        raise DataFileError(f"{what} : {files} ; correction : {fix}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -702,12 +697,6 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="liste les fichiers d'un dossier de données présents et intacts",
         description="Liste les fichiers d'un dossier de données présents et intacts.",
-    )
-    ch.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DOSSIER",
-        help="dossier à vérifier (défaut : comme pour plan)",
     )
     ch.add_argument(
         "--data-dir",

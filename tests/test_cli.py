@@ -87,4 +87,4 @@ def test_all_france_needs_national_files(tmp_path, capsys, monkeypatch):
     assert rc == 2
     err = capsys.readouterr().err
     assert "fichiers nationaux" in err and "--data-dir" in err and "Traceback" not in err
-    assert err.startswith("cnfs-geo : erreur : ")
+    assert err.startswith("cnfs-geo : erreur")

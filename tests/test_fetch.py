@@ -159,12 +159,12 @@ def test_plan_refuses_truncated_or_edited_files(server, tmp_path):
         prepare(Scenario(departement="53", data_dir=dd))
     msg = str(exc.value)
     assert str(fs) in msg and "octets au lieu de" in msg and "cnfs-geo data fetch" in msg
-    assert cli.main(["data", "check", "--data-dir", str(dd)]) == 1
+    assert cli.main(["data", "check", "--data-dir", str(dd)]) == 2
     fs.write_bytes(data.replace(b"France services", b"France servicez", 1))  # same size
     with pytest.raises(DataFileError, match="sha256"):
         catalog.check_data_dir(catalog.resolve_data_dir(dd), "53")
     fs.unlink()  # a required file missing
-    assert cli.main(["data", "check", "--data-dir", str(dd)]) == 1
+    assert cli.main(["data", "check", "--data-dir", str(dd)]) == 2
 
 
 def test_bundle_copy_checked_against_manifest(tmp_path):

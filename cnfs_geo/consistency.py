@@ -448,8 +448,9 @@ def report_differences(figures: dict[str, Any], report_html: str) -> list[str]:
         out.append("territoires-prioritaires: no table of priority communes")
     if ptab:
         body = [r for r in ptab[0][1:] if r and r[0].isdigit()]
-        for r, g in zip(body, f["priority"]):
-            expect(f"priorité rank {g['rank']}", r[0], _i(g["rank"]))
+        # the report numbers the priority communes 1, 2, 3… in their rank order
+        for k, (r, g) in enumerate(zip(body, f["priority"]), start=1):
+            expect(f"priorité rank {g['rank']}", r[0], _i(k))
             code = r[1].split("\n")[0].rsplit("(", 1)[-1].rstrip(")")
             expect(f"priorité rank {g['rank']} commune", code, g["insee"])
 
@@ -497,14 +498,17 @@ def summary_differences(figures: dict[str, Any], summary: str) -> list[str]:
         f" ; communes {f['communes_covered_before']} → {f['communes_covered_after']}",
         f"population pondérée par le besoin couverte : {_p(cov['pct_need_before'])} → "
         f"{_p(cov['pct_need_after'])}",
-        f"{f['n_posts']} nouveaux postes ({_i(f['cost_eur'])} €)",
+        f"{f['n_posts']} nouveaux postes ({_i(f['cost_eur'])} €",
     ]
     if f["demand_unit"]:
         wanted.append(f"unités de demande : {_plain(f['demand_unit'])}")
     for w in wanted:
         if w not in text:
             out.append(f"summary: {w!r} not found")
-    lines = {ln.split()[0]: ln for ln in text.splitlines() if re.match(r"\s*P\d+\s", ln)}
+    lines: dict[str, str] = {}
+    for ln in text.splitlines():  # the first line of a post (not its robustness line)
+        if re.match(r"\s*P\d+\s", ln) and "choisi à nouveau" not in ln:
+            lines.setdefault(ln.split()[0], ln)
     for p in f["posts"]:
         ln = lines.get(p["post_id"])
         if ln is None:
@@ -515,8 +519,8 @@ def summary_differences(figures: dict[str, Any], summary: str) -> list[str]:
                 f"{p['commune']} +{_i(p['covered_population'])} hab."
             )
     for cid, v in f["circuits"].items():
-        head = f"circuit {cid} basé à {v['base_nom']} : {v['n_stops']} arrêts"
-        tail = f"{v['km_per_week']:.0f} km/semaine, {_i(v['population'])} hab."
+        head = f"circuit {cid} basé à {v['base_nom']} : {_plain(_fr.plural(v['n_stops'], 'arrêt'))}"
+        tail = f"{_i(v['km_per_week'])} km/semaine, {_i(v['population'])} hab."
         if head not in text or tail not in text:
             out.append(f"summary: circuit {cid}: {head!r} … {tail!r} not found")
     return out

@@ -529,24 +529,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-robustness",
         dest="robustness",
         action="store_false",
-        help="skip the robustness analysis (by default the fixed posts are re-solved under "
-        "changed assumptions — speed 40/60 km/h, detour 1.2/1.5, threshold ± 2 min, "
-        "commune-point unit — and each is marked robust or fragile; 2–6 s)",
+        help="sans l'analyse de robustesse (par défaut, les postes fixes sont recalculés "
+        "sous d'autres hypothèses — vitesse 40/60 km/h, détour 1,2/1,5, seuil ± 2 min, "
+        "un point par commune — et chacun est dit robuste ou fragile ; 2 à 6 s)",
     )
     pl.add_argument(
         "--workers",
         type=int,
         default=None,
         metavar="N",
-        help="with --departement all: a local Dask cluster of N processes (default: one per "
-        "core; 1 = in this process, without Dask; needs pip install 'cnfs_geo[dask]')",
+        help="avec --departement all : une grappe Dask locale de N processus (défaut : un par "
+        "cœur ; 1 = dans ce processus, sans Dask ; demande pip install 'cnfs_geo[dask]')",
     )
     pl.add_argument(
         "--scheduler",
         default=None,
-        metavar="ADDRESS",
-        help="with --departement all: run on an existing Dask cluster (tcp://host:8786); its "
-        "workers need the data directory and --out at the same paths (README)",
+        metavar="ADRESSE",
+        help="avec --departement all : calcule sur une grappe Dask existante "
+        "(tcp://hote:8786) ; ses processus doivent voir le dossier de données et --out aux "
+        "mêmes chemins (README)",
     )
     pl.set_defaults(func=_cmd_plan)
 
@@ -643,9 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         choices=["official", "pinned"],
         default="official",
-        help="official: current official sources (API Découpage administratif, "
-        "Cartographie nationale des lieux d'inclusion numérique, France services, ARCEP; "
-        "default); pinned: the pinned snapshots of the catalog (offline reproducibility)",
+        help="official : sources officielles courantes (API Découpage administratif, "
+        "Cartographie nationale des lieux d'inclusion numérique, France services, ARCEP ; "
+        "défaut) ; pinned : instantanés épinglés du catalogue (reproductibilité hors ligne)",
     )
     fe.add_argument(
         "--data-dir",

@@ -153,7 +153,7 @@ def journal_table(
                 head = w.split(":", 1)[0].split(" ", 1)[0]
                 if head in (c.source, fname):
                     r["repaired"] += 1
-                    r["_reasons"].append(w.split(": ", 1)[-1] if head == fname else w)
+                    r["_reasons"].append(_fr.import_warning(w))  # French wording
     if need_report is not None:
         for label, df, col in (
             ("merged", need_report.remapped, None),

@@ -1278,9 +1278,7 @@ def _journal_rows(plan: Any) -> list[dict[str, str]]:
             "file": str(r.file),
             **{k: _fr.integer(getattr(r, k)) for k in ("read", "kept", "merged", "rejected")},
             "repaired": _fr.integer(r.repaired),
-            "reasons": " ; ".join(
-                _fr.import_warning(x.strip()) for x in str(r.reasons).split(";") if x.strip()
-            ),
+            "reasons": str(r.reasons),
         }
         for r in journal.itertuples()
         if r.rejected or r.repaired

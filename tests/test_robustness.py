@@ -18,8 +18,9 @@ from cnfs_geo.plan import Scenario, prepare, run
 
 
 @pytest.fixture(scope="module")
-def rob(plan49, prepared49):
-    return robustness.with_robustness(plan49, prepared49)
+def rob(plan49_commune):
+    """The robustness of the commune-point plan (demand_unit="commune")."""
+    return robustness.with_robustness(plan49_commune, prepare(plan49_commune.scenario))
 
 
 def _hosts(plan) -> list[str]:
@@ -32,10 +33,10 @@ def _row(r, key: str):
     return hit.iloc[0]
 
 
-def test_perturbations_of_a_commune_unit_plan(rob, plan49):
+def test_perturbations_of_a_commune_unit_plan(rob, plan49_commune):
     r = rob.robustness
     keys = list(r.perturbations["key"])
-    t = plan49.scenario.threshold
+    t = plan49_commune.scenario.threshold
     assert keys == [
         "speed_kmh=40",
         "speed_kmh=60",
@@ -56,10 +57,10 @@ def test_perturbations_of_a_commune_unit_plan(rob, plan49):
         ("speed_kmh=60", {"speed_kmh": 60.0}),
     ],
 )
-def test_shortcut_equals_a_full_pipeline_run(rob, plan49, key, change):
+def test_shortcut_equals_a_full_pipeline_run(rob, plan49_commune, key, change):
     """The re-solve from the prepared frames chooses the same hosts as a plan built
     from scratch with the changed assumption."""
-    sc = plan49.scenario
+    sc = plan49_commune.scenario
     if "speed_kmh" in change:
         other = dataclasses.replace(sc, settings=sc.settings.replace(**change))
     else:
@@ -68,9 +69,9 @@ def test_shortcut_equals_a_full_pipeline_run(rob, plan49, key, change):
     assert _row(rob.robustness, key)["hosts"].split(";") == _hosts(full)
 
 
-def test_counts_labels_and_cut_off(rob, plan49):
+def test_counts_labels_and_cut_off(rob, plan49_commune):
     r = rob.robustness
-    fixed = plan49.posts[plan49.posts["kind"] == "fixed"]
+    fixed = plan49_commune.posts[plan49_commune.posts["kind"] == "fixed"]
     assert list(r.posts["post_id"]) == list(fixed["post_id"])
     hosts = [h.split(";") for h in r.perturbations["hosts"]]
     for p in r.posts.itertuples():
@@ -115,7 +116,8 @@ def test_unit_perturbation_equals_a_commune_point_plan(prepared49):
     prep = prepare(sc)
     r = robustness.robustness(run(sc, prepared=prep), prep)
     assert "demand_unit=commune" in set(r.perturbations["key"])
-    commune = run(dataclasses.replace(sc, demand_unit="commune"), prepared=prepared49)
+    sc_commune = dataclasses.replace(sc, demand_unit="commune")
+    commune = run(sc_commune, prepared=prepare(sc_commune))
     assert _row(r, "demand_unit=commune")["hosts"].split(";") == _hosts(commune)
 
 

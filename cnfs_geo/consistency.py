@@ -506,9 +506,9 @@ def summary_differences(figures: dict[str, Any], summary: str) -> list[str]:
         if w not in text:
             out.append(f"summary: {w!r} not found")
     lines: dict[str, str] = {}
-    for ln in text.splitlines():  # the first line of a post (not its robustness line)
-        if re.match(r"\s*P\d+\s", ln) and "choisi à nouveau" not in ln:
-            lines.setdefault(ln.split()[0], ln)
+    for row in text.splitlines():  # the first line of a post (not its robustness line)
+        if re.match(r"\s*P\d+\s", row) and "choisi à nouveau" not in row:
+            lines.setdefault(row.split()[0], row)
     for p in f["posts"]:
         ln = lines.get(p["post_id"])
         if ln is None:

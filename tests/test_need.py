@@ -92,7 +92,7 @@ def test_ifn_out_of_range_is_an_error(communes, bundle, tmp_path):
     df = pd.read_csv(p, dtype=str, keep_default_na=False)
     df.loc[df["code"] == "49007", "poverty_rate"] = "45.3"  # a rate, not a 0–10 score
     df.to_csv(p, index=False)
-    with pytest.raises(ValidationError, match="49007.*poverty_rate.*0–10"):
+    with pytest.raises(ValidationError, match="49007.*poverty_rate.*(0–10|entre 0 et 10)"):
         need.need_from_sources(communes, d)
 
 

@@ -23,11 +23,12 @@ class DaskMissingError(CnfsGeoError, ImportError):
 
 
 class TaskFailure:
-    """A task that raised: its key and the reason (exception type and message)."""
+    """A task that raised: its key and the reason (the French message of the tool's own
+    errors; the exception type and message of anything unexpected)."""
 
     def __init__(self, key: str, exc: BaseException) -> None:
         self.key = key
-        self.reason = f"{type(exc).__name__}: {exc}"
+        self.reason = str(exc) if isinstance(exc, CnfsGeoError) else f"{type(exc).__name__}: {exc}"
 
     def __repr__(self) -> str:
         return f"TaskFailure({self.key!r}, {self.reason!r})"

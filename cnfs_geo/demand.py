@@ -254,6 +254,24 @@ def _capped_split(total: float, weights: np.ndarray, caps: np.ndarray) -> np.nda
     return out
 
 
+_NOT_DIVIDED = " (commune non irisée)"
+
+
+def _iris_label(iris_name: str, commune_name: str) -> str:
+    """The name a reader sees for an IRIS unit.
+
+    The IFN file names the single IRIS of an undivided 2018 commune "X (commune non
+    irisée)"; the label drops that suffix and adds the current commune when it differs
+    (an IRIS of a city, or a 2018 commune now part of a commune nouvelle):
+    "Valanjou (Chemillé-en-Anjou)", "Allonnes". The unit id keeps the IRIS code.
+    """
+    name = str(iris_name)
+    if name.endswith(_NOT_DIVIDED):
+        name = name[: -len(_NOT_DIVIDED)]
+    name = name.strip() or str(commune_name)
+    return name if name == commune_name else f"{name} ({commune_name})"
+
+
 def _iris_units(
     communes: gpd.GeoDataFrame,
     iris: gpd.GeoDataFrame,
@@ -346,7 +364,15 @@ def _iris_units(
                     "P16 IRIS (commune non découpée, contour 2018)" if i_whole[k] else "P16 IRIS"
                 )
                 units.append(
-                    (i_code[k], "iris", i_nom[k], i_geom[k], float(i_p16[k]), basis, i_score[k])
+                    (
+                        i_code[k],
+                        "iris",
+                        _iris_label(i_nom[k], nom_c),
+                        i_geom[k],
+                        float(i_p16[k]),
+                        basis,
+                        i_score[k],
+                    )
                 )
             mine = polys_of.get(insee, no_rows)
             shares = shapely.area(shapely.intersection(p_geom[mine], covered)) / shapely.area(
@@ -373,7 +399,7 @@ def _iris_units(
                         insee,
                     )
                 units += [
-                    (code, "commune2018", nom, g, float(wi), basis, np.nan)
+                    (code, "commune2018", _iris_label(nom, nom_c), g, float(wi), basis, np.nan)
                     for (code, nom, g), wi in zip(rest, w)
                 ]
         weights = np.array([u[4] for u in units])

@@ -259,7 +259,7 @@ def test_bad_iris_rows_are_named(communes, bundle, tmp_path):
     rows[0] = rows[0] + ["x"]
     with open(path, "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh, delimiter=";", lineterminator="\n").writerows(rows)
-    with pytest.raises(ValidationError, match="header file names 152"):
+    with pytest.raises(ValidationError, match="ligne 1 : 153 champs au lieu de 152"):
         demand.iris_from_mednum("49", d)
 
 

@@ -31,7 +31,7 @@ ENGLISH = {
 # words that are also French (or names) and must not count: "a", "on", "in", "est", "pour"…
 _WORD = re.compile(r"[A-Za-z']+")
 _PLURAL_S = re.compile(r"\w\(s\)|\w\(e?s\)|\w\(x\)")
-_VENDOR = ("@license", "Copyright", "leafletjs.com", "Vladimir Agafonkin", "(c) ")
+_VENDOR = ("@license", "@preserve", "Copyright", "Vladimir Agafonkin", "(c) ")  # vendored code
 
 
 def english_sentences(text: str) -> list[str]:

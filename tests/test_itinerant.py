@@ -376,7 +376,6 @@ def test_one_circuit_is_best_by_enumeration(communes):
         b for b in sorted(reach) if 9 <= len(reach[b]) <= 10 and not _fits(communes, b, reach[b])
     ][:3]
     assert len(bases) == 3
-    need = communes["need"].to_numpy()
     best = {}
     for b in bases:
         subsets = [

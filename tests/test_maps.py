@@ -237,7 +237,7 @@ def test_map_circuits_follow_the_tour(plan_itin, map_html_itin):
     lines = {f["id"]: f for f in feats if f["geometry"]["type"] == "LineString"}
     assert sorted(lines) == sorted(circuits["circuit_id"])
     tt = plan_itin.timetable
-    names = plan_itin.communes["nom"]
+    names = plan_itin.units["nom"]  # stops are demand units (IRIS or communes)
     for r in circuits.itertuples():
         line = lines[r.circuit_id]
         assert len(line["geometry"]["coordinates"]) == len(r.geometry.coords)

@@ -84,7 +84,10 @@ def test_serial_and_dask_outputs_are_byte_identical_and_failures_reported(raw_di
     write_national(dask, tmp_path / "d")
     assert dask.workers == 2 and serial.workers == 1
     assert list(serial.failures) == list(dask.failures) == ["2B"]
-    assert "GeoJSON" in serial.failures["2B"]  # the reason, as raised in the task
+    # the reason, as raised in the task: the file and what is wrong with it, in French
+    reason = serial.failures["2B"]
+    assert "communes-2B-test_adminexpress-cog2018.geojson" in reason
+    assert "JSON tronqué" in reason and "correction" in reason
     assert list(serial.table["departement"]) == ["2A", "90"]
     assert serial.table["posts"].sum() == 12
     cmp = filecmp.dircmp(tmp_path / "s", tmp_path / "d")

@@ -52,19 +52,24 @@ def written(plan49, tmp_path_factory):
 def test_pdf_holds_the_key_figures_of_the_geopackage(written):
     out, _, pages, flat = written
     communes = gpd.read_file(out / "plan.gpkg", layer="communes")
+    # people are counted on the demand units (IRIS of the cities, communes elsewhere);
+    # a commune is covered when at least half of its population is
+    units = gpd.read_file(out / "plan.gpkg", layer="units")
     posts = gpd.read_file(out / "plan.gpkg", layer="posts")
-    pop = communes["population"].sum()
-    before = communes["covered_before"].astype(bool)
-    after = communes["covered_after"].astype(bool)
+    pop = units["population"].sum()
+    assert pop == pytest.approx(communes["population"].sum())
+    before = units["covered_before"].astype(bool)
+    after = units["covered_after"].astype(bool)
     synthesis = flat[1]
     assert "Synthèse pour les élus" in synthesis
     # who is left out, before and after; what the posts change; what it costs
-    assert _flat(f"{_fr.integer(communes.loc[~before, 'population'].sum())} habitants") in synthesis
-    assert _flat(_fr.plural((~before).sum(), "commune")) in synthesis
-    assert _flat(f"{_fr.integer(communes.loc[~after, 'population'].sum())} habitants") in synthesis
-    gained = communes.loc[after & ~before, "population"].sum()
+    assert _flat(f"{_fr.integer(units.loc[~before, 'population'].sum())} habitants") in synthesis
+    c_before = communes["covered_before"].astype(bool)
+    assert _flat(_fr.plural((~c_before).sum(), "commune")) in synthesis
+    assert _flat(f"{_fr.integer(units.loc[~after, 'population'].sum())} habitants") in synthesis
+    gained = units.loc[after & ~before, "population"].sum()
     assert _flat(f"{_fr.integer(gained)} habitants") in synthesis
-    assert _flat(_fr.percent(100 * communes.loc[~before, "population"].sum() / pop)) in synthesis
+    assert _flat(_fr.percent(100 * units.loc[~before, "population"].sum() / pop)) in synthesis
     cost = len(posts) * 50_000
     assert _flat(f"{_fr.euros(cost / 2)} par an") in synthesis
     assert _flat(f"{_fr.euros(cost)} sur le programme") in synthesis

@@ -1,11 +1,12 @@
 """Tests of cnfs_geo.placement.equity (equity placement) on the real Maine-et-Loire plan.
 
 Instance: ``cnfs_geo.plan.prepare(Scenario())`` on the embedded 49 bundle
-(conftest.prepared49) — the 176 communes (demand = need-weighted population
-``communes["need"]``, travel from their representative point), the existing
+(conftest.prepared49) — its 367 demand units (the default ``finest`` unit: IRIS of the
+cities, whole communes elsewhere; demand = need-weighted population ``units["need"]``,
+travel from their representative point), the existing
 accompaniment places (supply = their ``advisors``) and the plan's candidate sites
 (every commune's chef-lieu ``commune:<insee>`` and every place ``place:<place_id>``).
-OD = crow-fly × 1.3 at 50 km/h within the 20-minute catchment, from the communes to
+OD = crow-fly × 1.3 at 50 km/h within the 20-minute catchment, from the demand units to
 the existing places and the candidates. Every expected value is recomputed
 independently here with :func:`cnfs_geo.coverage.two_step_fca`, never copied from an
 output.
@@ -41,7 +42,7 @@ def inst(prepared49):
     assert not sites.index.has_duplicates
     od = access.od_crowfly(pr.origins, sites, max_minutes=CATCHMENT)
     supply = pd.Series(acc["advisors"].to_numpy(dtype=float), index=ex_ids, name="advisors")
-    need = pr.communes["need"]
+    need = pr.units["need"]
     return {"pr": pr, "od": od, "supply": supply, "need": need, "cand": pr.candidates}
 
 
@@ -175,7 +176,7 @@ def test_posts_frame_is_consistent(inst, eq8):
         d["need_covered_after"] - d["need_covered_before"], rel=1e-9, abs=1e-9
     )
     # 10-minute coverage before = nearest accompaniment place within 10 min (plan.prepare)
-    c = inst["pr"].communes
+    c = inst["pr"].units
     assert d["need_covered_before"] == pytest.approx(
         float(c.loc[c["covered_before"], "need"].sum()), rel=1e-12
     )
@@ -229,7 +230,7 @@ def test_tie_breaks_keep_the_optimum_and_absolute_target(inst, eq8):
 def test_equity_versus_mclp_on_49(inst, eq8):
     """The 8 posts of the equity model vs pure MCLP (10 min) on the 49 plan."""
     pr = inst["pr"]
-    c = pr.communes
+    c = pr.units
     mclp = placement.mclp_from_od(
         pr.od, c["need"], p=P, threshold=10.0, already_covered=c["covered_before"], demand=c
     )

@@ -202,9 +202,13 @@ def test_fixed_plus_itinerant_plan(plan49_mixed, tmp_path):
     served = p.communes["itinerant_circuit"].dropna()
     stops = {c for s in p.circuits["stops"] for c in s.split(";")}
     stop_communes = set(p.units.loc[list(stops), "insee"])
-    # a commune is credited to a circuit when it has people newly served (a stop within
-    # the threshold), its stops' communes first among them (details: test_itinerant.py)
-    assert stop_communes <= set(served.index)
+    # a commune is credited to a circuit when it has people newly served: a unit within
+    # the threshold of a stop and not covered by the places and fixed posts (a stop may
+    # sit in a covered commune to reach its uncovered neighbours)
+    u = p.units
+    newly = u[u["served_itinerant"] & ~u["covered_after"]]
+    assert set(newly["insee"]) == set(served.index)
+    assert set(u.loc[list(stops), "itinerant_stop"]) == set(p.circuits["circuit_id"])
     assert not p.communes.loc[served.index, "covered_after"].all()
     assert p.communes.loc[list(stop_communes), "covered_with_itinerant"].all()
     fixed = p.posts[p.posts["kind"] == "fixed"]

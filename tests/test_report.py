@@ -262,7 +262,7 @@ def test_report_circuits_and_weekly_grids(plan_itin, report_html_itin):
     summary = tabs[0][1:]
     circuits = plan_itin.circuits.sort_values("circuit_id")
     assert [r[0].split()[-1] for r in summary] == list(circuits["circuit_id"])
-    names = plan_itin.communes["nom"]
+    names = plan_itin.units["nom"]  # stops are demand units
     tt = plan_itin.timetable
     for row, grid, c in zip(summary, tabs[1:], circuits.itertuples()):
         assert row[1] == f"{c.base_nom} ({c.base_insee})"

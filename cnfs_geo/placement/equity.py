@@ -16,7 +16,7 @@ Examples
 >>> sites = pd.concat([existing, pr.candidates[["x", "y"]]])
 >>> od = access.od_crowfly(pr.origins, sites, max_minutes=20)
 >>> supply = pd.Series(acc["advisors"].to_numpy(dtype=float), index=existing.index)
->>> r = equity_from_od(od, pr.communes["need"], supply, p=8, candidates=pr.candidates)
+>>> r = equity_from_od(od, pr.units["need"], supply, p=8, candidates=pr.candidates)
 >>> len(r.posts), r.solution["status"]
 (8, 'optimal')
 """

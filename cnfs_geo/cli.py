@@ -163,7 +163,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if rob is not None:
         print(
             f"  robustesse ({_fr.plural(len(rob.perturbations), 'variante')} des hypothèses, "
-            f"{rob.seconds:.1f} s) :"
+            f"{_fr.number(rob.seconds)} s) :"
         )
         for r in rob.posts.itertuples():
             print(

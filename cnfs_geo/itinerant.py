@@ -59,6 +59,7 @@ REASON_LABELS = {
     "circuit_full": "circuit complet (pas d'une demi-journée de plus dans la semaine)",
     "other_territory": "aucune base retenue dans son EPCI ou son territoire prioritaire",
     "too_few_stops": _fr.DROP_REASON_TOO_FEW_STOPS,
+    "stops_taken": _fr.DROP_REASON_STOPS_TAKEN,
     "no_post": "aucun poste itinérant",
 }
 _REQUIRED = ("nom", "population", "density", "need", "need_index", "chef_lieu_x", "chef_lieu_y")
@@ -191,7 +192,8 @@ class ItinerantResult:
         Eligible communes served by no circuit, sorted by ``need`` (descending) then
         ``insee``: ``insee``, ``nom``, ``population``, ``density``, ``need``,
         ``need_index``, ``covered``, ``high_need``, ``reason`` (``out_of_reach`` |
-        ``circuit_full`` | ``other_territory`` | ``too_few_stops`` | ``no_post``;
+        ``circuit_full`` | ``other_territory`` | ``too_few_stops`` | ``stops_taken`` |
+        ``no_post``;
         French labels in :data:`REASON_LABELS`),
         ``nearest_base`` (circuit id of the nearest chosen base, None if none) and
         ``minutes_to_nearest_base``.
@@ -1083,12 +1085,16 @@ def _dropped_table(
     max_stop_minutes: float,
     no_post: bool,
     too_few: set[str],
+    taken: set[str],
     settings: Settings,
 ) -> pd.DataFrame:
     """Eligible rows no circuit serves, with the reason (see :data:`REASON_LABELS`):
     ``no_post`` when no post is asked, ``too_few_stops`` for the rows in ``too_few``
     (within reach of bases of their territory, none of which can gather
-    ``min_stops`` stops), else from the nearest chosen base of their territory."""
+    ``min_stops`` stops), else from the nearest chosen base of their territory;
+    ``stops_taken`` instead of ``out_of_reach`` / ``other_territory`` for the rows in
+    ``taken`` (a post is left and a base that could gather ``min_stops`` stops is
+    within reach: its other stops are in other circuits)."""
     drows = []
     near = pd.DataFrame()
     if drop_ids and base_of:
@@ -1113,7 +1119,9 @@ def _dropped_table(
             nb = str(near.loc[s, "destination_id"])
             nm = float(near.loc[s, "minutes"])
             reason = "circuit_full" if nm <= max_stop_minutes + _TOL else "out_of_reach"
-        if s in near.index and reason == "too_few_stops":
+        if s in taken and reason in ("out_of_reach", "other_territory"):
+            reason = "stops_taken"
+        if s in near.index and reason in ("too_few_stops", "stops_taken"):
             nb, nm = str(near.loc[s, "destination_id"]), float(near.loc[s, "minutes"])
         drows.append(
             {
@@ -1621,6 +1629,11 @@ def itinerant_circuits(
         max_stop_minutes=max_stop_minutes,
         no_post=n_posts == 0,
         too_few=too_few,
+        taken=(
+            set(pairs.loc[~pairs["base"].isin(list(chosen)), "stop"])
+            if min_stops > 1 and n_posts > len(chosen)
+            else set()
+        ),
         settings=settings,
     )
     eligibility = elig_table.copy()

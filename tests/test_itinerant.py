@@ -822,3 +822,29 @@ def test_min_stops_one_brings_back_single_stop_circuits(mixed):
     # the fixed posts do not depend on the setting
     fixed = one.posts[one.posts["kind"] == "fixed"]["candidate_id"].tolist()
     assert fixed == mixed.posts[mixed.posts["kind"] == "fixed"]["candidate_id"].tolist()
+
+
+def test_stops_taken_claims_are_true(communes):
+    """What the fixed posts of the default plan leave, 6 posts: a post is left unused and
+    a commune dropped as 'stops_taken' has, within reach of every base that reaches it,
+    fewer than min_stops − 1 other eligible communes that are in no circuit (travel
+    recomputed here): a circuit with it would have to take stops of other circuits."""
+    k = DEFAULT.itinerant_min_stops
+    r = itinerant_circuits(communes, n_posts=6, covered="covered_after")
+    assert len(r.circuits) < 6
+    taken = r.dropped[r.dropped["reason"] == "stops_taken"]
+    assert len(taken) > 0
+    elig = list(r.eligibility.index[r.eligibility["eligible"]])
+    in_circuits = set(r.stops["insee"])
+    reach = DEFAULT.itinerant_max_stop_minutes
+    for s in taken["insee"]:
+        bases = [b for b in communes.index if minutes(communes, b, s) <= reach]
+        assert bases
+        for b in bases:
+            free = [
+                e
+                for e in elig
+                if e != s and e not in in_circuits and minutes(communes, b, e) <= reach
+            ]
+            assert len(free) < k - 1, (s, b, free)
+    assert "déjà dans d'autres circuits" in itinerant.REASON_LABELS["stops_taken"]

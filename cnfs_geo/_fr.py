@@ -254,6 +254,18 @@ EMPTY_DAY_REASON = (
     "{days} sans permanence : au-delà de {visits} demi-journées, le trajet de la semaine "
     "laisserait moins de {min_hours} sur place par permanence"
 )
+#: Why an eligible unit has no circuit when no base within its reach can gather the
+#: least number of stops of a circuit (setting ``itinerant_min_stops``).
+DROP_REASON_TOO_FEW_STOPS = (
+    "aucune base de son territoire à sa portée ne réunit assez d'arrêts pour un circuit "
+    "(un seul arrêt ferait un poste fixe : réglage itinerant_min_stops)"
+)
+#: ... or when the bases within its reach that could gather them would need stops
+#: already in other circuits (a post is left unused).
+DROP_REASON_STOPS_TAKEN = (
+    "les bases à sa portée n'ont pas assez d'autres arrêts libres pour un circuit : ils sont "
+    "déjà dans d'autres circuits (réglage itinerant_min_stops)"
+)
 #: Labels of the robustness analysis (cnfs_geo.robustness).
 ROBUST_POST = "poste robuste"
 FRAGILE_POST = "poste fragile"

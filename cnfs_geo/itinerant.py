@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------
 # Defaults that are not settings (the others default to None = the settings value:
 # itinerant_density_max, itinerant_max_stop_minutes, itinerant_min_stop_hours,
-# itinerant_days_per_week)
+# itinerant_days_per_week, itinerant_min_stops)
 # --------------------------------------------------------------------------------------
 NEED_QUANTILE_MIN: float | None = 0.75
 """High need: ``need_index`` at or above this quantile of the département's communes."""
@@ -58,6 +58,8 @@ REASON_LABELS = {
     "out_of_reach": "aucune base retenue à moins du temps maximal",
     "circuit_full": "circuit complet (pas d'une demi-journée de plus dans la semaine)",
     "other_territory": "aucune base retenue dans son EPCI ou son territoire prioritaire",
+    "too_few_stops": _fr.DROP_REASON_TOO_FEW_STOPS,
+    "stops_taken": _fr.DROP_REASON_STOPS_TAKEN,
     "no_post": "aucun poste itinérant",
 }
 _REQUIRED = ("nom", "population", "density", "need", "need_index", "chef_lieu_x", "chef_lieu_y")
@@ -190,7 +192,9 @@ class ItinerantResult:
         Eligible communes served by no circuit, sorted by ``need`` (descending) then
         ``insee``: ``insee``, ``nom``, ``population``, ``density``, ``need``,
         ``need_index``, ``covered``, ``high_need``, ``reason`` (``out_of_reach`` |
-        ``circuit_full`` | ``no_post``; French labels in :data:`REASON_LABELS`),
+        ``circuit_full`` | ``other_territory`` | ``too_few_stops`` | ``stops_taken`` |
+        ``no_post``;
+        French labels in :data:`REASON_LABELS`),
         ``nearest_base`` (circuit id of the nearest chosen base, None if none) and
         ``minutes_to_nearest_base``.
     eligibility : DataFrame
@@ -796,12 +800,14 @@ def _assign(
     budget: float,
     min_stop_hours: float,
     slots: int,
+    min_stops: int,
     priority: str,
     settings: Settings,
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """Capacitated maximal covering with lazy cuts (*Circuits* in docs/methods_itinerant.md).
 
-    ``pairs`` (``stop``, ``base``, ``minutes``): allowed assignments; ``serve``
+    ``pairs`` (``stop``, ``base``, ``minutes``): allowed assignments (bases that can
+    gather ``min_stops`` stops only); ``serve``
     (``unit``, ``stop``): a stop within the threshold of a target unit; ``targets``
     (index unit id; ``need``, ``uncovered``): the rows whose service is counted.
     Returns ``{base_id: [stop id…]}`` and the solver record.
@@ -862,11 +868,11 @@ def _assign(
         -np.inf,
         0,
     )
-    # no base without a stop
+    # no base without min_stops stops: min_stops · x_j <= Σ y_ij
     block(
         np.r_[bpos, np.arange(nb)],
         np.r_[yi, np.arange(nb)],
-        np.r_[-np.ones(npair), np.ones(nb)],
+        np.r_[-np.ones(npair), np.full(nb, float(min_stops))],
         nb,
         -np.inf,
         0,
@@ -1077,9 +1083,18 @@ def _dropped_table(
     base_of: dict[str, str],
     territories: tuple[pd.Series | None, pd.Series | None],
     max_stop_minutes: float,
+    no_post: bool,
+    too_few: set[str],
+    taken: set[str],
     settings: Settings,
 ) -> pd.DataFrame:
-    """Eligible rows no circuit serves, with the reason (see :data:`REASON_LABELS`)."""
+    """Eligible rows no circuit serves, with the reason (see :data:`REASON_LABELS`):
+    ``no_post`` when no post is asked, ``too_few_stops`` for the rows in ``too_few``
+    (within reach of bases of their territory, none of which can gather
+    ``min_stops`` stops), else from the nearest chosen base of their territory;
+    ``stops_taken`` instead of ``out_of_reach`` / ``other_territory`` for the rows in
+    ``taken`` (a post is left and a base that could gather ``min_stops`` stops is
+    within reach: its other stops are in other circuits)."""
     drows = []
     near = pd.DataFrame()
     if drop_ids and base_of:
@@ -1092,14 +1107,22 @@ def _dropped_table(
         od_b = od_b[ok].sort_values(["origin_id", "minutes", "destination_id"], kind="stable")
         near = od_b.drop_duplicates("origin_id").set_index("origin_id")
     for s in drop_ids:
-        if not base_of:
+        if no_post:
             reason, nb, nm = "no_post", None, np.nan
+        elif s in too_few:
+            reason, nb, nm = "too_few_stops", None, np.nan
+        elif not base_of:
+            reason, nb, nm = "out_of_reach", None, np.nan
         elif s not in near.index:
             reason, nb, nm = "other_territory", None, np.nan
         else:
             nb = str(near.loc[s, "destination_id"])
             nm = float(near.loc[s, "minutes"])
             reason = "circuit_full" if nm <= max_stop_minutes + _TOL else "out_of_reach"
+        if s in taken and reason in ("out_of_reach", "other_territory"):
+            reason = "stops_taken"
+        if s in near.index and reason in ("too_few_stops", "stops_taken"):
+            nb, nm = str(near.loc[s, "destination_id"]), float(near.loc[s, "minutes"])
         drows.append(
             {
                 "insee": s,
@@ -1140,6 +1163,7 @@ def itinerant_circuits(
     min_stop_hours: float | None = None,
     days_per_week: int | None = None,
     half_days_per_day: int = HALF_DAYS_PER_DAY,
+    min_stops: int | None = None,
     priority: str = PRIORITY,
     threshold: float | None = None,
     priority_reasons: pd.Series | None = None,
@@ -1182,6 +1206,11 @@ def itinerant_circuits(
     days_per_week, half_days_per_day : int
         Slots of the week (defaults ``settings.itinerant_days_per_week``, 5, and 2;
         ``half_days_per_day`` is 1 or 2).
+    min_stops : int, optional
+        Least number of stops of a circuit (default ``settings.itinerant_min_stops``,
+        2: one stop all week is a fixed post), 1 … slots. Bases that cannot gather
+        that many stops within reach are not opened; units only they could take are
+        ``dropped`` as ``too_few_stops``.
     priority : {"uncovered", "need"}
         ``uncovered`` (default :data:`PRIORITY`): first the most need of *uncovered*
         eligible communes, then the most need in all; ``need``: the most need in all.
@@ -1215,7 +1244,7 @@ def itinerant_circuits(
         Missing or invalid columns, unknown INSEE codes in ``exclude`` / ``bases``.
     PlacementError
         Bad ``n_posts``, ``max_stop_minutes``, ``min_stop_hours``, week shape,
-        ``density_max``, ``need_quantile_min``; no eligible commune.
+        ``min_stops``, ``density_max``, ``need_quantile_min``; no eligible commune.
     """
     n_posts = _count(n_posts, "n_posts", "the number of itinerant posts, e.g. n_posts=2", low=0)
     if max_stop_minutes is None:
@@ -1241,6 +1270,13 @@ def itinerant_circuits(
     )
     half_days_per_day = _count(
         half_days_per_day, "half_days_per_day", "1 or 2 (morning, afternoon)", low=1, high=2
+    )
+    min_stops = _count(
+        settings.itinerant_min_stops if min_stops is None else min_stops,
+        "min_stops",
+        f"stops of a circuit, e.g. {DEFAULT.itinerant_min_stops} (1 allows a single stop)",
+        low=1,
+        high=days_per_week * half_days_per_day,
     )
     if priority not in ("uncovered", "need"):
         raise PlacementError(
@@ -1335,6 +1371,7 @@ def itinerant_circuits(
         "days_per_week": days_per_week,
         "half_days_per_day": half_days_per_day,
         "slots_per_week": slots,
+        "min_stops": min_stops,
         "weekly_hours": settings.weekly_hours,
         "coordination_share": settings.coordination_share,
         "budget_hours": budget,
@@ -1358,6 +1395,18 @@ def itinerant_circuits(
         _same_territory(list(pairs["stop"]), list(pairs["base"]), stop_groups, base_groups)
     ]
     pairs = pairs.sort_values(["base", "stop"], kind="stable").reset_index(drop=True)
+    # ---- bases that can gather min_stops stops: enough stops within reach whose
+    # necessary times (min_stop_hours + minutes base → stop) fit the budget together
+    reachable, n_reaching = set(pairs["stop"]), int(pairs["base"].nunique())
+    if min_stops > 1 and len(pairs):
+        need_h = (min_stop_hours + pairs["minutes"] / 60.0).to_numpy(float)
+        viable = {
+            b: len(ix) >= min_stops and np.sort(need_h[ix])[:min_stops].sum() <= budget + _TOL
+            for b, ix in pairs.groupby("base").indices.items()
+        }
+        pairs = pairs[pairs["base"].map(viable).to_numpy(bool)].reset_index(drop=True)
+    too_few = reachable - set(pairs["stop"])
+    parameters["bases_too_few_stops"] = n_reaching - int(pairs["base"].nunique())
     # ---- service: targets (uncovered rows, and eligible ones) within the threshold
     is_target = (~elig_table["covered"] & ~elig_table["excluded"]) | elig_table["eligible"]
     target_ids = elig_table.index[is_target].sort_values()
@@ -1434,6 +1483,7 @@ def itinerant_circuits(
             budget=budget,
             min_stop_hours=min_stop_hours,
             slots=slots,
+            min_stops=min_stops,
             priority=priority,
             settings=settings,
         )
@@ -1577,6 +1627,13 @@ def itinerant_circuits(
         base_of=base_of,
         territories=(stop_groups, base_groups),
         max_stop_minutes=max_stop_minutes,
+        no_post=n_posts == 0,
+        too_few=too_few,
+        taken=(
+            set(pairs.loc[~pairs["base"].isin(list(chosen)), "stop"])
+            if min_stops > 1 and n_posts > len(chosen)
+            else set()
+        ),
         settings=settings,
     )
     eligibility = elig_table.copy()
@@ -1596,9 +1653,10 @@ def itinerant_circuits(
     if n_posts > len(circuits):
         log.warning(
             "itinerant: %d post(s) asked, %d circuit(s) useful (every reachable "
-            "eligible commune is served)",
+            "eligible unit is served, or no other base gathers %d stops)",
             n_posts,
             len(circuits),
+            min_stops,
         )
     if len(dropped):
         log.info(

@@ -494,6 +494,20 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
             f"qui restaient au-delà de {thr} min après les postes fixes, avec "
             f"{_fr.plural(int(circuits['n_stops'].sum()), 'arrêt')}."
         )
+        if s.itinerant_min_stops > 1:
+            intro += (
+                f" Un circuit compte au moins {_fr.plural(s.itinerant_min_stops, 'arrêt')} "
+                "(une seule permanence toute la semaine serait un poste fixe)."
+            )
+        dropped = getattr(plan, "itinerant_dropped", None)
+        if dropped is not None and "reason" in dropped.columns:
+            few = dropped[dropped["reason"] == "too_few_stops"]
+            if len(few):
+                intro += (
+                    " Restent sans circuit, faute d'une base de leur territoire à portée "
+                    f"d'assez d'arrêts : {_fr.join(list(few['nom'].astype(str)))} "
+                    f"({_fr.integer(few['population'].sum())} habitants)."
+                )
         if s.itinerant_serve_covered:
             intro += (
                 " Le réglage itinerant_serve_covered autorise aussi des arrêts dans des "

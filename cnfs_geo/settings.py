@@ -145,6 +145,13 @@ class Settings:
         report says so when True).
     itinerant_days_per_week : int
         Working days of a full-time post (5, lundi … vendredi).
+    itinerant_min_stops : int
+        Least number of stops of an itinerant circuit (2): an advisor who holds every
+        permanence of the week in one place is a fixed post, not a shared one. A base
+        that cannot gather that many stops within reach is not opened, and the units
+        it alone could serve are reported as dropped (``too_few_stops``). 1 allows
+        single-stop circuits (the behaviour before this setting); at most
+        ``itinerant_days_per_week`` × 2 half-days.
     demand_unit : {"finest", "commune", "iris", "commune2018"}
         Where people are counted (:func:`cnfs_geo.demand.demand_units`). ``"finest"``:
         the finest unit the data gives for each commune (IRIS, else its communes
@@ -182,6 +189,7 @@ class Settings:
     itinerant_min_stop_hours: float = 2.5
     itinerant_serve_covered: bool = False
     itinerant_days_per_week: int = 5
+    itinerant_min_stops: int = 2
     demand_unit: str = "finest"
     default_advisors_factors: tuple[float, ...] = (0.5, 2.0)
 
@@ -214,6 +222,15 @@ class Settings:
             problems.append(
                 f"coordination_share={self.coordination_share!r}: must be in [0, 1) "
                 "(the CNFS programme allows 0.10–0.15)"
+            )
+        days = self.itinerant_days_per_week
+        slots = 2 * int(days) if isinstance(days, (int, float)) and days > 0 else 10
+        k = self.itinerant_min_stops
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= slots:
+            problems.append(
+                f"itinerant_min_stops={k!r}: must be an integer from 1 to {slots} (the "
+                "half-days of the week); default 2: a circuit with one stop is a fixed post, "
+                "1 allows it"
             )
         if self.access_weights not in ("none", "stepped", "gaussian"):
             problems.append(

@@ -9,6 +9,7 @@ Tours and day pairings are checked against brute-force enumeration.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -18,7 +19,7 @@ import pytest
 from shapely.geometry import LineString
 
 from cnfs_geo import access, itinerant, placement
-from cnfs_geo._errors import PlacementError, ValidationError
+from cnfs_geo._errors import PlacementError, SettingsError, ValidationError
 from cnfs_geo.itinerant import itinerant_circuits
 from cnfs_geo.settings import DEFAULT
 
@@ -378,8 +379,11 @@ def test_one_circuit_is_best_by_enumeration(communes):
     assert len(bases) == 3
     best = {}
     for b in bases:
+        low = DEFAULT.itinerant_min_stops  # a circuit has at least that many stops
         subsets = [
-            sub for k in range(1, len(reach[b]) + 1) for sub in itertools.combinations(reach[b], k)
+            sub
+            for k in range(low, len(reach[b]) + 1)
+            for sub in itertools.combinations(reach[b], k)
         ]
         value = {sub: served_need(sub) for sub in subsets}
         subsets.sort(key=lambda sub: -value[sub])
@@ -523,6 +527,10 @@ def test_week_plan_small_handmade_case():
         ({"n_posts": 2, "need_quantile_min": 1.5}, "need_quantile_min"),
         ({"n_posts": 2, "half_days_per_day": 3}, "half_days_per_day"),
         ({"n_posts": 2, "priority": "fast"}, "priority"),
+        ({"n_posts": 2, "min_stops": 0}, "min_stops"),
+        ({"n_posts": 2, "min_stops": 11}, "min_stops"),
+        ({"n_posts": 2, "min_stops": 2.0}, "min_stops"),
+        ({"n_posts": 2, "days_per_week": 1, "min_stops": 3}, "min_stops"),
     ],
 )
 def test_bad_parameters_name_the_parameter(communes, kwargs, name):
@@ -672,3 +680,171 @@ def test_plan_circuit_counted_in_the_epci_of_the_people_it_serves(mixed):
         mine = by.loc[p.circuit_id]
         assert p.epci == mine.idxmax()
         assert mine.max() > 0
+
+
+# ----------------------------------------------------------------------------------------
+# At least itinerant_min_stops stops a circuit (one stop all week is a fixed post)
+# ----------------------------------------------------------------------------------------
+def _n_stops_ok(r, k: int) -> None:
+    assert len(r.circuits)
+    assert (r.circuits["n_stops"] >= k).all(), r.circuits[["circuit_id", "n_stops"]]
+    by_stops = r.stops.groupby("circuit_id").size()
+    assert (by_stops.reindex(r.circuits["circuit_id"]).to_numpy() >= k).all()
+    by_tt = r.timetable.groupby("circuit_id")["insee"].nunique()
+    assert (by_tt.reindex(r.circuits["circuit_id"]).to_numpy() >= k).all()
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_every_circuit_has_min_stops(r2, r_cuts, which):
+    assert DEFAULT.itinerant_min_stops >= 2
+    name, r = results(r2, r_cuts)[which]
+    assert r.parameters["min_stops"] == DEFAULT.itinerant_min_stops
+    _n_stops_ok(r, DEFAULT.itinerant_min_stops)
+
+
+def test_min_stops_is_a_constraint_of_the_model(communes, r2):
+    """3 stops a circuit: enforced by the model (not only by removing bases with fewer
+    stops in reach), and a tighter rule never serves more need; 1 never serves less."""
+    r3 = itinerant_circuits(communes, n_posts=2, serve_covered=True, min_stops=3)
+    _n_stops_ok(r3, 3)
+    r1 = itinerant_circuits(communes, n_posts=2, serve_covered=True, min_stops=1)
+    need = [r.solution["objective"] for r in (r1, r2, r3)]
+    assert need[0] >= need[1] - 1e-6 and need[1] >= need[2] - 1e-6
+    # what the fixed posts leave, 6 posts: with one stop allowed every circuit has one;
+    # bases with 2 stops in reach are not opened with a single stop
+    r6 = itinerant_circuits(communes, n_posts=6, covered="covered_after", min_stops=1)
+    assert (r6.circuits["n_stops"] == 1).any()
+    r6 = itinerant_circuits(communes, n_posts=6, covered="covered_after")
+    _n_stops_ok(r6, 2)
+    assert (r6.dropped["reason"] == "too_few_stops").any()
+    # the same through the setting
+    s3 = DEFAULT.replace(itinerant_min_stops=3)
+    r3s = itinerant_circuits(communes, n_posts=2, serve_covered=True, settings=s3)
+    assert r3s.circuits["stops"].tolist() == r3.circuits["stops"].tolist()
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2", 11])
+def test_bad_min_stops_setting_is_named(value):
+    with pytest.raises(SettingsError) as exc:
+        DEFAULT.replace(itinerant_min_stops=value)
+    assert "itinerant_min_stops" in str(exc.value)
+    assert "1 to 10" in str(exc.value)
+
+
+def test_min_stops_setting_bounds_follow_the_week():
+    assert DEFAULT.replace(itinerant_min_stops=1).itinerant_min_stops == 1
+    assert DEFAULT.replace(itinerant_min_stops=10).itinerant_min_stops == 10
+    with pytest.raises(SettingsError, match="itinerant_min_stops"):
+        DEFAULT.replace(itinerant_days_per_week=3, itinerant_min_stops=7)
+
+
+def test_plan_circuits_have_min_stops(mixed):
+    """`--posts 6 --itinerant 2` on 49: no circuit is a single stop visited all week."""
+    k = mixed.settings.itinerant_min_stops
+    assert k >= 2
+    tt = mixed.timetable
+    assert len(mixed.circuits) == 2
+    for r in mixed.circuits.itertuples():
+        stops = str(r.stops).split(";")
+        assert r.n_stops == len(stops) >= k
+        assert tt.loc[tt["circuit_id"] == r.circuit_id, "insee"].nunique() >= k
+
+
+def test_too_few_stops_claims_are_true(mixed):
+    """A unit dropped as 'too_few_stops' has, within reach of every base of its territory,
+    fewer than min_stops eligible units of the base's territory (travel recomputed here
+    from the points); the plan's units as the plan gives them to the circuits."""
+    c, u, t = mixed.communes, mixed.units, mixed.scenario.threshold
+    s = mixed.settings
+    frame, bases, groups, reasons = itinerant.units_inputs(c, u)
+    r = itinerant_circuits(
+        frame,
+        n_posts=2,
+        settings=s,
+        covered="covered_after",
+        threshold=t,
+        priority_reasons=reasons,
+        base_sites=bases,
+        groups=groups,
+    )
+    _n_stops_ok(r, s.itinerant_min_stops)
+    few = r.dropped[r.dropped["reason"] == "too_few_stops"]
+    assert len(few) > 0
+    elig = list(r.eligibility.index[r.eligibility["eligible"]])
+    ex, ey = frame.loc[elig, "chef_lieu_x"].to_numpy(), frame.loc[elig, "chef_lieu_y"].to_numpy()
+    for row in few.itertuples():
+        x, y = frame.loc[row.insee, ["chef_lieu_x", "chef_lieu_y"]]
+        mine = set(groups[row.insee])
+        reaching = [
+            b
+            for b in bases.itertuples()
+            if mine & set(b.groups)
+            and math.hypot(b.x - x, b.y - y) * MIN_PER_M <= s.itinerant_max_stop_minutes
+        ]
+        assert reaching, row.insee  # within reach of some base: not 'out_of_reach'
+        for b in reaching:
+            near = np.hypot(ex - b.x, ey - b.y) * MIN_PER_M <= s.itinerant_max_stop_minutes
+            same = [bool(set(groups[e]) & set(b.groups)) for e in elig]
+            assert int((near & np.array(same)).sum()) < s.itinerant_min_stops, (row.insee, b)
+    assert set(few["insee"]).isdisjoint(r.stops["insee"])
+    label = itinerant.REASON_LABELS["too_few_stops"]
+    assert "itinerant_min_stops" in label and "arrêts" in label
+
+
+def test_plan_report_states_the_rule_and_the_units_left(mixed):
+    from cnfs_geo import _fr, report
+
+    ctx = report.report_context(mixed, with_map=False)
+    intro = ctx["circuits"]["intro"]
+    k = mixed.settings.itinerant_min_stops
+    assert f"au moins {_fr.plural(k, 'arrêt')}" in intro
+    few = mixed.itinerant_dropped[mixed.itinerant_dropped["reason"] == "too_few_stops"]
+    for name in few["nom"]:
+        assert name in intro
+
+
+def test_min_stops_one_brings_back_single_stop_circuits(mixed):
+    """With itinerant_min_stops = 1 (the former behaviour) `--posts 6 --itinerant 2` on 49
+    has a circuit with a single stop, visited every half-day of the week; that unit is
+    one the default plan reports as 'too_few_stops'."""
+    from cnfs_geo.plan import run
+
+    sc = dataclasses.replace(mixed.scenario, settings=mixed.settings.replace(itinerant_min_stops=1))
+    one = run(sc)
+    single = one.circuits[one.circuits["n_stops"] == 1]
+    assert len(single) >= 1
+    dropped = mixed.itinerant_dropped.set_index("insee")["reason"]
+    for r in single.itertuples():
+        tt = one.timetable[one.timetable["circuit_id"] == r.circuit_id]
+        assert set(tt["insee"]) == {r.stops}
+        assert len(tt) == r.visits
+        assert dropped.get(r.stops) == "too_few_stops"
+    # the fixed posts do not depend on the setting
+    fixed = one.posts[one.posts["kind"] == "fixed"]["candidate_id"].tolist()
+    assert fixed == mixed.posts[mixed.posts["kind"] == "fixed"]["candidate_id"].tolist()
+
+
+def test_stops_taken_claims_are_true(communes):
+    """What the fixed posts of the default plan leave, 6 posts: a post is left unused and
+    a commune dropped as 'stops_taken' has, within reach of every base that reaches it,
+    fewer than min_stops − 1 other eligible communes that are in no circuit (travel
+    recomputed here): a circuit with it would have to take stops of other circuits."""
+    k = DEFAULT.itinerant_min_stops
+    r = itinerant_circuits(communes, n_posts=6, covered="covered_after")
+    assert len(r.circuits) < 6
+    taken = r.dropped[r.dropped["reason"] == "stops_taken"]
+    assert len(taken) > 0
+    elig = list(r.eligibility.index[r.eligibility["eligible"]])
+    in_circuits = set(r.stops["insee"])
+    reach = DEFAULT.itinerant_max_stop_minutes
+    for s in taken["insee"]:
+        bases = [b for b in communes.index if minutes(communes, b, s) <= reach]
+        assert bases
+        for b in bases:
+            free = [
+                e
+                for e in elig
+                if e != s and e not in in_circuits and minutes(communes, b, e) <= reach
+            ]
+            assert len(free) < k - 1, (s, b, free)
+    assert "déjà dans d'autres circuits" in itinerant.REASON_LABELS["stops_taken"]

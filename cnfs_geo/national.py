@@ -301,14 +301,20 @@ def room(prepared: Prepared) -> tuple[float, int]:
 
 
 def place(
-    dep: str, posts: int, uncovered: float, prepared: Prepared, out_dir: str | None
+    dep: str,
+    posts: int,
+    uncovered: float,
+    prepared: Prepared,
+    out_dir: str | None,
+    with_pdf: bool = False,
 ) -> tuple[dict, gpd.GeoDataFrame]:
     """Plan département ``dep`` with ``posts`` posts (task 3), write its outputs into
-    ``out_dir/<dep>/`` when given; its row of the national table and its communes."""
+    ``out_dir/<dep>/`` when given (``rapport.pdf`` only ``with_pdf``: WeasyPrint takes
+    longer than the rest of the task); its row of the national table and its communes."""
     sc = dataclasses.replace(prepared.scenario, posts=int(posts))
     plan = run(sc, prepared=prepared)
     if out_dir is not None:
-        write_outputs(plan, Path(out_dir) / dep)
+        write_outputs(plan, Path(out_dir) / dep, with_pdf=with_pdf)
     return _row(plan, uncovered), _communes(plan)
 
 
@@ -386,6 +392,7 @@ def national(
     workers: int | None = 1,
     scheduler: str | None = None,
     inputs: NationalInputs | None = None,
+    with_pdf: bool = False,
 ) -> NationalResult:
     """Plans for every département (decomposition), with a national budget of posts.
 
@@ -414,6 +421,10 @@ def national(
         tasks and must see the data directory (and ``out_dir``) at the same paths.
     inputs : NationalInputs, optional
         Already read national files (default: :func:`read_inputs` of the scenario's data).
+    with_pdf : bool
+        Also write each département's ``rapport.pdf`` (default False: the PDF takes
+        about as long as the rest of a département's task; the HTML report is always
+        written).
 
     Returns
     -------
@@ -432,9 +443,9 @@ def national(
     deps = list(departements or inputs.departements)
     out = None if out_dir is None else str(Path(out_dir).resolve())
     if scheduler is None and n <= 1:
-        return _serial(scenario, inputs, deps, total_posts, out)
+        return _serial(scenario, inputs, deps, total_posts, out, with_pdf)
     with _dask.open_client(workers=n, scheduler=scheduler) as client:
-        result = _on_dask(client, scenario, inputs, deps, total_posts, out)
+        result = _on_dask(client, scenario, inputs, deps, total_posts, out, with_pdf)
         result.workers = len(client.scheduler_info().get("workers", {})) or n
     return result
 
@@ -456,7 +467,12 @@ def _share(
 
 
 def _serial(
-    scenario: Scenario, inputs: NationalInputs, deps: list[str], total: int, out: str | None
+    scenario: Scenario,
+    inputs: NationalInputs,
+    deps: list[str],
+    total: int,
+    out: str | None,
+    with_pdf: bool,
 ) -> NationalResult:
     failures: dict[str, str] = {}
     prepared: dict[str, Prepared] = {}
@@ -473,7 +489,7 @@ def _serial(
     for dep in _progress.bar(ok, desc="Départements (placement)", unit="dép."):
         try:
             results[dep] = place(
-                dep, int(shares[dep]), float(uncovered[dep]), prepared.pop(dep), out
+                dep, int(shares[dep]), float(uncovered[dep]), prepared.pop(dep), out, with_pdf
             )
         except Exception as exc:
             failures[dep] = _failed(dep, exc)
@@ -493,6 +509,7 @@ def _on_dask(
     deps: list[str],
     total: int,
     out: str | None,
+    with_pdf: bool,
 ) -> NationalResult:
     shared = client.scatter(inputs, broadcast=True, hash=False)
     prepared, failed = _dask.run_tasks(
@@ -516,6 +533,7 @@ def _on_dask(
                 "uncovered": float(uncovered[d]),
                 "prepared": prepared[d],
                 "out_dir": out,
+                "with_pdf": with_pdf,
             }
             for d in ok
         },

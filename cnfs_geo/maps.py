@@ -255,10 +255,13 @@ def _clean(v: Any) -> Any:
 def _features(geoms: gpd.GeoSeries, props: pd.DataFrame) -> dict:
     """FeatureCollection with ``id`` = index (str) and JSON-ready properties."""
     feats = []
+    cols = list(props.columns)
+    # rows as props.loc[key] gives them (same common dtype), without a Series per row
+    rows = dict(zip(props.index, props.to_numpy()))
     for key, geom in zip(geoms.index, geoms.to_numpy()):
         if geom is None or geom.is_empty:
             continue
-        p = {k: _clean(v) for k, v in props.loc[key].items()}
+        p = {k: _clean(v) for k, v in zip(cols, rows[key], strict=True)}
         feats.append(
             {
                 "type": "Feature",

@@ -159,6 +159,7 @@ def test_cli_list_of_departements_exit_code_on_failure(raw_dir, tmp_path, capsys
     table = pd.read_csv(out / "synthese_nationale.csv", dtype={"departement": str})
     assert list(table["departement"]) == ["90"] and table["posts"].sum() == 3
     assert (out / "90" / "rapport.html").exists() and not (out / "2A").exists()
+    assert not (out / "90" / "rapport.pdf").exists()  # national runs: PDF only with --pdf
 
 
 def test_missing_dask_is_a_french_message(raw_dir, monkeypatch, tmp_path, capsys):

@@ -211,6 +211,7 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
         out_dir=out,
         workers=args.workers,
         scheduler=args.scheduler,
+        with_pdf=getattr(args, "pdf", False),
         departements=None
         if str(args.departement).lower() in ("all", "france")
         else [d.strip().upper().zfill(2) for d in str(args.departement).split(",") if d.strip()],
@@ -548,6 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="avec --departement all : calcule sur une grappe Dask existante "
         "(tcp://hote:8786) ; ses processus doivent voir le dossier de données et --out aux "
         "mêmes chemins (README)",
+    )
+    pl.add_argument(
+        "--pdf",
+        action="store_true",
+        help="avec --departement all ou une liste : écrit aussi rapport.pdf dans le dossier "
+        "de chaque département (par défaut non : le PDF prend plus de temps que tout le "
+        "reste du calcul d'un département ; rapport.html est toujours écrit)",
     )
     pl.set_defaults(func=_cmd_plan)
 

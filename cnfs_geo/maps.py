@@ -255,10 +255,13 @@ def _clean(v: Any) -> Any:
 def _features(geoms: gpd.GeoSeries, props: pd.DataFrame) -> dict:
     """FeatureCollection with ``id`` = index (str) and JSON-ready properties."""
     feats = []
+    cols = list(props.columns)
+    # rows as props.loc[key] gives them (same common dtype), without a Series per row
+    rows = dict(zip(props.index, props.to_numpy()))
     for key, geom in zip(geoms.index, geoms.to_numpy()):
         if geom is None or geom.is_empty:
             continue
-        p = {k: _clean(v) for k, v in props.loc[key].items()}
+        p = {k: _clean(v) for k, v in zip(cols, rows[key], strict=True)}
         feats.append(
             {
                 "type": "Feature",
@@ -407,7 +410,11 @@ def _commune_props(plan: Any) -> pd.DataFrame:
         else pd.Series(None, index=c.index, dtype=object)
     )
     tips = []
-    for insee, r in c.iterrows():
+    # the columns read below only (rows as objects, as from the whole frame: faster)
+    cols = ["nom", "epci_nom", "population", "minutes_before", "minutes_after"]
+    cols += ["covered_before", "covered_after", "need_index", "need", "pct_fibre"]
+    cols += ["pct_covered_before", "pct_covered_after"]
+    for insee, r in c[[x for x in cols if x in c.columns]].iterrows():
         status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         near = nearest.get(insee)
         tips.append(
@@ -458,7 +465,10 @@ def _priority_tips(plan: Any) -> list[list]:
     c = plan.communes
     n = len(c)
     tips = []
-    for insee, r in c.iterrows():
+    cols = ["nom", "epci_nom", "population", "priority_gap", "gap_cluster", "ratio_to_target"]
+    cols += ["priority_score", "priority_rank", "gap_reasons", "accessibility"]
+    cols += ["minutes_before", "need_index", "pct_fibre"]
+    for insee, r in c[[x for x in cols if x in c.columns]].iterrows():
         gap = bool(r["priority_gap"])
         cl = r["gap_cluster"]
         ratio = r["ratio_to_target"]
@@ -495,7 +505,9 @@ def _unit_features(plan: Any, *, simplify_m: float, decimals: int) -> dict:
     geoms = simplified_communes(u, simplify_m=simplify_m, decimals=decimals)
     names = plan.communes["nom"]
     tips = []
-    for uid, r in u.iterrows():
+    cols = ["nom", "insee", "unit_type", "population", "need", "minutes_before"]
+    cols += ["minutes_after", "covered_before", "covered_after"]
+    for uid, r in u[[x for x in cols if x in u.columns]].iterrows():
         status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         insee = str(r["insee"])
         tips.append(

@@ -126,7 +126,9 @@ class NationalInputs:
     Attributes are the frames of the readers of :mod:`cnfs_geo.sources` (COG communes and
     records, code table and map, EPCI identities and members, datas.fun chefs-lieux or
     None, offer frames by source key with their file names and reasons of absence, ARCEP
-    fibre, IFN); commune polygons stay per département (read inside its task).
+    fibre, IFN, and the offer frames' selection keys parsed once,
+    :func:`cnfs_geo.offer.index_frames`); commune polygons stay per département (read
+    inside its task).
     """
 
     data_dir: str
@@ -143,6 +145,7 @@ class NationalInputs:
     fibre: pd.DataFrame
     ifn: pd.DataFrame
     departements: list = field(default_factory=list)
+    offer_index: offer.FrameIndex | None = None
 
 
 def read_inputs(data_dir: str | os.PathLike | None = None) -> NationalInputs:
@@ -158,12 +161,14 @@ def read_inputs(data_dir: str | os.PathLike | None = None) -> NationalInputs:
             reasons[key] = f"file {catalog.SOURCES[key].relpath} not found in {d.path}"
             continue
         frames[key], names[key] = offer.READERS[key](p), p.name
+    records = cog_source.read_cog_records(d.file("cog_communes"))
+    code_map = territory.code_map_from_table(table, cog)
     return NationalInputs(
         data_dir=str(d.path),
         cog=cog,
-        cog_records=cog_source.read_cog_records(d.file("cog_communes")),
+        cog_records=records,
         code_table=table,
-        code_map=territory.code_map_from_table(table, cog),
+        code_map=code_map,
         epci_members=epci_source.read_epci_members(d.file("cog_epci")),
         epci_table=epci_source.read_epci(d.file("cog_epci")),
         datasfun=None if path is None else datasfun_source.read_datasfun_communes(path),
@@ -173,6 +178,7 @@ def read_inputs(data_dir: str | os.PathLike | None = None) -> NationalInputs:
         fibre=read_fibre(d.file("fibre")),
         ifn=read_ifn(d.file("ifn_communes")),
         departements=territory.departement_codes(d),
+        offer_index=offer.index_frames(frames, cog_records=records, code_map=code_map),
     )
 
 
@@ -226,14 +232,19 @@ def _base(inputs: NationalInputs, dep: str, scenario: Scenario) -> tuple:
                 [k for k in offer.SOURCE_ORDER if k not in offer.LOCAL_SOURCES], d
             )
         )
+    if inputs.offer_index is None:  # inputs built by hand: parse the national keys once
+        inputs.offer_index = offer.index_frames(
+            inputs.offer_frames, cog_records=inputs.cog_records, code_map=inputs.code_map
+        )
     places, offer_report = offer.places_from_frames(
         communes,
-        frames,
+        offer.departement_frames(frames, inputs.offer_index, communes, settings=s),
         cog_records=inputs.cog_records,
         code_map=inputs.code_map,
         missing_reasons=reasons,
         file_names={k: v for k, v in inputs.offer_file_names.items() if k in frames},
         settings=s,
+        in_file={k: len(v) for k, v in frames.items()},
     )
     need.need_weights(scenario.need_weights)
     communes, need_report = need.need_from_frames(
@@ -301,14 +312,20 @@ def room(prepared: Prepared) -> tuple[float, int]:
 
 
 def place(
-    dep: str, posts: int, uncovered: float, prepared: Prepared, out_dir: str | None
+    dep: str,
+    posts: int,
+    uncovered: float,
+    prepared: Prepared,
+    out_dir: str | None,
+    with_pdf: bool = False,
 ) -> tuple[dict, gpd.GeoDataFrame]:
     """Plan département ``dep`` with ``posts`` posts (task 3), write its outputs into
-    ``out_dir/<dep>/`` when given; its row of the national table and its communes."""
+    ``out_dir/<dep>/`` when given (``rapport.pdf`` only ``with_pdf``: WeasyPrint takes
+    longer than the rest of the task); its row of the national table and its communes."""
     sc = dataclasses.replace(prepared.scenario, posts=int(posts))
     plan = run(sc, prepared=prepared)
     if out_dir is not None:
-        write_outputs(plan, Path(out_dir) / dep)
+        write_outputs(plan, Path(out_dir) / dep, with_pdf=with_pdf)
     return _row(plan, uncovered), _communes(plan)
 
 
@@ -386,6 +403,7 @@ def national(
     workers: int | None = 1,
     scheduler: str | None = None,
     inputs: NationalInputs | None = None,
+    with_pdf: bool = False,
 ) -> NationalResult:
     """Plans for every département (decomposition), with a national budget of posts.
 
@@ -414,6 +432,10 @@ def national(
         tasks and must see the data directory (and ``out_dir``) at the same paths.
     inputs : NationalInputs, optional
         Already read national files (default: :func:`read_inputs` of the scenario's data).
+    with_pdf : bool
+        Also write each département's ``rapport.pdf`` (default False: the PDF takes
+        about as long as the rest of a département's task; the HTML report is always
+        written).
 
     Returns
     -------
@@ -432,9 +454,9 @@ def national(
     deps = list(departements or inputs.departements)
     out = None if out_dir is None else str(Path(out_dir).resolve())
     if scheduler is None and n <= 1:
-        return _serial(scenario, inputs, deps, total_posts, out)
+        return _serial(scenario, inputs, deps, total_posts, out, with_pdf)
     with _dask.open_client(workers=n, scheduler=scheduler) as client:
-        result = _on_dask(client, scenario, inputs, deps, total_posts, out)
+        result = _on_dask(client, scenario, inputs, deps, total_posts, out, with_pdf)
         result.workers = len(client.scheduler_info().get("workers", {})) or n
     return result
 
@@ -456,7 +478,12 @@ def _share(
 
 
 def _serial(
-    scenario: Scenario, inputs: NationalInputs, deps: list[str], total: int, out: str | None
+    scenario: Scenario,
+    inputs: NationalInputs,
+    deps: list[str],
+    total: int,
+    out: str | None,
+    with_pdf: bool,
 ) -> NationalResult:
     failures: dict[str, str] = {}
     prepared: dict[str, Prepared] = {}
@@ -473,7 +500,7 @@ def _serial(
     for dep in _progress.bar(ok, desc="Départements (placement)", unit="dép."):
         try:
             results[dep] = place(
-                dep, int(shares[dep]), float(uncovered[dep]), prepared.pop(dep), out
+                dep, int(shares[dep]), float(uncovered[dep]), prepared.pop(dep), out, with_pdf
             )
         except Exception as exc:
             failures[dep] = _failed(dep, exc)
@@ -493,10 +520,21 @@ def _on_dask(
     deps: list[str],
     total: int,
     out: str | None,
+    with_pdf: bool,
 ) -> NationalResult:
     shared = client.scatter(inputs, broadcast=True, hash=False)
+    # the largest départements first (most communes): the last tasks to finish are short
+    # ones, so the workers end together (results do not depend on the order)
+    size = inputs.cog.loc[inputs.cog["type"] == "commune-actuelle", "departement"].value_counts()
+    largest_first = sorted(deps, key=lambda d: (-int(size.get(d, 0)), d))
     prepared, failed = _dask.run_tasks(
-        client, first_pass, deps, scenario, shared, desc="Départements (1re passe)", prefix="pass1"
+        client,
+        first_pass,
+        largest_first,
+        scenario,
+        shared,
+        desc="Départements (1re passe)",
+        prefix="pass1",
     )
     ok = [d for d in deps if d in prepared]
     room_futures = [client.submit(room, prepared[d], key=f"room-{d}", pure=False) for d in ok]
@@ -507,7 +545,7 @@ def _on_dask(
     placed, failed2 = _dask.run_tasks(
         client,
         place,
-        ok,
+        [d for d in largest_first if d in prepared],
         desc="Départements (placement)",
         prefix="place",
         extra={
@@ -516,6 +554,7 @@ def _on_dask(
                 "uncovered": float(uncovered[d]),
                 "prepared": prepared[d],
                 "out_dir": out,
+                "with_pdf": with_pdf,
             }
             for d in ok
         },

@@ -42,8 +42,11 @@ __all__ = [
     "READERS",
     "SOURCE_KIND",
     "SOURCE_ORDER",
+    "FrameIndex",
     "OfferReport",
     "clean_siret",
+    "departement_frames",
+    "index_frames",
     "normalise_name",
     "places_from_frames",
     "places_from_sources",
@@ -507,16 +510,45 @@ def _cog_tables(
 ) -> tuple[frozenset[str], dict[str, frozenset[str]], dict[str, str]]:
     """From the COG communes records: postal codes of the département, départements of every
     postal code, and arrondissement municipal → commune (Paris, Lyon, Marseille)."""
+    postal_deps, arrondissements, _, _ = _national_cog(recs)
+    dep_postal = frozenset(p for p, ds in postal_deps.items() if dep in ds)
+    return dep_postal, postal_deps, dict(arrondissements)
+
+
+# The national COG tables of the last records list seen (all of France plans every
+# département from the same list: built once, not once per département).
+_COG_CACHE: list[Any] = [None, None]
+
+
+def _national_cog(
+    recs: Sequence[Mapping[str, Any]],
+) -> tuple[dict[str, frozenset[str]], dict[str, str], dict[Any, Any], dict[str, list[str]]]:
+    """Départements of every postal code, arrondissement municipal → commune, name of
+    every code (last record wins) and current communes of every postal code (file order),
+    from the COG records; cached for the last ``recs`` object (read-only)."""
+    if _COG_CACHE[0] is recs:
+        return _COG_CACHE[1]
     by_postal: dict[str, set[Any]] = {}
     arrondissements: dict[str, str] = {}
+    noms: dict[Any, Any] = {}
+    postal_communes: dict[str, list[str]] = {}
     for r in recs:
         d = r.get("departement")
         for p in r.get("codesPostaux") or []:
             by_postal.setdefault(p, set()).add(d)
+            if r.get("type") == "commune-actuelle" and r.get("code") is not None:
+                postal_communes.setdefault(p, []).append(r["code"])
         if r.get("type") == "arrondissement-municipal" and r.get("commune"):
             arrondissements[r["code"]] = r["commune"]
-    dep_postal = frozenset(p for p, ds in by_postal.items() if dep in ds)
-    return dep_postal, {p: frozenset(ds) for p, ds in by_postal.items()}, arrondissements
+        noms[r.get("code")] = r.get("nom")
+    out = (
+        {p: frozenset(ds) for p, ds in by_postal.items()},
+        arrondissements,
+        noms,
+        postal_communes,
+    )
+    _COG_CACHE[:] = [recs, out]
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -912,13 +944,13 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     df["_id"] = _dedupe_ids(df["ID"], "aidants_connect", ctx)
     # commune of records without INSEE code: the département commune with this postal code
     # (and the same normalised name when several share it)
+    idx = set(ctx.communes.index)
+    _, _, noms, national_postal = _national_cog(ctx.cog_records)  # last record of a code wins
     postal_communes: dict[str, list[str]] = {}
-    noms: dict[object, object] = {}
-    for rec in ctx.cog_records:
-        if rec.get("type") == "commune-actuelle" and rec.get("code") in ctx.communes.index:
-            for p in rec.get("codesPostaux") or []:
-                postal_communes.setdefault(p, []).append(rec["code"])
-        noms[rec.get("code")] = rec.get("nom")  # last record of a code wins
+    for p, at_postal in national_postal.items():
+        here = [c for c in at_postal if c in idx]
+        if here:
+            postal_communes[p] = here
     by_name: dict[str | None, list[str]] = {}
     for c in ctx.communes.index:
         by_name.setdefault(normalise_name(noms.get(c)), []).append(c)
@@ -1198,6 +1230,146 @@ PLACE_COLUMNS = [
 ]
 
 
+# --------------------------------------------------------------------------------------
+# National frames cut per département (all of France: the rows a département may select)
+# --------------------------------------------------------------------------------------
+#: Columns read by the selection of each national source (point, postal code, INSEE
+#: département, commune code): :func:`index_frames` parses them once.
+_SELECT_COLUMNS: dict[str, dict[str, str]] = {
+    "france_services": {"dep": "insee_dep"},
+    "cnfs_permanences": {"lon": "longitude", "lat": "latitude", "postal": "code_postal"},
+    "data_inclusion": {
+        "lon": "longitude",
+        "lat": "latitude",
+        "postal": "code_postal",
+        "code": "code_insee",
+    },
+    "aidants_connect": {"postal": "Zip Code", "code": "City Insee Code"},
+}
+#: Margin (degrees) added around a département's box of longitudes and latitudes: the
+#: box already includes the coordinate tolerance; this only absorbs the curvature of
+#: its edges (the cut is a superset, the selection itself is unchanged).
+_CUT_MARGIN_DEG = 0.05
+
+
+@dataclass
+class FrameIndex:
+    """Per-row keys of the national offer frames, parsed once (:func:`index_frames`).
+
+    ``keys`` holds, per source of :data:`_SELECT_COLUMNS`, a frame aligned with the
+    source frame: ``lon``/``lat`` (the point as the selection parses it, NaN when
+    unusable), ``postal`` (normalised postal code, ``""`` when blank), ``dep``
+    (normalised ``insee_dep``), ``code`` (current commune code, None when blank) and
+    ``arr`` (commune of an arrondissement municipal code). ``postal_by_dep``: postal
+    codes of each département (COG).
+    """
+
+    keys: dict[str, pd.DataFrame]
+    postal_by_dep: dict[Any, frozenset[str]]
+
+
+def index_frames(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    cog_records: Sequence[Mapping[str, Any]],
+    code_map: Mapping[str, str],
+) -> FrameIndex:
+    """Parse once what the selection of each national offer source reads (see
+    :func:`departement_frames`); a frame lacking its columns is left out (uncut: its
+    error is raised by :func:`places_from_frames`)."""
+    by_postal: dict[str, set[Any]] = {}
+    arrondissements: dict[str, str] = {}
+    for r in cog_records:
+        for p in r.get("codesPostaux") or []:
+            by_postal.setdefault(p, set()).add(r.get("departement"))
+        if r.get("type") == "arrondissement-municipal" and r.get("commune"):
+            arrondissements[r["code"]] = r["commune"]
+    postal_by_dep: dict[Any, set[str]] = {}
+    for p, ds in by_postal.items():
+        for d in ds:
+            postal_by_dep.setdefault(d, set()).add(p)
+    keys: dict[str, pd.DataFrame] = {}
+    for key, cols in _SELECT_COLUMNS.items():
+        df = frames.get(key)
+        if not isinstance(df, pd.DataFrame) or any(c not in df.columns for c in cols.values()):
+            continue
+        k = pd.DataFrame(index=df.index)
+        if "dep" in cols:
+            k["dep"] = df[cols["dep"]].astype(str).str.strip().str.upper()
+        if "lon" in cols:  # as _select_by_point parses them
+            a = np.array([_parse_number(v)[0] for v in df[cols["lon"]]], float)
+            b = np.array([_parse_number(v)[0] for v in df[cols["lat"]]], float)
+            ok = (np.abs(a) <= 180) & (np.abs(b) <= 90)
+            k["lon"], k["lat"] = np.where(ok, a, np.nan), np.where(ok, b, np.nan)
+        if "postal" in cols:  # as _Context.postal_in_dep normalises them
+            k["postal"] = [
+                "0" + t if re.fullmatch(r"\d{4}", t) else t
+                for t in (_text(v) for v in df[cols["postal"]])
+            ]
+        if "code" in cols:  # as _Context.current_code reads them
+            raw = []
+            for v in df[cols["code"]]:
+                c = _text(v).upper()
+                raw.append(None if not c else "0" + c if re.fullmatch(r"\d{4}", c) else c)
+            k["code"] = [None if c is None else code_map.get(c, c) for c in raw]
+            k["arr"] = [None if c is None else arrondissements.get(c) for c in raw]
+        keys[key] = k
+    return FrameIndex(keys, {d: frozenset(ps) for d, ps in postal_by_dep.items()})
+
+
+def departement_frames(
+    frames: Mapping[str, pd.DataFrame],
+    index: FrameIndex,
+    communes: gpd.GeoDataFrame,
+    *,
+    settings: Settings = DEFAULT,
+) -> dict[str, pd.DataFrame]:
+    """The rows of the national ``frames`` that département ``communes`` may select.
+
+    A superset of what :func:`places_from_frames` reads for the département (same
+    commune-code, postal-code and point rules, the point test on a box of longitudes and
+    latitudes that contains the département and its coordinate tolerance), rows in
+    file order: giving these frames (with ``in_file``, the national row counts) gives
+    the same places and report as the national frames, in a fraction of the time.
+    """
+    dep = str(communes["departement"].iloc[0])
+    idx = set(communes.index)
+    dep_postal = index.postal_by_dep.get(dep, frozenset())
+    tol = settings.coordinate_tolerance_m
+    xmin, ymin, xmax, ymax = communes.total_bounds
+    lon0, lat0, lon1, lat1 = _transformer(communes.crs, GEOGRAPHIC_CRS).transform_bounds(
+        xmin - tol, ymin - tol, xmax + tol, ymax + tol, densify_pts=21
+    )
+    m = _CUT_MARGIN_DEG
+    out = dict(frames)
+    for key, k in index.keys.items():
+        if key not in frames:
+            continue
+        keep = np.zeros(len(k), bool)
+        if "dep" in k:
+            keep |= (k["dep"] == dep).to_numpy(bool)
+        near = np.zeros(len(k), bool)
+        if "lon" in k:
+            lon, lat = k["lon"].to_numpy(), k["lat"].to_numpy()
+            with np.errstate(invalid="ignore"):
+                near = (lon >= lon0 - m) & (lon <= lon1 + m) & (lat >= lat0 - m) & (lat <= lat1 + m)
+        belongs = np.zeros(len(k), bool)
+        if "postal" in k:
+            p = k["postal"]
+            in_postal = p.isin(dep_postal)
+            if dep.isdigit():
+                in_postal |= p.str.startswith(dep) & (p.str.len() == 5)
+            belongs = in_postal.to_numpy(bool)
+        if "code" in k:
+            in_dep = (k["code"].isin(idx) | k["arr"].isin(idx)).to_numpy(bool)
+            blank = k["code"].isna().to_numpy(bool)
+            keep |= in_dep | (blank & (near | belongs))
+        elif "postal" in k:
+            keep |= near | belongs
+        out[key] = frames[key][keep]
+    return out
+
+
 def _check_communes(communes: gpd.GeoDataFrame) -> str:
     dep = communes_table(
         communes,
@@ -1217,6 +1389,7 @@ def places_from_frames(
     missing_reasons: Mapping[str, str] | None = None,
     file_names: Mapping[str, str] | None = None,
     settings: Settings = DEFAULT,
+    in_file: Mapping[str, int] | None = None,
 ) -> tuple[gpd.GeoDataFrame, OfferReport]:
     """Every place of the existing offer of the département of ``communes``, from raw frames.
 
@@ -1250,6 +1423,9 @@ def places_from_frames(
         catalog file name (:data:`cnfs_geo.catalog.SOURCES`).
     settings : Settings
         ``dedup_distance_m``, ``coordinate_tolerance_m``, ``default_advisors``.
+    in_file : mapping of str to int, optional
+        Rows of each source's whole file, for the report's ``in_file`` counts when
+        ``frames`` are cut (:func:`departement_frames`); default the frames' lengths.
 
     Returns
     -------
@@ -1518,7 +1694,9 @@ def places_from_frames(
             {
                 "source": key,
                 "status": status[key],
-                "in_file": len(tables[key]) if key in tables else 0,
+                "in_file": (
+                    int((in_file or {}).get(key, len(tables[key]))) if key in tables else 0
+                ),
                 "read": len(r),
                 "kept": int((r["status"] == "kept").sum()),
                 "merged": int((r["status"] == "merged").sum()),

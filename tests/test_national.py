@@ -52,6 +52,39 @@ def test_national_inputs_give_the_same_frames_as_the_files(raw_dir):
     pd.testing.assert_frame_equal(once.od, files.od)
 
 
+@pytest.mark.parametrize("dep", ["2A", "75", "974"])
+def test_offer_frames_cut_per_departement_give_the_same_places(raw_dir, dep):
+    """The national offer frames cut per département (keys parsed once) give exactly the
+    places and offer report of the whole national frames (Corsica, Paris and its
+    arrondissements, an overseas département), and cut most rows away."""
+    import pickle
+
+    from cnfs_geo import catalog, offer, territory
+    from cnfs_geo.sources import polygons
+
+    inputs = read_inputs(raw_dir)
+    d = catalog.resolve_data_dir(raw_dir)
+    communes, _ = territory.communes_from_frames(
+        inputs.cog,
+        polygons.departement_polygons(dep, d),
+        inputs.epci_members,
+        departement=dep,
+        codes=inputs.code_table,
+        chef_lieux=territory.chef_lieu_from_frame(inputs.datasfun, dep, inputs.code_map),
+    )
+    frames = {k: v for k, v in inputs.offer_frames.items() if k not in offer.LOCAL_SOURCES}
+    kw = {"cog_records": inputs.cog_records, "code_map": inputs.code_map}
+    full = offer.places_from_frames(communes, frames, **kw)
+    cut = offer.departement_frames(frames, inputs.offer_index, communes)
+    assert sum(map(len, cut.values())) < sum(map(len, frames.values())) / 5
+    again = offer.places_from_frames(
+        communes, cut, in_file={k: len(v) for k, v in frames.items()}, **kw
+    )
+    assert len(full[0]) > 0
+    pd.testing.assert_frame_equal(full[0], again[0])
+    assert pickle.dumps(full[1]) == pickle.dumps(again[1])
+
+
 def _data_with_broken_departement(raw_dir: Path, tmp: Path, dep: str) -> Path:
     """A copy of the national data directory (symlinks) where ``dep``'s commune polygons
     are a broken file (read before the national archive)."""
@@ -126,6 +159,7 @@ def test_cli_list_of_departements_exit_code_on_failure(raw_dir, tmp_path, capsys
     table = pd.read_csv(out / "synthese_nationale.csv", dtype={"departement": str})
     assert list(table["departement"]) == ["90"] and table["posts"].sum() == 3
     assert (out / "90" / "rapport.html").exists() and not (out / "2A").exists()
+    assert not (out / "90" / "rapport.pdf").exists()  # national runs: PDF only with --pdf
 
 
 def test_missing_dask_is_a_french_message(raw_dir, monkeypatch, tmp_path, capsys):

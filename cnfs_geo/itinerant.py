@@ -115,6 +115,7 @@ STOP_COLUMNS = [
     "priority",
     "reason",
     "need_served",
+    "need_served_uncovered",
     "minutes_from_base",
     "km_from_base",
     "visits",
@@ -179,8 +180,9 @@ class ItinerantResult:
         ``density``, ``need``, ``need_index``, ``covered``, ``high_need``,
         ``priority``, ``reason`` (French: beyond the threshold after the fixed posts,
         or priority territory with its reasons), ``need_served`` (need of the rows
-        this stop serves, nearest of its circuit's stops: the weight of its visits),
-        ``minutes_from_base``,
+        this stop serves, nearest of its circuit's stops), ``need_served_uncovered``
+        (the part of it beyond the threshold; visits follow it first, the covered part
+        weighs ``COVERED_VISIT_WEIGHT``), ``minutes_from_base``,
         ``km_from_base``, ``visits``, ``hours``, ``geometry`` (stop point).
     served : DataFrame
         Every row of the input (index as the input): ``minutes_to_stop`` (to the
@@ -484,6 +486,12 @@ def _day_routes(
     total, groups = best(0, k % 2 == 1)
     days: list[tuple[int, ...]] = [(v[i],) if j < 0 else (v[i], v[j]) for i, j in groups]
     return total, days
+
+
+#: Weight of an already-covered (priority) person in the share of a circuit's
+#: half-days, against 1 for a person beyond the threshold: each stop has one visit,
+#: then extra visits follow the uncovered people served before any covered one.
+COVERED_VISIT_WEIGHT = 1e-3
 
 
 def _dhondt(need: Sequence[float], total: int) -> list[int]:
@@ -1421,15 +1429,22 @@ def itinerant_circuits(
         xy.loc[target_ids], xy.loc[eligible_ids], max_minutes=threshold, settings=settings
     ).rename(columns={"origin_id": "unit", "destination_id": "stop"})
     serve_m = serve.loc[serve["minutes"] <= threshold, ["unit", "stop", "minutes"]]
-    serve_m = serve_m.assign(need=targets["need"].reindex(serve_m["unit"]).to_numpy(float))
+    serve_m = serve_m.assign(
+        need=targets["need"].reindex(serve_m["unit"]).to_numpy(float),
+        uncovered=targets["uncovered"].reindex(serve_m["unit"]).to_numpy(bool),
+    )
     serve = serve_m[["unit", "stop"]]
 
-    def served_need(stops: list[str]) -> list[float]:
+    def served_need(stops: list[str], covered_weight: float = 1.0) -> list[float]:
         """Need of the targets each stop serves (nearest of the circuit's stops): visits
-        follow the people a permanence serves, not only those of its own unit."""
+        follow the people a permanence serves, not only those of its own unit. Covered
+        (priority) targets count ``covered_weight`` times their need: the week uses
+        ``COVERED_VISIT_WEIGHT`` so that extra half-days go to the people beyond the
+        threshold before any already-covered unit."""
         sub = serve_m[serve_m["stop"].isin(stops)]
         sub = sub.sort_values(["unit", "minutes", "stop"], kind="stable").drop_duplicates("unit")
-        by = sub.groupby("stop")["need"].sum()
+        w = np.where(sub["uncovered"], 1.0, covered_weight) * sub["need"].to_numpy(float)
+        by = pd.Series(w, index=sub.index).groupby(sub["stop"]).sum()
         return [max(float(by.get(x, 0.0)), _TOL) for x in stops]
 
     cache: dict[
@@ -1449,7 +1464,7 @@ def itinerant_circuits(
             mo = m[np.ix_(perm, perm)]
             wp = week_plan(
                 mo,
-                served_need(ordered),
+                served_need(ordered, COVERED_VISIT_WEIGHT),
                 budget_hours=budget,
                 min_stop_hours=min_stop_hours,
                 days_per_week=days_per_week,
@@ -1522,6 +1537,7 @@ def itinerant_circuits(
             circuit_of[s] = cid
         hours = [v * wp.hours_per_visit for v in wp.visits]
         weights = served_need(ordered)
+        weights_unc = served_need(ordered, 0.0)
         pts = [bxy.loc[base]] + [xy.loc[s] for s in ordered] + [bxy.loc[base]]
         geoms.append(LineString([(p["x"], p["y"]) for p in pts]))
         mine = newly & (served["circuit_id"] == cid).to_numpy()
@@ -1576,6 +1592,7 @@ def itinerant_circuits(
                     "priority": bool(info.loc[s, "priority"]),
                     "reason": stop_reason(s),
                     "need_served": weights[pos],
+                    "need_served_uncovered": weights_unc[pos],
                     "minutes_from_base": float(mo[0, pos + 1]),
                     "km_from_base": float(mo[0, pos + 1]) * speed,
                     "visits": int(wp.visits[pos]),

@@ -492,7 +492,10 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
             f"circuits desservent {_fr.integer(circuits['population'].sum())} habitants "
             f"({_fr.integer(circuits['need'].sum())} en population pondérée par le besoin) "
             f"qui restaient au-delà de {thr} min après les postes fixes, avec "
-            f"{_fr.plural(int(circuits['n_stops'].sum()), 'arrêt')}."
+            f"{_fr.plural(int(circuits['n_stops'].sum()), 'arrêt')}. Chaque arrêt a "
+            "au moins une demi-journée ; les suivantes vont aux arrêts qui desservent des "
+            "habitants au-delà du seuil, en proportion de leur besoin, avant tout arrêt "
+            "déjà couvert."
         )
         if s.itinerant_min_stops > 1:
             intro += (

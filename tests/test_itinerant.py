@@ -189,16 +189,25 @@ def test_cut_path_was_exercised(r_cuts):
 
 
 def test_visits_follow_need(r2, r_cuts):
-    """Extra visits go one by one to the largest need / visits so far (D'Hondt with a floor
-    of one): the last visit of a stop was given at need / (visits - 1), which is at least
-    every other stop's final need / visits."""
+    """Extra visits go one by one to the largest weight / visits so far (D'Hondt with a
+    floor of one), the weight being the uncovered need served plus COVERED_VISIT_WEIGHT
+    × the covered need served: the last visit of a stop was given at weight / (visits -
+    1), which is at least every other stop's final weight / visits."""
     extra_seen = 0
     for r in (r2, r_cuts):
         for _, st in r.stops.groupby("circuit_id"):
-            final = st["need_served"] / st["visits"]
-            for s in st[st["visits"] > 1].itertuples():
-                assert s.need_served / (s.visits - 1) >= final.drop(s.Index).max() - 1e-9
+            unc = st["need_served_uncovered"]
+            assert (unc <= st["need_served"] + 1e-9).all()
+            w = unc + itinerant.COVERED_VISIT_WEIGHT * (st["need_served"] - unc)
+            w = w.clip(lower=1e-9)
+            final = w / st["visits"]
+            for i in st.index[st["visits"] > 1]:
+                assert w[i] / (st.loc[i, "visits"] - 1) >= final.drop(i).max() - 1e-9
                 extra_seen += 1
+            # uncovered people first: a stop serving only covered (priority) people keeps
+            # its single visit while another stop of the circuit serves uncovered people
+            if (unc > 0).any():
+                assert (st.loc[unc <= 0, "visits"] == 1).all(), st[["nom", "visits"]]
     assert extra_seen >= 1
 
 
@@ -571,6 +580,21 @@ def mixed(plan49_mixed):
 
 def _stops(plan) -> list[str]:
     return [x for r in plan.circuits.itertuples() for x in str(r.stops).split(";")]
+
+
+def test_plan_half_days_go_to_uncovered_stops_first(mixed):
+    """On the 49 mixed plan, the covered priority stops serve no one beyond the threshold
+    (their neighbours are covered too): each keeps a single half-day, and every other
+    half-day of its circuit goes to a stop beyond the threshold (the earlier share by
+    total need gave Ombrée d'Anjou 8 of its circuit's 10 half-days)."""
+    u, tt = mixed.units, mixed.timetable
+    assert len(tt) > 0
+    for _, t in tt.groupby("circuit_id"):
+        cov = t["insee"].map(u["covered_after"]).astype(bool)
+        if cov.all():
+            continue
+        assert (t[cov].groupby("insee").size() == 1).all(), t[["insee", "nom"]]
+        assert (~cov).sum() == len(t) - t.loc[cov, "insee"].nunique()
 
 
 def test_plan_stops_are_uncovered_after_fixed_posts_or_priority(mixed):

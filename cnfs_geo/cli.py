@@ -458,6 +458,18 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_threshold(p: argparse.ArgumentParser) -> None:
+    """``--threshold`` of ``plan`` and ``compare``."""
+    p.add_argument(
+        "--threshold",
+        "-t",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _FrenchParser(prog="cnfs-geo", description=_fr.CLI_DESCRIPTION)
     p.add_argument(
@@ -493,14 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"nombre de nouveaux postes à placer (défaut : {DEFAULT.posts})",
     )
-    pl.add_argument(
-        "--threshold",
-        "-t",
-        type=float,
-        default=None,
-        metavar="MINUTES",
-        help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
-    )
+    _add_threshold(pl)
     pl.add_argument(
         "--out",
         "-o",
@@ -581,14 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="nombres de postes à comparer (défaut : 0 2 4 … 20)",
     )
-    cp.add_argument(
-        "--threshold",
-        "-t",
-        type=float,
-        default=None,
-        metavar="MINUTES",
-        help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
-    )
+    _add_threshold(cp)
     cp.add_argument(
         "--out",
         "-o",

@@ -444,6 +444,25 @@ def _iris_units(
 # ---------------------------------------------------------------------------
 
 
+def _commune_units(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One unit per commune (its polygon, legal population and need)."""
+    return gpd.GeoDataFrame(
+        {
+            "unit_id": communes.index.astype(str),
+            "insee": communes.index.astype(str),
+            "unit_type": "commune",
+            "nom": communes["nom"].to_numpy(),
+            "commune_nom": communes["nom"].to_numpy(),
+            "population": communes["population"].astype(float).to_numpy(),
+            "population_basis": "population légale COG 2026",
+            "score_mednum": np.nan,
+            "need": communes["need"].astype(float).to_numpy(),
+        },
+        geometry=communes.geometry.to_numpy(),
+        crs=communes.crs,
+    )
+
+
 def finest_units(
     communes: gpd.GeoDataFrame,
     iris: gpd.GeoDataFrame | None,
@@ -484,21 +503,7 @@ def finest_units(
     if iris is not None:
         base = _iris_units(communes, iris, polys, mapping, dep, need_split)
     else:
-        base = gpd.GeoDataFrame(
-            {
-                "unit_id": communes.index.astype(str),
-                "insee": communes.index.astype(str),
-                "unit_type": "commune",
-                "nom": communes["nom"].to_numpy(),
-                "commune_nom": communes["nom"].to_numpy(),
-                "population": communes["population"].astype(float).to_numpy(),
-                "population_basis": "population légale COG 2026",
-                "score_mednum": np.nan,
-                "need": communes["need"].astype(float).to_numpy(),
-            },
-            geometry=communes.geometry.to_numpy(),
-            crs=communes.crs,
-        )
+        base = _commune_units(communes)
     pieces = polys.to_crs(communes.crs)
     n_pieces = pieces.groupby("insee").size()
     whole = base["unit_type"].eq("commune") & base["insee"].map(n_pieces).fillna(0).gt(1)
@@ -860,21 +865,7 @@ def demand_units_from_frames(
         raise ValidationError("demand_units_from_frames", missing)
 
     if unit == "commune":
-        out = gpd.GeoDataFrame(
-            {
-                "unit_id": communes.index.astype(str),
-                "insee": communes.index.astype(str),
-                "unit_type": "commune",
-                "nom": communes["nom"].to_numpy(),
-                "commune_nom": communes["nom"].to_numpy(),
-                "population": communes["population"].astype(float).to_numpy(),
-                "population_basis": "population légale COG 2026",
-                "score_mednum": np.nan,
-                "need": communes["need"].astype(float).to_numpy(),
-            },
-            geometry=communes.geometry.to_numpy(),
-            crs=communes.crs,
-        )
+        out = _commune_units(communes)
         label = LABELS["commune"]
     elif unit == "iris":
         out = _iris_units(communes, iris, polygons_2018, code_map or {}, dep, split)

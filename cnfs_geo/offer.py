@@ -580,8 +580,18 @@ _RECORD_COLUMNS = [
 ]
 
 
+#: Values of the record columns a reader leaves out (a kept record, no note).
+_RECORD_DEFAULTS: dict[str, object] = {
+    "status": "ok",
+    "reason": None,
+    "note": None,
+    "no_name_match": False,
+}
+
+
 def _frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=_RECORD_COLUMNS)
+    """Records of one source (``_RECORD_DEFAULTS`` for the columns a row leaves out)."""
+    return pd.DataFrame([{**_RECORD_DEFAULTS, **r} for r in rows], columns=_RECORD_COLUMNS)
 
 
 def _key(source: str, record_id: str) -> str:
@@ -636,10 +646,6 @@ def _records_france_services(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
                 coord_fields="longitude/latitude",
                 coord_crs=GEOGRAPHIC_CRS,
                 group_key=_key("france_services", r["_id"]),
-                status="ok",
-                reason=None,
-                note=None,
-                no_name_match=False,
             )
         )
     return _frame(rows)
@@ -673,10 +679,6 @@ def _records_cnfs(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
                 coord_fields="longitude/latitude",
                 coord_crs=GEOGRAPHIC_CRS,
                 group_key=_key("cnfs_permanences", r["_id"]),
-                status="ok",
-                reason=None,
-                note=None,
-                no_name_match=False,
             )
         )
     return _frame(rows)
@@ -733,8 +735,6 @@ def _records_cd49_2022(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
                 group_key=_key("lieux_cd49_2022", r["_id"]),
                 status="ok" if name else "rejected",
                 reason=None if name else "empty record: no Nom",
-                note=None,
-                no_name_match=False,
             )
         )
     return _frame(rows)
@@ -794,7 +794,6 @@ def _records_cd49_2020(df: pd.DataFrame, ctx: _Context, ids_2022: set[str]) -> p
                 status=status,
                 reason=reason,
                 note=note,
-                no_name_match=False,
             )
         )
     return _frame(rows)
@@ -849,9 +848,6 @@ def _records_conumm(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
                 coord_fields="LNG/LAT",
                 coord_crs=GEOGRAPHIC_CRS,
                 group_key=_key("conumm_angers", r["_id"]),
-                status="ok",
-                reason=None,
-                note=None,
                 no_name_match=no_match,
             )
         )
@@ -916,10 +912,6 @@ def _records_data_inclusion(df: pd.DataFrame, ctx: _Context, cnfs_ids: set[str])
                 coord_fields="longitude/latitude",
                 coord_crs=GEOGRAPHIC_CRS,
                 group_key=key,
-                status="ok",
-                reason=None,
-                note=None,
-                no_name_match=False,
             )
         )
     return _frame(rows)
@@ -1001,8 +993,6 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
                 group_key=_key("aidants_connect", r["_id"]),
                 status=status,
                 reason=reason,
-                note=None,
-                no_name_match=False,
             )
         )
     return _frame(rows)

@@ -70,6 +70,24 @@ def integer(x: Any, *, missing: str = MISSING) -> str:
     return f"{int(round(float(x))):,}".replace(",", NNBSP)
 
 
+#: Upper bounds (s) of the run-time brackets a report states (see :func:`duration_bracket`).
+DURATION_BRACKETS = (5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+def duration_bracket(seconds: float) -> str:
+    """A run time as a bracket, ``« moins de 5 s »``: the report states how long an
+    analysis takes without printing a figure that changes from one run to the next (the
+    same inputs give the same files; the terminal prints the exact time).
+
+    >>> duration_bracket(1.7), duration_bracket(12), duration_bracket(90), duration_bracket(7200)
+    ('moins de 5 s', 'moins de 30 s', 'moins de 2 min', "plus d'une heure")
+    """
+    for b in DURATION_BRACKETS:
+        if seconds < b:
+            return f"moins de {b} s" if b < 120 else f"moins de {b // 60} min"
+    return "plus d'une heure"
+
+
 def number(x: Any, digits: int = 1, *, trim: bool = False, missing: str = MISSING) -> str:
     """Decimal number with a decimal comma.
 

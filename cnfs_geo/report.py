@@ -670,7 +670,7 @@ def unit_comparison_context(plan: Any) -> dict[str, Any] | None:
             "commune, l'unité la plus fine que donnent les données). Le même "
             "scénario, calculé avec un seul point par commune (point représentatif de son "
             "contour), donne les chiffres de la colonne de droite"
-            + (f" (recalcul en {_fr.number(secs, 1)} s)." if secs is not None else ".")
+            + (f" (recalcul en {_fr.duration_bracket(secs)})." if secs is not None else ".")
         ),
         "plan_heading": "Ce plan",
         "other_heading": "Un point par commune",
@@ -708,7 +708,8 @@ def robustness_context(plan: Any) -> dict[str, Any] | None:
         f"c'est le cas dans au moins {_fr.percent(100 * rob.robust_share, 0)} des variantes, "
         f"« {_fr.FRAGILE_POST} » sinon. {_fr.integer(n_robust)} sur "
         f"{_fr.integer(len(rows))} sont robustes. Durée de l'analyse : "
-        f"{_fr.number(rob.seconds, 1)} s."
+        f"{_fr.duration_bracket(rob.seconds)} (durée exacte affichée par la commande ; "
+        "le rapport reste identique d'une exécution à l'autre)."
     )
     return {"intro": intro, "rows": rows}
 

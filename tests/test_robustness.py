@@ -102,6 +102,17 @@ def test_posts_column_map_report_and_geopackage(rob, plan49, tmp_path):
     assert "Durée de l'analyse" in ctx["robustness"]["intro"]
     html = report.render_report(rob, with_map=False)
     assert "Robustesse des postes proposés" in html
+    # the run time is stated as a bracket: two runs of different duration give the same file
+    import dataclasses
+
+    runs = [
+        report.render_report(
+            dataclasses.replace(rob, robustness=dataclasses.replace(rob.robustness, seconds=t)),
+            with_map=False,
+        )
+        for t in (1.2, 3.4)
+    ]
+    assert runs[0] == runs[1] and "analyse : moins de 5 s" in runs[0]
     maps.coverage_map(rob, path=tmp_path / "carte.html")
     text = (tmp_path / "carte.html").read_text(encoding="utf-8")
     assert "dashed #000" in text and "Robustesse" in text

@@ -347,6 +347,11 @@ UNIT_NOUNS: dict[str, tuple[str, str]] = {
     "iris": ("IRIS", "IRIS"),
     "commune2018": ("commune de 2018", "communes de 2018"),
 }
+#: What the demand units are, in brackets after « unités de demande » (the finest units
+#: mix several kinds: their plural noun would only repeat « unités de demande »).
+UNIT_KINDS: dict[str, str] = {
+    "finest": "IRIS, communes déléguées ou communes entières",
+}
 UNIT_TYPE_LABELS = {
     "commune": "commune (non découpée en IRIS)",
     "iris": "IRIS",

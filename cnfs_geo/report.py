@@ -157,7 +157,8 @@ def unit_context(plan: Any) -> dict[str, str]:
     dict
         ``key`` (``commune`` | ``iris`` | ``commune2018``), ``short`` (e.g. "IRIS 2016
         (La MedNum 2020)"), ``full`` (``plan.demand_unit``), ``plural`` (capitalised
-        plural noun, e.g. "IRIS"), ``covered_heading`` (e.g. "IRIS couverts").
+        plural noun, e.g. "IRIS"), ``paren`` (" (IRIS)", what the units are, to follow
+        « unités de demande »), ``covered_heading`` (e.g. "IRIS couverts").
     """
     key = demand_unit_key(plan)
     _, plural = UNIT_NOUNS.get(key, ("unité de demande", "unités de demande"))
@@ -168,6 +169,7 @@ def unit_context(plan: Any) -> dict[str, str]:
         "full": str(getattr(plan, "demand_unit", "") or demand_unit_short(plan)),
         "plural": cap,
         "plural_lower": plural,
+        "paren": f" ({_fr.UNIT_KINDS.get(key, plural)})",
         "covered_heading": f"{cap} couvert{'s' if key == 'iris' else 'es'}",
         "covered_lower": f"{plural} couvert{'s' if key == 'iris' else 'es'}",
     }
@@ -711,6 +713,17 @@ def robustness_context(plan: Any) -> dict[str, Any] | None:
         f"{_fr.duration_bracket(rob.seconds)} (durée exacte affichée par la commande ; "
         "le rapport reste identique d'une exécution à l'autre)."
     )
+    n_fragile = len(rows) - n_robust
+    if n_fragile:
+        verb = "n'est" if n_fragile == 1 else "ne sont"
+        intro += (
+            f" {_fr.plural(n_fragile, 'poste fragile', 'postes fragiles')} "
+            f"{verb} pas pour autant "
+            "mauvais : sous d'autres hypothèses, "
+            "d'autres emplacements rendent un service voisin (souvent les derniers postes, "
+            "qui couvrent peu d'habitants) ; le choix du lieu exact est à arbitrer "
+            "localement, par exemple selon les structures d'accueil prêtes à recruter."
+        )
     return {"intro": intro, "rows": rows}
 
 
@@ -1174,7 +1187,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
             f"pondérée par le besoin nouvellement couverte à {tt} (problème de couverture "
             "maximale, MCLP) : "
             + (
-                f"une unité de demande ({unit['plural_lower']}) "
+                f"une unité de demande{unit['paren']} "
                 "déjà couverte par l'offre existante ne compte pas, une unité nouvellement "
                 "couverte compte une seule fois même si "
                 "plusieurs postes la desservent."
@@ -1197,7 +1210,7 @@ def report_context(plan: Any, *, with_map: bool = True) -> dict[str, Any]:
         )
     travel_model_text = (
         f"{plan.travel_model}. Le temps est mesuré depuis le point de chaque unité de "
-        f"demande ({unit['plural_lower']}) jusqu'au lieu le plus proche, sans transports en "
+        f"demande{unit['paren']} jusqu'au lieu le plus proche, sans transports en "
         "commun."
     )
     cost_text = (

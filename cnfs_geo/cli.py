@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -304,6 +305,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .figures import compare_chart
+    from .outputs import check_out_dir, write_files
     from .plan import Scenario, compare_posts, compare_scenarios, standard_variants
 
     scenario = Scenario(
@@ -312,19 +314,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         **_scenario_options(args),
     )
+    out = check_out_dir(args.out)  # before the computation, not after it
     table = compare_posts(scenario, args.posts)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, png_path = out / "comparaison.csv", out / "comparaison.png"
-    _write_spreadsheet_csv(table, csv_path)
-    compare_chart(
-        table,
-        png_path,
-        title=f"Département {scenario.departement} — seuil {scenario.threshold:g} min",
-    )
-    shown = ["posts", "cost_eur", "pct_population_covered", "pct_need_covered", "marginal_need"]
-    print(_fr.spreadsheet_columns(table[shown]).to_string(index=False, float_format=_fr_float))
-    print(f"  écrit : {csv_path}\n  écrit : {png_path}")
+    variants = None
     if args.budget:
         variants = compare_scenarios(
             standard_variants(
@@ -333,14 +325,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 fibre_target_pct=args.fibre_what_if,
             )
         )
-        var_path = out / "variantes.csv"
-        _write_spreadsheet_csv(variants, var_path)
+    title = f"Département {scenario.departement} — seuil {scenario.threshold:g} min"
+    writers: dict[str, Callable[[Path], object]] = {
+        "comparaison.csv": lambda p: _write_spreadsheet_csv(table, p),
+        "comparaison.png": lambda p: compare_chart(table, p, title=title),
+    }
+    if variants is not None:
+        writers["variantes.csv"] = lambda p: _write_spreadsheet_csv(variants, p)
+    # all files together: an interrupted run leaves the previous comparison intact
+    paths = write_files(out, writers)
+    shown = ["posts", "cost_eur", "pct_population_covered", "pct_need_covered", "marginal_need"]
+    print(_fr.spreadsheet_columns(table[shown]).to_string(index=False, float_format=_fr_float))
+    if variants is not None:
         print(
             _fr.spreadsheet_columns(variants.drop(columns=["fibre_target_pct"])).to_string(
                 index=False, float_format=_fr_float
             )
         )
-        print(f"  écrit : {var_path}")
+    for path in paths:
+        print(f"  écrit : {path}")
     return 0
 
 

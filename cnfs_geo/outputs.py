@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,37 @@ def _clean_stale(out: Path) -> None:
     """Remove the temporary folders left beside ``out`` by an interrupted or killed run."""
     for p in out.parent.glob(f"{TMP_PREFIX}{out.name}-*"):
         shutil.rmtree(p, ignore_errors=True)
+
+
+def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]]) -> list[Path]:
+    """Write a set of files into ``out_dir`` together: each ``writers[name](path)`` writes
+    into a temporary folder beside ``out_dir``, and the files are moved into ``out_dir``
+    (``os.replace``) only when all are written. An interrupted run leaves the previous
+    files as they were; other files of ``out_dir`` are left alone.
+
+    Returns
+    -------
+    list of Path
+        The written files, in the order of ``writers``.
+
+    Raises
+    ------
+    OutputDirError
+        ``out_dir`` cannot be used (:func:`check_out_dir`).
+    """
+    out = check_out_dir(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{out.name}-", dir=out.parent))
+    try:
+        for name, write in writers.items():
+            write(tmp / name)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in writers:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / name for name in writers]
 
 
 def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> dict[str, Path]:

@@ -88,3 +88,24 @@ def test_all_france_needs_national_files(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "fichiers nationaux" in err and "--data-dir" in err and "Traceback" not in err
     assert err.startswith("cnfs-geo : erreur")
+
+
+def test_compare_writes_its_files_together(tmp_path, capsys, monkeypatch):
+    """`cnfs-geo compare` writes comparaison.csv, comparaison.png (and variantes.csv with
+    --budget) together into --out; an --out that is a file is refused before computing."""
+    import pandas as pd
+
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    blocker = tmp_path / "fichier"
+    blocker.write_text("x")
+    rc = cli.main(["compare", "--posts", "0", "2", "--budget", "0", "--out", str(blocker)])
+    assert rc != 0 and "ce chemin est un fichier" in capsys.readouterr().err
+    out = tmp_path / "comparaison"
+    rc = cli.main(["compare", "--posts", "0", "2", "--budget", "0", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["comparaison.csv", "comparaison.png"]
+    assert f"écrit : {out / 'comparaison.csv'}" in text
+    table = pd.read_csv(out / "comparaison.csv", sep=";", decimal=",", encoding="utf-8-sig")
+    assert len(table) == 2
+    assert not list(tmp_path.glob(".*comparaison-*")) and not list(tmp_path.glob("*tmp*"))

@@ -4,6 +4,7 @@ import hashlib
 
 import geopandas as gpd
 import pyogrio
+import pytest
 
 from cnfs_geo.outputs import write_geopackage
 
@@ -42,3 +43,29 @@ def test_geopackage_layers_and_determinism(plan49, tmp_path):
     assert set(gc.loc[gc["threshold_min"] == 10, "insee"]) == set(
         plan.communes.index[plan.communes["minutes_before"] > 10]
     )
+
+
+def test_write_files_moves_all_or_nothing(tmp_path):
+    """The comparison's files are written together (outputs.write_files): a run stopped
+    while writing (Ctrl-C in the second file) leaves the previous files as they were, and
+    no temporary folder; a complete run replaces them all."""
+    from cnfs_geo.outputs import TMP_PREFIX, write_files
+
+    out = tmp_path / "comparaison"
+    write_files(
+        out, {"a.csv": lambda p: p.write_text("old a"), "b.png": lambda p: p.write_bytes(b"old b")}
+    )
+
+    def stopped(p):
+        p.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_files(out, {"a.csv": lambda p: p.write_text("new a"), "b.png": stopped})
+    assert (out / "a.csv").read_text() == "old a" and (out / "b.png").read_bytes() == b"old b"
+    assert not list(tmp_path.glob(f"{TMP_PREFIX}*"))
+    paths = write_files(
+        out, {"a.csv": lambda p: p.write_text("new a"), "b.png": lambda p: p.write_bytes(b"new b")}
+    )
+    assert [p.name for p in paths] == ["a.csv", "b.png"]
+    assert (out / "a.csv").read_text() == "new a" and (out / "b.png").read_bytes() == b"new b"

@@ -937,6 +937,8 @@ _ARGPARSE_ERRORS: list[tuple[str, str]] = [
         r"^argument (?P<o>\S+): expected at least one argument$",
         "option {o} : au moins une valeur est attendue",
     ),
+    # the project's own option checks (cli._count, cli._minutes…) already speak French
+    (r"^argument (?P<o>\S+): (?P<m>.*)$", "option {o} : {m}"),
 ]
 
 

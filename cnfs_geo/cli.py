@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -60,6 +61,56 @@ class _FrenchParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog} : erreur : {_fr.argparse_error(message)}\n")
+
+
+def _count(text: str) -> int:
+    """An option's whole number ≥ 0 (posts, itinerant posts, retries), or a French error."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un nombre entier") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text} : un nombre entier positif ou nul est attendu, par exemple 8"
+        )
+    return n
+
+
+def _at_least_one(text: str) -> int:
+    """An option's whole number ≥ 1 (worker processes), or a French error."""
+    n = _count(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text} : au moins 1 est attendu")
+    return n
+
+
+def _positive(text: str) -> float:
+    """An option's finite number > 0 (seconds, minutes), or a French error."""
+    try:
+        x = float(text.replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un nombre") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"{text} : un nombre strictement positif est attendu")
+    return x
+
+
+def _minutes(text: str) -> float:
+    """A threshold in minutes (> 0, finite), or a French error."""
+    try:
+        return _positive(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text} : un temps en minutes strictement positif est attendu, par exemple 10"
+        ) from None
+
+
+def _percent(text: str) -> float:
+    """A share in %, in ]0 ; 100], or a French error."""
+    x = _positive(text)
+    if x > 100:
+        raise argparse.ArgumentTypeError(f"{text} : un pourcentage entre 0 et 100 est attendu")
+    return x
 
 
 def _fr_float(x: float) -> str:
@@ -294,7 +345,7 @@ def _add_scenario_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--fibre-target",
-        type=float,
+        type=_percent,
         default=None,
         metavar="PCT",
         help="hypothèse fibre : déploiement porté à PCT %% dans chaque commune",
@@ -466,7 +517,7 @@ def _add_threshold(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
         "-t",
-        type=float,
+        type=_minutes,
         default=None,
         metavar="MINUTES",
         help=f"seuil de couverture en minutes (défaut : {_fr.number(DEFAULT.threshold_minutes)})",
@@ -503,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument(
         "--posts",
         "-n",
-        type=int,
+        type=_count,
         default=None,
         metavar="N",
         help=f"nombre de nouveaux postes à placer (défaut : {DEFAULT.posts})",
@@ -527,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_options(pl)
     pl.add_argument(
         "--itinerant",
-        type=int,
+        type=_count,
         default=0,
         metavar="K",
         help="dont K postes itinérants mutualisés (médiateur volant) pour les communes "
@@ -544,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pl.add_argument(
         "--workers",
-        type=int,
+        type=_at_least_one,
         default=None,
         metavar="N",
         help="avec --departement all : une grappe Dask locale de N processus (défaut : un par "
@@ -583,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument(
         "--posts",
         "-n",
-        type=int,
+        type=_count,
         nargs="+",
         default=list(range(0, 21, 2)),
         metavar="N",
@@ -607,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_options(cp)
     cp.add_argument(
         "--budget",
-        type=int,
+        type=_count,
         default=8,
         metavar="N",
         help="compare aussi, pour N postes, postes fixes seuls ou fixes et itinérants, "
@@ -615,14 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cp.add_argument(
         "--itinerant",
-        type=int,
+        type=_count,
         default=2,
         metavar="K",
         help="postes itinérants des variantes mixtes (défaut : 2)",
     )
     cp.add_argument(
         "--fibre-what-if",
-        type=float,
+        type=_percent,
         default=100.0,
         metavar="PCT",
         help="déploiement de la fibre, en %%, des variantes « hypothèse fibre » (défaut : 100)",
@@ -681,10 +732,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reproduit exactement l'ensemble noté dans data.lock.json, ou échoue en disant ce "
         "qui a changé",
     )
-    fe.add_argument("--timeout", type=float, default=60, help="secondes par requête (défaut : 60)")
+    fe.add_argument(
+        "--timeout", type=_positive, default=60, help="secondes par requête (défaut : 60)"
+    )
     fe.add_argument(
         "--retries",
-        type=int,
+        type=_count,
         default=3,
         help="nouvelles tentatives après 429, 5xx ou délai dépassé (défaut : 3)",
     )

@@ -364,16 +364,38 @@ def test_bad_arguments_exit_2(args, capsys):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["plan", "--posts", "-3"], ["posts=-3"]),
-        (["plan", "--threshold", "-5"], ["threshold_minutes=-5"]),
-        (["plan", "--threshold", "nan"], ["threshold_minutes=nan"]),
-        (["plan", "--itinerant", "-1"], ["itinerant_posts=-1"]),
-        (["plan", "--fibre-target", "150"], ["fibre_target_pct=150"]),
-        (["plan", "--departement", "99"], ["99"]),
+        (["plan", "--posts", "-3"], ["option --posts/-n : -3 : un nombre entier positif"]),
+        (["plan", "--posts", "2.7"], ["option --posts/-n : « 2.7 » n'est pas un nombre entier"]),
+        (["plan", "--threshold", "-5"], ["option --threshold/-t : -5 : un temps en minutes"]),
+        (["plan", "--threshold", "nan"], ["option --threshold/-t : nan : un temps en minutes"]),
+        (["plan", "--itinerant", "-1"], ["option --itinerant : -1 : un nombre entier positif"]),
+        (["plan", "--fibre-target", "150"], ["option --fibre-target : 150 : un pourcentage"]),
+        (["plan", "--workers", "0"], ["option --workers : 0 : au moins 1"]),
+        (["compare", "--posts", "2", "-4"], ["option --posts/-n : -4 : un nombre entier"]),
+        (["data", "fetch", "--timeout", "0"], ["option --timeout : 0 : un nombre strictement"]),
     ],
-    ids=["posts-negative", "threshold-negative", "threshold-nan", "itinerant-negative",
-         "fibre-150", "departement"],
+    ids=["posts-negative", "posts-decimal", "threshold-negative", "threshold-nan",
+         "itinerant-negative", "fibre-150", "workers-0", "compare-posts", "timeout-0"],
 )  # fmt: skip
+def test_bad_option_values_are_french_usage_errors(args, words, capsys):
+    """Option values are checked as the command line is read: one French line naming the
+    option, the value and what is expected (exit 2), before any computation."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "give a" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cnfs-geo") and ": erreur : " in last, last
+    for w in words:
+        assert w in last, last
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [(["plan", "--departement", "99"], ["99"])],
+    ids=["departement"],
+)
 def test_bad_values_are_clear_errors(args, words, tmp_path, capsys):
     rc, _, err = _run([*args, "--out", str(tmp_path / "o")], capsys)
     assert rc == 2 and "Traceback" not in err and err.startswith("cnfs-geo : erreur")

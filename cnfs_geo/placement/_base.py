@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import LinearConstraint
 
-from .. import access
+from .. import _fr, access
 from .._errors import PlacementError
 from .._validate import require_od
 from .._validate import sample_text as sample
@@ -605,9 +605,10 @@ def compile_rules(
             raise PlacementError(
                 "p",
                 [
-                    f"p={p} new posts but only {nc} eligible candidate "
-                    "site(s); fix: lower p or add candidates / widen the "
-                    "eligible filter"
+                    f"{p} nouveaux postes demandés (p={p}), mais seulement "
+                    f"{_fr.plural(nc, 'lieu d’accueil possible', 'lieux d’accueil possibles')} "
+                    "(mairies et lieux non déjà dotés) ; correction : demander moins de "
+                    "postes (--posts) ou élargir les lieux d'accueil possibles"
                 ],
             )
         if budget_eur is not None and nc and np.sort(cost)[:p].sum() > budget_eur + 1e-9:

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import LinearConstraint, OptimizeResult
 
-from .. import coverage
+from .. import _fr, coverage
 from .._errors import PlacementError, ValidationError
 from .._validate import nonnegative_series, require_od
 from ..settings import DEFAULT, Settings
@@ -646,11 +646,14 @@ def equity_from_od(
         raise PlacementError(
             "p",
             [
-                f"p={p} new posts but only {nu} useful candidate site(s) "
-                f"(of {len(cand)}; {len(skipped)} have no demand within "
-                f"{base.catchment:g} min) × max_posts_per_site={max_per} = "
-                f"{nu * max_per} posts; fix: lower p, add candidates or "
-                "raise max_posts_per_site"
+                f"{p} nouveaux postes demandés (p={p}), mais seulement "
+                f"{_fr.plural(nu, 'lieu d’accueil utile', 'lieux d’accueil utiles')} (sur "
+                f"{_fr.integer(len(cand))} ; {_fr.integer(len(skipped))} sans besoin à moins "
+                f"de {_fr.number(base.catchment, trim=True)} min) × {max_per} "
+                f"{'poste' if max_per == 1 else 'postes'} au plus par lieu "
+                f"(max_posts_per_site) = {_fr.plural(nu * max_per, 'poste')} ; correction : "
+                "demander moins de postes, ajouter des lieux d'accueil ou relever "
+                "max_posts_per_site"
             ],
         )
     cand_u = cand[useful]

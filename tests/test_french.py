@@ -141,5 +141,5 @@ def test_cli_usage_error_reads_french(capsys):
         cli.main(["plan", "--posts", "huit"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "erreur : option --posts/-n : 'huit' n'est pas un nombre valide" in err
+    assert "erreur : option --posts/-n : « huit » n'est pas un nombre entier" in err
     _assert_french(err, "usage error")

@@ -1,5 +1,6 @@
 """Notebooks run top to bottom on the embedded data (nbclient)."""
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -41,3 +42,21 @@ def test_notebook_is_stored_with_outputs_and_parameters(path):
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
     assert not any("execution" in c.metadata for c in nb.cells)
     assert set(nb.metadata.get("language_info", {})) <= {"name"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_outputs_do_not_depend_on_the_checkout(path):
+    """No stored output names the checkout's directory or the virtualenv (a data-directory
+    repr or a library warning printing a path would make `make notebooks` give different
+    files from one clone or worktree to another)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    nb = nbformat.read(path, as_version=4)
+    outputs = [
+        json.dumps(o, ensure_ascii=False)
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    ]
+    assert outputs
+    leaks = [o[:200] for o in outputs if root in o or "site-packages" in o]
+    assert not leaks, leaks

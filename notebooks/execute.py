@@ -2,7 +2,8 @@
 
 Deterministic: every notebook runs top to bottom in a fresh kernel on the embedded 49 data
 (``CNFS_GEO_DATA_DIR`` unset), then the volatile metadata is stripped (execution timestamps,
-kernel and Python versions) so that running it again gives the same files.
+kernel and Python versions) and consecutive stream outputs are merged, so that running it
+again gives the same files.
 
     python notebooks/execute.py [NOTEBOOK ...]
 """
@@ -51,6 +52,9 @@ def execute(path: Path) -> None:
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        # one output per run of stdout/stderr: the kernel flushes on a timer, so a print
+        # may otherwise be split into several stream outputs differently at every run
+        coalesce_streams=True,
     ).execute()
     tmp = path.with_name(path.name + ".tmp")
     nbformat.write(clean(nb), tmp)

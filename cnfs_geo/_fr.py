@@ -275,8 +275,8 @@ EMPTY_DAY_REASON = (
 #: Why an eligible unit has no circuit when no base within its reach can gather the
 #: least number of stops of a circuit (setting ``itinerant_min_stops``).
 DROP_REASON_TOO_FEW_STOPS = (
-    "aucune base de son territoire à sa portée ne réunit assez d'arrêts pour un circuit "
-    "(un seul arrêt ferait un poste fixe : réglage itinerant_min_stops)"
+    "aucune base de son territoire à sa portée ne réunit assez d'arrêts au-delà du seuil "
+    "pour un circuit (un seul arrêt ferait un poste fixe : réglage itinerant_min_stops)"
 )
 #: ... or when the bases within its reach that could gather them would need stops
 #: already in other circuits (a post is left unused).

@@ -876,11 +876,12 @@ def _assign(
         -np.inf,
         0,
     )
-    # no base without min_stops stops: min_stops · x_j <= Σ y_ij
+    # no base without min_stops stops (that count: pairs["counts"]): min_stops · x_j <= Σ y_ij
+    counted = pairs["counts"].to_numpy(float) if "counts" in pairs else np.ones(npair)
     block(
         np.r_[bpos, np.arange(nb)],
         np.r_[yi, np.arange(nb)],
-        np.r_[-np.ones(npair), np.full(nb, float(min_stops))],
+        np.r_[-counted, np.full(nb, float(min_stops))],
         nb,
         -np.inf,
         0,
@@ -1405,11 +1406,20 @@ def itinerant_circuits(
     pairs = pairs.sort_values(["base", "stop"], kind="stable").reset_index(drop=True)
     # ---- bases that can gather min_stops stops: enough stops within reach whose
     # necessary times (min_stop_hours + minutes base → stop) fit the budget together
+    # stops that count towards min_stops: with priority "uncovered", only stops beyond the
+    # threshold (a covered priority stop cannot turn a one-village circuit into a circuit)
+    if priority == "uncovered":
+        counts = ~elig_table["covered"].reindex(pairs["stop"]).to_numpy(bool)
+    else:
+        counts = np.ones(len(pairs), dtype=bool)
+    pairs = pairs.assign(counts=counts)
     reachable, n_reaching = set(pairs["stop"]), int(pairs["base"].nunique())
     if min_stops > 1 and len(pairs):
         need_h = (min_stop_hours + pairs["minutes"] / 60.0).to_numpy(float)
+        cnt = pairs["counts"].to_numpy(bool)
         viable = {
-            b: len(ix) >= min_stops and np.sort(need_h[ix])[:min_stops].sum() <= budget + _TOL
+            b: int(cnt[ix].sum()) >= min_stops
+            and np.sort(need_h[ix[cnt[ix]]])[:min_stops].sum() <= budget + _TOL
             for b, ix in pairs.groupby("base").indices.items()
         }
         pairs = pairs[pairs["base"].map(viable).to_numpy(bool)].reset_index(drop=True)

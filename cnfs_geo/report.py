@@ -502,7 +502,8 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
         if s.itinerant_min_stops > 1:
             intro += (
                 f" Un circuit compte au moins {_fr.plural(s.itinerant_min_stops, 'arrêt')} "
-                "(une seule permanence toute la semaine serait un poste fixe)."
+                "dont les habitants sont au-delà du seuil (une seule permanence toute la "
+                "semaine serait un poste fixe ; un arrêt déjà couvert ne compte pas)."
             )
         dropped = getattr(plan, "itinerant_dropped", None)
         if dropped is not None and "reason" in dropped.columns:

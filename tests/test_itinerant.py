@@ -794,7 +794,9 @@ def test_too_few_stops_claims_are_true(mixed):
     _n_stops_ok(r, s.itinerant_min_stops)
     few = r.dropped[r.dropped["reason"] == "too_few_stops"]
     assert len(few) > 0
-    elig = list(r.eligibility.index[r.eligibility["eligible"]])
+    # only stops beyond the threshold count towards min_stops (priority "uncovered")
+    e = r.eligibility
+    elig = list(e.index[e["eligible"] & ~e["covered"]])
     ex, ey = frame.loc[elig, "chef_lieu_x"].to_numpy(), frame.loc[elig, "chef_lieu_y"].to_numpy()
     for row in few.itertuples():
         x, y = frame.loc[row.insee, ["chef_lieu_x", "chef_lieu_y"]]
@@ -872,3 +874,30 @@ def test_stops_taken_claims_are_true(communes):
             ]
             assert len(free) < k - 1, (s, b, free)
     assert "déjà dans d'autres circuits" in itinerant.REASON_LABELS["stops_taken"]
+
+
+def test_min_stops_counts_only_stops_beyond_the_threshold(bundle):
+    """At commune scale on 49 (6 fixed + 2 itinerant posts), every circuit has at least
+    min_stops stops beyond the threshold after the fixed posts: a covered priority stop
+    does not make a one-village circuit (before the rule, a circuit based at Verrie held
+    9 of its 10 half-days in Verrie, with Tuffalun, already covered, as second stop)."""
+    from cnfs_geo.plan import Scenario, run
+
+    p = run(
+        Scenario(
+            departement="49",
+            posts=6,
+            itinerant_posts=2,
+            threshold_minutes=10,
+            demand_unit="commune",
+            data_dir=str(bundle.path),
+        )
+    )
+    k = p.settings.itinerant_min_stops
+    assert len(p.circuits) >= 1
+    for circ in p.circuits.itertuples():
+        stops = circ.stops.split(";")
+        beyond = ~p.units.loc[stops, "covered_after"].astype(bool)
+        assert int(beyond.sum()) >= k, (circ.circuit_id, stops)
+    few = p.itinerant_dropped[p.itinerant_dropped["reason"] == "too_few_stops"]
+    assert "Verrie" in set(few["nom"])

@@ -569,3 +569,25 @@ def test_journal_reasons_agree_in_number_and_punctuation():
     reasons = _journal.journal_table(events).set_index("source").at["x", "reasons"]
     assert reasons.endswith("; et 2 autres motifs"), reasons
     assert ". ;" not in reasons
+
+
+def test_ctrl_c_as_the_temporary_folder_is_created_leaves_none(tmp_path, monkeypatch):
+    """The interrupt test sends SIGINT as soon as the temporary folder appears: a Ctrl-C
+    landing just after ``mkdir`` (still inside the folder's creation) must not leave it
+    behind (it did, now and then, when the folder was made before the ``try``)."""
+    import os
+
+    real_mkdir = os.mkdir
+
+    def mkdir_then_ctrl_c(path, *args, **kwargs):
+        real_mkdir(path, *args, **kwargs)
+        if Path(path).name.startswith(outputs.TMP_PREFIX):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_ctrl_c)
+    out = tmp_path / "49"
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_files(out, {"a.csv": lambda p: p.write_text("x", encoding="utf-8")})
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(f"{outputs.TMP_PREFIX}*"))
+    assert not (out / "a.csv").exists()

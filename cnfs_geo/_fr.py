@@ -860,6 +860,77 @@ _WARNING_PATTERNS: list[tuple[str, str]] = [
     ),
 ]
 
+#: Coordinate problems of the offer import (``offer._locate``), in French.
+_COORD_PROBLEMS: list[tuple[str, str]] = [
+    (r"^(?P<f>\S+) missing$", "coordonnées absentes"),
+    (r"^(?P<f>\S+) = (?P<raw>.+) is not numeric$", "coordonnées non numériques ({raw})"),
+    (r"^(?P<f>\S+) = (?P<raw>.+) out of range \(.*\)$", "coordonnées impossibles ({raw})"),
+    (
+        r"^(?P<f>\S+) = (?P<raw>.+) lies (?P<km>[\d.]+) km outside département (?P<dep>\w+) .*$",
+        "coordonnées {raw} à {km} km hors du département {dep}",
+    ),
+]
+_COORD_RECORD = r"^(?P<src>.+?): record (?P<id>\S+)(?: \((?P<nom>.*?)\))?: "
+
+
+def _coord_problem(text: str) -> str:
+    import re
+
+    for pattern, template in _COORD_PROBLEMS:
+        m = re.match(pattern, text)
+        if m:
+            g = m.groupdict()
+            if "km" in g:
+                km = float(g["km"])
+                g["km"] = (integer(km) if km >= 100 else number(km, 1)) + "\u00a0km"
+                template = template.replace("{km} km", "{km}")
+            return template.format(**g)
+    return "coordonnées inutilisables"
+
+
+def _coord_warning(text: str) -> str | None:
+    """French wording of the offer import's coordinate repairs (swap, relocation)."""
+    import re
+
+    m = re.match(
+        _COORD_RECORD + r"(?P<f>\S+) = (?P<raw>.+) swapped \(lat/lon or x/y inverted\).*$", text
+    )
+    if m:
+        nom = f" ({m['nom']})" if m["nom"] else ""
+        return (
+            f"{m['src']}, fiche {m['id']}{nom} : coordonnées inversées ({m['f']} = {m['raw']}) ; "
+            "corrigées, le point remis dans l'ordre tombe dans le département."
+        )
+    m = re.match(
+        _COORD_RECORD + r"(?P<why>.+); relocated at the chef-lieu of its commune "
+        r"(?P<code>\w+) \((?P<cnom>[^)]*)\).*$",
+        text,
+    )
+    if m:
+        return (
+            f"{m['src']}, fiche {m['id']} : {_coord_problem(m['why'])} ; lieu placé au "
+            f"chef-lieu de sa commune, {m['cnom']} ({m['code']})."
+        )
+    m = re.match(
+        _COORD_RECORD + r"(?P<why>.+); coordinates ignored: merged by identifier into place "
+        r"(?P<key>.+)$",
+        text,
+    )
+    if m:
+        return (
+            f"{m['src']}, fiche {m['id']} : {_coord_problem(m['why'])} ; coordonnées "
+            f"ignorées, fiche rattachée par son identifiant au lieu {m['key']}."
+        )
+    m = re.match(r"^(?P<src>\S+): duplicated record id\(s\) \[(?P<ids>.*)\] made unique", text)
+    if m:
+        ids = m["ids"].replace("'", "")
+        return (
+            f"{m['src']} : identifiant de fiche en double ({ids}) ; les fiches sont gardées "
+            "toutes, rendues distinctes par un suffixe ~2, ~3…"
+        )
+    return None
+
+
 #: An import warning with no French wording yet (its English text is in the ``-v`` log).
 WARNING_OTHER = "fiche corrigée à l'import (détail technique : cnfs-geo plan -v)"
 
@@ -877,6 +948,9 @@ def import_warning(text: str) -> str:
         m = re.match(pattern, str(text))
         if m:
             return template.format(**m.groupdict())
+    french = _coord_warning(str(text))
+    if french is not None:
+        return french
     source = str(text).split(":", 1)[0].strip()
     return f"{source} : {WARNING_OTHER}" if source and len(source) < 80 else WARNING_OTHER
 

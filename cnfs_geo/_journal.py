@@ -91,8 +91,8 @@ def _reasons(texts: Iterable[str], limit: int = 4) -> str:
         if t and t not in seen:
             seen.append(t)
     more = len(seen) - limit
-    out = " ; ".join(seen[:limit])
-    return out + (f" ; et {_fr.plural(more, 'autre motif')}" if more > 0 else "")
+    out = " ; ".join(t.rstrip(".") for t in seen[:limit])  # no ". ;"
+    return out + (f" ; et {_fr.plural(more, 'autre motif', 'autres motifs')}" if more > 0 else "")
 
 
 def journal_table(

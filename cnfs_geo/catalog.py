@@ -378,14 +378,17 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> DataDir:
         where = {
             "argument": "--data-dir / data_dir",
             "environment": f"${ENV_VAR}",
-            "bundle": "the embedded bundle",
+            "bundle": "jeu de Maine-et-Loire fourni avec le logiciel",
         }[origin]
         fix = (
-            "run `python -m cnfs_geo.build_data RAW_DIR` to rebuild it from the raw files"
+            "reconstruire le jeu avec `python -m cnfs_geo.build_data RAW_DIR`"
             if origin == "bundle"
-            else "give the folder that holds cog/, communes/, …"
+            else "donner le dossier qui contient cog/, communes/, … (cnfs-geo data fetch "
+            "le remplit)"
         )
-        raise DataFileError(f"data directory {path} (from {where}) does not exist: {fix}")
+        raise DataFileError(
+            f"le dossier de données {path} ({where}) n'existe pas ; correction : {fix}"
+        )
     return DataDir(path=path.resolve(), is_bundle=(origin == "bundle"), origin=origin)
 
 

@@ -115,6 +115,10 @@ from .settings import GEOGRAPHIC_CRS
 log = logging.getLogger(__name__)
 
 MAP_FILENAME = "carte_couverture.html"
+#: Leaflet ``zIndexOffset`` of the zone labels (G01…) and of the post markers: a post is
+#: never hidden under a label (markers are otherwise stacked by latitude).
+LABEL_Z_BELOW = -1000
+POST_Z_ABOVE = 1000
 # Demand-unit polygons (IRIS: 367 in Maine-et-Loire, twice the communes) are drawn
 # coarser than the communes to keep the file small: 100 m tolerance, 4 decimals (~10 m).
 UNITS_SIMPLIFY_M = 100.0
@@ -592,7 +596,8 @@ def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
             {
                 "type": "Feature",
                 "id": f"{r.cluster_id}:etiquette",
-                "properties": {"t": tip, "icon": icon},
+                # under the posts and the circuit stops that share the place
+                "properties": {"t": tip, "icon": icon, "z": LABEL_Z_BELOW},
                 "geometry": shapely.geometry.mapping(pt),
             }
         )
@@ -1420,6 +1425,7 @@ def coverage_map(
                 icon_anchor=(11, 11),
                 class_name="cg-post-icon",
             ),
+            z_index_offset=POST_Z_ABOVE,  # above the zone labels and circuit stops
             tooltip=folium.Tooltip(_post_tooltip(row, plan, i + 1), sticky=True),
         ).add_to(fg)
     fg.add_to(fmap)

@@ -1728,6 +1728,8 @@ def places_from_frames(
         len(ctx.warnings),
         missing,
     )
+    for w in ctx.warnings:  # the detail the French summary points to (``-v``)
+        log.info("offer %s warning: %s", dep, w)
     return out, report
 
 

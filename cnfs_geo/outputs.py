@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,13 @@ def _clean_stale(out: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+def _new_tmp(out: Path) -> Path:
+    """Name of a new temporary folder beside ``out``, not yet created: the caller creates
+    it inside its ``try``, so that an interrupt arriving while it is created (Ctrl-C right
+    after ``mkdir``) still reaches the ``finally`` that removes it."""
+    return out.parent / f"{TMP_PREFIX}{out.name}-{secrets.token_hex(4)}"
+
+
 def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]]) -> list[Path]:
     """Write a set of files into ``out_dir`` together: each ``writers[name](path)`` writes
     into a temporary folder beside ``out_dir``, and the files are moved into ``out_dir``
@@ -261,8 +268,9 @@ def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]
     out = check_out_dir(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{out.name}-", dir=out.parent))
+    tmp = _new_tmp(out)
     try:
+        tmp.mkdir()
         for name, write in writers.items():
             write(tmp / name)
         out.mkdir(parents=True, exist_ok=True)
@@ -299,8 +307,9 @@ def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> d
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{out.name}-", dir=out.parent))
+    tmp = _new_tmp(out)
     try:
+        tmp.mkdir()
         write_geopackage(plan, tmp / names["geopackage"])
         maps.coverage_map(plan, path=tmp / names["map"])
         report.write_report(plan, tmp / names["report"])

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cnfs_geo import _journal, catalog, cli, outputs
+from cnfs_geo import _fr, _journal, catalog, cli, outputs
 from cnfs_geo._errors import ArgumentError, CnfsGeoError, FileFormatError, ValidationError
 from cnfs_geo.plan import Scenario
 from cnfs_geo.sources import france_services
@@ -152,6 +152,8 @@ CASES += [
     ("polygons-truncated", POLY, truncated, ["JSON tronqué"]),
     ("polygons-ring-2-points", POLY, json_edit(_ring2), ["géométrie illisible"]),
     ("polygons-not-fc", POLY, json_edit(lambda d: d["features"]), ["FeatureCollection"]),
+    ("polygons-no-feature", POLY, json_edit(lambda d: {**d, "features": []}),
+     ["aucune commune"]),
     ("datasfun-empty", REL["datasfun_communes"], empty, ["vide"]),
     ("datasfun-latin1", REL["datasfun_communes"], latin1, ["Latin-1"]),
     ("datasfun-truncated", REL["datasfun_communes"], truncated, ["tronqué"]),
@@ -324,6 +326,33 @@ def test_repairs_are_printed_journaled_and_accounted(data49, tmp_path, capsys):
     assert "Journal des données" in html and "lat/lng inversés" in html
 
 
+@pytest.mark.slow
+def test_coordinate_repairs_of_the_offer_are_said_in_french(data49, tmp_path, capsys):
+    """A France Services site at (0, 0) and one with latitude/longitude swapped: both are
+    repaired (relocated at the chef-lieu of its commune; swapped back) and the terminal
+    and the journal say which record and why, in French (not a generic line)."""
+    import pyogrio
+
+    p = data49 / REL["france_services"]
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    zero, swapped = df.loc[2, "id_fs"], df.loc[3, "id_fs"]
+    df.loc[2, ["latitude", "longitude"]] = ["0", "0"]
+    df.loc[3, ["latitude", "longitude"]] = df.loc[3, ["longitude", "latitude"]].to_numpy()
+    df.to_csv(p, index=False)
+    out = tmp_path / "out"
+    rc, _, err = _run(["plan", "--data-dir", str(data49), "--out", str(out), "--posts", "2",
+                       "--sans-robustesse"], capsys)  # fmt: skip
+    assert rc == 0 and "Traceback" not in err
+    line = next(ln for ln in err.splitlines() if ln.strip().startswith("france_services"))
+    assert "2 réparés" in line and f"fiche {swapped}" in line, line
+    assert "coordonnées inversées" in line and _fr.WARNING_OTHER not in line, line
+    journal = pyogrio.read_dataframe(out / "plan.gpkg", layer="journal")
+    reasons = journal.set_index("source").at["france_services", "reasons"]
+    assert f"fiche {zero} : coordonnées '0'/'0' à" in reasons, reasons
+    assert "hors du département 49 ; lieu placé au chef-lieu de sa commune" in reasons
+    assert "swapped" not in reasons and "relocated" not in reasons
+
+
 def test_reader_repairs_are_recorded(data49):
     from cnfs_geo.sources.datasfun import read_datasfun_communes
 
@@ -393,14 +422,24 @@ def test_bad_option_values_are_french_usage_errors(args, words, capsys):
 
 @pytest.mark.parametrize(
     "args, words",
-    [(["plan", "--departement", "99"], ["99"])],
-    ids=["departement"],
-)
+    [(["plan", "--departement", "99"], ["99"]),
+     (["plan", "--posts", "1000", "--sans-robustesse"],
+      ["1000 nouveaux postes demandés", "--posts", "correction"])],
+    ids=["departement", "posts-above-candidates"],
+)  # fmt: skip
 def test_bad_values_are_clear_errors(args, words, tmp_path, capsys):
     rc, _, err = _run([*args, "--out", str(tmp_path / "o")], capsys)
     assert rc == 2 and "Traceback" not in err and err.startswith("cnfs-geo : erreur")
     for w in words:
         assert w in err
+
+
+def test_missing_data_dir_is_a_french_error(tmp_path, capsys):
+    rc, _, err = _run(["plan", "--data-dir", str(tmp_path / "absent"), "--out",
+                       str(tmp_path / "o")], capsys)  # fmt: skip
+    assert rc == 2 and "Traceback" not in err
+    assert "n'existe pas" in err and "correction" in err and "absent" in err
+    assert "does not exist" not in err
 
 
 def test_out_is_a_file(tmp_path, capsys):
@@ -519,3 +558,36 @@ def test_write_outputs_into_a_file_is_a_project_error(tmp_path):
     assert isinstance(e.value, OSError)
     with pytest.raises(ArgumentError):
         outputs.write_outputs(object(), 42)  # was TypeError
+
+
+def test_journal_reasons_agree_in_number_and_punctuation():
+    """Beyond four reasons the rest is counted with a real plural ("2 autres motifs", not
+    "2 autre motifs"), and a reason's final period does not give ". ;"."""
+    events = [_journal.Event("x", "x.csv", "read", count=6)] + [
+        _journal.Event("x", "x.csv", "repaired", f"fiche {i} : corrigée.") for i in range(6)
+    ]
+    reasons = _journal.journal_table(events).set_index("source").at["x", "reasons"]
+    assert reasons.endswith("; et 2 autres motifs"), reasons
+    assert ". ;" not in reasons
+
+
+def test_ctrl_c_as_the_temporary_folder_is_created_leaves_none(tmp_path, monkeypatch):
+    """The interrupt test sends SIGINT as soon as the temporary folder appears: a Ctrl-C
+    landing just after ``mkdir`` (still inside the folder's creation) must not leave it
+    behind (it did, now and then, when the folder was made before the ``try``)."""
+    import os
+
+    real_mkdir = os.mkdir
+
+    def mkdir_then_ctrl_c(path, *args, **kwargs):
+        real_mkdir(path, *args, **kwargs)
+        if Path(path).name.startswith(outputs.TMP_PREFIX):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_ctrl_c)
+    out = tmp_path / "49"
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_files(out, {"a.csv": lambda p: p.write_text("x", encoding="utf-8")})
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(f"{outputs.TMP_PREFIX}*"))
+    assert not (out / "a.csv").exists()

@@ -170,3 +170,40 @@ def test_report_renders_offline(demos, browser, demo, tmp_path):
     assert info["lang"] == "fr"
     assert info["tables"] >= 3
     assert all(done and width > 0 for done, width in info["images"]), info["images"]
+
+
+# Which marker is on top at the centre of each post and circuit stop, and whether the title
+# box overlaps the layer control.
+_ON_TOP = """(function() {
+    function top(el) {
+        var r = el.getBoundingClientRect();
+        var hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        if (!hit) { return "none"; }
+        if (hit.closest(".cg-post-icon")) { return "post"; }
+        var lab = hit.closest(".cg-lab");
+        if (lab) { return lab.classList.contains("cg-stop") ? "stop" : "zone label"; }
+        return hit.className ? String(hit.className) : hit.tagName;
+    }
+    var t = document.querySelector(".cg-title").getBoundingClientRect();
+    var c = document.querySelector(".leaflet-control-layers").getBoundingClientRect();
+    return {
+        posts: Array.from(document.querySelectorAll(".cg-post-icon")).map(top),
+        stops: Array.from(document.querySelectorAll(".cg-lab.cg-stop")).map(top),
+        title_overlaps_layers: t.right > c.left && t.bottom > c.top && t.top < c.bottom
+    };
+})()"""
+
+
+@pytest.mark.parametrize("demo", ["49", "49_mutualise"])
+def test_posts_and_stops_are_not_hidden_under_labels_or_the_title(demos, browser, demo):
+    """Seen in the screenshots: the zone labels (G08…) covered posts and circuit stops, and
+    the title box hid the base-map buttons of the layer control."""
+    plan, paths = demos[demo]
+    page = browser.open_page(1400, 900)
+    page.goto(paths["map"].as_uri())
+    page.wait_for(f"document.querySelectorAll('.cg-post-icon').length >= {len(plan.posts)}")
+    seen = page.evaluate(_ON_TOP)
+    assert seen["posts"] == ["post"] * len(plan.posts), seen["posts"]
+    # a stop may sit under its own base's post marker, never under a zone label
+    assert "zone label" not in seen["stops"], seen["stops"]
+    assert not seen["title_overlaps_layers"]

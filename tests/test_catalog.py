@@ -438,7 +438,7 @@ def test_verify_bundle_uses_its_manifest(tmp_path):
 def test_verify_rejects_unknown_keys_and_missing_dirs(tmp_path):
     with pytest.raises(ValidationError, match="unknown source 'nope'"):
         catalog.verify(catalog.bundle_dir(), keys=["nope"])
-    with pytest.raises(DataFileError, match="does not exist"):
+    with pytest.raises(DataFileError, match="n'existe pas"):
         catalog.verify(tmp_path / "absent")
 
 

@@ -56,7 +56,7 @@ def test_unknown_departement(raw_dir, tmp_path, capsys):
 def test_missing_data_dir(tmp_path, capsys):
     rc = cli.main(["plan", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path)])
     assert rc == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "n'existe pas" in capsys.readouterr().err
 
 
 def test_data_check_on_bundle(capsys, monkeypatch):

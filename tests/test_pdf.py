@@ -122,3 +122,13 @@ def test_production_date_from_source_date_epoch(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "demain")
     with pytest.raises(CnfsGeoError, match="SOURCE_DATE_EPOCH='demain'.*nombre entier"):
         pdf.production_date()
+
+
+def test_pdf_table_totals_are_printed_once(plan49_mixed, tmp_path):
+    """A table's total row (tfoot) is printed once, after its last row: WeasyPrint's default
+    repeats it at every page break, where it reads as the total of the rows above it (the
+    EPCI and source tables of the 6 + 2 plan each break across two pages)."""
+    text = "\n".join(_pages(pdf.write_pdf(plan49_mixed, tmp_path, date=DATE)))
+    assert len(re.findall(r"Département \(\d+ EPCI\)", text)) == 1
+    assert len(re.findall(r"^ ?Total \d", text, flags=re.M)) == 1
+    assert text.count("Total des lieux distincts") == 1

@@ -46,6 +46,12 @@ def _geojson_frame(data: Any, source: str) -> gpd.GeoDataFrame:
                 f"{RESTORE}"
             ],
         )
+    if not feats:
+        raise FileFormatError(
+            source,
+            [f"la FeatureCollection ne contient aucune commune (liste 'features' vide) ; "
+             f"correction : {RESTORE}"],
+        )  # fmt: skip
     problems: list[str] = []
     props, geoms = [], []
     for i, f in enumerate(feats):
@@ -100,9 +106,8 @@ def _frame(raw: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
         raw,
         ["code"],
         source,
-        expected="expected property 'code' (INSEE code of each 2018 polygon), "
-        "as in the ADMIN EXPRESS COG 2018 files of france-geojson; correction : "
-        f"{RESTORE}",
+        expected="propriété 'code' attendue (code INSEE de chaque contour 2018), comme "
+        f"dans les fichiers ADMIN EXPRESS COG 2018 de france-geojson ; correction : {RESTORE}",
     )
     if raw.crs is not None and not raw.crs == GEOGRAPHIC_CRS:
         raise CrsError(

@@ -628,7 +628,7 @@ def priority_scores(
     )
     reasons = []
     for g, f, t, h, lf in zip(is_gap, is_far, is_thin, is_high, is_low_fibre):
-        reasons.append("; ".join(lab for lab, on in zip(labels, (f, t, h, lf)) if on) if g else "")
+        reasons.append(" ; ".join(lab for lab, on in zip(labels, (f, t, h, lf)) if on) if g else "")
 
     out = pd.DataFrame(
         {

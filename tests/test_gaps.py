@@ -109,7 +109,7 @@ def test_priority_criteria_flags_and_reasons_are_consistent(plan, accessibility,
         ("fibre < 80 %", "is_low_fibre"),
     ]
     for insee, row in s.iterrows():
-        parts = row["gap_reasons"].split("; ") if row["gap_reasons"] else []
+        parts = row["gap_reasons"].split(" ; ") if row["gap_reasons"] else []
         if not row["is_gap"]:
             assert parts == []
             continue

@@ -143,6 +143,12 @@ def pdf_context(plan: Any, *, date: datetime.date | None = None) -> dict[str, An
     def people(n: float) -> str:
         return _fr.plural(n, "habitant", fmt=_fr.integer)
 
+    def majority(n: int) -> str:
+        # people are counted where they live (demand units), communes by the half rule:
+        # say so, so that the two figures are not read as the same people
+        verb = "a la majorité de ses" if n <= 1 else "ont la majorité de leurs"
+        return f"{_fr.plural(n, 'commune')} {verb} habitants dans ce cas"
+
     return {
         "date": _fr.date(d),
         "with_posts": with_posts,
@@ -153,10 +159,10 @@ def pdf_context(plan: Any, *, date: datetime.date | None = None) -> dict[str, An
         "communes": _fr.plural(s["communes"], "commune"),
         "out_before": people(out_before),
         "out_before_pct": _fr.percent(100 * out_before / pop),
-        "communes_out_before": _fr.plural(n_out_before, "commune"),
+        "communes_out_before": majority(n_out_before),
         "out_after": people(out_after),
         "out_after_pct": _fr.percent(100 * out_after / pop),
-        "communes_out_after": _fr.plural(n_out_after, "commune"),
+        "communes_out_after": majority(n_out_after),
         "gained": people(gained),
         "communes_gained": _fr.plural(n_out_before - n_out_after, "commune"),
         "covered_before_pct": _fr.percent(s["pct_population_covered_before"]),

@@ -128,7 +128,7 @@ def require_columns(
     missing = [c for c in required if c not in present]
     if missing:
         raise MissingColumnError(
-            source, [f"missing column {c!r}" for c in missing] + ([expected] if expected else [])
+            source, [f"colonne {c!r} absente" for c in missing] + ([expected] if expected else [])
         )
 
 

@@ -416,7 +416,7 @@ def test_missing_columns(tmp_path, communes49):
         offer.places_from_sources(communes49, d)
     msg = str(exc.value)
     assert "liste-fs-20240801.csv" in msg
-    assert "latitude" in msg and "insee_com" in msg and "expected format" in msg
+    assert "latitude" in msg and "insee_com" in msg and "format attendu" in msg
 
 
 def test_swapped_coordinates_are_corrected(tmp_path, communes49, bundle):

@@ -18,5 +18,5 @@ def test_fibre_strings(bundle):
 
 
 def test_fibre_missing_column():
-    with pytest.raises(MissingColumnError, match="missing column 'nb_locaux_fibre'"):
+    with pytest.raises(MissingColumnError, match="colonne 'nb_locaux_fibre' absente"):
         arcep.read_fibre(INVALID / "fibre_missing_column.csv")

@@ -18,6 +18,6 @@ def test_ifn_strings(bundle):
 
 
 def test_ifn_missing_column():
-    with pytest.raises(MissingColumnError, match="missing column 'poverty_rate'") as e:
+    with pytest.raises(MissingColumnError, match="colonne 'poverty_rate' absente") as e:
         ifn.read_ifn(INVALID / "ifn_missing_column.csv")
     assert "ifn_missing_column.csv" in e.value.source

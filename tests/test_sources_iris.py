@@ -21,7 +21,7 @@ def test_iris_frame(bundle):
 
 
 def test_headers_missing_column():
-    with pytest.raises(MissingColumnError, match="missing column name 'P16 Pop'"):
+    with pytest.raises(MissingColumnError, match="nom de colonne 'P16 Pop' absent"):
         iris.read_iris_headers(INVALID / "iris_headers_missing_column.csv")
 
 

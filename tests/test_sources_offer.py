@@ -90,7 +90,7 @@ def test_missing_columns_named():
     with pytest.raises(ValidationError) as exc:
         france_services.read_france_services(INVALID / "france_services_missing_columns.csv")
     msg = str(exc.value)
-    assert "france_services_missing_columns.csv" in msg and "expected format" in msg
+    assert "france_services_missing_columns.csv" in msg and "format attendu" in msg
     assert "latitude" in msg and "insee_com" in msg
 
 
@@ -125,7 +125,7 @@ def test_contract_check_on_frames():
         }
     )
     assert "MAIL" not in contract.check(df, "df").columns
-    with pytest.raises(ValidationError, match=r"missing column\(s\) \['LNG'\]"):
+    with pytest.raises(ValidationError, match=r"colonne absente : \['LNG'\]"):
         contract.check(df.drop(columns="LNG"), "df")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import _journal, catalog
+from .. import _fr, _journal, catalog
 from .._errors import DataFileError, FileFormatError, MissingColumnError, ValidationError
 from ._io import RESTORE, load_json, read_csv_text
 
@@ -83,8 +83,9 @@ class Contract:
             raise MissingColumnError(
                 source,
                 [
-                    f"missing column(s) {missing} (source {self.key!r}); expected format: "
-                    f"{self.expected_format}, with at least the columns {list(self.required)}",
+                    f"{_fr.plural(len(missing), 'colonne absente', 'colonnes absentes')} : "
+                    f"{missing} (source {self.key!r}) ; format attendu : "
+                    f"{self.expected_format}, avec au moins les colonnes {list(self.required)}",
                     "correction : vérifier que c'est le bon fichier et le nom de ses colonnes "
                     "(ou le restaurer depuis sa source)",
                 ],

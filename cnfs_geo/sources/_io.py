@@ -207,7 +207,7 @@ def read_csv_columns(path: str | Path, required: list[str], **kwargs: Any) -> pd
         df,
         required,
         str(path),
-        expected=f"expected columns include {required}; is this the right file? "
+        expected=f"colonnes attendues : {required} ; est-ce le bon fichier ? "
         f"Correction : vérifier le fichier et le nom de ses colonnes, ou {RESTORE}",
     )
     df.attrs["source"] = str(path)

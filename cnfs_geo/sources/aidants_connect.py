@@ -11,7 +11,7 @@ from ._contract import Contract, read_csv_strings
 CONTRACT = Contract(
     "aidants_connect",
     ("ID", "Name", "Is Active", "City Insee Code", "Zip Code", "Siret"),
-    "CSV of the Aidants Connect structures export (commune code, no coordinates)",
+    "CSV de l'export des structures Aidants Connect (code commune, sans coordonnées)",
 )
 
 

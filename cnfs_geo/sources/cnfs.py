@@ -12,8 +12,8 @@ from ._contract import Contract, read_json_records
 CONTRACT = Contract(
     "cnfs_permanences",
     ("id", "nom", "pivot", "code_postal", "latitude", "longitude", "nb_aidants"),
-    "JSON list of CNFS permanences (conseiller-numerique.gouv.fr export) with WGS84 "
-    "latitude/longitude and nb_aidants",
+    "liste JSON des permanences des conseillers numériques (export "
+    "conseiller-numerique.gouv.fr), latitude/longitude WGS84 et nb_aidants",
 )
 
 

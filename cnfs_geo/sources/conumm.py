@@ -11,7 +11,7 @@ from ._contract import Contract, read_json_records
 CONTRACT = Contract(
     "conumm_angers",
     ("TYPO_UID", "USER_NOM", "USER_ADRES", "LAT", "LNG"),
-    "JSON list of the Angers guide des services numériques, WGS84 LAT/LNG",
+    "liste JSON du guide des services numériques d'Angers, LAT/LNG WGS84",
 )
 
 

@@ -21,7 +21,7 @@ CONTRACT = Contract(
         "source",
         "services",
     ),
-    "JSON list in the LieuMediationNumerique schema (data·inclusion)",
+    "liste JSON au schéma LieuMediationNumerique (data·inclusion)",
 )
 
 

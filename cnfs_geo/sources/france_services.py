@@ -12,8 +12,8 @@ from ._io import check_unique
 CONTRACT = Contract(
     "france_services",
     ("id_fs", "insee_dep", "lib_fs", "insee_com", "latitude", "longitude", "format_fs"),
-    "CSV (comma, UTF-8) of the ANCT « Liste des structures France services », "
-    "WGS84 decimal latitude/longitude",
+    "CSV (virgule, UTF-8) de la « Liste des structures France services » de l'ANCT, "
+    "latitude/longitude WGS84 décimales",
 )
 
 

@@ -80,10 +80,10 @@ def read_iris_headers(path: Path) -> list[str]:
     if missing:
         raise MissingColumnError(
             str(path),
-            [f"missing column name {c!r}" for c in missing]
+            [f"nom de colonne {c!r} absent" for c in missing]
             + [
-                "expected the ';'-separated header line of the MedNum IRIS "
-                "files (152 names); is this the right file?"
+                "attendu : la ligne d'en-tête des fichiers IRIS de La MedNum (152 noms "
+                "séparés par « ; ») ; est-ce le bon fichier ?"
             ],
         )
     return names

@@ -11,13 +11,13 @@ from ._contract import Contract, read_json_records
 CONTRACT_CD49_2022 = Contract(
     "lieux_cd49_2022",
     ("ID", "Nom", "Geo Point"),
-    "JSON list of the CD49 lieux de médiation export, 'Geo Point' = \"lat,lon\"",
+    "liste JSON de l'export des lieux de médiation du CD49, 'Geo Point' = \"lat,lon\"",
 )
 
 CONTRACT_CD49_2020 = Contract(
     "lieux_cd49_2020",
     ("ID_LieuMed", "NOM_STRUCTURE", "AFFICHAGE", "x", "y"),
-    "JSON list of the CD49 lieux source 2020-2021, Lambert-93 x/y strings with decimal commas",
+    "liste JSON des lieux du CD49 (source 2020-2021), x/y Lambert-93 en texte à virgule décimale",
 )
 
 

@@ -94,6 +94,20 @@ def test_missing_columns_named():
     assert "latitude" in msg and "insee_com" in msg
 
 
+def test_csv_resaved_with_semicolons_says_so(bundle, tmp_path):
+    """The real France services file re-saved by a spreadsheet (BOM, « ; » separator): the
+    error says the separator and how to re-save, not only a field count."""
+    src = bundle.file("france_services")
+    df = pd.read_csv(src, dtype=str, keep_default_na=False)
+    path = tmp_path / src.name
+    df.to_csv(path, sep=";", index=False, encoding="utf-8-sig")
+    with pytest.raises(ValidationError) as exc:
+        france_services.read_france_services(path)
+    msg = str(exc.value)
+    assert "le séparateur du fichier semble être « ; »" in msg, msg
+    assert "réenregistrer le fichier en CSV séparé par « , »" in msg and src.name in msg
+
+
 def test_json_not_a_list_of_objects(tmp_path):
     path = tmp_path / "cd49.json"
     path.write_text(json.dumps({"ID": "LMN001"}), encoding="utf-8")

@@ -134,10 +134,24 @@ def check_csv(path: str | Path, *, sep: str = ",", n_fields: int | None = None) 
         if cut and n_bad == 1
         else f"{n_bad} enregistrement{'s' if n_bad > 1 else ''} sans le bon nombre de champs"
     )
-    raise FileFormatError(
-        str(path),
-        [head, *problems, f"correction : corriger ces lignes (séparateur {sep!r}) ou {RESTORE}"],
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    other = next(
+        (o for o in (";", ",", "\t") if o != sep and first.count(o) > first.count(sep)), None
     )
+    if other is not None:
+        # a whole file with another separator (re-saved by a spreadsheet): say so first
+        shown = "tabulation" if other == "\t" else f"« {other} »"
+        head = (
+            f"le séparateur du fichier semble être {shown} (ligne d'en-tête), et non "
+            f"« {sep} » ; {head}"
+        )
+        fix = (
+            f"correction : réenregistrer le fichier en CSV séparé par « {sep} » (un tableur "
+            f"l'enregistre souvent avec {shown}) ou {RESTORE}"
+        )
+    else:
+        fix = f"correction : corriger ces lignes (séparateur {sep!r}) ou {RESTORE}"
+    raise FileFormatError(str(path), [head, *problems, fix])
 
 
 def read_csv_text(path: str | Path, *, sep: str = ",", **kwargs: Any) -> pd.DataFrame:

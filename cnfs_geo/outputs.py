@@ -11,7 +11,10 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +252,29 @@ def _new_tmp(out: Path) -> Path:
     return out.parent / f"{TMP_PREFIX}{out.name}-{secrets.token_hex(4)}"
 
 
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM while the finished files are moved into place: a
+    signal that arrives then is raised again once every file is moved, so an interrupted
+    run cannot leave new and previous files mixed (only a SIGKILL or a power cut between
+    two renames could). No-op off the main thread (Python handles signals there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = [signal.SIGINT, signal.SIGTERM]
+    received: list[int] = []
+    previous = {s: signal.getsignal(s) for s in held}
+    for s in held:
+        signal.signal(s, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)  # now handled as it would have been
+
+
 def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]]) -> list[Path]:
     """Write a set of files into ``out_dir`` together: each ``writers[name](path)`` writes
     into a temporary folder beside ``out_dir``, and the files are moved into ``out_dir``
@@ -274,8 +300,9 @@ def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]
         for name, write in writers.items():
             write(tmp / name)
         out.mkdir(parents=True, exist_ok=True)
-        for name in writers:
-            os.replace(tmp / name, out / name)
+        with _signals_deferred():
+            for name in writers:
+                os.replace(tmp / name, out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return [out / name for name in writers]
@@ -320,13 +347,15 @@ def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> d
             except pdf.PdfUnavailableError as exc:
                 log.warning("%s", exc)
         out.mkdir(parents=True, exist_ok=True)
-        # the GeoPackage last: a run that stops between two moves leaves a new map and
-        # report beside the previous GeoPackage at worst, never a partial file
-        for key in ("map", "report", "pdf", "geopackage"):
-            if key in names:
-                os.replace(tmp / names[key], out / names[key])
-        for extra in sorted(tmp.iterdir()):  # CSVs written beside, if any
-            os.replace(extra, out / extra.name)
+        # all moves together, Ctrl-C held meanwhile (_signals_deferred); the GeoPackage
+        # last: only a kill between two renames could leave a new map and report beside
+        # the previous GeoPackage, never a partial file
+        with _signals_deferred():
+            for key in ("map", "report", "pdf", "geopackage"):
+                if key in names:
+                    os.replace(tmp / names[key], out / names[key])
+            for extra in sorted(tmp.iterdir()):  # CSVs written beside, if any
+                os.replace(extra, out / extra.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {key: out / name for key, name in names.items()}

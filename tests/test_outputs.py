@@ -1,6 +1,8 @@
 """Writing a plan (cnfs_geo.outputs): the GeoPackage, deterministic, with every layer."""
 
 import hashlib
+import os
+import signal
 
 import geopandas as gpd
 import pyogrio
@@ -69,3 +71,27 @@ def test_write_files_moves_all_or_nothing(tmp_path):
     )
     assert [p.name for p in paths] == ["a.csv", "b.png"]
     assert (out / "a.csv").read_text() == "new a" and (out / "b.png").read_bytes() == b"new b"
+
+
+def test_ctrl_c_while_moving_is_held_until_every_file_is_moved(tmp_path, monkeypatch):
+    """A Ctrl-C (SIGINT) that arrives while the finished files are moved into place is
+    delivered once all of them are moved: the folder never mixes new and previous files."""
+    from cnfs_geo import outputs
+
+    out = tmp_path / "sorties"
+    names = ["a.csv", "b.png", "c.csv"]
+    outputs.write_files(out, {n: (lambda p: p.write_text("old")) for n in names})
+    real = os.replace
+    calls = []
+
+    def replace_then_interrupt(src, dst):
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the first move
+        real(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_files(out, {n: (lambda p: p.write_text("new")) for n in names})
+    assert len(calls) == 3
+    assert [(out / n).read_text() for n in names] == ["new"] * 3

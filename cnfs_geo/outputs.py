@@ -277,14 +277,16 @@ def _signals_deferred() -> Iterator[None]:
 
 def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]]) -> list[Path]:
     """Write a set of files into ``out_dir`` together: each ``writers[name](path)`` writes
-    into a temporary folder beside ``out_dir``, and the files are moved into ``out_dir``
-    (``os.replace``) only when all are written. An interrupted run leaves the previous
-    files as they were; other files of ``out_dir`` are left alone.
+    into a temporary folder beside ``out_dir`` (a writer may also write nothing: that file
+    is skipped), and the files are moved into ``out_dir`` (``os.replace``, in the order of
+    ``writers``, then any other file the writers left beside) only when all are written,
+    with Ctrl-C held meanwhile. An interrupted run leaves the previous files as they were;
+    other files of ``out_dir`` are left alone.
 
     Returns
     -------
     list of Path
-        The written files, in the order of ``writers``.
+        The files moved into ``out_dir``.
 
     Raises
     ------
@@ -295,17 +297,21 @@ def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
     tmp = _new_tmp(out)
+    moved: list[Path] = []
     try:
         tmp.mkdir()
         for name, write in writers.items():
             write(tmp / name)
         out.mkdir(parents=True, exist_ok=True)
+        order = [n for n in writers if (tmp / n).exists()]
+        order += sorted(p.name for p in tmp.iterdir() if p.name not in writers)
         with _signals_deferred():
-            for name in writers:
+            for name in order:
                 os.replace(tmp / name, out / name)
+                moved.append(out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return [out / name for name in writers]
+    return moved
 
 
 def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> dict[str, Path]:
@@ -315,9 +321,10 @@ def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> d
     ``$SOURCE_DATE_EPOCH`` or today), left out with a warning when WeasyPrint's system
     libraries are missing.
 
-    The GeoPackage, map and report are written into a temporary folder beside
-    ``out_dir``, then each moved into ``out_dir`` (``os.replace``, atomic on one file
-    system) only when all are complete. Other files of ``out_dir`` are left as they are.
+    The map, report, PDF and GeoPackage are written together by :func:`write_files`: into a
+    temporary folder beside ``out_dir``, then moved into ``out_dir`` (``os.replace``, atomic
+    on one file system; the GeoPackage last) only when all are complete, Ctrl-C held
+    meanwhile. Other files of ``out_dir`` are left as they are.
 
     Raises
     ------
@@ -326,36 +333,28 @@ def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> d
     """
     if not isinstance(out_dir, (str, os.PathLike)):
         raise ArgumentError("out_dir", [f"a folder path is expected, got {type(out_dir).__name__}"])
-    out = check_out_dir(out_dir)
     names = {
-        "geopackage": "plan.gpkg",
         "map": "carte_couverture.html",
         "report": "rapport.html",
+        "pdf": pdf.PDF_FILENAME,
+        "geopackage": "plan.gpkg",
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out)
-    tmp = _new_tmp(out)
-    try:
-        tmp.mkdir()
-        write_geopackage(plan, tmp / names["geopackage"])
-        maps.coverage_map(plan, path=tmp / names["map"])
-        report.write_report(plan, tmp / names["report"])
-        if with_pdf:
-            try:
-                pdf.write_pdf(plan, tmp / pdf.PDF_FILENAME)
-                names["pdf"] = pdf.PDF_FILENAME
-            except pdf.PdfUnavailableError as exc:
-                log.warning("%s", exc)
-        out.mkdir(parents=True, exist_ok=True)
-        # all moves together, Ctrl-C held meanwhile (_signals_deferred); the GeoPackage
-        # last: only a kill between two renames could leave a new map and report beside
-        # the previous GeoPackage, never a partial file
-        with _signals_deferred():
-            for key in ("map", "report", "pdf", "geopackage"):
-                if key in names:
-                    os.replace(tmp / names[key], out / names[key])
-            for extra in sorted(tmp.iterdir()):  # CSVs written beside, if any
-                os.replace(extra, out / extra.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {key: out / name for key, name in names.items()}
+
+    def write_pdf(path: Path) -> None:
+        try:
+            pdf.write_pdf(plan, path)
+        except pdf.PdfUnavailableError as exc:  # left out, with a warning
+            log.warning("%s", exc)
+
+    writers: dict[str, Callable[[Path], object]] = {
+        names["map"]: lambda p: maps.coverage_map(plan, path=p),
+        names["report"]: lambda p: report.write_report(plan, p),
+    }
+    if with_pdf:
+        writers[names["pdf"]] = write_pdf
+    # the GeoPackage moved last: only a kill between two renames could leave a new map
+    # and report beside the previous GeoPackage, never a partial file
+    writers[names["geopackage"]] = lambda p: write_geopackage(plan, p)
+    moved = {p.name for p in write_files(out_dir, writers)}
+    out = Path(out_dir)
+    return {key: out / name for key, name in names.items() if name in moved}

@@ -155,7 +155,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
         plan = with_robustness(plan, prepared)
     with _progress.stage(_fr.PROGRESS_WRITE):
-        paths = write_outputs(plan, args.out)
+        paths = write_outputs(plan, args.out, with_pdf=getattr(args, "with_pdf", True))
     wall = time.perf_counter() - t0
     s = plan.summary()
     counts = plan.offer_report.counts
@@ -263,7 +263,7 @@ def _cmd_plan_national(args: argparse.Namespace) -> int:
         out_dir=out,
         workers=args.workers,
         scheduler=args.scheduler,
-        with_pdf=getattr(args, "pdf", False),
+        with_pdf=getattr(args, "pdf", False) and getattr(args, "with_pdf", True),
         departements=None
         if str(args.departement).lower() in ("all", "france")
         else [d.strip().upper().zfill(2) for d in str(args.departement).split(",") if d.strip()],
@@ -615,6 +615,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="avec --departement all ou une liste : écrit aussi rapport.pdf dans le dossier "
         "de chaque département (par défaut non : le PDF prend plus de temps que tout le "
         "reste du calcul d'un département ; rapport.html est toujours écrit)",
+    )
+    pl.add_argument(
+        "--sans-pdf",
+        "--no-pdf",
+        dest="with_pdf",
+        action="store_false",
+        help="sans rapport.pdf (pour essayer des variantes vite : le PDF prend plus de temps "
+        "que le reste du calcul ; rapport.html, la carte et plan.gpkg sont écrits)",
     )
     pl.set_defaults(func=_cmd_plan)
 

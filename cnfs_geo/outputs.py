@@ -340,15 +340,23 @@ def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> d
         "geopackage": "plan.gpkg",
     }
 
+    # the report's figures and texts are computed once for the HTML report and the PDF
+    contexts: list[dict[str, Any]] = []
+
+    def context() -> dict[str, Any]:
+        if not contexts:
+            contexts.append(report.report_context(plan))
+        return contexts[0]
+
     def write_pdf(path: Path) -> None:
         try:
-            pdf.write_pdf(plan, path)
+            pdf.write_pdf(plan, path, context=context())
         except pdf.PdfUnavailableError as exc:  # left out, with a warning
             log.warning("%s", exc)
 
     writers: dict[str, Callable[[Path], object]] = {
         names["map"]: lambda p: maps.coverage_map(plan, path=p),
-        names["report"]: lambda p: report.write_report(plan, p),
+        names["report"]: lambda p: report.write_report(plan, p, context=context()),
     }
     if with_pdf:
         writers[names["pdf"]] = write_pdf

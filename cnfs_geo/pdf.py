@@ -187,10 +187,13 @@ def _template_text(name: str) -> str:
     )
 
 
-def render_pdf_html(plan: Any, *, date: datetime.date | None = None) -> str:
+def render_pdf_html(
+    plan: Any, *, date: datetime.date | None = None, context: dict[str, Any] | None = None
+) -> str:
     """The HTML the PDF is printed from: the report with its print-only pages and a
-    table of contents listing every numbered section of the report."""
-    context = report.report_context(plan)
+    table of contents listing every numbered section of the report. ``context`` is the
+    plan's :func:`cnfs_geo.report.report_context` when the caller has it (not changed)."""
+    context = dict(report.report_context(plan) if context is None else context)
     context["pdf"] = pdf_context(plan, date=date)
     first = report.render_context(context)
     context["pdf"]["toc"] = [
@@ -213,7 +216,13 @@ def _weasyprint() -> Any:
     return weasyprint
 
 
-def write_pdf(plan: Any, path: str | Path, *, date: datetime.date | None = None) -> Path:
+def write_pdf(
+    plan: Any,
+    path: str | Path,
+    *,
+    date: datetime.date | None = None,
+    context: dict[str, Any] | None = None,
+) -> Path:
     """Write the report of ``plan`` as an A4 PDF (title page, synthesis for elected
     officials, contents, numbered pages), atomically.
 
@@ -226,6 +235,9 @@ def write_pdf(plan: Any, path: str | Path, *, date: datetime.date | None = None)
     date : datetime.date, optional
         Production date printed on the title page and stored as the PDF's creation
         and modification dates (default :func:`production_date`).
+    context : dict, optional
+        The plan's :func:`cnfs_geo.report.report_context` when the caller has it already
+        (the HTML report's); computed from ``plan`` otherwise.
 
     Returns
     -------
@@ -242,7 +254,7 @@ def write_pdf(plan: Any, path: str | Path, *, date: datetime.date | None = None)
     if out.is_dir():
         out = out / PDF_FILENAME
     d = production_date(date)
-    text = render_pdf_html(plan, date=d)
+    text = render_pdf_html(plan, date=d, context=context)
     css = wp.CSS(string=_template_text("rapport_pdf.css"))
     doc = wp.HTML(string=text, base_url=str(out.parent)).render(stylesheets=[css])
     stamp = f"{d.isoformat()}T00:00:00Z"

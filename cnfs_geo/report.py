@@ -1341,7 +1341,9 @@ def render_context(context: dict[str, Any]) -> str:
     return _environment().get_template(TEMPLATE).render(**context)
 
 
-def write_report(plan: Any, path: str | Path, *, with_map: bool = True) -> Path:
+def write_report(
+    plan: Any, path: str | Path, *, with_map: bool = True, context: dict[str, Any] | None = None
+) -> Path:
     """Write the French planning report of ``plan`` as one self-contained HTML file.
 
     Parameters
@@ -1358,6 +1360,9 @@ def write_report(plan: Any, path: str | Path, *, with_map: bool = True) -> Path:
         Output file; a directory gets ``rapport.html``.
     with_map : bool
         Embed the static two-panel map (PNG, base64).
+    context : dict, optional
+        The plan's :func:`report_context` when the caller has it already (computed from
+        ``plan`` otherwise); not changed.
 
     Returns
     -------
@@ -1367,7 +1372,9 @@ def write_report(plan: Any, path: str | Path, *, with_map: bool = True) -> Path:
     out = Path(path)
     if out.is_dir():
         out = out / REPORT_FILENAME
-    text = render_report(plan, with_map=with_map)
+    if context is None:
+        context = report_context(plan, with_map=with_map)
+    text = render_context(context)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     log.info("report: %s (%.0f kB)", out, len(text.encode("utf-8")) / 1024)

@@ -12,8 +12,12 @@ the tests listed in ``SLOW`` (over ~5 s on an idle machine, neither national nor
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import io
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -217,3 +221,44 @@ def fs49(bundle, cog49):
         "n_cand": len(cand),
         "ex_ids": list(existing.index),
     }
+
+
+def _cli_run(args: list[str], out: Path) -> SimpleNamespace:
+    """Run ``cnfs-geo plan ARGS --out OUT`` in-process on the embedded bundle, progress on,
+    the PDF dated 30 November 2026 (``SOURCE_DATE_EPOCH``); return the folder, exit code,
+    standard output and error."""
+    from cnfs_geo import _progress, cli, pdf
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(catalog.ENV_VAR, raising=False)
+        mp.setenv(pdf.DATE_ENV_VAR, str(CLI_PDF_EPOCH))
+        mp.setitem(_progress._STATE, "quiet", False)  # progress forced on (not a tty)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            rc = cli.main(["plan", *args, "--out", str(out)])
+    return SimpleNamespace(out=out, rc=rc, stdout=stdout.getvalue(), stderr=stderr.getvalue())
+
+
+#: The production date of the PDFs of the shared command-line runs: 30 November 2026, UTC.
+CLI_PDF_EPOCH = int(datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC).timestamp())
+
+
+@pytest.fixture(scope="session")
+def cli49(tmp_path_factory):
+    """``cnfs-geo plan --departement 49 --posts 8 --threshold 10`` (the first demo, same
+    scenario as :func:`plan49`), run once per session in-process: ``out`` (every output,
+    PDF included), ``rc``, ``stdout``, ``stderr``. Read-only: copy before changing a file."""
+    return _cli_run(
+        ["--departement", "49", "--posts", "8", "--threshold", "10"],
+        tmp_path_factory.mktemp("cli49") / "49",
+    )
+
+
+@pytest.fixture(scope="session")
+def cli49_mixed(tmp_path_factory):
+    """``cnfs-geo plan --departement 49 --posts 6 --itinerant 2`` (the second demo, same
+    scenario as :func:`plan49_mixed`), run once per session in-process, as :func:`cli49`."""
+    return _cli_run(
+        ["--departement", "49", "--posts", "6", "--itinerant", "2"],
+        tmp_path_factory.mktemp("cli49_mixed") / "49_mutualise",
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from _cdp import Browser, find_chromium
 
-from cnfs_geo import _fr, maps, outputs
+from cnfs_geo import _fr, maps
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -71,11 +71,13 @@ _PICK_BASE = """(function(name) {
 
 
 @pytest.fixture(scope="module")
-def demos(plan49, plan49_mixed, tmp_path_factory):
-    """The two demo plans and their written outputs, by name."""
+def demos(plan49, plan49_mixed, cli49, cli49_mixed):
+    """The two demo plans and the outputs the command line wrote for them (conftest
+    ``cli49`` and ``cli49_mixed``: same scenarios), by name."""
     out = {}
-    for name, plan in (("49", plan49), ("49_mutualise", plan49_mixed)):
-        paths = outputs.write_outputs(plan, tmp_path_factory.mktemp(name), with_pdf=False)
+    for name, plan, run in (("49", plan49, cli49), ("49_mutualise", plan49_mixed, cli49_mixed)):
+        assert run.rc == 0
+        paths = {"map": run.out / "carte_couverture.html", "report": run.out / "rapport.html"}
         out[name] = (plan, paths)
     return out
 

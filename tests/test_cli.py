@@ -8,21 +8,17 @@ from cnfs_geo import _fr, _progress, catalog, cli
 NNBSP = "\u202f"
 
 
-def test_plan_49_writes_every_output(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
-    monkeypatch.setitem(_progress._STATE, "quiet", False)  # progress forced on (not a tty)
-    out = tmp_path / "49"
-    rc = cli.main(
-        ["plan", "--departement", "49", "--posts", "8", "--threshold", "10", "--out", str(out)]
-    )
+def test_plan_49_writes_every_output(cli49):
+    """`cnfs-geo plan --departement 49 --posts 8 --threshold 10`, run once per session
+    (conftest ``cli49``: in-process, progress forced on)."""
+    rc, out = cli49.rc, cli49.out
     assert rc == 0
-    captured = capsys.readouterr()
-    text = captured.out
+    text = cli49.stdout
     # progress on stderr: one line per stage of plan (reading the files may come from the
     # process cache, then it has no line), then the writing stage
     for stage in ("need", "coverage", "gaps", "placement", "itinerant", "outputs"):
-        assert _fr.PLAN_STAGES[stage] in captured.err, stage
-    assert _fr.PROGRESS_WRITE in captured.err
+        assert _fr.PLAN_STAGES[stage] in cli49.stderr, stage
+    assert _fr.PROGRESS_WRITE in cli49.stderr
     for name in ("plan.gpkg", "carte_couverture.html", "rapport.html"):
         assert (out / name).stat().st_size > 10_000, name
         assert name in text

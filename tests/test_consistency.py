@@ -9,24 +9,16 @@ import shutil
 
 import pytest
 
-from cnfs_geo import cli, consistency
+from cnfs_geo import consistency
 from cnfs_geo.consistency import ConsistencyError
 from cnfs_geo.outputs import write_outputs
 from cnfs_geo.plan import Scenario, compare_demand_units, run
 
 
-def _cli(args, tmp_path, capsys, monkeypatch, data_dir=None):
-    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
-    out = tmp_path / "out"
-    extra = ["--data-dir", str(data_dir)] if data_dir else []
-    assert cli.main(["plan", *args, *extra, "--out", str(out)]) == 0
-    return out, capsys.readouterr().out
-
-
-def test_default_plan_report_and_summary_agree_with_the_geopackage(tmp_path, capsys, monkeypatch):
-    out, text = _cli(
-        ["--departement", "49", "--posts", "8", "--threshold", "10"], tmp_path, capsys, monkeypatch
-    )
+def test_default_plan_report_and_summary_agree_with_the_geopackage(cli49):
+    """`cnfs-geo plan --departement 49 --posts 8 --threshold 10` (conftest ``cli49``)."""
+    assert cli49.rc == 0
+    out, text = cli49.out, cli49.stdout
     f = consistency.check_outputs(out, summary=text)
     assert f["n_posts"] == 8 and f["cost_eur"] == 400_000
     assert f["units"] == 367 and f["demand_unit"].startswith("Unités les plus fines")
@@ -36,11 +28,10 @@ def test_default_plan_report_and_summary_agree_with_the_geopackage(tmp_path, cap
     assert 'id="unite-de-demande"' in html and 'id="conseillers-par-defaut"' in html
 
 
-def test_mixed_plan_with_itinerant_posts_agrees(tmp_path, capsys, monkeypatch):
-    out, text = _cli(
-        ["--departement", "49", "--posts", "6", "--itinerant", "2"], tmp_path, capsys, monkeypatch
-    )
-    f = consistency.check_outputs(out, summary=text)
+def test_mixed_plan_with_itinerant_posts_agrees(cli49_mixed):
+    """`cnfs-geo plan --departement 49 --posts 6 --itinerant 2` (conftest ``cli49_mixed``)."""
+    assert cli49_mixed.rc == 0
+    f = consistency.check_outputs(cli49_mixed.out, summary=cli49_mixed.stdout)
     assert f["n_fixed"] == 6 and f["n_itinerant"] == 2 and len(f["circuits"]) == 2
     for v in f["circuits"].values():
         assert v["visits"] > 0 and v["timetable_hours"] > 0
@@ -53,7 +44,7 @@ def test_mixed_plan_with_itinerant_posts_agrees(tmp_path, capsys, monkeypatch):
 )
 def test_other_plans_of_49_agree(plan49, changes, tmp_path):
     plan = run(dataclasses.replace(plan49.scenario, **changes))
-    write_outputs(plan, tmp_path)
+    write_outputs(plan, tmp_path, with_pdf=False)  # the check reads the GeoPackage and HTML
     f = consistency.check_outputs(tmp_path)
     assert f["units"] == len(plan.units)
 
@@ -66,17 +57,16 @@ def test_another_departement_with_national_data_agrees(raw_dir, tmp_path):
     assert f["communes"] == 207 and "pas de fichier IRIS" in f["demand_unit"]
 
 
-def test_a_changed_figure_is_reported(plan49, tmp_path):
+def test_a_changed_figure_is_reported(cli49, tmp_path):
     """The check fails on any difference: one number of the EPCI table, one post's
     population, one line of the summary."""
-    write_outputs(plan49, tmp_path)
-    f = consistency.check_outputs(tmp_path)
-    html = (tmp_path / "rapport.html").read_text(encoding="utf-8")
+    f = consistency.check_outputs(cli49.out)
+    html = (cli49.out / "rapport.html").read_text(encoding="utf-8")
     post = f["posts"][0]
     shown = consistency._i(post["covered_population"]).replace(" ", "\u202f")
     bad = tmp_path / "bad"
     bad.mkdir()
-    shutil.copy(tmp_path / "plan.gpkg", bad / "plan.gpkg")
+    shutil.copy(cli49.out / "plan.gpkg", bad / "plan.gpkg")
     i = html.index('id="postes"')
     j = html.index(f">{shown}<", i)
     (bad / "rapport.html").write_text(

@@ -17,8 +17,6 @@ import re
 import pytest
 
 from cnfs_geo import cli
-from cnfs_geo.outputs import write_outputs
-from cnfs_geo.plan import Scenario, run
 
 ENGLISH = {
     "the", "of", "and", "with", "is", "are", "for", "from", "this", "that", "not", "was",
@@ -87,12 +85,13 @@ def script_literals(page: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    """The 49 plan with fixed and itinerant posts (the scenario that shows every section)."""
-    plan = run(Scenario(departement="49", posts=8, itinerant_posts=2, threshold_minutes=10))
-    out = tmp_path_factory.mktemp("fr")
-    paths = write_outputs(plan, out)
-    return {k: p.read_text(encoding="utf-8") for k, p in paths.items() if p.suffix == ".html"}
+def outputs(cli49_mixed):
+    """The HTML outputs of the 49 plan with fixed and itinerant posts (the scenario that
+    shows every section: `cnfs-geo plan --departement 49 --posts 6 --itinerant 2`, conftest
+    ``cli49_mixed``), by file name."""
+    assert cli49_mixed.rc == 0
+    names = ("rapport.html", "carte_couverture.html")
+    return {n: (cli49_mixed.out / n).read_text(encoding="utf-8") for n in names}
 
 
 def _assert_french(text: str, where: str) -> None:

@@ -15,7 +15,7 @@ import subprocess
 import geopandas as gpd
 import pytest
 
-from cnfs_geo import _fr, outputs, pdf
+from cnfs_geo import _fr, pdf
 from cnfs_geo._errors import CnfsGeoError
 
 DATE = datetime.date(2026, 11, 30)
@@ -42,11 +42,12 @@ def _flat(s: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def written(plan49, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pdf")
-    outputs.write_geopackage(plan49, out / "plan.gpkg")
-    path = pdf.write_pdf(plan49, out, date=DATE)
-    return out, path, _pages(path), _pages(path, layout=False)
+def written(cli49):
+    """The PDF and GeoPackage of `cnfs-geo plan --departement 49 --posts 8 --threshold 10`
+    (conftest ``cli49``, the PDF dated ``DATE`` through ``SOURCE_DATE_EPOCH``)."""
+    assert cli49.rc == 0
+    path = cli49.out / pdf.PDF_FILENAME
+    return cli49.out, path, _pages(path), _pages(path, layout=False)
 
 
 def test_pdf_holds_the_key_figures_of_the_geopackage(written):
@@ -108,10 +109,11 @@ def test_pdf_title_page_contents_and_page_numbers(written, plan49):
 
 
 def test_pdf_is_deterministic_and_dated(written, plan49, tmp_path):
-    path = written[1]
-    again = pdf.write_pdf(plan49, tmp_path / "rapport.pdf", date=DATE)
-    assert again.read_bytes() == path.read_bytes()
-    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+    first = pdf.write_pdf(plan49, tmp_path / "a" / "rapport.pdf", date=DATE)
+    again = pdf.write_pdf(plan49, tmp_path / "b" / "rapport.pdf", date=DATE)
+    assert again.read_bytes() == first.read_bytes()
+    # the command line's PDF, dated through $SOURCE_DATE_EPOCH
+    info = subprocess.run(["pdfinfo", str(written[1])], capture_output=True, text=True).stdout
     assert re.search(r"CreationDate:\s+Mon Nov 30 00:00:00 2026", info)
 
 
@@ -124,11 +126,12 @@ def test_production_date_from_source_date_epoch(monkeypatch):
         pdf.production_date()
 
 
-def test_pdf_table_totals_are_printed_once(plan49_mixed, tmp_path):
+def test_pdf_table_totals_are_printed_once(cli49_mixed):
     """A table's total row (tfoot) is printed once, after its last row: WeasyPrint's default
     repeats it at every page break, where it reads as the total of the rows above it (the
     EPCI and source tables of the 6 + 2 plan each break across two pages)."""
-    text = "\n".join(_pages(pdf.write_pdf(plan49_mixed, tmp_path, date=DATE)))
+    # `cnfs-geo plan --departement 49 --posts 6 --itinerant 2` (conftest ``cli49_mixed``)
+    text = "\n".join(_pages(cli49_mixed.out / pdf.PDF_FILENAME))
     assert len(re.findall(r"Département \(\d+ EPCI\)", text)) == 1
     assert len(re.findall(r"^ ?Total \d", text, flags=re.M)) == 1
     assert text.count("Total des lieux distincts") == 1

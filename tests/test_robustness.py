@@ -142,14 +142,20 @@ def test_bad_inputs(plan49, prepared49):
 
 
 @pytest.mark.parametrize("flag", [[], ["--sans-robustesse"]], ids=["default", "sans"])
-def test_cli_runs_it_by_default(tmp_path, capsys, monkeypatch, flag):
+def test_cli_runs_it_by_default(tmp_path, capsys, monkeypatch, flag, request):
     from cnfs_geo import cli
 
-    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
-    out = tmp_path / "49"
-    rc = cli.main(["plan", "--departement", "49", "--posts", "4", "--out", str(out), *flag])
+    if flag:
+        monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+        out = tmp_path / "49"
+        args = ["plan", "--departement", "49", "--posts", "4", "--out", str(out), *flag]
+        rc = cli.main([*args, "--sans-pdf"])
+        text = capsys.readouterr().out
+        assert not (out / "rapport.pdf").exists()  # --sans-pdf: the other outputs only
+    else:  # `cnfs-geo plan --departement 49 --posts 8 --threshold 10` (conftest ``cli49``)
+        run49 = request.getfixturevalue("cli49")
+        out, rc, text = run49.out, run49.rc, run49.stdout
     assert rc == 0
-    text = capsys.readouterr().out
     posts = pyogrio.read_dataframe(out / "plan.gpkg", layer="posts")
     html = (out / "rapport.html").read_text(encoding="utf-8")
     if flag:

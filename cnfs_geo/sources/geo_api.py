@@ -11,6 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely.geometry
 
+from .. import _fr
 from .._errors import DataFileError, MissingColumnError, ValidationError
 from ..settings import GEOGRAPHIC_CRS
 
@@ -18,8 +19,13 @@ from ..settings import GEOGRAPHIC_CRS
 COMMUNE_FIELDS = (
     "code,nom,type,codeDepartement,codeRegion,codeEpci,siren,codesPostaux,population,mairie,contour"
 )
-#: ``fields`` asked of ``/communes_associees_deleguees``.
-DELEGUEE_FIELDS = "code,nom,type,chefLieu,codeDepartement,centre"
+#: ``fields`` asked of ``/communes_associees_deleguees`` (``contour``: the IGN ADMIN EXPRESS
+#: layer COMMUNE_ASSOCIEE_OU_DELEGUEE; the API gives no population and no mairie for them).
+DELEGUEE_FIELDS = "code,nom,type,chefLieu,codeDepartement,contour"
+#: A part of a commune that none of its contoured communes déléguées / associées covers is
+#: a unit of its own when it is at least this share of the commune's area; smaller parts
+#: are slivers between two generalised contour layers.
+MIN_REMAINDER_SHARE = 0.01
 #: ``fields`` asked of ``/epcis``.
 EPCI_FIELDS = "code,nom,population"
 #: ``fields`` asked of ``/communes?type=arrondissement-municipal``.
@@ -167,6 +173,69 @@ def polygons_from_api(communes: pd.DataFrame) -> gpd.GeoDataFrame:
         crs=GEOGRAPHIC_CRS,
     )
     return gdf.sort_values("code").reset_index(drop=True)
+
+
+def unit_polygons_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The finest polygons of the API, in the contract of :func:`.polygons.read_polygons`.
+
+    A commune with communes déléguées / associées that have a ``contour`` is split into
+    them, plus the part none of them covers when it is at least
+    :data:`MIN_REMAINDER_SHARE` of the commune (coded and named as the commune: the
+    territory of a commune that absorbed communes associées, or of déléguées the API
+    gives without contour; merged into the déléguée of the commune's own code when there
+    is one). Every other commune is one polygon. The result tiles the département like the
+    COG 2018 polygons and is read as they are (``demand.commune2018_from_frame``).
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``code`` (code of the commune déléguée / associée, or of the commune),
+        ``nom``, ``type`` (``commune-deleguee``, ``commune-associee``,
+        ``commune-actuelle`` or ``reste`` for a remainder), ``chefLieu`` (its current
+        commune), ``geometry`` (EPSG:4326), sorted by chefLieu then code.
+    """
+    whole = polygons_from_api(communes).set_index("code")
+    pieces: dict[str, list[tuple[str, str, str, object]]] = {}
+    uncut: dict[str, list[str]] = {}  # déléguées / associées without contour
+    for r in deleguees.to_dict("records"):
+        chef = str(r["chefLieu"])
+        if chef not in whole.index:
+            continue  # a commune of another département
+        if isinstance(r.get("contour"), dict):
+            g = shapely.make_valid(shapely.geometry.shape(r["contour"]))
+            pieces.setdefault(chef, []).append((str(r["code"]), r["nom"], r["type"], g))
+        else:
+            uncut.setdefault(chef, []).append(str(r["nom"]))
+    rows = []
+    for code, c in whole.iterrows():
+        own = pieces.get(str(code), [])
+        if not own:
+            rows.append((code, c["nom"], "commune-actuelle", code, c.geometry))
+            continue
+        rest = shapely.difference(c.geometry, shapely.union_all([p[3] for p in own]))
+        parts = [q for q in shapely.get_parts(shapely.get_parts(rest)) if q.geom_type == "Polygon"]
+        big = [q for q in parts if q.area >= MIN_REMAINDER_SHARE * c.geometry.area]
+        if big:
+            extra = shapely.union_all(big)
+            same = [i for i, p in enumerate(own) if p[0] == code]
+            if same:
+                k, (pc, pn, pt, pg) = same[0], own[same[0]]
+                own[k] = (pc, pn, pt, shapely.union_all([pg, extra]))
+            else:
+                own.append((str(code), _fr.join(uncut.get(str(code), [c["nom"]])), "reste", extra))
+        rows += [(pc, pn, pt, code, pg) for pc, pn, pt, pg in own]
+    gdf = gpd.GeoDataFrame(
+        pd.DataFrame([r[:4] for r in rows], columns=["code", "nom", "type", "chefLieu"]),
+        geometry=[r[4] for r in rows],
+        crs=GEOGRAPHIC_CRS,
+    )
+    dup = gdf["code"][gdf["code"].duplicated()]
+    if len(dup):
+        raise ValidationError(
+            "API Découpage administratif",
+            [f"code {c} given twice (commune and commune déléguée / associée)" for c in dup],
+        )
+    return gdf.sort_values(["chefLieu", "code"]).reset_index(drop=True)
 
 
 def chef_lieux_from_api(communes: pd.DataFrame) -> pd.DataFrame:

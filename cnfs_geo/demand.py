@@ -57,6 +57,15 @@ _FINEST_CURRENT = (
     "API Découpage administratif) au chef-lieu quand il s'y trouve, commune entière à son "
     "chef-lieu à défaut"
 )
+# label of the finest units without IRIS, by the vintage of the polygons
+# (:func:`cnfs_geo.sources.polygons.departement_unit_polygons`)
+_FINEST_BY_VINTAGE = {
+    "current": _FINEST_CURRENT,
+    "communes": (
+        "Communes entières à leur chef-lieu (dossier récupéré sans les contours des communes "
+        "déléguées : relancez `cnfs-geo data fetch` pour des unités plus fines)"
+    ),
+}
 _SPLIT_LABELS = {"iris": "par les IRIS (population 2016)", "area": "par la surface"}
 _NEED_LABELS = {
     "finest": (
@@ -882,11 +891,8 @@ def demand_units_from_frames(
         if iris is None:
             split = "uniform"
         out = finest_units(communes, iris, polygons_2018, code_map or {}, dep, split)
-        no_iris = (
-            _FINEST_CURRENT
-            if polygons_2018 is not None and polygons_2018.attrs.get("vintage") == "current"
-            else _FINEST_NO_IRIS
-        )
+        vintage = polygons_2018.attrs.get("vintage") if polygons_2018 is not None else None
+        no_iris = _FINEST_BY_VINTAGE.get(str(vintage), _FINEST_NO_IRIS)
         label = f"{LABELS['finest'] if iris is not None else no_iris} ; {_NEED_LABELS[split]}"
     else:
         out = _commune2018_units(

@@ -305,7 +305,8 @@ def departement_unit_polygons(departement: str, data_dir: catalog.DataDir) -> gp
     GeoDataFrame
         Columns ``code``, ``nom``, ``geometry`` (EPSG:4326), as :func:`read_polygons`;
         ``attrs["source"]`` names the file and ``attrs["vintage"]`` is ``"current"``
-        (COG in force) or ``"2018"``.
+        (communes déléguées of the COG in force), ``"communes"`` (a directory fetched
+        before the déléguées were: the current communes, nothing finer) or ``"2018"``.
     """
     fetched = data_dir.file(f"deleguees_{departement}", required=False)
     if fetched is not None:
@@ -314,5 +315,5 @@ def departement_unit_polygons(departement: str, data_dir: catalog.DataDir) -> gp
         return out
     out = departement_polygons(departement, data_dir)
     current = data_dir.file(f"contours_{departement}", required=False) is not None
-    out.attrs["vintage"] = "current" if current else "2018"
+    out.attrs["vintage"] = "communes" if current else "2018"
     return out

@@ -221,3 +221,25 @@ def test_geo_api_unit_polygons_split_communes_into_their_deleguees():
     assert area["01001"] == area["01901"] == 0.5 and area["01902"] == 0.499
     assert area["01003"] == 1.0 and area["01004"] == 0.5 and area["01005"] == 1.0
     assert set(u["chefLieu"]) == {"01001", "01002", "01003", "01004", "01005"}
+
+
+def test_geo_api_unit_polygons_bad_contour_is_named():
+    pd = geo_api.pd
+    communes = pd.DataFrame(
+        [
+            {
+                "code": "01001",
+                "nom": "A",
+                "codeDepartement": "01",
+                "population": 1,
+                "contour": _box(0, 1),
+            }
+        ]
+    )
+    line = {"type": "Polygon", "coordinates": [[[0, 45], [1, 45]]]}  # a ring of 2 points
+    deleguees = pd.DataFrame(
+        [("01901", "X", "commune-deleguee", "01001", line)],
+        columns=["code", "nom", "type", "chefLieu", "contour"],
+    )
+    with pytest.raises(ValidationError, match="01901: unreadable contour"):
+        geo_api.unit_polygons_from_api(communes, deleguees)

@@ -193,19 +193,36 @@ def unit_polygons_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> g
         ``nom``, ``type`` (``commune-deleguee``, ``commune-associee``,
         ``commune-actuelle`` or ``reste`` for a remainder), ``chefLieu`` (its current
         commune), ``geometry`` (EPSG:4326), sorted by chefLieu then code.
+
+    Raises
+    ------
+    ValidationError
+        A contour that is no polygon (every such déléguée named), or a code twice.
     """
     whole = polygons_from_api(communes).set_index("code")
     pieces: dict[str, list[tuple[str, str, str, object]]] = {}
     uncut: dict[str, list[str]] = {}  # déléguées / associées without contour
+    bad: list[str] = []
     for r in deleguees.to_dict("records"):
         chef = str(r["chefLieu"])
         if chef not in whole.index:
             continue  # a commune of another département
         if isinstance(r.get("contour"), dict):
-            g = shapely.make_valid(shapely.geometry.shape(r["contour"]))
+            try:
+                g = shapely.make_valid(shapely.geometry.shape(r["contour"]))
+                if g.is_empty or g.area <= 0:
+                    raise ValueError("empty or not a polygon")
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                bad.append(f"commune déléguée / associée {r['code']}: unreadable contour ({exc})")
+                continue
             pieces.setdefault(chef, []).append((str(r["code"]), r["nom"], r["type"], g))
         else:
             uncut.setdefault(chef, []).append(str(r["nom"]))
+    if bad:
+        raise ValidationError(
+            "API Découpage administratif (/communes_associees_deleguees)",
+            bad + ["fix: run `cnfs-geo data fetch` again; report it to the API if it persists"],
+        )
     rows = []
     for code, c in whole.iterrows():
         own = pieces.get(str(code), [])

@@ -197,3 +197,42 @@ def test_finest_coverage_and_posts_same_as_pinned(finest_plans):
     assert len(official.posts) == 8
     # finer than the commune points: the units differ from the commune plan's
     assert len(official.units) > len(official.communes)
+
+
+def test_finest_units_49_remainders(raw_dir, tmp_path):
+    """49 exercises the remainder rules on real contours: Les Hauts-d'Anjou (49080) has a
+    contour for its déléguée Châteauneuf-sur-Sarthe only (the 2018 polygon 49065 is the
+    2017 commune nouvelle of the 7 others): the rest is one unit, coded by the first of
+    those 7 (49051) instead of 49065 and named after them; Ingrandes-le-Fresne-sur-Loire
+    (49160) is split into Saint-Sigismond and the rest, named after the commune (current
+    name). Otherwise the same 183 units, populations and points as the pinned 49 without
+    IRIS file."""
+    from cnfs_geo import demand, need, territory
+
+    fixtures = build(raw_dir, ["49"], tmp_path / "official")
+    with FixtureServer(fixtures) as srv:
+        fetch.fetch_official(["49"], tmp_path / "fetched", base_url=srv.url, backoff=0.01)
+    got = []
+    for d in (tmp_path / "fetched", pinned_subset(raw_dir, tmp_path / "pinned")):
+        dd = catalog.resolve_data_dir(d)
+        communes, _ = need.need_from_sources(territory.communes_from_cog("49", dd), dd)
+        got.append(demand.demand_units(communes, dd, unit="finest"))
+    a, b = got
+    assert len(a) == len(b) == 183
+    assert sorted(set(a.index) ^ set(b.index)) == ["49051", "49065"]
+    a = a.rename(index={"49051": "49065"}).sort_index()
+    b = b.sort_index()
+    assert a["unit_type"].tolist() == b["unit_type"].tolist()
+    assert np.abs(a["population"] - b["population"]).max() < 0.01
+    assert np.hypot(a["x"] - b["x"], a["y"] - b["y"]).max() < 1.0
+    assert a["point_basis"].tolist() == b["point_basis"].tolist()
+    names = {
+        u: (a.at[u, "nom"], b.at[u, "nom"]) for u in a.index if a.at[u, "nom"] != b.at[u, "nom"]
+    }
+    assert names == {
+        "49065": (
+            "Brissarthe, Champigné, Cherré, Contigné, Marigné, Querré et Sœurdres",
+            "Hauts d'Anjou",
+        ),
+        "49160": ("Ingrandes-le-Fresne-sur-Loire", "Ingrandes-Le Fresne sur Loire"),
+    }

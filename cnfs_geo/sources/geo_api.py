@@ -175,16 +175,38 @@ def polygons_from_api(communes: pd.DataFrame) -> gpd.GeoDataFrame:
     return gdf.sort_values("code").reset_index(drop=True)
 
 
+def _remainder(
+    code: str, nom: str, own: list, uncut: list[tuple[str, str]], extra: object
+) -> tuple[str, str, str, object]:
+    """The piece of commune ``code`` that none of its contoured déléguées ``own`` covers.
+
+    Coded as the commune when no piece has its code (named after the déléguées without
+    contour when the commune's own déléguée is one of them, else after the commune); else
+    as the first déléguée without contour (named after them all); else (no such
+    déléguée: a sliver beyond the threshold) merged into the piece of the commune's code,
+    which is replaced in ``own`` and the returned tuple marked ``"merged"``.
+    """
+    names = _fr.join(n for _, n in uncut)
+    if all(p[0] != code for p in own):
+        return code, names if code in {c for c, _ in uncut} else nom, "reste", extra
+    if uncut:
+        return min(c for c, _ in uncut), names, "reste", extra
+    k = next(i for i, p in enumerate(own) if p[0] == code)
+    pc, pn, pt, pg = own[k]
+    own[k] = (pc, pn, pt, shapely.union_all([pg, extra]))
+    return pc, pn, "merged", extra
+
+
 def unit_polygons_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> gpd.GeoDataFrame:
     """The finest polygons of the API, in the contract of :func:`.polygons.read_polygons`.
 
     A commune with communes déléguées / associées that have a ``contour`` is split into
     them, plus the part none of them covers when it is at least
-    :data:`MIN_REMAINDER_SHARE` of the commune (coded and named as the commune: the
-    territory of a commune that absorbed communes associées, or of déléguées the API
-    gives without contour; merged into the déléguée of the commune's own code when there
-    is one). Every other commune is one polygon. The result tiles the département like the
-    COG 2018 polygons and is read as they are (``demand.commune2018_from_frame``).
+    :data:`MIN_REMAINDER_SHARE` of the commune: the territory of a commune that absorbed
+    communes associées, or of déléguées the API gives without contour (coded and named by
+    :func:`_remainder`). Every other commune is one polygon. The result tiles the
+    département like the COG 2018 polygons and is read as they are
+    (``demand.commune2018_from_frame``).
 
     Returns
     -------
@@ -201,7 +223,7 @@ def unit_polygons_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> g
     """
     whole = polygons_from_api(communes).set_index("code")
     pieces: dict[str, list[tuple[str, str, str, object]]] = {}
-    uncut: dict[str, list[str]] = {}  # déléguées / associées without contour
+    uncut: dict[str, list[tuple[str, str]]] = {}  # déléguées / associées without contour
     bad: list[str] = []
     for r in deleguees.to_dict("records"):
         chef = str(r["chefLieu"])
@@ -217,7 +239,7 @@ def unit_polygons_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> g
                 continue
             pieces.setdefault(chef, []).append((str(r["code"]), r["nom"], r["type"], g))
         else:
-            uncut.setdefault(chef, []).append(str(r["nom"]))
+            uncut.setdefault(chef, []).append((str(r["code"]), str(r["nom"])))
     if bad:
         raise ValidationError(
             "API Découpage administratif (/communes_associees_deleguees)",
@@ -234,13 +256,8 @@ def unit_polygons_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> g
         big = [q for q in parts if q.area >= MIN_REMAINDER_SHARE * c.geometry.area]
         if big:
             extra = shapely.union_all(big)
-            same = [i for i, p in enumerate(own) if p[0] == code]
-            if same:
-                k, (pc, pn, pt, pg) = same[0], own[same[0]]
-                own[k] = (pc, pn, pt, shapely.union_all([pg, extra]))
-            else:
-                own.append((str(code), _fr.join(uncut.get(str(code), [c["nom"]])), "reste", extra))
-        rows += [(pc, pn, pt, code, pg) for pc, pn, pt, pg in own]
+            own.append(_remainder(str(code), c["nom"], own, uncut.get(str(code), []), extra))
+        rows += [(pc, pn, pt, code, pg) for pc, pn, pt, pg in own if pt != "merged"]
     gdf = gpd.GeoDataFrame(
         pd.DataFrame([r[:4] for r in rows], columns=["code", "nom", "type", "chefLieu"]),
         geometry=[r[4] for r in rows],

@@ -355,7 +355,7 @@ UNIT_KINDS: dict[str, str] = {
 UNIT_TYPE_LABELS = {
     "commune": "commune (non découpée en IRIS)",
     "iris": "IRIS",
-    "commune2018": "commune de 2018",
+    "commune2018": "commune déléguée ou commune de 2018",
 }
 ITINERANT_POST = "Poste itinérant (médiateur volant)"
 

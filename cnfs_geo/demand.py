@@ -52,6 +52,20 @@ _FINEST_NO_IRIS = (
     "chef-lieu quand il s'y trouve, commune entière à son chef-lieu à défaut (pas de "
     "fichier IRIS pour ce département)"
 )
+_FINEST_CURRENT = (
+    "Unités les plus fines disponibles : communes déléguées et associées (COG en vigueur, "
+    "API Découpage administratif) au chef-lieu quand il s'y trouve, commune entière à son "
+    "chef-lieu à défaut"
+)
+# label of the finest units without IRIS, by the vintage of the polygons
+# (:func:`cnfs_geo.sources.polygons.departement_unit_polygons`)
+_FINEST_BY_VINTAGE = {
+    "current": _FINEST_CURRENT,
+    "communes": (
+        "Communes entières à leur chef-lieu (dossier récupéré sans les contours des communes "
+        "déléguées : relancez `cnfs-geo data fetch` pour des unités plus fines)"
+    ),
+}
 _SPLIT_LABELS = {"iris": "par les IRIS (population 2016)", "area": "par la surface"}
 _NEED_LABELS = {
     "finest": (
@@ -167,7 +181,7 @@ def commune2018_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     """
     dep = str(departement).strip().upper()
     return commune2018_from_frame(
-        _polygon_source.departement_polygons(dep, data_dir),
+        _polygon_source.departement_unit_polygons(dep, data_dir),
         territory.current_code_map(data_dir),
         crs=working_crs(dep),
     )
@@ -218,6 +232,7 @@ def commune2018_from_frame(
         .set_index("code_2018")[["nom", "insee", "geometry"]]
         .sort_index()
     )
+    out.attrs["vintage"] = polygons.attrs.get("vintage", "2018")
     return out
 
 
@@ -749,7 +764,9 @@ def demand_units(
         elif uses_iris:
             iris = iris_from_mednum(dep, data_dir)
         polys = commune2018_from_frame(
-            _polygon_source.departement_polygons(dep, data_dir), mapping, crs=working_crs(dep)
+            _polygon_source.departement_unit_polygons(dep, data_dir),
+            mapping,
+            crs=working_crs(dep),
         )
     return demand_units_from_frames(
         communes,
@@ -874,9 +891,9 @@ def demand_units_from_frames(
         if iris is None:
             split = "uniform"
         out = finest_units(communes, iris, polygons_2018, code_map or {}, dep, split)
-        label = (
-            f"{LABELS['finest'] if iris is not None else _FINEST_NO_IRIS} ; {_NEED_LABELS[split]}"
-        )
+        vintage = polygons_2018.attrs.get("vintage") if polygons_2018 is not None else None
+        no_iris = _FINEST_BY_VINTAGE.get(str(vintage), _FINEST_NO_IRIS)
+        label = f"{LABELS['finest'] if iris is not None else no_iris} ; {_NEED_LABELS[split]}"
     else:
         out = _commune2018_units(
             communes, polygons_2018, iris, code_map or {}, dep, population_from, split

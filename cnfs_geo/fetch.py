@@ -63,6 +63,17 @@ def contours_file(dep: str) -> str:
     return f"communes/communes-{dep}_api-decoupage-administratif.geojson"
 
 
+def unit_polygons_key(dep: str) -> str:
+    """Lock key of the communes déléguées / associées contours of a département (the
+    finest demand units, :func:`cnfs_geo.sources.polygons.departement_unit_polygons`)."""
+    return f"deleguees_{dep}"
+
+
+def unit_polygons_file(dep: str) -> str:
+    """Path, in a data directory, of the communes déléguées / associées contours."""
+    return f"communes/communes-deleguees-{dep}_api-decoupage-administratif.geojson"
+
+
 @dataclass
 class Download:
     """One payload: which official source, which request, where it went, its checksum."""
@@ -555,7 +566,8 @@ def _convert(result: FetchResult, staging: Path) -> dict:
                 )
             )
         communes.append(c)
-        deleguees.append(geo_api.read_api_json(by_req[f"deleguees:{dep}"].path, "deleguees"))
+        d = geo_api.read_api_json(by_req[f"deleguees:{dep}"].path, "deleguees")
+        deleguees.append(d)
         poly = geo_api.polygons_from_api(c)
         rel = contours_file(dep)
         writers[rel] = _geojson_writer(poly)
@@ -563,6 +575,17 @@ def _convert(result: FetchResult, staging: Path) -> dict:
             "file": rel,
             "source": "geo_api",
             "vintage": f"COG en vigueur ({len(c)} communes)",
+        }
+        units = geo_api.unit_polygons_from_api(c, d)
+        n_split = int(units["type"].isin(["commune-deleguee", "commune-associee"]).sum())
+        rel = unit_polygons_file(dep)
+        writers[rel] = _geojson_writer(units)
+        files[unit_polygons_key(dep)] = {
+            "file": rel,
+            "source": "geo_api",
+            "vintage": "COG en vigueur ("
+            + _fr.plural(n_split, "commune déléguée ou associée", "communes déléguées ou associées")
+            + " avec contour)",
         }
     allc = pd.concat(communes, ignore_index=True)
     alld = pd.concat(deleguees, ignore_index=True)

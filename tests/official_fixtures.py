@@ -5,9 +5,11 @@ local HTTP server on 127.0.0.1 that serves them like the official hosts.
 * API Découpage administratif (geo.api.gouv.fr): ``/communes``, ``/communes_associees_
   deleguees``, ``/epcis``, ``/departements`` JSON responses with the documented fields
   (``code``, ``nom``, ``codeDepartement``, ``codeEpci``, ``population``, ``codesPostaux``,
-  ``contour``, ``mairie``; ``type``, ``chefLieu``, ``centre``). Built from the COG 2026 of
-  the raw data set (codes, names, populations, EPCI) and the communes today's readers make
-  of the COG-2018 polygons (contours: their dissolved polygons; mairie: their chef-lieu).
+  ``contour``, ``mairie``; ``type``, ``chefLieu``). Built from the COG 2026 of the raw
+  data set (codes, names, populations, EPCI) and the communes today's readers make of the
+  COG-2018 polygons (contours: their dissolved polygons; mairie: their chef-lieu); a
+  commune déléguée's ``contour`` is its 2018 polygon when it has one of its own
+  (:func:`_deleguee_contours`).
 * Cartographie nationale des lieux d'inclusion numérique: CSV in the schema of
   ``LaMednum/standard-mediation-num`` v1.0.2 (columns of its ``schema.json``, ``|``-joined
   multi-values) built from the data·inclusion records of the raw data set; the contact
@@ -38,6 +40,7 @@ import shapely.geometry
 
 from cnfs_geo import catalog, territory
 from cnfs_geo.settings import GEOGRAPHIC_CRS
+from cnfs_geo.sources import polygons
 
 SCHEMA_COLUMNS = [
     "id", "pivot", "nom", "commune", "code_postal", "code_insee", "adresse",
@@ -82,6 +85,26 @@ def pinned_subset(raw: Path, out: Path) -> Path:
     return out
 
 
+def _deleguee_contours(dep: str, raw_dd: catalog.DataDir) -> dict[str, dict]:
+    """Contours (GeoJSON geometry, WGS 84, as read) of the communes déléguées / associées
+    of ``dep`` whose territory is a COG 2018 polygon: the 2018 polygon of the same code
+    and the same name, whose code maps to the déléguée's chef-lieu commune (a commune
+    déléguée of a commune nouvelle created after 2018). A déléguée of a commune nouvelle
+    created before 2018 (53137 Loiron: its 2018 polygon is Loiron-Ruillé) or a commune
+    associée has no 2018 polygon of its own: the fixture gives it no contour, as the API
+    does for a record without feature in the IGN layer."""
+    cog = territory.cog_communes(raw_dd)
+    dl = cog[cog["type"].isin(["commune-deleguee", "commune-associee"])]
+    name = dict(zip(dl["code"], dl["nom"]))
+    chef = dict(zip(dl["code"], dl["chefLieu"]))
+    cmap = territory.current_code_map(raw_dd)
+    out = {}
+    for r in polygons.departement_polygons(dep, raw_dd).itertuples():
+        if name.get(r.code) == r.nom and cmap.get(r.code) == chef.get(r.code):
+            out[r.code] = shapely.geometry.mapping(r.geometry)
+    return out
+
+
 def build(raw: Path, deps: list[str], out: Path) -> Path:
     """Write the fixtures of ``deps`` under ``out`` (laid out as the server serves them)."""
     raw_dd = catalog.resolve_data_dir(raw)
@@ -119,17 +142,20 @@ def build(raw: Path, deps: list[str], out: Path) -> Path:
                 }
             )
         (geo / f"communes_{dep}.json").write_text(json.dumps(rows), "utf-8")
-        dl = [
-            {
-                "code": r["code"],
-                "nom": r["nom"],
-                "type": r["type"],
-                "chefLieu": r["chefLieu"],
-                "codeDepartement": r["departement"],
-            }
-            for r in cog
-            if r["type"] in ("commune-deleguee", "commune-associee") and r["departement"] == dep
-        ]
+        dl = []
+        contour_2018 = _deleguee_contours(dep, raw_dd)
+        for r in cog:
+            if r["type"] in ("commune-deleguee", "commune-associee") and r["departement"] == dep:
+                rec = {
+                    "code": r["code"],
+                    "nom": r["nom"],
+                    "type": r["type"],
+                    "chefLieu": r["chefLieu"],
+                    "codeDepartement": r["departement"],
+                }
+                if r["code"] in contour_2018:
+                    rec["contour"] = contour_2018[r["code"]]
+                dl.append(rec)
         (geo / f"deleguees_{dep}.json").write_text(json.dumps(dl), "utf-8")
         arr = [
             {

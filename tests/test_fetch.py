@@ -45,8 +45,10 @@ def test_full_fetch_of_one_departement(server, tmp_path):
     dd = _fetched(server, tmp_path)
     lock = json.loads((dd / catalog.LOCK_NAME).read_text(encoding="utf-8"))
     assert lock["departements"] == ["53"] and lock["source"] == "official"
-    keys = {"cog_communes", "cog_epci", "contours_53", "datasfun_communes", "france_services"}
-    assert keys | {"data_inclusion", "fibre", "ifn_communes"} == set(lock["files"])
+    keys = {"cog_communes", "cog_epci", "contours_53", "deleguees_53", "datasfun_communes"}
+    assert keys | {"data_inclusion", "fibre", "ifn_communes", "france_services"} == set(
+        lock["files"]
+    )
     for key, e in lock["files"].items():  # sha256 and size of what is on disk
         p = dd / e["file"]
         assert catalog.file_sha256(p) == e["sha256"] and p.stat().st_size == e["size"], key

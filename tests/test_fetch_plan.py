@@ -5,8 +5,10 @@ other than 49; and the outputs name every source with its vintage and retrieval 
 from __future__ import annotations
 
 import html
+import json
 import sqlite3
 
+import geopandas as gpd
 import numpy as np
 import pytest
 from official_fixtures import FixtureServer, build, pinned_subset
@@ -19,19 +21,32 @@ DEP = "53"
 
 
 @pytest.fixture(scope="module")
-def both_plans(raw_dir, tmp_path_factory):
+def folders(raw_dir, tmp_path_factory):
+    """(tmp, fetched folder, pinned folder) for DEP."""
     tmp = tmp_path_factory.mktemp("fetch_plan")
     fixtures = build(raw_dir, [DEP], tmp / "official")
     with FixtureServer(fixtures) as srv:
         fetch.fetch_official([DEP], tmp / "fetched", base_url=srv.url, backoff=0.01)
-    pinned = pinned_subset(raw_dir, tmp / "pinned")
-    # one point per commune on both sides: the readers are compared, not the demand units
-    # (the pinned folder also holds the 2018 commune polygons, which the finest units of
-    # the pinned route split communes nouvelles with; the official fetch has the current
-    # contours only)
-    official = run(Scenario(departement=DEP, data_dir=tmp / "fetched", demand_unit="commune"))
+    return tmp, tmp / "fetched", pinned_subset(raw_dir, tmp / "pinned")
+
+
+@pytest.fixture(scope="module")
+def both_plans(folders):
+    # one point per commune on both sides: the readers are compared (the finest units are
+    # compared by the tests of `finest_plans`)
+    tmp, fetched, pinned = folders
+    official = run(Scenario(departement=DEP, data_dir=fetched, demand_unit="commune"))
     today = run(Scenario(departement=DEP, data_dir=pinned, demand_unit="commune"))
     return official, today, tmp
+
+
+@pytest.fixture(scope="module")
+def finest_plans(folders):
+    """The default plan (finest demand units) on the fetched and on the pinned folder."""
+    _, fetched, pinned = folders
+    official = run(Scenario(departement=DEP, data_dir=fetched))
+    today = run(Scenario(departement=DEP, data_dir=pinned))
+    return official, today
 
 
 def test_same_communes(both_plans):
@@ -111,3 +126,113 @@ def test_arrondissements_municipaux_same_places(raw_dir, tmp_path):
     a, b = got
     assert a["place_id"].tolist() == b["place_id"].tolist() and len(a) == 109
     assert a["insee"].tolist() == b["insee"].tolist() and "13055" in set(a["insee"])
+
+
+#: Communes déléguées / associées of 53 the fixture serves without ``contour``: their
+#: territory is no COG 2018 polygon of its own (communes nouvelles created before 2018,
+#: a commune associée). The real API gives them a contour (IGN layer
+#: COMMUNE_ASSOCIEE_OU_DELEGUEE): on real data the fetched finest units are then finer than
+#: the pinned ones for these 8 communes (documented in docs/methods_demand.md).
+NO_2018_POLYGON = {
+    "53004": "53124", "53017": "53017", "53032": "53228", "53044": "53118", "53050": "53255",
+    "53095": "53017", "53124": "53124", "53137": "53137", "53161": "53161", "53185": "53185",
+    "53194": "53137", "53205": "53161", "53228": "53228", "53252": "53185", "53255": "53255",
+}  # fmt: skip
+
+
+def test_finest_units_same_as_pinned(finest_plans, folders):
+    """Fetched 53 with the default finest units = pinned 53 with the finest units: same
+    units (codes, kinds, populations to 1/100 of an inhabitant, points within 1 m, point
+    basis); the one documented difference is the name of 53161, the remainder of Montsûrs
+    (its déléguées Montsûrs and Saint-Céneré have no contour in the fixture), named after
+    them instead of the 2018 name."""
+    official, today = finest_plans
+    a, b = official.units, today.units
+    assert a.attrs["demand_unit_key"] == b.attrs["demand_unit_key"] == "finest"
+    assert a.index.tolist() == b.index.tolist() and len(a) == 254
+    assert a["unit_type"].value_counts().to_dict() == {"commune": 233, "commune2018": 21}
+    assert a["unit_type"].tolist() == b["unit_type"].tolist()
+    assert a["insee"].tolist() == b["insee"].tolist()
+    assert np.abs(a["population"] - b["population"]).max() < 0.01
+    assert np.abs(a["need"] - b["need"]).max() < 0.01
+    assert np.hypot(a["x"] - b["x"], a["y"] - b["y"]).max() < 1.0
+    assert a["point_basis"].tolist() == b["point_basis"].tolist()
+    names = {
+        u: (a.at[u, "nom"], b.at[u, "nom"]) for u in a.index if a.at[u, "nom"] != b.at[u, "nom"]
+    }
+    assert names == {"53161": ("Montsûrs et Saint-Céneré", "Montsûrs-Saint-Céneré")}
+    # the labels say where the units come from
+    assert "COG en vigueur" in a.attrs["demand_unit"]
+    assert "communes de 2018" in b.attrs["demand_unit"]
+    # the fetched folder holds them, recorded in the lock like every fetched file
+    _, fetched, _ = folders
+    lock = catalog.read_lock(fetched)
+    e = lock["files"][fetch.unit_polygons_key(DEP)]
+    assert e["file"] == fetch.unit_polygons_file(DEP) and e["source"] == "geo_api"
+    assert e["vintage"] == "COG en vigueur (20 communes déléguées ou associées avec contour)"
+    assert e["sha256"] == catalog.file_sha256(fetched / e["file"])
+    pieces = gpd.read_file(fetched / e["file"])
+    assert pieces["type"].value_counts().to_dict() == {
+        "commune-actuelle": 233,
+        "commune-deleguee": 20,
+        "reste": 1,
+    }
+    served = json.loads((folders[0] / "official" / "geo" / f"deleguees_{DEP}.json").read_text())
+    assert {r["code"]: r["chefLieu"] for r in served if "contour" not in r} == NO_2018_POLYGON
+
+
+def test_finest_coverage_and_posts_same_as_pinned(finest_plans):
+    official, today = finest_plans
+    sa, sb = official.summary(), today.summary()
+    for k in (
+        "population_covered_before",
+        "population_covered_after",
+        "communes_covered_before",
+        "communes_covered_after",
+        "pct_need_covered_before",
+        "pct_need_covered_after",
+    ):
+        assert sa[k] == pytest.approx(sb[k]), k
+    assert official.posts["insee"].tolist() == today.posts["insee"].tolist()
+    assert len(official.posts) == 8
+    # finer than the commune points: the units differ from the commune plan's
+    assert len(official.units) > len(official.communes)
+
+
+def test_finest_units_49_remainders(raw_dir, tmp_path):
+    """49 exercises the remainder rules on real contours: Les Hauts-d'Anjou (49080) has a
+    contour for its déléguée Châteauneuf-sur-Sarthe only (the 2018 polygon 49065 is the
+    2017 commune nouvelle of the 7 others): the rest is one unit, coded by the first of
+    those 7 (49051) instead of 49065 and named after them; Ingrandes-le-Fresne-sur-Loire
+    (49160) is split into Saint-Sigismond and the rest, named after the commune (current
+    name). Otherwise the same 183 units, populations and points as the pinned 49 without
+    IRIS file."""
+    from cnfs_geo import demand, need, territory
+
+    fixtures = build(raw_dir, ["49"], tmp_path / "official")
+    with FixtureServer(fixtures) as srv:
+        fetch.fetch_official(["49"], tmp_path / "fetched", base_url=srv.url, backoff=0.01)
+    got = []
+    for d in (tmp_path / "fetched", pinned_subset(raw_dir, tmp_path / "pinned")):
+        dd = catalog.resolve_data_dir(d)
+        communes, _ = need.need_from_sources(territory.communes_from_cog("49", dd), dd)
+        got.append(demand.demand_units(communes, dd, unit="finest"))
+    a, b = got
+    assert len(a) == len(b) == 183
+    assert sorted(set(a.index) ^ set(b.index)) == ["49051", "49065"]
+    a = a.rename(index={"49051": "49065"}).sort_index()
+    b = b.sort_index()
+    assert a["unit_type"].tolist() == b["unit_type"].tolist()
+    assert np.abs(a["population"] - b["population"]).max() < 0.01
+    assert np.hypot(a["x"] - b["x"], a["y"] - b["y"]).max() < 1.0
+    assert a["point_basis"].tolist() == b["point_basis"].tolist()
+    names = {
+        u: (a.at[u, "nom"], b.at[u, "nom"]) for u in a.index if a.at[u, "nom"] != b.at[u, "nom"]
+    }
+    assert names == {
+        "49065": (
+            "Brissarthe, Champigné, Cherré, Contigné, Marigné, Querré et Sœurdres",
+            "Hauts d'Anjou",
+        ),
+        "49160": ("Ingrandes-le-Fresne-sur-Loire", "Ingrandes-Le Fresne sur Loire"),
+    }

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import shapely
 
 from cnfs_geo._errors import CnfsGeoError, MissingColumnError, ValidationError
 from cnfs_geo.sources import data_inclusion, geo_api
@@ -160,3 +161,94 @@ def test_datagouv_latest_csv_resource(tmp_path):
     p.write_text("<html>maintenance</html>", encoding="utf-8")
     with pytest.raises(CnfsGeoError, match="data.gouv.fr illisible"):
         read_dataset_resources(p)
+
+
+def _box(x0: float, x1: float) -> dict:
+    return {
+        "type": "Polygon",
+        "coordinates": [[[x0, 45], [x1, 45], [x1, 46], [x0, 46], [x0, 45]]],
+    }
+
+
+def test_geo_api_unit_polygons_split_communes_into_their_deleguees():
+    """Hand-made FIXTURE (labelled): unit squares as the API's ``contour`` fields."""
+    pd = geo_api.pd
+    codes = ["01001", "01002", "01003", "01004", "01005", "01006"]
+    communes = pd.DataFrame(
+        [
+            {"code": c, "nom": f"C{c[-1]}", "codeDepartement": "01", "population": 1,
+             "contour": _box(i, i + 1)}
+            for i, c in enumerate(codes)
+        ]
+    )  # fmt: skip
+    dl = [
+        # 01001: a commune associée on its left half; the rest is the absorbing commune's
+        ("01901", "Associée", "commune-associee", "01001", _box(0, 0.5)),
+        # 01002: two déléguées leaving a 0.2 % sliver (generalisation), dropped
+        ("01002", "Chef", "commune-deleguee", "01002", _box(1, 1.5)),
+        ("01902", "Deux", "commune-deleguee", "01002", _box(1.5, 1.999)),
+        # 01003: the chef-lieu déléguée has a contour, two others not: their remainder
+        ("01003", "Trois", "commune-deleguee", "01003", _box(2, 2.5)),
+        ("01913", "Sans", "commune-deleguee", "01003", None),
+        ("01903", "Autre", "commune-deleguee", "01003", None),
+        # 01004: the chef-lieu déléguée and another without contour: one remainder
+        ("01904", "Quatre", "commune-deleguee", "01004", _box(3, 3.5)),
+        ("01004", "Ville", "commune-deleguee", "01004", None),
+        ("01905", "Hameau", "commune-deleguee", "01004", None),
+        # 01005: every déléguée contoured, 20 % uncovered: joins the chef-lieu déléguée
+        ("01005", "Cinq", "commune-deleguee", "01005", _box(4, 4.5)),
+        ("01906", "Six", "commune-deleguee", "01005", _box(4.5, 4.8)),
+        # a déléguée of a commune of another département
+        ("01907", "Ailleurs", "commune-deleguee", "02001", _box(9, 10)),
+    ]
+    deleguees = pd.DataFrame(dl, columns=["code", "nom", "type", "chefLieu", "contour"])
+    u = geo_api.unit_polygons_from_api(communes, deleguees).set_index("code")
+    assert u.index.tolist() == [
+        "01001", "01901", "01002", "01902", "01003", "01903", "01004", "01904", "01005",
+        "01906", "01006",
+    ]  # fmt: skip
+    assert u["type"].to_dict() == {
+        "01001": "reste",
+        "01901": "commune-associee",
+        "01002": "commune-deleguee",
+        "01902": "commune-deleguee",
+        "01003": "commune-deleguee",
+        "01903": "reste",
+        "01004": "reste",
+        "01904": "commune-deleguee",
+        "01005": "commune-deleguee",
+        "01906": "commune-deleguee",
+        "01006": "commune-actuelle",
+    }
+    assert u["nom"][["01001", "01903", "01004"]].tolist() == [
+        "C1",
+        "Sans et Autre",
+        "Ville et Hameau",
+    ]
+    area = geo_api.pd.Series(shapely.area(u.geometry.to_numpy()), u.index).round(6)
+    assert area["01001"] == area["01901"] == 0.5 and area["01902"] == 0.499
+    assert area["01003"] == area["01903"] == area["01004"] == 0.5
+    assert area["01005"] == 0.7 and area["01006"] == 1.0
+    assert set(u["chefLieu"]) == set(codes)
+
+
+def test_geo_api_unit_polygons_bad_contour_is_named():
+    pd = geo_api.pd
+    communes = pd.DataFrame(
+        [
+            {
+                "code": "01001",
+                "nom": "A",
+                "codeDepartement": "01",
+                "population": 1,
+                "contour": _box(0, 1),
+            }
+        ]
+    )
+    line = {"type": "Polygon", "coordinates": [[[0, 45], [1, 45]]]}  # a ring of 2 points
+    deleguees = pd.DataFrame(
+        [("01901", "X", "commune-deleguee", "01001", line)],
+        columns=["code", "nom", "type", "chefLieu", "contour"],
+    )
+    with pytest.raises(ValidationError, match="01901: unreadable contour"):
+        geo_api.unit_polygons_from_api(communes, deleguees)

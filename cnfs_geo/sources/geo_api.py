@@ -11,6 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely.geometry
 
+from .. import _fr
 from .._errors import DataFileError, MissingColumnError, ValidationError
 from ..settings import GEOGRAPHIC_CRS
 
@@ -18,8 +19,13 @@ from ..settings import GEOGRAPHIC_CRS
 COMMUNE_FIELDS = (
     "code,nom,type,codeDepartement,codeRegion,codeEpci,siren,codesPostaux,population,mairie,contour"
 )
-#: ``fields`` asked of ``/communes_associees_deleguees``.
-DELEGUEE_FIELDS = "code,nom,type,chefLieu,codeDepartement,centre"
+#: ``fields`` asked of ``/communes_associees_deleguees`` (``contour``: the IGN ADMIN EXPRESS
+#: layer COMMUNE_ASSOCIEE_OU_DELEGUEE; the API gives no population and no mairie for them).
+DELEGUEE_FIELDS = "code,nom,type,chefLieu,codeDepartement,contour"
+#: A part of a commune that none of its contoured communes déléguées / associées covers is
+#: a unit of its own when it is at least this share of the commune's area; smaller parts
+#: are slivers between two generalised contour layers.
+MIN_REMAINDER_SHARE = 0.01
 #: ``fields`` asked of ``/epcis``.
 EPCI_FIELDS = "code,nom,population"
 #: ``fields`` asked of ``/communes?type=arrondissement-municipal``.
@@ -167,6 +173,103 @@ def polygons_from_api(communes: pd.DataFrame) -> gpd.GeoDataFrame:
         crs=GEOGRAPHIC_CRS,
     )
     return gdf.sort_values("code").reset_index(drop=True)
+
+
+def _remainder(
+    code: str, nom: str, own: list, uncut: list[tuple[str, str]], extra: object
+) -> tuple[str, str, str, object]:
+    """The piece of commune ``code`` that none of its contoured déléguées ``own`` covers.
+
+    Coded as the commune when no piece has its code (named after the déléguées without
+    contour when the commune's own déléguée is one of them, else after the commune); else
+    as the first déléguée without contour (named after them all); else (no such
+    déléguée: a sliver beyond the threshold) merged into the piece of the commune's code,
+    which is replaced in ``own`` and the returned tuple marked ``"merged"``.
+    """
+    names = _fr.join(n for _, n in uncut)
+    if all(p[0] != code for p in own):
+        return code, names if code in {c for c, _ in uncut} else nom, "reste", extra
+    if uncut:
+        return min(c for c, _ in uncut), names, "reste", extra
+    k = next(i for i, p in enumerate(own) if p[0] == code)
+    pc, pn, pt, pg = own[k]
+    own[k] = (pc, pn, pt, shapely.union_all([pg, extra]))
+    return pc, pn, "merged", extra
+
+
+def unit_polygons_from_api(communes: pd.DataFrame, deleguees: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The finest polygons of the API, in the contract of :func:`.polygons.read_polygons`.
+
+    A commune with communes déléguées / associées that have a ``contour`` is split into
+    them, plus the part none of them covers when it is at least
+    :data:`MIN_REMAINDER_SHARE` of the commune: the territory of a commune that absorbed
+    communes associées, or of déléguées the API gives without contour (coded and named by
+    :func:`_remainder`). Every other commune is one polygon. The result tiles the
+    département like the COG 2018 polygons and is read as they are
+    (``demand.commune2018_from_frame``).
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``code`` (code of the commune déléguée / associée, or of the commune),
+        ``nom``, ``type`` (``commune-deleguee``, ``commune-associee``,
+        ``commune-actuelle`` or ``reste`` for a remainder), ``chefLieu`` (its current
+        commune), ``geometry`` (EPSG:4326), sorted by chefLieu then code.
+
+    Raises
+    ------
+    ValidationError
+        A contour that is no polygon (every such déléguée named), or a code twice.
+    """
+    whole = polygons_from_api(communes).set_index("code")
+    pieces: dict[str, list[tuple[str, str, str, object]]] = {}
+    uncut: dict[str, list[tuple[str, str]]] = {}  # déléguées / associées without contour
+    bad: list[str] = []
+    for r in deleguees.to_dict("records"):
+        chef = str(r["chefLieu"])
+        if chef not in whole.index:
+            continue  # a commune of another département
+        if isinstance(r.get("contour"), dict):
+            try:
+                g = shapely.make_valid(shapely.geometry.shape(r["contour"]))
+                if g.is_empty or g.area <= 0:
+                    raise ValueError("empty or not a polygon")
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                bad.append(f"commune déléguée / associée {r['code']}: unreadable contour ({exc})")
+                continue
+            pieces.setdefault(chef, []).append((str(r["code"]), r["nom"], r["type"], g))
+        else:
+            uncut.setdefault(chef, []).append((str(r["code"]), str(r["nom"])))
+    if bad:
+        raise ValidationError(
+            "API Découpage administratif (/communes_associees_deleguees)",
+            bad + ["fix: run `cnfs-geo data fetch` again; report it to the API if it persists"],
+        )
+    rows = []
+    for code, c in whole.iterrows():
+        own = pieces.get(str(code), [])
+        if not own:
+            rows.append((code, c["nom"], "commune-actuelle", code, c.geometry))
+            continue
+        rest = shapely.difference(c.geometry, shapely.union_all([p[3] for p in own]))
+        parts = [q for q in shapely.get_parts(shapely.get_parts(rest)) if q.geom_type == "Polygon"]
+        big = [q for q in parts if q.area >= MIN_REMAINDER_SHARE * c.geometry.area]
+        if big:
+            extra = shapely.union_all(big)
+            own.append(_remainder(str(code), c["nom"], own, uncut.get(str(code), []), extra))
+        rows += [(pc, pn, pt, code, pg) for pc, pn, pt, pg in own if pt != "merged"]
+    gdf = gpd.GeoDataFrame(
+        pd.DataFrame([r[:4] for r in rows], columns=["code", "nom", "type", "chefLieu"]),
+        geometry=[r[4] for r in rows],
+        crs=GEOGRAPHIC_CRS,
+    )
+    dup = gdf["code"][gdf["code"].duplicated()]
+    if len(dup):
+        raise ValidationError(
+            "API Découpage administratif",
+            [f"code {c} given twice (commune and commune déléguée / associée)" for c in dup],
+        )
+    return gdf.sort_values(["chefLieu", "code"]).reset_index(drop=True)
 
 
 def chef_lieux_from_api(communes: pd.DataFrame) -> pd.DataFrame:

@@ -289,3 +289,31 @@ def departement_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     polys = polys[list(POLYGON_COLUMNS)]
     polys.attrs["source"] = source
     return polys
+
+
+def departement_unit_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:
+    """The polygons finer than the current communes of one département, for the demand units.
+
+    A data directory filled by ``cnfs-geo data fetch`` lists them in its lock
+    (``deleguees_<dep>``: the communes déléguées / associées of the API Découpage
+    administratif with their contours, the other communes whole,
+    :func:`.geo_api.unit_polygons_from_api`); otherwise the COG 2018 polygons
+    (:func:`departement_polygons`).
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``code``, ``nom``, ``geometry`` (EPSG:4326), as :func:`read_polygons`;
+        ``attrs["source"]`` names the file and ``attrs["vintage"]`` is ``"current"``
+        (communes déléguées of the COG in force), ``"communes"`` (a directory fetched
+        before the déléguées were: the current communes, nothing finer) or ``"2018"``.
+    """
+    fetched = data_dir.file(f"deleguees_{departement}", required=False)
+    if fetched is not None:
+        out = read_polygons(fetched)
+        out.attrs["vintage"] = "current"
+        return out
+    out = departement_polygons(departement, data_dir)
+    current = data_dir.file(f"contours_{departement}", required=False) is not None
+    out.attrs["vintage"] = "communes" if current else "2018"
+    return out

@@ -1,8 +1,9 @@
 """Print cnfs_geo's intra-package import graph and its architecture violations.
 
-    python tests/import_graph.py
+    python tests/import_graph.py [--tree]
 
-One line per module in pipeline order: name, line count, the package modules it imports.
+One line per module in pipeline order: name, line count, the package modules it imports
+(with ``--tree``, first the modules with their line count and responsibility).
 The rules and the pipeline order are in tests/test_architecture.py (ORDER, KNOWN).
 """
 

@@ -212,6 +212,25 @@ def value(v: Any) -> str:
 # --------------------------------------------------------------------------------------
 # Words
 # --------------------------------------------------------------------------------------
+def of(name: str, preposition: str = "de") -> str:
+    """``de``/``à`` before a place name, contracted with its article or elided as French
+    writes it.
+
+    >>> of("Le May-sur-Èvre"), of("Les Ulmes"), of("La Pommeraye"), of("Angers")
+    ('du May-sur-Èvre', 'des Ulmes', 'de La Pommeraye', "d'Angers")
+    >>> of("Le Lion-d'Angers", "à"), of("Les Ulmes", "à"), of("Saumur", "à")
+    ("au Lion-d'Angers", 'aux Ulmes', 'à Saumur')
+    """
+    contracted = {("de", "Le "): "du ", ("de", "Les "): "des ", ("à", "Le "): "au ",
+                  ("à", "Les "): "aux "}  # fmt: skip
+    for (prep, article), joined in contracted.items():
+        if preposition == prep and name.startswith(article):
+            return joined + name[len(article) :]
+    if preposition == "de" and name[:1] in "AEIOUYÂÉÈÊÎÔ":
+        return "d'" + name
+    return f"{preposition} {name}"
+
+
 def plural(n: Any, singular: str, plural_form: str | None = None, *, fmt: Any = None) -> str:
     """``n`` and the noun agreed in number: ``1 commune``, ``2 communes``.
 

@@ -197,7 +197,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"    {r.post_id}  {r.commune:<32} {r.host[:40]:<40} +{gain} hab.")
     for r in plan.circuits.itertuples():
         print(
-            f"    circuit {r.circuit_id} basé à {r.base_nom} : "
+            f"    circuit {r.circuit_id} basé {_fr.of(r.base_nom, 'à')} : "
             f"{_fr.plural(r.n_stops, 'arrêt')} ({r.stop_names.replace(';', ', ')}), "
             f"{_fr.hours(r.hours_at_stops)} sur place + {_fr.hours(r.minutes_per_week / 60)} "
             f"de route, {_fmt_int(r.km_per_week)} km/semaine, "

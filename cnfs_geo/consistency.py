@@ -519,7 +519,8 @@ def summary_differences(figures: dict[str, Any], summary: str) -> list[str]:
                 f"{p['commune']} +{_i(p['covered_population'])} hab."
             )
     for cid, v in f["circuits"].items():
-        head = f"circuit {cid} basé à {v['base_nom']} : {_plain(_fr.plural(v['n_stops'], 'arrêt'))}"
+        base = _fr.of(v["base_nom"], "à")
+        head = f"circuit {cid} basé {base} : {_plain(_fr.plural(v['n_stops'], 'arrêt'))}"
         tail = f"{_i(v['km_per_week'])} km/semaine, {_i(v['population'])} hab."
         if head not in text or tail not in text:
             out.append(f"summary: circuit {cid}: {head!r} … {tail!r} not found")

@@ -388,7 +388,8 @@ def candidate_sites(communes: gpd.GeoDataFrame, places: gpd.GeoDataFrame) -> pd.
     """Candidate host sites for new posts.
 
     Every commune's chef-lieu point (town hall area; representative point where
-    unknown), id ``"commune:<insee>"``, host "Mairie de <nom>", and every existing
+    unknown), id ``"commune:<insee>"``, host "Mairie de <nom>" (contracted: "Mairie du
+    Lion-d'Angers"), and every existing
     place, id ``"place:<place_id>"``, host = the place's name.
 
     Returns
@@ -403,7 +404,7 @@ def candidate_sites(communes: gpd.GeoDataFrame, places: gpd.GeoDataFrame) -> pd.
             "y": communes["chef_lieu_y"].to_numpy(),
             "insee": communes.index.to_numpy(),
             "commune": communes["nom"].to_numpy(),
-            "host": ("Mairie de " + communes["nom"]).to_numpy(),
+            "host": ["Mairie " + _fr.of(n) for n in communes["nom"]],
             "host_kind": "mairie",
         },
         index=pd.Index("commune:" + communes.index, name="candidate_id"),
@@ -986,7 +987,7 @@ def _itinerant_posts(
             "insee": circuits["base_insee"].to_numpy(),
             "commune": circuits["base_nom"].to_numpy(),
             "epci": epci,
-            "host": ("Médiateur itinérant basé à " + circuits["base_nom"]).to_numpy(),
+            "host": ["Médiateur itinérant basé " + _fr.of(n, "à") for n in circuits["base_nom"]],
             "host_kind": "itinerant",
             "kind": "itinerant",
             "covered_population": circuits["population"].to_numpy(dtype=float),

@@ -128,6 +128,13 @@ def number(x: Any, digits: int = 1, *, trim: bool = False, missing: str = MISSIN
 def percent(x: Any, digits: int = 1, *, missing: str = "inconnu") -> str:
     """Percentage (``x`` already in %) with one decimal: ``12,3 %``.
 
+    A share that is not whole never reads as whole, nor a share that is not nil as nil:
+    99,97 % is written ``99,9 %`` (not ``100,0 %`` while people are left out) and 0,02 %
+    ``0,1 %``.
+
+    >>> percent(99.97), percent(100), percent(0.02), percent(0), percent(12.345)
+    ('99,9\xa0%', '100,0\xa0%', '0,1\xa0%', '0,0\xa0%', '12,3\xa0%')
+
     Parameters
     ----------
     x : number
@@ -139,7 +146,12 @@ def percent(x: Any, digits: int = 1, *, missing: str = "inconnu") -> str:
     """
     if x is None or pd.isna(x):
         return missing
-    return f"{float(x):.{digits}f}".replace(".", ",") + NBSP + "%"
+    v, step = float(x), 10.0**-digits
+    if 100 - step / 2 <= v < 100:
+        v = 100 - step
+    elif 0 < v < step / 2:
+        v = step
+    return f"{v:.{digits}f}".replace(".", ",") + NBSP + "%"
 
 
 def minutes(x: Any, digits: int = 1, *, fixed: bool = True, missing: str = NO_PLACE) -> str:

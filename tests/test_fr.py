@@ -83,6 +83,10 @@ def test_percent():
     assert _fr.percent(None) == _fr.percent(np.nan) == "inconnu"
     assert _fr.percent(5.05) == f"5,0{NBSP}%"  # 5.05 is 5.0499… in binary
     assert _fr.percent(81.25) == f"81,2{NBSP}%"
+    # not whole is never written whole, not nil never nil (236 people left out of 833 776)
+    assert _fr.percent(100 * (833_776 - 236) / 833_776) == f"99,9{NBSP}%"
+    assert _fr.percent(100 * 236 / 833_776) == f"0,1{NBSP}%"
+    assert _fr.percent(0) == f"0,0{NBSP}%"
 
 
 def test_minutes_fixed_and_short():

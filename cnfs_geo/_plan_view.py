@@ -116,6 +116,20 @@ def stop_points(plan: Any) -> pd.DataFrame:
     return out.astype({"x": float, "y": float, "population": float})
 
 
+def stop_label(nom: Any, stop_id: Any) -> str:
+    """A circuit stop as a reader knows it: ``Tuffalun (49003)``. An IRIS that is a whole
+    commune (code ending in ``0000``) is given its commune's INSEE code; other units keep
+    their id (a city's IRIS, a commune of 2018).
+
+    >>> stop_label("Tuffalun", "490030000"), stop_label("Angers — Centre", "490070101")
+    ('Tuffalun (49003)', 'Angers — Centre (490070101)')
+    """
+    code = str(stop_id)
+    if len(code) == 9 and code.endswith("0000"):
+        code = code[:5]
+    return f"{nom} ({code})"
+
+
 def timetable_slots(plan: Any) -> dict[tuple[str, str], list[str]]:
     """``(circuit_id, insee)`` → French slots ``["lundi matin", …]`` in week order."""
     tt = getattr(plan, "timetable", None)

@@ -107,6 +107,7 @@ from ._plan_view import (
     has_units_layer,
     is_itinerant_post,
     posts_with_coverage,
+    stop_label,
     stop_points,
     timetable_slots,
 )
@@ -704,7 +705,7 @@ def _circuit_features(plan: Any, decimals: int) -> dict:
         for k, (insee, pt) in enumerate(zip(stops, xy.iloc[1:]), start=1):
             sl = slots.get((cid, insee), [])
             stip = [
-                f"{names.get(insee, insee)} ({insee})",
+                stop_label(names.get(insee, insee), insee),
                 f"{cid} (base : {r.base_nom})",
                 f"{k} sur {len(stops)}",
                 _fr.integer(sp.at[insee, "population"]) + " hab.",
@@ -882,7 +883,7 @@ def _itinerant_post_tooltip(row: Any, plan: Any, number: int) -> str:
     if circ is not None and len(circ) and cid:
         hit = circ[circ["circuit_id"].astype(str) == cid]
         if len(hit):
-            names = plan.communes["nom"]
+            names = stop_points(plan)["nom"]  # demand units' names (IRIS ids otherwise)
             stops = " → ".join(
                 str(names.get(x, x)) for x in str(hit.iloc[0]["stops"]).split(";") if x
             )

@@ -50,6 +50,7 @@ from ._plan_view import (
     has_circuits,
     is_itinerant_post,
     posts_with_coverage,
+    stop_label,
 )
 from .figures import circuits_map_png, priority_map_png, static_map_png
 
@@ -451,7 +452,7 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
         for v in sub.itertuples(index=False):
             cells[(str(v.day), str(v.half_day))].append(
                 {
-                    "nom": f"{v.nom} ({v.insee})",
+                    "nom": stop_label(v.nom, v.insee),
                     "hours": _fr.hours(v.hours),
                     "travel": _fr.minutes(v.travel_minutes, 0, fixed=False),
                 }
@@ -463,7 +464,7 @@ def circuits_context(plan: Any) -> dict[str, Any] | None:
                 "colour": circuit_colour(i),
                 "base": f"{r.base_nom} ({r.base_insee})",
                 "stops": [
-                    f"{n} ({x})" + (f" — {why[x]}" if x in why.index and why[x] else "")
+                    stop_label(n, x) + (f" — {why[x]}" if x in why.index and why[x] else "")
                     for n, x in zip(stop_names, stops)
                 ],
                 "empty_days": str(getattr(r, "empty_days_reason", "") or ""),

@@ -56,7 +56,14 @@ def fr_int(x: float) -> str:
 
 
 def fr_pct(x: float) -> str:
-    return f"{float(x):.1f}".replace(".", ",") + "\u00a0%"
+    """French percent with one decimal; a share that is not whole (not nil) is never
+    printed 100,0 % (0,0 %)."""
+    x = float(x)
+    if 99.95 <= x < 100:
+        x = 99.9
+    elif 0 < x < 0.05:
+        x = 0.1
+    return f"{x:.1f}".replace(".", ",") + "\u00a0%"
 
 
 def js_vars(text: str, prefix: str) -> dict[str, dict]:

@@ -19,6 +19,7 @@ from _html_tables import fr_int, fr_pct, layer_keys, one_var, section_text, squa
 
 from cnfs_geo import _fr, _map_style, catalog, figures, maps, offer, report
 from cnfs_geo._errors import ValidationError
+from cnfs_geo._plan_view import stop_label
 from cnfs_geo.plan import Scenario, run
 
 
@@ -270,7 +271,8 @@ def test_report_circuits_and_weekly_grids(plan_itin, report_html_itin):
         # each stop in tour order with the reason it is one (as in the timetable)
         why = tt.drop_duplicates("insee").set_index("insee")["reason"]
         stops = " → ".join(
-            f"{k}. {names[x]} ({x}) — {why[x]}" for k, x in enumerate(c.stops.split(";"), start=1)
+            f"{k}. {stop_label(names[x], x)} — {why[x]}"
+            for k, x in enumerate(c.stops.split(";"), start=1)
         )
         assert squash(f"{stops} → retour à la base") in text
         # day × half-day grid
@@ -279,7 +281,7 @@ def test_report_circuits_and_weekly_grids(plan_itin, report_html_itin):
         sub = tt[tt["circuit_id"] == c.circuit_id]
         for v in sub.itertuples():
             cell = grid[1 + ["matin", "après-midi"].index(v.half_day)][1 + grid[0][1:].index(v.day)]
-            assert cell.startswith(f"{v.nom} ({v.insee})")
+            assert cell.startswith(stop_label(v.nom, v.insee))
         free = sum(cell == "—" for g in grid[1:] for cell in g[1:])
         assert free == 10 - len(sub)
 
@@ -439,3 +441,18 @@ def test_gap_table_says_which_circuit_serves_a_commune(plan_itin, report_html_it
     text = section_text(report_html_itin, "zones-blanches")
     for _insee, r in served.iterrows():
         assert f"desservie par le circuit {r['itinerant_circuit']}" in text
+
+
+def test_stops_are_named_with_codes_readers_know(cli49_mixed):
+    """A circuit stop that is a whole-commune IRIS is shown with its commune's INSEE code
+    (« Tuffalun (49003) », not « (490030000) ») in the report and on the map's stop
+    markers, and the map's tour order names the stops instead of listing ids."""
+    import re
+
+    page = (cli49_mixed.out / "rapport.html").read_text(encoding="utf-8")
+    assert re.findall(r"\(\d{5}0000\)", page) == []
+    carte = (cli49_mixed.out / "carte_couverture.html").read_text(encoding="utf-8")
+    stops = re.findall(r'"id": ?"I\d+:\d+", ?"properties": ?\{"t": ?\["([^"]+)"', carte)
+    assert stops and not [t for t in stops if re.search(r"\(\d{5}0000\)", t)], stops
+    tours = re.findall(r"ordre de la tourn\u00e9e</th><td>([^<]+)</td>", carte)
+    assert tours and not [t for t in tours if re.search(r"\d{9}", t)], tours

@@ -35,6 +35,18 @@ if TYPE_CHECKING:
     from matplotlib.artist import Artist
 
 
+def _epci_polygons(plan: Any) -> Any:
+    """EPCI polygons dissolved from ``plan.communes``, once per plan (each figure of the
+    report draws them; kept on the plan while its ``communes`` frame is the same object)."""
+    c = plan.communes
+    memo = getattr(plan, "_figures_epci", None)
+    if memo is not None and memo[0] is c:
+        return memo[1]
+    epci = c[["epci", "geometry"]].dissolve(by="epci")
+    plan._figures_epci = (c, epci)
+    return epci
+
+
 def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     """Two-panel PNG (before / after): communes coloured by travel time, EPCI, places, posts.
 
@@ -59,7 +71,7 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     from matplotlib.patches import Patch
 
     c = plan.communes
-    epci = c[["epci", "geometry"]].dissolve(by="epci")
+    epci = _epci_polygons(plan)
     places = plan.places
     acc = places["service_level"] == "accompaniment"
     fig = Figure(figsize=(10.0, 5.6))
@@ -222,7 +234,7 @@ def synthesis_map_png(plan: Any, *, dpi: int = 130) -> bytes:
     fig = Figure(figsize=(7.0, 5.4), dpi=dpi)
     ax = fig.subplots()
     c.plot(ax=ax, color=list(fill), edgecolor="#9a9a9a", linewidth=0.2)
-    c[["epci", "geometry"]].dissolve(by="epci").boundary.plot(
+    _epci_polygons(plan).boundary.plot(
         ax=ax, color=EPCI_COLOUR, linewidth=0.8
     )
     for i, g in enumerate(plan.posts.geometry):
@@ -292,7 +304,7 @@ def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     from matplotlib.patches import Patch
 
     c = plan.communes
-    epci = c[["epci", "geometry"]].dissolve(by="epci")
+    epci = _epci_polygons(plan)
     fig = Figure(figsize=(8.0, 6.4), dpi=dpi)
     # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
     # would render the whole figure every time on an attached Agg canvas
@@ -393,7 +405,7 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     c = plan.communes
     circuits = plan.circuits.sort_values("circuit_id", kind="stable")
     sp = stop_points(plan)
-    epci = c[["epci", "geometry"]].dissolve(by="epci")
+    epci = _epci_polygons(plan)
     fig = Figure(figsize=(8.0, 6.0), dpi=dpi)
     # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
     # would render the whole figure every time on an attached Agg canvas

@@ -284,11 +284,28 @@ def departement_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     single = sorted((data_dir.path / "communes").glob(DEPARTEMENT_GLOB.format(dep=departement)))
     if single:
         return read_polygons(single[0])
-    polys = read_polygons_archive(data_dir.file("communes_2018_archive"), [departement])
+    polys, events = _archive_departement(
+        *file_key(data_dir.file("communes_2018_archive")), departement
+    )
+    _journal.replay(events)
+    out = polys.copy()
+    out.attrs["source"] = polys.attrs["source"]
+    return out
+
+
+@lru_cache(maxsize=2)
+def _archive_departement(
+    path: str, mtime_ns: int, size: int, dep: str
+) -> tuple[gpd.GeoDataFrame, tuple[_journal.Event, ...]]:
+    """Polygons of one département of the archive and the reader's journal events, parsed
+    once per task: the first pass and the demand units both read them (callers get a
+    copy, and the events replayed)."""
+    with _journal.collect(isolated=True) as events:
+        polys = read_polygons_archive(path, [dep])
     source = polys.attrs["source"]
     polys = polys[list(POLYGON_COLUMNS)]
     polys.attrs["source"] = source
-    return polys
+    return polys, tuple(events)
 
 
 def departement_unit_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:

@@ -234,9 +234,7 @@ def synthesis_map_png(plan: Any, *, dpi: int = 130) -> bytes:
     fig = Figure(figsize=(7.0, 5.4), dpi=dpi)
     ax = fig.subplots()
     c.plot(ax=ax, color=list(fill), edgecolor="#9a9a9a", linewidth=0.2)
-    _epci_polygons(plan).boundary.plot(
-        ax=ax, color=EPCI_COLOUR, linewidth=0.8
-    )
+    _epci_polygons(plan).boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.8)
     for i, g in enumerate(plan.posts.geometry):
         ax.scatter([g.x], [g.y], marker="s", s=110, c=POST_COLOUR, edgecolors="white", zorder=4)
         ax.annotate(

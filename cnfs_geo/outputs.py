@@ -192,7 +192,10 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         cols = ["unit_id", "insee", "nom", "population", "need", "covered_after"]
         cols += ["served_itinerant", "itinerant_circuit", "itinerant_stop", "geometry"]
         layers["units_served"] = u.loc[u["served_itinerant"].astype(bool), cols]
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE})
+    # no fsync per layer (the file is written in a temporary folder, then moved into
+    # place like the other outputs); the file's bytes are the same
+    sqlite_options = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_GPKG_DATE, **sqlite_options})
     try:
         for name, gdf in layers.items():
             _gpkg_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
@@ -205,7 +208,7 @@ def write_geopackage(plan: Any, path: str | Path) -> None:
         for name, df in tables.items():
             pyogrio.write_dataframe(df.reset_index(drop=True), path, layer=name, driver="GPKG")
     finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None, **dict.fromkeys(sqlite_options)})
 
 
 def check_out_dir(out_dir: str | Path) -> Path:

@@ -257,6 +257,14 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _rows(frame: pd.DataFrame) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """``(index, {column: value})`` per row: the values ``frame.iterrows()`` gives (rows
+    of ``frame.to_numpy()``, one common dtype), without building a Series per row."""
+    cols = list(frame.columns)
+    for key, values in zip(frame.index, frame.to_numpy(), strict=True):
+        yield key, dict(zip(cols, values, strict=True))
+
+
 def _features(geoms: gpd.GeoSeries, props: pd.DataFrame) -> dict:
     """FeatureCollection with ``id`` = index (str) and JSON-ready properties."""
     feats = []
@@ -419,7 +427,7 @@ def _commune_props(plan: Any) -> pd.DataFrame:
     cols = ["nom", "epci_nom", "population", "minutes_before", "minutes_after"]
     cols += ["covered_before", "covered_after", "need_index", "need", "pct_fibre"]
     cols += ["pct_covered_before", "pct_covered_after"]
-    for insee, r in c[[x for x in cols if x in c.columns]].iterrows():
+    for insee, r in _rows(c[[x for x in cols if x in c.columns]]):
         status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         near = nearest.get(insee)
         tips.append(
@@ -473,7 +481,7 @@ def _priority_tips(plan: Any) -> list[list]:
     cols = ["nom", "epci_nom", "population", "priority_gap", "gap_cluster", "ratio_to_target"]
     cols += ["priority_score", "priority_rank", "gap_reasons", "accessibility"]
     cols += ["minutes_before", "need_index", "pct_fibre"]
-    for insee, r in c[[x for x in cols if x in c.columns]].iterrows():
+    for insee, r in _rows(c[[x for x in cols if x in c.columns]]):
         gap = bool(r["priority_gap"])
         cl = r["gap_cluster"]
         ratio = r["ratio_to_target"]
@@ -512,7 +520,7 @@ def _unit_features(plan: Any, *, simplify_m: float, decimals: int) -> dict:
     tips = []
     cols = ["nom", "insee", "unit_type", "population", "need", "minutes_before"]
     cols += ["minutes_after", "covered_before", "covered_after"]
-    for uid, r in u[[x for x in cols if x in u.columns]].iterrows():
+    for uid, r in _rows(u[[x for x in cols if x in u.columns]]):
         status = _fr.coverage_status(r["covered_before"], r["covered_after"], t)
         insee = str(r["insee"])
         tips.append(
@@ -826,7 +834,7 @@ def _commune_layer(
 def _place_props(places: gpd.GeoDataFrame) -> pd.DataFrame:
     """Per place: tooltip values ``t`` and ``s`` = 1 for accompaniment, 0 for access."""
     tips = []
-    for _, r in places.iterrows():
+    for _, r in _rows(places):
         v = r.get("advisors")
         if v is None or pd.isna(v):
             advisors = "inconnu"

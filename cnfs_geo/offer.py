@@ -300,7 +300,13 @@ class OfferReport:
 def _tokens(name: object) -> list[str]:
     if name is None or (isinstance(name, float) and np.isnan(name)):
         return []
-    s = str(name).replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    return list(_text_tokens(str(name)))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _text_tokens(text: str) -> tuple[str, ...]:
+    """Tokens of a name (cached: names and commune names recur across the matching steps)."""
+    s = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
     s = "".join(ch for ch in unicodedata.normalize("NFKD", s) if not unicodedata.combining(ch))
     out: list[str] = []
     for t in re.findall(r"[a-z0-9]+", s.lower()):
@@ -310,7 +316,7 @@ def _tokens(name: object) -> list[str]:
             if len(u) > 3 and u.endswith("s"):
                 u = u[:-1]
             out.append(u)
-    return out
+    return tuple(out)
 
 
 def normalise_name(name: object) -> str | None:
@@ -921,7 +927,7 @@ def _aidants_count(value: object) -> float:
     """The export's ``Nombre d'aidants`` (habilitated aidants of the structure) as a
     count of advisors; NaN when blank, not a number or 0 (no active aidant: the count
     says nothing of who helps)."""
-    n = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    n = pd.to_numeric(value, errors="coerce")  # a scalar parses as in a Series
     return float(n) if pd.notna(n) and n > 0 else np.nan
 
 

@@ -124,17 +124,18 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
         ax.set_axis_off()
         ax.set_aspect("equal")
     ax = axes[1]
+    # one collection for every post (drawn in the same order as one scatter per post)
+    ax.scatter(
+        plan.posts.geometry.x.to_numpy(),
+        plan.posts.geometry.y.to_numpy(),
+        marker="s",
+        s=80,
+        c=POST_COLOUR,
+        edgecolors="white",
+        linewidths=0.8,
+        zorder=4,
+    )
     for i, g in enumerate(plan.posts.geometry):
-        ax.scatter(
-            [g.x],
-            [g.y],
-            marker="s",
-            s=80,
-            c=POST_COLOUR,
-            edgecolors="white",
-            linewidths=0.8,
-            zorder=4,
-        )
         ax.annotate(
             str(i + 1),
             (g.x, g.y),

@@ -257,7 +257,7 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _rows(frame: pd.DataFrame) -> Iterator[tuple[Any, dict[str, Any]]]:
+def _rows(frame: pd.DataFrame) -> Iterator[tuple[Any, Any]]:
     """``(index, {column: value})`` per row: the values ``frame.iterrows()`` gives (rows
     of ``frame.to_numpy()``, one common dtype), without building a Series per row."""
     cols = list(frame.columns)

@@ -119,13 +119,17 @@ _FIXED_GPKG_DATE = "2000-01-01T00:00:00.000Z"
 
 def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = gdf.copy()
+    geometry = out.geometry.name
     for col in out.columns:
-        if col == out.geometry.name:
+        if col == geometry:
             continue
-        if str(out[col].dtype) in ("Int64", "boolean"):
-            out[col] = out[col].astype("float64" if str(out[col].dtype) == "Int64" else "object")
-        if out[col].dtype == object or str(out[col].dtype).startswith("str"):
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
+        values = out[col]
+        dtype = str(values.dtype)
+        if dtype in ("Int64", "boolean"):
+            values = values.astype("float64" if dtype == "Int64" else "object")
+            out[col] = values
+        if values.dtype == object or str(values.dtype).startswith("str"):
+            out[col] = values.astype(object).where(values.notna(), None)
     return out
 
 

@@ -72,3 +72,23 @@ def test_projected_geojson_is_refused():
 def test_missing_file(tmp_path):
     with pytest.raises(DataFileError, match="no such file"):
         polygons.read_polygons(tmp_path / "nothing.geojson")
+
+
+def test_archive_departement_read_twice_journals_both_reads(raw_dir, tmp_path):
+    """The first pass and the demand units both read a département's polygons: the second
+    read comes from the cache, yet each read is in the journal and callers get a copy."""
+    from cnfs_geo import _journal
+
+    (tmp_path / "communes").mkdir()
+    (tmp_path / ARCHIVE).symlink_to(raw_dir / ARCHIVE)
+    d = catalog.DataDir(path=tmp_path, is_bundle=False, origin="test")
+    with _journal.collect() as first:
+        a = polygons.departement_polygons("2A", d)
+    a.loc[a.index[0], "nom"] = "changed by the caller"
+    with _journal.collect() as second:
+        b = polygons.departement_polygons("2A", d)
+    reads = [e for e in first if e.kind == "read"]
+    assert reads and reads == [e for e in second if e.kind == "read"]
+    assert reads[0].count == len(b) == len(a)
+    assert b["nom"].iloc[0] != "changed by the caller"
+    assert b.attrs["source"] == a.attrs["source"] and "!departements/2A-" in b.attrs["source"]

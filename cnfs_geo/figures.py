@@ -6,6 +6,7 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -37,12 +38,24 @@ if TYPE_CHECKING:
 
 def _epci_polygons(plan: Any) -> Any:
     """EPCI polygons dissolved from ``plan.communes``, once per plan (each figure of the
-    report draws them; kept on the plan while its ``communes`` frame is the same object)."""
+    report draws them; kept on the plan while its ``communes`` frame is the same object).
+
+    ``plan.epci`` already holds them (:func:`cnfs_geo.territory.epci_from_frames`
+    dissolves the same communes, in the same order: same geometries, byte for byte): its
+    polygons are taken when it lists exactly the communes' EPCI, else they are dissolved.
+    """
     c = plan.communes
     memo = getattr(plan, "_figures_epci", None)
     if memo is not None and memo[0] is c:
         return memo[1]
-    epci = c[["epci", "geometry"]].dissolve(by="epci")
+    own = getattr(plan, "epci", None)
+    codes = pd.Index(c["epci"].dropna().unique()).sort_values()
+    if isinstance(own, gpd.GeoDataFrame) and own.index.equals(codes) and own.geometry.notna().all():
+        epci = gpd.GeoDataFrame(
+            geometry=own.geometry.to_numpy(), index=own.index.rename("epci"), crs=c.crs
+        )
+    else:
+        epci = c[["epci", "geometry"]].dissolve(by="epci")
     plan._figures_epci = (c, epci)
     return epci
 

@@ -24,6 +24,7 @@ import html
 import json
 import logging
 import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Figure, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 from . import _fr, catalog
@@ -745,7 +746,54 @@ def _compiled(text: str) -> Template:
     return Template(text)
 
 
-class _SharedData(MacroElement):
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # jinja2.lexer.newline_re
+_JINJA_MARKS = ("{{", "{%", "{#")
+
+
+class _Text(Element):
+    """A macro's rendered text, as branca's ``Element(text)`` renders it, without compiling
+    the text as a jinja2 template: for a text without template syntax jinja2 gives the
+    text back, newlines normalised to ``\n`` and one trailing newline dropped."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        text = _NEWLINE.sub("\n", text)
+        self._text = text[:-1] if text.endswith("\n") else text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
+def _text_element(text: str) -> Element:
+    """``Element(text)`` as branca adds it (compiled, rendered as a template), or the
+    same output without compiling when ``text`` has no template syntax."""
+    return Element(text) if any(m in text for m in _JINJA_MARKS) else _Text(text)
+
+
+class _PlainMacro(MacroElement):
+    """A MacroElement of this module rendered as branca renders it (macros ``header``,
+    ``html``, ``script`` added to the figure, then the children), except that the
+    macros' output is not compiled again as a template when it has no template syntax
+    (branca compiles it: the shared GeoJSON data and the inlined Leaflet would cost more
+    to compile than the rest of the map). Only these elements change; the HTML is the
+    same, byte for byte."""
+
+    def render(self, **kwargs: Any) -> None:
+        figure = self.get_root()
+        if not isinstance(figure, Figure):
+            raise TypeError("You cannot render this Element if it is not in a Figure.")
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            macro = macros.get(part)
+            if macro is not None:
+                getattr(figure, part).add_child(
+                    _text_element(macro(self, kwargs)), name=self.get_name()
+                )
+        for element in self._children.values():
+            element.render(**kwargs)
+
+
+class _SharedData(_PlainMacro):
     """GeoJSON written once as a compact JS variable, drawn by several layers."""
 
     def __init__(self, data: dict, name: str = "CommunesData"):
@@ -1085,7 +1133,7 @@ _OVERLAY = _template_text("map_overlay.html.j2")
 _ASSETS = _template_text("map_assets.html.j2")
 
 
-class _OfflineAssets(MacroElement):
+class _OfflineAssets(_PlainMacro):
     """Leaflet inlined in the page header (replaces folium's CDN links)."""
 
     def __init__(self) -> None:
@@ -1117,7 +1165,7 @@ _FIGURE_TEMPLATE = Template(
 )
 
 
-class _Overlay(MacroElement):
+class _Overlay(_PlainMacro):
     """Title box and legend (fixed HTML over the map)."""
 
     def __init__(

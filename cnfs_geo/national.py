@@ -247,6 +247,7 @@ def _base(inputs: NationalInputs, dep: str, scenario: Scenario) -> tuple:
         file_names={k: v for k, v in inputs.offer_file_names.items() if k in frames},
         settings=s,
         in_file={k: len(v) for k, v in frames.items()},
+        outline=outline.geometry.iloc[0],  # the same union of the same polygons, done once
     )
     need.need_weights(scenario.need_weights)
     communes, need_report = need.need_from_frames(

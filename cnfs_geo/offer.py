@@ -1386,6 +1386,7 @@ def places_from_frames(
     file_names: Mapping[str, str] | None = None,
     settings: Settings = DEFAULT,
     in_file: Mapping[str, int] | None = None,
+    outline: Any = None,
 ) -> tuple[gpd.GeoDataFrame, OfferReport]:
     """Every place of the existing offer of the département of ``communes``, from raw frames.
 
@@ -1422,6 +1423,9 @@ def places_from_frames(
     in_file : mapping of str to int, optional
         Rows of each source's whole file, for the report's ``in_file`` counts when
         ``frames`` are cut (:func:`departement_frames`); default the frames' lengths.
+    outline : shapely geometry, optional
+        The union of the communes' polygons when the caller already has it (the geometry
+        of :func:`cnfs_geo.territory.departement_outline`); default computed here.
 
     Returns
     -------
@@ -1482,7 +1486,8 @@ def places_from_frames(
             [f"unknown source key(s) {unknown}; the offer sources are {list(SOURCE_ORDER)}"],
         )
     dep_postal, postal_deps, arrondissements = _cog_tables(cog_records, dep)
-    outline = shapely.union_all(communes.geometry.to_numpy())
+    if outline is None:
+        outline = shapely.union_all(communes.geometry.to_numpy())
     code_map = dict(code_map)
     for arr, com in arrondissements.items():  # communes may be whole cities, not arrondissements
         if arr not in communes.index and com in communes.index:

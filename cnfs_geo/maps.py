@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any

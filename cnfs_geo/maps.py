@@ -779,7 +779,7 @@ class _PlainMacro(MacroElement):
     to compile than the rest of the map). Only these elements change; the HTML is the
     same, byte for byte."""
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> Any:  # None, as MacroElement.render
         figure = self.get_root()
         if not isinstance(figure, Figure):
             raise TypeError("You cannot render this Element if it is not in a Figure.")

@@ -1045,6 +1045,7 @@ def gap_clusters(
     settings: Settings | None = None,
     tolerance_m: float = ADJACENCY_TOLERANCE_M,
     min_shared_m: float = MIN_SHARED_BORDER_M,
+    cluster_ids: pd.Series | None = None,
 ) -> gpd.GeoDataFrame:
     """Contiguous groups of gap communes, one row per cluster.
 
@@ -1069,6 +1070,10 @@ def gap_clusters(
         :data:`cnfs_geo.settings.DEFAULT`).
     tolerance_m, min_shared_m : float
         Adjacency, see :func:`commune_adjacency`.
+    cluster_ids : Series, optional
+        What :func:`gap_cluster_ids` returned for the same ``communes``, ``is_gap`` and
+        adjacency options, when the caller already has it (the adjacency is then not
+        computed again); one value per commune, same index.
 
     Returns
     -------
@@ -1102,9 +1107,23 @@ def gap_clusters(
         "pass plan.communes",
     )
     _require_projected(communes, "communes")
-    ids = gap_cluster_ids(
-        communes, is_gap=is_gap, tolerance_m=tolerance_m, min_shared_m=min_shared_m
-    )
+    if cluster_ids is None:
+        ids = gap_cluster_ids(
+            communes, is_gap=is_gap, tolerance_m=tolerance_m, min_shared_m=min_shared_m
+        )
+    else:
+        idx = _str_index(communes, "communes")
+        _is_gap_series(is_gap, idx)  # same checks as gap_cluster_ids
+        if not (len(cluster_ids) == len(idx) and cluster_ids.index.astype(str).equals(idx)):
+            raise ValidationError(
+                "cluster_ids",
+                ["one value per commune of `communes`, same index: pass gap_cluster_ids(...)"],
+            )
+        ids = pd.Series(
+            cluster_ids.to_numpy(dtype=object),
+            index=pd.Index(idx, name="insee"),
+            name="gap_cluster",
+        )
     frame = communes.set_axis(ids.index)
     frame = frame.assign(
         gap_cluster=ids.to_numpy(),

@@ -716,7 +716,11 @@ def _prepare(
     communes = communes.join(sens.drop(columns=["priority_rank", "priority_gap"]))
     communes["gap_cluster"] = gaps.gap_cluster_ids(communes, is_gap=communes["priority_gap"])
     clusters = gaps.gap_clusters(
-        communes, is_gap=communes["priority_gap"], places=places, settings=s
+        communes,
+        is_gap=communes["priority_gap"],
+        places=places,
+        settings=s,
+        cluster_ids=communes["gap_cluster"],  # the adjacency computed once
     )
     clusters.attrs["methods_fr"] = gaps.methods_fr(scores)
     epci = epci.join(

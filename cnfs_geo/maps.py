@@ -961,20 +961,31 @@ def _itinerant_post_tooltip(row: Any, plan: Any, number: int) -> str:
     )
 
 
-def _post_tooltip(row: Any, plan: Any, number: int) -> str:
+def _newly_covered(plan: Any) -> dict[Any, list[str]]:
+    """Names of the communes newly covered, by their nearest new post (sorted)."""
+    c = plan.communes
+    if "nearest_post" not in c.columns:
+        return {}
+    m = c["covered_after"].astype(bool) & ~c["covered_before"].astype(bool)
+    new = c.loc[m & c["nearest_post"].notna(), ["nearest_post", "nom"]]
+    out: dict[Any, list[str]] = {}
+    for post, name in zip(new["nearest_post"].tolist(), new["nom"].astype(str).tolist()):
+        out.setdefault(post, []).append(name)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _post_tooltip(
+    row: Any, plan: Any, number: int, newly_by_post: dict[Any, list[str]] | None = None
+) -> str:
+    """Tooltip of a new post; ``newly_by_post``: :func:`_newly_covered` of the plan
+    (computed here when not given)."""
     if is_itinerant_post(row):
         return _itinerant_post_tooltip(row, plan, number)
     e = getattr(row, "epci", None)
     epci = str(plan.epci["nom"].get(e, e)) if e is not None and pd.notna(e) else "—"
-    c = plan.communes
-    newly = []
-    if "nearest_post" in c.columns:
-        m = (
-            (c["nearest_post"] == row.post_id)
-            & c["covered_after"].astype(bool)
-            & ~c["covered_before"].astype(bool)
-        )
-        newly = sorted(c.loc[m, "nom"].astype(str))
+    if newly_by_post is None:
+        newly_by_post = _newly_covered(plan)
+    newly = newly_by_post.get(row.post_id, [])
     return _tip(
         [
             ("Identifiant", str(row.post_id)),
@@ -1460,6 +1471,7 @@ def coverage_map(
         if has_circuits(plan)
         else {}
     )
+    newly_by_post = _newly_covered(plan)
     for i, (row, pt) in enumerate(zip(posts.itertuples(index=False), pts)):
         label = str(i + 1)
         colour = POST_COLOUR
@@ -1484,7 +1496,7 @@ def coverage_map(
                 class_name="cg-post-icon",
             ),
             z_index_offset=POST_Z_ABOVE,  # above the zone labels and circuit stops
-            tooltip=folium.Tooltip(_post_tooltip(row, plan, i + 1), sticky=True),
+            tooltip=folium.Tooltip(_post_tooltip(row, plan, i + 1, newly_by_post), sticky=True),
         ).add_to(fg)
     fg.add_to(fmap)
 

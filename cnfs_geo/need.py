@@ -11,6 +11,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -103,6 +104,25 @@ class NeedReport:
     weights: dict[str, float] = field(default_factory=dict)
 
 
+# The last frame mapped per code column (all of France maps the same national IFN and
+# ARCEP frames for every département: stripped and mapped once, not once per département).
+_MAPPED: dict[str, tuple[Any, Any, pd.DataFrame]] = {}
+
+
+def _mapped(df: pd.DataFrame, code_col: str, codes: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``df`` with a code, stripped, with ``insee``: the current commune of every
+    code the COG knows (old, délégué, arrondissement municipal); cached for the last
+    ``df`` and ``codes`` objects (read-only)."""
+    hit = _MAPPED.get(code_col)
+    if hit is not None and hit[0] is df and hit[1] is codes:
+        return hit[2]
+    out = df[df[code_col].str.strip() != ""].copy()
+    out[code_col] = out[code_col].str.strip()
+    out["insee"] = out[code_col].map(codes["insee"])
+    _MAPPED[code_col] = (df, codes, out)
+    return out
+
+
 def _map_codes(
     df: pd.DataFrame,
     code_col: str,
@@ -114,11 +134,7 @@ def _map_codes(
 ) -> pd.DataFrame:
     """Add ``insee`` (COG 2026) to rows of the département; record unmatched/remapped."""
     dep = str(communes["departement"].iloc[0])
-    # every code the COG knows (old, délégué, arrondissement municipal) → current commune
-    mapping = codes["insee"]
-    df = df[df[code_col].str.strip() != ""].copy()
-    df[code_col] = df[code_col].str.strip()
-    df["insee"] = df[code_col].map(mapping)
+    df = _mapped(df, code_col, codes)
     in_dep = df[code_col].str.startswith(dep) | df["insee"].isin(communes.index)
     df = df[in_dep]
     bad = df[~df["insee"].isin(communes.index)]

@@ -104,9 +104,10 @@ class NeedReport:
     weights: dict[str, float] = field(default_factory=dict)
 
 
-# The last frame mapped per code column (all of France maps the same national IFN and
-# ARCEP frames for every département: stripped and mapped once, not once per département).
-_MAPPED: dict[str, tuple[Any, Any, pd.DataFrame]] = {}
+# The last frame mapped per code column, and the premises of the last ARCEP frame (all of
+# France maps the same national IFN and ARCEP frames for every département: stripped and
+# mapped once, not once per département).
+_MAPPED: dict[str, tuple[Any, Any, Any]] = {}
 
 
 def _mapped(df: pd.DataFrame, code_col: str, codes: pd.DataFrame) -> pd.DataFrame:
@@ -176,7 +177,12 @@ def _premises(fibre: pd.DataFrame | None) -> pd.Series:
     """Premises per commune code of the ARCEP frame (weights for averaging old codes)."""
     if fibre is None:
         return pd.Series(dtype=float)
-    return pd.to_numeric(fibre.set_index("code_insee")["nb_locaux"], errors="coerce")
+    hit = _MAPPED.get("_premises")
+    if hit is not None and hit[0] is fibre:  # the national frame: once (see _mapped)
+        return hit[2]
+    out = pd.to_numeric(fibre.set_index("code_insee")["nb_locaux"], errors="coerce")
+    _MAPPED["_premises"] = (fibre, None, out)
+    return out
 
 
 def fibre_from_frame(

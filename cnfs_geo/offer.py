@@ -945,8 +945,9 @@ def _records_aidants_connect(df: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
     idx = set(ctx.communes.index)
     _, _, noms, national_postal = _national_cog(ctx.cog_records)  # last record of a code wins
     postal_communes: dict[str, list[str]] = {}
-    for p, at_postal in national_postal.items():
-        here = [c for c in at_postal if c in idx]
+    # a commune of the département is listed only under postal codes of the département
+    for p in sorted(ctx.dep_postal):
+        here = [c for c in national_postal.get(p, ()) if c in idx]
         if here:
             postal_communes[p] = here
     by_name: dict[str | None, list[str]] = {}

@@ -340,26 +340,53 @@ def need_accessibility(
     demand = pd.Series(communes["need"].astype(float).to_numpy(), index=idx, name="need")
     demand.index.name = "insee"
     if od is None:
-        _require(
-            communes,
-            ["ref_x", "ref_y"],
-            "communes",
-            "travel points of the communes (cnfs_geo.territory.communes_from_cog)",
-        )
-        origins = pd.DataFrame(
-            {
-                "x": communes["ref_x"].to_numpy(dtype=float),
-                "y": communes["ref_y"].to_numpy(dtype=float),
-            },
-            index=idx,
-        )
-        dest = pd.DataFrame(
-            {"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()}, index=site_ids
-        )
-        od = access.od_crowfly(origins, dest, max_minutes=float(catchment), settings=settings)
+        od = crowfly_access_od(communes, places, catchment=catchment, settings=settings)
     else:
         od = od[od["destination_id"].astype(str).isin(set(site_ids))]
     return coverage.two_step_fca(od, demand, supply, catchment=catchment, weights=weights)
+
+
+def crowfly_access_od(
+    communes: pd.DataFrame,
+    places: pd.DataFrame,
+    *,
+    catchment: float | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """The crow-fly OD table :func:`need_accessibility` uses without ``od``: communes'
+    travel points (``ref_x``, ``ref_y``) to the accompaniment places within
+    ``catchment`` minutes (:func:`cnfs_geo.access.od_crowfly`). Computed once, it can be
+    given as ``od`` to several accessibility runs on the same communes and places
+    (:func:`default_advisors_sensitivity`): same results.
+
+    Returns
+    -------
+    DataFrame
+        ``origin_id`` (INSEE, str), ``destination_id`` (``place_id``, str), ``minutes``.
+    """
+    _require(places, ["place_id", "service_level"], "places", "pass plan.places (cnfs_geo.offer)")
+    settings = _settings(settings)
+    catchment = settings.access_catchment_minutes if catchment is None else catchment
+    idx = _str_index(communes, "communes")
+    acc = places[places["service_level"] == "accompaniment"]
+    _require(
+        communes,
+        ["ref_x", "ref_y"],
+        "communes",
+        "travel points of the communes (cnfs_geo.territory.communes_from_cog)",
+    )
+    origins = pd.DataFrame(
+        {
+            "x": communes["ref_x"].to_numpy(dtype=float),
+            "y": communes["ref_y"].to_numpy(dtype=float),
+        },
+        index=idx,
+    )
+    dest = pd.DataFrame(
+        {"x": acc.geometry.x.to_numpy(), "y": acc.geometry.y.to_numpy()},
+        index=acc["place_id"].astype(str).to_numpy(),
+    )
+    return access.od_crowfly(origins, dest, max_minutes=float(catchment), settings=settings)
 
 
 PRIORITY_COLUMNS = [
@@ -708,6 +735,7 @@ def default_advisors_sensitivity(
     threshold: float | None = None,
     od: pd.DataFrame | None = None,
     factors: Sequence[float] | None = None,
+    baseline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """How the priority list moves when the defaulted advisor counts move.
 
@@ -732,6 +760,11 @@ def default_advisors_sensitivity(
         As for :func:`need_accessibility`.
     factors : (low, high), optional, keyword-only
         Multipliers (``settings.default_advisors_factors`` when None).
+    baseline : DataFrame, optional, keyword-only
+        :func:`priority_scores` of the same communes with the advisors as they are (the
+        settings' accessibility, same ``od`` and ``threshold``), when the caller already
+        has it: its ``priority_rank`` and ``is_gap`` are the unsuffixed columns (not
+        computed again).
 
     Returns
     -------
@@ -753,7 +786,14 @@ def default_advisors_sensitivity(
     assumed = places["advisors_assumed"].astype(bool)
     adv = pd.to_numeric(places["advisors"], errors="coerce").astype(float)
     out = {}
-    for suffix, factor in (("", 1.0), ("_low", float(low)), ("_high", float(high))):
+    runs = [("", 1.0), ("_low", float(low)), ("_high", float(high))]
+    if baseline is not None:
+        out["priority_rank"] = baseline["priority_rank"]
+        out["priority_gap"] = baseline["is_gap"].astype(bool)
+        runs = runs[1:]
+    if od is None and "ref_x" in communes.columns:  # the same crow-fly table for every run
+        od = crowfly_access_od(communes, places, settings=settings)
+    for suffix, factor in runs:
         moved = places.assign(advisors=adv.where(~assumed, adv * factor))
         acc = need_accessibility(communes, moved, od=od, settings=settings)
         sc = priority_scores(communes, acc, settings=settings, threshold=threshold)

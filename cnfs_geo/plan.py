@@ -681,7 +681,10 @@ def _prepare(
             s.access_catchment_minutes,
         )
         if travel.net is not None
-        else None
+        # crow-fly: the same table for the accessibility and its sensitivity runs
+        else gaps.crowfly_access_od(
+            communes, places, catchment=s.access_catchment_minutes, settings=s
+        )
     )
     accessibility = gaps.need_accessibility(
         communes,
@@ -712,7 +715,9 @@ def _prepare(
             ]
         ].rename(columns={"is_gap": "priority_gap"})
     )
-    sens = gaps.default_advisors_sensitivity(communes, places, settings=s, threshold=t, od=acc_od)
+    sens = gaps.default_advisors_sensitivity(
+        communes, places, settings=s, threshold=t, od=acc_od, baseline=scores
+    )
     communes = communes.join(sens.drop(columns=["priority_rank", "priority_gap"]))
     communes["gap_cluster"] = gaps.gap_cluster_ids(communes, is_gap=communes["priority_gap"])
     clusters = gaps.gap_clusters(

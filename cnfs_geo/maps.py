@@ -267,6 +267,25 @@ def _rows(frame: pd.DataFrame) -> Iterator[tuple[Any, Any]]:
         yield key, dict(zip(cols, values, strict=True))
 
 
+def _ring(ring: Any) -> list:
+    return np.asarray(ring.coords).tolist()
+
+
+def _geometry(geom: Any) -> Any:
+    """``shapely.geometry.mapping(geom)`` for the JSON of the map: the same numbers, rings
+    as lists read in one go (not one tuple per vertex); other geometries (and 3D ones) as
+    ``mapping`` gives them."""
+    kind = geom.geom_type
+    if geom.has_z or kind not in ("Polygon", "MultiPolygon"):
+        return shapely.geometry.mapping(geom)
+    parts = [geom] if kind == "Polygon" else list(geom.geoms)
+    coords = [
+        [_ring(p.exterior), *(_ring(h) for h in p.interiors)] if not p.exterior.is_empty else []
+        for p in parts
+    ]
+    return {"type": kind, "coordinates": coords[0] if kind == "Polygon" else coords}
+
+
 def _features(geoms: gpd.GeoSeries, props: pd.DataFrame) -> dict:
     """FeatureCollection with ``id`` = index (str) and JSON-ready properties."""
     feats = []
@@ -282,7 +301,7 @@ def _features(geoms: gpd.GeoSeries, props: pd.DataFrame) -> dict:
                 "type": "Feature",
                 "id": str(key),
                 "properties": p,
-                "geometry": shapely.geometry.mapping(geom),
+                "geometry": _geometry(geom),
             }
         )
     return {"type": "FeatureCollection", "features": feats}
@@ -595,7 +614,7 @@ def _cluster_features(plan: Any, geoms: gpd.GeoSeries, decimals: int) -> dict:
                 "type": "Feature",
                 "id": str(r.cluster_id),
                 "properties": {"t": tip},
-                "geometry": shapely.geometry.mapping(poly),
+                "geometry": _geometry(poly),
             }
         )
         pt = shapely.set_precision(poly.representative_point(), 10.0**-decimals)

@@ -41,3 +41,14 @@ def test_figures_are_deterministic_pngs(plan, draw, size):
 
 def test_dpi_scales_the_figure(plan):
     assert _size(figures.priority_map_png(plan, dpi=55)) == (440, 352)
+
+
+def test_epci_polygons_are_the_dissolved_communes(plan49):
+    """The figures take the EPCI polygons of plan.epci: the same geometries as the
+    communes dissolved by EPCI (byte for byte)."""
+    import shapely
+
+    got = figures._epci_polygons(plan49)
+    want = plan49.communes[["epci", "geometry"]].dissolve(by="epci")
+    assert list(got.index) == list(want.index)
+    assert [shapely.to_wkb(g) for g in got.geometry] == [shapely.to_wkb(g) for g in want.geometry]

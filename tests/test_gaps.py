@@ -383,3 +383,28 @@ def test_default_advisor_counts_are_flagged_and_their_sensitivity_measured(plan4
     same = gaps.default_advisors_sensitivity(c, places, settings=plan49.settings, factors=(1, 1))
     assert (same["priority_rank_low"] == same["priority_rank"]).all()
     assert (same["priority_gap_high"] == same["priority_gap"]).all()
+
+
+def test_cluster_ids_given_or_computed_give_the_same_clusters(plan, scores):
+    """gap_clusters with the ids of gap_cluster_ids (as plan.prepare passes them: the
+    adjacency computed once) equals gap_clusters computing them; ids of other communes are
+    refused."""
+    is_gap = scores["is_gap"].astype(bool)
+    c = plan.communes
+    ids = gaps.gap_cluster_ids(c, is_gap=is_gap)
+    assert ids.notna().any()
+    computed = gaps.gap_clusters(c, is_gap=is_gap, places=plan.places)
+    given = gaps.gap_clusters(c, is_gap=is_gap, places=plan.places, cluster_ids=ids)
+    pd.testing.assert_frame_equal(computed, given)
+    with pytest.raises(ValidationError, match="cluster_ids"):
+        gaps.gap_clusters(c, is_gap=is_gap, cluster_ids=ids.iloc[1:])
+
+
+def test_crowfly_access_od_given_as_od_gives_the_same_accessibility(plan, accessibility):
+    """The crow-fly table computed once (plan.prepare) and given as ``od`` gives what
+    need_accessibility computes without it."""
+    od = gaps.crowfly_access_od(plan.communes, plan.places)
+    assert set(od.columns) >= {"origin_id", "destination_id", "minutes"}
+    assert (od["minutes"] <= DEFAULT.access_catchment_minutes).all()
+    again = gaps.need_accessibility(plan.communes, plan.places, od=od)
+    pd.testing.assert_frame_equal(accessibility, again)

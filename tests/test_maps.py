@@ -312,3 +312,33 @@ def test_map_is_self_contained_with_base_maps_off(map_html):
     assert json.dumps(_fr.ATTRIBUTION_OSM)[1:-1].replace("'", "\\u0027") in map_html
     assert json.dumps(_fr.ATTRIBUTION_IGN)[1:-1] in map_html
     assert _fr.BASEMAP_UNAVAILABLE in html.unescape(map_html)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "\n", "plain", "var x = 1;\n", "a\r\nb\rc\n\n", "obj = {a: {b: 1}};\n  ", "{ {x} }"],
+)
+def test_rendered_macro_text_is_what_jinja_gives(text):
+    """Hand-made texts: the map's own elements add their rendered text without compiling it
+    again, and get what branca's Element(text) (a jinja2 template) renders."""
+    from branca.element import Element
+
+    assert maps._text_element(text).render() == Element(text).render()
+    assert isinstance(maps._text_element(text), maps._Text)
+
+
+def test_rendered_macro_text_with_template_syntax_still_goes_through_jinja():
+    """Hand-made text with jinja syntax: compiled as branca does."""
+    el = maps._text_element("{{ 1 + 1 }} {# c #}{% if true %}y{% endif %}")
+    assert not isinstance(el, maps._Text)
+    assert el.render() == "2 y"
+
+
+def test_map_geometry_json_is_shapely_mapping(plan):
+    """Ring coordinates read in one go give the JSON of shapely's mapping (real simplified
+    communes of 49, a hand-made polygon with a hole, a multipolygon and a point)."""
+    geoms = list(maps.simplified_communes(plan.communes))
+    square = shapely.Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 1), (2, 2)]])
+    geoms += [square, shapely.MultiPolygon([square, shapely.box(5, 5, 6, 6)]), shapely.Point(1, 2)]
+    for g in geoms:
+        assert json.dumps(maps._geometry(g)) == json.dumps(shapely.geometry.mapping(g))

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -844,6 +845,22 @@ def communes_from_frames(
     return communes, report
 
 
+# The former codes of the last COG frame seen (all of France reads the same national frame
+# for every département: exploded once, not once per département).
+_FORMER: list[Any] = [None, None]
+
+
+def _former_codes(cog: pd.DataFrame) -> pd.DataFrame:
+    """``code``, ``anciensCodes`` (one row per former code) of the current communes of
+    ``cog``; cached for the last ``cog`` object (read-only)."""
+    if _FORMER[0] is cog:
+        return _FORMER[1]
+    cur = cog[(cog["type"] == "commune-actuelle") & cog["anciensCodes"].notna()]
+    former = cur[["code", "anciensCodes"]].explode("anciensCodes")
+    _FORMER[:] = [cog, former]
+    return former
+
+
 def _notes(
     dep: str, cog: pd.DataFrame, polys: gpd.GeoDataFrame, table: pd.DataFrame
 ) -> tuple[str, ...]:
@@ -862,8 +879,7 @@ def _notes(
             )
         )
     # délégué/associé codes that the COG also lists in the anciensCodes of another commune
-    cur = cog[(cog["type"] == "commune-actuelle") & cog["anciensCodes"].notna()]
-    former = cur[["code", "anciensCodes"]].explode("anciensCodes")
+    former = _former_codes(cog)
     former = former[former["anciensCodes"].isin(polys["code"])]
     for r in former.itertuples():
         kept = table["insee"].get(r.anciensCodes)

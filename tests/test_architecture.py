@@ -226,18 +226,30 @@ def violations(modules: dict[str, Module] | None = None) -> list[str]:
     return sorted(set(found))
 
 
-def graph_text(modules: dict[str, Module] | None = None) -> str:
-    """The import graph as text: one line per module, in pipeline order."""
-    modules = scan() if modules is None else modules
+def _in_pipeline_order(modules: dict[str, Module]) -> tuple[list[str], int]:
+    """Module names in pipeline order and the width of their longest label."""
 
     def key(m: str) -> tuple[int, str]:
         return (ORDER.get(_group(m), 99) if m else -1, m)
 
-    width = max(len(_label(m)) for m in modules)
+    return sorted(modules, key=key), max(len(_label(m)) for m in modules)
+
+
+def graph_text(modules: dict[str, Module] | None = None) -> str:
+    """The import graph as text: one line per module, in pipeline order."""
+    modules = scan() if modules is None else modules
+    names, width = _in_pipeline_order(modules)
+    rank = {m: k for k, m in enumerate(names)}
     lines = []
-    for name in sorted(modules, key=key):
+    for name in names:
         n = sum(1 for _ in modules[name].path.open(encoding="utf-8"))
-        deps = ", ".join(_label(m) for m in sorted(modules[name].imports, key=key)) or "-"
+        deps = (
+            ", ".join(
+                _label(m)
+                for m in sorted(modules[name].imports, key=lambda m: (rank.get(m, len(rank)), m))
+            )
+            or "-"
+        )
         lines.append(f"{_label(name):<{width}}  {n:>5}  -> {deps}")
     return "\n".join(lines)
 
@@ -246,13 +258,9 @@ def tree_text(modules: dict[str, Module] | None = None) -> str:
     """The package as text: one line per module, in pipeline order, with its line count
     and its responsibility (the first sentence of its docstring)."""
     modules = scan() if modules is None else modules
-
-    def key(m: str) -> tuple[int, str]:
-        return (ORDER.get(_group(m), 99) if m else -1, m)
-
-    width = max(len(_label(m)) for m in modules)
+    names, width = _in_pipeline_order(modules)
     lines = []
-    for name in sorted(modules, key=key):
+    for name in names:
         text = modules[name].path.read_text(encoding="utf-8")
         doc = " ".join((ast.get_docstring(ast.parse(text)) or "-").split())
         first = doc.split(". ")[0].rstrip(".")

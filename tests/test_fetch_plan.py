@@ -60,13 +60,8 @@ def test_same_communes(both_plans):
     assert np.allclose(a["chef_lieu_x"], b["chef_lieu_x"], atol=0.01)
 
 
-def test_same_places_and_coverage(both_plans):
-    official, today, _ = both_plans
-    pa, pb = official.places, today.places
-    assert pa["place_id"].tolist() == pb["place_id"].tolist() and len(pa) == 31
-    assert pa["kinds"].tolist() == pb["kinds"].tolist()
-    assert pa["service_level"].tolist() == pb["service_level"].tolist()
-    assert np.allclose(pa.geometry.x, pb.geometry.x) and np.allclose(pa.geometry.y, pb.geometry.y)
+def _same_coverage_and_posts(official, today):
+    """The two plans cover the same people and communes and place the same posts."""
     sa, sb = official.summary(), today.summary()
     for k in (
         "population_covered_before",
@@ -78,6 +73,16 @@ def test_same_places_and_coverage(both_plans):
     ):
         assert sa[k] == pytest.approx(sb[k]), k
     assert official.posts["insee"].tolist() == today.posts["insee"].tolist()
+
+
+def test_same_places_and_coverage(both_plans):
+    official, today, _ = both_plans
+    pa, pb = official.places, today.places
+    assert pa["place_id"].tolist() == pb["place_id"].tolist() and len(pa) == 31
+    assert pa["kinds"].tolist() == pb["kinds"].tolist()
+    assert pa["service_level"].tolist() == pb["service_level"].tolist()
+    assert np.allclose(pa.geometry.x, pb.geometry.x) and np.allclose(pa.geometry.y, pb.geometry.y)
+    _same_coverage_and_posts(official, today)
 
 
 def test_outputs_name_sources_with_vintage_and_retrieval(both_plans):
@@ -183,17 +188,7 @@ def test_finest_units_same_as_pinned(finest_plans, folders):
 
 def test_finest_coverage_and_posts_same_as_pinned(finest_plans):
     official, today = finest_plans
-    sa, sb = official.summary(), today.summary()
-    for k in (
-        "population_covered_before",
-        "population_covered_after",
-        "communes_covered_before",
-        "communes_covered_after",
-        "pct_need_covered_before",
-        "pct_need_covered_after",
-    ):
-        assert sa[k] == pytest.approx(sb[k]), k
-    assert official.posts["insee"].tolist() == today.posts["insee"].tolist()
+    _same_coverage_and_posts(official, today)
     assert len(official.posts) == 8
     # finer than the commune points: the units differ from the commune plan's
     assert len(official.units) > len(official.communes)

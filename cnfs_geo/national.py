@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import _dask, _progress, catalog, need, offer, territory
 from ._errors import DataFileError, PlacementError, ValidationError
-from .outputs import write_outputs
+from .outputs import staged, write_outputs
 from .plan import Plan, Prepared, Scenario, prepare, run
 from .settings import GEOGRAPHIC_CRS
 from .sources import cog as cog_source
@@ -428,8 +428,10 @@ def national(
     Pass 1 measures, per département, the need-weighted population left uncovered at the
     threshold; ``total_posts`` are shared in proportion to it (:func:`allocate_posts`);
     pass 2 plans each département with its share and, when ``out_dir`` is given, writes
-    its outputs into ``out_dir/<code>/``. Coverage is measured within each département
-    (offer across a border is not counted).
+    its outputs into ``out_dir/<code>/``: into a temporary folder beside ``out_dir`` first,
+    moved in together when every département is done (:func:`cnfs_geo.outputs.staged`;
+    an interrupted run leaves the previous outputs as they were). Coverage is measured
+    within each département (offer across a border is not counted).
 
     Parameters
     ----------
@@ -447,7 +449,8 @@ def national(
         processes; None: as many as cores (1 → without Dask).
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``): its workers run the
-        tasks and must see the data directory (and ``out_dir``) at the same paths.
+        tasks and must see the data directory and the folder holding ``out_dir`` at the
+        same paths.
     inputs : NationalInputs, optional
         Already read national files (default: :func:`read_inputs` of the scenario's data).
     with_pdf : bool
@@ -470,11 +473,29 @@ def national(
         with _progress.stage("Lecture des fichiers nationaux"):
             inputs = read_inputs(scenario.data_dir)
     deps = list(departements or inputs.departements)
-    out = None if out_dir is None else str(Path(out_dir).resolve())
+    if out_dir is None:
+        return _run(scenario, inputs, deps, total_posts, None, with_pdf, n, scheduler=scheduler)
+    # every département's files are written into one temporary folder beside out_dir and
+    # moved in together at the end: an interrupted run leaves the previous outputs intact
+    with staged(Path(out_dir).resolve()) as tmp:
+        return _run(scenario, inputs, deps, total_posts, str(tmp), with_pdf, n, scheduler=scheduler)
+
+
+def _run(
+    scenario: Scenario,
+    inputs: NationalInputs,
+    deps: list[str],
+    total: int,
+    out: str | None,
+    with_pdf: bool,
+    n: int,
+    *,
+    scheduler: str | None,
+) -> NationalResult:
     if scheduler is None and n <= 1:
-        return _serial(scenario, inputs, deps, total_posts, out, with_pdf)
+        return _serial(scenario, inputs, deps, total, out, with_pdf)
     with _dask.open_client(workers=n, scheduler=scheduler) as client:
-        result = _on_dask(client, scenario, inputs, deps, total_posts, out, with_pdf)
+        result = _on_dask(client, scenario, inputs, deps, total, out, with_pdf)
         result.workers = len(client.scheduler_info().get("workers", {})) or n
     return result
 

@@ -13,7 +13,7 @@ import secrets
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -282,13 +282,55 @@ def _signals_deferred() -> Iterator[None]:
             signal.raise_signal(signum)  # now handled as it would have been
 
 
+def _move_order(tmp: Path, first: Sequence[str]) -> list[Path]:
+    """The files under ``tmp`` (relative paths) in the order :func:`staged` moves them."""
+    rank = {name: k for k, name in enumerate(first)}
+    files = [p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file()]
+    return sorted(files, key=lambda r: (r.suffix == ".gpkg", rank.get(str(r), len(rank)), r.parts))
+
+
+@contextmanager
+def staged(out_dir: str | Path, first: Sequence[str] = ()) -> Iterator[Path]:
+    """A temporary folder to write a set of outputs into, moved into ``out_dir`` together.
+
+    The folder is created beside ``out_dir`` (same file system, so each move is an atomic
+    ``os.replace``). When the block ends normally, every file written into it, in
+    sub-folders too, is moved to the same relative path in ``out_dir``: the names of
+    ``first`` in that order, then the others sorted, the GeoPackages of each folder last;
+    Ctrl-C and SIGTERM are held during the moves. When the block raises (or is
+    interrupted), nothing is moved. The folder is removed in both cases, and the folders
+    left beside ``out_dir`` by a killed run are removed when the next one starts. Other
+    files of ``out_dir`` are left as they are.
+
+    Raises
+    ------
+    OutputDirError
+        ``out_dir`` cannot be used (:func:`check_out_dir`).
+    """
+    out = check_out_dir(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    tmp = _new_tmp(out)
+    try:
+        tmp.mkdir()
+        yield tmp
+        files = _move_order(tmp, first)
+        out.mkdir(parents=True, exist_ok=True)
+        with _signals_deferred():
+            for rel in files:
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / rel, out / rel)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]]) -> list[Path]:
     """Write a set of files into ``out_dir`` together: each ``writers[name](path)`` writes
     into a temporary folder beside ``out_dir`` (a writer may also write nothing: that file
     is skipped), and the files are moved into ``out_dir`` (``os.replace``, in the order of
-    ``writers``, then any other file the writers left beside) only when all are written,
-    with Ctrl-C held meanwhile. An interrupted run leaves the previous files as they were;
-    other files of ``out_dir`` are left alone.
+    ``writers``, then any other file the writers left beside, a GeoPackage last) only when
+    all are written, with Ctrl-C held meanwhile (:func:`staged`). An interrupted run leaves
+    the previous files as they were; other files of ``out_dir`` are left alone.
 
     Returns
     -------
@@ -300,25 +342,13 @@ def write_files(out_dir: str | Path, writers: dict[str, Callable[[Path], object]
     OutputDirError
         ``out_dir`` cannot be used (:func:`check_out_dir`).
     """
-    out = check_out_dir(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out)
-    tmp = _new_tmp(out)
-    moved: list[Path] = []
-    try:
-        tmp.mkdir()
+    out = Path(out_dir)
+    written: list[Path] = []
+    with staged(out, first=list(writers)) as tmp:
         for name, write in writers.items():
             write(tmp / name)
-        out.mkdir(parents=True, exist_ok=True)
-        order = [n for n in writers if (tmp / n).exists()]
-        order += sorted(p.name for p in tmp.iterdir() if p.name not in writers)
-        with _signals_deferred():
-            for name in order:
-                os.replace(tmp / name, out / name)
-                moved.append(out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return moved
+        written = _move_order(tmp, list(writers))
+    return [out / r for r in written]
 
 
 def write_outputs(plan: Any, out_dir: str | Path, *, with_pdf: bool = True) -> dict[str, Path]:

@@ -246,3 +246,42 @@ def test_national_road_run_builds_the_graph_inside_the_task(monkeypatch, tmp_pat
     assert res.failures == {}
     assert len(built) == 1 and 0 < built[0][1] <= built[0][0]
     assert res.table["posts"].sum() == 1
+
+
+def test_interrupted_national_run_leaves_the_previous_outputs_intact(
+    raw_dir, tmp_path, monkeypatch
+):
+    """Ctrl-C during the placements of a national run (here as the second département is
+    planned, the first one's files already written): no département folder of the
+    previous run is changed, none is added, and no temporary folder is left."""
+    from cnfs_geo import national as nat
+    from cnfs_geo.outputs import TMP_PREFIX
+
+    sc = Scenario(data_dir=str(raw_dir))
+    inputs = read_inputs(raw_dir)
+    out = tmp_path / "france"
+    national(sc, out_dir=out, workers=1, total_posts=2, departements=["90"], inputs=inputs)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert Path("90/plan.gpkg") in before
+    real_place = nat.place
+
+    def place(dep, *args, **kwargs):
+        if dep == "2A":
+            raise KeyboardInterrupt
+        return real_place(dep, *args, **kwargs)
+
+    monkeypatch.setattr(nat, "place", place)
+    sc = Scenario(data_dir=str(raw_dir), threshold_minutes=15)  # other outputs for 90
+    with pytest.raises(KeyboardInterrupt):
+        national(
+            sc, out_dir=out, workers=1, total_posts=6, departements=["90", "2A"], inputs=inputs
+        )
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(tmp_path.glob(f"{TMP_PREFIX}*"))
+    # and the same run, not interrupted, replaces them all at once
+    monkeypatch.setattr(nat, "place", real_place)
+    national(sc, out_dir=out, workers=1, total_posts=6, departements=["90", "2A"], inputs=inputs)
+    assert (out / "2A" / "plan.gpkg").exists()
+    assert (out / "90" / "plan.gpkg").read_bytes() != before[Path("90/plan.gpkg")]
+    assert not list(tmp_path.glob(f"{TMP_PREFIX}*"))

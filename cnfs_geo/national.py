@@ -9,6 +9,7 @@ while the others complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import logging
@@ -473,31 +474,17 @@ def national(
         with _progress.stage("Lecture des fichiers nationaux"):
             inputs = read_inputs(scenario.data_dir)
     deps = list(departements or inputs.departements)
-    if out_dir is None:
-        return _run(scenario, inputs, deps, total_posts, None, with_pdf, n, scheduler=scheduler)
     # every département's files are written into one temporary folder beside out_dir and
     # moved in together at the end: an interrupted run leaves the previous outputs intact
-    with staged(Path(out_dir).resolve()) as tmp:
-        return _run(scenario, inputs, deps, total_posts, str(tmp), with_pdf, n, scheduler=scheduler)
-
-
-def _run(
-    scenario: Scenario,
-    inputs: NationalInputs,
-    deps: list[str],
-    total: int,
-    out: str | None,
-    with_pdf: bool,
-    n: int,
-    *,
-    scheduler: str | None,
-) -> NationalResult:
-    if scheduler is None and n <= 1:
-        return _serial(scenario, inputs, deps, total, out, with_pdf)
-    with _dask.open_client(workers=n, scheduler=scheduler) as client:
-        result = _on_dask(client, scenario, inputs, deps, total, out, with_pdf)
-        result.workers = len(client.scheduler_info().get("workers", {})) or n
-    return result
+    staging = contextlib.nullcontext(None) if out_dir is None else staged(Path(out_dir).resolve())
+    with staging as tmp:
+        out = None if tmp is None else str(tmp)
+        if scheduler is None and n <= 1:
+            return _serial(scenario, inputs, deps, total_posts, out, with_pdf)
+        with _dask.open_client(workers=n, scheduler=scheduler) as client:
+            result = _on_dask(client, scenario, inputs, deps, total_posts, out, with_pdf)
+            result.workers = len(client.scheduler_info().get("workers", {})) or n
+        return result
 
 
 def _share(

@@ -152,7 +152,13 @@ class NationalInputs:
 
 
 def read_inputs(data_dir: str | os.PathLike | None = None) -> NationalInputs:
-    """Read the national files of ``data_dir`` once (see :class:`NationalInputs`)."""
+    """Read the national files of ``data_dir`` once (see :class:`NationalInputs`); their
+    string columns backed by Python objects, as in the tasks (:func:`_python_strings`)."""
+    with _python_strings():
+        return _read_inputs(data_dir)
+
+
+def _read_inputs(data_dir: str | os.PathLike | None) -> NationalInputs:
     d = catalog.resolve_data_dir(data_dir)
     cog = territory.cog_communes(d)
     table = territory.code_table(d)
@@ -313,11 +319,33 @@ def _batched_gc() -> Iterator[None]:
         gc.set_threshold(*saved)
 
 
+@contextmanager
+def _python_strings() -> Iterator[None]:
+    """pandas ``str`` columns created inside national work are backed by Python objects
+    (``mode.string_storage = "python"``) rather than by Arrow arrays (pandas' default when
+    pyarrow is installed). A département's work is many operations on small frames (a few
+    hundred communes, places, candidates): Arrow-backed strings pay a conversion on each
+    ``take``, comparison, ``map`` or iteration that costs more than the work itself there,
+    about a fifth of a task's CPU time. Same values, same dtype (``str``), same output files
+    (:func:`write_national` fixes the GeoParquet's string type). The option is restored on
+    exit: a caller's pandas settings are left as they were."""
+    with pd.option_context("mode.string_storage", "python"):
+        yield
+
+
+@contextmanager
+def _task_mode() -> Iterator[None]:
+    """What every piece of national work runs under: :func:`_batched_gc` and
+    :func:`_python_strings`."""
+    with _batched_gc(), _python_strings():
+        yield
+
+
 def first_pass(dep: str, scenario: Scenario, inputs: NationalInputs) -> Prepared:
     """Everything of département ``dep`` that does not depend on its posts (task 1)."""
     sc = _scenario_for(scenario, dep, 0)
     area = ROAD_BUFFER_M if sc.travel == "road" else None
-    with _batched_gc():
+    with _task_mode():
         return prepare(sc, base=_base(inputs, dep, sc), road_buffer_m=area)
 
 
@@ -341,7 +369,7 @@ def place(
     ``out_dir/<dep>/`` when given (``rapport.pdf`` only ``with_pdf``: WeasyPrint takes
     longer than the rest of the task); its row of the national table and its communes."""
     sc = dataclasses.replace(prepared.scenario, posts=int(posts))
-    with _batched_gc():
+    with _task_mode():
         plan = run(sc, prepared=prepared)
         if out_dir is not None:
             write_outputs(plan, Path(out_dir) / dep, with_pdf=with_pdf)
@@ -618,8 +646,20 @@ def write_national(result: NationalResult, out_dir: str | os.PathLike) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table": out / "synthese_nationale.csv", "geoparquet": out / "communes_france.parquet"}
     _atomic(paths["table"], lambda p: result.table.to_csv(p, index=False, lineterminator="\n"))
-    _atomic(paths["geoparquet"], lambda p: result.communes.to_parquet(p, index=False))
+    communes = _plain_strings(result.communes)
+    _atomic(paths["geoparquet"], lambda p: communes.to_parquet(p, index=False))
     return paths
+
+
+def _plain_strings(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with its text columns written as Arrow ``string`` whatever pandas' string
+    storage (Arrow-backed columns would be written ``large_string``): the same GeoParquet
+    from the same plans."""
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.StringDtype):
+            out[col] = out[col].astype(pd.StringDtype("python", na_value=np.nan))
+    return out
 
 
 def _atomic(path: Path, write: Callable[[str], None]) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import _fr
 from ._fr import KIND_LABELS
@@ -60,6 +61,54 @@ def _epci_polygons(plan: Any) -> Any:
     return epci
 
 
+def _commune_paths(plan: Any) -> list | None:
+    """matplotlib paths of ``plan.communes``' polygons, built once per plan (each figure
+    fills the communes, the static map twice) and with array operations: the paths
+    geopandas draws (geometries normalized, one compound path per commune, each ring
+    ``MOVETO``, ``LINETO``… ``CLOSEPOLY``), so the same pixels and PNG bytes, without
+    one patch object and one ring conversion per polygon. None when a geometry is
+    missing, empty or not a (multi)polygon (then geopandas draws them)."""
+    c = plan.communes
+    memo = getattr(plan, "_figures_paths", None)
+    if memo is not None and memo[0] is c:
+        return memo[1]
+    from matplotlib.path import Path
+
+    geoms = c.geometry.to_numpy()
+    kinds = shapely.get_type_id(geoms)
+    paths = None
+    if len(geoms) and np.isin(kinds, (3, 6)).all() and not shapely.is_empty(geoms).any():
+        parts, part_of = shapely.get_parts(shapely.normalize(geoms), return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        xy, vertex_of = shapely.get_coordinates(rings, return_index=True)
+        codes = np.full(len(xy), Path.LINETO, dtype=Path.code_type)
+        starts = np.searchsorted(vertex_of, np.arange(len(rings)))
+        codes[starts] = Path.MOVETO
+        codes[np.r_[starts[1:], len(xy)] - 1] = Path.CLOSEPOLY
+        # where each commune's vertices end (rings in order of their polygon, parts in
+        # order of their commune)
+        commune_of_vertex = part_of[ring_of[vertex_of]]
+        ends = np.searchsorted(commune_of_vertex, np.arange(1, len(geoms)))
+        paths = [Path(v, k) for v, k in zip(np.split(xy, ends), np.split(codes, ends), strict=True)]
+    plan._figures_paths = (c, paths)
+    return paths
+
+
+def _fill_communes(ax: Any, plan: Any, colours: Any, *, edgecolor: str, linewidth: float) -> None:
+    """``plan.communes.plot(ax=ax, color=colours, edgecolor=..., linewidth=...)``, drawn
+    from :func:`_commune_paths` (geopandas' own plot when they are None)."""
+    paths = _commune_paths(plan)
+    if paths is None:
+        plan.communes.plot(ax=ax, color=colours, edgecolor=edgecolor, linewidth=linewidth)
+        return
+    from matplotlib.collections import PathCollection
+
+    ax.set_aspect("equal")  # what geopandas sets for a projected CRS
+    coll = PathCollection(paths, facecolor=colours, edgecolor=edgecolor, linewidth=linewidth)
+    ax.add_collection(coll, autolim=True)
+    ax.autoscale_view()
+
+
 def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     """Two-panel PNG (before / after): communes coloured by travel time, EPCI, places, posts.
 
@@ -109,7 +158,7 @@ def static_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     t = _fr.number(plan.scenario.threshold)
     titles = ["Avant : offre existante", f"Après : avec les {len(plan.posts)} nouveaux postes"]
     for ax, col, title in zip(axes, ["minutes_before", "minutes_after"], titles):
-        c.plot(ax=ax, color=colours(c[col]), edgecolor="#666666", linewidth=0.2)
+        _fill_communes(ax, plan, colours(c[col]), edgecolor="#666666", linewidth=0.2)
         epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.9)
         kind = places["kinds"].map(main_kind)
         pc = [KIND_COLOURS.get(k, "#333333") for k in kind]
@@ -247,7 +296,7 @@ def synthesis_map_png(plan: Any, *, dpi: int = 130) -> bytes:
     )
     fig = Figure(figsize=(7.0, 5.4), dpi=dpi)
     ax = fig.subplots()
-    c.plot(ax=ax, color=list(fill), edgecolor="#9a9a9a", linewidth=0.2)
+    _fill_communes(ax, plan, list(fill), edgecolor="#9a9a9a", linewidth=0.2)
     _epci_polygons(plan).boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.8)
     for i, g in enumerate(plan.posts.geometry):
         ax.scatter([g.x], [g.y], marker="s", s=110, c=POST_COLOUR, edgecolors="white", zorder=4)
@@ -321,9 +370,10 @@ def priority_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
     # would render the whole figure every time on an attached Agg canvas
     ax = fig.add_axes((0.0, 0.16, 1.0, 0.84))
-    c.plot(
-        ax=ax,
-        color=[priority_colour(v) for v in c["priority_score"]],
+    _fill_communes(
+        ax,
+        plan,
+        [priority_colour(v) for v in c["priority_score"]],
         edgecolor="#888888",
         linewidth=0.2,
     )
@@ -422,7 +472,7 @@ def circuits_map_png(plan: Any, *, dpi: int = 110) -> bytes:
     # no Agg canvas until savefig: geopandas calls draw_idle after each layer, which
     # would render the whole figure every time on an attached Agg canvas
     ax = fig.add_axes((0.0, 0.1, 1.0, 0.9))
-    c.plot(ax=ax, color="#f0f0f0", edgecolor="#bbbbbb", linewidth=0.2)
+    _fill_communes(ax, plan, "#f0f0f0", edgecolor="#bbbbbb", linewidth=0.2)
     epci.boundary.plot(ax=ax, color=EPCI_COLOUR, linewidth=0.6)
     handles = []
     for i, r in enumerate(circuits.itertuples(index=False)):

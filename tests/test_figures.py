@@ -52,3 +52,18 @@ def test_epci_polygons_are_the_dissolved_communes(plan49):
     want = plan49.communes[["epci", "geometry"]].dissolve(by="epci")
     assert list(got.index) == list(want.index)
     assert [shapely.to_wkb(g) for g in got.geometry] == [shapely.to_wkb(g) for g in want.geometry]
+
+
+@pytest.mark.parametrize(
+    "draw", [figures.static_map_png, figures.priority_map_png, figures.circuits_map_png]
+)
+def test_commune_fills_are_what_geopandas_draws(plan, draw, monkeypatch):
+    """The communes filled from the paths built once per plan give the same PNG bytes as
+    geopandas' own ``GeoDataFrame.plot`` (forced by making the paths unavailable), and
+    the paths are built once per plan, not per figure."""
+    fast = draw(plan)
+    assert plan._figures_paths[0] is plan.communes and len(plan._figures_paths[1]) == len(
+        plan.communes
+    )
+    monkeypatch.setattr(figures, "_commune_paths", lambda plan: None)
+    assert draw(plan) == fast

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import pandas as pd
 
 from . import _dask, _progress, catalog, need, offer, territory
 from ._errors import DataFileError, PlacementError, ValidationError
+from ._runtime import python_strings, task_mode
 from .outputs import staged, write_outputs
 from .plan import Plan, Prepared, Scenario, prepare, run
 from .settings import GEOGRAPHIC_CRS
@@ -153,8 +152,9 @@ class NationalInputs:
 
 def read_inputs(data_dir: str | os.PathLike | None = None) -> NationalInputs:
     """Read the national files of ``data_dir`` once (see :class:`NationalInputs`); their
-    string columns backed by Python objects, as in the tasks (:func:`_python_strings`)."""
-    with _python_strings():
+    string columns backed by Python objects, as in the tasks
+    (:func:`cnfs_geo._runtime.python_strings`)."""
+    with python_strings():
         return _read_inputs(data_dir)
 
 
@@ -306,46 +306,11 @@ def _scenario_for(scenario: Scenario, dep: str, posts: int) -> Scenario:
     )
 
 
-@contextmanager
-def _batched_gc() -> Iterator[None]:
-    """Run the cyclic garbage collector less often inside a task: pandas and shapely
-    allocate many short-lived objects, and the default threshold (700) runs a collection
-    about 2 000 times per département, some 5 % of its time. Thresholds restored after."""
-    saved = gc.get_threshold()
-    gc.set_threshold(20_000, 20, 20)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*saved)
-
-
-@contextmanager
-def _python_strings() -> Iterator[None]:
-    """pandas ``str`` columns created inside national work are backed by Python objects
-    (``mode.string_storage = "python"``) rather than by Arrow arrays (pandas' default when
-    pyarrow is installed). A département's work is many operations on small frames (a few
-    hundred communes, places, candidates): Arrow-backed strings pay a conversion on each
-    ``take``, comparison, ``map`` or iteration that costs more than the work itself there,
-    about a fifth of a task's CPU time. Same values, same dtype (``str``), same output files
-    (:func:`write_national` fixes the GeoParquet's string type). The option is restored on
-    exit: a caller's pandas settings are left as they were."""
-    with pd.option_context("mode.string_storage", "python"):
-        yield
-
-
-@contextmanager
-def _task_mode() -> Iterator[None]:
-    """What every piece of national work runs under: :func:`_batched_gc` and
-    :func:`_python_strings`."""
-    with _batched_gc(), _python_strings():
-        yield
-
-
 def first_pass(dep: str, scenario: Scenario, inputs: NationalInputs) -> Prepared:
     """Everything of département ``dep`` that does not depend on its posts (task 1)."""
     sc = _scenario_for(scenario, dep, 0)
     area = ROAD_BUFFER_M if sc.travel == "road" else None
-    with _task_mode():
+    with task_mode():
         return prepare(sc, base=_base(inputs, dep, sc), road_buffer_m=area)
 
 
@@ -369,7 +334,7 @@ def place(
     ``out_dir/<dep>/`` when given (``rapport.pdf`` only ``with_pdf``: WeasyPrint takes
     longer than the rest of the task); its row of the national table and its communes."""
     sc = dataclasses.replace(prepared.scenario, posts=int(posts))
-    with _task_mode():
+    with task_mode():
         plan = run(sc, prepared=prepared)
         if out_dir is not None:
             write_outputs(plan, Path(out_dir) / dep, with_pdf=with_pdf)

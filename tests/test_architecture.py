@@ -38,6 +38,7 @@ ORDER: dict[str, int] = {
     "_progress": 0,
     "_journal": 0,
     "_dask": 0,  # optional Dask client and task plumbing of the national run
+    "_runtime": 0,  # pandas string storage and GC thresholds of the pipeline's own runs
     "catalog": 0,
     "fetch": 0,  # official downloads: catalog + sources readers
     "sources": 0,

@@ -41,11 +41,12 @@ def test_national_inputs_give_the_same_frames_as_the_files(raw_dir):
     """The national frames read once give exactly what prepare reads from the files."""
     inputs = read_inputs(raw_dir)
     assert "49" in inputs.departements and "2A" in inputs.departements
-    from cnfs_geo.national import _python_strings, first_pass
+    from cnfs_geo._runtime import python_strings
+    from cnfs_geo.national import first_pass
 
     sc = Scenario(departement="2A", posts=0, data_dir=str(raw_dir))
     once = first_pass("2A", sc, inputs)
-    with _python_strings():  # the string storage of national work (dtypes compared too)
+    with python_strings():  # the string storage of national work (dtypes compared too)
         files = prepare(sc)
     pd.testing.assert_frame_equal(once.communes, files.communes)
     pd.testing.assert_frame_equal(once.places, files.places)

@@ -32,6 +32,7 @@ from ._map_style import (
     priority_colour,
 )
 from ._plan_view import epci_without_project, stop_points
+from .territory import dissolve
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -56,7 +57,7 @@ def _epci_polygons(plan: Any) -> Any:
             geometry=own.geometry.to_numpy(), index=own.index.rename("epci"), crs=c.crs
         )
     else:
-        epci = c[["epci", "geometry"]].dissolve(by="epci")
+        epci = dissolve(c[["epci", "geometry"]], "epci")
     plan._figures_epci = (c, epci)
     return epci
 

@@ -114,6 +114,7 @@ from ._plan_view import (
     timetable_slots,
 )
 from .settings import GEOGRAPHIC_CRS
+from .territory import dissolve
 
 log = logging.getLogger(__name__)
 
@@ -1356,11 +1357,12 @@ def coverage_map(
             ).add_to(fmap)
 
     # EPCI polygons dissolved from the simplified communes (borders match exactly)
-    epci_poly = (
-        gpd.GeoDataFrame({"epci": communes["epci"].astype(str)}, geometry=geoms, crs=GEOGRAPHIC_CRS)
-        .dissolve(by="epci")
-        .sort_index()
-    )
+    epci_poly = dissolve(
+        gpd.GeoDataFrame(
+            {"epci": communes["epci"].astype(str)}, geometry=geoms, crs=GEOGRAPHIC_CRS
+        ),
+        "epci",
+    ).sort_index()
     front = []
     if len(epci_without_project(plan)):
         npdata = _SharedData(

@@ -452,6 +452,41 @@ class TerritoryReport:
         return "\n".join(lines)
 
 
+def union_method(geoms: Any) -> str:
+    """How to union ``geoms`` (polygons): ``"coverage"`` when they form a valid polygonal
+    coverage (no overlap, neighbours share their edges vertex for vertex, as the communes
+    of the IGN/COG files do), else ``"unary"``.
+
+    GEOS's coverage union only drops the shared edges, 15 to 20 times faster than the
+    general union on a département's communes, for the same polygon (same rings up to
+    their starting vertex); on polygons that overlap or do not match along their borders
+    it would be wrong, hence the check (``shapely.coverage_is_valid``, a few times cheaper
+    than the general union it saves).
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> union_method([box(0, 0, 1, 1), box(1, 0, 2, 1)])
+    'coverage'
+    >>> union_method([box(0, 0, 1, 1), box(0.5, 0, 2, 1)])
+    'unary'
+    """
+    arr = np.asarray(geoms, dtype=object)
+    if len(arr) < 2 or pd.isna(arr).any() or shapely.is_empty(arr).any():
+        return "unary"
+    kinds = shapely.get_type_id(arr)
+    if not np.isin(kinds, (3, 6)).all():  # Polygon, MultiPolygon
+        return "unary"
+    return "coverage" if bool(shapely.coverage_is_valid(arr)) else "unary"
+
+
+def dissolve(frame: gpd.GeoDataFrame, by: str, aggfunc: Any = "first") -> gpd.GeoDataFrame:
+    """``frame.dissolve(by=by, aggfunc=aggfunc)``, with the coverage union when the
+    polygons form a valid coverage (:func:`union_method`)."""
+    method = union_method(frame.geometry.to_numpy())
+    return frame.dissolve(by=by, aggfunc=aggfunc, method=method)
+
+
 def _polygonal(geom):
     """Keep the polygonal part of a geometry made valid (drop stray lines/points)."""
     if geom is None or geom.is_empty:
@@ -659,7 +694,7 @@ def communes_from_frames(
         )
 
     codes_2018 = polys.groupby("insee")["code"].apply(lambda s: ",".join(sorted(s)))
-    dissolved = polys[["insee", "geometry"]].dissolve(by="insee")
+    dissolved = dissolve(polys[["insee", "geometry"]], "insee")
     geoms = dissolved.geometry.reindex(current["code"])
     geometry_source = pd.Series(GEOMETRY_OWN, index=current["code"].values, dtype=object)
     group = pd.Series(current["code"].values, index=current["code"].values, dtype=object)
@@ -973,7 +1008,7 @@ def epci_from_frames(communes: gpd.GeoDataFrame, epci: pd.DataFrame) -> gpd.GeoD
     GeoDataFrame
         As :func:`epci_from_communes`.
     """
-    g = communes.dissolve(by="epci", aggfunc={"population": "sum", "nom": "count"})
+    g = dissolve(communes, "epci", aggfunc={"population": "sum", "nom": "count"})
     g = g.rename(columns={"nom": "n_communes"})
     ident = epci
     g = g.join(ident, how="left")
@@ -995,9 +1030,7 @@ def epci_from_frames(communes: gpd.GeoDataFrame, epci: pd.DataFrame) -> gpd.GeoD
 
 def departement_outline(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The département polygon, dissolved from its communes (one row, index = code)."""
-    out = communes[["departement", "population", "geometry"]].dissolve(
-        by="departement", aggfunc="sum"
-    )
+    out = dissolve(communes[["departement", "population", "geometry"]], "departement", "sum")
     return out
 
 

@@ -45,13 +45,20 @@ def test_dpi_scales_the_figure(plan):
 
 def test_epci_polygons_are_the_dissolved_communes(plan49):
     """The figures take the EPCI polygons of plan.epci: the same geometries as the
-    communes dissolved by EPCI (byte for byte)."""
+    communes dissolved by EPCI (byte for byte, the coverage union of the figures' own
+    dissolve), and the same polygons as geopandas' general union (rings normalized)."""
     import shapely
 
+    from cnfs_geo import territory
+
     got = figures._epci_polygons(plan49)
-    want = plan49.communes[["epci", "geometry"]].dissolve(by="epci")
+    want = territory.dissolve(plan49.communes[["epci", "geometry"]], "epci")
     assert list(got.index) == list(want.index)
     assert [shapely.to_wkb(g) for g in got.geometry] == [shapely.to_wkb(g) for g in want.geometry]
+    unary = plan49.communes[["epci", "geometry"]].dissolve(by="epci")
+    assert shapely.equals_exact(
+        shapely.normalize(got.geometry.to_numpy()), shapely.normalize(unary.geometry.to_numpy()), 0
+    ).all()
 
 
 @pytest.mark.parametrize(

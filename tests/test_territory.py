@@ -73,6 +73,24 @@ def test_departement_outline(communes):
     assert outline.geometry.iloc[0].area / 1e6 == pytest.approx(communes.area_km2.sum(), rel=1e-6)
 
 
+def test_communes_are_a_valid_coverage_and_its_union_is_the_general_union(communes):
+    """The 49 communes form a valid coverage, so outline and EPCI take GEOS's coverage
+    union; its polygons are those of the general union (rings normalized); a commune
+    shifted onto its neighbour is no longer a coverage and takes the general union."""
+    import shapely
+
+    geoms = communes.geometry.to_numpy()
+    assert territory.union_method(geoms) == "coverage"
+    outline = territory.departement_outline(communes).geometry.iloc[0]
+    unary = shapely.union_all(geoms)
+    assert shapely.equals_exact(shapely.normalize(outline), shapely.normalize(unary), 0)
+    moved = geoms.copy()
+    moved[0] = shapely.affinity.translate(moved[0], 300.0, 0.0)
+    assert territory.union_method(moved) == "unary"
+    got = territory.dissolve(communes.assign(geometry=moved), "departement").geometry.iloc[0]
+    assert got.equals(shapely.union_all(moved))
+
+
 def test_unknown_departement(raw_dir):
     d = catalog.resolve_data_dir(raw_dir)
     with pytest.raises(UnknownDepartementError, match="2C"):

@@ -156,10 +156,11 @@ def test_compare_posts_curve(bundle, prepared49):
 
 @pytest.mark.parametrize("unit,n_units", [("iris", 367), ("commune2018", 183)])
 def test_finer_demand_units(bundle, plan, unit, n_units, request):
-    if unit == "iris":  # the same scenario as conftest.plan49_iris, built once per session
-        p = request.getfixturevalue("plan49_iris")
-    else:
-        p = run(Scenario(departement="49", posts=8, demand_unit=unit, data_dir=str(bundle.path)))
+    # the same scenarios as conftest.plan49_iris and plan49_commune2018, built once per session
+    p = request.getfixturevalue(f"plan49_{unit}")
+    assert p.scenario == Scenario(
+        departement="49", posts=8, demand_unit=unit, data_dir=str(bundle.path)
+    )
     assert p.scenario.demand_unit == unit
     assert len(p.units) == n_units
     cov = p.coverage_before.set_index("threshold_min")

@@ -128,6 +128,18 @@ def plan49_commune2018(prepared49_commune2018):
 
 
 @pytest.fixture(scope="session")
+def plan49_equity(plan49, prepared49):
+    """:func:`plan49`'s scenario with the equity placement model (``model="equity"``),
+    built once per session from :func:`prepared49` (the model is chosen after
+    ``prepare``; used by test_plan and test_consistency). Read-only."""
+    import dataclasses
+
+    from cnfs_geo.plan import run
+
+    return run(dataclasses.replace(plan49.scenario, model="equity"), prepared=prepared49)
+
+
+@pytest.fixture(scope="session")
 def plan49_mixed(prepared49):
     """Maine-et-Loire, 6 fixed + 2 itinerant posts (the second demo), built once per
     session. Read-only."""

@@ -237,11 +237,10 @@ def test_compare_variants(bundle):
     assert (table.loc[mixed, "communes_served_itinerant"] > 0).all()
 
 
-def test_equity_model_plan(bundle, plan, prepared49):
-    p = run(
-        Scenario(departement="49", posts=8, model="equity", data_dir=str(bundle.path)),
-        prepared=prepared49,  # the model is chosen after prepare()
-    )
+def test_equity_model_plan(bundle, plan, plan49_equity):
+    p = plan49_equity  # 8 posts, 10 min, the bundle, model="equity", built once per session
+    assert p.scenario.key == Scenario(departement="49", data_dir=str(bundle.path)).key
+    assert p.scenario.model == "equity" and p.scenario.p == 8
     assert p.solution["model"] == "equity" and p.solution["gap"] == pytest.approx(0, abs=1e-6)
     assert len(p.posts) == 8
     # it chooses differently from maximal covering, which covers more within 10 min …

@@ -33,12 +33,37 @@ POLY = "communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson"
 IRIS = "socio/mednum_indice-fragilite-numerique_iris_dep49_2020.csv"
 
 
-@pytest.fixture
-def data49(tmp_path) -> Path:
-    """A writable copy of the embedded bundle (one corruption per copy)."""
-    dst = tmp_path / "data"
+@pytest.fixture(scope="module")
+def _data49_copy(tmp_path_factory) -> Path:
+    """One copy of the embedded bundle for the module, restored after each test."""
+    dst = tmp_path_factory.mktemp("bundle") / "data"
     shutil.copytree(BUNDLE, dst)
     return dst
+
+
+def _restore(copy: Path) -> None:
+    """Make ``copy`` the bundle again: every file changed or removed is copied back with
+    its modification time (``shutil.copy2``), any file added is removed."""
+    for src in BUNDLE.rglob("*"):
+        dst = copy / src.relative_to(BUNDLE)
+        if src.is_dir():
+            dst.mkdir(exist_ok=True)
+        elif not dst.is_file() or dst.read_bytes() != src.read_bytes():
+            shutil.copy2(src, dst)
+    for dst in sorted(copy.rglob("*"), reverse=True):
+        if not (BUNDLE / dst.relative_to(copy)).exists():
+            shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
+
+
+@pytest.fixture
+def data49(_data49_copy) -> Path:
+    """A writable copy of the embedded bundle (one corruption per test). The copy is the
+    same folder for every test, restored to the bundle's bytes and modification times
+    after each: the readers cached per path, modification time and size (the files left
+    intact) are parsed once for the module, the corrupted file is read afresh."""
+    _restore(_data49_copy)  # as the bundle, whatever ran before
+    yield _data49_copy
+    _restore(_data49_copy)
 
 
 # ----------------------------------------------------------------------------- corruptions

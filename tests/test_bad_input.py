@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,7 +56,7 @@ def _restore(copy: Path) -> None:
 
 
 @pytest.fixture
-def data49(_data49_copy) -> Path:
+def data49(_data49_copy) -> Iterator[Path]:
     """A writable copy of the embedded bundle (one corruption per test). The copy is the
     same folder for every test, restored to the bundle's bytes and modification times
     after each: the readers cached per path, modification time and size (the files left

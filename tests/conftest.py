@@ -74,6 +74,15 @@ def prepared49(bundle):
 
 
 @pytest.fixture(scope="session")
+def prepared49_15(bundle):
+    """:func:`prepared49` at 15 minutes instead of 10 (``threshold_minutes=15``), built
+    once per session (test_plan and test_robustness). Read-only."""
+    from cnfs_geo.plan import Scenario, prepare
+
+    return prepare(Scenario(departement="49", threshold_minutes=15, data_dir=str(bundle.path)))
+
+
+@pytest.fixture(scope="session")
 def plan49(prepared49):
     """The default Maine-et-Loire plan (8 fixed posts, 10 min; the first demo) on the
     embedded bundle, built once per session. Read-only."""

@@ -103,8 +103,11 @@ def test_every_place_in_the_departement(plan):
     assert plan.places["insee"].isin(plan.communes.index).all()
 
 
-def test_other_threshold_changes_the_diagnosis(bundle, prepared49):
-    p15 = run(Scenario(departement="49", posts=2, threshold_minutes=15, data_dir=str(bundle.path)))
+def test_other_threshold_changes_the_diagnosis(bundle, prepared49, prepared49_15):
+    p15 = run(
+        Scenario(departement="49", posts=2, threshold_minutes=15, data_dir=str(bundle.path)),
+        prepared=prepared49_15,  # the same département, 15 min and data: prepared once
+    )
     p10_cov = (
         run(
             Scenario(departement="49", posts=2, threshold_minutes=10, data_dir=str(bundle.path)),

@@ -134,8 +134,9 @@ def test_unit_perturbation_equals_a_commune_point_plan(
     assert _row(r, "demand_unit=commune")["hosts"].split(";") == _hosts(commune)
 
 
-def test_bad_inputs(plan49, prepared49):
-    other = prepare(dataclasses.replace(plan49.scenario, threshold_minutes=15.0))
+def test_bad_inputs(plan49, prepared49, prepared49_15):
+    other = prepared49_15  # prepare() of plan49's scenario at 15 min (conftest)
+    assert other.scenario.key == dataclasses.replace(plan49.scenario, threshold_minutes=15.0).key
     with pytest.raises(ValidationError, match="another scenario"):
         robustness.robustness(plan49, other)
     eq = dataclasses.replace(plan49, scenario=dataclasses.replace(plan49.scenario, model="equity"))

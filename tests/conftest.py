@@ -174,7 +174,7 @@ def map49_html(plan49, tmp_path_factory):
 @pytest.fixture(scope="session")
 def plan49_iris(bundle):
     """Maine-et-Loire, 8 fixed posts, IRIS demand units, built once per session (used by
-    test_plan and test_report). Read-only."""
+    test_plan, test_report and test_consistency). Read-only."""
     from cnfs_geo.plan import Scenario, run
 
     return run(Scenario(departement="49", posts=8, demand_unit="iris", data_dir=str(bundle.path)))

@@ -9,6 +9,7 @@ reads them from a data directory. Method: ``docs/methods_demand.md``.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from ._validate import communes_table, sample_text
 from .settings import METROPOLE_CRS, working_crs
 from .sources import iris as _iris_source
 from .sources import polygons as _polygon_source
+from .sources._io import file_key
 
 #: The kinds of demand unit (:data:`UNIT_TYPES`).
 DemandUnit = Literal["finest", "commune", "iris", "commune2018"]
@@ -141,10 +143,8 @@ def iris_from_mednum(departement: str, data_dir: catalog.DataDir) -> gpd.GeoData
     """
     dep = str(departement).strip().upper()
     path = _iris_source.iris_path(dep, data_dir)
-    names = _iris_source.read_iris_headers(data_dir.file("mednum_iris_headers"))
-    out = _iris_source.read_iris(path, names)
-    out["geometry"] = out.geometry.make_valid()
-    out = out.to_crs(working_crs(dep))
+    headers = data_dir.file("mednum_iris_headers")
+    out = _iris_cached(*file_key(path), *file_key(headers), dep).copy()
     out.attrs["source"] = str(path)
     log.info(
         "IRIS %s: %d IRIS of %d commune codes, population 2016 %.0f",
@@ -154,6 +154,18 @@ def iris_from_mednum(departement: str, data_dir: catalog.DataDir) -> gpd.GeoData
         out["p16_pop"].sum(),
     )
     return out
+
+
+@lru_cache(maxsize=2)
+def _iris_cached(
+    path: str, mtime_ns: int, size: int, headers: str, h_mtime_ns: int, h_size: int, dep: str
+) -> gpd.GeoDataFrame:
+    """:func:`iris_from_mednum`'s frame, parsed once per version of the two files (each
+    plan of a département reads it; callers take a copy)."""
+    names = _iris_source.read_iris_headers(Path(headers))
+    out = _iris_source.read_iris(Path(path), names)
+    out["geometry"] = out.geometry.make_valid()
+    return out.to_crs(working_crs(dep))
 
 
 def commune2018_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.GeoDataFrame:

@@ -129,7 +129,7 @@ class Browser:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             self.send("Browser.getVersion")
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     def open_page(self, width: int = 1400, height: int = 900) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -194,7 +194,7 @@ class Page:
         while not any(e.get("method") == "Page.loadEventFired" for e in self._events()):
             if time.monotonic() > deadline:
                 raise CdpError(f"{url} did not finish loading")
-            self.browser.pump(0.1)
+            self.browser.pump(0.02)
 
     def evaluate(self, expression: str) -> Any:
         """Value of a JavaScript expression (JSON-serialisable), awaiting promises."""
@@ -215,7 +215,7 @@ class Page:
                 return value
             if time.monotonic() > deadline:
                 raise CdpError(f"still false after {timeout} s: {expression}")
-            self.browser.pump(0.2)
+            self.browser.pump(0.05)
 
     def requests(self) -> list[str]:
         """URLs of every request the page made (or tried), in order."""

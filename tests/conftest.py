@@ -74,6 +74,15 @@ def prepared49(bundle):
 
 
 @pytest.fixture(scope="session")
+def prepared49_15(bundle):
+    """:func:`prepared49` at 15 minutes instead of 10 (``threshold_minutes=15``), built
+    once per session (test_plan and test_robustness). Read-only."""
+    from cnfs_geo.plan import Scenario, prepare
+
+    return prepare(Scenario(departement="49", threshold_minutes=15, data_dir=str(bundle.path)))
+
+
+@pytest.fixture(scope="session")
 def plan49(prepared49):
     """The default Maine-et-Loire plan (8 fixed posts, 10 min; the first demo) on the
     embedded bundle, built once per session. Read-only."""
@@ -86,15 +95,57 @@ def plan49(prepared49):
 
 
 @pytest.fixture(scope="session")
-def plan49_commune(bundle):
-    """The default Maine-et-Loire plan counted at one representative point per commune
-    (``demand_unit="commune"``, the default before issue 9), built once per session.
-    Read-only."""
-    from cnfs_geo.plan import Scenario, run
+def prepared49_commune(bundle):
+    """:func:`cnfs_geo.plan.prepare` of :func:`plan49_commune`'s scenario, built once per
+    session. Read-only."""
+    from cnfs_geo.plan import Scenario, prepare
 
-    return run(
+    return prepare(
         Scenario(departement="49", posts=8, demand_unit="commune", data_dir=str(bundle.path))
     )
+
+
+@pytest.fixture(scope="session")
+def plan49_commune(prepared49_commune):
+    """The default Maine-et-Loire plan counted at one representative point per commune
+    (``demand_unit="commune"``, the default before issue 9), built once per session from
+    :func:`prepared49_commune`. Read-only."""
+    from cnfs_geo.plan import run
+
+    return run(prepared49_commune.scenario, prepared=prepared49_commune)
+
+
+@pytest.fixture(scope="session")
+def prepared49_commune2018(bundle):
+    """:func:`cnfs_geo.plan.prepare` of Maine-et-Loire, 8 fixed posts, demand counted on the
+    2018 communes (``demand_unit="commune2018"``), built once per session (test_plan and
+    test_robustness). Read-only."""
+    from cnfs_geo.plan import Scenario, prepare
+
+    return prepare(
+        Scenario(departement="49", posts=8, demand_unit="commune2018", data_dir=str(bundle.path))
+    )
+
+
+@pytest.fixture(scope="session")
+def plan49_commune2018(prepared49_commune2018):
+    """The plan of :func:`prepared49_commune2018`'s scenario, built once per session.
+    Read-only."""
+    from cnfs_geo.plan import run
+
+    return run(prepared49_commune2018.scenario, prepared=prepared49_commune2018)
+
+
+@pytest.fixture(scope="session")
+def plan49_equity(plan49, prepared49):
+    """:func:`plan49`'s scenario with the equity placement model (``model="equity"``),
+    built once per session from :func:`prepared49` (the model is chosen after
+    ``prepare``; used by test_plan and test_consistency). Read-only."""
+    import dataclasses
+
+    from cnfs_geo.plan import run
+
+    return run(dataclasses.replace(plan49.scenario, model="equity"), prepared=prepared49)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +174,7 @@ def map49_html(plan49, tmp_path_factory):
 @pytest.fixture(scope="session")
 def plan49_iris(bundle):
     """Maine-et-Loire, 8 fixed posts, IRIS demand units, built once per session (used by
-    test_plan and test_report). Read-only."""
+    test_plan, test_report and test_consistency). Read-only."""
     from cnfs_geo.plan import Scenario, run
 
     return run(Scenario(departement="49", posts=8, demand_unit="iris", data_dir=str(bundle.path)))
@@ -226,17 +277,32 @@ def fs49(bundle, cog49):
 def _cli_run(args: list[str], out: Path) -> SimpleNamespace:
     """Run ``cnfs-geo plan ARGS --out OUT`` in-process on the embedded bundle, progress on,
     the PDF dated 30 November 2026 (``SOURCE_DATE_EPOCH``); return the folder, exit code,
-    standard output and error."""
-    from cnfs_geo import _progress, cli, pdf
+    standard output and error, and ``plan``: the plan the command wrote (what it passed to
+    :func:`cnfs_geo.outputs.write_outputs`; read-only)."""
+    from cnfs_geo import _progress, cli, outputs, pdf
 
     stdout, stderr = io.StringIO(), io.StringIO()
+    written: list = []
+    real_write_outputs = outputs.write_outputs
+
+    def write_outputs(plan, *a, **k):
+        written.append(plan)
+        return real_write_outputs(plan, *a, **k)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(catalog.ENV_VAR, raising=False)
         mp.setenv(pdf.DATE_ENV_VAR, str(CLI_PDF_EPOCH))
         mp.setitem(_progress._STATE, "quiet", False)  # progress forced on (not a tty)
+        mp.setattr(outputs, "write_outputs", write_outputs)
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             rc = cli.main(["plan", *args, "--out", str(out)])
-    return SimpleNamespace(out=out, rc=rc, stdout=stdout.getvalue(), stderr=stderr.getvalue())
+    return SimpleNamespace(
+        out=out,
+        rc=rc,
+        stdout=stdout.getvalue(),
+        stderr=stderr.getvalue(),
+        plan=written[-1] if written else None,
+    )
 
 
 #: The production date of the PDFs of the shared command-line runs: 30 November 2026, UTC.
@@ -247,7 +313,9 @@ CLI_PDF_EPOCH = int(datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC).timesta
 def cli49(tmp_path_factory):
     """``cnfs-geo plan --departement 49 --posts 8 --threshold 10`` (the first demo, same
     scenario as :func:`plan49`), run once per session in-process: ``out`` (every output,
-    PDF included), ``rc``, ``stdout``, ``stderr``. Read-only: copy before changing a file."""
+    PDF included), ``rc``, ``stdout``, ``stderr``, ``plan`` (the plan written: robustness
+    and the comparison with commune points included). Read-only: copy before changing a
+    file."""
     return _cli_run(
         ["--departement", "49", "--posts", "8", "--threshold", "10"],
         tmp_path_factory.mktemp("cli49") / "49",

@@ -3,9 +3,9 @@
 Each case corrupts one file of a copy of the embedded ``data/49`` bundle (real files, one
 corruption per copy), runs ``cli.main`` in-process and asserts the exit code, that no
 traceback reaches the user, and that the message names the file and the fix. Repairs are
-checked on a full run: printed on stderr, in the ``journal`` table, and accounted for
-(read = kept + merged + rejected). A few runs go through a subprocess to prove that no
-traceback reaches the real stderr.
+checked on one full run of a copy carrying all of them: printed on stderr, in the
+``journal`` table, and accounted for (read = kept + merged + rejected). A few runs go
+through a subprocess to prove that no traceback reaches the real stderr.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -32,12 +33,37 @@ POLY = "communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson"
 IRIS = "socio/mednum_indice-fragilite-numerique_iris_dep49_2020.csv"
 
 
-@pytest.fixture
-def data49(tmp_path) -> Path:
-    """A writable copy of the embedded bundle (one corruption per copy)."""
-    dst = tmp_path / "data"
+@pytest.fixture(scope="module")
+def _data49_copy(tmp_path_factory) -> Path:
+    """One copy of the embedded bundle for the module, restored after each test."""
+    dst = tmp_path_factory.mktemp("bundle") / "data"
     shutil.copytree(BUNDLE, dst)
     return dst
+
+
+def _restore(copy: Path) -> None:
+    """Make ``copy`` the bundle again: every file changed or removed is copied back with
+    its modification time (``shutil.copy2``), any file added is removed."""
+    for src in BUNDLE.rglob("*"):
+        dst = copy / src.relative_to(BUNDLE)
+        if src.is_dir():
+            dst.mkdir(exist_ok=True)
+        elif not dst.is_file() or dst.read_bytes() != src.read_bytes():
+            shutil.copy2(src, dst)
+    for dst in sorted(copy.rglob("*"), reverse=True):
+        if not (BUNDLE / dst.relative_to(copy)).exists():
+            shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
+
+
+@pytest.fixture
+def data49(_data49_copy) -> Iterator[Path]:
+    """A writable copy of the embedded bundle (one corruption per test). The copy is the
+    same folder for every test, restored to the bundle's bytes and modification times
+    after each: the readers cached per path, modification time and size (the files left
+    intact) are parsed once for the module, the corrupted file is read afresh."""
+    _restore(_data49_copy)  # as the bundle, whatever ran before
+    yield _data49_copy
+    _restore(_data49_copy)
 
 
 # ----------------------------------------------------------------------------- corruptions
@@ -196,8 +222,8 @@ def _reseal(data_dir: Path) -> None:
 
 
 def _run(args: list[str], capsys) -> tuple[int, str, str]:
-    if "--data-dir" in args:
-        _reseal(Path(args[args.index("--data-dir") + 1]))
+    if "--data-dir" in args and Path(args[args.index("--data-dir") + 1]) != BUNDLE:
+        _reseal(Path(args[args.index("--data-dir") + 1]))  # a copy (the bundle is untouched)
     rc = cli.main(args)
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
@@ -296,17 +322,45 @@ def _repairs(data: Path) -> None:
     p.write_text(json.dumps(fc), encoding="utf-8")
 
 
+def _coordinate_repairs(data: Path) -> tuple[str, str]:
+    """A France Services site at (0, 0) and one with latitude/longitude swapped; return
+    their ids."""
+    p = data / REL["france_services"]
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    zero, swapped = df.loc[2, "id_fs"], df.loc[3, "id_fs"]
+    df.loc[2, ["latitude", "longitude"]] = ["0", "0"]
+    df.loc[3, ["latitude", "longitude"]] = df.loc[3, ["longitude", "latitude"]].to_numpy()
+    df.to_csv(p, index=False)
+    return zero, swapped
+
+
+@pytest.fixture(scope="module")
+def repaired(tmp_path_factory):
+    """One full run on a copy carrying every repair of :func:`_repairs` and
+    :func:`_coordinate_repairs` (each in its own file): exit code, standard error, the
+    output folder and the two France Services ids. The repairs are said before the
+    robustness analysis and the PDF, left out."""
+    import contextlib
+    import io
+
+    data = tmp_path_factory.mktemp("repaired") / "data"
+    shutil.copytree(BUNDLE, data)
+    _repairs(data)
+    zero, swapped = _coordinate_repairs(data)
+    _reseal(data)
+    out = data.parent / "out"
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        rc = cli.main(["plan", "--data-dir", str(data), "--out", str(out), "--posts", "2",
+                       "--sans-robustesse", "--sans-pdf"])  # fmt: skip
+    return SimpleNamespace(rc=rc, err=err.getvalue(), out=out, zero=zero, swapped=swapped)
+
+
 @pytest.mark.slow
-def test_repairs_are_printed_journaled_and_accounted(data49, tmp_path, capsys):
+def test_repairs_are_printed_journaled_and_accounted(repaired):
     import pyogrio
 
-    _repairs(data49)
-    out = tmp_path / "out"
-    rc, text, err = _run(
-        ["plan", "--data-dir", str(data49), "--out", str(out), "--posts", "2",
-         "--sans-robustesse", "--sans-pdf"],  # the repairs are said before any of these
-        capsys,
-    )  # fmt: skip
+    rc, err, out = repaired.rc, repaired.err, repaired.out
     assert rc == 0, err
     assert "Traceback" not in err
     assert "49007 : lat/lng inversés" in err
@@ -329,26 +383,18 @@ def test_repairs_are_printed_journaled_and_accounted(data49, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_coordinate_repairs_of_the_offer_are_said_in_french(data49, tmp_path, capsys):
+def test_coordinate_repairs_of_the_offer_are_said_in_french(repaired):
     """A France Services site at (0, 0) and one with latitude/longitude swapped: both are
     repaired (relocated at the chef-lieu of its commune; swapped back) and the terminal
     and the journal say which record and why, in French (not a generic line)."""
     import pyogrio
 
-    p = data49 / REL["france_services"]
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
-    zero, swapped = df.loc[2, "id_fs"], df.loc[3, "id_fs"]
-    df.loc[2, ["latitude", "longitude"]] = ["0", "0"]
-    df.loc[3, ["latitude", "longitude"]] = df.loc[3, ["longitude", "latitude"]].to_numpy()
-    df.to_csv(p, index=False)
-    out = tmp_path / "out"
-    rc, _, err = _run(["plan", "--data-dir", str(data49), "--out", str(out), "--posts", "2",
-                       "--sans-robustesse", "--sans-pdf"], capsys)  # fmt: skip
+    rc, err, zero, swapped = repaired.rc, repaired.err, repaired.zero, repaired.swapped
     assert rc == 0 and "Traceback" not in err
     line = next(ln for ln in err.splitlines() if ln.strip().startswith("france_services"))
     assert "2 réparés" in line and f"fiche {swapped}" in line, line
     assert "coordonnées inversées" in line and _fr.WARNING_OTHER not in line, line
-    journal = pyogrio.read_dataframe(out / "plan.gpkg", layer="journal")
+    journal = pyogrio.read_dataframe(repaired.out / "plan.gpkg", layer="journal")
     reasons = journal.set_index("source").at["france_services", "reasons"]
     assert f"fiche {zero} : coordonnées '0'/'0' à" in reasons, reasons
     assert "hors du département 49 ; lieu placé au chef-lieu de sa commune" in reasons
@@ -430,7 +476,9 @@ def test_bad_option_values_are_french_usage_errors(args, words, capsys):
     ids=["departement", "posts-above-candidates"],
 )  # fmt: skip
 def test_bad_values_are_clear_errors(args, words, tmp_path, capsys):
-    rc, _, err = _run([*args, "--out", str(tmp_path / "o")], capsys)
+    # on the embedded bundle (what a run without --data-dir reads when CNFS_GEO_DATA_DIR is
+    # not set), whatever the environment: the national files add nothing to these checks
+    rc, _, err = _run([*args, "--data-dir", str(BUNDLE), "--out", str(tmp_path / "o")], capsys)
     assert rc == 2 and "Traceback" not in err and err.startswith("cnfs-geo : erreur")
     for w in words:
         assert w in err

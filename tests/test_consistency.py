@@ -38,12 +38,20 @@ def test_mixed_plan_with_itinerant_posts_agrees(cli49_mixed):
 
 
 @pytest.mark.parametrize(
-    "changes",
-    [{"model": "equity"}, {"demand_unit": "iris"}, {"demand_unit": "commune"}],
+    "changes, fixture",
+    [({"model": "equity"}, "plan49_equity"), ({"demand_unit": "iris"}, "plan49_iris"),
+     ({"demand_unit": "commune"}, "plan49_commune")],
     ids=["equity", "iris", "commune"],
-)
-def test_other_plans_of_49_agree(plan49, changes, tmp_path):
-    plan = run(dataclasses.replace(plan49.scenario, **changes))
+)  # fmt: skip
+def test_other_plans_of_49_agree(plan49, changes, fixture, tmp_path, request):
+    # the plan of plan49's scenario with these changes, built once per session (conftest)
+    plan = request.getfixturevalue(fixture)
+    other = dataclasses.replace(plan49.scenario, **changes)
+    assert (plan.scenario.key, plan.scenario.p, plan.scenario.model) == (
+        other.key,
+        other.p,
+        other.model,
+    )
     write_outputs(plan, tmp_path, with_pdf=False)  # the check reads the GeoPackage and HTML
     f = consistency.check_outputs(tmp_path)
     assert f["units"] == len(plan.units)

@@ -4,7 +4,9 @@ A first run writes a plan into a folder; then runs into the same folder are stop
 SIGKILL and SIGINT at several moments of the writing stage (when the temporary folder
 appears, when the new GeoPackage is being written in it). After each, the previous files
 are byte-identical and the GeoPackage opens; Ctrl-C exits with status 130 and one line;
-the temporary folder of a killed run is removed by the next run.
+the temporary folder of a killed run is removed by the next run. The interrupted runs are
+real processes (signals, exit status, standard error); the first and the last run, whose
+point is the folder they leave, run in-process (``cli.main``, the same command).
 """
 
 from __future__ import annotations
@@ -27,13 +29,23 @@ pytestmark = pytest.mark.slow
 NAMES = ("plan.gpkg", "carte_couverture.html", "rapport.html")
 
 
-def _cmd(out: Path, posts: int = 2) -> list[str]:
+def _args(out: Path, posts: int = 2) -> list[str]:
     # the writing stage is what is interrupted: the analyses that only add a section
     # (robustness, the comparison with commune points) or a file (the PDF) are left out
     # to keep each run short
-    return [sys.executable, "-m", "cnfs_geo.cli", "plan", "--posts", str(posts), "--data-dir",
-            str(catalog.bundle_dir()), "--out", str(out), "--sans-robustesse",
-            "--sans-pdf", "--demand-unit", "commune"]  # fmt: skip
+    return ["plan", "--posts", str(posts), "--data-dir", str(catalog.bundle_dir()), "--out",
+            str(out), "--sans-robustesse", "--sans-pdf", "--demand-unit", "commune"]  # fmt: skip
+
+
+def _cmd(out: Path, posts: int = 2) -> list[str]:
+    return [sys.executable, "-m", "cnfs_geo.cli", *_args(out, posts)]
+
+
+def _run_in_process(out: Path, capsys) -> tuple[int, str]:
+    from cnfs_geo import cli
+
+    rc = cli.main(_args(out))
+    return rc, capsys.readouterr().err
 
 
 def _digests(out: Path) -> dict[str, str]:
@@ -59,13 +71,13 @@ def _stop_when(proc: subprocess.Popen, out: Path, moment: str, sig: int, old: li
     "moments", [[("tmp", signal.SIGKILL), ("gpkg", signal.SIGINT), ("gpkg", signal.SIGKILL),
                  ("tmp", signal.SIGINT)]],
 )  # fmt: skip
-def test_interrupts_leave_previous_outputs_intact(tmp_path, moments):
+def test_interrupts_leave_previous_outputs_intact(tmp_path, moments, capsys):
     import pyogrio
 
     out = tmp_path / "49"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    first = subprocess.run(_cmd(out), capture_output=True, text=True, env=env, timeout=600)
-    assert first.returncode == 0, first.stderr
+    rc, err = _run_in_process(out, capsys)
+    assert rc == 0, err
     before = _digests(out)
     stale_seen = []
     for moment, sig in moments:
@@ -87,5 +99,5 @@ def test_interrupts_leave_previous_outputs_intact(tmp_path, moments):
             assert _temps(out)  # a kill leaves its temporary folder…
     # … which the next run removed before writing: at most one stale folder at any start
     assert max(stale_seen) <= 1
-    final = subprocess.run(_cmd(out), capture_output=True, text=True, env=env, timeout=600)
-    assert final.returncode == 0 and not _temps(out)
+    rc, err = _run_in_process(out, capsys)
+    assert rc == 0 and not _temps(out), err

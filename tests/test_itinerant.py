@@ -373,15 +373,19 @@ def test_one_circuit_is_best_by_enumeration(communes):
     targets = list(elig.index[elig["eligible"] | ~elig["covered"]])
 
     pts = _xy(communes)
-    need = communes["need"]
+    a = pts.loc[targets].to_numpy()  # what does not depend on the subset, taken once
+    need_targets = communes["need"].loc[targets]
+    row = {c: i for i, c in enumerate(pts.index)}
+    xy = pts.to_numpy()
 
     def served_need(sub) -> float:
-        a = pts.loc[targets].to_numpy()
-        b = pts.loc[list(sub)].to_numpy()
+        b = xy[[row[c] for c in sub]]
         d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1]) * MIN_PER_M
-        return float(need.loc[targets][(d <= t).any(axis=1)].sum())
+        return float(need_targets[(d <= t).any(axis=1)].sum())
 
-    reach = {b: [s for s in ids if minutes(communes, b, s) <= 25] for b in communes.index}
+    # minutes(communes, b, s) for every pair at once (the same elementwise formula)
+    every = matrix(communes, list(communes.index))
+    reach = {b: [s for s in ids if every[row[b], row[s]] <= 25] for b in communes.index}
     bases = [
         b for b in sorted(reach) if 9 <= len(reach[b]) <= 10 and not _fits(communes, b, reach[b])
     ][:3]

@@ -103,8 +103,11 @@ def test_every_place_in_the_departement(plan):
     assert plan.places["insee"].isin(plan.communes.index).all()
 
 
-def test_other_threshold_changes_the_diagnosis(bundle, prepared49):
-    p15 = run(Scenario(departement="49", posts=2, threshold_minutes=15, data_dir=str(bundle.path)))
+def test_other_threshold_changes_the_diagnosis(bundle, prepared49, prepared49_15):
+    p15 = run(
+        Scenario(departement="49", posts=2, threshold_minutes=15, data_dir=str(bundle.path)),
+        prepared=prepared49_15,  # the same département, 15 min and data: prepared once
+    )
     p10_cov = (
         run(
             Scenario(departement="49", posts=2, threshold_minutes=10, data_dir=str(bundle.path)),
@@ -156,10 +159,11 @@ def test_compare_posts_curve(bundle, prepared49):
 
 @pytest.mark.parametrize("unit,n_units", [("iris", 367), ("commune2018", 183)])
 def test_finer_demand_units(bundle, plan, unit, n_units, request):
-    if unit == "iris":  # the same scenario as conftest.plan49_iris, built once per session
-        p = request.getfixturevalue("plan49_iris")
-    else:
-        p = run(Scenario(departement="49", posts=8, demand_unit=unit, data_dir=str(bundle.path)))
+    # the same scenarios as conftest.plan49_iris and plan49_commune2018, built once per session
+    p = request.getfixturevalue(f"plan49_{unit}")
+    assert p.scenario == Scenario(
+        departement="49", posts=8, demand_unit=unit, data_dir=str(bundle.path)
+    )
     assert p.scenario.demand_unit == unit
     assert len(p.units) == n_units
     cov = p.coverage_before.set_index("threshold_min")
@@ -236,11 +240,10 @@ def test_compare_variants(bundle):
     assert (table.loc[mixed, "communes_served_itinerant"] > 0).all()
 
 
-def test_equity_model_plan(bundle, plan, prepared49):
-    p = run(
-        Scenario(departement="49", posts=8, model="equity", data_dir=str(bundle.path)),
-        prepared=prepared49,  # the model is chosen after prepare()
-    )
+def test_equity_model_plan(bundle, plan, plan49_equity):
+    p = plan49_equity  # 8 posts, 10 min, the bundle, model="equity", built once per session
+    assert p.scenario.key == Scenario(departement="49", data_dir=str(bundle.path)).key
+    assert p.scenario.model == "equity" and p.scenario.p == 8
     assert p.solution["model"] == "equity" and p.solution["gap"] == pytest.approx(0, abs=1e-6)
     assert len(p.posts) == 8
     # it chooses differently from maximal covering, which covers more within 10 min …

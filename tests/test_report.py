@@ -424,13 +424,11 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
     )
 
 
-def test_report_names_the_placement_model(prepared49):
-    p = run(
-        Scenario(departement="49", posts=4, model="equity", data_dir=str(catalog.bundle_dir())),
-        prepared=prepared49,  # the model is chosen after prepare()
-    )
+def test_report_names_the_placement_model(plan49_equity):
+    p = plan49_equity  # 8 fixed posts placed by the equity model (conftest, once per session)
+    assert p.scenario.model == "equity" and p.scenario.p == 8
     text = squash(section_text(report.render_report(p, with_map=False), "methode"))
-    assert "4 postes fixes sont placés par le modèle capacité / équité" in text
+    assert "8 postes fixes sont placés par le modèle capacité / équité" in text
     assert "couverture maximale, MCLP" not in text
 
 

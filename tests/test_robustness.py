@@ -14,13 +14,14 @@ import pytest
 
 from cnfs_geo import maps, outputs, report, robustness
 from cnfs_geo._errors import ValidationError
-from cnfs_geo.plan import Scenario, prepare, run
+from cnfs_geo.plan import prepare, run
 
 
 @pytest.fixture(scope="module")
-def rob(plan49_commune):
-    """The robustness of the commune-point plan (demand_unit="commune")."""
-    return robustness.with_robustness(plan49_commune, prepare(plan49_commune.scenario))
+def rob(plan49_commune, prepared49_commune):
+    """The robustness of the commune-point plan (demand_unit="commune"), from the frames
+    it was planned on (conftest ``prepared49_commune``)."""
+    return robustness.with_robustness(plan49_commune, prepared49_commune)
 
 
 def _hosts(plan) -> list[str]:
@@ -118,22 +119,24 @@ def test_posts_column_map_report_and_geopackage(rob, plan49, tmp_path):
     assert "dashed #000" in text and "Robustesse" in text
 
 
-def test_unit_perturbation_equals_a_commune_point_plan(prepared49):
+def test_unit_perturbation_equals_a_commune_point_plan(
+    plan49_commune2018, prepared49_commune2018, plan49_commune
+):
     """A plan on the 2018 communes: the commune-point variant gives the hosts of a plan
-    built from scratch on the commune point."""
-    sc = Scenario(
-        departement="49", posts=8, demand_unit="commune2018", data_dir=prepared49.scenario.data_dir
-    )
-    prep = prepare(sc)
-    r = robustness.robustness(run(sc, prepared=prep), prep)
+    built from scratch on the commune point (conftest ``plan49_commune``: the same
+    scenario but the demand unit, through its own ``prepare``)."""
+    sc = plan49_commune2018.scenario
+    assert sc.demand_unit == "commune2018"
+    r = robustness.robustness(plan49_commune2018, prepared49_commune2018)
     assert "demand_unit=commune" in set(r.perturbations["key"])
-    sc_commune = dataclasses.replace(sc, demand_unit="commune")
-    commune = run(sc_commune, prepared=prepare(sc_commune))
+    commune = plan49_commune
+    assert commune.scenario == dataclasses.replace(sc, demand_unit="commune")
     assert _row(r, "demand_unit=commune")["hosts"].split(";") == _hosts(commune)
 
 
-def test_bad_inputs(plan49, prepared49):
-    other = prepare(dataclasses.replace(plan49.scenario, threshold_minutes=15.0))
+def test_bad_inputs(plan49, prepared49, prepared49_15):
+    other = prepared49_15  # prepare() of plan49's scenario at 15 min (conftest)
+    assert other.scenario.key == dataclasses.replace(plan49.scenario, threshold_minutes=15.0).key
     with pytest.raises(ValidationError, match="another scenario"):
         robustness.robustness(plan49, other)
     eq = dataclasses.replace(plan49, scenario=dataclasses.replace(plan49.scenario, model="equity"))
@@ -149,7 +152,9 @@ def test_cli_runs_it_by_default(tmp_path, capsys, monkeypatch, flag, request):
         monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
         out = tmp_path / "49"
         args = ["plan", "--departement", "49", "--posts", "4", "--out", str(out), *flag]
-        rc = cli.main([*args, "--sans-pdf"])
+        # commune points: no comparison of demand units to compute, robustness still on by
+        # default for them (test_perturbations_of_a_commune_unit_plan)
+        rc = cli.main([*args, "--sans-pdf", "--demand-unit", "commune"])
         text = capsys.readouterr().out
         assert not (out / "rapport.pdf").exists()  # --sans-pdf: the other outputs only
     else:  # `cnfs-geo plan --departement 49 --posts 8 --threshold 10` (conftest ``cli49``)

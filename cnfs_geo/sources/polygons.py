@@ -280,10 +280,10 @@ def departement_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     """
     current = data_dir.file(f"contours_{departement}", required=False)
     if current is not None:  # current contours of `cnfs-geo data fetch` (lock file)
-        return read_polygons(current)
+        return _read_polygons_once(current)
     single = sorted((data_dir.path / "communes").glob(DEPARTEMENT_GLOB.format(dep=departement)))
     if single:
-        return read_polygons(single[0])
+        return _read_polygons_once(single[0])
     polys, events = _archive_departement(
         *file_key(data_dir.file("communes_2018_archive")), departement
     )
@@ -291,6 +291,26 @@ def departement_polygons(departement: str, data_dir: catalog.DataDir) -> gpd.Geo
     out = polys.copy()
     out.attrs["source"] = polys.attrs["source"]
     return out
+
+
+def _read_polygons_once(path: Path) -> gpd.GeoDataFrame:
+    """:func:`read_polygons`, parsed once per file version: the territory and the demand
+    units both read a département's file (callers get a copy, and the reader's journal
+    events replayed)."""
+    polys, events = _polygons_file(*file_key(path))
+    _journal.replay(events)
+    out = polys.copy()
+    out.attrs["source"] = polys.attrs["source"]
+    return out
+
+
+@lru_cache(maxsize=2)
+def _polygons_file(
+    path: str, mtime_ns: int, size: int
+) -> tuple[gpd.GeoDataFrame, tuple[_journal.Event, ...]]:
+    with _journal.collect(isolated=True) as events:
+        polys = read_polygons(path)
+    return polys, tuple(events)
 
 
 @lru_cache(maxsize=2)
@@ -327,7 +347,7 @@ def departement_unit_polygons(departement: str, data_dir: catalog.DataDir) -> gp
     """
     fetched = data_dir.file(f"deleguees_{departement}", required=False)
     if fetched is not None:
-        out = read_polygons(fetched)
+        out = _read_polygons_once(fetched)
         out.attrs["vintage"] = "current"
         return out
     out = departement_polygons(departement, data_dir)

@@ -6,6 +6,7 @@ imported before :func:`distributed` is called.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -96,6 +97,21 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None) -> 
     finally:
         client.close()
         cluster.close()
+
+
+def _import(module: str) -> None:
+    importlib.import_module(module)
+
+
+def warm_up(client: Any, module: str) -> list[Any]:
+    """Have every worker of ``client`` import ``module`` now (futures, not awaited): the
+    workers load the package while the client goes on (reading the national files),
+    rather than when the scattered data or the first task reaches them."""
+    workers = sorted(client.scheduler_info().get("workers", {}))
+    return [
+        client.submit(_import, module, workers=[w], pure=False, key=f"cnfs-geo-import-{i}")
+        for i, w in enumerate(workers)
+    ]
 
 
 def run_tasks(

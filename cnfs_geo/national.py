@@ -461,23 +461,37 @@ def national(
     if workers is None and scheduler is None and n > 1 and not _dask.available():
         log.warning("national: Dask is not installed (pip install 'cnfs_geo[dask]'): serial run")
         n = 1
-    if scheduler is not None or n > 1:
+    on_dask = scheduler is not None or n > 1
+    if on_dask:
         _dask.distributed()  # a clear message before any reading when Dask is missing
-    if inputs is None:
-        with _progress.stage("Lecture des fichiers nationaux"):
-            inputs = read_inputs(scenario.data_dir)
-    deps = list(departements or inputs.departements)
-    # every département's files are written into one temporary folder beside out_dir and
-    # moved in together at the end: an interrupted run leaves the previous outputs intact
-    staging = contextlib.nullcontext(None) if out_dir is None else staged(Path(out_dir).resolve())
-    with staging as tmp:
-        out = None if tmp is None else str(tmp)
-        if scheduler is None and n <= 1:
-            return _serial(scenario, inputs, deps, total_posts, out, with_pdf)
-        with _dask.open_client(workers=n, scheduler=scheduler) as client:
+    connect = (
+        _dask.open_client(workers=n, scheduler=scheduler)
+        if on_dask
+        else contextlib.nullcontext(None)
+    )
+    with connect as client:
+        # the workers import the package while the national files are read here, rather
+        # than when the scattered files reach them (the futures are kept until the end: a
+        # released future may be cancelled before it runs)
+        warming = [] if client is None else _dask.warm_up(client, __name__)
+        if inputs is None:
+            with _progress.stage("Lecture des fichiers nationaux"):
+                inputs = read_inputs(scenario.data_dir)
+        deps = list(departements or inputs.departements)
+        # every département's files are written into one temporary folder beside out_dir
+        # and moved in together at the end: an interrupted run leaves the previous
+        # outputs intact
+        staging = (
+            contextlib.nullcontext(None) if out_dir is None else staged(Path(out_dir).resolve())
+        )
+        with staging as tmp:
+            out = None if tmp is None else str(tmp)
+            if client is None:
+                return _serial(scenario, inputs, deps, total_posts, out, with_pdf)
             result = _on_dask(client, scenario, inputs, deps, total_posts, out, with_pdf)
             result.workers = len(client.scheduler_info().get("workers", {})) or n
-        return result
+            del warming
+            return result
 
 
 def _share(

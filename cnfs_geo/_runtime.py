@@ -41,7 +41,10 @@ def python_strings() -> Iterator[None]:
 
 @contextmanager
 def task_mode() -> Iterator[None]:
-    """What a national task and a command-line run work under: :func:`batched_gc` and
-    :func:`python_strings`."""
+    """What a national task works under: :func:`batched_gc` and :func:`python_strings`.
+
+    Frames that a reader caches while it runs (per file version) keep their
+    Python-backed strings when a later plan of the same process takes them: same values
+    and ``str`` dtype, another storage (``pandas.testing`` compares it)."""
     with batched_gc(), python_strings():
         yield

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _fr, _journal, _progress, catalog
 from ._errors import CnfsGeoError, DataFileError, OutputDirError
-from ._runtime import task_mode
 from .settings import DEFAULT, DEMAND_UNITS
 
 if TYPE_CHECKING:
@@ -843,8 +842,7 @@ def main(argv: list[str] | None = None) -> int:
             from .outputs import check_out_dir
 
             check_out_dir(args.out)
-        with task_mode():  # same results, less CPU (pandas strings as Python objects)
-            return args.func(args)
+        return args.func(args)
     except CnfsGeoError as exc:
         if args.debug:
             raise

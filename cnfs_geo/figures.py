@@ -32,7 +32,7 @@ from ._map_style import (
     priority_colour,
 )
 from ._plan_view import epci_without_project, stop_points
-from .territory import dissolve
+from .territory import all_polygons, dissolve
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -76,9 +76,8 @@ def _commune_paths(plan: Any) -> list | None:
     from matplotlib.path import Path
 
     geoms = c.geometry.to_numpy()
-    kinds = shapely.get_type_id(geoms)
     paths = None
-    if len(geoms) and np.isin(kinds, (3, 6)).all() and not shapely.is_empty(geoms).any():
+    if len(geoms) and all_polygons(geoms):
         parts, part_of = shapely.get_parts(shapely.normalize(geoms), return_index=True)
         rings, ring_of = shapely.get_rings(parts, return_index=True)
         xy, vertex_of = shapely.get_coordinates(rings, return_index=True)

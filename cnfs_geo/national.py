@@ -471,9 +471,9 @@ def national(
     )
     with connect as client:
         # the workers import the package while the national files are read here, rather
-        # than when the scattered files reach them (the futures are kept until the end: a
-        # released future may be cancelled before it runs)
-        warming = [] if client is None else _dask.warm_up(client, __name__)
+        # than when the scattered files reach them (the futures are held until the run
+        # returns: a released future may be cancelled before it runs)
+        _warming = [] if client is None else _dask.warm_up(client, __name__)
         if inputs is None:
             with _progress.stage("Lecture des fichiers nationaux"):
                 inputs = read_inputs(scenario.data_dir)
@@ -490,7 +490,6 @@ def national(
                 return _serial(scenario, inputs, deps, total_posts, out, with_pdf)
             result = _on_dask(client, scenario, inputs, deps, total_posts, out, with_pdf)
             result.workers = len(client.scheduler_info().get("workers", {})) or n
-            del warming
             return result
 
 

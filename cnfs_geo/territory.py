@@ -472,12 +472,27 @@ def union_method(geoms: Any) -> str:
     'unary'
     """
     arr = np.asarray(geoms, dtype=object)
-    if len(arr) < 2 or pd.isna(arr).any() or shapely.is_empty(arr).any():
-        return "unary"
-    kinds = shapely.get_type_id(arr)
-    if not np.isin(kinds, (3, 6)).all():  # Polygon, MultiPolygon
+    if len(arr) < 2 or not all_polygons(arr):
         return "unary"
     return "coverage" if bool(shapely.coverage_is_valid(arr)) else "unary"
+
+
+def all_polygons(geoms: Any) -> bool:
+    """Whether every geometry of ``geoms`` is a non-empty Polygon or MultiPolygon (none
+    missing).
+
+    Examples
+    --------
+    >>> from shapely import Point, box
+    >>> all_polygons([box(0, 0, 1, 1)]), all_polygons([box(0, 0, 1, 1), Point(0, 0)])
+    (True, False)
+    """
+    arr = np.asarray(geoms, dtype=object)
+    if pd.isna(arr).any() or shapely.is_empty(arr).any():
+        return False
+    kinds = shapely.get_type_id(arr)
+    polygonal = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+    return bool(np.isin(kinds, [int(k) for k in polygonal]).all())
 
 
 def dissolve(frame: gpd.GeoDataFrame, by: str, aggfunc: Any = "first") -> gpd.GeoDataFrame:

@@ -766,20 +766,15 @@ def demand_units(
     >>> round(u["population"].sum())
     833776
     """
-    split, uses_iris = _check_options(unit, population_from, need_split)
+    _check_options(unit, population_from, need_split)
     dep = _check_communes(communes)
-    iris = polys = mapping = None
-    if unit != "commune":
+    iris, polygons = read_sources(
+        dep, data_dir, unit=unit, population_from=population_from, need_split=need_split
+    )
+    polys = mapping = None
+    if polygons is not None:
         mapping = territory.current_code_map(data_dir)
-        if unit == "finest":
-            iris = _iris_if_any(dep, data_dir, need_split)
-        elif uses_iris:
-            iris = iris_from_mednum(dep, data_dir)
-        polys = commune2018_from_frame(
-            _polygon_source.departement_unit_polygons(dep, data_dir),
-            mapping,
-            crs=working_crs(dep),
-        )
+        polys = commune2018_from_frame(polygons, mapping, crs=working_crs(dep))
     return demand_units_from_frames(
         communes,
         unit=unit,
@@ -789,6 +784,30 @@ def demand_units(
         polygons_2018=polys,
         code_map=mapping,
     )
+
+
+def read_sources(
+    departement: str,
+    data_dir: catalog.DataDir,
+    *,
+    unit: DemandUnit = "commune",
+    population_from: Literal["iris", "area"] = "iris",
+    need_split: Literal["iris", "uniform"] | None = None,
+) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Read and check the files the demand units of ``departement`` come from (options
+    as :func:`demand_units`): ``(iris, polygons_2018)``, the IRIS
+    (:func:`iris_from_mednum`) and the raw 2018 commune polygons, each None when
+    ``unit`` does not use it (commune units read neither)."""
+    _, uses_iris = _check_options(unit, population_from, need_split)
+    if unit == "commune":
+        return None, None
+    dep = catalog.normalise_departement(departement)
+    iris = None
+    if unit == "finest":
+        iris = _iris_if_any(dep, data_dir, need_split)
+    elif uses_iris:
+        iris = iris_from_mednum(dep, data_dir)
+    return iris, _polygon_source.departement_unit_polygons(dep, data_dir)
 
 
 def _iris_if_any(

@@ -163,13 +163,7 @@ def _read_inputs(data_dir: str | os.PathLike | None) -> NationalInputs:
     cog = territory.cog_communes(d)
     table = territory.code_table(d)
     path = d.file("datasfun_communes", required=False)
-    frames, names, reasons = {}, {}, {}
-    for key in offer.SOURCE_ORDER:
-        p = d.file(key, required=False)
-        if p is None:
-            reasons[key] = f"file {catalog.SOURCES[key].relpath} not found in {d.path}"
-            continue
-        frames[key], names[key] = offer.READERS[key](p), p.name
+    frames, names, reasons = offer.read_sources(d)  # every source (the CD49 files for 49)
     records = cog_source.read_cog_records(d.file("cog_communes"))
     code_map = territory.code_map_from_table(table, cog)
     return NationalInputs(

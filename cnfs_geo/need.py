@@ -476,9 +476,14 @@ def need_from_sources(
     """
     need_weights(weights)  # validate before reading anything
     _check_population(communes)
-    fibre = read_fibre(data_dir.file("fibre"))
-    ifn = read_ifn(data_dir.file("ifn_communes"))
+    fibre, ifn = read_sources(data_dir)
     return need_from_frames(communes, ifn, fibre, code_table(data_dir), weights=weights)
+
+
+def read_sources(data_dir: catalog.DataDir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and check the fibre (ARCEP) and IFN files of ``data_dir``: ``(fibre, ifn)``
+    (:func:`cnfs_geo.sources.arcep.read_fibre`, :func:`cnfs_geo.sources.ifn.read_ifn`)."""
+    return read_fibre(data_dir.file("fibre")), read_ifn(data_dir.file("ifn_communes"))
 
 
 def _check_population(communes: gpd.GeoDataFrame) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "normalise_name",
     "places_from_frames",
     "places_from_sources",
+    "read_sources",
 ]
 
 log = logging.getLogger(__name__)
@@ -1844,6 +1845,34 @@ def _aggregate(
     return gdf.reset_index(drop=True)[PLACE_COLUMNS]
 
 
+def read_sources(
+    data_dir: catalog.DataDir, departement: str | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, str], dict[str, str]]:
+    """Read and check the offer files of ``data_dir`` (those that apply to
+    ``departement`` when given: the CD49 and CONUMM files for 49 only).
+
+    Returns the frames by source key (:data:`READERS`), their file names, and why each
+    absent source was not read (a source that does not apply is not listed).
+
+    Raises
+    ------
+    DataFileError, ValidationError
+        A file that cannot be parsed or lacks a column (named, with the fix).
+    """
+    frames: dict[str, pd.DataFrame] = {}
+    file_names: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for key in SOURCE_ORDER:
+        if departement is not None and LOCAL_SOURCES.get(key, departement) != departement:
+            continue  # not applicable: reported by places_from_frames, not read
+        path = data_dir.file(key, required=False)
+        if path is None:
+            reasons[key] = f"file {catalog.SOURCES[key].relpath} not found in {data_dir.path}"
+            continue
+        frames[key], file_names[key] = READERS[key](path), path.name
+    return frames, file_names, reasons
+
+
 def places_from_sources(
     communes: gpd.GeoDataFrame, data_dir: catalog.DataDir, *, settings: Settings = DEFAULT
 ) -> tuple[gpd.GeoDataFrame, OfferReport]:
@@ -1890,17 +1919,7 @@ def places_from_sources(
     dep = _check_communes(communes)
     cog_records = read_cog_records(data_dir.file("cog_communes"))
     code_map = territory.current_code_map(data_dir)
-    frames: dict[str, pd.DataFrame] = {}
-    file_names: dict[str, str] = {}
-    reasons: dict[str, str] = {}
-    for key in SOURCE_ORDER:
-        if key in LOCAL_SOURCES and LOCAL_SOURCES[key] != dep:
-            continue  # not applicable: reported by places_from_frames, not read
-        path = data_dir.file(key, required=False)
-        if path is None:
-            reasons[key] = f"file {catalog.SOURCES[key].relpath} not found in {data_dir.path}"
-            continue
-        frames[key], file_names[key] = READERS[key](path), path.name
+    frames, file_names, reasons = read_sources(data_dir, dep)
     if not frames:
         raise DataFileError(
             "no source of the existing offer is available for département "

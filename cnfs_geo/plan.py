@@ -47,6 +47,7 @@ from . import (
 )
 from ._errors import ArgumentError, ValidationError
 from .settings import DEFAULT, Settings, working_crs
+from .sources import one_read_per_file
 
 log = logging.getLogger(__name__)
 
@@ -573,18 +574,45 @@ def _base_frames(
 def _base_frames_uncached(
     scenario: Scenario, dep: str, data_dir: catalog.DataDir, lap: _Laps
 ) -> tuple:
-    """What :func:`_base_frames` caches: territory, offer and need of a département."""
+    """What :func:`_base_frames` caches: territory, offer and need of a département.
+
+    Every input file is read and checked first (:func:`check_inputs`), so a corrupt file
+    stops the run before any work; the stages then get the frames read there
+    (:func:`cnfs_geo.sources.one_read_per_file`)."""
     s = scenario.settings
-    communes = territory.communes_from_cog(dep, data_dir)
-    epci = territory.epci_from_communes(communes, data_dir)
-    outline = territory.departement_outline(communes)
-    lap("territory")
-    places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
-    lap("offer")
-    communes, need_report = need.need_from_sources(
-        communes, data_dir, weights=scenario.need_weights
-    )
+    with one_read_per_file():
+        check_inputs(scenario, dep, data_dir)
+        lap("read")
+        communes = territory.communes_from_cog(dep, data_dir)
+        epci = territory.epci_from_communes(communes, data_dir)
+        outline = territory.departement_outline(communes)
+        lap("territory")
+        places, offer_report = offer.places_from_sources(communes, data_dir, settings=s)
+        lap("offer")
+        communes, need_report = need.need_from_sources(
+            communes, data_dir, weights=scenario.need_weights
+        )
     return (communes, epci, outline, places, offer_report, need_report)
+
+
+def check_inputs(scenario: Scenario, departement: str, data_dir: catalog.DataDir) -> None:
+    """Read and check every input file a plan of ``scenario`` reads (territory, offer,
+    need, demand units) before any transform: a missing or corrupt file fails at once,
+    named, with the fix.
+
+    Reader events (repairs, rejections) are not recorded here but when the stages read
+    the same files, so the journal is the same whether or not this ran first.
+
+    Raises
+    ------
+    DataFileError, ValidationError
+    """
+    unit = cast(demand.DemandUnit, scenario.demand_unit or scenario.settings.demand_unit)
+    with _journal.collect(isolated=True):
+        territory.check_sources(departement, data_dir)
+        offer.read_sources(data_dir, departement)
+        need.read_sources(data_dir)
+        demand.read_sources(departement, data_dir, unit=unit)
 
 
 def prepare(

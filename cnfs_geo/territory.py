@@ -581,6 +581,27 @@ def communes_with_report(
     )
 
 
+def check_sources(departement: str, data_dir: catalog.DataDir) -> None:
+    """Read and check the files the territory of ``departement`` is built from, in the
+    order :func:`communes_with_report` and :func:`epci_from_communes` read them: COG
+    communes (populations included), commune polygons, EPCI, chef-lieux (datas.fun,
+    when present).
+
+    Raises
+    ------
+    DataFileError, ValidationError
+        As their readers: the file named, with the fix.
+    """
+    dep = check_departement(departement, data_dir)
+    _check_populations(cog_communes(data_dir), dep, str(data_dir.file("cog_communes")))
+    _polygon_source.departement_polygons(dep, data_dir)
+    _epci_source.read_epci_members(data_dir.file("cog_epci"))
+    path = data_dir.file("datasfun_communes", required=False)
+    if path is not None:
+        _datasfun_source.read_datasfun_communes(path)
+    _epci_source.read_epci(data_dir.file("cog_epci"))
+
+
 def _check_populations(cog: pd.DataFrame, dep: str, source: str) -> None:
     current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)]
     bad_pop = current[pd.to_numeric(current["population"], errors="coerce").isna()]

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from cnfs_geo import _fr, _journal, catalog, cli, outputs
+from cnfs_geo import _fr, _journal, catalog, cli, outputs, territory
 from cnfs_geo._errors import ArgumentError, CnfsGeoError, FileFormatError, ValidationError
 from cnfs_geo.plan import Scenario
 from cnfs_geo.sources import france_services
@@ -238,8 +238,19 @@ def _assert_clear(err: str, file_name: str, words: list[str]) -> None:
         assert w in err, (w, err)
 
 
+@pytest.fixture
+def no_stage(monkeypatch) -> None:
+    """The territory stage (the first transform of a plan) fails the test if it runs: the
+    input files are read and checked before it (:func:`cnfs_geo.plan.check_inputs`)."""
+
+    def stage(*a, **k):
+        raise AssertionError("a stage ran before every input file was checked")
+
+    monkeypatch.setattr(territory, "communes_from_frames", stage)
+
+
 @pytest.mark.parametrize("rel, corrupt, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_corrupt_file_is_a_clear_error(data49, tmp_path, capsys, rel, corrupt, words):
+def test_corrupt_file_is_a_clear_error(data49, tmp_path, capsys, no_stage, rel, corrupt, words):
     corrupt(data49 / rel)
     out = tmp_path / "out"
     rc, _, err = _run(["plan", "--data-dir", str(data49), "--out", str(out)], capsys)
@@ -253,7 +264,7 @@ def test_corrupt_file_is_a_clear_error(data49, tmp_path, capsys, rel, corrupt, w
     [(truncated, ["tronqué"]), (extra_field, ["champs au lieu de"]), (empty, ["vide"])],
     ids=["truncated", "extra-field", "empty"],
 )
-def test_iris_file_is_checked(data49, tmp_path, capsys, corrupt, words):
+def test_iris_file_is_checked(data49, tmp_path, capsys, no_stage, corrupt, words):
     if corrupt is extra_field:
 
         def corrupt(p: Path) -> None:  # the IRIS file is ';'-separated, without header
@@ -270,7 +281,7 @@ def test_iris_file_is_checked(data49, tmp_path, capsys, corrupt, words):
 
 
 @pytest.mark.parametrize("key", ["cog_communes", "cog_epci", "fibre", "ifn_communes"])
-def test_missing_required_file_fails_plan_and_data_check(data49, tmp_path, capsys, key):
+def test_missing_required_file_fails_plan_and_data_check(data49, tmp_path, capsys, no_stage, key):
     (data49 / REL[key]).unlink()
     rc, _, err = _run(["data", "check", "--data-dir", str(data49)], capsys)
     assert rc == 2

@@ -276,3 +276,36 @@ def test_settings_reach_the_gap_and_itinerant_stages(bundle, plan):
         )
     )
     assert len(q.circuits) and (q.circuits["max_minutes_from_base"] <= 12.0 + 1e-9).all()
+
+
+def test_inputs_are_read_first_and_the_journal_is_what_the_stages_record(monkeypatch):
+    """``plan`` reads and checks every input before any transform
+    (:func:`cnfs_geo.plan.check_inputs`); the stages then reuse the frames read there,
+    so what they build and the journal (events, in order) are what the stages alone
+    give."""
+    import pandas as pd
+
+    from cnfs_geo import _journal, territory
+    from cnfs_geo import plan as plan_module
+
+    sc = Scenario(departement="49", posts=2, demand_unit="finest")
+    d = catalog.resolve_data_dir(catalog.bundle_dir())
+    with _journal.collect(isolated=True):  # the process's caches filled (a first COG
+        plan_module._base_frames_uncached(sc, "49", d, plan_module._Laps())  # read is said once)
+    order: list[str] = []
+    real_check, real_communes = plan_module.check_inputs, territory.communes_from_cog
+    monkeypatch.setattr(
+        plan_module, "check_inputs", lambda *a: order.append("check") or real_check(*a)
+    )
+    monkeypatch.setattr(
+        territory, "communes_from_cog", lambda *a: order.append("build") or real_communes(*a)
+    )
+    with _journal.collect() as checked_first:
+        a = plan_module._base_frames_uncached(sc, "49", d, plan_module._Laps())
+    assert order == ["check", "build"]
+    monkeypatch.setattr(plan_module, "check_inputs", lambda *a: None)
+    with _journal.collect() as stages_alone:
+        b = plan_module._base_frames_uncached(sc, "49", d, plan_module._Laps())
+    assert len(checked_first) > 10 and checked_first == stages_alone
+    for x, y in zip(a[:4], b[:4]):
+        pd.testing.assert_frame_equal(x, y)

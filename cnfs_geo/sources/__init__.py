@@ -11,3 +11,7 @@ Territory, need and demand: :mod:`.cog` (COG communes, re-created communes),
 national archive), :mod:`.datasfun` (chef-lieu points), :mod:`.ifn`, :mod:`.arcep`
 (fibre), :mod:`.iris` (MedNum IRIS).
 """
+
+from ._io import one_read_per_file
+
+__all__ = ["one_read_per_file"]

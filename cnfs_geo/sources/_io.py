@@ -6,15 +6,18 @@ last record is reported as a truncated file), unique keys."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 import pandas as pd
 
+from .. import _journal
 from .._errors import DataFileError, FileFormatError
 from .._validate import require_columns
 
@@ -207,6 +210,54 @@ def read_json(path: Path) -> Any:
             f"{path} : fichier absent ou illisible ({exc.strerror or exc}) ; correction : {RESTORE}"
         ) from exc
     return _read_json(*key)
+
+
+P = ParamSpec("P")
+F = TypeVar("F", bound=pd.DataFrame)
+
+# One dictionary per open one_read_per_file() block: (reader, file key, arguments) →
+# (frame, journal events of the reader).
+_READS: list[dict[tuple, tuple[pd.DataFrame, list[_journal.Event]]]] = []
+
+
+@contextmanager
+def one_read_per_file() -> Iterator[None]:
+    """Inside the block, each reader marked :func:`read_once` parses a file version once.
+
+    A later call with the same file (path, modification time, size) and arguments gets a
+    copy of the first call's frame, and the first call's journal events are recorded
+    again, so the journal does not depend on who read first. A plan reads and checks
+    every input before any transform this way, without parsing any file twice.
+    """
+    _READS.append({})
+    try:
+        yield
+    finally:
+        _READS.pop()
+
+
+def read_once(reader: Callable[P, F]) -> Callable[P, F]:
+    """Mark a reader (first argument: the file's path; returns a frame) for
+    :func:`one_read_per_file`. Outside such a block the reader runs as written."""
+
+    @functools.wraps(reader)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> F:
+        if not _READS:
+            return reader(*args, **kwargs)
+        try:
+            file = file_key(Path(args[0]))  # type: ignore[arg-type]
+        except (OSError, TypeError, IndexError):
+            return reader(*args, **kwargs)  # the reader says what is wrong with the path
+        key = (reader.__qualname__, file, args[1:], tuple(sorted(kwargs.items())))
+        hit = _READS[-1].get(key)
+        if hit is None:
+            with _journal.collect(isolated=True) as events:
+                frame = reader(*args, **kwargs)
+            hit = _READS[-1][key] = (frame, events)
+        _journal.replay(hit[1])
+        return cast(F, hit[0].copy())  # a copy: the caller may change its frame
+
+    return wrapper
 
 
 def read_csv_columns(path: str | Path, required: list[str], **kwargs: Any) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._contract import Contract, read_csv_strings
+from ._io import read_once
 
 CONTRACT = Contract(
     "aidants_connect",
@@ -15,6 +16,7 @@ CONTRACT = Contract(
 )
 
 
+@read_once
 def read_aidants_connect(path: str | Path) -> pd.DataFrame:
     """Raw structures of the Aidants Connect export.
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from .. import _journal
-from ._io import check_counts, check_unique, read_csv_columns
+from ._io import check_counts, check_unique, read_csv_columns, read_once
 
 FIBRE_COLUMNS = ["nb_locaux", "nb_locaux_fibre"]
 
 
+@read_once
 def read_fibre(path: Path) -> pd.DataFrame:
     """The ARCEP fibre file, as strings.
 

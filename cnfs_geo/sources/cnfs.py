@@ -8,6 +8,7 @@ import pandas as pd
 
 from .. import _journal
 from ._contract import Contract, read_json_records
+from ._io import read_once
 
 CONTRACT = Contract(
     "cnfs_permanences",
@@ -17,6 +18,7 @@ CONTRACT = Contract(
 )
 
 
+@read_once
 def read_cnfs_permanences(path: str | Path) -> pd.DataFrame:
     """Raw CNFS permanences of the conseiller-numerique.gouv.fr export (sanitized copy).
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._contract import Contract, read_json_records
+from ._io import read_once
 
 CONTRACT = Contract(
     "conumm_angers",
@@ -15,6 +16,7 @@ CONTRACT = Contract(
 )
 
 
+@read_once
 def read_conumm_angers(path: str | Path) -> pd.DataFrame:
     """Raw places of the Angers guide des services numériques (département 49 only).
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._contract import Contract, read_json_records
+from ._io import read_once
 
 CONTRACT = Contract(
     "data_inclusion",
@@ -25,6 +26,7 @@ CONTRACT = Contract(
 )
 
 
+@read_once
 def read_data_inclusion(path: str | Path) -> pd.DataFrame:
     """Raw lieux of the data·inclusion export (national, partial; sanitized copy).
 

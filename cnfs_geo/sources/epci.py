@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._errors import FileFormatError, ValidationError
-from ._io import RESTORE, check_unique, read_json
+from ._io import RESTORE, check_unique, read_json, read_once
 
 
 def _epci_records(path: Path) -> list[dict]:
@@ -30,6 +30,7 @@ def _epci_records(path: Path) -> list[dict]:
     return recs
 
 
+@read_once
 def read_epci(path: Path) -> pd.DataFrame:
     """Identity of every EPCI of a COG ``epci.json``.
 
@@ -55,6 +56,7 @@ def read_epci(path: Path) -> pd.DataFrame:
     ).set_index("epci")
 
 
+@read_once
 def read_epci_members(path: Path) -> pd.DataFrame:
     """Commune → EPCI membership of a COG ``epci.json``.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._contract import Contract, read_csv_strings
-from ._io import check_unique
+from ._io import check_unique, read_once
 
 CONTRACT = Contract(
     "france_services",
@@ -17,6 +17,7 @@ CONTRACT = Contract(
 )
 
 
+@read_once
 def read_france_services(path: str | Path) -> pd.DataFrame:
     """Raw France Services records of the ANCT CSV (national, or the 49 bundle's copy).
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import _journal
-from ._io import check_counts, check_unique, read_csv_columns
+from ._io import check_counts, check_unique, read_csv_columns, read_once
 
 # File column → cnfs_geo column (0–10 scores, 10 = most fragile; not rates).
 IFN_COLUMNS = {
@@ -20,6 +20,7 @@ IFN_COLUMNS = {
 }
 
 
+@read_once
 def read_ifn(path: Path) -> pd.DataFrame:
     """The IFN 2023 commune file, as strings.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._contract import Contract, read_json_records
+from ._io import read_once
 
 CONTRACT_CD49_2022 = Contract(
     "lieux_cd49_2022",
@@ -21,6 +22,7 @@ CONTRACT_CD49_2020 = Contract(
 )
 
 
+@read_once
 def read_lieux_cd49_2022(path: str | Path) -> pd.DataFrame:
     """Raw lieux of the CD49 export of 2022-12 (the Département's published map).
 
@@ -58,6 +60,7 @@ def read_lieux_cd49_2022(path: str | Path) -> pd.DataFrame:
     return read_json_records(Path(path), CONTRACT_CD49_2022)
 
 
+@read_once
 def read_lieux_cd49_2020(path: str | Path) -> pd.DataFrame:
     """Raw lieux of the CD49 source 2020-2021 (Lambert-93 coordinates).
 

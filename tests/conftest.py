@@ -322,11 +322,53 @@ def cli49(tmp_path_factory):
     )
 
 
+MIXED_ARGS = ["--departement", "49", "--posts", "6", "--itinerant", "2"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cli49_mixed_started(request, tmp_path_factory):
+    """Start the command of :func:`cli49_mixed` at the beginning of the session, when a
+    selected test uses it: a separate process, so it runs on the other core while the
+    first tests run (it is one of the longest fixtures). Killed if still running at the
+    end of the session."""
+    import subprocess
+    import sys
+
+    if not any("cli49_mixed" in item.fixturenames for item in request.session.items):
+        yield None
+        return
+    from cnfs_geo import pdf
+
+    out = tmp_path_factory.mktemp("cli49_mixed") / "49_mutualise"
+    env = {k: v for k, v in os.environ.items() if k != catalog.ENV_VAR}
+    env[pdf.DATE_ENV_VAR] = str(CLI_PDF_EPOCH)
+    logs = out.parent / "stdout.txt", out.parent / "stderr.txt"
+    with logs[0].open("w") as so, logs[1].open("w") as se:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cnfs_geo.cli", "plan", *MIXED_ARGS, "--out", str(out)],
+            stdout=so,
+            stderr=se,
+            env=env,
+        )
+    yield SimpleNamespace(proc=proc, out=out, logs=logs)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
-def cli49_mixed(tmp_path_factory):
+def cli49_mixed(_cli49_mixed_started):
     """``cnfs-geo plan --departement 49 --posts 6 --itinerant 2`` (the second demo, same
-    scenario as :func:`plan49_mixed`), run once per session in-process, as :func:`cli49`."""
-    return _cli_run(
-        ["--departement", "49", "--posts", "6", "--itinerant", "2"],
-        tmp_path_factory.mktemp("cli49_mixed") / "49_mutualise",
+    scenario as :func:`plan49_mixed`) on the embedded bundle, run once per session as
+    ``python -m cnfs_geo.cli`` in its own process (started with the session), the PDF
+    dated as :func:`cli49`'s: ``out``, ``rc``, ``stdout``, ``stderr`` (not a terminal:
+    no progress bars) and ``plan`` None (another process's). Read-only."""
+    started = _cli49_mixed_started
+    rc = started.proc.wait(timeout=900)
+    return SimpleNamespace(
+        out=started.out,
+        rc=rc,
+        stdout=started.logs[0].read_text(encoding="utf-8"),
+        stderr=started.logs[1].read_text(encoding="utf-8"),
+        plan=None,
     )

@@ -200,8 +200,15 @@ SLOW: frozenset[str] = frozenset(
 )
 
 
+#: Session fixtures computed by another process started with the session (see
+#: :func:`_cli49_mixed_started`): the modules that use one run last, to give it time.
+BACKGROUND = frozenset({"cli49_mixed"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark national, notebooks and slow tests (see the module docstring)."""
+    """Mark national, notebooks and slow tests (see the module docstring); move the
+    modules using a :data:`BACKGROUND` fixture to the end (their order kept)."""
+    late = set()
     for item in items:
         module = item.path.name
         if "raw_dir" in getattr(item, "fixturenames", ()):
@@ -211,6 +218,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         name = getattr(item, "originalname", item.name)
         if module in SLOW or f"{module}::{name}" in SLOW:
             item.add_marker(pytest.mark.slow)
+        if BACKGROUND & set(getattr(item, "fixturenames", ())):
+            late.add(item.path)
+    items.sort(key=lambda item: item.path in late)  # stable: the order is kept otherwise
 
 
 @pytest.fixture(scope="session")

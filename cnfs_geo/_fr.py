@@ -1042,6 +1042,10 @@ _ARGPARSE_ERRORS: list[tuple[str, str]] = [
         r"^argument (?P<o>\S+): expected at least one argument$",
         "option {o} : au moins une valeur est attendue",
     ),
+    (
+        r"^argument (?P<o>\S+): not allowed with argument (?P<a>\S+)$",
+        "option {o} : incompatible avec l'option {a}",
+    ),
     # the project's own option checks (cli._count, cli._minutes…) already speak French
     (r"^argument (?P<o>\S+): (?P<m>.*)$", "option {o} : {m}"),
 ]

@@ -529,11 +529,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="journal détaillé de chaque étape (en anglais)"
     )
-    p.add_argument(
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
         "-q",
         "--quiet",
         action="store_true",
-        help="sans barre de progression (jamais affichée hors d'un terminal)",
+        help="sans barre de progression (affichée par défaut dans un terminal seulement)",
+    )
+    shown.add_argument(
+        "--progression",
+        action="store_true",
+        help="barres de progression même hors d'un terminal (journal d'un job, CI)",
     )
     sub = p.add_subparsers(dest="command", required=True, title="commandes", metavar="COMMANDE")
     pl = sub.add_parser(
@@ -819,8 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     ``--debug``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.quiet:
-        _progress.configure(quiet=True)
+    if args.quiet or args.progression:
+        _progress.configure(quiet=args.quiet)
     # developer log (English) only with -v; otherwise its warnings are counted and the
     # count is said in French at the end (their content is in the report or with -v)
     counted = _CountingHandler()

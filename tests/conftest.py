@@ -8,13 +8,15 @@ Markers (registered in pyproject.toml) are set here, so that ``pytest -m "not na
 not notebooks"`` is the fast offline run: ``national`` on every test that uses ``raw_dir``
 (directly or through another fixture), ``notebooks`` on tests/test_notebooks.py, ``slow`` on
 the tests listed in ``SLOW`` (over ~5 s on an idle machine, neither national nor notebooks).
+
+The two demo commands (``cli49``, ``cli49_mixed``) run in their own processes, started with
+the session; the modules using them run last (:data:`BACKGROUND`), so the commands run on
+the other core meanwhile.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import io
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -201,8 +203,8 @@ SLOW: frozenset[str] = frozenset(
 
 
 #: Session fixtures computed by another process started with the session (see
-#: :func:`_cli49_mixed_started`): the modules that use one run last, to give it time.
-BACKGROUND = frozenset({"cli49_mixed"})
+#: :func:`_demo_commands_started`): the modules that use one run last, to give it time.
+BACKGROUND = frozenset({"cli49", "cli49_mixed"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -284,101 +286,72 @@ def fs49(bundle, cog49):
     }
 
 
-def _cli_run(args: list[str], out: Path) -> SimpleNamespace:
-    """Run ``cnfs-geo plan ARGS --out OUT`` in-process on the embedded bundle, progress on,
-    the PDF dated 30 November 2026 (``SOURCE_DATE_EPOCH``); return the folder, exit code,
-    standard output and error, and ``plan``: the plan the command wrote (what it passed to
-    :func:`cnfs_geo.outputs.write_outputs`; read-only)."""
-    from cnfs_geo import _progress, cli, outputs, pdf
-
-    stdout, stderr = io.StringIO(), io.StringIO()
-    written: list = []
-    real_write_outputs = outputs.write_outputs
-
-    def write_outputs(plan, *a, **k):
-        written.append(plan)
-        return real_write_outputs(plan, *a, **k)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(catalog.ENV_VAR, raising=False)
-        mp.setenv(pdf.DATE_ENV_VAR, str(CLI_PDF_EPOCH))
-        mp.setitem(_progress._STATE, "quiet", False)  # progress forced on (not a tty)
-        mp.setattr(outputs, "write_outputs", write_outputs)
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            rc = cli.main(["plan", *args, "--out", str(out)])
-    return SimpleNamespace(
-        out=out,
-        rc=rc,
-        stdout=stdout.getvalue(),
-        stderr=stderr.getvalue(),
-        plan=written[-1] if written else None,
-    )
-
-
 #: The production date of the PDFs of the shared command-line runs: 30 November 2026, UTC.
 CLI_PDF_EPOCH = int(datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC).timestamp())
 
-
-@pytest.fixture(scope="session")
-def cli49(tmp_path_factory):
-    """``cnfs-geo plan --departement 49 --posts 8 --threshold 10`` (the first demo, same
-    scenario as :func:`plan49`), run once per session in-process: ``out`` (every output,
-    PDF included), ``rc``, ``stdout``, ``stderr``, ``plan`` (the plan written: robustness
-    and the comparison with commune points included). Read-only: copy before changing a
-    file."""
-    return _cli_run(
-        ["--departement", "49", "--posts", "8", "--threshold", "10"],
-        tmp_path_factory.mktemp("cli49") / "49",
-    )
-
-
-MIXED_ARGS = ["--departement", "49", "--posts", "6", "--itinerant", "2"]
+#: The two demo commands (``make demo``) the tests share, by fixture name: ``cnfs-geo
+#: --progression plan ARGS --out OUT`` on the embedded bundle (the PDF dated
+#: :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``).
+DEMO_COMMANDS = {
+    "cli49": ["--departement", "49", "--posts", "8", "--threshold", "10"],
+    "cli49_mixed": ["--departement", "49", "--posts", "6", "--itinerant", "2"],
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _cli49_mixed_started(request, tmp_path_factory):
-    """Start the command of :func:`cli49_mixed` at the beginning of the session, when a
-    selected test uses it: a separate process, so it runs on the other core while the
-    first tests run (it is one of the longest fixtures). Killed if still running at the
-    end of the session."""
+def _demo_commands_started(request, tmp_path_factory):
+    """Start the demo commands (:data:`DEMO_COMMANDS`) the selected tests use, each as
+    ``python -m cnfs_geo.cli`` in its own process, at the beginning of the session: they
+    run on the other core while the first tests run (they are the longest fixtures; the
+    modules using them run last, see :func:`pytest_collection_modifyitems`). Killed if
+    still running at the end of the session."""
     import subprocess
     import sys
 
-    if not any("cli49_mixed" in item.fixturenames for item in request.session.items):
-        yield None
-        return
     from cnfs_geo import pdf
 
-    out = tmp_path_factory.mktemp("cli49_mixed") / "49_mutualise"
+    used = {n for item in request.session.items for n in item.fixturenames}
     env = {k: v for k, v in os.environ.items() if k != catalog.ENV_VAR}
     env[pdf.DATE_ENV_VAR] = str(CLI_PDF_EPOCH)
-    logs = out.parent / "stdout.txt", out.parent / "stderr.txt"
-    with logs[0].open("w") as so, logs[1].open("w") as se:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cnfs_geo.cli", "plan", *MIXED_ARGS, "--out", str(out)],
-            stdout=so,
-            stderr=se,
-            env=env,
-        )
-    yield SimpleNamespace(proc=proc, out=out, logs=logs)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    started = {}
+    for name, args in DEMO_COMMANDS.items():
+        if name not in used:
+            continue
+        out = tmp_path_factory.mktemp(name) / ("49_mutualise" if "mixed" in name else "49")
+        logs = out.parent / "stdout.txt", out.parent / "stderr.txt"
+        cmd = [sys.executable, "-m", "cnfs_geo.cli", "--progression", "plan", *args]
+        with logs[0].open("w") as so, logs[1].open("w") as se:
+            proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=so, stderr=se, env=env)
+        started[name] = SimpleNamespace(proc=proc, out=out, logs=logs)
+    yield started
+    for s in started.values():
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
 
 
-@pytest.fixture(scope="session")
-def cli49_mixed(_cli49_mixed_started):
-    """``cnfs-geo plan --departement 49 --posts 6 --itinerant 2`` (the second demo, same
-    scenario as :func:`plan49_mixed`) on the embedded bundle, run once per session as
-    ``python -m cnfs_geo.cli`` in its own process (started with the session), the PDF
-    dated as :func:`cli49`'s: ``out``, ``rc``, ``stdout``, ``stderr`` (not a terminal:
-    no progress bars) and ``plan`` None (another process's). Read-only."""
-    started = _cli49_mixed_started
+def _demo_result(started: SimpleNamespace) -> SimpleNamespace:
     rc = started.proc.wait(timeout=900)
     return SimpleNamespace(
         out=started.out,
         rc=rc,
         stdout=started.logs[0].read_text(encoding="utf-8"),
         stderr=started.logs[1].read_text(encoding="utf-8"),
-        plan=None,
     )
+
+
+@pytest.fixture(scope="session")
+def cli49(_demo_commands_started):
+    """``cnfs-geo --progression plan --departement 49 --posts 8 --threshold 10`` (the first
+    demo, same scenario as :func:`plan49`) on the embedded bundle, run once per session in
+    its own process (:func:`_demo_commands_started`): ``out`` (every output, PDF
+    included), ``rc``, ``stdout``, ``stderr`` (progress included). Read-only: copy before
+    changing a file."""
+    return _demo_result(_demo_commands_started["cli49"])
+
+
+@pytest.fixture(scope="session")
+def cli49_mixed(_demo_commands_started):
+    """``cnfs-geo --progression plan --departement 49 --posts 6 --itinerant 2`` (the second
+    demo, same scenario as :func:`plan49_mixed`), run as :func:`cli49`."""
+    return _demo_result(_demo_commands_started["cli49_mixed"])

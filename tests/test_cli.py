@@ -1,4 +1,5 @@
-"""The cnfs-geo command line, run in-process on the embedded bundle."""
+"""The cnfs-geo command line on the embedded bundle: the first demo command in its own
+process (conftest ``cli49``), the others in-process."""
 
 import geopandas as gpd
 import pytest
@@ -9,8 +10,9 @@ NNBSP = "\u202f"
 
 
 def test_plan_49_writes_every_output(cli49):
-    """`cnfs-geo plan --departement 49 --posts 8 --threshold 10`, run once per session
-    (conftest ``cli49``: in-process, progress forced on)."""
+    """`cnfs-geo --progression plan --departement 49 --posts 8 --threshold 10`, run once
+    per session (conftest ``cli49``: its own process, standard error a file, progress
+    shown because of ``--progression``)."""
     rc, out = cli49.rc, cli49.out
     assert rc == 0
     text = cli49.stdout
@@ -105,3 +107,12 @@ def test_compare_writes_its_files_together(tmp_path, capsys, monkeypatch):
     table = pd.read_csv(out / "comparaison.csv", sep=";", decimal=",", encoding="utf-8-sig")
     assert len(table) == 2
     assert not list(tmp_path.glob(".*comparaison-*")) and not list(tmp_path.glob("*tmp*"))
+
+
+def test_progress_option_and_quiet_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--progression", "-q", "data", "check"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "incompatible avec l'option" in err and "--progression" in err and "--quiet" in err
+    assert "Traceback" not in err

@@ -144,29 +144,29 @@ def test_bad_inputs(plan49, prepared49, prepared49_15):
         robustness.robustness(eq, prepared49)
 
 
-@pytest.mark.parametrize("flag", [[], ["--sans-robustesse"]], ids=["default", "sans"])
-def test_cli_runs_it_by_default(tmp_path, capsys, monkeypatch, flag, request):
+def test_cli_runs_it_by_default(cli49):
+    """`cnfs-geo plan --departement 49 --posts 8 --threshold 10` (conftest ``cli49``)."""
+    assert cli49.rc == 0
+    posts = pyogrio.read_dataframe(cli49.out / "plan.gpkg", layer="posts")
+    html = (cli49.out / "rapport.html").read_text(encoding="utf-8")
+    assert "robustesse (" in cli49.stdout and "poste " in cli49.stdout
+    assert set(posts["robustness"]) <= {"poste robuste", "poste fragile"}
+    assert 'id="robustesse"' in html and "Durée de l" in html
+
+
+def test_cli_without_it(tmp_path, capsys, monkeypatch):
     from cnfs_geo import cli
 
-    if flag:
-        monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
-        out = tmp_path / "49"
-        args = ["plan", "--departement", "49", "--posts", "4", "--out", str(out), *flag]
-        # commune points: no comparison of demand units to compute, robustness still on by
-        # default for them (test_perturbations_of_a_commune_unit_plan)
-        rc = cli.main([*args, "--sans-pdf", "--demand-unit", "commune"])
-        text = capsys.readouterr().out
-        assert not (out / "rapport.pdf").exists()  # --sans-pdf: the other outputs only
-    else:  # `cnfs-geo plan --departement 49 --posts 8 --threshold 10` (conftest ``cli49``)
-        run49 = request.getfixturevalue("cli49")
-        out, rc, text = run49.out, run49.rc, run49.stdout
+    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
+    out = tmp_path / "49"
+    args = ["plan", "--departement", "49", "--posts", "4", "--out", str(out), "--sans-robustesse"]
+    # commune points: no comparison of demand units to compute, robustness still on by
+    # default for them (test_perturbations_of_a_commune_unit_plan)
+    rc = cli.main([*args, "--sans-pdf", "--demand-unit", "commune"])
+    text = capsys.readouterr().out
+    assert not (out / "rapport.pdf").exists()  # --sans-pdf: the other outputs only
     assert rc == 0
     posts = pyogrio.read_dataframe(out / "plan.gpkg", layer="posts")
     html = (out / "rapport.html").read_text(encoding="utf-8")
-    if flag:
-        assert "robustesse (" not in text and "robustness" not in posts.columns
-        assert 'id="robustesse"' not in html
-    else:
-        assert "robustesse (" in text and "poste " in text
-        assert set(posts["robustness"]) <= {"poste robuste", "poste fragile"}
-        assert 'id="robustesse"' in html and "Durée de l" in html
+    assert "robustesse (" not in text and "robustness" not in posts.columns
+    assert 'id="robustesse"' not in html

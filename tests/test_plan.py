@@ -133,7 +133,7 @@ def test_plan_other_departements(raw_dir, dep):
     assert len(p.places) > 0 and len(p.posts) == 3
 
 
-def test_compare_posts_curve(bundle, prepared49):
+def test_compare_posts_curve(bundle, prepared49, plan49):
     from cnfs_geo.plan import compare_posts
 
     sc = Scenario(departement="49", threshold_minutes=10, data_dir=str(bundle.path))
@@ -149,11 +149,11 @@ def test_compare_posts_curve(bundle, prepared49):
     assert table["marginal_need"].iloc[1] == pytest.approx(
         (table["need_covered"].iloc[1] - table["need_covered"].iloc[0]) / 2, abs=0.1
     )
+    # the 8-post row is the plan of 8 posts run on its own (conftest.plan49: the same
+    # scenario run on the same prepared49)
+    assert plan49.scenario.key == sc.key and plan49.scenario.p == 8
     assert table.loc[table.posts == 8, "pct_need_covered"].item() == pytest.approx(
-        run(
-            Scenario(departement="49", posts=8, data_dir=str(bundle.path)), prepared=prep
-        ).summary()["pct_need_covered_after"],
-        abs=1e-3,
+        plan49.summary()["pct_need_covered_after"], abs=1e-3
     )
 
 

@@ -330,3 +330,15 @@ def cli49_mixed(tmp_path_factory):
         ["--departement", "49", "--posts", "6", "--itinerant", "2"],
         tmp_path_factory.mktemp("cli49_mixed") / "49_mutualise",
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Shared builds of the fast offline subset (one block, kept at the end of the file)
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def prepared49_fibre(bundle):
+    """:func:`prepared49` with the fibre what-if (``fibre_target_pct=100.0``), built once per
+    session (test_plan: the fibre scenario and the table of variants). Read-only."""
+    from cnfs_geo.plan import Scenario, prepare
+
+    return prepare(Scenario(departement="49", fibre_target_pct=100.0, data_dir=str(bundle.path)))

@@ -180,8 +180,11 @@ def test_finer_demand_units(bundle, plan, unit, n_units, request):
     assert p.summary()["population_covered_after"] >= p.summary()["population_covered_before"]
 
 
-def test_fibre_what_if_scenario(bundle, plan):
-    p = run(Scenario(departement="49", posts=8, fibre_target_pct=100, data_dir=str(bundle.path)))
+def test_fibre_what_if_scenario(bundle, plan, prepared49_fibre):
+    p = run(
+        Scenario(departement="49", posts=8, fibre_target_pct=100, data_dir=str(bundle.path)),
+        prepared=prepared49_fibre,  # the same scenario but the posts, prepared once
+    )
     assert (p.communes["pct_fibre"] >= 100 - 1e-9).all()
     assert p.communes["need"].sum() < plan.communes["need"].sum()
     assert int(p.communes["population"].sum()) == 833_776
@@ -227,11 +230,24 @@ def test_fixed_plus_itinerant_plan(plan49_mixed, tmp_path):
     assert len(gpd.read_file(path, layer="timetable")) == len(p.timetable)
 
 
-def test_compare_variants(bundle):
+def test_compare_variants(bundle, prepared49, prepared49_fibre, monkeypatch):
+    from cnfs_geo import plan as plan_module
     from cnfs_geo.plan import compare_scenarios, standard_variants
 
     sc = Scenario(departement="49", posts=8, data_dir=str(bundle.path))
+    # the variants' two prepared scenarios (without and with the fibre what-if) are
+    # conftest's, built once per session: prepare answers from them, and must be asked
+    # once per distinct scenario key, in the order of the variants
+    shared = {repr(pr.scenario.key): pr for pr in (prepared49, prepared49_fibre)}
+    asked: list[str] = []
+
+    def prepare(scenario):
+        asked.append(repr(scenario.key))
+        return shared[asked[-1]]
+
+    monkeypatch.setattr(plan_module, "prepare", prepare)
     table = compare_scenarios(standard_variants(sc, itinerant_posts=2))
+    assert asked == list(shared)
     assert len(table) == 4 and (table["cost_eur"] == 400_000).all()
     assert list(table["itinerant_posts"]) == [0, 2, 0, 2]
     fibre = table["fibre_target_pct"].notna()

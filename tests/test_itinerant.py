@@ -104,6 +104,12 @@ def brute_days(m: np.ndarray, visits: list[int]) -> float:
     return best
 
 
+@pytest.fixture(scope="module")
+def r6_after(communes):
+    """What the fixed posts of the default plan leave, 6 itinerant posts (default rules)."""
+    return itinerant_circuits(communes, n_posts=6, covered="covered_after")
+
+
 def results(r2, r_cuts):
     return [("default", r2), ("cuts", r_cuts)]
 
@@ -730,7 +736,7 @@ def test_every_circuit_has_min_stops(r2, r_cuts, which):
     _n_stops_ok(r, DEFAULT.itinerant_min_stops)
 
 
-def test_min_stops_is_a_constraint_of_the_model(communes, r2):
+def test_min_stops_is_a_constraint_of_the_model(communes, r2, r6_after):
     """3 stops a circuit: enforced by the model (not only by removing bases with fewer
     stops in reach), and a tighter rule never serves more need; 1 never serves less."""
     r3 = itinerant_circuits(communes, n_posts=2, serve_covered=True, min_stops=3)
@@ -742,7 +748,7 @@ def test_min_stops_is_a_constraint_of_the_model(communes, r2):
     # bases with 2 stops in reach are not opened with a single stop
     r6 = itinerant_circuits(communes, n_posts=6, covered="covered_after", min_stops=1)
     assert (r6.circuits["n_stops"] == 1).any()
-    r6 = itinerant_circuits(communes, n_posts=6, covered="covered_after")
+    r6 = r6_after  # itinerant_circuits(communes, n_posts=6, covered="covered_after")
     _n_stops_ok(r6, 2)
     assert (r6.dropped["reason"] == "too_few_stops").any()
     # the same through the setting
@@ -854,13 +860,13 @@ def test_min_stops_one_brings_back_single_stop_circuits(mixed):
     assert fixed == mixed.posts[mixed.posts["kind"] == "fixed"]["candidate_id"].tolist()
 
 
-def test_stops_taken_claims_are_true(communes):
+def test_stops_taken_claims_are_true(communes, r6_after):
     """What the fixed posts of the default plan leave, 6 posts: a post is left unused and
     a commune dropped as 'stops_taken' has, within reach of every base that reaches it,
     fewer than min_stops − 1 other eligible communes that are in no circuit (travel
     recomputed here): a circuit with it would have to take stops of other circuits."""
     k = DEFAULT.itinerant_min_stops
-    r = itinerant_circuits(communes, n_posts=6, covered="covered_after")
+    r = r6_after  # itinerant_circuits(communes, n_posts=6, covered="covered_after")
     assert len(r.circuits) < 6
     taken = r.dropped[r.dropped["reason"] == "stops_taken"]
     assert len(taken) > 0
@@ -880,7 +886,7 @@ def test_stops_taken_claims_are_true(communes):
     assert "déjà dans d'autres circuits" in itinerant.REASON_LABELS["stops_taken"]
 
 
-def test_min_stops_counts_only_stops_beyond_the_threshold(bundle):
+def test_min_stops_counts_only_stops_beyond_the_threshold(bundle, prepared49_commune):
     """At commune scale on 49 (6 fixed + 2 itinerant posts), every circuit has at least
     min_stops stops beyond the threshold after the fixed posts: a covered priority stop
     does not make a one-village circuit (before the rule, a circuit based at Verrie held
@@ -895,7 +901,8 @@ def test_min_stops_counts_only_stops_beyond_the_threshold(bundle):
             threshold_minutes=10,
             demand_unit="commune",
             data_dir=str(bundle.path),
-        )
+        ),
+        prepared=prepared49_commune,  # the same scenario but the posts, prepared once
     )
     k = p.settings.itinerant_min_stops
     assert len(p.circuits) >= 1

@@ -384,10 +384,14 @@ def test_one_circuit_is_best_by_enumeration(communes):
     row = {c: i for i, c in enumerate(pts.index)}
     xy = pts.to_numpy()
 
+    # within[i, k]: target i within t of commune k, for every pair at once (the same
+    # elementwise formula); a subset serves the targets within t of one of its communes
+    d = np.hypot(a[:, None, 0] - xy[None, :, 0], a[:, None, 1] - xy[None, :, 1]) * MIN_PER_M
+    within = d <= t
+    need_t = need_targets.to_numpy(dtype=float)
+
     def served_need(sub) -> float:
-        b = xy[[row[c] for c in sub]]
-        d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1]) * MIN_PER_M
-        return float(need_targets[(d <= t).any(axis=1)].sum())
+        return float(need_t[within[:, [row[c] for c in sub]].any(axis=1)].sum())
 
     # minutes(communes, b, s) for every pair at once (the same elementwise formula)
     every = matrix(communes, list(communes.index))

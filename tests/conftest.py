@@ -355,3 +355,15 @@ def cli49_mixed(_demo_commands_started):
     """``cnfs-geo --progression plan --departement 49 --posts 6 --itinerant 2`` (the second
     demo, same scenario as :func:`plan49_mixed`), run as :func:`cli49`."""
     return _demo_result(_demo_commands_started["cli49_mixed"])
+
+
+# ---------------------------------------------------------------------------------------
+# Shared builds of the fast offline subset (one block, kept at the end of the file)
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def prepared49_fibre(bundle):
+    """:func:`prepared49` with the fibre what-if (``fibre_target_pct=100.0``), built once per
+    session (test_plan: the fibre scenario and the table of variants). Read-only."""
+    from cnfs_geo.plan import Scenario, prepare
+
+    return prepare(Scenario(departement="49", fibre_target_pct=100.0, data_dir=str(bundle.path)))

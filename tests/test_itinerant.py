@@ -81,8 +81,13 @@ def minutes(communes, a: str, b: str) -> float:
 
 
 def brute_tour(m: np.ndarray) -> float:
+    """Shortest closed tour 0 → … → 0 over every order of the other nodes, all orders at
+    once (legs summed left to right, as a closed tour is added up)."""
     n = m.shape[0] - 1
-    return min(itinerant.tour_minutes(m, p) for p in itertools.permutations(range(1, n + 1)))
+    perms = np.array(list(itertools.permutations(range(1, n + 1))), dtype=np.intp)
+    ends = np.zeros((len(perms), 1), dtype=np.intp)
+    route = np.hstack([ends, perms, ends])
+    return float(np.cumsum(m[route[:, :-1], route[:, 1:]], axis=1)[:, -1].min())
 
 
 def brute_days(m: np.ndarray, visits: list[int]) -> float:
@@ -102,6 +107,12 @@ def brute_days(m: np.ndarray, visits: list[int]) -> float:
 
     rec(list(visits), 0.0, 0)
     return best
+
+
+@pytest.fixture(scope="module")
+def r6_after(communes):
+    """What the fixed posts of the default plan leave, 6 itinerant posts (default rules)."""
+    return itinerant_circuits(communes, n_posts=6, covered="covered_after")
 
 
 def results(r2, r_cuts):
@@ -378,10 +389,14 @@ def test_one_circuit_is_best_by_enumeration(communes):
     row = {c: i for i, c in enumerate(pts.index)}
     xy = pts.to_numpy()
 
+    # within[i, k]: target i within t of commune k, for every pair at once (the same
+    # elementwise formula); a subset serves the targets within t of one of its communes
+    d = np.hypot(a[:, None, 0] - xy[None, :, 0], a[:, None, 1] - xy[None, :, 1]) * MIN_PER_M
+    within = d <= t
+    need_t = need_targets.to_numpy(dtype=float)
+
     def served_need(sub) -> float:
-        b = xy[[row[c] for c in sub]]
-        d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1]) * MIN_PER_M
-        return float(need_targets[(d <= t).any(axis=1)].sum())
+        return float(need_t[within[:, [row[c] for c in sub]].any(axis=1)].sum())
 
     # minutes(communes, b, s) for every pair at once (the same elementwise formula)
     every = matrix(communes, list(communes.index))
@@ -730,7 +745,7 @@ def test_every_circuit_has_min_stops(r2, r_cuts, which):
     _n_stops_ok(r, DEFAULT.itinerant_min_stops)
 
 
-def test_min_stops_is_a_constraint_of_the_model(communes, r2):
+def test_min_stops_is_a_constraint_of_the_model(communes, r2, r6_after):
     """3 stops a circuit: enforced by the model (not only by removing bases with fewer
     stops in reach), and a tighter rule never serves more need; 1 never serves less."""
     r3 = itinerant_circuits(communes, n_posts=2, serve_covered=True, min_stops=3)
@@ -742,7 +757,7 @@ def test_min_stops_is_a_constraint_of_the_model(communes, r2):
     # bases with 2 stops in reach are not opened with a single stop
     r6 = itinerant_circuits(communes, n_posts=6, covered="covered_after", min_stops=1)
     assert (r6.circuits["n_stops"] == 1).any()
-    r6 = itinerant_circuits(communes, n_posts=6, covered="covered_after")
+    r6 = r6_after  # itinerant_circuits(communes, n_posts=6, covered="covered_after")
     _n_stops_ok(r6, 2)
     assert (r6.dropped["reason"] == "too_few_stops").any()
     # the same through the setting
@@ -854,13 +869,13 @@ def test_min_stops_one_brings_back_single_stop_circuits(mixed):
     assert fixed == mixed.posts[mixed.posts["kind"] == "fixed"]["candidate_id"].tolist()
 
 
-def test_stops_taken_claims_are_true(communes):
+def test_stops_taken_claims_are_true(communes, r6_after):
     """What the fixed posts of the default plan leave, 6 posts: a post is left unused and
     a commune dropped as 'stops_taken' has, within reach of every base that reaches it,
     fewer than min_stops − 1 other eligible communes that are in no circuit (travel
     recomputed here): a circuit with it would have to take stops of other circuits."""
     k = DEFAULT.itinerant_min_stops
-    r = itinerant_circuits(communes, n_posts=6, covered="covered_after")
+    r = r6_after  # itinerant_circuits(communes, n_posts=6, covered="covered_after")
     assert len(r.circuits) < 6
     taken = r.dropped[r.dropped["reason"] == "stops_taken"]
     assert len(taken) > 0
@@ -880,7 +895,7 @@ def test_stops_taken_claims_are_true(communes):
     assert "déjà dans d'autres circuits" in itinerant.REASON_LABELS["stops_taken"]
 
 
-def test_min_stops_counts_only_stops_beyond_the_threshold(bundle):
+def test_min_stops_counts_only_stops_beyond_the_threshold(bundle, prepared49_commune):
     """At commune scale on 49 (6 fixed + 2 itinerant posts), every circuit has at least
     min_stops stops beyond the threshold after the fixed posts: a covered priority stop
     does not make a one-village circuit (before the rule, a circuit based at Verrie held
@@ -895,7 +910,8 @@ def test_min_stops_counts_only_stops_beyond_the_threshold(bundle):
             threshold_minutes=10,
             demand_unit="commune",
             data_dir=str(bundle.path),
-        )
+        ),
+        prepared=prepared49_commune,  # the same scenario but the posts, prepared once
     )
     k = p.settings.itinerant_min_stops
     assert len(p.circuits) >= 1

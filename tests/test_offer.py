@@ -50,8 +50,16 @@ def _record_place(places) -> dict[str, str]:
     return out
 
 
+#: id(communes) -> (communes, outline): the union is taken once per communes frame (the
+#: frame is held, so its id is not reused by another frame)
+_OUTLINES: dict[int, tuple[gpd.GeoDataFrame, shapely.Geometry]] = {}
+
+
 def _outline(communes):
-    return shapely.union_all(communes.geometry.to_numpy())
+    held = _OUTLINES.get(id(communes))
+    if held is None or held[0] is not communes:
+        held = _OUTLINES[id(communes)] = (communes, shapely.union_all(communes.geometry.to_numpy()))
+    return held[1]
 
 
 def _copy_bundle(tmp_path, replace: dict[str, Path | None]) -> catalog.DataDir:

@@ -133,7 +133,7 @@ def test_plan_other_departements(raw_dir, dep):
     assert len(p.places) > 0 and len(p.posts) == 3
 
 
-def test_compare_posts_curve(bundle, prepared49):
+def test_compare_posts_curve(bundle, prepared49, plan49):
     from cnfs_geo.plan import compare_posts
 
     sc = Scenario(departement="49", threshold_minutes=10, data_dir=str(bundle.path))
@@ -149,11 +149,11 @@ def test_compare_posts_curve(bundle, prepared49):
     assert table["marginal_need"].iloc[1] == pytest.approx(
         (table["need_covered"].iloc[1] - table["need_covered"].iloc[0]) / 2, abs=0.1
     )
+    # the 8-post row is the plan of 8 posts run on its own (conftest.plan49: the same
+    # scenario run on the same prepared49)
+    assert plan49.scenario.key == sc.key and plan49.scenario.p == 8
     assert table.loc[table.posts == 8, "pct_need_covered"].item() == pytest.approx(
-        run(
-            Scenario(departement="49", posts=8, data_dir=str(bundle.path)), prepared=prep
-        ).summary()["pct_need_covered_after"],
-        abs=1e-3,
+        plan49.summary()["pct_need_covered_after"], abs=1e-3
     )
 
 
@@ -180,8 +180,11 @@ def test_finer_demand_units(bundle, plan, unit, n_units, request):
     assert p.summary()["population_covered_after"] >= p.summary()["population_covered_before"]
 
 
-def test_fibre_what_if_scenario(bundle, plan):
-    p = run(Scenario(departement="49", posts=8, fibre_target_pct=100, data_dir=str(bundle.path)))
+def test_fibre_what_if_scenario(bundle, plan, prepared49_fibre):
+    p = run(
+        Scenario(departement="49", posts=8, fibre_target_pct=100, data_dir=str(bundle.path)),
+        prepared=prepared49_fibre,  # the same scenario but the posts, prepared once
+    )
     assert (p.communes["pct_fibre"] >= 100 - 1e-9).all()
     assert p.communes["need"].sum() < plan.communes["need"].sum()
     assert int(p.communes["population"].sum()) == 833_776
@@ -227,11 +230,24 @@ def test_fixed_plus_itinerant_plan(plan49_mixed, tmp_path):
     assert len(gpd.read_file(path, layer="timetable")) == len(p.timetable)
 
 
-def test_compare_variants(bundle):
+def test_compare_variants(bundle, prepared49, prepared49_fibre, monkeypatch):
+    from cnfs_geo import plan as plan_module
     from cnfs_geo.plan import compare_scenarios, standard_variants
 
     sc = Scenario(departement="49", posts=8, data_dir=str(bundle.path))
+    # the variants' two prepared scenarios (without and with the fibre what-if) are
+    # conftest's, built once per session: prepare answers from them, and must be asked
+    # once per distinct scenario key, in the order of the variants
+    shared = {repr(pr.scenario.key): pr for pr in (prepared49, prepared49_fibre)}
+    asked: list[str] = []
+
+    def prepare(scenario):
+        asked.append(repr(scenario.key))
+        return shared[asked[-1]]
+
+    monkeypatch.setattr(plan_module, "prepare", prepare)
     table = compare_scenarios(standard_variants(sc, itinerant_posts=2))
+    assert asked == list(shared)
     assert len(table) == 4 and (table["cost_eur"] == 400_000).all()
     assert list(table["itinerant_posts"]) == [0, 2, 0, 2]
     fibre = table["fibre_target_pct"].notna()
@@ -257,11 +273,23 @@ def test_equity_model_plan(bundle, plan, plan49_equity):
     )
 
 
-def test_settings_reach_the_gap_and_itinerant_stages(bundle, plan):
+def test_settings_reach_the_gap_and_itinerant_stages(bundle, plan, plan49_mixed):
     from cnfs_geo.settings import Settings
 
-    strict = Settings().replace(thin_share=0.9, high_need_quantile=0.25)
-    p = run(Scenario(departement="49", posts=8, data_dir=str(bundle.path), settings=strict))
+    # one plan (one prepare: a change of settings reads the files again) with settings of
+    # both stages changed: the gap stage (in prepare, whatever the posts) and the circuits
+    changed = Settings().replace(
+        thin_share=0.9, high_need_quantile=0.25, itinerant_max_stop_minutes=12.0
+    )
+    p = run(
+        Scenario(
+            departement="49",
+            posts=6,
+            itinerant_posts=2,
+            data_dir=str(bundle.path),
+            settings=changed,
+        )
+    )
     # a higher "thin" bar and a lower fragility bar can only add priority communes
     assert p.communes["priority_gap"].sum() > plan.communes["priority_gap"].sum()
     assert (
@@ -269,13 +297,9 @@ def test_settings_reach_the_gap_and_itinerant_stages(bundle, plan):
         .index.isin(p.communes.index[p.communes["priority_gap"]])
         .all()
     )
-    short = Settings().replace(itinerant_max_stop_minutes=12.0)
-    q = run(
-        Scenario(
-            departement="49", posts=6, itinerant_posts=2, data_dir=str(bundle.path), settings=short
-        )
-    )
-    assert len(q.circuits) and (q.circuits["max_minutes_from_base"] <= 12.0 + 1e-9).all()
+    # circuits within the shorter reach (the default 25 min lets them go further)
+    assert len(p.circuits) and (p.circuits["max_minutes_from_base"] <= 12.0 + 1e-9).all()
+    assert (plan49_mixed.circuits["max_minutes_from_base"] > 12.0).any()
 
 
 def test_inputs_are_read_first_and_the_journal_is_what_the_stages_record(monkeypatch):
@@ -290,8 +314,10 @@ def test_inputs_are_read_first_and_the_journal_is_what_the_stages_record(monkeyp
 
     sc = Scenario(departement="49", posts=2, demand_unit="finest")
     d = catalog.resolve_data_dir(catalog.bundle_dir())
-    with _journal.collect(isolated=True):  # the process's caches filled (a first COG
-        plan_module._base_frames_uncached(sc, "49", d, plan_module._Laps())  # read is said once)
+    # the COG code table is cached for the process (territory._cog_code_table) and its
+    # first build says one more COG read: built here, so both runs below find it cached
+    with _journal.collect(isolated=True):
+        territory.code_table(d)
     order: list[str] = []
     real_check, real_communes = plan_module.check_inputs, territory.communes_from_cog
     monkeypatch.setattr(

@@ -41,6 +41,7 @@ __all__ = [
     "PLACE_COLUMNS",
     "READERS",
     "SOURCE_KIND",
+    "SETTINGS_USED",
     "SOURCE_ORDER",
     "FrameIndex",
     "OfferReport",
@@ -56,6 +57,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 KINDS = ("aidants_connect", "cnfs", "france_services", "lieu_mediation")
+
+#: The settings this stage reads (a plan rebuilds its territory, offer and need only when
+#: one of them, the files or the need weights change; tests/test_offer.py checks the list).
+SETTINGS_USED = ("coordinate_tolerance_m", "dedup_distance_m", "default_advisors")
 
 # Order in which sources start places and are matched (see docs/methods_offer.md).
 SOURCE_ORDER = (

@@ -543,9 +543,12 @@ def _base_frames(
     scenario: Scenario, dep: str, data_dir: catalog.DataDir, lap: _Laps
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, Any, Any]:
     """Communes (with need), EPCI, outline, places and the offer and need reports, built
-    once per département, data files, settings and need weights (copies are returned)."""
+    once per département, data files, need weights and the settings these stages read
+    (:data:`cnfs_geo.offer.SETTINGS_USED`; territory and need read none); copies are
+    returned."""
     s = scenario.settings
-    key = (dep, _data_fingerprint(data_dir), repr(s.as_dict()), repr(scenario.need_weights))
+    used = tuple(repr(getattr(s, name)) for name in offer.SETTINGS_USED)
+    key = (dep, _data_fingerprint(data_dir), used, repr(scenario.need_weights))
     hit = _BASE_CACHE.get(key)
     if hit is None:
         with _journal.collect(isolated=True) as events:

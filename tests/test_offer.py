@@ -108,6 +108,30 @@ def _check_invariants(places, report, communes):
 # ----------------------------------------------------------------------------- 49 bundle
 
 
+def test_the_stage_reads_only_the_settings_it_declares(communes49, bundle):
+    """offer.SETTINGS_USED is every setting the stage reads (a plan's cache of its
+    territory, offer and need is keyed on them): attribute reads of the settings object
+    are recorded during a whole run of the stage on the bundle."""
+    import dataclasses
+
+    from cnfs_geo.settings import Settings
+
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    read: set[str] = set()
+    recording = []
+
+    class Recording(Settings):
+        def __getattribute__(self, name):
+            if recording and name in fields:
+                read.add(name)
+            return super().__getattribute__(name)
+
+    settings = Recording(**{name: getattr(DEFAULT, name) for name in fields})  # checked
+    recording.append(True)  # from here
+    offer.places_from_sources(communes49, bundle, settings=settings)
+    assert read and read <= set(offer.SETTINGS_USED), read - set(offer.SETTINGS_USED)
+
+
 def test_counts_invariant_49(offer49, communes49, bundle):
     places, report = offer49
     _check_invariants(places, report, communes49)

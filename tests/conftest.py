@@ -9,9 +9,10 @@ not notebooks"`` is the fast offline run: ``national`` on every test that uses `
 (directly or through another fixture), ``notebooks`` on tests/test_notebooks.py, ``slow`` on
 the tests listed in ``SLOW`` (over ~5 s on an idle machine, neither national nor notebooks).
 
-The two demo commands (``cli49``, ``cli49_mixed``) run in their own processes, started with
-the session; the modules using them run last (:data:`BACKGROUND`), so the commands run on
-the other core meanwhile.
+The demo commands the tests share (``cli49``, ``cli49_mixed``, and ``cli49_again`` for
+the determinism of the files) run in their own processes, started with the session; the
+modules using them run last (:data:`DEMO_COMMANDS`), so the commands run on the other core
+meanwhile.
 """
 
 from __future__ import annotations
@@ -202,14 +203,10 @@ SLOW: frozenset[str] = frozenset(
 )
 
 
-#: Session fixtures computed by another process started with the session (see
-#: :func:`_demo_commands_started`): the modules that use one run last, to give it time.
-BACKGROUND = frozenset({"cli49", "cli49_mixed"})
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark national, notebooks and slow tests (see the module docstring); move the
-    modules using a :data:`BACKGROUND` fixture to the end (their order kept)."""
+    modules using a demo command (:data:`DEMO_COMMANDS`, computed by other processes
+    started with the session) to the end, their order kept, to give those time."""
     late = set()
     for item in items:
         module = item.path.name
@@ -220,7 +217,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         name = getattr(item, "originalname", item.name)
         if module in SLOW or f"{module}::{name}" in SLOW:
             item.add_marker(pytest.mark.slow)
-        if BACKGROUND & set(getattr(item, "fixturenames", ())):
+        if set(DEMO_COMMANDS) & set(getattr(item, "fixturenames", ())):
             late.add(item.path)
     items.sort(key=lambda item: item.path in late)  # stable: the order is kept otherwise
 
@@ -295,6 +292,8 @@ CLI_PDF_EPOCH = int(datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC).timesta
 DEMO_COMMANDS = {
     "cli49": ["--departement", "49", "--posts", "8", "--threshold", "10"],
     "cli49_mixed": ["--departement", "49", "--posts", "6", "--itinerant", "2"],
+    # the first one again, in another process: same inputs, same files (test_pdf)
+    "cli49_again": ["--departement", "49", "--posts", "8", "--threshold", "10"],
 }
 
 
@@ -355,6 +354,13 @@ def cli49_mixed(_demo_commands_started):
     """``cnfs-geo --progression plan --departement 49 --posts 6 --itinerant 2`` (the second
     demo, same scenario as :func:`plan49_mixed`), run as :func:`cli49`."""
     return _demo_result(_demo_commands_started["cli49_mixed"])
+
+
+@pytest.fixture(scope="session")
+def cli49_again(_demo_commands_started):
+    """:func:`cli49`'s command run again in a third process, into another folder (the
+    same inputs must give the same files)."""
+    return _demo_result(_demo_commands_started["cli49_again"])
 
 
 # ---------------------------------------------------------------------------------------

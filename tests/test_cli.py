@@ -116,3 +116,17 @@ def test_progress_option_and_quiet_exclude_each_other(capsys):
     err = capsys.readouterr().err
     assert "incompatible avec l'option" in err and "--progression" in err and "--quiet" in err
     assert "Traceback" not in err
+
+
+def test_the_same_command_writes_the_same_files(cli49, cli49_again):
+    """The first demo command run twice, in two processes (conftest ``cli49`` and
+    ``cli49_again``), into two folders: every file byte-identical."""
+    assert cli49.rc == cli49_again.rc == 0
+    names = sorted(p.relative_to(cli49.out) for p in cli49.out.rglob("*") if p.is_file())
+    again = sorted(p.relative_to(cli49_again.out) for p in cli49_again.out.rglob("*"))
+    assert names == [p for p in again if (cli49_again.out / p).is_file()]
+    assert {"plan.gpkg", "carte_couverture.html", "rapport.html", "rapport.pdf"} <= {
+        str(p) for p in names
+    }
+    for name in names:
+        assert (cli49.out / name).read_bytes() == (cli49_again.out / name).read_bytes(), name

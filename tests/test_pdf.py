@@ -108,20 +108,11 @@ def test_pdf_title_page_contents_and_page_numbers(written, plan49):
         assert re.search(rf"^ *{re.escape(heading)}", text, re.M), (heading, page)
 
 
-def test_pdf_is_deterministic_and_dated(written, tmp_path, monkeypatch):
-    # the command's plan built again in this process (the command's scenario and steps:
-    # plan, comparison with commune points, robustness) and rendered with the same date:
-    # the same bytes as the command's PDF
-    from cnfs_geo.plan import Scenario, compare_demand_units, prepare, run
-    from cnfs_geo.robustness import with_robustness
-
-    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)  # the embedded bundle
-    scenario = Scenario(departement="49", posts=8, threshold_minutes=10)
-    prepared = prepare(scenario)
-    plan = run(scenario, prepared=prepared)
-    plan.unit_comparison = compare_demand_units(plan)
-    plan = with_robustness(plan, prepared)
-    again = pdf.write_pdf(plan, tmp_path / "b" / "rapport.pdf", date=DATE)
+def test_pdf_is_deterministic_and_dated(written, cli49_again):
+    # the same command run again in another process (conftest ``cli49_again``): the
+    # same PDF, byte for byte
+    assert cli49_again.rc == 0
+    again = cli49_again.out / pdf.PDF_FILENAME
     assert again.read_bytes() == written[1].read_bytes()
     # the command line's PDF, dated through $SOURCE_DATE_EPOCH
     info = subprocess.run(["pdfinfo", str(written[1])], capture_output=True, text=True).stdout

@@ -21,6 +21,7 @@ import datetime
 import os
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -286,24 +287,54 @@ def fs49(bundle, cog49):
 #: The production date of the PDFs of the shared command-line runs: 30 November 2026, UTC.
 CLI_PDF_EPOCH = int(datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC).timestamp())
 
-#: The two demo commands (``make demo``) the tests share, by fixture name: ``cnfs-geo
-#: --progression plan ARGS --out OUT`` on the embedded bundle (the PDF dated
-#: :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``).
-DEMO_COMMANDS = {
-    "cli49": ["--departement", "49", "--posts", "8", "--threshold", "10"],
-    "cli49_mixed": ["--departement", "49", "--posts", "6", "--itinerant", "2"],
-    # the first one again, in another process: same inputs, same files (test_pdf)
-    "cli49_again": ["--departement", "49", "--posts", "8", "--threshold", "10"],
-}
+
+def _bundle(folder: Path) -> tuple[list[str], dict]:
+    """The embedded bundle (the demo commands): no argument, nothing to return."""
+    return [], {}
+
+
+def _repaired_bundle(folder: Path) -> tuple[list[str], dict]:
+    """A copy of the bundle in ``folder`` carrying every repair of
+    ``tests/_bundle_copies.py`` (each in its own file): ``--data-dir`` and the ids of the
+    two France Services sites whose coordinates are repaired."""
+    import shutil
+
+    from _bundle_copies import coordinate_repairs, repairs, reseal
+
+    data = folder / "data"
+    shutil.copytree(catalog.bundle_dir(), data)
+    repairs(data)
+    zero, swapped = coordinate_repairs(data)
+    reseal(data)
+    return ["--data-dir", str(data)], {"zero": zero, "swapped": swapped}
+
+
+#: The commands the tests share, by fixture name: ``python -m cnfs_geo.cli ARGS --out OUT``
+#: (the PDF dated :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``), the data its
+#: function prepares, and the name of its output folder.
+DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
+    # the two demos (make demo), progress forced on (standard error is a file)
+    "cli49": (["--progression", "plan", "--departement", "49", "--posts", "8",
+               "--threshold", "10"], _bundle, "49"),
+    "cli49_mixed": (["--progression", "plan", "--departement", "49", "--posts", "6",
+                     "--itinerant", "2"], _bundle, "49_mutualise"),
+    # the first one again, in another process: same inputs, same files (test_pdf, test_cli)
+    "cli49_again": (["--progression", "plan", "--departement", "49", "--posts", "8",
+                     "--threshold", "10"], _bundle, "49"),
+    # a copy carrying every repair (test_bad_input); the repairs are said before the
+    # robustness analysis and the PDF, left out
+    "repaired49": (["plan", "--posts", "2", "--sans-robustesse", "--sans-pdf"],
+                   _repaired_bundle, "out"),
+}  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _demo_commands_started(request, tmp_path_factory):
-    """Start the demo commands (:data:`DEMO_COMMANDS`) the selected tests use, each as
+    """Start the commands of :data:`DEMO_COMMANDS` the selected tests use, each as
     ``python -m cnfs_geo.cli`` in its own process, at the beginning of the session: they
-    run on the other core while the first tests run (they are the longest fixtures; the
-    modules using them run last, see :func:`pytest_collection_modifyitems`). Killed if
-    still running at the end of the session."""
+    run on the other core while the first tests run (they are among the longest fixtures;
+    the modules using them run last, see :func:`pytest_collection_modifyitems`). Killed
+    if still running at the end of the session."""
     import subprocess
     import sys
 
@@ -313,15 +344,17 @@ def _demo_commands_started(request, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != catalog.ENV_VAR}
     env[pdf.DATE_ENV_VAR] = str(CLI_PDF_EPOCH)
     started = {}
-    for name, args in DEMO_COMMANDS.items():
+    for name, (args, data, folder) in DEMO_COMMANDS.items():
         if name not in used:
             continue
-        out = tmp_path_factory.mktemp(name) / ("49_mutualise" if "mixed" in name else "49")
-        logs = out.parent / "stdout.txt", out.parent / "stderr.txt"
-        cmd = [sys.executable, "-m", "cnfs_geo.cli", "--progression", "plan", *args]
+        root = tmp_path_factory.mktemp(name)
+        extra, found = data(root)
+        out = root / folder
+        logs = root / "stdout.txt", root / "stderr.txt"
+        cmd = [sys.executable, "-m", "cnfs_geo.cli", *args, *extra, "--out", str(out)]
         with logs[0].open("w") as so, logs[1].open("w") as se:
-            proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=so, stderr=se, env=env)
-        started[name] = SimpleNamespace(proc=proc, out=out, logs=logs)
+            proc = subprocess.Popen(cmd, stdout=so, stderr=se, env=env)
+        started[name] = SimpleNamespace(proc=proc, out=out, logs=logs, **found)
     yield started
     for s in started.values():
         if s.proc.poll() is None:
@@ -330,9 +363,12 @@ def _demo_commands_started(request, tmp_path_factory):
 
 
 def _demo_result(started: SimpleNamespace) -> SimpleNamespace:
+    """What a started command gave, once it has finished: ``out``, ``rc``, ``stdout``,
+    ``stderr`` and what its data function returned."""
     rc = started.proc.wait(timeout=900)
+    found = {k: v for k, v in vars(started).items() if k not in ("proc", "logs")}
     return SimpleNamespace(
-        out=started.out,
+        **found,
         rc=rc,
         stdout=started.logs[0].read_text(encoding="utf-8"),
         stderr=started.logs[1].read_text(encoding="utf-8"),
@@ -354,6 +390,15 @@ def cli49_mixed(_demo_commands_started):
     """``cnfs-geo --progression plan --departement 49 --posts 6 --itinerant 2`` (the second
     demo, same scenario as :func:`plan49_mixed`), run as :func:`cli49`."""
     return _demo_result(_demo_commands_started["cli49_mixed"])
+
+
+@pytest.fixture(scope="session")
+def repaired49(_demo_commands_started):
+    """``cnfs-geo plan --data-dir COPY --posts 2 --sans-robustesse --sans-pdf`` on a copy of
+    the bundle carrying every repair (:func:`_repaired_bundle`), run in its own process:
+    as :func:`cli49`, plus ``zero`` and ``swapped`` (the ids of the France Services sites
+    at (0, 0) and with latitude and longitude swapped)."""
+    return _demo_result(_demo_commands_started["repaired49"])
 
 
 @pytest.fixture(scope="session")

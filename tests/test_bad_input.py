@@ -3,14 +3,14 @@
 Each case corrupts one file of a copy of the embedded ``data/49`` bundle (real files, one
 corruption per copy), runs ``cli.main`` in-process and asserts the exit code, that no
 traceback reaches the user, and that the message names the file and the fix. Repairs are
-checked on one full run of a copy carrying all of them: printed on stderr, in the
-``journal`` table, and accounted for (read = kept + merged + rejected). A few runs go
-through a subprocess to prove that no traceback reaches the real stderr.
+checked on one full run of a copy carrying all of them (conftest ``repaired49``, its own
+process): printed on stderr, in the ``journal`` table, and accounted for (read = kept +
+merged + rejected). A few runs go through a subprocess to prove that no traceback reaches
+the real stderr.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from _bundle_copies import POLY, REL, repairs, reseal
 
 from cnfs_geo import _fr, _journal, catalog, cli, outputs, territory
 from cnfs_geo._errors import ArgumentError, CnfsGeoError, FileFormatError, ValidationError
@@ -28,8 +29,6 @@ from cnfs_geo.plan import Scenario
 from cnfs_geo.sources import france_services
 
 BUNDLE = catalog.bundle_dir()
-REL = {k: s.relpath for k, s in catalog.SOURCES.items()}
-POLY = "communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson"
 IRIS = "socio/mednum_indice-fragilite-numerique_iris_dep49_2020.csv"
 
 
@@ -206,24 +205,9 @@ CASES += [
 ]  # fmt: skip
 
 
-def _reseal(data_dir: Path) -> None:
-    """Record the corrupted files' checksums in the copy's MANIFEST.json, as for a file
-    already corrupt at its source: the corruption then reaches the readers, whose checks
-    this suite tests (the MANIFEST/lock check itself is tested in tests/test_fetch.py)."""
-    mpath = data_dir / "MANIFEST.json"
-    if not mpath.is_file():
-        return
-    manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    for rel, entry in manifest.items():
-        f = data_dir / rel
-        if isinstance(entry, dict) and "bundle_sha256" in entry and f.is_file():
-            entry["bundle_sha256"] = hashlib.sha256(f.read_bytes()).hexdigest()
-    mpath.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-
-
 def _run(args: list[str], capsys) -> tuple[int, str, str]:
     if "--data-dir" in args and Path(args[args.index("--data-dir") + 1]) != BUNDLE:
-        _reseal(Path(args[args.index("--data-dir") + 1]))  # a copy (the bundle is untouched)
+        reseal(Path(args[args.index("--data-dir") + 1]))  # a copy (the bundle is untouched)
     rc = cli.main(args)
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
@@ -309,62 +293,13 @@ def test_reader_error_is_a_valueerror_naming_the_file(data49):
 # ----------------------------------------------------------------------------- repairs
 
 
-def _repairs(data: Path) -> None:
-    """Three repairs in one copy: swapped chef-lieu, invalid advisor counts, a bow-tie
-    polygon (self-intersecting)."""
-    p = data / REL["datasfun_communes"]
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
-    i = df.index[df["insee_com"] == "49007"][0]
-    df.loc[i, ["lat", "lng"]] = df.loc[i, ["lng", "lat"]].to_numpy()
-    df.to_csv(p, index=False)
-    p = data / REL["cnfs_permanences"]
-    recs = json.loads(p.read_text(encoding="utf-8"))
-    for r, v in zip(recs[:3], [-3, "abc", None]):
-        r["nb_aidants"] = v
-    p.write_text(json.dumps(recs, ensure_ascii=False), encoding="utf-8")
-    p = data / POLY
-    fc = json.loads(p.read_text(encoding="utf-8"))
-    g = fc["features"][0]["geometry"]
-    ring = g["coordinates"][0] if g["type"] == "Polygon" else g["coordinates"][0][0]
-    ring[1:1] = [ring[len(ring) // 2], ring[len(ring) // 3]]  # chords: self-intersection
-    import shapely.geometry
-
-    assert not shapely.geometry.shape(g).is_valid
-    p.write_text(json.dumps(fc), encoding="utf-8")
-
-
-def _coordinate_repairs(data: Path) -> tuple[str, str]:
-    """A France Services site at (0, 0) and one with latitude/longitude swapped; return
-    their ids."""
-    p = data / REL["france_services"]
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
-    zero, swapped = df.loc[2, "id_fs"], df.loc[3, "id_fs"]
-    df.loc[2, ["latitude", "longitude"]] = ["0", "0"]
-    df.loc[3, ["latitude", "longitude"]] = df.loc[3, ["longitude", "latitude"]].to_numpy()
-    df.to_csv(p, index=False)
-    return zero, swapped
-
-
 @pytest.fixture(scope="module")
-def repaired(tmp_path_factory):
-    """One full run on a copy carrying every repair of :func:`_repairs` and
-    :func:`_coordinate_repairs` (each in its own file): exit code, standard error, the
-    output folder and the two France Services ids. The repairs are said before the
-    robustness analysis and the PDF, left out."""
-    import contextlib
-    import io
-
-    data = tmp_path_factory.mktemp("repaired") / "data"
-    shutil.copytree(BUNDLE, data)
-    _repairs(data)
-    zero, swapped = _coordinate_repairs(data)
-    _reseal(data)
-    out = data.parent / "out"
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        rc = cli.main(["plan", "--data-dir", str(data), "--out", str(out), "--posts", "2",
-                       "--sans-robustesse", "--sans-pdf"])  # fmt: skip
-    return SimpleNamespace(rc=rc, err=err.getvalue(), out=out, zero=zero, swapped=swapped)
+def repaired(repaired49):
+    """One full run on a copy carrying every repair (conftest ``repaired49``, its own
+    process): exit code, standard error, the output folder and the two France Services
+    ids."""
+    r = repaired49
+    return SimpleNamespace(rc=r.rc, err=r.stderr, out=r.out, zero=r.zero, swapped=r.swapped)
 
 
 @pytest.mark.slow
@@ -415,7 +350,7 @@ def test_coordinate_repairs_of_the_offer_are_said_in_french(repaired):
 def test_reader_repairs_are_recorded(data49):
     from cnfs_geo.sources.datasfun import read_datasfun_communes
 
-    _repairs(data49)
+    repairs(data49)
     with _journal.collect() as events:
         df = read_datasfun_communes(data49 / REL["datasfun_communes"])
     rep = [e for e in events if e.kind == "repaired"]

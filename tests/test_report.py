@@ -9,6 +9,7 @@ without a digital project). The HTML outputs are parsed back (stdlib ``html.pars
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import shutil
@@ -40,6 +41,36 @@ def map_html(map49_html):
 def report_html(plan, tmp_path_factory):
     path = report.write_report(plan, tmp_path_factory.mktemp("report") / "rapport.html")
     return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def report_html_fresh(plan49_fresh, tmp_path_factory):
+    """report.write_report of the same scenario run again from scratch (conftest
+    ``plan49_fresh``) into a directory (which gets rapport.html), read back: the second
+    build compared with :func:`report_html`."""
+    path = report.write_report(plan49_fresh, tmp_path_factory.mktemp("report_fresh"))
+    return path.read_text(encoding="utf-8")
+
+
+def _pngs(page: str) -> dict[str, bytes]:
+    """The report's inline PNG images by their alternative text."""
+    found = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]*)"', page)
+    return {alt: base64.b64decode(data) for alt, data in found}
+
+
+def _png(page: str, alt_start: str) -> bytes:
+    """The one inline PNG of ``page`` whose alternative text starts with ``alt_start``."""
+    hits = [png for alt, png in _pngs(page).items() if alt.startswith(alt_start)]
+    assert len(hits) == 1, alt_start
+    return hits[0]
+
+
+#: Alternative texts (their start) of the report's static maps (templates/rapport.html.j2)
+ALT_MAP, ALT_PRIORITY, ALT_CIRCUITS = (
+    "Carte du temps d'accès",
+    "Carte du score de priorité",
+    "Carte des circuits",
+)
 
 
 @pytest.fixture(scope="module")
@@ -169,24 +200,27 @@ def test_report_sources_method_and_solver(plan, report_html):
     assert "couverture maximale (MCLP)" in text
 
 
-def test_report_is_self_contained_rendered_and_deterministic(plan, report_html, tmp_path):
+def test_report_is_self_contained_rendered_and_deterministic(plan, report_html, report_html_fresh):
     assert "{{" not in report_html and "{%" not in report_html and "}}" not in report_html
     assert "data:image/png;base64," in report_html
     assert not re.search(r"<(script|link)\b[^>]*(src|href)=\"https?://", report_html)
-    assert report.write_report(plan, tmp_path).read_text(encoding="utf-8") == report_html
-    png = figures.static_map_png(plan)
+    # a second build (write_report into a directory) of the same scenario gives the same file
+    assert report_html_fresh == report_html
+    png = _png(report_html, ALT_MAP)  # figures.static_map_png(plan), as embedded
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "data:image/png" not in report.render_report(plan, with_map=False)
 
 
 def test_outputs_are_identical_for_a_fresh_run_of_the_same_scenario(
-    plan, map_html, report_html, tmp_path
+    plan49_fresh, map49_fresh_bytes, report_html_fresh, map_html, report_html
 ):
-    fresh = run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+    # conftest ``plan49_fresh``: run(Scenario(departement="49", posts=8, data_dir=bundle))
+    # without ``prepared``; its report and map built once (also compared by the
+    # determinism tests of this module and of test_maps)
+    fresh = plan49_fresh
     assert fresh.solution["time_s"] is not None  # wall-clock: must not leak into the report
-    assert report.render_report(fresh) == report_html
-    maps.coverage_map(fresh, path=tmp_path / "m.html")
-    assert (tmp_path / "m.html").read_text(encoding="utf-8") == map_html
+    assert report_html_fresh == report_html
+    assert map49_fresh_bytes.decode("utf-8") == map_html
 
 
 def test_report_rejects_a_plan_without_the_threshold_row(plan):

@@ -194,6 +194,26 @@ def map49_fresh_bytes(plan49_fresh, tmp_path_factory) -> bytes:
 
 
 @pytest.fixture(scope="session")
+def outputs_of(tmp_path_factory):
+    """``outputs_of(plan)``: the folder of ``write_outputs(plan, folder, with_pdf=False)``
+    (map, report, GeoPackage), written once per session per plan (a session plan fixture:
+    test_consistency checks them, test_report reads the map). Read-only: copy before
+    changing a file."""
+    from cnfs_geo.outputs import write_outputs
+
+    written: dict[int, tuple[object, Path]] = {}
+
+    def outputs(plan) -> Path:
+        if id(plan) not in written:
+            folder = tmp_path_factory.mktemp("outputs")
+            write_outputs(plan, folder, with_pdf=False)
+            written[id(plan)] = (plan, folder)  # the plan kept: its id is not reused
+        return written[id(plan)][1]
+
+    return outputs
+
+
+@pytest.fixture(scope="session")
 def plan49_iris(bundle):
     """Maine-et-Loire, 8 fixed posts, IRIS demand units, built once per session (used by
     test_plan, test_report and test_consistency). Read-only."""

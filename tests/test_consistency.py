@@ -43,7 +43,7 @@ def test_mixed_plan_with_itinerant_posts_agrees(cli49_mixed):
      ({"demand_unit": "commune"}, "plan49_commune")],
     ids=["equity", "iris", "commune"],
 )  # fmt: skip
-def test_other_plans_of_49_agree(plan49, changes, fixture, tmp_path, request):
+def test_other_plans_of_49_agree(plan49, changes, fixture, outputs_of, request):
     # the plan of plan49's scenario with these changes, built once per session (conftest)
     plan = request.getfixturevalue(fixture)
     other = dataclasses.replace(plan49.scenario, **changes)
@@ -52,8 +52,9 @@ def test_other_plans_of_49_agree(plan49, changes, fixture, tmp_path, request):
         other.p,
         other.model,
     )
-    write_outputs(plan, tmp_path, with_pdf=False)  # the check reads the GeoPackage and HTML
-    f = consistency.check_outputs(tmp_path)
+    # the check reads the GeoPackage and HTML of write_outputs(plan, folder, with_pdf=False),
+    # written once per session (conftest ``outputs_of``; test_report reads the IRIS map)
+    f = consistency.check_outputs(outputs_of(plan))
     assert f["units"] == len(plan.units)
 
 

@@ -354,7 +354,7 @@ def test_outputs_without_itinerant_posts(plan, tmp_path):
     assert _fr.LAYER_CIRCUITS not in layer_keys(m) and "circuits_data" not in m
 
 
-def test_iris_outputs_name_the_demand_unit(iris_plan, tmp_path):
+def test_iris_outputs_name_the_demand_unit(iris_plan, outputs_of, tmp_path):
     p = iris_plan
     assert p.scenario.demand_unit == "iris" and len(p.units) > len(p.communes)
     text = report.render_report(p, with_map=False)
@@ -368,9 +368,9 @@ def test_iris_outputs_name_the_demand_unit(iris_plan, tmp_path):
     for row, th in zip(head[2:], sorted(cb.index)):
         assert row[1] == f"{fr_int(cb.at[th, 'units_covered'])} / {fr_int(len(p.units))}"
     assert "IRIS couverts : " in plain  # key figure in units
-    m = tmp_path / "carte.html"
-    maps.coverage_map(p, path=m)
-    mh = m.read_text(encoding="utf-8")
+    # maps.coverage_map(p, path=...): the map of the plan's outputs, written once per
+    # session (conftest ``outputs_of``; test_consistency checks the same folder)
+    mh = (outputs_of(p) / "carte_couverture.html").read_text(encoding="utf-8")
     keys = layer_keys(mh)
     assert "Temps d'accès actuel, par IRIS" in keys
     assert "Temps d'accès avec les nouveaux postes, par IRIS" in keys

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from _html_tables import fr_int, fr_pct, layer_keys, one_var, section_text, squash, tables
 
-from cnfs_geo import _fr, _map_style, catalog, figures, maps, offer, report
+from cnfs_geo import _fr, _map_style, catalog, maps, offer, report
 from cnfs_geo._errors import ValidationError
 from cnfs_geo._plan_view import stop_label
 from cnfs_geo.plan import Scenario, run
@@ -336,21 +336,24 @@ def test_report_posts_split_fixed_and_itinerant(plan_itin, report_html_itin):
 
 
 def test_report_is_deterministic(plan_itin, report_html_itin, tmp_path):
-    assert report.write_report(plan_itin, tmp_path).read_text(encoding="utf-8") == report_html_itin
+    again = report.write_report(plan_itin, tmp_path).read_text(encoding="utf-8")
+    assert again == report_html_itin
     assert "{{" not in report_html_itin and "{%" not in report_html_itin
     # three inline PNG maps: before/after, priority, circuits
     assert report_html_itin.count("data:image/png;base64,") == 3
-    assert figures.priority_map_png(plan_itin)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert figures.circuits_map_png(plan_itin) == figures.circuits_map_png(plan_itin)
+    # figures.priority_map_png and figures.circuits_map_png of plan_itin, as embedded by
+    # each of the two builds
+    assert _png(report_html_itin, ALT_PRIORITY)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _png(again, ALT_CIRCUITS) == _png(report_html_itin, ALT_CIRCUITS)
 
 
-def test_outputs_without_itinerant_posts(plan, tmp_path):
+def test_outputs_without_itinerant_posts(plan, map_html):
     p = plan  # Scenario(departement="49", posts=8): no itinerant post
     assert len(p.circuits) == 0
     text = report.render_report(p, with_map=False)
     assert "aucun poste itinérant" in section_text(text, "circuits")
     assert tables(text, "circuits") == []
-    m = maps.render_html(maps.coverage_map(p))
+    m = map_html  # maps.coverage_map(p) rendered (conftest ``map49_html``)
     assert _fr.LAYER_CIRCUITS not in layer_keys(m) and "circuits_data" not in m
 
 

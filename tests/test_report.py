@@ -360,7 +360,9 @@ def test_outputs_without_itinerant_posts(plan, map_html):
 def test_iris_outputs_name_the_demand_unit(iris_plan, outputs_of, tmp_path):
     p = iris_plan
     assert p.scenario.demand_unit == "iris" and len(p.units) > len(p.communes)
-    text = report.render_report(p, with_map=False)
+    # the report and map of the plan's outputs, written once per session (conftest
+    # ``outputs_of``; test_consistency checks the same folder)
+    text = (outputs_of(p) / "rapport.html").read_text(encoding="utf-8")
     plain = html.unescape(text)
     short = p.demand_unit.split(" : ")[0]
     assert f"unité de demande : {short}" in plain  # header
@@ -371,8 +373,6 @@ def test_iris_outputs_name_the_demand_unit(iris_plan, outputs_of, tmp_path):
     for row, th in zip(head[2:], sorted(cb.index)):
         assert row[1] == f"{fr_int(cb.at[th, 'units_covered'])} / {fr_int(len(p.units))}"
     assert "IRIS couverts : " in plain  # key figure in units
-    # maps.coverage_map(p, path=...): the map of the plan's outputs, written once per
-    # session (conftest ``outputs_of``; test_consistency checks the same folder)
     mh = (outputs_of(p) / "carte_couverture.html").read_text(encoding="utf-8")
     keys = layer_keys(mh)
     assert "Temps d'accès actuel, par IRIS" in keys
@@ -461,10 +461,13 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
     )
 
 
-def test_report_names_the_placement_model(plan49_equity):
+def test_report_names_the_placement_model(plan49_equity, outputs_of):
     p = plan49_equity  # 8 fixed posts placed by the equity model (conftest, once per session)
     assert p.scenario.model == "equity" and p.scenario.p == 8
-    text = squash(section_text(report.render_report(p, with_map=False), "methode"))
+    # the report of the plan's outputs, written once per session (conftest ``outputs_of``;
+    # test_consistency checks the same folder)
+    page = (outputs_of(p) / "rapport.html").read_text(encoding="utf-8")
+    text = squash(section_text(page, "methode"))
     assert "8 postes fixes sont placés par le modèle capacité / équité" in text
     assert "couverture maximale, MCLP" not in text
 

@@ -176,6 +176,48 @@ def map49_html(plan49, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def plan49_fresh():
+    """:func:`plan49`'s scenario run again from scratch (``plan.run`` without
+    ``prepared``), once per session: the second build that the determinism tests compare
+    with :func:`plan49`'s outputs (test_maps, test_report). Read-only."""
+    from cnfs_geo.plan import Scenario, run
+
+    return run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+
+
+@pytest.fixture(scope="session")
+def map49_fresh_bytes(plan49_fresh, tmp_path_factory) -> bytes:
+    """The coverage map of :func:`plan49_fresh` written into a folder (which gets
+    ``carte_couverture.html``) and read back as bytes, once per session: a second build
+    of :func:`map49_html` (test_maps, test_report)."""
+    from cnfs_geo import maps
+
+    folder = tmp_path_factory.mktemp("map_fresh")
+    maps.coverage_map(plan49_fresh, path=folder)
+    return (folder / maps.MAP_FILENAME).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def outputs_of(tmp_path_factory):
+    """``outputs_of(plan)``: the folder of ``write_outputs(plan, folder, with_pdf=False)``
+    (map, report, GeoPackage), written once per session per plan (a session plan fixture:
+    test_consistency checks them, test_report reads the map). Read-only: copy before
+    changing a file."""
+    from cnfs_geo.outputs import write_outputs
+
+    written: dict[int, tuple[object, Path]] = {}
+
+    def outputs(plan) -> Path:
+        if id(plan) not in written:
+            folder = tmp_path_factory.mktemp("outputs")
+            write_outputs(plan, folder, with_pdf=False)
+            written[id(plan)] = (plan, folder)  # the plan kept: its id is not reused
+        return written[id(plan)][1]
+
+    return outputs
+
+
+@pytest.fixture(scope="session")
 def plan49_iris(bundle):
     """Maine-et-Loire, 8 fixed posts, IRIS demand units, built once per session (used by
     test_plan, test_report and test_consistency). Read-only."""

@@ -15,11 +15,19 @@ from cnfs_geo.outputs import write_outputs
 from cnfs_geo.plan import Scenario, compare_demand_units, run
 
 
-def test_default_plan_report_and_summary_agree_with_the_geopackage(cli49):
+@pytest.fixture(scope="module")
+def cli49_figures(cli49):
+    """``consistency.check_outputs`` of the first demo's outputs (conftest ``cli49``) with
+    its terminal summary, once per module: the figures of plan.gpkg, the report and the
+    summary checked against them (the check without the summary is a part of it)."""
+    return consistency.check_outputs(cli49.out, summary=cli49.stdout)
+
+
+def test_default_plan_report_and_summary_agree_with_the_geopackage(cli49, cli49_figures):
     """`cnfs-geo plan --departement 49 --posts 8 --threshold 10` (conftest ``cli49``)."""
     assert cli49.rc == 0
-    out, text = cli49.out, cli49.stdout
-    f = consistency.check_outputs(out, summary=text)
+    out = cli49.out
+    f = cli49_figures  # consistency.check_outputs(out, summary=cli49.stdout)
     assert f["n_posts"] == 8 and f["cost_eur"] == 400_000
     assert f["units"] == 367 and f["demand_unit"].startswith("Unités les plus fines")
     assert round(f["units_population"]) == round(f["population"]) == 833_776
@@ -43,7 +51,7 @@ def test_mixed_plan_with_itinerant_posts_agrees(cli49_mixed):
      ({"demand_unit": "commune"}, "plan49_commune")],
     ids=["equity", "iris", "commune"],
 )  # fmt: skip
-def test_other_plans_of_49_agree(plan49, changes, fixture, tmp_path, request):
+def test_other_plans_of_49_agree(plan49, changes, fixture, outputs_of, request):
     # the plan of plan49's scenario with these changes, built once per session (conftest)
     plan = request.getfixturevalue(fixture)
     other = dataclasses.replace(plan49.scenario, **changes)
@@ -52,8 +60,9 @@ def test_other_plans_of_49_agree(plan49, changes, fixture, tmp_path, request):
         other.p,
         other.model,
     )
-    write_outputs(plan, tmp_path, with_pdf=False)  # the check reads the GeoPackage and HTML
-    f = consistency.check_outputs(tmp_path)
+    # the check reads the GeoPackage and HTML of write_outputs(plan, folder, with_pdf=False),
+    # written once per session (conftest ``outputs_of``; test_report reads the IRIS map)
+    f = consistency.check_outputs(outputs_of(plan))
     assert f["units"] == len(plan.units)
 
 
@@ -65,10 +74,10 @@ def test_another_departement_with_national_data_agrees(raw_dir, tmp_path):
     assert f["communes"] == 207 and "pas de fichier IRIS" in f["demand_unit"]
 
 
-def test_a_changed_figure_is_reported(cli49, tmp_path):
+def test_a_changed_figure_is_reported(cli49, cli49_figures, tmp_path):
     """The check fails on any difference: one number of the EPCI table, one post's
     population, one line of the summary."""
-    f = consistency.check_outputs(cli49.out)
+    f = cli49_figures  # consistency.check_outputs(cli49.out) passes (with the summary too)
     html = (cli49.out / "rapport.html").read_text(encoding="utf-8")
     post = f["posts"][0]
     shown = consistency._i(post["covered_population"]).replace(" ", "\u202f")

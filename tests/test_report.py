@@ -9,6 +9,7 @@ without a digital project). The HTML outputs are parsed back (stdlib ``html.pars
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import shutil
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from _html_tables import fr_int, fr_pct, layer_keys, one_var, section_text, squash, tables
 
-from cnfs_geo import _fr, _map_style, catalog, figures, maps, offer, report
+from cnfs_geo import _fr, _map_style, catalog, maps, offer, report
 from cnfs_geo._errors import ValidationError
 from cnfs_geo._plan_view import stop_label
 from cnfs_geo.plan import Scenario, run
@@ -40,6 +41,36 @@ def map_html(map49_html):
 def report_html(plan, tmp_path_factory):
     path = report.write_report(plan, tmp_path_factory.mktemp("report") / "rapport.html")
     return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def report_html_fresh(plan49_fresh, tmp_path_factory):
+    """report.write_report of the same scenario run again from scratch (conftest
+    ``plan49_fresh``) into a directory (which gets rapport.html), read back: the second
+    build compared with :func:`report_html`."""
+    path = report.write_report(plan49_fresh, tmp_path_factory.mktemp("report_fresh"))
+    return path.read_text(encoding="utf-8")
+
+
+def _pngs(page: str) -> dict[str, bytes]:
+    """The report's inline PNG images by their alternative text."""
+    found = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]*)"', page)
+    return {alt: base64.b64decode(data) for alt, data in found}
+
+
+def _png(page: str, alt_start: str) -> bytes:
+    """The one inline PNG of ``page`` whose alternative text starts with ``alt_start``."""
+    hits = [png for alt, png in _pngs(page).items() if alt.startswith(alt_start)]
+    assert len(hits) == 1, alt_start
+    return hits[0]
+
+
+#: Alternative texts (their start) of the report's static maps (templates/rapport.html.j2)
+ALT_MAP, ALT_PRIORITY, ALT_CIRCUITS = (
+    "Carte du temps d'accès",
+    "Carte du score de priorité",
+    "Carte des circuits",
+)
 
 
 @pytest.fixture(scope="module")
@@ -169,24 +200,27 @@ def test_report_sources_method_and_solver(plan, report_html):
     assert "couverture maximale (MCLP)" in text
 
 
-def test_report_is_self_contained_rendered_and_deterministic(plan, report_html, tmp_path):
+def test_report_is_self_contained_rendered_and_deterministic(plan, report_html, report_html_fresh):
     assert "{{" not in report_html and "{%" not in report_html and "}}" not in report_html
     assert "data:image/png;base64," in report_html
     assert not re.search(r"<(script|link)\b[^>]*(src|href)=\"https?://", report_html)
-    assert report.write_report(plan, tmp_path).read_text(encoding="utf-8") == report_html
-    png = figures.static_map_png(plan)
+    # a second build (write_report into a directory) of the same scenario gives the same file
+    assert report_html_fresh == report_html
+    png = _png(report_html, ALT_MAP)  # figures.static_map_png(plan), as embedded
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "data:image/png" not in report.render_report(plan, with_map=False)
 
 
 def test_outputs_are_identical_for_a_fresh_run_of_the_same_scenario(
-    plan, map_html, report_html, tmp_path
+    plan49_fresh, map49_fresh_bytes, report_html_fresh, map_html, report_html
 ):
-    fresh = run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+    # conftest ``plan49_fresh``: run(Scenario(departement="49", posts=8, data_dir=bundle))
+    # without ``prepared``; its report and map built once (also compared by the
+    # determinism tests of this module and of test_maps)
+    fresh = plan49_fresh
     assert fresh.solution["time_s"] is not None  # wall-clock: must not leak into the report
-    assert report.render_report(fresh) == report_html
-    maps.coverage_map(fresh, path=tmp_path / "m.html")
-    assert (tmp_path / "m.html").read_text(encoding="utf-8") == map_html
+    assert report_html_fresh == report_html
+    assert map49_fresh_bytes.decode("utf-8") == map_html
 
 
 def test_report_rejects_a_plan_without_the_threshold_row(plan):
@@ -302,28 +336,33 @@ def test_report_posts_split_fixed_and_itinerant(plan_itin, report_html_itin):
 
 
 def test_report_is_deterministic(plan_itin, report_html_itin, tmp_path):
-    assert report.write_report(plan_itin, tmp_path).read_text(encoding="utf-8") == report_html_itin
+    again = report.write_report(plan_itin, tmp_path).read_text(encoding="utf-8")
+    assert again == report_html_itin
     assert "{{" not in report_html_itin and "{%" not in report_html_itin
     # three inline PNG maps: before/after, priority, circuits
     assert report_html_itin.count("data:image/png;base64,") == 3
-    assert figures.priority_map_png(plan_itin)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert figures.circuits_map_png(plan_itin) == figures.circuits_map_png(plan_itin)
+    # figures.priority_map_png and figures.circuits_map_png of plan_itin, as embedded by
+    # each of the two builds
+    assert _png(report_html_itin, ALT_PRIORITY)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _png(again, ALT_CIRCUITS) == _png(report_html_itin, ALT_CIRCUITS)
 
 
-def test_outputs_without_itinerant_posts(plan, tmp_path):
+def test_outputs_without_itinerant_posts(plan, map_html):
     p = plan  # Scenario(departement="49", posts=8): no itinerant post
     assert len(p.circuits) == 0
     text = report.render_report(p, with_map=False)
     assert "aucun poste itinérant" in section_text(text, "circuits")
     assert tables(text, "circuits") == []
-    m = maps.render_html(maps.coverage_map(p))
+    m = map_html  # maps.coverage_map(p) rendered (conftest ``map49_html``)
     assert _fr.LAYER_CIRCUITS not in layer_keys(m) and "circuits_data" not in m
 
 
-def test_iris_outputs_name_the_demand_unit(iris_plan, tmp_path):
+def test_iris_outputs_name_the_demand_unit(iris_plan, outputs_of, tmp_path):
     p = iris_plan
     assert p.scenario.demand_unit == "iris" and len(p.units) > len(p.communes)
-    text = report.render_report(p, with_map=False)
+    # the report and map of the plan's outputs, written once per session (conftest
+    # ``outputs_of``; test_consistency checks the same folder)
+    text = (outputs_of(p) / "rapport.html").read_text(encoding="utf-8")
     plain = html.unescape(text)
     short = p.demand_unit.split(" : ")[0]
     assert f"unité de demande : {short}" in plain  # header
@@ -334,9 +373,7 @@ def test_iris_outputs_name_the_demand_unit(iris_plan, tmp_path):
     for row, th in zip(head[2:], sorted(cb.index)):
         assert row[1] == f"{fr_int(cb.at[th, 'units_covered'])} / {fr_int(len(p.units))}"
     assert "IRIS couverts : " in plain  # key figure in units
-    m = tmp_path / "carte.html"
-    maps.coverage_map(p, path=m)
-    mh = m.read_text(encoding="utf-8")
+    mh = (outputs_of(p) / "carte_couverture.html").read_text(encoding="utf-8")
     keys = layer_keys(mh)
     assert "Temps d'accès actuel, par IRIS" in keys
     assert "Temps d'accès avec les nouveaux postes, par IRIS" in keys
@@ -424,10 +461,13 @@ def test_2a_epci_without_project(plan_2a, tmp_path):
     )
 
 
-def test_report_names_the_placement_model(plan49_equity):
+def test_report_names_the_placement_model(plan49_equity, outputs_of):
     p = plan49_equity  # 8 fixed posts placed by the equity model (conftest, once per session)
     assert p.scenario.model == "equity" and p.scenario.p == 8
-    text = squash(section_text(report.render_report(p, with_map=False), "methode"))
+    # the report of the plan's outputs, written once per session (conftest ``outputs_of``;
+    # test_consistency checks the same folder)
+    page = (outputs_of(p) / "rapport.html").read_text(encoding="utf-8")
+    text = squash(section_text(page, "methode"))
     assert "8 postes fixes sont placés par le modèle capacité / équité" in text
     assert "couverture maximale, MCLP" not in text
 

@@ -351,10 +351,15 @@ def _repaired_bundle(folder: Path) -> tuple[list[str], dict]:
     return ["--data-dir", str(data)], {"zero": zero, "swapped": swapped}
 
 
-#: The commands the tests share, by fixture name: ``python -m cnfs_geo.cli ARGS --out OUT``
-#: (the PDF dated :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``), the data its
-#: function prepares, and the name of its output folder.
+#: The commands the tests share, by fixture name, in the order they run (the order the
+#: tests need them): ``python -m cnfs_geo.cli ARGS --out OUT`` (the PDF dated
+#: :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``), the data its function prepares,
+#: and the name of its output folder.
 DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
+    # a copy carrying every repair (test_bad_input); the repairs are said before the
+    # robustness analysis and the PDF, left out
+    "repaired49": (["plan", "--posts", "2", "--sans-robustesse", "--sans-pdf"],
+                   _repaired_bundle, "out"),
     # the two demos (make demo), progress forced on (standard error is a file)
     "cli49": (["--progression", "plan", "--departement", "49", "--posts", "8",
                "--threshold", "10"], _bundle, "49"),
@@ -363,52 +368,63 @@ DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
     # the first one again, in another process: same inputs, same files (test_pdf, test_cli)
     "cli49_again": (["--progression", "plan", "--departement", "49", "--posts", "8",
                      "--threshold", "10"], _bundle, "49"),
-    # a copy carrying every repair (test_bad_input); the repairs are said before the
-    # robustness analysis and the PDF, left out
-    "repaired49": (["plan", "--posts", "2", "--sans-robustesse", "--sans-pdf"],
-                   _repaired_bundle, "out"),
 }  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _demo_commands_started(request, tmp_path_factory):
-    """Start the commands of :data:`DEMO_COMMANDS` the selected tests use, each as
-    ``python -m cnfs_geo.cli`` in its own process, at the beginning of the session: they
-    run on the other core while the first tests run (they are among the longest fixtures;
-    the modules using them run last, see :func:`pytest_collection_modifyitems`). Killed
-    if still running at the end of the session."""
+    """Run the commands of :data:`DEMO_COMMANDS` the selected tests use, each as
+    ``python -m cnfs_geo.cli`` in its own process, one after the other from the beginning
+    of the session: they run on the other core while the first tests run (they are among
+    the longest fixtures; the modules using them run last, see
+    :func:`pytest_collection_modifyitems`). One at a time, so the tests keep a core. The
+    one running is killed at the end of the session, the next ones not started."""
     import subprocess
     import sys
+    import threading
 
     from cnfs_geo import pdf
 
     used = {n for item in request.session.items for n in item.fixturenames}
     env = {k: v for k, v in os.environ.items() if k != catalog.ENV_VAR}
     env[pdf.DATE_ENV_VAR] = str(CLI_PDF_EPOCH)
-    started = {}
+    started: dict[str, SimpleNamespace] = {}
     for name, (args, data, folder) in DEMO_COMMANDS.items():
-        if name not in used:
-            continue
-        root = tmp_path_factory.mktemp(name)
-        extra, found = data(root)
-        out = root / folder
-        logs = root / "stdout.txt", root / "stderr.txt"
-        cmd = [sys.executable, "-m", "cnfs_geo.cli", *args, *extra, "--out", str(out)]
-        with logs[0].open("w") as so, logs[1].open("w") as se:
-            proc = subprocess.Popen(cmd, stdout=so, stderr=se, env=env)
-        started[name] = SimpleNamespace(proc=proc, out=out, logs=logs, **found)
+        if name in used:
+            root = tmp_path_factory.mktemp(name)
+            extra, found = data(root)
+            out = root / folder
+            cmd = [sys.executable, "-m", "cnfs_geo.cli", *args, *extra, "--out", str(out)]
+            started[name] = SimpleNamespace(
+                cmd=cmd, out=out, logs=(root / "stdout.txt", root / "stderr.txt"),
+                done=threading.Event(), proc=None, **found,
+            )  # fmt: skip
+    stop = threading.Event()
+
+    def run_all() -> None:
+        for s in started.values():
+            if not stop.is_set():
+                with s.logs[0].open("w") as so, s.logs[1].open("w") as se:
+                    s.proc = subprocess.Popen(s.cmd, stdout=so, stderr=se, env=env)
+                s.proc.wait()
+            s.done.set()
+
+    runner = threading.Thread(target=run_all, name="demo-commands", daemon=True)
+    runner.start()
     yield started
+    stop.set()
     for s in started.values():
-        if s.proc.poll() is None:
+        if s.proc is not None and s.proc.poll() is None:
             s.proc.kill()
-            s.proc.wait()
+    runner.join(timeout=60)
 
 
 def _demo_result(started: SimpleNamespace) -> SimpleNamespace:
     """What a started command gave, once it has finished: ``out``, ``rc``, ``stdout``,
     ``stderr`` and what its data function returned."""
-    rc = started.proc.wait(timeout=900)
-    found = {k: v for k, v in vars(started).items() if k not in ("proc", "logs")}
+    assert started.done.wait(timeout=1800), started.cmd
+    rc = started.proc.returncode
+    found = {k: v for k, v in vars(started).items() if k not in ("cmd", "proc", "logs", "done")}
     return SimpleNamespace(
         **found,
         rc=rc,

@@ -15,6 +15,21 @@ REL = {k: s.relpath for k, s in catalog.SOURCES.items()}
 POLY = "communes/communes-49-maine-et-loire_adminexpress-cog2018.geojson"
 
 
+def latin1(p: Path) -> None:
+    """The file re-encoded in Windows-1252 (Latin-1), as a spreadsheet may save it."""
+    p.write_bytes(p.read_text(encoding="utf-8").encode("cp1252", errors="replace"))
+
+
+def dup_row(p: Path) -> None:
+    """The CSV's second record written twice."""
+    lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
+    p.write_text("".join(lines[:3] + [lines[2]] + lines[3:]), encoding="utf-8")
+
+
+#: Corruptions the background commands of tests/conftest.py apply, by name.
+CORRUPTIONS = {"latin1": latin1, "dup_row": dup_row}
+
+
 def reseal(data_dir: Path) -> None:
     """Record the corrupted files' checksums in the copy's MANIFEST.json, as for a file
     already corrupt at its source: the corruption then reaches the readers, whose checks

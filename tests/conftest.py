@@ -331,14 +331,14 @@ CLI_PDF_EPOCH = int(datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC).timesta
 
 
 def _bundle(folder: Path) -> tuple[list[str], dict]:
-    """The embedded bundle (the demo commands): no argument, nothing to return."""
+    """The embedded bundle: no argument, nothing to return."""
     return [], {}
 
 
 def _repaired_bundle(folder: Path) -> tuple[list[str], dict]:
     """A copy of the bundle in ``folder`` carrying every repair of
     ``tests/_bundle_copies.py`` (each in its own file): ``--data-dir`` and the ids of the
-    two France Services sites whose coordinates are repaired."""
+    two France Services sites whose coordinates are repaired (``zero``, ``swapped``)."""
     import shutil
 
     from _bundle_copies import coordinate_repairs, repairs, reseal
@@ -351,23 +351,53 @@ def _repaired_bundle(folder: Path) -> tuple[list[str], dict]:
     return ["--data-dir", str(data)], {"zero": zero, "swapped": swapped}
 
 
+def _corrupted_bundle(key: str, corruption: str) -> Any:
+    """A function making a copy of the bundle whose file ``key`` is corrupted by
+    ``tests/_bundle_copies.CORRUPTIONS[corruption]`` (the MANIFEST resealed, as for a
+    file already corrupt at its source): ``--data-dir`` and ``file`` (the file's name)."""
+
+    def data(folder: Path) -> tuple[list[str], dict]:
+        import shutil
+
+        from _bundle_copies import CORRUPTIONS, REL, reseal
+
+        copy = folder / "data"
+        shutil.copytree(catalog.bundle_dir(), copy)
+        CORRUPTIONS[corruption](copy / REL[key])
+        reseal(copy)
+        return ["--data-dir", str(copy)], {"file": Path(REL[key]).name}
+
+    return data
+
+
 #: The commands the tests share, by fixture name, in the order they run (the order the
 #: tests need them): ``python -m cnfs_geo.cli ARGS --out OUT`` (the PDF dated
 #: :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``), the data its function prepares,
-#: and the name of its output folder.
+#: and the name of its output folder. Each fixture gives ``out``, ``rc``, ``stdout``,
+#: ``stderr`` and what the data function returned (read-only: copy before changing a file).
 DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
-    # a copy carrying every repair (test_bad_input); the repairs are said before the
-    # robustness analysis and the PDF, left out
+    # test_bad_input: a copy carrying every repair (the repairs are said before the
+    # robustness analysis and the PDF, left out), and two corrupt copies, whose error
+    # must reach the real standard error without a traceback
     "repaired49": (["plan", "--posts", "2", "--sans-robustesse", "--sans-pdf"],
                    _repaired_bundle, "out"),
-    # the two demos (make demo), progress forced on (standard error is a file)
+    "bad49_fibre_dup": (["plan"], _corrupted_bundle("fibre", "dup_row"), "o"),
+    "bad49_cog_latin1": (["plan"], _corrupted_bundle("cog_communes", "latin1"), "o"),
+    # the two demos (make demo, same scenarios as plan49 and plan49_mixed), progress
+    # forced on (standard error is a file)
     "cli49": (["--progression", "plan", "--departement", "49", "--posts", "8",
                "--threshold", "10"], _bundle, "49"),
     "cli49_mixed": (["--progression", "plan", "--departement", "49", "--posts", "6",
                      "--itinerant", "2"], _bundle, "49_mutualise"),
-    # the first one again, in another process: same inputs, same files (test_pdf, test_cli)
+    # test_cli: the comparison of numbers of posts
+    "compare49": (["compare", "--posts", "0", "2", "--budget", "0"], _bundle, "comparaison"),
+    # the first demo again, in another process: same inputs, same files (test_pdf, test_cli)
     "cli49_again": (["--progression", "plan", "--departement", "49", "--posts", "8",
                      "--threshold", "10"], _bundle, "49"),
+    # test_robustness: a plan without the robustness analysis
+    "cli49_sans_robustesse": (["plan", "--departement", "49", "--posts", "4",
+                               "--sans-robustesse", "--sans-pdf", "--demand-unit", "commune"],
+                              _bundle, "49"),
 }  # fmt: skip
 
 
@@ -375,10 +405,10 @@ DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
 def _demo_commands_started(request, tmp_path_factory):
     """Run the commands of :data:`DEMO_COMMANDS` the selected tests use, each as
     ``python -m cnfs_geo.cli`` in its own process, one after the other from the beginning
-    of the session: they run on the other core while the first tests run (they are among
-    the longest fixtures; the modules using them run last, see
-    :func:`pytest_collection_modifyitems`). One at a time, so the tests keep a core. The
-    one running is killed at the end of the session, the next ones not started."""
+    of the session: they run on the other core while the first tests run (the modules
+    using them run last, see :func:`pytest_collection_modifyitems`). One at a time, so the
+    tests keep a core. The one running is killed at the end of the session, the next ones
+    not started."""
     import subprocess
     import sys
     import threading
@@ -419,51 +449,29 @@ def _demo_commands_started(request, tmp_path_factory):
     runner.join(timeout=60)
 
 
-def _demo_result(started: SimpleNamespace) -> SimpleNamespace:
-    """What a started command gave, once it has finished: ``out``, ``rc``, ``stdout``,
-    ``stderr`` and what its data function returned."""
-    assert started.done.wait(timeout=1800), started.cmd
-    rc = started.proc.returncode
-    found = {k: v for k, v in vars(started).items() if k not in ("cmd", "proc", "logs", "done")}
-    return SimpleNamespace(
-        **found,
-        rc=rc,
-        stdout=started.logs[0].read_text(encoding="utf-8"),
-        stderr=started.logs[1].read_text(encoding="utf-8"),
-    )
+def _command_fixture(name: str) -> Any:
+    """The session fixture ``name``: what the command :data:`DEMO_COMMANDS` ``[name]``
+    gave, once it has finished (``out``, ``rc``, ``stdout``, ``stderr``, and what its data
+    function returned)."""
+
+    @pytest.fixture(scope="session", name=name)
+    def command(_demo_commands_started):
+        started = _demo_commands_started[name]
+        assert started.done.wait(timeout=1800), started.cmd
+        found = {k: v for k, v in vars(started).items() if k not in ("cmd", "proc", "logs", "done")}
+        return SimpleNamespace(
+            **found,
+            rc=started.proc.returncode,
+            stdout=started.logs[0].read_text(encoding="utf-8"),
+            stderr=started.logs[1].read_text(encoding="utf-8"),
+        )
+
+    command.__doc__ = f"What ``{' '.join(DEMO_COMMANDS[name][0])}`` gave (DEMO_COMMANDS)."
+    return command
 
 
-@pytest.fixture(scope="session")
-def cli49(_demo_commands_started):
-    """``cnfs-geo --progression plan --departement 49 --posts 8 --threshold 10`` (the first
-    demo, same scenario as :func:`plan49`) on the embedded bundle, run once per session in
-    its own process (:func:`_demo_commands_started`): ``out`` (every output, PDF
-    included), ``rc``, ``stdout``, ``stderr`` (progress included). Read-only: copy before
-    changing a file."""
-    return _demo_result(_demo_commands_started["cli49"])
-
-
-@pytest.fixture(scope="session")
-def cli49_mixed(_demo_commands_started):
-    """``cnfs-geo --progression plan --departement 49 --posts 6 --itinerant 2`` (the second
-    demo, same scenario as :func:`plan49_mixed`), run as :func:`cli49`."""
-    return _demo_result(_demo_commands_started["cli49_mixed"])
-
-
-@pytest.fixture(scope="session")
-def repaired49(_demo_commands_started):
-    """``cnfs-geo plan --data-dir COPY --posts 2 --sans-robustesse --sans-pdf`` on a copy of
-    the bundle carrying every repair (:func:`_repaired_bundle`), run in its own process:
-    as :func:`cli49`, plus ``zero`` and ``swapped`` (the ids of the France Services sites
-    at (0, 0) and with latitude and longitude swapped)."""
-    return _demo_result(_demo_commands_started["repaired49"])
-
-
-@pytest.fixture(scope="session")
-def cli49_again(_demo_commands_started):
-    """:func:`cli49`'s command run again in a third process, into another folder (the
-    same inputs must give the same files)."""
-    return _demo_result(_demo_commands_started["cli49_again"])
+for _name in DEMO_COMMANDS:
+    globals()[f"_command_{_name}"] = _command_fixture(_name)
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from _bundle_copies import POLY, REL, repairs, reseal
+from _bundle_copies import POLY, REL, dup_row, latin1, repairs, reseal
 
 from cnfs_geo import _fr, _journal, catalog, cli, outputs, territory
 from cnfs_geo._errors import ArgumentError, CnfsGeoError, FileFormatError, ValidationError
@@ -72,10 +71,6 @@ def empty(p: Path) -> None:
     p.write_bytes(b"")
 
 
-def latin1(p: Path) -> None:
-    p.write_bytes(p.read_text(encoding="utf-8").encode("cp1252", errors="replace"))
-
-
 def truncated(p: Path) -> None:
     b = p.read_bytes()
     p.write_bytes(b[: int(len(b) * 0.6)])
@@ -85,11 +80,6 @@ def extra_field(p: Path) -> None:
     lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[3] = lines[3].rstrip("\n") + ",en trop\n"
     p.write_text("".join(lines), encoding="utf-8")
-
-
-def dup_row(p: Path) -> None:
-    lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
-    p.write_text("".join(lines[:3] + [lines[2]] + lines[3:]), encoding="utf-8")
 
 
 def not_json(p: Path) -> None:
@@ -487,20 +477,21 @@ def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
     assert rc == 130 and err.count("\n") == 1 and "interrompu" in err
 
 
-@pytest.mark.parametrize(
-    "corruption", ["fibre-dup-row", "cog-latin1"], ids=["fibre-dup", "cog-latin1"]
-)
-def test_subprocess_no_traceback_on_real_stderr(data49, tmp_path, corruption):
-    _, rel, corrupt, _ = next(c for c in CASES if c[0] == corruption)
-    corrupt(data49 / rel)
-    r = subprocess.run(
-        [sys.executable, "-m", "cnfs_geo.cli", "plan", "--data-dir", str(data49), "--out",
-         str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert r.returncode == 2
-    assert "Traceback" not in r.stderr and Path(rel).name in r.stderr
-    assert len(r.stderr.strip().splitlines()) <= 4
+def _no_traceback_on_real_stderr(run) -> None:
+    assert run.rc == 2
+    assert "Traceback" not in run.stderr and run.file in run.stderr
+    assert len(run.stderr.strip().splitlines()) <= 4
+
+
+def test_subprocess_no_traceback_on_real_stderr_fibre_dup(bad49_fibre_dup):
+    """`python -m cnfs_geo.cli plan --data-dir COPY` on a copy whose fibre file has a
+    duplicated row (conftest ``bad49_fibre_dup``, its own process)."""
+    _no_traceback_on_real_stderr(bad49_fibre_dup)
+
+
+def test_subprocess_no_traceback_on_real_stderr_cog_latin1(bad49_cog_latin1):
+    """The same on a copy whose COG is Latin-1 (conftest ``bad49_cog_latin1``)."""
+    _no_traceback_on_real_stderr(bad49_cog_latin1)
 
 
 # ----------------------------------------------------------------------------- API misuse

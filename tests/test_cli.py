@@ -88,9 +88,10 @@ def test_all_france_needs_national_files(tmp_path, capsys, monkeypatch):
     assert err.startswith("cnfs-geo : erreur")
 
 
-def test_compare_writes_its_files_together(tmp_path, capsys, monkeypatch):
+def test_compare_writes_its_files_together(tmp_path, capsys, monkeypatch, compare49):
     """`cnfs-geo compare` writes comparaison.csv, comparaison.png (and variantes.csv with
-    --budget) together into --out; an --out that is a file is refused before computing."""
+    --budget) together into --out (conftest ``compare49``, its own process); an --out that
+    is a file is refused before computing."""
     import pandas as pd
 
     monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
@@ -98,15 +99,13 @@ def test_compare_writes_its_files_together(tmp_path, capsys, monkeypatch):
     blocker.write_text("x")
     rc = cli.main(["compare", "--posts", "0", "2", "--budget", "0", "--out", str(blocker)])
     assert rc != 0 and "ce chemin est un fichier" in capsys.readouterr().err
-    out = tmp_path / "comparaison"
-    rc = cli.main(["compare", "--posts", "0", "2", "--budget", "0", "--out", str(out)])
-    assert rc == 0
-    text = capsys.readouterr().out
+    out, text = compare49.out, compare49.stdout
+    assert compare49.rc == 0
     assert sorted(p.name for p in out.iterdir()) == ["comparaison.csv", "comparaison.png"]
     assert f"écrit : {out / 'comparaison.csv'}" in text
     table = pd.read_csv(out / "comparaison.csv", sep=";", decimal=",", encoding="utf-8-sig")
     assert len(table) == 2
-    assert not list(tmp_path.glob(".*comparaison-*")) and not list(tmp_path.glob("*tmp*"))
+    assert not list(out.parent.glob(".*comparaison-*")) and not list(out.parent.glob("*tmp*"))
 
 
 def test_progress_option_and_quiet_exclude_each_other(capsys):

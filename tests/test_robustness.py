@@ -154,18 +154,15 @@ def test_cli_runs_it_by_default(cli49):
     assert 'id="robustesse"' in html and "Durée de l" in html
 
 
-def test_cli_without_it(tmp_path, capsys, monkeypatch):
-    from cnfs_geo import cli
-
-    monkeypatch.delenv("CNFS_GEO_DATA_DIR", raising=False)
-    out = tmp_path / "49"
-    args = ["plan", "--departement", "49", "--posts", "4", "--out", str(out), "--sans-robustesse"]
-    # commune points: no comparison of demand units to compute, robustness still on by
-    # default for them (test_perturbations_of_a_commune_unit_plan)
-    rc = cli.main([*args, "--sans-pdf", "--demand-unit", "commune"])
-    text = capsys.readouterr().out
+def test_cli_without_it(cli49_sans_robustesse):
+    """`cnfs-geo plan --departement 49 --posts 4 --sans-robustesse --sans-pdf
+    --demand-unit commune` (conftest ``cli49_sans_robustesse``, its own process): commune
+    points, no comparison of demand units to compute, robustness still on by default for
+    them (test_perturbations_of_a_commune_unit_plan), off here."""
+    run = cli49_sans_robustesse
+    out, text = run.out, run.stdout
     assert not (out / "rapport.pdf").exists()  # --sans-pdf: the other outputs only
-    assert rc == 0
+    assert run.rc == 0
     posts = pyogrio.read_dataframe(out / "plan.gpkg", layer="posts")
     html = (out / "rapport.html").read_text(encoding="utf-8")
     assert "robustesse (" not in text and "robustness" not in posts.columns

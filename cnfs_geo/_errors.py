@@ -79,3 +79,13 @@ class ArgumentError(ValidationError, TypeError):
 
 class OutputDirError(CnfsGeoError, OSError):
     """The output folder cannot be used (a file, not creatable, not writable)."""
+
+
+class InterruptedAfterWriting(KeyboardInterrupt):
+    """Ctrl-C arrived while finished files were moved into place: the moves were completed
+    first, so ``folder`` holds every new file, then the run stopped (a
+    :class:`KeyboardInterrupt`)."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(folder)
+        self.folder = folder

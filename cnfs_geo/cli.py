@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _fr, _journal, _progress, catalog
-from ._errors import CnfsGeoError, DataFileError, OutputDirError
+from ._errors import CnfsGeoError, DataFileError, InterruptedAfterWriting, OutputDirError
 from .settings import DEFAULT, DEMAND_UNITS
 
 if TYPE_CHECKING:
@@ -854,6 +854,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(_error_lines(exc), file=sys.stderr)
         return 2
+    except InterruptedAfterWriting as exc:
+        if args.debug:
+            raise
+        print(
+            "cnfs-geo : interrompu (Ctrl-C) pendant la mise en place des fichiers, achevée "
+            f"d'abord : les nouvelles sorties sont complètes dans {exc.folder}.",
+            file=sys.stderr,
+        )
+        return 130
     except KeyboardInterrupt:
         if args.debug:
             raise

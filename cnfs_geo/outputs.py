@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import _fr, catalog, maps, pdf, report
-from ._errors import ArgumentError, OutputDirError
+from ._errors import ArgumentError, InterruptedAfterWriting, OutputDirError
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +260,14 @@ def _new_tmp(out: Path) -> Path:
 
 
 @contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) and SIGTERM while the finished files are moved into place: a
-    signal that arrives then is raised again once every file is moved, so an interrupted
-    run cannot leave new and previous files mixed (only a SIGKILL or a power cut between
-    two renames could). No-op off the main thread (Python handles signals there)."""
+def _signals_deferred(folder: Path) -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM while the finished files are moved into
+    ``folder``: a signal that arrives then is acted on once every file is moved, so an
+    interrupted run cannot leave new and previous files mixed (only a SIGKILL or a power
+    cut between two renames could). SIGTERM is raised again (handled as it would have
+    been); Ctrl-C becomes :class:`~cnfs_geo._errors.InterruptedAfterWriting` (a
+    KeyboardInterrupt saying that the new files are all in place). No-op off the main
+    thread (Python handles signals there)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -278,8 +281,10 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        for signum in dict.fromkeys(received):
-            signal.raise_signal(signum)  # now handled as it would have been
+        if signal.SIGTERM in received:
+            signal.raise_signal(signal.SIGTERM)  # now handled as it would have been
+        if signal.SIGINT in received:
+            raise InterruptedAfterWriting(str(folder))
 
 
 def _move_order(tmp: Path, first: Sequence[str]) -> list[Path]:
@@ -316,7 +321,7 @@ def staged(out_dir: str | Path, first: Sequence[str] = ()) -> Iterator[Path]:
         yield tmp
         files = _move_order(tmp, first)
         out.mkdir(parents=True, exist_ok=True)
-        with _signals_deferred():
+        with _signals_deferred(out):
             for rel in files:
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp / rel, out / rel)

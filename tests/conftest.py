@@ -401,17 +401,61 @@ DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
 }  # fmt: skip
 
 
+class _Commands:
+    """The commands of :data:`DEMO_COMMANDS` a session uses, run one after the other in
+    other processes: :meth:`advance` starts the next one when none is running (called
+    before each test, so no thread is needed); :meth:`wait_for` waits for one."""
+
+    def __init__(self, started: dict[str, SimpleNamespace], env: dict[str, str]) -> None:
+        self.queue = list(started.values())
+        self.env = env
+        self.current: SimpleNamespace | None = None
+
+    def advance(self) -> None:
+        import subprocess
+
+        if self.current is not None and self.current.proc.poll() is None:
+            return  # still running
+        self.current = self.queue.pop(0) if self.queue else None
+        if self.current is not None:
+            so, se = (p.open("w") for p in self.current.logs)
+            with so, se:
+                self.current.proc = subprocess.Popen(
+                    self.current.cmd, stdout=so, stderr=se, env=self.env
+                )
+
+    def wait_for(self, command: SimpleNamespace) -> int:
+        while command.proc is None:  # not started yet: the ones before it first
+            assert self.current is not None
+            self.current.proc.wait(timeout=900)
+            self.advance()
+        return command.proc.wait(timeout=900)
+
+    def stop(self) -> None:
+        self.queue.clear()
+        if self.current is not None and self.current.proc.poll() is None:
+            self.current.proc.kill()
+            self.current.proc.wait()
+
+
+_RUNNING: list[_Commands] = []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Start the next shared command when the previous one has finished."""
+    for commands in _RUNNING:
+        commands.advance()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _demo_commands_started(request, tmp_path_factory):
     """Run the commands of :data:`DEMO_COMMANDS` the selected tests use, each as
     ``python -m cnfs_geo.cli`` in its own process, one after the other from the beginning
-    of the session: they run on the other core while the first tests run (the modules
-    using them run last, see :func:`pytest_collection_modifyitems`). One at a time, so the
-    tests keep a core. The one running is killed at the end of the session, the next ones
-    not started."""
-    import subprocess
+    of the session (:class:`_Commands`, no thread): they run on the other core while the
+    first tests run (the modules using them run last, see
+    :func:`pytest_collection_modifyitems`). One at a time, so the tests keep a core. The
+    one running is killed at the end of the session, the next ones not started."""
     import sys
-    import threading
 
     from cnfs_geo import pdf
 
@@ -426,27 +470,15 @@ def _demo_commands_started(request, tmp_path_factory):
             out = root / folder
             cmd = [sys.executable, "-m", "cnfs_geo.cli", *args, *extra, "--out", str(out)]
             started[name] = SimpleNamespace(
-                cmd=cmd, out=out, logs=(root / "stdout.txt", root / "stderr.txt"),
-                done=threading.Event(), proc=None, **found,
+                cmd=cmd, out=out, logs=(root / "stdout.txt", root / "stderr.txt"), proc=None,
+                **found,
             )  # fmt: skip
-    stop = threading.Event()
-
-    def run_all() -> None:
-        for s in started.values():
-            if not stop.is_set():
-                with s.logs[0].open("w") as so, s.logs[1].open("w") as se:
-                    s.proc = subprocess.Popen(s.cmd, stdout=so, stderr=se, env=env)
-                s.proc.wait()
-            s.done.set()
-
-    runner = threading.Thread(target=run_all, name="demo-commands", daemon=True)
-    runner.start()
-    yield started
-    stop.set()
-    for s in started.values():
-        if s.proc is not None and s.proc.poll() is None:
-            s.proc.kill()
-    runner.join(timeout=60)
+    commands = _Commands(started, env)
+    commands.advance()
+    _RUNNING.append(commands)
+    yield SimpleNamespace(commands=commands, started=started)
+    _RUNNING.remove(commands)
+    commands.stop()
 
 
 def _command_fixture(name: str) -> Any:
@@ -456,12 +488,12 @@ def _command_fixture(name: str) -> Any:
 
     @pytest.fixture(scope="session", name=name)
     def command(_demo_commands_started):
-        started = _demo_commands_started[name]
-        assert started.done.wait(timeout=1800), started.cmd
-        found = {k: v for k, v in vars(started).items() if k not in ("cmd", "proc", "logs", "done")}
+        started = _demo_commands_started.started[name]
+        rc = _demo_commands_started.commands.wait_for(started)
+        found = {k: v for k, v in vars(started).items() if k not in ("cmd", "proc", "logs")}
         return SimpleNamespace(
             **found,
-            rc=started.proc.returncode,
+            rc=rc,
             stdout=started.logs[0].read_text(encoding="utf-8"),
             stderr=started.logs[1].read_text(encoding="utf-8"),
         )

@@ -2,9 +2,11 @@
 
 A first run writes a plan into a folder; then runs into the same folder are stopped by
 SIGKILL and SIGINT at several moments of the writing stage (when the temporary folder
-appears, when the new GeoPackage is being written in it). After each, the previous files
-are byte-identical and the GeoPackage opens; Ctrl-C exits with status 130 and one line;
-the temporary folder of a killed run is removed by the next run.
+appears, when the new GeoPackage has been written in it, before anything is moved: the
+child waits there for the signal, so that it arrives at that moment whatever the load).
+After each, the previous files are byte-identical and the GeoPackage opens; Ctrl-C exits
+with status 130 and one line; the temporary folder of a killed run is removed by the next
+run.
 
 The interrupted runs are real processes (real signals, exit status, standard error): each
 is forked from the test process and runs ``cli.main`` there, so it starts with the modules
@@ -43,11 +45,38 @@ def _args(out: Path, posts: int = 2) -> list[str]:
             str(out), "--sans-robustesse", "--sans-pdf", "--demand-unit", "commune"]  # fmt: skip
 
 
-class _Child:
-    """``cnfs-geo plan`` (:func:`_args`) in a process forked from the test process,
-    standard error in ``err_path``, standard output discarded."""
+def _hold_at(moment: str) -> None:
+    """In a child: make the writing stage wait (up to 5 s) at ``moment`` for the signal
+    the test sends, so that it arrives there whatever the load of the machine: before the
+    first file is written into the new temporary folder (``"tmp"``), or once the
+    GeoPackage, written last, is in it, before anything is moved (``"gpkg"``). A SIGINT
+    interrupts the wait as it would interrupt the writing; a SIGKILL ends the process."""
+    from cnfs_geo import maps, outputs
 
-    def __init__(self, out: Path, posts: int, err_path: Path) -> None:
+    if moment == "tmp":
+        real_map = maps.coverage_map
+
+        def coverage_map(*a, **k):
+            time.sleep(5)
+            return real_map(*a, **k)
+
+        maps.coverage_map = coverage_map
+    else:
+        real_gpkg = outputs.write_geopackage
+
+        def write_geopackage(*a, **k):
+            real_gpkg(*a, **k)
+            time.sleep(5)
+
+        outputs.write_geopackage = write_geopackage
+
+
+class _Child:
+    """``cnfs-geo plan`` (:func:`_args`) in a process forked from the test process, its
+    writing stage held at ``moment`` (:func:`_hold_at`), standard error in ``err_path``,
+    standard output discarded."""
+
+    def __init__(self, out: Path, posts: int, err_path: Path, moment: str) -> None:
         self.err_path = err_path
         self.returncode: int | None = None
         self.pid = os.fork()
@@ -61,6 +90,7 @@ class _Child:
                 sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
                 from cnfs_geo import cli
 
+                _hold_at(moment)
                 rc = cli.main(_args(out, posts))
             except BaseException:  # what the interpreter would print
                 traceback.print_exc()
@@ -126,7 +156,7 @@ def test_interrupts_leave_previous_outputs_intact(tmp_path, moments, capsys):
     stale_seen = []
     for i, (moment, sig) in enumerate(moments):
         old = _temps(out)
-        proc = _Child(out, 3, tmp_path / f"stderr-{i}.txt")
+        proc = _Child(out, 3, tmp_path / f"stderr-{i}.txt", moment)
         stale_seen.append(len(old))
         _stop_when(proc, out, moment, sig, old)
         _, err = proc.wait()

@@ -8,6 +8,7 @@ import geopandas as gpd
 import pyogrio
 import pytest
 
+from cnfs_geo._errors import InterruptedAfterWriting
 from cnfs_geo.outputs import write_geopackage
 
 
@@ -91,7 +92,21 @@ def test_ctrl_c_while_moving_is_held_until_every_file_is_moved(tmp_path, monkeyp
         real(src, dst)
 
     monkeypatch.setattr(outputs.os, "replace", replace_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as e:
         outputs.write_files(out, {n: (lambda p: p.write_text("new")) for n in names})
     assert len(calls) == 3
     assert [(out / n).read_text() for n in names] == ["new"] * 3
+    # the interrupt says that the new files are all in place, and the command says so
+    assert isinstance(e.value, InterruptedAfterWriting) and e.value.folder == str(out)
+
+
+def test_cli_says_the_new_outputs_are_complete_after_a_held_ctrl_c(monkeypatch, capsys):
+    from cnfs_geo import catalog, cli
+
+    def held(*a, **k):
+        raise InterruptedAfterWriting("maps/49")
+
+    monkeypatch.setattr(catalog, "verify", held)
+    assert cli.main(["data", "check"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "les nouvelles sorties sont complètes dans maps/49" in err

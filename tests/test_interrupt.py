@@ -90,6 +90,10 @@ class _Child:
                 sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
                 from cnfs_geo import cli
 
+                # Ctrl-C raises KeyboardInterrupt, as in an interpreter started from a
+                # terminal (a test session started in the background of a shell inherits
+                # SIGINT ignored)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 _hold_at(moment)
                 rc = cli.main(_args(out, posts))
             except BaseException:  # what the interpreter would print

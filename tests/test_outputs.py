@@ -74,7 +74,18 @@ def test_write_files_moves_all_or_nothing(tmp_path):
     assert (out / "a.csv").read_text() == "new a" and (out / "b.png").read_bytes() == b"new b"
 
 
-def test_ctrl_c_while_moving_is_held_until_every_file_is_moved(tmp_path, monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt during the test, as in an interpreter started from a
+    terminal (a test session started in the background of a shell inherits it ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_moving_is_held_until_every_file_is_moved(
+    tmp_path, monkeypatch, ctrl_c_raises
+):
     """A Ctrl-C (SIGINT) that arrives while the finished files are moved into place is
     delivered once all of them are moved: the folder never mixes new and previous files."""
     from cnfs_geo import outputs

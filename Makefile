@@ -37,8 +37,9 @@ test: install-test
 	$(BIN)/python -m pytest -q tests
 	env -u CNFS_GEO_DATA_DIR $(BIN)/python -m pytest -q --doctest-modules cnfs_geo
 
-# Without the national-data and notebook tests (about 40 % of `make test`'s time: 120 s of
-# 287 s on the 2-core development machine, 2026-12-01).
+# Without the national-data and notebook tests: 78-97 s against 252-312 s for `make test`'s
+# suite (28-36 %, 32 % on average over four alternating pairs, 2-core development machine,
+# 2026-12-01).
 test-fast: install-test
 	$(BIN)/python -m pytest -q -m "not national and not notebooks" tests
 

@@ -814,7 +814,8 @@ def offer_from_national_map(local: Iterable[str], deps: Iterable[str]) -> str:
 
 #: Stages of ``cnfs-geo plan`` as the progress lines name them (``plan._Laps`` keys).
 PLAN_STAGES = {
-    "territory": "communes et EPCI lus",
+    "read": "fichiers d'entrée lus et vérifiés",
+    "territory": "communes et EPCI",
     "offer": "offre existante lue et dédoublonnée",
     "need": "indice de fragilité numérique",
     "coverage": "temps d'accès et couverture actuelle",

@@ -18,7 +18,7 @@ def test_plan_49_writes_every_output(cli49):
     text = cli49.stdout
     # progress on stderr: one line per stage of plan (reading the files may come from the
     # process cache, then it has no line), then the writing stage
-    for stage in ("need", "coverage", "gaps", "placement", "itinerant", "outputs"):
+    for stage in ("read", "need", "coverage", "gaps", "placement", "itinerant", "outputs"):
         assert _fr.PLAN_STAGES[stage] in cli49.stderr, stage
     assert _fr.PROGRESS_WRITE in cli49.stderr
     for name in ("plan.gpkg", "carte_couverture.html", "rapport.html"):
@@ -129,3 +129,15 @@ def test_the_same_command_writes_the_same_files(cli49, cli49_again):
     }
     for name in names:
         assert (cli49.out / name).read_bytes() == (cli49_again.out / name).read_bytes(), name
+
+
+def test_every_stage_of_plan_has_its_french_label():
+    """Each stage timed by ``plan`` (``lap("…")``) is said in French on the terminal."""
+    import inspect
+    import re
+
+    from cnfs_geo import plan
+
+    stages = set(re.findall(r'lap\("(\w+)"\)', inspect.getsource(plan)))
+    assert {"read", "territory", "offer", "need", "placement"} <= stages
+    assert stages <= set(_fr.PLAN_STAGES), stages - set(_fr.PLAN_STAGES)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import _dask, _progress, catalog, need, offer, territory
-from ._errors import DataFileError, PlacementError, ValidationError
+from ._errors import DataFileError, PlacementError
 from ._runtime import python_strings, task_mode
 from .outputs import staged, write_outputs
 from .plan import Plan, Prepared, Scenario, prepare, run
@@ -191,17 +191,7 @@ def _base(inputs: NationalInputs, dep: str, scenario: Scenario) -> tuple:
     d = catalog.resolve_data_dir(inputs.data_dir)
     s = scenario.settings
     cog = inputs.cog
-    current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)]
-    bad = current[pd.to_numeric(current["population"], errors="coerce").isna()]
-    if len(bad):
-        raise ValidationError(
-            str(d.file("cog_communes")),
-            [
-                f"commune {r.code} ({r.nom}): population is missing or not a number; fix the "
-                "COG file (populations légales)"
-                for r in bad.itertuples()
-            ],
-        )
+    territory.check_populations(cog, dep, str(d.file("cog_communes")))
     polygons = polygons_source.departement_polygons(dep, d)
     chef_lieux = (
         territory.chef_lieu_points(dep, d, inputs.code_map)

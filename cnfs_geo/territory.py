@@ -571,7 +571,7 @@ def communes_with_report(
     """
     dep = check_departement(departement, data_dir)
     cog = cog_communes(data_dir)
-    _check_populations(cog, dep, str(data_dir.file("cog_communes")))
+    check_populations(cog, dep, str(data_dir.file("cog_communes")))
     polygons = _polygon_source.departement_polygons(dep, data_dir)
     table = code_table(data_dir, code_overrides=code_overrides)
     members = _epci_source.read_epci_members(data_dir.file("cog_epci"))
@@ -593,7 +593,7 @@ def check_sources(departement: str, data_dir: catalog.DataDir) -> None:
         As their readers: the file named, with the fix.
     """
     dep = check_departement(departement, data_dir)
-    _check_populations(cog_communes(data_dir), dep, str(data_dir.file("cog_communes")))
+    check_populations(cog_communes(data_dir), dep, str(data_dir.file("cog_communes")))
     _polygon_source.departement_polygons(dep, data_dir)
     _epci_source.read_epci_members(data_dir.file("cog_epci"))
     path = data_dir.file("datasfun_communes", required=False)
@@ -602,7 +602,9 @@ def check_sources(departement: str, data_dir: catalog.DataDir) -> None:
     _epci_source.read_epci(data_dir.file("cog_epci"))
 
 
-def _check_populations(cog: pd.DataFrame, dep: str, source: str) -> None:
+def check_populations(cog: pd.DataFrame, dep: str, source: str) -> None:
+    """ValidationError naming every current commune of ``dep`` in the COG frame ``cog``
+    (read from ``source``) whose population is missing or not a number."""
     current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)]
     bad_pop = current[pd.to_numeric(current["population"], errors="coerce").isna()]
     if len(bad_pop):
@@ -659,7 +661,7 @@ def communes_from_frames(
     dep = departement
     crs = working_crs(dep)
     poly_path = polygons.attrs.get("source", "polygons")
-    _check_populations(cog, dep, "cog")
+    check_populations(cog, dep, "cog")
     current = cog[(cog["type"] == "commune-actuelle") & (cog["departement"] == dep)].copy()
     current["population"] = current["population"].astype(int)
     names = dict(zip(current["code"].tolist(), current["nom"].tolist()))

@@ -335,36 +335,45 @@ def _bundle(folder: Path) -> tuple[list[str], dict]:
     return [], {}
 
 
-def _repaired_bundle(folder: Path) -> tuple[list[str], dict]:
-    """A copy of the bundle in ``folder`` carrying every repair of
-    ``tests/_bundle_copies.py`` (each in its own file): ``--data-dir`` and the ids of the
-    two France Services sites whose coordinates are repaired (``zero``, ``swapped``)."""
+def _bundle_copy(folder: Path, edit: Any) -> Path:
+    """A copy of the bundle in ``folder/data`` changed by ``edit(copy)``, its MANIFEST
+    resealed (as for files already so at their source)."""
     import shutil
 
-    from _bundle_copies import coordinate_repairs, repairs, reseal
+    from _bundle_copies import reseal
 
-    data = folder / "data"
-    shutil.copytree(catalog.bundle_dir(), data)
-    repairs(data)
-    zero, swapped = coordinate_repairs(data)
-    reseal(data)
-    return ["--data-dir", str(data)], {"zero": zero, "swapped": swapped}
+    copy = folder / "data"
+    shutil.copytree(catalog.bundle_dir(), copy)
+    edit(copy)
+    reseal(copy)
+    return copy
+
+
+def _repaired_bundle(folder: Path) -> tuple[list[str], dict]:
+    """A copy of the bundle carrying every repair of ``tests/_bundle_copies.py`` (each in
+    its own file): ``--data-dir`` and the ids of the two France Services sites whose
+    coordinates are repaired (``zero``, ``swapped``)."""
+    from _bundle_copies import coordinate_repairs, repairs
+
+    ids: list[str] = []
+
+    def edit(copy: Path) -> None:
+        repairs(copy)
+        ids.extend(coordinate_repairs(copy))
+
+    copy = _bundle_copy(folder, edit)
+    return ["--data-dir", str(copy)], {"zero": ids[0], "swapped": ids[1]}
 
 
 def _corrupted_bundle(key: str, corruption: str) -> Any:
     """A function making a copy of the bundle whose file ``key`` is corrupted by
-    ``tests/_bundle_copies.CORRUPTIONS[corruption]`` (the MANIFEST resealed, as for a
-    file already corrupt at its source): ``--data-dir`` and ``file`` (the file's name)."""
+    ``tests/_bundle_copies.CORRUPTIONS[corruption]``: ``--data-dir`` and ``file`` (the
+    file's name)."""
 
     def data(folder: Path) -> tuple[list[str], dict]:
-        import shutil
+        from _bundle_copies import CORRUPTIONS, REL
 
-        from _bundle_copies import CORRUPTIONS, REL, reseal
-
-        copy = folder / "data"
-        shutil.copytree(catalog.bundle_dir(), copy)
-        CORRUPTIONS[corruption](copy / REL[key])
-        reseal(copy)
+        copy = _bundle_copy(folder, lambda c: CORRUPTIONS[corruption](c / REL[key]))
         return ["--data-dir", str(copy)], {"file": Path(REL[key]).name}
 
     return data

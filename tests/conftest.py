@@ -9,8 +9,9 @@ not notebooks"`` is the fast offline run: ``national`` on every test that uses `
 (directly or through another fixture), ``notebooks`` on tests/test_notebooks.py, ``slow`` on
 the tests listed in ``SLOW`` (over ~5 s on an idle machine, neither national nor notebooks).
 
-The demo commands the tests share (``cli49``, ``cli49_mixed``, and ``cli49_again`` for
-the determinism of the files) run in their own processes, started with the session; the
+The demo commands the tests share (``cli49``, ``cli49_mixed``, ``cli49_again`` for
+the determinism of the files, the interrupted runs of ``interrupt49``…) run in their own
+processes, started with the session; the
 modules using them run last (:data:`DEMO_COMMANDS`), so the commands run on the other core
 meanwhile.
 """
@@ -381,7 +382,8 @@ def _corrupted_bundle(key: str, corruption: str) -> Any:
 
 #: The commands the tests share, by fixture name, in the order they run (the order the
 #: tests need them): ``python -m cnfs_geo.cli ARGS --out OUT`` (the PDF dated
-#: :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``), the data its function prepares,
+#: :data:`CLI_PDF_EPOCH` through ``SOURCE_DATE_EPOCH``), or ``python tests/SCRIPT ARGS
+#: --out OUT`` when ARGS starts with a script's name, the data its function prepares,
 #: and the name of its output folder. Each fixture gives ``out``, ``rc``, ``stdout``,
 #: ``stderr`` and what the data function returned (read-only: copy before changing a file).
 DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
@@ -407,6 +409,9 @@ DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
     "cli49_sans_robustesse": (["plan", "--departement", "49", "--posts", "4",
                                "--sans-robustesse", "--sans-pdf", "--demand-unit", "commune"],
                               _bundle, "49"),
+    # test_interrupt: runs stopped by signals while writing (a script of tests/, which
+    # prints what it saw as JSON)
+    "interrupt49": (["_interrupt_sequence.py"], _bundle, "49"),
 }  # fmt: skip
 
 
@@ -477,7 +482,10 @@ def _demo_commands_started(request, tmp_path_factory):
             root = tmp_path_factory.mktemp(name)
             extra, found = data(root)
             out = root / folder
-            cmd = [sys.executable, "-m", "cnfs_geo.cli", *args, *extra, "--out", str(out)]
+            program = ["-m", "cnfs_geo.cli"]
+            if args and args[0].endswith(".py"):
+                program, args = [str(Path(__file__).with_name(args[0]))], args[1:]
+            cmd = [sys.executable, *program, *args, *extra, "--out", str(out)]
             started[name] = SimpleNamespace(
                 cmd=cmd, out=out, logs=(root / "stdout.txt", root / "stderr.txt"), proc=None,
                 **found,

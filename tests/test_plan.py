@@ -335,3 +335,38 @@ def test_inputs_are_read_first_and_the_journal_is_what_the_stages_record(monkeyp
     assert len(checked_first) > 10 and checked_first == stages_alone
     for x, y in zip(a[:4], b[:4]):
         pd.testing.assert_frame_equal(x, y)
+
+
+def test_demand_units_are_built_once_per_base_unit_and_fibre(monkeypatch, bundle):
+    """A variant of a prepared plan that changes neither the files, the settings the
+    base stages read, the unit nor the fibre what-if (here the threshold) reuses the
+    demand units (``plan._UNITS_CACHE``): same units, same journal, a copy each time."""
+    import dataclasses
+    from collections import OrderedDict
+
+    import pandas as pd
+
+    from cnfs_geo import demand
+    from cnfs_geo import plan as plan_module
+
+    built: list[str] = []
+    real = demand.demand_units
+    monkeypatch.setattr(
+        demand, "demand_units", lambda *a, **k: built.append(k["unit"]) or real(*a, **k)
+    )
+    monkeypatch.setattr(plan_module, "_UNITS_CACHE", OrderedDict())
+    sc = Scenario(departement="49", posts=2, data_dir=str(bundle.path))
+    a = plan_module.prepare(sc)
+    added = ["minutes_before", "nearest_place_before", "covered_before"]  # by prepare
+    cols = list(a.units.columns.drop(added))
+    fresh = a.units[cols].copy()
+    a.units["population"] = 0.0  # a caller's change stays in its copy
+    b = plan_module.prepare(dataclasses.replace(sc, threshold_minutes=15))
+    assert built == ["finest"]
+    pd.testing.assert_frame_equal(b.units[cols], fresh)
+    assert b.units.attrs == fresh.attrs and fresh.attrs["demand_unit_key"] == "finest"
+    assert b.journal_events == a.journal_events and len(a.journal_events) > 10
+    assert b.units["covered_before"].sum() > a.units["covered_before"].sum()  # at 15 min
+    plan_module.prepare(dataclasses.replace(sc, fibre_target_pct=100.0))
+    plan_module.prepare(dataclasses.replace(sc, demand_unit="commune"))
+    assert built == ["finest", "finest", "commune"]

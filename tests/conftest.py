@@ -9,6 +9,12 @@ not notebooks"`` is the fast offline run: ``national`` on every test that uses `
 (directly or through another fixture), ``notebooks`` on tests/test_notebooks.py, ``slow`` on
 the tests listed in ``SLOW`` (over ~5 s on an idle machine, neither national nor notebooks).
 
+The 49 plans and maps most modules share (``prepared49``, ``plan49``, ``map49_html``…,
+:data:`_builds.BUILDS` in ``tests/_builds.py``) are built in a background process started
+with the session, on the other core while the test process collects and runs the first
+tests; a fixture loads its object from there, or builds it itself when that process did
+not (no cloudpickle, a failure: the same object either way).
+
 The demo commands the tests share (``cli49``, ``cli49_mixed``, ``cli49_again`` for
 the determinism of the files, the interrupted runs of ``interrupt49``…) run in their own
 processes, started with the session; the
@@ -61,141 +67,99 @@ def cog49(bundle):
 
 
 @pytest.fixture(scope="session")
-def offer49(cog49, bundle):
+def offer49(request):
     """Places and offer report of the bundle (:func:`cnfs_geo.offer.places_from_sources` on
     :func:`cog49`), built once per session. Read-only."""
-    from cnfs_geo import offer
-
-    return offer.places_from_sources(cog49.copy(), bundle)
+    return _built(request, "offer49")
 
 
 @pytest.fixture(scope="session")
-def prepared49(bundle):
+def prepared49(request):
     """Everything of the default Maine-et-Loire scenario that does not depend on the number
     of posts (:func:`cnfs_geo.plan.prepare`), built once per session. Read-only."""
-    from cnfs_geo.plan import Scenario, prepare
-
-    return prepare(Scenario(departement="49", data_dir=str(bundle.path)))
+    return _built(request, "prepared49")
 
 
 @pytest.fixture(scope="session")
-def prepared49_15(bundle):
+def prepared49_15(request):
     """:func:`prepared49` at 15 minutes instead of 10 (``threshold_minutes=15``), built
     once per session (test_plan and test_robustness). Read-only."""
-    from cnfs_geo.plan import Scenario, prepare
-
-    return prepare(Scenario(departement="49", threshold_minutes=15, data_dir=str(bundle.path)))
+    return _built(request, "prepared49_15")
 
 
 @pytest.fixture(scope="session")
-def plan49(prepared49):
+def plan49(request):
     """The default Maine-et-Loire plan (8 fixed posts, 10 min; the first demo) on the
     embedded bundle, built once per session. Read-only."""
-    from cnfs_geo.plan import Scenario, run
-
-    sc = Scenario(
-        departement="49", posts=8, threshold_minutes=10, data_dir=prepared49.scenario.data_dir
-    )
-    return run(sc, prepared=prepared49)
+    return _built(request, "plan49")
 
 
 @pytest.fixture(scope="session")
-def prepared49_commune(bundle):
+def prepared49_commune(request):
     """:func:`cnfs_geo.plan.prepare` of :func:`plan49_commune`'s scenario, built once per
     session. Read-only."""
-    from cnfs_geo.plan import Scenario, prepare
-
-    return prepare(
-        Scenario(departement="49", posts=8, demand_unit="commune", data_dir=str(bundle.path))
-    )
+    return _built(request, "prepared49_commune")
 
 
 @pytest.fixture(scope="session")
-def plan49_commune(prepared49_commune):
+def plan49_commune(request):
     """The default Maine-et-Loire plan counted at one representative point per commune
     (``demand_unit="commune"``, the default before issue 9), built once per session from
     :func:`prepared49_commune`. Read-only."""
-    from cnfs_geo.plan import run
-
-    return run(prepared49_commune.scenario, prepared=prepared49_commune)
+    return _built(request, "plan49_commune")
 
 
 @pytest.fixture(scope="session")
-def prepared49_commune2018(bundle):
+def prepared49_commune2018(request):
     """:func:`cnfs_geo.plan.prepare` of Maine-et-Loire, 8 fixed posts, demand counted on the
     2018 communes (``demand_unit="commune2018"``), built once per session (test_plan and
     test_robustness). Read-only."""
-    from cnfs_geo.plan import Scenario, prepare
-
-    return prepare(
-        Scenario(departement="49", posts=8, demand_unit="commune2018", data_dir=str(bundle.path))
-    )
+    return _built(request, "prepared49_commune2018")
 
 
 @pytest.fixture(scope="session")
-def plan49_commune2018(prepared49_commune2018):
+def plan49_commune2018(request):
     """The plan of :func:`prepared49_commune2018`'s scenario, built once per session.
     Read-only."""
-    from cnfs_geo.plan import run
-
-    return run(prepared49_commune2018.scenario, prepared=prepared49_commune2018)
+    return _built(request, "plan49_commune2018")
 
 
 @pytest.fixture(scope="session")
-def plan49_equity(plan49, prepared49):
+def plan49_equity(request):
     """:func:`plan49`'s scenario with the equity placement model (``model="equity"``),
     built once per session from :func:`prepared49` (the model is chosen after
     ``prepare``; used by test_plan and test_consistency). Read-only."""
-    import dataclasses
-
-    from cnfs_geo.plan import run
-
-    return run(dataclasses.replace(plan49.scenario, model="equity"), prepared=prepared49)
+    return _built(request, "plan49_equity")
 
 
 @pytest.fixture(scope="session")
-def plan49_mixed(prepared49):
+def plan49_mixed(request):
     """Maine-et-Loire, 6 fixed + 2 itinerant posts (the second demo), built once per
     session. Read-only."""
-    from cnfs_geo.plan import Scenario, run
-
-    sc = Scenario(
-        departement="49", posts=6, itinerant_posts=2, data_dir=prepared49.scenario.data_dir
-    )
-    return run(sc, prepared=prepared49)
+    return _built(request, "plan49_mixed")
 
 
 @pytest.fixture(scope="session")
-def map49_html(plan49, tmp_path_factory):
+def map49_html(request):
     """The coverage map of :func:`plan49` (``maps.coverage_map`` written to a file, read
     back), built once per session for test_maps and test_report."""
-    from cnfs_geo import maps
-
-    path = tmp_path_factory.mktemp("map") / "carte_couverture.html"
-    maps.coverage_map(plan49, path=path)
-    return path.read_text(encoding="utf-8")
+    return _built(request, "map49_html")
 
 
 @pytest.fixture(scope="session")
-def plan49_fresh():
+def plan49_fresh(request):
     """:func:`plan49`'s scenario run again from scratch (``plan.run`` without
     ``prepared``), once per session: the second build that the determinism tests compare
     with :func:`plan49`'s outputs (test_maps, test_report). Read-only."""
-    from cnfs_geo.plan import Scenario, run
-
-    return run(Scenario(departement="49", posts=8, data_dir=str(catalog.bundle_dir())))
+    return _built(request, "plan49_fresh")
 
 
 @pytest.fixture(scope="session")
-def map49_fresh_bytes(plan49_fresh, tmp_path_factory) -> bytes:
+def map49_fresh_bytes(request) -> bytes:
     """The coverage map of :func:`plan49_fresh` written into a folder (which gets
     ``carte_couverture.html``) and read back as bytes, once per session: a second build
     of :func:`map49_html` (test_maps, test_report)."""
-    from cnfs_geo import maps
-
-    folder = tmp_path_factory.mktemp("map_fresh")
-    maps.coverage_map(plan49_fresh, path=folder)
-    return (folder / maps.MAP_FILENAME).read_bytes()
+    return _built(request, "map49_fresh_bytes")
 
 
 @pytest.fixture(scope="session")
@@ -219,12 +183,10 @@ def outputs_of(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def plan49_iris(bundle):
+def plan49_iris(request):
     """Maine-et-Loire, 8 fixed posts, IRIS demand units, built once per session (used by
     test_plan, test_report and test_consistency). Read-only."""
-    from cnfs_geo.plan import Scenario, run
-
-    return run(Scenario(departement="49", posts=8, demand_unit="iris", data_dir=str(bundle.path)))
+    return _built(request, "plan49_iris")
 
 
 #: Tests over ~5 s that are neither national nor notebooks, by module (every test of it) or
@@ -264,6 +226,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if set(DEMO_COMMANDS) & set(getattr(item, "fixturenames", ())):
             late.add(item.path)
     items.sort(key=lambda item: item.path in late)  # stable: the order is kept otherwise
+    if _BACKGROUND:
+        _BACKGROUND[0].want({n for item in items for n in getattr(item, "fixturenames", ())})
 
 
 @pytest.fixture(scope="session")
@@ -430,6 +394,8 @@ class _Commands:
 
         if self.current is not None and self.current.proc.poll() is None:
             return  # still running
+        if _BACKGROUND and _BACKGROUND[0].running():
+            return  # the background builds first: the tests need them sooner
         self.current = self.queue.pop(0) if self.queue else None
         if self.current is not None:
             so, se = (p.open("w") for p in self.current.logs)
@@ -440,8 +406,10 @@ class _Commands:
 
     def wait_for(self, command: SimpleNamespace) -> int:
         while command.proc is None:  # not started yet: the ones before it first
-            assert self.current is not None
-            self.current.proc.wait(timeout=900)
+            if _BACKGROUND and _BACKGROUND[0].running():
+                _BACKGROUND[0].proc.wait(timeout=900)
+            elif self.current is not None:
+                self.current.proc.wait(timeout=900)
             self.advance()
         return command.proc.wait(timeout=900)
 
@@ -471,11 +439,8 @@ def _demo_commands_started(request, tmp_path_factory):
     one running is killed at the end of the session, the next ones not started."""
     import sys
 
-    from cnfs_geo import pdf
-
     used = {n for item in request.session.items for n in item.fixturenames}
-    env = {k: v for k, v in os.environ.items() if k != catalog.ENV_VAR}
-    env[pdf.DATE_ENV_VAR] = str(CLI_PDF_EPOCH)
+    env = _commands_env()
     started: dict[str, SimpleNamespace] = {}
     for name, (args, data, folder) in DEMO_COMMANDS.items():
         if name in used:
@@ -524,12 +489,108 @@ for _name in DEMO_COMMANDS:
 
 
 # ---------------------------------------------------------------------------------------
+# The 49 plans and maps of tests/_builds.py, built in a background process
+# ---------------------------------------------------------------------------------------
+class _Background:
+    """``python tests/_builds.py --out DIR``, started with the session (before
+    collection): it builds the objects of :data:`_builds.BUILDS` the session uses, in the
+    order the tests first need them, on the other core, while the test process collects
+    and runs the first tests."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self.out = Path(tempfile.mkdtemp(prefix="cnfs_geo_builds-"))
+        self.log = (self.out / "stderr.txt").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_builds.py")), "--out", str(self.out)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=env,
+        )
+
+    def want(self, names: set[str]) -> None:
+        """Tell the process which objects the collected tests use (the others are
+        skipped)."""
+        import json
+
+        tmp = self.out / "wanted.json.tmp"
+        tmp.write_text(json.dumps(sorted(names)), encoding="utf-8")
+        os.replace(tmp, self.out / "wanted.json")
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def load(self, name: str) -> Any:
+        """The object ``name`` once the process has written it; :data:`_NOT_BUILT` when
+        the process ended without it (skipped, or failed: its standard error is in
+        ``stderr.txt``)."""
+        import pickle
+        import time
+
+        path = self.out / f"{name}.pkl"
+        while not path.exists():
+            if not self.running() and not path.exists():
+                return _NOT_BUILT
+            time.sleep(0.005)
+        return pickle.loads(path.read_bytes())
+
+    def stop(self) -> None:
+        import shutil
+
+        if self.running():
+            self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.out, ignore_errors=True)
+
+
+_NOT_BUILT = object()
+_BACKGROUND: list[_Background] = []
+
+
+def _commands_env() -> dict[str, str]:
+    """The environment of the background processes: the embedded bundle is their data
+    (no ``CNFS_GEO_DATA_DIR``), the PDFs dated :data:`CLI_PDF_EPOCH`."""
+    from cnfs_geo import pdf
+
+    env = {k: v for k, v in os.environ.items() if k != catalog.ENV_VAR}
+    env[pdf.DATE_ENV_VAR] = str(CLI_PDF_EPOCH)
+    return env
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start the background builds (tests/_builds.py) when cloudpickle is there."""
+    try:
+        import cloudpickle  # noqa: F401  (the background process writes with it)
+    except ImportError:
+        return
+    _BACKGROUND.append(_Background(_commands_env()))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _BACKGROUND:
+        _BACKGROUND.pop().stop()
+
+
+def _built(request: pytest.FixtureRequest, name: str) -> Any:
+    """The object ``name`` of :data:`_builds.BUILDS`: from the background process when it
+    built it, built here otherwise (from the session fixtures it is built from)."""
+    from _builds import BUILDS, build
+
+    obj = _BACKGROUND[0].load(name) if _BACKGROUND else _NOT_BUILT
+    if obj is _NOT_BUILT:
+        obj = build(name, {d: request.getfixturevalue(d) for d in BUILDS[name][0]})
+    return obj
+
+
+# ---------------------------------------------------------------------------------------
 # Shared builds of the fast offline subset (one block, kept at the end of the file)
 # ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def prepared49_fibre(bundle):
+def prepared49_fibre(request):
     """:func:`prepared49` with the fibre what-if (``fibre_target_pct=100.0``), built once per
     session (test_plan: the fibre scenario and the table of variants). Read-only."""
-    from cnfs_geo.plan import Scenario, prepare
-
-    return prepare(Scenario(departement="49", fibre_target_pct=100.0, data_dir=str(bundle.path)))
+    return _built(request, "prepared49_fibre")

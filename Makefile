@@ -37,8 +37,8 @@ test: install-test
 	$(BIN)/python -m pytest -q tests
 	env -u CNFS_GEO_DATA_DIR $(BIN)/python -m pytest -q --doctest-modules cnfs_geo
 
-# Without the national-data and notebook tests: 73-78 s against 240-274 s for `make test`'s
-# suite (28-31 %, 29 % on average over three alternating pairs, 2-core development machine,
+# Without the national-data and notebook tests: 73-83 s against 240-277 s for `make test`'s
+# suite (28-31 %, 29 % on average over five alternating pairs, 2-core development machine,
 # 2026-12-01).
 test-fast: install-test
 	$(BIN)/python -m pytest -q -m "not national and not notebooks" tests

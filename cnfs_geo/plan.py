@@ -686,16 +686,15 @@ def _prepare(
     t = scenario.threshold
     lap = _Laps()
     data_dir = catalog.resolve_data_dir(scenario.data_dir)
+    key: tuple | None = None  # of the cached frames; none for a caller's base
     if base is None:
         catalog.check_data_dir(data_dir, scenario.departement)  # missing dép., edited files
         dep = territory.check_departement(scenario.departement, data_dir)
-        base_key = _base_key(scenario, dep, data_dir)
+        key = _base_key(scenario, dep, data_dir)
         communes, epci, outline, places, offer_report, need_report = _base_frames(
-            scenario, base_key, dep, data_dir, lap
+            scenario, key, dep, data_dir, lap
         )
-        key: tuple | None = base_key
     else:
-        key = None
         communes, epci, outline, places, offer_report, need_report = base
     if scenario.fibre_target_pct is not None:
         communes = need.fibre_what_if(communes, target_pct=scenario.fibre_target_pct)

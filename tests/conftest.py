@@ -382,20 +382,22 @@ DEMO_COMMANDS: dict[str, tuple[list[str], Any, str]] = {
 class _Commands:
     """The commands of :data:`DEMO_COMMANDS` a session uses, run one after the other in
     other processes: :meth:`advance` starts the next one when none is running (called
-    before each test, so no thread is needed); :meth:`wait_for` waits for one."""
+    before each test, so no thread is needed); :meth:`wait_for` waits for one. ``first``:
+    a process already running that goes before them (the background builds: the tests
+    need them sooner)."""
 
-    def __init__(self, started: dict[str, SimpleNamespace], env: dict[str, str]) -> None:
+    def __init__(
+        self, started: dict[str, SimpleNamespace], env: dict[str, str], first: Any = None
+    ) -> None:
         self.queue = list(started.values())
         self.env = env
-        self.current: SimpleNamespace | None = None
+        self.current = None if first is None else SimpleNamespace(proc=first)
 
     def advance(self) -> None:
         import subprocess
 
         if self.current is not None and self.current.proc.poll() is None:
             return  # still running
-        if _BACKGROUND and _BACKGROUND[0].running():
-            return  # the background builds first: the tests need them sooner
         self.current = self.queue.pop(0) if self.queue else None
         if self.current is not None:
             so, se = (p.open("w") for p in self.current.logs)
@@ -406,10 +408,8 @@ class _Commands:
 
     def wait_for(self, command: SimpleNamespace) -> int:
         while command.proc is None:  # not started yet: the ones before it first
-            if _BACKGROUND and _BACKGROUND[0].running():
-                _BACKGROUND[0].proc.wait(timeout=900)
-            elif self.current is not None:
-                self.current.proc.wait(timeout=900)
+            assert self.current is not None
+            self.current.proc.wait(timeout=900)
             self.advance()
         return command.proc.wait(timeout=900)
 
@@ -455,7 +455,7 @@ def _demo_commands_started(request, tmp_path_factory):
                 cmd=cmd, out=out, logs=(root / "stdout.txt", root / "stderr.txt"), proc=None,
                 **found,
             )  # fmt: skip
-    commands = _Commands(started, env)
+    commands = _Commands(started, env, _BACKGROUND[0].proc if _BACKGROUND else None)
     commands.advance()
     _RUNNING.append(commands)
     yield SimpleNamespace(commands=commands, started=started)
